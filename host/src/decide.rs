@@ -1,0 +1,379 @@
+//! The decision step: findings from every source in, one decision and its
+//! reasons out. Pure (no I/O, no clock): this is where the safety promises live,
+//! so it is property-tested below.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{FindingKind, FunctionInfo, Millis, Recommendation, SourcedFinding};
+
+/// Lambda's own bounds on memory, in MB.
+pub const LAMBDA_MIN_MB: u32 = 128;
+pub const LAMBDA_MAX_MB: u32 = 10_240;
+
+/// The safety guard. Every field has a default and can be set in config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Policy {
+    /// Never set memory below this (MB); Lambda's floor is 128.
+    pub min_memory_mb: u32,
+    /// The operator's ceiling (MB): no repair goes above it. 3008 MB is the
+    /// largest size every region and account offers by default.
+    pub ceiling_mb: u32,
+    /// One step at most multiplies memory by this.
+    pub max_step_ratio: f64,
+    /// One step at most adds this many MB.
+    pub max_step_mb: u32,
+    /// After a change, the function is left alone this long (minutes), so the
+    /// verification window sees the change and not the next one.
+    pub cooldown_minutes: u32,
+    /// At most this many changes per function in 24 hours.
+    pub max_changes_per_day: u32,
+    /// Only functions carrying this tag with this value are repaired.
+    pub opt_in_tag_key: String,
+    pub opt_in_tag_value: String,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            min_memory_mb: LAMBDA_MIN_MB,
+            ceiling_mb: 3008,
+            max_step_ratio: 2.0,
+            max_step_mb: 2048,
+            cooldown_minutes: 60,
+            max_changes_per_day: 3,
+            opt_in_tag_key: "autorepair".into(),
+            opt_in_tag_value: "enabled".into(),
+        }
+    }
+}
+
+impl Policy {
+    /// Errors in a policy an operator wrote, each phrased as what to fix.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !(LAMBDA_MIN_MB..=LAMBDA_MAX_MB).contains(&self.ceiling_mb) {
+            problems.push(format!("policy.ceiling_mb = {} must be within 128..=10240", self.ceiling_mb));
+        }
+        if self.min_memory_mb > self.ceiling_mb {
+            problems.push(format!(
+                "policy.min_memory_mb = {} is above policy.ceiling_mb = {}",
+                self.min_memory_mb, self.ceiling_mb
+            ));
+        }
+        if !(self.max_step_ratio.is_finite() && self.max_step_ratio > 1.0) {
+            problems.push(format!("policy.max_step_ratio = {} must be a number above 1", self.max_step_ratio));
+        }
+        if self.max_step_mb == 0 {
+            problems.push("policy.max_step_mb must be above 0".into());
+        }
+        if self.opt_in_tag_key.is_empty() {
+            problems.push("policy.opt_in_tag_key must not be empty".into());
+        }
+        problems
+    }
+}
+
+/// How findings from rules and the AI are merged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MergeMode {
+    /// Rules decide; the AI is recorded only.
+    #[default]
+    Rules,
+    /// The AI decides; rules are recorded only.
+    Ai,
+    /// Change only when rules and AI both recommend more memory (the larger wins).
+    Consensus,
+    /// The AI decides only when no rule has an opinion.
+    RulesFirst,
+    /// Rules decide only when the AI has no opinion.
+    AiFirst,
+}
+
+impl MergeMode {
+    pub const ALL: [MergeMode; 5] = [
+        MergeMode::Rules,
+        MergeMode::Ai,
+        MergeMode::Consensus,
+        MergeMode::RulesFirst,
+        MergeMode::AiFirst,
+    ];
+}
+
+impl std::str::FromStr for MergeMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        MergeMode::ALL
+            .into_iter()
+            .find(|m| m.to_string() == s)
+            .ok_or_else(|| format!("unknown merge mode {s:?}: expected rules, ai, consensus, rules-first or ai-first"))
+    }
+}
+
+impl fmt::Display for MergeMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MergeMode::Rules => "rules",
+            MergeMode::Ai => "ai",
+            MergeMode::Consensus => "consensus",
+            MergeMode::RulesFirst => "rules-first",
+            MergeMode::AiFirst => "ai-first",
+        })
+    }
+}
+
+/// What the guard knows of the function's past changes (kept by the audit log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct History {
+    pub last_change_ms: Option<Millis>,
+    pub changes_last_24h: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    SetMemory,
+    None,
+    Escalate,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Action::SetMemory => "set_memory",
+            Action::None => "none",
+            Action::Escalate => "escalate",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub action: Action,
+    pub current_memory_mb: u32,
+    /// Set only when `action` is `set_memory`.
+    pub target_memory_mb: Option<u32>,
+    /// Every source's view and every clamp applied, in order, for people.
+    pub reasons: Vec<String>,
+}
+
+/// Everything the decision depends on besides the policy and the mode.
+#[derive(Debug, Clone, Copy)]
+pub struct Situation<'a> {
+    pub function: &'a FunctionInfo,
+    pub findings: &'a [SourcedFinding],
+    pub history: History,
+    pub now_ms: Millis,
+}
+
+/// What one group of sources proposes.
+#[derive(Debug, Clone, PartialEq)]
+enum Proposal {
+    Memory { target_mb: u32, by: Vec<String> },
+    Escalate(Vec<String>),
+    Nothing,
+}
+
+/// Decides what to do about an incident.
+pub fn decide(situation: &Situation<'_>, policy: &Policy, mode: MergeMode) -> Decision {
+    let current = situation.function.memory_mb;
+    let mut reasons: Vec<String> = situation.findings.iter().map(describe_view).collect();
+    let done = |action, target, reasons| Decision {
+        action,
+        current_memory_mb: current,
+        target_memory_mb: target,
+        reasons,
+    };
+
+    let tag = situation.function.tags.get(&policy.opt_in_tag_key);
+    if tag != Some(&policy.opt_in_tag_value) {
+        reasons.push(format!(
+            "function is not opted in (tag {}={} missing): nothing will be changed",
+            policy.opt_in_tag_key, policy.opt_in_tag_value
+        ));
+        return done(Action::None, None, reasons);
+    }
+
+    let deciding = |ai: bool| -> Vec<&SourcedFinding> {
+        situation
+            .findings
+            .iter()
+            .filter(|f| !f.shadow && f.source.is_ai() == ai)
+            .collect()
+    };
+    let (rules, ai) = (deciding(false), deciding(true));
+    let proposal = match mode {
+        MergeMode::Rules => propose(&rules, current, &mut reasons),
+        MergeMode::Ai => propose(&ai, current, &mut reasons),
+        MergeMode::RulesFirst if !rules.is_empty() => propose(&rules, current, &mut reasons),
+        MergeMode::RulesFirst => propose(&ai, current, &mut reasons),
+        MergeMode::AiFirst if !ai.is_empty() => propose(&ai, current, &mut reasons),
+        MergeMode::AiFirst => propose(&rules, current, &mut reasons),
+        MergeMode::Consensus => {
+            let from_rules = propose(&rules, current, &mut reasons);
+            let from_ai = propose(&ai, current, &mut reasons);
+            consensus(from_rules, from_ai)
+        }
+    };
+    reasons.push(format!("merge mode {mode}"));
+
+    match proposal {
+        Proposal::Nothing => {
+            reasons.push("no deciding source recommends a change".into());
+            done(Action::None, None, reasons)
+        }
+        Proposal::Escalate(why) => {
+            reasons.extend(why);
+            done(Action::Escalate, None, reasons)
+        }
+        Proposal::Memory { target_mb, by } => {
+            reasons.push(format!("{target_mb} MB recommended by {}", by.join(", ")));
+            match guard(current, target_mb, situation, policy, &mut reasons) {
+                Some(target) => done(Action::SetMemory, Some(target), reasons),
+                None => done(Action::Escalate, None, reasons),
+            }
+        }
+    }
+}
+
+fn describe_view(f: &SourcedFinding) -> String {
+    let shadow = if f.shadow { " (shadow, not deciding)" } else { "" };
+    format!(
+        "{}{shadow}: {} ({:.2}) {} → {}",
+        f.source, f.finding.kind, f.finding.confidence, f.finding.summary, f.finding.recommendation
+    )
+}
+
+/// One group's proposal: the largest memory step a memory finding asks for;
+/// otherwise escalation if anyone asks for it; otherwise nothing.
+fn propose(findings: &[&SourcedFinding], current: u32, reasons: &mut Vec<String>) -> Proposal {
+    let mut target = None::<u32>;
+    let mut by = Vec::new();
+    let mut escalations = Vec::new();
+    for f in findings {
+        let kind = f.finding.kind;
+        match &f.finding.recommendation {
+            Recommendation::SetMemory { memory_mb } if !kind.memory_can_help() => {
+                reasons.push(format!(
+                    "ignored {}'s {memory_mb} MB: a {kind} finding never changes memory",
+                    f.source
+                ));
+                escalations.push(format!("{} found {kind}", f.source));
+            }
+            Recommendation::SetMemory { memory_mb } if *memory_mb <= current => {
+                reasons.push(format!(
+                    "ignored {}'s {memory_mb} MB: a repair never lowers memory (now {current} MB)",
+                    f.source
+                ));
+            }
+            Recommendation::SetMemory { memory_mb } => {
+                target = Some(target.map_or(*memory_mb, |t| t.max(*memory_mb)));
+                by.push(f.source.to_string());
+            }
+            Recommendation::Escalate { reason } => escalations.push(format!("{} escalates: {reason}", f.source)),
+            Recommendation::Keep if blocks_memory(kind) => escalations.push(format!("{} found {kind}", f.source)),
+            Recommendation::Keep => {}
+        }
+    }
+    match target {
+        Some(target_mb) => {
+            if !escalations.is_empty() {
+                reasons.push(format!("also noted: {}", escalations.join("; ")));
+            }
+            Proposal::Memory { target_mb, by }
+        }
+        None if !escalations.is_empty() => Proposal::Escalate(escalations),
+        None => Proposal::Nothing,
+    }
+}
+
+fn blocks_memory(kind: FindingKind) -> bool {
+    matches!(
+        kind,
+        FindingKind::Throttling | FindingKind::CodeError | FindingKind::DownstreamTimeout
+    )
+}
+
+fn consensus(rules: Proposal, ai: Proposal) -> Proposal {
+    match (rules, ai) {
+        (Proposal::Memory { target_mb: a, by: mut by_a }, Proposal::Memory { target_mb: b, by: by_b }) => {
+            by_a.extend(by_b);
+            Proposal::Memory { target_mb: a.max(b), by: by_a }
+        }
+        (Proposal::Memory { by, .. }, _) | (_, Proposal::Memory { by, .. }) => Proposal::Escalate(vec![format!(
+            "consensus not reached: only {} recommend more memory",
+            by.join(", ")
+        )]),
+        (Proposal::Escalate(mut a), Proposal::Escalate(b)) => {
+            a.extend(b);
+            Proposal::Escalate(a)
+        }
+        (Proposal::Escalate(a), Proposal::Nothing) | (Proposal::Nothing, Proposal::Escalate(a)) => {
+            Proposal::Escalate(a)
+        }
+        (Proposal::Nothing, Proposal::Nothing) => Proposal::Nothing,
+    }
+}
+
+/// The safety guard on a memory step: rate limits first, then every clamp, each
+/// named in the reasons. `None` means the step is refused (escalate).
+fn guard(
+    current: u32,
+    wanted: u32,
+    situation: &Situation<'_>,
+    policy: &Policy,
+    reasons: &mut Vec<String>,
+) -> Option<u32> {
+    if let Some(last) = situation.history.last_change_ms {
+        let since_min = (situation.now_ms - last).max(0) / 60_000;
+        if since_min < i64::from(policy.cooldown_minutes) {
+            reasons.push(format!(
+                "refused: last change {since_min} min ago, inside the {} min cooldown",
+                policy.cooldown_minutes
+            ));
+            return None;
+        }
+    }
+    if situation.history.changes_last_24h >= policy.max_changes_per_day {
+        reasons.push(format!(
+            "refused: {} changes in the last 24 h reach the cap of {}",
+            situation.history.changes_last_24h, policy.max_changes_per_day
+        ));
+        return None;
+    }
+    let floor = policy.min_memory_mb.max(LAMBDA_MIN_MB);
+    let by_ratio = (f64::from(current) * policy.max_step_ratio).floor().min(f64::from(LAMBDA_MAX_MB)) as u32;
+    let limits = [
+        (by_ratio, format!("×{} per step", policy.max_step_ratio)),
+        (current.saturating_add(policy.max_step_mb), format!("+{} MB per step", policy.max_step_mb)),
+        (policy.ceiling_mb, "the operator's ceiling".to_owned()),
+        (LAMBDA_MAX_MB, "Lambda's maximum".to_owned()),
+    ];
+    let mut target = wanted;
+    for (limit, what) in limits {
+        if target > limit {
+            reasons.push(format!("clamped {target} MB to {limit} MB ({what})"));
+            target = limit;
+        }
+    }
+    if target < floor {
+        reasons.push(format!("raised {target} MB to the floor of {floor} MB"));
+        target = floor;
+    }
+    if target <= current {
+        reasons.push(format!(
+            "refused: {current} MB is already at the limit the policy allows ({} MB ceiling)",
+            policy.ceiling_mb.min(LAMBDA_MAX_MB)
+        ));
+        return None;
+    }
+    reasons.push(format!("set memory {current} MB → {target} MB"));
+    Some(target)
+}
+
+#[cfg(test)]
+mod tests;

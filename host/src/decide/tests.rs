@@ -1,0 +1,271 @@
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::model::{Finding, Source};
+
+fn function(memory_mb: u32, opted_in: bool) -> FunctionInfo {
+    let mut tags = BTreeMap::new();
+    if opted_in {
+        tags.insert("autorepair".to_owned(), "enabled".to_owned());
+    }
+    FunctionInfo {
+        name: "orders".into(),
+        arn: String::new(),
+        runtime: "python3.12".into(),
+        architecture: "arm64".into(),
+        memory_mb,
+        timeout_s: 3,
+        qualifier: None,
+        tags,
+    }
+}
+
+fn finding(source: Source, kind: FindingKind, recommendation: Recommendation) -> SourcedFinding {
+    SourcedFinding {
+        source,
+        shadow: false,
+        finding: Finding {
+            kind,
+            confidence: 0.9,
+            summary: "s".into(),
+            evidence: vec![],
+            recommendation,
+        },
+    }
+}
+
+fn rule(name: &str) -> Source {
+    Source::Rule(name.into())
+}
+
+fn set(mb: u32) -> Recommendation {
+    Recommendation::SetMemory { memory_mb: mb }
+}
+
+fn escalate() -> Recommendation {
+    Recommendation::Escalate { reason: "look".into() }
+}
+
+fn run(memory: u32, findings: &[SourcedFinding], mode: MergeMode) -> Decision {
+    let f = function(memory, true);
+    let situation = Situation {
+        function: &f,
+        findings,
+        history: History::default(),
+        now_ms: 0,
+    };
+    decide(&situation, &Policy::default(), mode)
+}
+
+#[test]
+fn oom_finding_sets_memory() {
+    let d = run(512, &[finding(rule("oom"), FindingKind::MemoryExhaustion, set(768))], MergeMode::Rules);
+    assert_eq!(d.action, Action::SetMemory);
+    assert_eq!(d.target_memory_mb, Some(768));
+    assert_eq!(d.current_memory_mb, 512);
+}
+
+#[test]
+fn throttling_never_changes_memory() {
+    let d = run(512, &[finding(rule("x"), FindingKind::Throttling, set(1024))], MergeMode::Rules);
+    assert_eq!(d.action, Action::Escalate);
+    assert!(d.reasons.iter().any(|r| r.contains("never changes memory")));
+}
+
+#[test]
+fn not_opted_in_means_none() {
+    let f = function(512, false);
+    let findings = [finding(rule("oom"), FindingKind::MemoryExhaustion, set(768))];
+    let s = Situation { function: &f, findings: &findings, history: History::default(), now_ms: 0 };
+    let d = decide(&s, &Policy::default(), MergeMode::Rules);
+    assert_eq!(d.action, Action::None);
+    assert!(d.reasons.last().unwrap().contains("not opted in"));
+}
+
+#[test]
+fn steps_are_clamped_and_each_clamp_is_named() {
+    // ×2 caps 1024 → 2048 before the +2048 or the ceiling would.
+    let d = run(1024, &[finding(rule("oom"), FindingKind::MemoryExhaustion, set(9000))], MergeMode::Rules);
+    assert_eq!(d.target_memory_mb, Some(2048));
+    assert!(d.reasons.iter().any(|r| r.contains("clamped 9000 MB to 2048 MB (×2 per step)")));
+    // the ceiling (3008) caps 2048 → 4096
+    let d = run(2048, &[finding(rule("oom"), FindingKind::MemoryExhaustion, set(4096))], MergeMode::Rules);
+    assert_eq!(d.target_memory_mb, Some(3008));
+}
+
+#[test]
+fn at_the_ceiling_escalates() {
+    let d = run(3008, &[finding(rule("oom"), FindingKind::MemoryExhaustion, set(4096))], MergeMode::Rules);
+    assert_eq!(d.action, Action::Escalate);
+    assert_eq!(d.target_memory_mb, None);
+}
+
+#[test]
+fn cooldown_and_daily_cap_refuse_a_step() {
+    let f = function(512, true);
+    let findings = [finding(rule("oom"), FindingKind::MemoryExhaustion, set(768))];
+    let recent = Situation {
+        function: &f,
+        findings: &findings,
+        history: History { last_change_ms: Some(0), changes_last_24h: 1 },
+        now_ms: 30 * 60_000,
+    };
+    assert_eq!(decide(&recent, &Policy::default(), MergeMode::Rules).action, Action::Escalate);
+    let capped = Situation {
+        history: History { last_change_ms: Some(0), changes_last_24h: 3 },
+        now_ms: 2 * 3_600_000,
+        ..recent
+    };
+    assert_eq!(decide(&capped, &Policy::default(), MergeMode::Rules).action, Action::Escalate);
+    let later = Situation {
+        history: History { last_change_ms: Some(0), changes_last_24h: 2 },
+        ..capped
+    };
+    assert_eq!(decide(&later, &Policy::default(), MergeMode::Rules).action, Action::SetMemory);
+}
+
+#[test]
+fn merge_modes_pick_their_deciders() {
+    let both = [
+        finding(rule("oom"), FindingKind::MemoryExhaustion, set(768)),
+        finding(Source::Ai, FindingKind::MemoryExhaustion, set(1024)),
+    ];
+    assert_eq!(run(512, &both, MergeMode::Rules).target_memory_mb, Some(768));
+    assert_eq!(run(512, &both, MergeMode::Ai).target_memory_mb, Some(1024));
+    assert_eq!(run(512, &both, MergeMode::Consensus).target_memory_mb, Some(1024));
+    assert_eq!(run(512, &both, MergeMode::RulesFirst).target_memory_mb, Some(768));
+    assert_eq!(run(512, &both, MergeMode::AiFirst).target_memory_mb, Some(1024));
+
+    let ai_only = [finding(Source::Ai, FindingKind::MemoryExhaustion, set(1024))];
+    assert_eq!(run(512, &ai_only, MergeMode::Rules).action, Action::None);
+    assert_eq!(run(512, &ai_only, MergeMode::RulesFirst).target_memory_mb, Some(1024));
+    assert_eq!(run(512, &ai_only, MergeMode::Consensus).action, Action::Escalate);
+}
+
+#[test]
+fn consensus_escalates_when_the_ai_disagrees() {
+    let split = [
+        finding(rule("oom"), FindingKind::MemoryExhaustion, set(768)),
+        finding(Source::Ai, FindingKind::CodeError, escalate()),
+    ];
+    let d = run(512, &split, MergeMode::Consensus);
+    assert_eq!(d.action, Action::Escalate);
+    assert!(d.reasons.iter().any(|r| r.contains("consensus not reached")));
+}
+
+#[test]
+fn a_repair_never_lowers_memory() {
+    let d = run(1024, &[finding(rule("x"), FindingKind::MemoryPressure, set(512))], MergeMode::Rules);
+    assert_eq!(d.action, Action::None);
+}
+
+#[test]
+fn merge_mode_parses_from_its_name() {
+    for mode in MergeMode::ALL {
+        assert_eq!(mode.to_string().parse::<MergeMode>(), Ok(mode));
+    }
+    assert!("majority".parse::<MergeMode>().is_err());
+}
+
+fn any_kind() -> impl Strategy<Value = FindingKind> {
+    prop_oneof![
+        Just(FindingKind::MemoryExhaustion),
+        Just(FindingKind::MemoryPressure),
+        Just(FindingKind::CpuStarvation),
+        Just(FindingKind::DownstreamTimeout),
+        Just(FindingKind::Throttling),
+        Just(FindingKind::CodeError),
+        Just(FindingKind::Other),
+    ]
+}
+
+fn any_recommendation() -> impl Strategy<Value = Recommendation> {
+    prop_oneof![
+        (0u32..20_000).prop_map(set),
+        Just(Recommendation::Keep),
+        Just(escalate()),
+    ]
+}
+
+fn any_finding() -> impl Strategy<Value = SourcedFinding> {
+    (any::<bool>(), "[a-z]{1,6}", any_kind(), any_recommendation(), any::<bool>()).prop_map(
+        |(ai, name, kind, rec, shadow)| {
+            let source = if ai { Source::Ai } else { Source::Rule(name) };
+            SourcedFinding { shadow, ..finding(source, kind, rec) }
+        },
+    )
+}
+
+fn any_mode() -> impl Strategy<Value = MergeMode> {
+    prop::sample::select(MergeMode::ALL.to_vec())
+}
+
+fn any_policy() -> impl Strategy<Value = Policy> {
+    (128u32..=10_240, 1.01f64..4.0, 1u32..4096).prop_map(|(ceiling_mb, max_step_ratio, max_step_mb)| Policy {
+        ceiling_mb,
+        max_step_ratio,
+        max_step_mb,
+        ..Policy::default()
+    })
+}
+
+proptest! {
+    #[test]
+    fn target_is_always_within_bounds_and_above_current(
+        memory in 128u32..=10_240,
+        findings in prop::collection::vec(any_finding(), 0..8),
+        mode in any_mode(),
+        policy in any_policy(),
+    ) {
+        let f = function(memory, true);
+        let s = Situation { function: &f, findings: &findings, history: History::default(), now_ms: 0 };
+        let d = decide(&s, &policy, mode);
+        prop_assert_eq!(d.target_memory_mb.is_some(), d.action == Action::SetMemory);
+        if let Some(t) = d.target_memory_mb {
+            prop_assert!(t > memory);
+            prop_assert!((LAMBDA_MIN_MB..=LAMBDA_MAX_MB).contains(&t));
+            prop_assert!(t <= policy.ceiling_mb);
+            prop_assert!(f64::from(t) <= f64::from(memory) * policy.max_step_ratio);
+            prop_assert!(t <= memory + policy.max_step_mb);
+        }
+    }
+
+    #[test]
+    fn no_non_memory_finding_ever_yields_a_change(
+        memory in 128u32..=10_240,
+        findings in prop::collection::vec(any_finding(), 0..8),
+        mode in any_mode(),
+    ) {
+        let findings: Vec<_> = findings.into_iter().filter(|f| !f.finding.kind.memory_can_help()).collect();
+        let d = run(memory, &findings, mode);
+        prop_assert_ne!(d.action, Action::SetMemory);
+    }
+
+    #[test]
+    fn adding_a_shadow_source_never_changes_the_decision(
+        memory in 128u32..=10_240,
+        findings in prop::collection::vec(any_finding(), 0..6),
+        extra in any_finding(),
+        mode in any_mode(),
+    ) {
+        let before = run(memory, &findings, mode);
+        let mut more = findings.clone();
+        more.push(SourcedFinding { shadow: true, ..extra });
+        let after = run(memory, &more, mode);
+        prop_assert_eq!(before.action, after.action);
+        prop_assert_eq!(before.target_memory_mb, after.target_memory_mb);
+    }
+
+    #[test]
+    fn not_opted_in_never_changes_anything(
+        memory in 128u32..=10_240,
+        findings in prop::collection::vec(any_finding(), 0..6),
+        mode in any_mode(),
+    ) {
+        let f = function(memory, false);
+        let s = Situation { function: &f, findings: &findings, history: History::default(), now_ms: 0 };
+        prop_assert_eq!(decide(&s, &Policy::default(), mode).action, Action::None);
+    }
+}

@@ -1,0 +1,179 @@
+//! Stage 3, offline: run every rule on recorded evidence and decide. The same
+//! function serves `autorepair diagnose` and, later, the closed loop.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::decide::{self, Decision, History, LAMBDA_MAX_MB, LAMBDA_MIN_MB, MergeMode, Situation};
+use crate::logs;
+use crate::model::{Evidence, Millis, PluginFailure, Source, SourcedFinding};
+use crate::rules::{RuleOutcome, RuleSet};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceError {
+    #[error("cannot read evidence file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("evidence file {path} is not valid evidence JSON: {message}")]
+    Json { path: PathBuf, message: String },
+    #[error("evidence file {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// Reads a recorded evidence file (format: see the README) and fills in the
+/// invocation reports from its log lines when it has none.
+pub fn load_evidence(path: &Path) -> Result<Evidence, EvidenceError> {
+    let text = std::fs::read_to_string(path).map_err(|source| EvidenceError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut evidence: Evidence = serde_json::from_str(&text).map_err(|e| EvidenceError::Json {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    let invalid = |message: String| EvidenceError::Invalid {
+        path: path.to_owned(),
+        message,
+    };
+    let memory = evidence.function.memory_mb;
+    if !(LAMBDA_MIN_MB..=LAMBDA_MAX_MB).contains(&memory) {
+        return Err(invalid(format!(
+            "function.memory_mb = {memory} is outside Lambda's {LAMBDA_MIN_MB}..={LAMBDA_MAX_MB}"
+        )));
+    }
+    if evidence.window.start_ms > evidence.window.end_ms {
+        return Err(invalid("window.start_ms is after window.end_ms".into()));
+    }
+    if evidence.function.name.is_empty() {
+        return Err(invalid("function.name is empty".into()));
+    }
+    fill_reports(&mut evidence);
+    Ok(evidence)
+}
+
+/// Parses reports from the log lines when the evidence carries none.
+pub fn fill_reports(evidence: &mut Evidence) {
+    if evidence.reports.is_empty() && !evidence.logs.is_empty() {
+        evidence.reports = logs::parse_reports(&evidence.logs);
+    }
+}
+
+/// What one rule did on this incident, for people and for the audit record.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleRun {
+    pub rule: String,
+    pub version: String,
+    pub shadow: bool,
+    pub elapsed_us: u64,
+    pub findings: usize,
+    pub failed: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EvidenceSummary {
+    pub function_name: String,
+    pub memory_mb: u32,
+    pub invocations: usize,
+    pub log_lines: usize,
+    pub metric_series: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Timings {
+    pub rules_us: u64,
+    pub decide_us: u64,
+}
+
+/// The result of diagnosing one incident.
+#[derive(Debug, Clone, Serialize)]
+pub struct Diagnosis {
+    pub evidence: EvidenceSummary,
+    pub findings: Vec<SourcedFinding>,
+    pub plugin_failures: Vec<PluginFailure>,
+    pub rules: Vec<RuleRun>,
+    pub mode: MergeMode,
+    pub decision: Decision,
+    pub timings: Timings,
+}
+
+/// Runs every rule on `evidence` and decides under the configured policy.
+pub fn diagnose(
+    rules: &RuleSet,
+    evidence: &Evidence,
+    config: &Config,
+    mode: MergeMode,
+    history: History,
+    now_ms: Millis,
+) -> Diagnosis {
+    let started = Instant::now();
+    let outcomes = rules.evaluate(evidence);
+    let rules_us = started.elapsed().as_micros() as u64;
+
+    let mut findings = Vec::new();
+    let mut plugin_failures: Vec<PluginFailure> = rules.load_failures().to_vec();
+    let mut runs = Vec::new();
+    for outcome in outcomes {
+        runs.push(rule_run(&outcome));
+        match outcome.result {
+            Ok(found) => findings.extend(found.into_iter().map(|finding| SourcedFinding {
+                source: Source::Rule(outcome.rule.clone()),
+                shadow: outcome.shadow,
+                finding,
+            })),
+            Err(cause) => plugin_failures.push(PluginFailure {
+                rule: outcome.rule.clone(),
+                cause,
+            }),
+        }
+    }
+
+    let started = Instant::now();
+    let situation = Situation {
+        function: &evidence.function,
+        findings: &findings,
+        history,
+        now_ms,
+    };
+    let decision = decide::decide(&situation, &config.policy, mode);
+    let decide_us = started.elapsed().as_micros() as u64;
+
+    Diagnosis {
+        evidence: EvidenceSummary {
+            function_name: evidence.function.name.clone(),
+            memory_mb: evidence.function.memory_mb,
+            invocations: evidence.reports.len(),
+            log_lines: evidence.logs.len(),
+            metric_series: evidence.metrics.len(),
+            notes: evidence.notes.clone(),
+        },
+        findings,
+        plugin_failures,
+        rules: runs,
+        mode,
+        decision,
+        timings: Timings { rules_us, decide_us },
+    }
+}
+
+fn rule_run(outcome: &RuleOutcome) -> RuleRun {
+    RuleRun {
+        rule: outcome.rule.clone(),
+        version: outcome.version.clone(),
+        shadow: outcome.shadow,
+        elapsed_us: outcome.elapsed_us,
+        findings: outcome.result.as_ref().map_or(0, Vec::len),
+        failed: outcome.result.is_err(),
+        logs: outcome
+            .report
+            .logs
+            .iter()
+            .map(|l| format!("[{}] {}", l.level, l.message))
+            .collect(),
+    }
+}

@@ -1,0 +1,359 @@
+//! The domain model: what every stage reads and writes. No I/O, no AWS, no wasmtime.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Unix time in milliseconds.
+pub type Millis = i64;
+
+/// The function under incident, as configured when evidence was collected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionInfo {
+    pub name: String,
+    #[serde(default)]
+    pub arn: String,
+    #[serde(default)]
+    pub runtime: String,
+    #[serde(default = "default_architecture")]
+    pub architecture: String,
+    pub memory_mb: u32,
+    #[serde(default = "default_timeout_s")]
+    pub timeout_s: u32,
+    /// Alias or version the alarm names, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qualifier: Option<String>,
+    /// The function's tags (the opt-in tag lives here).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+fn default_architecture() -> String {
+    "x86_64".into()
+}
+
+/// Lambda's default timeout.
+fn default_timeout_s() -> u32 {
+    3
+}
+
+/// The alarm that opened the incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlarmInfo {
+    pub name: String,
+    #[serde(default)]
+    pub metric: String,
+    #[serde(default = "default_alarm_state")]
+    pub state: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
+fn default_alarm_state() -> String {
+    "ALARM".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub start_ms: Millis,
+    pub end_ms: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    pub timestamp_ms: Millis,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricSeries {
+    pub namespace: String,
+    pub name: String,
+    pub statistic: String,
+    #[serde(default)]
+    pub unit: String,
+    #[serde(default)]
+    pub points: Vec<Point>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvocationStatus {
+    Success,
+    Error,
+    Timeout,
+}
+
+/// One invocation, from a REPORT or platform.report log line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvocationReport {
+    pub request_id: String,
+    pub timestamp_ms: Millis,
+    pub duration_ms: f64,
+    pub billed_duration_ms: f64,
+    pub memory_size_mb: u32,
+    pub max_memory_used_mb: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_duration_ms: Option<f64>,
+    pub status: InvocationStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub timestamp_ms: Millis,
+    pub message: String,
+}
+
+/// Everything known about one incident. This is also the recorded evidence file
+/// format (`autorepair diagnose --evidence FILE`), documented in the README.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub function: FunctionInfo,
+    pub alarm: AlarmInfo,
+    pub window: Window,
+    #[serde(default)]
+    pub metrics: Vec<MetricSeries>,
+    /// Parsed invocation reports. When a file leaves this out, the host parses
+    /// them from `logs`.
+    #[serde(default)]
+    pub reports: Vec<InvocationReport>,
+    #[serde(default)]
+    pub logs: Vec<LogLine>,
+    /// What could not be collected, or was cut short ("logs capped at 20000 events").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// The kinds of evidence a rule can ask for and an operator can grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grant {
+    Metrics,
+    Reports,
+    Logs,
+    Config,
+}
+
+impl Grant {
+    pub const ALL: [Grant; 4] = [Grant::Metrics, Grant::Reports, Grant::Logs, Grant::Config];
+
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+impl fmt::Display for Grant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Grant::Metrics => "metrics",
+            Grant::Reports => "reports",
+            Grant::Logs => "logs",
+            Grant::Config => "config",
+        })
+    }
+}
+
+/// A set of [`Grant`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Grants(u8);
+
+impl Grants {
+    pub const NONE: Grants = Grants(0);
+    pub const ALL: Grants = Grants(0b1111);
+
+    pub fn contains(self, grant: Grant) -> bool {
+        self.0 & grant.bit() != 0
+    }
+
+    pub fn with(self, grant: Grant) -> Grants {
+        Grants(self.0 | grant.bit())
+    }
+
+    pub fn intersect(self, other: Grants) -> Grants {
+        Grants(self.0 & other.0)
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Grant> {
+        Grant::ALL.into_iter().filter(move |g| self.contains(*g))
+    }
+
+    /// A small dense index (0..16), for caching one converted evidence per set.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl FromIterator<Grant> for Grants {
+    fn from_iter<I: IntoIterator<Item = Grant>>(iter: I) -> Self {
+        iter.into_iter().fold(Grants::NONE, Grants::with)
+    }
+}
+
+impl fmt::Display for Grants {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<String> = self.iter().map(|g| g.to_string()).collect();
+        if names.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&names.join(","))
+        }
+    }
+}
+
+impl Serialize for Grants {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Grants {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Vec::<Grant>::deserialize(d)?.into_iter().collect())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingKind {
+    MemoryExhaustion,
+    MemoryPressure,
+    CpuStarvation,
+    DownstreamTimeout,
+    Throttling,
+    CodeError,
+    Other,
+}
+
+impl FindingKind {
+    /// Kinds that more memory can fix. Every other kind never turns into a
+    /// memory change, whatever its recommendation says.
+    pub fn memory_can_help(self) -> bool {
+        matches!(
+            self,
+            FindingKind::MemoryExhaustion | FindingKind::MemoryPressure | FindingKind::CpuStarvation
+        )
+    }
+}
+
+impl fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = serde_json::to_value(self).ok();
+        f.write_str(s.as_ref().and_then(|v| v.as_str()).unwrap_or("other"))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Recommendation {
+    SetMemory { memory_mb: u32 },
+    Keep,
+    Escalate { reason: String },
+}
+
+impl fmt::Display for Recommendation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Recommendation::SetMemory { memory_mb } => write!(f, "set memory to {memory_mb} MB"),
+            Recommendation::Keep => f.write_str("keep"),
+            Recommendation::Escalate { reason } => write!(f, "escalate: {reason}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub confidence: f64,
+    pub summary: String,
+    #[serde(default)]
+    pub evidence: Vec<String>,
+    pub recommendation: Recommendation,
+}
+
+/// Who said something: a rule plugin by name, or the AI diagnoser.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    Rule(String),
+    Ai,
+}
+
+impl Source {
+    pub fn is_ai(&self) -> bool {
+        matches!(self, Source::Ai)
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Rule(name) => write!(f, "rule:{name}"),
+            Source::Ai => f.write_str("ai"),
+        }
+    }
+}
+
+impl Serialize for Source {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Source {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.strip_prefix("rule:") {
+            Some(name) if !name.is_empty() => Ok(Source::Rule(name.to_owned())),
+            _ if s == "ai" => Ok(Source::Ai),
+            _ => Err(serde::de::Error::custom(format!(
+                "unknown source {s:?}: expected \"ai\" or \"rule:<name>\""
+            ))),
+        }
+    }
+}
+
+/// A finding with who said it, and whether that source only watches (shadow).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourcedFinding {
+    pub source: Source,
+    #[serde(default)]
+    pub shadow: bool,
+    #[serde(flatten)]
+    pub finding: Finding,
+}
+
+/// Why a rule plugin produced nothing usable. Each is recorded; none stops the
+/// other diagnosers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "cause", content = "detail", rename_all = "kebab-case")]
+pub enum FailureCause {
+    #[error("could not be loaded: {0}")]
+    Load(String),
+    #[error("targets an incompatible interface: {0}")]
+    Incompatible(String),
+    #[error("ran past its CPU budget of {0} ms")]
+    CpuBudget(u64),
+    #[error("grew past its memory cap of {0} MiB")]
+    MemoryCap(u64),
+    #[error("exhausted its stack")]
+    StackOverflow,
+    #[error("panicked: {0}")]
+    Panic(String),
+    #[error("trapped: {0}")]
+    Trap(String),
+    #[error("returned invalid data: {0}")]
+    InvalidOutput(String),
+    #[error("reported an error: {0}")]
+    RuleError(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("rule {rule}: {cause}")]
+pub struct PluginFailure {
+    /// The rule's name (from `describe`), or its file name when it never got that far.
+    pub rule: String,
+    #[serde(flatten)]
+    pub cause: FailureCause,
+}

@@ -1,0 +1,393 @@
+//! The rule sandbox: loads WebAssembly rule components, checks what they are,
+//! and runs them on an incident's evidence under CPU, memory and data limits.
+//!
+//! The promise (see design.md): a rule has no network, files, env or args, runs
+//! within its budget, sees only what it was granted, changes nothing, and whatever
+//! it does wrong becomes a recorded [`PluginFailure`] while other rules still count.
+
+pub mod artifacts;
+mod bindings;
+mod cache;
+mod sandbox;
+pub mod validate;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::Serialize;
+use wasmtime::component::{Component, types::ComponentItem};
+
+pub use bindings::{INTERFACE_VERSION, RULE_INTERFACE};
+pub use cache::{ArtifactCache, default_dir as default_cache_dir, sha256_hex};
+pub use sandbox::{CallReport, EPOCH_TICK, Limits, MAX_LOG_BYTES, MAX_LOG_CALLS, PluginLog, Sandbox, SandboxError};
+
+use crate::model::{Evidence, FailureCause, Finding, Grants, PluginFailure};
+use bindings::{RulePluginPre, wit};
+use sandbox::State;
+
+/// Where a rule came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Built into this binary.
+    Bundled,
+    /// A component file named in the configuration.
+    File(PathBuf),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Bundled => f.write_str("bundled"),
+            Origin::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// A rule to load: its bytes and what the operator allows it.
+#[derive(Debug, Clone)]
+pub struct RuleSpec {
+    pub origin: Origin,
+    pub bytes: Arc<[u8]>,
+    /// What the operator granted; the rule sees the intersection with what it wants.
+    pub grants: Grants,
+    pub limits: Limits,
+    /// Evaluated and recorded, never deciding.
+    pub shadow: bool,
+    /// Loaded without a pin or signature (development only); flagged everywhere.
+    pub unpinned: bool,
+}
+
+/// What a rule says about itself in `describe`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleInfo {
+    pub name: String,
+    pub version: String,
+    pub summary: String,
+    pub wants: Grants,
+}
+
+/// A rule ready to run: compiled, linked, described and validated.
+pub struct LoadedRule {
+    pub info: RuleInfo,
+    pub origin: Origin,
+    /// The sha256 of the component's bytes.
+    pub digest: String,
+    pub grants: Grants,
+    pub limits: Limits,
+    pub shadow: bool,
+    pub unpinned: bool,
+    pre: RulePluginPre<State>,
+}
+
+impl LoadedRule {
+    /// What the rule actually sees: what it wants, as far as it was granted.
+    pub fn effective_grants(&self) -> Grants {
+        self.info.wants.intersect(self.grants)
+    }
+}
+
+/// One rule's result on one incident.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleOutcome {
+    pub rule: String,
+    pub version: String,
+    pub shadow: bool,
+    /// Instantiation plus evaluation, in microseconds.
+    pub elapsed_us: u64,
+    #[serde(skip)]
+    pub result: Result<Vec<Finding>, FailureCause>,
+    pub report: CallReport,
+}
+
+impl RuleOutcome {
+    pub fn failure(&self) -> Option<PluginFailure> {
+        self.result.as_ref().err().map(|cause| PluginFailure {
+            rule: self.rule.clone(),
+            cause: cause.clone(),
+        })
+    }
+}
+
+/// Compiles components once per process, and through the on-disk cache.
+pub struct Compiler {
+    sandbox: Arc<Sandbox>,
+    cache: Option<ArtifactCache>,
+    memo: Mutex<HashMap<String, Component>>,
+}
+
+impl Compiler {
+    pub fn new(sandbox: Arc<Sandbox>, cache_dir: Option<PathBuf>) -> Compiler {
+        let cache = cache_dir.map(|dir| ArtifactCache::new(dir, sandbox.engine()));
+        Compiler {
+            sandbox,
+            cache,
+            memo: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn sandbox(&self) -> &Arc<Sandbox> {
+        &self.sandbox
+    }
+
+    /// The compiled component for `bytes`, whose sha256 is `digest`.
+    pub fn component(&self, bytes: &[u8], digest: &str) -> Result<Component, String> {
+        if let Some(component) = self.memo.lock().unwrap_or_else(|p| p.into_inner()).get(digest) {
+            return Ok(component.clone());
+        }
+        let engine = self.sandbox.engine();
+        let cached = self.cache.as_ref().and_then(|c| c.load(engine, digest));
+        let component = match cached {
+            Some(component) => component,
+            None => {
+                let artifact = engine.precompile_component(bytes).map_err(|e| format!("{e:#}"))?;
+                if let Some(cache) = &self.cache {
+                    cache.store(digest, &artifact);
+                }
+                // SAFETY: `artifact` was produced just above by this engine.
+                unsafe { Component::deserialize(engine, &artifact) }.map_err(|e| format!("{e:#}"))?
+            }
+        };
+        self.memo
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest.to_owned(), component.clone());
+        Ok(component)
+    }
+
+    /// Compiles, checks and describes one rule.
+    pub fn load(&self, spec: &RuleSpec) -> Result<LoadedRule, PluginFailure> {
+        let label = match &spec.origin {
+            Origin::Bundled => "bundled rule".to_owned(),
+            Origin::File(path) => path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+        };
+        let fail = |cause| PluginFailure {
+            rule: label.clone(),
+            cause,
+        };
+        let digest = sha256_hex(&spec.bytes);
+        let component = self.component(&spec.bytes, &digest).map_err(|e| fail(FailureCause::Load(e)))?;
+        check_interface(&component, self.sandbox.engine()).map_err(|e| fail(FailureCause::Incompatible(e)))?;
+        let instance_pre = self
+            .sandbox
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| fail(FailureCause::Load(format!("{e:#}"))))?;
+        let pre = RulePluginPre::new(instance_pre).map_err(|e| fail(FailureCause::Incompatible(format!("{e:#}"))))?;
+
+        let mut store = self.sandbox.store(&label, spec.limits);
+        let info = pre
+            .instantiate(&mut store)
+            .and_then(|plugin| plugin.autorepair_rules_rule().call_describe(&mut store))
+            .map_err(|e| fail(sandbox::classify(e, &store, spec.limits)))?;
+        let info = rule_info(info).map_err(|e| fail(FailureCause::InvalidOutput(e)))?;
+        Ok(LoadedRule {
+            info,
+            origin: spec.origin.clone(),
+            digest,
+            grants: spec.grants,
+            limits: spec.limits,
+            shadow: spec.shadow,
+            unpinned: spec.unpinned,
+            pre,
+        })
+    }
+}
+
+fn rule_info(info: wit::RuleInfo) -> Result<RuleInfo, String> {
+    validate::rule_name(&info.name)?;
+    validate::rule_text("version", &info.version)?;
+    validate::rule_text("summary", &info.summary)?;
+    Ok(RuleInfo {
+        wants: bindings::wants_to_grants(info.wants),
+        name: info.name,
+        version: info.version,
+        summary: info.summary,
+    })
+}
+
+/// Refuses a component that does not export a compatible `autorepair:rules/rule`:
+/// same major version, and for 0.x the same minor (semver's rule for 0.x).
+fn check_interface(component: &Component, engine: &wasmtime::Engine) -> Result<(), String> {
+    let (major, minor, _) = INTERFACE_VERSION;
+    let ours = format!("{RULE_INTERFACE}@{major}.{minor}.x");
+    let ty = component.component_type();
+    let mut found = Vec::new();
+    for (name, item) in ty.exports(engine) {
+        let Some(version) = name.strip_prefix(RULE_INTERFACE).and_then(|v| v.strip_prefix('@')) else {
+            continue;
+        };
+        if !matches!(item.ty, ComponentItem::ComponentInstance(_)) {
+            continue;
+        }
+        let mut parts = version.split(['.', '-', '+']).map(|p| p.parse::<u64>().ok());
+        let theirs = (parts.next().flatten(), parts.next().flatten());
+        let compatible = match theirs {
+            (Some(0), Some(m)) => major == 0 && m == minor,
+            (Some(m), Some(_)) => m == major && major != 0,
+            _ => false,
+        };
+        if compatible {
+            return Ok(());
+        }
+        found.push(name.to_owned());
+    }
+    if found.is_empty() {
+        Err(format!("the component exports no {RULE_INTERFACE} interface; this host runs {ours}"))
+    } else {
+        Err(format!(
+            "the rule was built against {}; this host runs {ours}: rebuild it against autorepair:rules@{major}.{minor}",
+            found.join(", ")
+        ))
+    }
+}
+
+/// The rules of one process, ready to evaluate incidents.
+pub struct RuleSet {
+    sandbox: Arc<Sandbox>,
+    rules: Vec<LoadedRule>,
+    load_failures: Vec<PluginFailure>,
+}
+
+impl RuleSet {
+    /// Loads every spec; a rule that cannot be loaded is kept as a load failure
+    /// and the others load all the same.
+    pub fn load(compiler: &Compiler, specs: &[RuleSpec]) -> RuleSet {
+        let mut rules: Vec<LoadedRule> = Vec::new();
+        let mut load_failures = Vec::new();
+        for spec in specs {
+            match compiler.load(spec) {
+                Ok(rule) => {
+                    if let Some(twin) = rules.iter().find(|r| r.info.name == rule.info.name) {
+                        load_failures.push(PluginFailure {
+                            rule: rule.info.name.clone(),
+                            cause: FailureCause::Load(format!(
+                                "a rule with this name is already loaded from {}; names must be unique",
+                                twin.origin
+                            )),
+                        });
+                    } else {
+                        rules.push(rule);
+                    }
+                }
+                Err(failure) => {
+                    tracing::warn!(rule = %failure.rule, cause = %failure.cause, "rule not loaded");
+                    load_failures.push(failure);
+                }
+            }
+        }
+        RuleSet {
+            sandbox: compiler.sandbox.clone(),
+            rules,
+            load_failures,
+        }
+    }
+
+    pub fn rules(&self) -> &[LoadedRule] {
+        &self.rules
+    }
+
+    pub fn load_failures(&self) -> &[PluginFailure] {
+        &self.load_failures
+    }
+
+    /// Records rules refused before loading (unreadable file, pin mismatch).
+    pub fn add_load_failures(&mut self, failures: impl IntoIterator<Item = PluginFailure>) {
+        self.load_failures.extend(failures);
+    }
+
+    /// Runs every rule on `evidence`, concurrently (one thread per rule).
+    pub fn evaluate(&self, evidence: &Evidence) -> Vec<RuleOutcome> {
+        let views = self.views(evidence);
+        if self.rules.len() <= 1 {
+            return self.evaluate_serial_with(&views);
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .rules
+                .iter()
+                .map(|rule| {
+                    let view = &views[rule.effective_grants().index()];
+                    scope.spawn(move || self.run(rule, view.as_ref().expect("view built for every grant set")))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .zip(&self.rules)
+                .map(|(handle, rule)| {
+                    handle.join().unwrap_or_else(|_| RuleOutcome {
+                        rule: rule.info.name.clone(),
+                        version: rule.info.version.clone(),
+                        shadow: rule.shadow,
+                        elapsed_us: 0,
+                        result: Err(FailureCause::Trap("the host thread running the rule panicked".into())),
+                        report: CallReport::default(),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Runs every rule on `evidence`, one after the other on this thread: for
+    /// callers that already spread incidents over threads.
+    pub fn evaluate_serial(&self, evidence: &Evidence) -> Vec<RuleOutcome> {
+        self.evaluate_serial_with(&self.views(evidence))
+    }
+
+    fn evaluate_serial_with(&self, views: &[Option<wit::Evidence>]) -> Vec<RuleOutcome> {
+        self.rules
+            .iter()
+            .map(|rule| self.run(rule, views[rule.effective_grants().index()].as_ref().expect("view built")))
+            .collect()
+    }
+
+    /// The evidence converted once per distinct set of effective grants.
+    fn views(&self, evidence: &Evidence) -> Vec<Option<wit::Evidence>> {
+        let mut views: Vec<Option<wit::Evidence>> = vec![None; 16];
+        for rule in &self.rules {
+            let grants = rule.effective_grants();
+            if views[grants.index()].is_none() {
+                views[grants.index()] = Some(bindings::evidence(evidence, grants));
+            }
+        }
+        views
+    }
+
+    fn run(&self, rule: &LoadedRule, evidence: &wit::Evidence) -> RuleOutcome {
+        let span = tracing::debug_span!("rule", rule = %rule.info.name);
+        let _guard = span.enter();
+        let started = Instant::now();
+        let mut store = self.sandbox.store(&rule.info.name, rule.limits);
+        let called = rule
+            .pre
+            .instantiate(&mut store)
+            .and_then(|plugin| plugin.autorepair_rules_rule().call_evaluate(&mut store, evidence));
+        let result = match called {
+            Err(e) => Err(sandbox::classify(e, &store, rule.limits)),
+            Ok(Err(message)) => Err(FailureCause::RuleError(message.chars().take(validate::MAX_TEXT_BYTES).collect())),
+            Ok(Ok(findings)) => {
+                let findings: Vec<Finding> = findings.into_iter().map(bindings::finding).collect();
+                validate::findings(&findings)
+                    .map(|()| findings)
+                    .map_err(FailureCause::InvalidOutput)
+            }
+        };
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        if let Err(cause) = &result {
+            tracing::warn!(%cause, elapsed_us, "rule failed");
+        }
+        RuleOutcome {
+            rule: rule.info.name.clone(),
+            version: rule.info.version.clone(),
+            shadow: rule.shadow,
+            elapsed_us,
+            result,
+            report: sandbox::take_report(&mut store),
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Figures rules compute again and again, computed once.
+
+use crate::{Evidence, InvocationStatus};
+use autorepair_signatures as sig;
+
+/// How many sample log lines a [`Stats`] keeps per signature family.
+pub const SAMPLE_LINES: usize = 3;
+
+/// Aggregates over an incident's evidence.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    /// Invocation reports seen.
+    pub invocations: usize,
+    pub errors: usize,
+    pub timeouts: usize,
+    /// Reports whose error type says the runtime ran out of memory.
+    pub oom_reports: usize,
+    /// Failed or timed-out invocations whose peak memory reached the limit.
+    pub failed_at_limit: usize,
+    /// The function's configured memory (from config, else from the reports).
+    pub memory_mb: u32,
+    /// Highest `max-memory-used` over all reports.
+    pub peak_used_mb: u32,
+    pub used_p95_mb: f64,
+    pub duration_p50_ms: f64,
+    pub duration_p95_ms: f64,
+    pub duration_max_ms: f64,
+    /// Raw log lines with an out-of-memory signature (only with the `logs` grant).
+    pub oom_lines: usize,
+    /// Raw log lines where the runtime was killed by a signal.
+    pub killed_lines: usize,
+    /// Raw log lines with a downstream timeout or connection failure signature.
+    pub downstream_lines: usize,
+    /// A few of the matching lines, for a finding's evidence.
+    pub oom_samples: Vec<String>,
+    pub downstream_samples: Vec<String>,
+}
+
+impl Stats {
+    pub fn of(evidence: &Evidence) -> Stats {
+        let reports = &evidence.reports;
+        let mut stats = Stats {
+            invocations: reports.len(),
+            memory_mb: evidence.function.memory_mb,
+            ..Stats::default()
+        };
+        let mut used = Vec::with_capacity(reports.len());
+        let mut durations = Vec::with_capacity(reports.len());
+        for r in reports {
+            match r.status {
+                InvocationStatus::Success => {}
+                InvocationStatus::Error => stats.errors += 1,
+                InvocationStatus::Timeout => stats.timeouts += 1,
+            }
+            if r.error_type.as_deref() == Some("Runtime.OutOfMemory") {
+                stats.oom_reports += 1;
+            }
+            if r.status != InvocationStatus::Success && r.max_memory_used_mb >= r.memory_size_mb {
+                stats.failed_at_limit += 1;
+            }
+            if stats.memory_mb == 0 {
+                stats.memory_mb = r.memory_size_mb;
+            }
+            stats.peak_used_mb = stats.peak_used_mb.max(r.max_memory_used_mb);
+            used.push(r.max_memory_used_mb as f64);
+            durations.push(r.duration_ms);
+        }
+        stats.used_p95_mb = percentile(&mut used, 95.0);
+        stats.duration_p50_ms = percentile(&mut durations, 50.0);
+        stats.duration_p95_ms = percentile(&mut durations, 95.0);
+        stats.duration_max_ms = durations.last().copied().unwrap_or(0.0);
+
+        for line in &evidence.logs {
+            let message = line.message.as_str();
+            // Report lines carry the error type, already counted from the reports.
+            if is_report(message) {
+                continue;
+            }
+            if sig::out_of_memory(message).is_some() {
+                stats.oom_lines += 1;
+                keep_sample(&mut stats.oom_samples, message);
+            } else if sig::runtime_killed(message) {
+                stats.killed_lines += 1;
+                keep_sample(&mut stats.oom_samples, message);
+            }
+            if sig::downstream(message).is_some() {
+                stats.downstream_lines += 1;
+                keep_sample(&mut stats.downstream_samples, message);
+            }
+        }
+        stats
+    }
+
+    /// Share of invocations that failed or timed out, 0 when there were none.
+    pub fn failure_rate(&self) -> f64 {
+        if self.invocations == 0 {
+            0.0
+        } else {
+            (self.errors + self.timeouts) as f64 / self.invocations as f64
+        }
+    }
+
+    /// Peak memory use as a share of the configured memory.
+    pub fn peak_ratio(&self) -> f64 {
+        if self.memory_mb == 0 {
+            0.0
+        } else {
+            self.peak_used_mb as f64 / self.memory_mb as f64
+        }
+    }
+
+    /// Out-of-memory evidence of any kind: error types, signatures, killed runtimes,
+    /// or failures at the memory limit.
+    pub fn out_of_memory_events(&self) -> usize {
+        self.oom_reports + self.oom_lines + self.killed_lines + self.failed_at_limit
+    }
+}
+
+fn is_report(message: &str) -> bool {
+    message.contains("REPORT RequestId:") || message.contains("\"platform.report\"")
+}
+
+fn keep_sample(samples: &mut Vec<String>, line: &str) {
+    /// Long lines are cut: a sample is a pointer for a person, not the record.
+    const MAX_CHARS: usize = 200;
+    if samples.len() < SAMPLE_LINES {
+        let flat = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        samples.push(flat.chars().take(MAX_CHARS).collect());
+    }
+}
+
+/// The `p`-th percentile (nearest rank) of `values`, which it sorts in place;
+/// 0 for an empty slice.
+pub fn percentile(values: &mut [f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_unstable_by(f64::total_cmp);
+    let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
+    values[rank.clamp(1, values.len()) - 1]
+}
+
+/// Sum of every point of the metric series named `name`.
+pub fn metric_sum(evidence: &Evidence, name: &str) -> f64 {
+    series_points(evidence, name).sum()
+}
+
+/// Largest point of the metric series named `name`, 0 when absent.
+pub fn metric_max(evidence: &Evidence, name: &str) -> f64 {
+    series_points(evidence, name).fold(0.0, f64::max)
+}
+
+fn series_points<'a>(evidence: &'a Evidence, name: &'a str) -> impl Iterator<Item = f64> + 'a {
+    evidence
+        .metrics
+        .iter()
+        .filter(move |s| s.name == name)
+        .flat_map(|s| s.points.iter().map(|p| p.value))
+        .filter(|v| v.is_finite())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{EvidenceBuilder, report};
+
+    #[test]
+    fn percentile_uses_nearest_rank() {
+        let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&mut v, 95.0), 95.0);
+        assert_eq!(percentile(&mut v, 50.0), 50.0);
+        assert_eq!(percentile(&mut [], 50.0), 0.0);
+    }
+
+    #[test]
+    fn counts_failures_at_the_memory_limit_and_signatures() {
+        let evidence = EvidenceBuilder::new(128)
+            .reports(8, report(128, 60, InvocationStatus::Success))
+            .reports(2, report(128, 128, InvocationStatus::Error))
+            .log("FATAL ERROR: JavaScript heap out of memory")
+            .log("Error: connect ETIMEDOUT 10.1.2.3:443")
+            .build();
+        let stats = Stats::of(&evidence);
+        assert_eq!(stats.invocations, 10);
+        assert_eq!(stats.errors, 2);
+        assert_eq!(stats.failed_at_limit, 2);
+        assert_eq!(stats.oom_lines, 1);
+        assert_eq!(stats.downstream_lines, 1);
+        assert_eq!(stats.peak_used_mb, 128);
+        assert!((stats.failure_rate() - 0.2).abs() < 1e-9);
+    }
+}
