@@ -23,7 +23,14 @@ fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap();
     let plugins = root.join("plugins");
-    for watched in ["Cargo.toml", "Cargo.lock", "sdk", "signatures", "rules", "hostile"] {
+    for watched in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "sdk",
+        "signatures",
+        "rules",
+        "hostile",
+    ] {
         println!("cargo:rerun-if-changed={}", plugins.join(watched).display());
     }
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
@@ -43,7 +50,12 @@ fn main() {
     code.push_str("pub const BUNDLED: &[(&str, &[u8])] = &[\n");
     for (name, krate) in BUNDLED {
         let wasm = copy_artifact(&built, krate, &out_dir);
-        writeln!(code, "    ({name:?}, include_bytes!({:?})),", wasm.display()).unwrap();
+        writeln!(
+            code,
+            "    ({name:?}, include_bytes!({:?})),",
+            wasm.display()
+        )
+        .unwrap();
     }
     code.push_str("];\n\n");
     code.push_str("/// Hostile plugins for the sandbox tests: (name, path of the component).\n");

@@ -57,8 +57,11 @@ impl SandboxConfig {
     }
 
     pub fn effective_cache_dir(&self) -> Option<PathBuf> {
-        self.cache
-            .then(|| self.cache_dir.clone().unwrap_or_else(rules::default_cache_dir))
+        self.cache.then(|| {
+            self.cache_dir
+                .clone()
+                .unwrap_or_else(rules::default_cache_dir)
+        })
     }
 }
 
@@ -100,7 +103,9 @@ pub struct PluginConfig {
 }
 
 fn third_party_grants() -> Grants {
-    [Grant::Metrics, Grant::Reports, Grant::Config].into_iter().collect()
+    [Grant::Metrics, Grant::Reports, Grant::Config]
+        .into_iter()
+        .collect()
 }
 
 /// Bounds on limits an operator may configure.
@@ -110,7 +115,10 @@ const MAX_MEMORY_MIB: u64 = 4096;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config file {path}: {problems}")]
@@ -160,7 +168,8 @@ impl Config {
                 }
                 None if !p.allow_unsigned => {
                     let digest = std::fs::read(&p.path).map(|b| sha256_hex(&b));
-                    let hint = digest.map_or_else(|_| String::new(), |d| format!(" (the file's is {d})"));
+                    let hint =
+                        digest.map_or_else(|_| String::new(), |d| format!(" (the file's is {d})"));
                     problems.push(format!(
                         "{name}: no sha256 pin; add sha256 = \"<digest>\"{hint}, or allow_unsigned = true for local development"
                     ));
@@ -170,10 +179,14 @@ impl Config {
         }
         for (name, l) in limits {
             if !(1..=MAX_CPU_BUDGET_MS).contains(&l.cpu_budget_ms) {
-                problems.push(format!("{name}: cpu_budget_ms must be within 1..={MAX_CPU_BUDGET_MS}"));
+                problems.push(format!(
+                    "{name}: cpu_budget_ms must be within 1..={MAX_CPU_BUDGET_MS}"
+                ));
             }
             if !(1..=MAX_MEMORY_MIB).contains(&l.memory_mib) {
-                problems.push(format!("{name}: memory_mib must be within 1..={MAX_MEMORY_MIB}"));
+                problems.push(format!(
+                    "{name}: memory_mib must be within 1..={MAX_MEMORY_MIB}"
+                ));
             }
         }
         let known: Vec<&str> = rules::artifacts::BUNDLED.iter().map(|(n, _)| *n).collect();
@@ -225,7 +238,12 @@ impl Config {
             specs.push(RuleSpec {
                 origin: Origin::Bundled,
                 bytes: Arc::from(*bytes),
-                grants: self.bundled.grants.get(*name).copied().unwrap_or(Grants::ALL),
+                grants: self
+                    .bundled
+                    .grants
+                    .get(*name)
+                    .copied()
+                    .unwrap_or(Grants::ALL),
                 limits: self.sandbox.limits(),
                 shadow: self.bundled.shadow.iter().any(|s| s == name),
                 unpinned: false,
@@ -259,7 +277,8 @@ impl Config {
 /// The plugin's bytes, only if they match its pin: nothing unpinned is even
 /// compiled (compiling hostile input can be made arbitrarily slow).
 fn read_pinned(p: &PluginConfig) -> Result<Arc<[u8]>, FailureCause> {
-    let bytes = std::fs::read(&p.path).map_err(|e| FailureCause::Load(format!("cannot read {}: {e}", p.path.display())))?;
+    let bytes = std::fs::read(&p.path)
+        .map_err(|e| FailureCause::Load(format!("cannot read {}: {e}", p.path.display())))?;
     let digest = sha256_hex(&bytes);
     match &p.sha256 {
         Some(pin) if !pin.eq_ignore_ascii_case(&digest) => Err(FailureCause::Load(format!(
@@ -298,19 +317,27 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_are_refused_with_a_reason() {
-        let err = parse("[policy]\nceling_mb = 4096\n").unwrap_err().to_string();
+        let err = parse("[policy]\nceling_mb = 4096\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("celing_mb"), "{err}");
         let err = parse("mode = \"majority\"\n").unwrap_err().to_string();
         assert!(err.contains("majority"), "{err}");
-        let err = parse("[policy]\nceiling_mb = 64\n").unwrap_err().to_string();
+        let err = parse("[policy]\nceiling_mb = 64\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("ceiling_mb = 64"), "{err}");
-        let err = parse("[bundled]\ndisabled = [\"nope\"]\n").unwrap_err().to_string();
+        let err = parse("[bundled]\ndisabled = [\"nope\"]\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no bundled rule is named \"nope\""), "{err}");
     }
 
     #[test]
     fn an_unpinned_plugin_is_refused_unless_allowed() {
-        let err = parse("[[plugins]]\npath = \"x.wasm\"\n").unwrap_err().to_string();
+        let err = parse("[[plugins]]\npath = \"x.wasm\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no sha256 pin"), "{err}");
         let ok = parse("[[plugins]]\npath = \"x.wasm\"\nallow_unsigned = true\n").unwrap();
         assert_eq!(ok.plugins[0].grants, third_party_grants());
@@ -323,10 +350,19 @@ mod tests {
         let wasm = dir.path().join("rule.wasm");
         std::fs::write(&wasm, b"not really wasm").unwrap();
         let path = dir.path().join("autorepair.toml");
-        std::fs::write(&path, format!("[[plugins]]\npath = \"rule.wasm\"\nsha256 = \"{}\"\n", "0".repeat(64))).unwrap();
+        std::fs::write(
+            &path,
+            format!(
+                "[[plugins]]\npath = \"rule.wasm\"\nsha256 = \"{}\"\n",
+                "0".repeat(64)
+            ),
+        )
+        .unwrap();
         let config = Config::load(Some(&path)).unwrap();
         let (specs, failures) = config.rule_specs();
         assert_eq!(specs.len(), rules::artifacts::BUNDLED.len());
-        assert!(matches!(&failures[0].cause, FailureCause::Load(m) if m.contains("sha256 mismatch")));
+        assert!(
+            matches!(&failures[0].cause, FailureCause::Load(m) if m.contains("sha256 mismatch"))
+        );
     }
 }

@@ -55,7 +55,10 @@ impl Policy {
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if !(LAMBDA_MIN_MB..=LAMBDA_MAX_MB).contains(&self.ceiling_mb) {
-            problems.push(format!("policy.ceiling_mb = {} must be within 128..=10240", self.ceiling_mb));
+            problems.push(format!(
+                "policy.ceiling_mb = {} must be within 128..=10240",
+                self.ceiling_mb
+            ));
         }
         if self.min_memory_mb > self.ceiling_mb {
             problems.push(format!(
@@ -64,7 +67,10 @@ impl Policy {
             ));
         }
         if !(self.max_step_ratio.is_finite() && self.max_step_ratio > 1.0) {
-            problems.push(format!("policy.max_step_ratio = {} must be a number above 1", self.max_step_ratio));
+            problems.push(format!(
+                "policy.max_step_ratio = {} must be a number above 1",
+                self.max_step_ratio
+            ));
         }
         if self.max_step_mb == 0 {
             problems.push("policy.max_step_mb must be above 0".into());
@@ -241,7 +247,11 @@ pub fn decide(situation: &Situation<'_>, policy: &Policy, mode: MergeMode) -> De
 }
 
 fn describe_view(f: &SourcedFinding) -> String {
-    let shadow = if f.shadow { " (shadow, not deciding)" } else { "" };
+    let shadow = if f.shadow {
+        " (shadow, not deciding)"
+    } else {
+        ""
+    };
     format!(
         "{}{shadow}: {} ({:.2}) {} → {}",
         f.source, f.finding.kind, f.finding.confidence, f.finding.summary, f.finding.recommendation
@@ -274,8 +284,12 @@ fn propose(findings: &[&SourcedFinding], current: u32, reasons: &mut Vec<String>
                 target = Some(target.map_or(*memory_mb, |t| t.max(*memory_mb)));
                 by.push(f.source.to_string());
             }
-            Recommendation::Escalate { reason } => escalations.push(format!("{} escalates: {reason}", f.source)),
-            Recommendation::Keep if blocks_memory(kind) => escalations.push(format!("{} found {kind}", f.source)),
+            Recommendation::Escalate { reason } => {
+                escalations.push(format!("{} escalates: {reason}", f.source))
+            }
+            Recommendation::Keep if blocks_memory(kind) => {
+                escalations.push(format!("{} found {kind}", f.source))
+            }
             Recommendation::Keep => {}
         }
     }
@@ -300,14 +314,28 @@ fn blocks_memory(kind: FindingKind) -> bool {
 
 fn consensus(rules: Proposal, ai: Proposal) -> Proposal {
     match (rules, ai) {
-        (Proposal::Memory { target_mb: a, by: mut by_a }, Proposal::Memory { target_mb: b, by: by_b }) => {
+        (
+            Proposal::Memory {
+                target_mb: a,
+                by: mut by_a,
+            },
+            Proposal::Memory {
+                target_mb: b,
+                by: by_b,
+            },
+        ) => {
             by_a.extend(by_b);
-            Proposal::Memory { target_mb: a.max(b), by: by_a }
+            Proposal::Memory {
+                target_mb: a.max(b),
+                by: by_a,
+            }
         }
-        (Proposal::Memory { by, .. }, _) | (_, Proposal::Memory { by, .. }) => Proposal::Escalate(vec![format!(
-            "consensus not reached: only {} recommend more memory",
-            by.join(", ")
-        )]),
+        (Proposal::Memory { by, .. }, _) | (_, Proposal::Memory { by, .. }) => {
+            Proposal::Escalate(vec![format!(
+                "consensus not reached: only {} recommend more memory",
+                by.join(", ")
+            )])
+        }
         (Proposal::Escalate(mut a), Proposal::Escalate(b)) => {
             a.extend(b);
             Proposal::Escalate(a)
@@ -346,10 +374,15 @@ fn guard(
         return None;
     }
     let floor = policy.min_memory_mb.max(LAMBDA_MIN_MB);
-    let by_ratio = (f64::from(current) * policy.max_step_ratio).floor().min(f64::from(LAMBDA_MAX_MB)) as u32;
+    let by_ratio = (f64::from(current) * policy.max_step_ratio)
+        .floor()
+        .min(f64::from(LAMBDA_MAX_MB)) as u32;
     let limits = [
         (by_ratio, format!("×{} per step", policy.max_step_ratio)),
-        (current.saturating_add(policy.max_step_mb), format!("+{} MB per step", policy.max_step_mb)),
+        (
+            current.saturating_add(policy.max_step_mb),
+            format!("+{} MB per step", policy.max_step_mb),
+        ),
         (policy.ceiling_mb, "the operator's ceiling".to_owned()),
         (LAMBDA_MAX_MB, "Lambda's maximum".to_owned()),
     ];

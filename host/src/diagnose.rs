@@ -15,7 +15,10 @@ use crate::rules::{RuleOutcome, RuleSet};
 #[derive(Debug, thiserror::Error)]
 pub enum EvidenceError {
     #[error("cannot read evidence file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("evidence file {path} is not valid evidence JSON: {message}")]
     Json { path: PathBuf, message: String },
     #[error("evidence file {path}: {message}")]
@@ -157,7 +160,10 @@ pub fn diagnose(
         rules: runs,
         mode,
         decision,
-        timings: Timings { rules_us, decide_us },
+        timings: Timings {
+            rules_us,
+            decide_us,
+        },
     }
 }
 

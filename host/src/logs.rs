@@ -79,7 +79,12 @@ fn parse_text_report(fields: &str, timestamp_ms: i64) -> Option<InvocationReport
             key.push(word);
         }
     }
-    let number = |k: &str| values.get(k).and_then(|v| v.parse::<f64>().ok()).filter(|v| v.is_finite() && *v >= 0.0);
+    let number = |k: &str| {
+        values
+            .get(k)
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v >= 0.0)
+    };
     let duration_ms = number("Duration")?;
     let status = match values.get("Status").copied() {
         Some("error") => InvocationStatus::Error,
@@ -107,7 +112,12 @@ fn parse_json_report(message: &str, timestamp_ms: i64) -> Option<InvocationRepor
     }
     let record = value.get("record")?;
     let metrics = record.get("metrics")?;
-    let number = |k: &str| metrics.get(k).and_then(Value::as_f64).filter(|v| v.is_finite() && *v >= 0.0);
+    let number = |k: &str| {
+        metrics
+            .get(k)
+            .and_then(Value::as_f64)
+            .filter(|v| v.is_finite() && *v >= 0.0)
+    };
     let duration_ms = number("durationMs")?;
     let status = match record.get("status").and_then(Value::as_str) {
         Some("error" | "failure") => InvocationStatus::Error,
@@ -123,7 +133,10 @@ fn parse_json_report(message: &str, timestamp_ms: i64) -> Option<InvocationRepor
         max_memory_used_mb: to_mb(number("maxMemoryUsedMB")?),
         init_duration_ms: number("initDurationMs"),
         status,
-        error_type: record.get("errorType").and_then(Value::as_str).map(str::to_owned),
+        error_type: record
+            .get("errorType")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
     })
 }
 
@@ -205,7 +218,9 @@ mod tests {
 
     #[test]
     fn parses_reports_whose_tabs_became_spaces() {
-        let msg = format!("REPORT RequestId: {ID} Duration: 5.5 ms Billed Duration: 6 ms Memory Size: 256 MB Max Memory Used: 80 MB Status: timeout");
+        let msg = format!(
+            "REPORT RequestId: {ID} Duration: 5.5 ms Billed Duration: 6 ms Memory Size: 256 MB Max Memory Used: 80 MB Status: timeout"
+        );
         let r = parse_report(&msg, 0).unwrap();
         assert_eq!(r.duration_ms, 5.5);
         assert_eq!(r.max_memory_used_mb, 80);
@@ -229,10 +244,18 @@ mod tests {
     fn timeout_and_killed_lines_refine_the_report_of_their_request() {
         let other = "0f5e9a3c-1b2d-4c5e-9f70-123456789abc";
         let lines = vec![
-            line(&format!("2026-01-01T00:00:03.000Z {ID} Task timed out after 3.00 seconds")),
-            line(&format!("REPORT RequestId: {ID}\tDuration: 3000.00 ms\tBilled Duration: 3000 ms\tMemory Size: 128 MB\tMax Memory Used: 60 MB\t")),
-            line(&format!("RequestId: {other} Error: Runtime exited with error: signal: killed\nRuntime.ExitError")),
-            line(&format!("REPORT RequestId: {other}\tDuration: 800.00 ms\tBilled Duration: 800 ms\tMemory Size: 128 MB\tMax Memory Used: 128 MB\t")),
+            line(&format!(
+                "2026-01-01T00:00:03.000Z {ID} Task timed out after 3.00 seconds"
+            )),
+            line(&format!(
+                "REPORT RequestId: {ID}\tDuration: 3000.00 ms\tBilled Duration: 3000 ms\tMemory Size: 128 MB\tMax Memory Used: 60 MB\t"
+            )),
+            line(&format!(
+                "RequestId: {other} Error: Runtime exited with error: signal: killed\nRuntime.ExitError"
+            )),
+            line(&format!(
+                "REPORT RequestId: {other}\tDuration: 800.00 ms\tBilled Duration: 800 ms\tMemory Size: 128 MB\tMax Memory Used: 128 MB\t"
+            )),
         ];
         let reports = parse_reports(&lines);
         assert_eq!(reports.len(), 2);
@@ -244,8 +267,12 @@ mod tests {
     #[test]
     fn an_out_of_memory_message_names_the_error_type() {
         let lines = vec![
-            line(&format!("2026-01-01T00:00:00.000Z\t{ID}\tERROR\tMemoryError")),
-            line(&format!("REPORT RequestId: {ID}\tDuration: 10 ms\tBilled Duration: 10 ms\tMemory Size: 128 MB\tMax Memory Used: 128 MB")),
+            line(&format!(
+                "2026-01-01T00:00:00.000Z\t{ID}\tERROR\tMemoryError"
+            )),
+            line(&format!(
+                "REPORT RequestId: {ID}\tDuration: 10 ms\tBilled Duration: 10 ms\tMemory Size: 128 MB\tMax Memory Used: 128 MB"
+            )),
         ];
         let reports = parse_reports(&lines);
         assert_eq!(reports[0].error_type.as_deref(), Some(OUT_OF_MEMORY_ERROR));

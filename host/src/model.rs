@@ -233,7 +233,9 @@ impl FindingKind {
     pub fn memory_can_help(self) -> bool {
         matches!(
             self,
-            FindingKind::MemoryExhaustion | FindingKind::MemoryPressure | FindingKind::CpuStarvation
+            FindingKind::MemoryExhaustion
+                | FindingKind::MemoryPressure
+                | FindingKind::CpuStarvation
         )
     }
 }

@@ -54,7 +54,11 @@ pub fn diagnosis(d: &Diagnosis) -> String {
         let what = if r.failed {
             "failed".to_owned()
         } else {
-            format!("{} finding{}", r.findings, if r.findings == 1 { "" } else { "s" })
+            format!(
+                "{} finding{}",
+                r.findings,
+                if r.findings == 1 { "" } else { "s" }
+            )
         };
         let shadow = if r.shadow { " (shadow)" } else { "" };
         let _ = writeln!(
@@ -72,7 +76,9 @@ pub fn diagnosis(d: &Diagnosis) -> String {
 
 pub fn decision(d: &Decision) -> String {
     let mut out = match (d.action, d.target_memory_mb) {
-        (Action::SetMemory, Some(target)) => format!("SET MEMORY {} MB → {target} MB\n", d.current_memory_mb),
+        (Action::SetMemory, Some(target)) => {
+            format!("SET MEMORY {} MB → {target} MB\n", d.current_memory_mb)
+        }
         (Action::Escalate, _) => "ESCALATE to a person, no change\n".to_owned(),
         _ => "NONE, no change\n".to_owned(),
     };
@@ -109,7 +115,11 @@ fn rule_entry(r: &LoadedRule) -> String {
     if r.unpinned {
         flags.push("UNPINNED: development only");
     }
-    let flags = if flags.is_empty() { String::new() } else { format!("  [{}]", flags.join(", ")) };
+    let flags = if flags.is_empty() {
+        String::new()
+    } else {
+        format!("  [{}]", flags.join(", "))
+    };
     format!(
         "{} {}{flags}\n  {}\n  from: {}  sha256: {}\n  wants: {}  granted: {}  sees: {}\n  limits: {} ms CPU, {} MiB memory\n\n",
         r.info.name,

@@ -6,7 +6,9 @@ use std::sync::{Arc, OnceLock};
 
 use autorepair::diagnose::load_evidence;
 use autorepair::model::{Evidence, FailureCause, FindingKind, Grant, Grants};
-use autorepair::rules::{Compiler, Limits, Origin, RuleOutcome, RuleSet, RuleSpec, Sandbox, artifacts};
+use autorepair::rules::{
+    Compiler, Limits, Origin, RuleOutcome, RuleSet, RuleSpec, Sandbox, artifacts,
+};
 
 /// One compiler for the whole test process, so each component compiles once.
 fn compiler() -> &'static Compiler {
@@ -15,7 +17,8 @@ fn compiler() -> &'static Compiler {
 }
 
 fn evidence() -> Evidence {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/evidence/oom-node.json");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/evidence/oom-node.json");
     load_evidence(&path).expect("fixture")
 }
 
@@ -32,7 +35,9 @@ fn hostile(name: &str) -> RuleSpec {
     RuleSpec {
         origin: Origin::File(path.into()),
         bytes: Arc::from(std::fs::read(path).expect("hostile plugin built")),
-        grants: [Grant::Metrics, Grant::Reports, Grant::Config].into_iter().collect(),
+        grants: [Grant::Metrics, Grant::Reports, Grant::Config]
+            .into_iter()
+            .collect(),
         limits: TEST_LIMITS,
         shadow: false,
         unpinned: false,
@@ -40,7 +45,10 @@ fn hostile(name: &str) -> RuleSpec {
 }
 
 fn bundled(name: &str) -> RuleSpec {
-    let (_, bytes) = artifacts::BUNDLED.iter().find(|(n, _)| *n == name).expect("bundled rule");
+    let (_, bytes) = artifacts::BUNDLED
+        .iter()
+        .find(|(n, _)| *n == name)
+        .expect("bundled rule");
     RuleSpec {
         origin: Origin::Bundled,
         bytes: Arc::from(*bytes),
@@ -59,7 +67,9 @@ fn run_one(spec: RuleSpec) -> RuleOutcome {
 }
 
 fn cause(spec: RuleSpec) -> FailureCause {
-    run_one(spec).result.expect_err("the hostile rule must fail")
+    run_one(spec)
+        .result
+        .expect_err("the hostile rule must fail")
 }
 
 #[test]
@@ -84,7 +94,10 @@ fn the_same_rule_within_a_larger_cap_gets_further() {
 
 #[test]
 fn unbounded_recursion_exhausts_the_stack_not_the_host() {
-    assert_eq!(cause(hostile("stack-overflow")), FailureCause::StackOverflow);
+    assert_eq!(
+        cause(hostile("stack-overflow")),
+        FailureCause::StackOverflow
+    );
 }
 
 #[test]
@@ -98,7 +111,10 @@ fn a_trap_is_reported_as_a_trap() {
 #[test]
 fn a_panic_is_reported_with_its_message() {
     match cause(hostile("panic")) {
-        FailureCause::Panic(message) => assert!(message.contains("hostile rule gave up on orders-api"), "{message}"),
+        FailureCause::Panic(message) => assert!(
+            message.contains("hostile rule gave up on orders-api"),
+            "{message}"
+        ),
         other => panic!("expected a panic, got {other:?}"),
     }
 }
@@ -106,7 +122,9 @@ fn a_panic_is_reported_with_its_message() {
 #[test]
 fn huge_output_is_refused() {
     match cause(hostile("huge-output")) {
-        FailureCause::InvalidOutput(message) => assert!(message.contains("summary of 4194304 bytes"), "{message}"),
+        FailureCause::InvalidOutput(message) => {
+            assert!(message.contains("summary of 4194304 bytes"), "{message}")
+        }
         other => panic!("expected invalid output, got {other:?}"),
     }
 }
@@ -114,7 +132,9 @@ fn huge_output_is_refused() {
 #[test]
 fn out_of_range_values_are_refused() {
     match cause(hostile("invalid-values")) {
-        FailureCause::InvalidOutput(message) => assert!(message.contains("confidence 1.7"), "{message}"),
+        FailureCause::InvalidOutput(message) => {
+            assert!(message.contains("confidence 1.7"), "{message}")
+        }
         other => panic!("expected invalid output, got {other:?}"),
     }
 }
@@ -151,7 +171,12 @@ fn a_log_flood_is_bounded() {
     let report = &outcome.report;
     assert_eq!(report.logs.len(), autorepair::rules::MAX_LOG_CALLS);
     assert!(report.logs_dropped > 0);
-    assert!(report.logs.iter().all(|l| l.message.len() <= autorepair::rules::MAX_LOG_BYTES + '…'.len_utf8()));
+    assert!(
+        report
+            .logs
+            .iter()
+            .all(|l| l.message.len() <= autorepair::rules::MAX_LOG_BYTES + '…'.len_utf8())
+    );
 }
 
 #[test]
@@ -159,12 +184,18 @@ fn bytes_that_are_not_a_component_are_a_load_failure() {
     let mut spec = hostile("trap");
     spec.bytes = Arc::from(&b"\0asm but not really"[..]);
     let set = RuleSet::load(compiler(), &[spec]);
-    assert!(matches!(set.load_failures()[0].cause, FailureCause::Load(_)));
+    assert!(matches!(
+        set.load_failures()[0].cause,
+        FailureCause::Load(_)
+    ));
 }
 
 #[test]
 fn every_hostile_rule_at_once_leaves_the_good_rules_findings_standing() {
-    let mut specs: Vec<RuleSpec> = artifacts::HOSTILE.iter().map(|(name, _)| hostile(name)).collect();
+    let mut specs: Vec<RuleSpec> = artifacts::HOSTILE
+        .iter()
+        .map(|(name, _)| hostile(name))
+        .collect();
     specs.push(bundled("oom"));
     let set = RuleSet::load(compiler(), &specs);
     // wrong-version never loads; the other nine run beside the good rule.
@@ -176,7 +207,11 @@ fn every_hostile_rule_at_once_leaves_the_good_rules_findings_standing() {
     let findings = good.result.as_ref().expect("oom succeeded");
     assert_eq!(findings[0].kind, FindingKind::MemoryExhaustion);
 
-    let failed: Vec<&str> = outcomes.iter().filter(|o| o.result.is_err()).map(|o| o.rule.as_str()).collect();
+    let failed: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| o.result.is_err())
+        .map(|o| o.rule.as_str())
+        .collect();
     for expected in [
         "hostile-infinite-loop",
         "hostile-memory-bomb",
@@ -186,13 +221,25 @@ fn every_hostile_rule_at_once_leaves_the_good_rules_findings_standing() {
         "hostile-huge-output",
         "hostile-invalid-values",
     ] {
-        assert!(failed.contains(&expected), "{expected} should have failed: {failed:?}");
+        assert!(
+            failed.contains(&expected),
+            "{expected} should have failed: {failed:?}"
+        );
     }
     // The flood and the greedy rule are contained rather than failed.
-    let flood = outcomes.iter().find(|o| o.rule == "hostile-log-flood").unwrap();
+    let flood = outcomes
+        .iter()
+        .find(|o| o.rule == "hostile-log-flood")
+        .unwrap();
     assert_eq!(flood.report.logs.len(), autorepair::rules::MAX_LOG_CALLS);
-    let greedy = outcomes.iter().find(|o| o.rule == "hostile-greedy-logs").unwrap();
-    assert_eq!(greedy.result.as_ref().unwrap()[0].summary, "saw 0 log lines");
+    let greedy = outcomes
+        .iter()
+        .find(|o| o.rule == "hostile-greedy-logs")
+        .unwrap();
+    assert_eq!(
+        greedy.result.as_ref().unwrap()[0].summary,
+        "saw 0 log lines"
+    );
 }
 
 #[test]
@@ -201,13 +248,19 @@ fn precompiled_rules_are_cached_on_disk_and_checked() {
     let sandbox = Arc::new(Sandbox::new(64).unwrap());
     let first = Compiler::new(sandbox.clone(), Some(dir.path().to_owned()));
     assert!(first.load(&bundled("throttles")).is_ok());
-    let files: Vec<PathBuf> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let files: Vec<PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(files.len(), 1);
     assert!(files[0].extension().is_some_and(|e| e == "cwasm"));
 
     // A fresh process (a fresh compiler) loads from the cache...
     let second = Compiler::new(sandbox.clone(), Some(dir.path().to_owned()));
-    assert_eq!(second.load(&bundled("throttles")).unwrap().info.name, "throttles");
+    assert_eq!(
+        second.load(&bundled("throttles")).unwrap().info.name,
+        "throttles"
+    );
 
     // ...and a corrupted artifact is detected, dropped and rebuilt.
     let mut bytes = std::fs::read(&files[0]).unwrap();
@@ -215,16 +268,31 @@ fn precompiled_rules_are_cached_on_disk_and_checked() {
     bytes[middle] ^= 0xff;
     std::fs::write(&files[0], &bytes).unwrap();
     let third = Compiler::new(sandbox, Some(dir.path().to_owned()));
-    assert_eq!(third.load(&bundled("throttles")).unwrap().info.name, "throttles");
+    assert_eq!(
+        third.load(&bundled("throttles")).unwrap().info.name,
+        "throttles"
+    );
     assert_ne!(std::fs::read(&files[0]).unwrap(), bytes);
 }
 
 #[test]
 fn bundled_rules_describe_themselves() {
-    let specs: Vec<RuleSpec> = artifacts::BUNDLED.iter().map(|(name, _)| bundled(name)).collect();
+    let specs: Vec<RuleSpec> = artifacts::BUNDLED
+        .iter()
+        .map(|(name, _)| bundled(name))
+        .collect();
     let set = RuleSet::load(compiler(), &specs);
     let names: Vec<&str> = set.rules().iter().map(|r| r.info.name.as_str()).collect();
-    assert_eq!(names, ["oom", "memory-pressure", "timeouts", "throttles", "code-errors"]);
+    assert_eq!(
+        names,
+        [
+            "oom",
+            "memory-pressure",
+            "timeouts",
+            "throttles",
+            "code-errors"
+        ]
+    );
     let throttles = &set.rules()[3];
     assert!(!throttles.effective_grants().contains(Grant::Logs));
 }

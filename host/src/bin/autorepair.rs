@@ -145,7 +145,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Diagnose { evidence, format, mode } => {
+        Command::Diagnose {
+            evidence,
+            format,
+            mode,
+        } => {
             let evidence = diagnose::load_evidence(&evidence).map_err(bad_input)?;
             let rules = load_rules(&config, cli.no_cache)?;
             let now_ms = std::time::SystemTime::now()
@@ -170,7 +174,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
 
 fn load_rules(config: &Config, no_cache: bool) -> Result<RuleSet, Failure> {
     let sandbox = Sandbox::new(config.max_memory_mib()).context("starting the rule sandbox")?;
-    let cache_dir = if no_cache { None } else { config.sandbox.effective_cache_dir() };
+    let cache_dir = if no_cache {
+        None
+    } else {
+        config.sandbox.effective_cache_dir()
+    };
     let compiler = Compiler::new(Arc::new(sandbox), cache_dir);
     let (specs, refused) = config.rule_specs();
     let mut rules = RuleSet::load(&compiler, &specs);

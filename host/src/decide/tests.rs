@@ -45,7 +45,9 @@ fn set(mb: u32) -> Recommendation {
 }
 
 fn escalate() -> Recommendation {
-    Recommendation::Escalate { reason: "look".into() }
+    Recommendation::Escalate {
+        reason: "look".into(),
+    }
 }
 
 fn run(memory: u32, findings: &[SourcedFinding], mode: MergeMode) -> Decision {
@@ -61,7 +63,15 @@ fn run(memory: u32, findings: &[SourcedFinding], mode: MergeMode) -> Decision {
 
 #[test]
 fn oom_finding_sets_memory() {
-    let d = run(512, &[finding(rule("oom"), FindingKind::MemoryExhaustion, set(768))], MergeMode::Rules);
+    let d = run(
+        512,
+        &[finding(
+            rule("oom"),
+            FindingKind::MemoryExhaustion,
+            set(768),
+        )],
+        MergeMode::Rules,
+    );
     assert_eq!(d.action, Action::SetMemory);
     assert_eq!(d.target_memory_mb, Some(768));
     assert_eq!(d.current_memory_mb, 512);
@@ -69,7 +79,11 @@ fn oom_finding_sets_memory() {
 
 #[test]
 fn throttling_never_changes_memory() {
-    let d = run(512, &[finding(rule("x"), FindingKind::Throttling, set(1024))], MergeMode::Rules);
+    let d = run(
+        512,
+        &[finding(rule("x"), FindingKind::Throttling, set(1024))],
+        MergeMode::Rules,
+    );
     assert_eq!(d.action, Action::Escalate);
     assert!(d.reasons.iter().any(|r| r.contains("never changes memory")));
 }
@@ -77,8 +91,17 @@ fn throttling_never_changes_memory() {
 #[test]
 fn not_opted_in_means_none() {
     let f = function(512, false);
-    let findings = [finding(rule("oom"), FindingKind::MemoryExhaustion, set(768))];
-    let s = Situation { function: &f, findings: &findings, history: History::default(), now_ms: 0 };
+    let findings = [finding(
+        rule("oom"),
+        FindingKind::MemoryExhaustion,
+        set(768),
+    )];
+    let s = Situation {
+        function: &f,
+        findings: &findings,
+        history: History::default(),
+        now_ms: 0,
+    };
     let d = decide(&s, &Policy::default(), MergeMode::Rules);
     assert_eq!(d.action, Action::None);
     assert!(d.reasons.last().unwrap().contains("not opted in"));
@@ -87,17 +110,45 @@ fn not_opted_in_means_none() {
 #[test]
 fn steps_are_clamped_and_each_clamp_is_named() {
     // ×2 caps 1024 → 2048 before the +2048 or the ceiling would.
-    let d = run(1024, &[finding(rule("oom"), FindingKind::MemoryExhaustion, set(9000))], MergeMode::Rules);
+    let d = run(
+        1024,
+        &[finding(
+            rule("oom"),
+            FindingKind::MemoryExhaustion,
+            set(9000),
+        )],
+        MergeMode::Rules,
+    );
     assert_eq!(d.target_memory_mb, Some(2048));
-    assert!(d.reasons.iter().any(|r| r.contains("clamped 9000 MB to 2048 MB (×2 per step)")));
+    assert!(
+        d.reasons
+            .iter()
+            .any(|r| r.contains("clamped 9000 MB to 2048 MB (×2 per step)"))
+    );
     // the ceiling (3008) caps 2048 → 4096
-    let d = run(2048, &[finding(rule("oom"), FindingKind::MemoryExhaustion, set(4096))], MergeMode::Rules);
+    let d = run(
+        2048,
+        &[finding(
+            rule("oom"),
+            FindingKind::MemoryExhaustion,
+            set(4096),
+        )],
+        MergeMode::Rules,
+    );
     assert_eq!(d.target_memory_mb, Some(3008));
 }
 
 #[test]
 fn at_the_ceiling_escalates() {
-    let d = run(3008, &[finding(rule("oom"), FindingKind::MemoryExhaustion, set(4096))], MergeMode::Rules);
+    let d = run(
+        3008,
+        &[finding(
+            rule("oom"),
+            FindingKind::MemoryExhaustion,
+            set(4096),
+        )],
+        MergeMode::Rules,
+    );
     assert_eq!(d.action, Action::Escalate);
     assert_eq!(d.target_memory_mb, None);
 }
@@ -105,25 +156,47 @@ fn at_the_ceiling_escalates() {
 #[test]
 fn cooldown_and_daily_cap_refuse_a_step() {
     let f = function(512, true);
-    let findings = [finding(rule("oom"), FindingKind::MemoryExhaustion, set(768))];
+    let findings = [finding(
+        rule("oom"),
+        FindingKind::MemoryExhaustion,
+        set(768),
+    )];
     let recent = Situation {
         function: &f,
         findings: &findings,
-        history: History { last_change_ms: Some(0), changes_last_24h: 1 },
+        history: History {
+            last_change_ms: Some(0),
+            changes_last_24h: 1,
+        },
         now_ms: 30 * 60_000,
     };
-    assert_eq!(decide(&recent, &Policy::default(), MergeMode::Rules).action, Action::Escalate);
+    assert_eq!(
+        decide(&recent, &Policy::default(), MergeMode::Rules).action,
+        Action::Escalate
+    );
     let capped = Situation {
-        history: History { last_change_ms: Some(0), changes_last_24h: 3 },
+        history: History {
+            last_change_ms: Some(0),
+            changes_last_24h: 3,
+        },
         now_ms: 2 * 3_600_000,
         ..recent
     };
-    assert_eq!(decide(&capped, &Policy::default(), MergeMode::Rules).action, Action::Escalate);
+    assert_eq!(
+        decide(&capped, &Policy::default(), MergeMode::Rules).action,
+        Action::Escalate
+    );
     let later = Situation {
-        history: History { last_change_ms: Some(0), changes_last_24h: 2 },
+        history: History {
+            last_change_ms: Some(0),
+            changes_last_24h: 2,
+        },
         ..capped
     };
-    assert_eq!(decide(&later, &Policy::default(), MergeMode::Rules).action, Action::SetMemory);
+    assert_eq!(
+        decide(&later, &Policy::default(), MergeMode::Rules).action,
+        Action::SetMemory
+    );
 }
 
 #[test]
@@ -132,16 +205,38 @@ fn merge_modes_pick_their_deciders() {
         finding(rule("oom"), FindingKind::MemoryExhaustion, set(768)),
         finding(Source::Ai, FindingKind::MemoryExhaustion, set(1024)),
     ];
-    assert_eq!(run(512, &both, MergeMode::Rules).target_memory_mb, Some(768));
+    assert_eq!(
+        run(512, &both, MergeMode::Rules).target_memory_mb,
+        Some(768)
+    );
     assert_eq!(run(512, &both, MergeMode::Ai).target_memory_mb, Some(1024));
-    assert_eq!(run(512, &both, MergeMode::Consensus).target_memory_mb, Some(1024));
-    assert_eq!(run(512, &both, MergeMode::RulesFirst).target_memory_mb, Some(768));
-    assert_eq!(run(512, &both, MergeMode::AiFirst).target_memory_mb, Some(1024));
+    assert_eq!(
+        run(512, &both, MergeMode::Consensus).target_memory_mb,
+        Some(1024)
+    );
+    assert_eq!(
+        run(512, &both, MergeMode::RulesFirst).target_memory_mb,
+        Some(768)
+    );
+    assert_eq!(
+        run(512, &both, MergeMode::AiFirst).target_memory_mb,
+        Some(1024)
+    );
 
-    let ai_only = [finding(Source::Ai, FindingKind::MemoryExhaustion, set(1024))];
+    let ai_only = [finding(
+        Source::Ai,
+        FindingKind::MemoryExhaustion,
+        set(1024),
+    )];
     assert_eq!(run(512, &ai_only, MergeMode::Rules).action, Action::None);
-    assert_eq!(run(512, &ai_only, MergeMode::RulesFirst).target_memory_mb, Some(1024));
-    assert_eq!(run(512, &ai_only, MergeMode::Consensus).action, Action::Escalate);
+    assert_eq!(
+        run(512, &ai_only, MergeMode::RulesFirst).target_memory_mb,
+        Some(1024)
+    );
+    assert_eq!(
+        run(512, &ai_only, MergeMode::Consensus).action,
+        Action::Escalate
+    );
 }
 
 #[test]
@@ -152,12 +247,20 @@ fn consensus_escalates_when_the_ai_disagrees() {
     ];
     let d = run(512, &split, MergeMode::Consensus);
     assert_eq!(d.action, Action::Escalate);
-    assert!(d.reasons.iter().any(|r| r.contains("consensus not reached")));
+    assert!(
+        d.reasons
+            .iter()
+            .any(|r| r.contains("consensus not reached"))
+    );
 }
 
 #[test]
 fn a_repair_never_lowers_memory() {
-    let d = run(1024, &[finding(rule("x"), FindingKind::MemoryPressure, set(512))], MergeMode::Rules);
+    let d = run(
+        1024,
+        &[finding(rule("x"), FindingKind::MemoryPressure, set(512))],
+        MergeMode::Rules,
+    );
     assert_eq!(d.action, Action::None);
 }
 
@@ -190,12 +293,20 @@ fn any_recommendation() -> impl Strategy<Value = Recommendation> {
 }
 
 fn any_finding() -> impl Strategy<Value = SourcedFinding> {
-    (any::<bool>(), "[a-z]{1,6}", any_kind(), any_recommendation(), any::<bool>()).prop_map(
-        |(ai, name, kind, rec, shadow)| {
-            let source = if ai { Source::Ai } else { Source::Rule(name) };
-            SourcedFinding { shadow, ..finding(source, kind, rec) }
-        },
+    (
+        any::<bool>(),
+        "[a-z]{1,6}",
+        any_kind(),
+        any_recommendation(),
+        any::<bool>(),
     )
+        .prop_map(|(ai, name, kind, rec, shadow)| {
+            let source = if ai { Source::Ai } else { Source::Rule(name) };
+            SourcedFinding {
+                shadow,
+                ..finding(source, kind, rec)
+            }
+        })
 }
 
 fn any_mode() -> impl Strategy<Value = MergeMode> {
@@ -203,12 +314,14 @@ fn any_mode() -> impl Strategy<Value = MergeMode> {
 }
 
 fn any_policy() -> impl Strategy<Value = Policy> {
-    (128u32..=10_240, 1.01f64..4.0, 1u32..4096).prop_map(|(ceiling_mb, max_step_ratio, max_step_mb)| Policy {
-        ceiling_mb,
-        max_step_ratio,
-        max_step_mb,
-        ..Policy::default()
-    })
+    (128u32..=10_240, 1.01f64..4.0, 1u32..4096).prop_map(
+        |(ceiling_mb, max_step_ratio, max_step_mb)| Policy {
+            ceiling_mb,
+            max_step_ratio,
+            max_step_mb,
+            ..Policy::default()
+        },
+    )
 }
 
 proptest! {

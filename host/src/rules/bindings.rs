@@ -14,7 +14,8 @@ pub(crate) use generated::autorepair::rules::types as wit;
 pub(crate) use generated::{RulePlugin, autorepair::rules::types::Host as TypesHost};
 
 use crate::model::{
-    Evidence, Finding, FindingKind, Grant, Grants, InvocationStatus, Recommendation,
+    Evidence, Finding, FindingKind, Grant, Grants, InvocationReport, InvocationStatus,
+    Recommendation,
 };
 
 /// The package and interface every rule exports, without a version.
@@ -46,8 +47,16 @@ pub(crate) fn evidence(e: &Evidence, grants: Grants) -> wit::Evidence {
         function: wit::FunctionInfo {
             name: f.name.clone(),
             arn: if config { f.arn.clone() } else { String::new() },
-            runtime: if config { f.runtime.clone() } else { String::new() },
-            architecture: if config { f.architecture.clone() } else { String::new() },
+            runtime: if config {
+                f.runtime.clone()
+            } else {
+                String::new()
+            },
+            architecture: if config {
+                f.architecture.clone()
+            } else {
+                String::new()
+            },
             memory_mb: f.memory_mb,
             timeout_s: if config { f.timeout_s } else { 0 },
             qualifier: if config { f.qualifier.clone() } else { None },
@@ -70,40 +79,21 @@ pub(crate) fn evidence(e: &Evidence, grants: Grants) -> wit::Evidence {
                     name: s.name.clone(),
                     statistic: s.statistic.clone(),
                     unit: s.unit.clone(),
-                    points: s
-                        .points
-                        .iter()
-                        .map(|p| wit::Point {
-                            timestamp_ms: p.timestamp_ms,
-                            value: p.value,
-                        })
-                        .collect(),
+                    timestamps_ms: s.points.iter().map(|p| p.timestamp_ms).collect(),
+                    values: s.points.iter().map(|p| p.value).collect(),
                 })
                 .collect()
         } else {
             Vec::new()
         },
         reports: if grants.contains(Grant::Reports) {
-            e.reports
-                .iter()
-                .map(|r| wit::InvocationReport {
-                    request_id: r.request_id.clone(),
-                    timestamp_ms: r.timestamp_ms,
-                    duration_ms: r.duration_ms,
-                    billed_duration_ms: r.billed_duration_ms,
-                    memory_size_mb: r.memory_size_mb,
-                    max_memory_used_mb: r.max_memory_used_mb,
-                    init_duration_ms: r.init_duration_ms,
-                    status: match r.status {
-                        InvocationStatus::Success => wit::InvocationStatus::Success,
-                        InvocationStatus::Error => wit::InvocationStatus::Error,
-                        InvocationStatus::Timeout => wit::InvocationStatus::Timeout,
-                    },
-                    error_type: r.error_type.clone(),
-                })
-                .collect()
+            // Ids only tie reports to log lines: without lines they are dead weight.
+            reports(
+                &e.reports,
+                grants.contains(Grant::Logs) && !e.logs.is_empty(),
+            )
         } else {
-            Vec::new()
+            reports(&[], false)
         },
         logs: if grants.contains(Grant::Logs) {
             e.logs
@@ -113,6 +103,33 @@ pub(crate) fn evidence(e: &Evidence, grants: Grants) -> wit::Evidence {
                     message: l.message.clone(),
                 })
                 .collect()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// Rows to columns; request ids only for rules that also see the log lines.
+fn reports(rows: &[InvocationReport], with_ids: bool) -> wit::InvocationReports {
+    let column = |f: &dyn Fn(&InvocationReport) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
+    wit::InvocationReports {
+        timestamps_ms: rows.iter().map(|r| r.timestamp_ms).collect(),
+        durations_ms: column(&|r| r.duration_ms),
+        billed_durations_ms: column(&|r| r.billed_duration_ms),
+        memory_sizes_mb: rows.iter().map(|r| r.memory_size_mb).collect(),
+        max_memory_used_mb: rows.iter().map(|r| r.max_memory_used_mb).collect(),
+        init_durations_ms: column(&|r| r.init_duration_ms.unwrap_or(0.0)),
+        statuses: rows
+            .iter()
+            .map(|r| match r.status {
+                InvocationStatus::Success => wit::InvocationStatus::Success,
+                InvocationStatus::Error => wit::InvocationStatus::Error,
+                InvocationStatus::Timeout => wit::InvocationStatus::Timeout,
+            })
+            .collect(),
+        error_types: rows.iter().map(|r| r.error_type.clone()).collect(),
+        request_ids: if with_ids {
+            rows.iter().map(|r| r.request_id.clone()).collect()
         } else {
             Vec::new()
         },

@@ -89,7 +89,11 @@ impl ArtifactCache {
 /// `$XDG_CACHE_HOME/autorepair`, else `~/.cache/autorepair`, else the temp dir
 /// (Lambda's only writable place is /tmp).
 pub fn default_dir() -> PathBuf {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     env("AUTOREPAIR_CACHE_DIR")
         .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("autorepair")))
         .or_else(|| env("HOME").map(|d| d.join(".cache").join("autorepair")))

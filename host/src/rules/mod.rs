@@ -21,7 +21,9 @@ use wasmtime::component::{Component, types::ComponentItem};
 
 pub use bindings::{INTERFACE_VERSION, RULE_INTERFACE};
 pub use cache::{ArtifactCache, default_dir as default_cache_dir, sha256_hex};
-pub use sandbox::{CallReport, EPOCH_TICK, Limits, MAX_LOG_BYTES, MAX_LOG_CALLS, PluginLog, Sandbox, SandboxError};
+pub use sandbox::{
+    CallReport, EPOCH_TICK, Limits, MAX_LOG_BYTES, MAX_LOG_CALLS, PluginLog, Sandbox, SandboxError,
+};
 
 use crate::model::{Evidence, FailureCause, Finding, Grants, PluginFailure};
 use bindings::{RulePluginPre, wit};
@@ -134,7 +136,12 @@ impl Compiler {
 
     /// The compiled component for `bytes`, whose sha256 is `digest`.
     pub fn component(&self, bytes: &[u8], digest: &str) -> Result<Component, String> {
-        if let Some(component) = self.memo.lock().unwrap_or_else(|p| p.into_inner()).get(digest) {
+        if let Some(component) = self
+            .memo
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(digest)
+        {
             return Ok(component.clone());
         }
         let engine = self.sandbox.engine();
@@ -142,12 +149,15 @@ impl Compiler {
         let component = match cached {
             Some(component) => component,
             None => {
-                let artifact = engine.precompile_component(bytes).map_err(|e| format!("{e:#}"))?;
+                let artifact = engine
+                    .precompile_component(bytes)
+                    .map_err(|e| format!("{e:#}"))?;
                 if let Some(cache) = &self.cache {
                     cache.store(digest, &artifact);
                 }
                 // SAFETY: `artifact` was produced just above by this engine.
-                unsafe { Component::deserialize(engine, &artifact) }.map_err(|e| format!("{e:#}"))?
+                unsafe { Component::deserialize(engine, &artifact) }
+                    .map_err(|e| format!("{e:#}"))?
             }
         };
         self.memo
@@ -171,14 +181,18 @@ impl Compiler {
             cause,
         };
         let digest = sha256_hex(&spec.bytes);
-        let component = self.component(&spec.bytes, &digest).map_err(|e| fail(FailureCause::Load(e)))?;
-        check_interface(&component, self.sandbox.engine()).map_err(|e| fail(FailureCause::Incompatible(e)))?;
+        let component = self
+            .component(&spec.bytes, &digest)
+            .map_err(|e| fail(FailureCause::Load(e)))?;
+        check_interface(&component, self.sandbox.engine())
+            .map_err(|e| fail(FailureCause::Incompatible(e)))?;
         let instance_pre = self
             .sandbox
             .linker
             .instantiate_pre(&component)
             .map_err(|e| fail(FailureCause::Load(format!("{e:#}"))))?;
-        let pre = RulePluginPre::new(instance_pre).map_err(|e| fail(FailureCause::Incompatible(format!("{e:#}"))))?;
+        let pre = RulePluginPre::new(instance_pre)
+            .map_err(|e| fail(FailureCause::Incompatible(format!("{e:#}"))))?;
 
         let mut store = self.sandbox.store(&label, spec.limits);
         let info = pre
@@ -219,13 +233,18 @@ fn check_interface(component: &Component, engine: &wasmtime::Engine) -> Result<(
     let ty = component.component_type();
     let mut found = Vec::new();
     for (name, item) in ty.exports(engine) {
-        let Some(version) = name.strip_prefix(RULE_INTERFACE).and_then(|v| v.strip_prefix('@')) else {
+        let Some(version) = name
+            .strip_prefix(RULE_INTERFACE)
+            .and_then(|v| v.strip_prefix('@'))
+        else {
             continue;
         };
         if !matches!(item.ty, ComponentItem::ComponentInstance(_)) {
             continue;
         }
-        let mut parts = version.split(['.', '-', '+']).map(|p| p.parse::<u64>().ok());
+        let mut parts = version
+            .split(['.', '-', '+'])
+            .map(|p| p.parse::<u64>().ok());
         let theirs = (parts.next().flatten(), parts.next().flatten());
         let compatible = match theirs {
             (Some(0), Some(m)) => major == 0 && m == minor,
@@ -238,7 +257,9 @@ fn check_interface(component: &Component, engine: &wasmtime::Engine) -> Result<(
         found.push(name.to_owned());
     }
     if found.is_empty() {
-        Err(format!("the component exports no {RULE_INTERFACE} interface; this host runs {ours}"))
+        Err(format!(
+            "the component exports no {RULE_INTERFACE} interface; this host runs {ours}"
+        ))
     } else {
         Err(format!(
             "the rule was built against {}; this host runs {ours}: rebuild it against autorepair:rules@{major}.{minor}",
@@ -301,6 +322,17 @@ impl RuleSet {
         self.load_failures.extend(failures);
     }
 
+    /// Instantiates rule `index` in a fresh store without calling it: the fixed
+    /// cost of every evaluation (benchmarks, health checks).
+    pub fn instantiate(&self, index: usize) -> Result<(), FailureCause> {
+        let rule = &self.rules[index];
+        let mut store = self.sandbox.store(&rule.info.name, rule.limits);
+        match rule.pre.instantiate(&mut store) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(sandbox::classify(e, &store, rule.limits)),
+        }
+    }
+
     /// Runs every rule on `evidence`, concurrently (one thread per rule).
     pub fn evaluate(&self, evidence: &Evidence) -> Vec<RuleOutcome> {
         let views = self.views(evidence);
@@ -313,7 +345,9 @@ impl RuleSet {
                 .iter()
                 .map(|rule| {
                     let view = &views[rule.effective_grants().index()];
-                    scope.spawn(move || self.run(rule, view.as_ref().expect("view built for every grant set")))
+                    scope.spawn(move || {
+                        self.run(rule, view.as_ref().expect("view built for every grant set"))
+                    })
                 })
                 .collect();
             handles
@@ -325,7 +359,9 @@ impl RuleSet {
                         version: rule.info.version.clone(),
                         shadow: rule.shadow,
                         elapsed_us: 0,
-                        result: Err(FailureCause::Trap("the host thread running the rule panicked".into())),
+                        result: Err(FailureCause::Trap(
+                            "the host thread running the rule panicked".into(),
+                        )),
                         report: CallReport::default(),
                     })
                 })
@@ -342,7 +378,14 @@ impl RuleSet {
     fn evaluate_serial_with(&self, views: &[Option<wit::Evidence>]) -> Vec<RuleOutcome> {
         self.rules
             .iter()
-            .map(|rule| self.run(rule, views[rule.effective_grants().index()].as_ref().expect("view built")))
+            .map(|rule| {
+                self.run(
+                    rule,
+                    views[rule.effective_grants().index()]
+                        .as_ref()
+                        .expect("view built"),
+                )
+            })
             .collect()
     }
 
@@ -363,13 +406,16 @@ impl RuleSet {
         let _guard = span.enter();
         let started = Instant::now();
         let mut store = self.sandbox.store(&rule.info.name, rule.limits);
-        let called = rule
-            .pre
-            .instantiate(&mut store)
-            .and_then(|plugin| plugin.autorepair_rules_rule().call_evaluate(&mut store, evidence));
+        let called = rule.pre.instantiate(&mut store).and_then(|plugin| {
+            plugin
+                .autorepair_rules_rule()
+                .call_evaluate(&mut store, evidence)
+        });
         let result = match called {
             Err(e) => Err(sandbox::classify(e, &store, rule.limits)),
-            Ok(Err(message)) => Err(FailureCause::RuleError(message.chars().take(validate::MAX_TEXT_BYTES).collect())),
+            Ok(Err(message)) => Err(FailureCause::RuleError(
+                message.chars().take(validate::MAX_TEXT_BYTES).collect(),
+            )),
             Ok(Ok(findings)) => {
                 let findings: Vec<Finding> = findings.into_iter().map(bindings::finding).collect();
                 validate::findings(&findings)

@@ -2,7 +2,6 @@
 //! interruption), a linker offering an empty WASI context and the `host` interface,
 //! and one fresh store per call with a CPU deadline and a memory cap.
 
-
 use std::thread;
 use std::time::Duration;
 
@@ -121,16 +120,29 @@ struct MemoryCap {
 }
 
 impl wasmtime::ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.cap_bytes {
             self.hit = true;
-            return Err(wasmtime::format_err!("memory cap of {} bytes reached", self.cap_bytes));
+            return Err(wasmtime::format_err!(
+                "memory cap of {} bytes reached",
+                self.cap_bytes
+            ));
         }
         self.peak_bytes = self.peak_bytes.max(desired);
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         /// Rust guests use one small function table; this is far above any.
         const MAX_TABLE_ELEMENTS: usize = 100_000;
         Ok(desired <= MAX_TABLE_ELEMENTS)
@@ -169,7 +181,8 @@ impl Sandbox {
         };
         let (engine, pooling) = engine;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| SandboxError::Engine(e.to_string()))?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| SandboxError::Engine(e.to_string()))?;
         super::bindings::RulePlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| SandboxError::Engine(e.to_string()))?;
         start_epoch_ticker(&engine);
@@ -237,22 +250,28 @@ fn deadline_ticks(budget_ms: u64) -> u64 {
 /// thread ends when the engine is dropped.
 fn start_epoch_ticker(engine: &Engine) {
     let weak = engine.weak();
-    let spawned = thread::Builder::new().name("autorepair-epoch".into()).spawn(move || {
-        loop {
-            thread::sleep(EPOCH_TICK);
-            match weak.upgrade() {
-                Some(engine) => engine.increment_epoch(),
-                None => break,
+    let spawned = thread::Builder::new()
+        .name("autorepair-epoch".into())
+        .spawn(move || {
+            loop {
+                thread::sleep(EPOCH_TICK);
+                match weak.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
             }
-        }
-    });
+        });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "could not start the epoch ticker: CPU budgets will not be enforced");
     }
 }
 
 /// Turns a failed call into the cause people should read.
-pub(crate) fn classify(error: wasmtime::Error, store: &Store<State>, limits: Limits) -> FailureCause {
+pub(crate) fn classify(
+    error: wasmtime::Error,
+    store: &Store<State>,
+    limits: Limits,
+) -> FailureCause {
     let state = store.data();
     if state.limiter.hit {
         return FailureCause::MemoryCap(limits.memory_mib);
@@ -284,4 +303,3 @@ pub(crate) fn take_report(store: &mut Store<State>) -> CallReport {
     report.peak_memory_bytes = state.limiter.peak_bytes;
     report
 }
-

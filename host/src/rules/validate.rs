@@ -14,11 +14,15 @@ pub const MAX_NAME_BYTES: usize = 64;
 
 pub fn findings(findings: &[Finding]) -> Result<(), String> {
     if findings.len() > MAX_FINDINGS {
-        return Err(format!("{} findings (at most {MAX_FINDINGS})", findings.len()));
+        return Err(format!(
+            "{} findings (at most {MAX_FINDINGS})",
+            findings.len()
+        ));
     }
-    findings.iter().enumerate().try_for_each(|(i, f)| {
-        finding(f).map_err(|e| format!("finding {}: {e}", i + 1))
-    })
+    findings
+        .iter()
+        .enumerate()
+        .try_for_each(|(i, f)| finding(f).map_err(|e| format!("finding {}: {e}", i + 1)))
 }
 
 fn finding(f: &Finding) -> Result<(), String> {
@@ -32,11 +36,17 @@ fn finding(f: &Finding) -> Result<(), String> {
             f.evidence.len()
         ));
     }
-    f.evidence.iter().try_for_each(|line| text("evidence line", line))?;
+    f.evidence
+        .iter()
+        .try_for_each(|line| text("evidence line", line))?;
     match &f.recommendation {
-        Recommendation::SetMemory { memory_mb } if !(LAMBDA_MIN_MB..=LAMBDA_MAX_MB).contains(memory_mb) => Err(
-            format!("set-memory {memory_mb} MB is outside {LAMBDA_MIN_MB}..={LAMBDA_MAX_MB}"),
-        ),
+        Recommendation::SetMemory { memory_mb }
+            if !(LAMBDA_MIN_MB..=LAMBDA_MAX_MB).contains(memory_mb) =>
+        {
+            Err(format!(
+                "set-memory {memory_mb} MB is outside {LAMBDA_MIN_MB}..={LAMBDA_MAX_MB}"
+            ))
+        }
         Recommendation::Escalate { reason } => text("escalation reason", reason),
         _ => Ok(()),
     }
@@ -44,7 +54,10 @@ fn finding(f: &Finding) -> Result<(), String> {
 
 fn text(what: &str, s: &str) -> Result<(), String> {
     if s.len() > MAX_TEXT_BYTES {
-        Err(format!("{what} of {} bytes (at most {MAX_TEXT_BYTES})", s.len()))
+        Err(format!(
+            "{what} of {} bytes (at most {MAX_TEXT_BYTES})",
+            s.len()
+        ))
     } else {
         Ok(())
     }
@@ -54,7 +67,9 @@ fn text(what: &str, s: &str) -> Result<(), String> {
 pub fn rule_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME_BYTES
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-');
     if ok {
         Ok(())
@@ -92,11 +107,20 @@ mod tests {
 
     #[test]
     fn rejects_out_of_range_values() {
-        let nan = Finding { confidence: f64::NAN, ..good() };
+        let nan = Finding {
+            confidence: f64::NAN,
+            ..good()
+        };
         assert!(findings(&[nan]).unwrap_err().contains("confidence"));
-        let big = Finding { recommendation: Recommendation::SetMemory { memory_mb: 999_999 }, ..good() };
+        let big = Finding {
+            recommendation: Recommendation::SetMemory { memory_mb: 999_999 },
+            ..good()
+        };
         assert!(findings(&[big]).unwrap_err().contains("999999"));
-        let long = Finding { summary: "x".repeat(MAX_TEXT_BYTES + 1), ..good() };
+        let long = Finding {
+            summary: "x".repeat(MAX_TEXT_BYTES + 1),
+            ..good()
+        };
         assert!(findings(&[long]).is_err());
         assert!(findings(&vec![good(); MAX_FINDINGS + 1]).is_err());
     }

@@ -27,6 +27,7 @@
 //! ```
 
 pub mod log;
+pub mod reports;
 pub mod sizing;
 pub mod stats;
 pub mod testing;
@@ -46,12 +47,13 @@ pub mod bindings {
 
 pub use autorepair_signatures as signatures;
 pub use bindings::autorepair::rules::types::{
-    AlarmInfo, Evidence, Finding, FindingKind, FunctionInfo, InvocationReport, InvocationStatus,
-    LogLine, MetricSeries, Point, Recommendation, RuleInfo, Wants, Window,
+    AlarmInfo, Evidence, Finding, FindingKind, FunctionInfo, InvocationReports, InvocationStatus,
+    LogLine, MetricSeries, Recommendation, RuleInfo, Wants, Window,
 };
 /// What a rule implements: `describe` says who it is and what it wants,
 /// `evaluate` turns evidence into findings.
 pub use bindings::exports::autorepair::rules::rule::Guest as Rule;
+pub use reports::Report;
 
 /// Exports a type implementing [`Rule`] as the component's `rule` interface.
 ///
@@ -71,8 +73,8 @@ pub mod prelude {
     pub use crate::sizing::{bump_after_oom, round_up_mb, with_margin};
     pub use crate::stats::{Stats, metric_max, metric_sum, percentile};
     pub use crate::{
-        Evidence, Finding, FindingKind, InvocationReport, InvocationStatus, LogLine, Recommendation,
-        Rule, RuleInfo, Wants, export_rule, finding, info,
+        Evidence, Finding, FindingKind, InvocationReports, InvocationStatus, LogLine,
+        Recommendation, Report, Rule, RuleInfo, Wants, export_rule, finding, info,
     };
 }
 

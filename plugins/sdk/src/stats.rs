@@ -46,13 +46,13 @@ impl Stats {
         };
         let mut used = Vec::with_capacity(reports.len());
         let mut durations = Vec::with_capacity(reports.len());
-        for r in reports {
+        for r in reports.iter() {
             match r.status {
                 InvocationStatus::Success => {}
                 InvocationStatus::Error => stats.errors += 1,
                 InvocationStatus::Timeout => stats.timeouts += 1,
             }
-            if r.error_type.as_deref() == Some("Runtime.OutOfMemory") {
+            if r.error_type == Some("Runtime.OutOfMemory") {
                 stats.oom_reports += 1;
             }
             if r.status != InvocationStatus::Success && r.max_memory_used_mb >= r.memory_size_mb {
@@ -155,7 +155,7 @@ fn series_points<'a>(evidence: &'a Evidence, name: &'a str) -> impl Iterator<Ite
         .metrics
         .iter()
         .filter(move |s| s.name == name)
-        .flat_map(|s| s.points.iter().map(|p| p.value))
+        .flat_map(|s| s.values.iter().copied())
         .filter(|v| v.is_finite())
 }
 

@@ -1,8 +1,8 @@
 //! Builders for evidence in a rule's native unit tests.
 
 use crate::{
-    AlarmInfo, Evidence, FunctionInfo, InvocationReport, InvocationStatus, LogLine, MetricSeries,
-    Point, Window,
+    AlarmInfo, Evidence, FunctionInfo, InvocationReports, InvocationStatus, LogLine, MetricSeries,
+    Report, Window,
 };
 
 /// Start of the synthetic window: 2026-01-01T00:00:00Z.
@@ -37,7 +37,7 @@ impl EvidenceBuilder {
                     end_ms: T0_MS + 30 * 60_000,
                 },
                 metrics: Vec::new(),
-                reports: Vec::new(),
+                reports: InvocationReports::empty(),
                 logs: Vec::new(),
             },
         }
@@ -48,14 +48,14 @@ impl EvidenceBuilder {
         self
     }
 
-    /// Adds `count` copies of `template`, with distinct request ids and times.
-    pub fn reports(mut self, count: usize, template: InvocationReport) -> Self {
+    /// Adds `count` copies of `template`, one second apart.
+    pub fn reports(mut self, count: usize, template: Report<'_>) -> Self {
         for _ in 0..count {
             let n = self.evidence.reports.len();
-            let mut r = template.clone();
-            r.request_id = format!("req-{n:05}");
-            r.timestamp_ms = T0_MS + n as i64 * 1_000;
-            self.evidence.reports.push(r);
+            self.evidence.reports.push(Report {
+                timestamp_ms: T0_MS + n as i64 * 1_000,
+                ..template
+            });
         }
         self
     }
@@ -76,10 +76,8 @@ impl EvidenceBuilder {
             name: name.into(),
             statistic: "Sum".into(),
             unit: "Count".into(),
-            points: vec![Point {
-                timestamp_ms: T0_MS,
-                value,
-            }],
+            timestamps_ms: vec![T0_MS],
+            values: vec![value],
         });
         self
     }
@@ -90,9 +88,9 @@ impl EvidenceBuilder {
 }
 
 /// A report of an invocation with `memory_mb` configured and `used_mb` used.
-pub fn report(memory_mb: u32, used_mb: u32, status: InvocationStatus) -> InvocationReport {
-    InvocationReport {
-        request_id: String::new(),
+pub fn report(memory_mb: u32, used_mb: u32, status: InvocationStatus) -> Report<'static> {
+    Report {
+        request_id: None,
         timestamp_ms: T0_MS,
         duration_ms: 120.0,
         billed_duration_ms: 121.0,

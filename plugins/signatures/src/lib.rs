@@ -59,7 +59,10 @@ pub fn out_of_memory(line: &str) -> Option<&'static str> {
 
 /// The downstream-failure signature found in `line`, if any.
 pub fn downstream(line: &str) -> Option<&'static str> {
-    DOWNSTREAM.iter().copied().find(|needle| line.contains(needle))
+    DOWNSTREAM
+        .iter()
+        .copied()
+        .find(|needle| line.contains(needle))
 }
 
 /// Whether `line` reports a runtime killed by a signal (typically the OOM killer).
@@ -74,16 +77,29 @@ mod tests {
     #[test]
     fn finds_each_runtimes_out_of_memory_message() {
         assert_eq!(
-            out_of_memory("FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory"),
+            out_of_memory(
+                "FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory"
+            ),
             Some("nodejs")
         );
-        assert_eq!(out_of_memory("[ERROR] MemoryError\nTraceback"), Some("python"));
         assert_eq!(
-            out_of_memory("Exception in thread \"main\" java.lang.OutOfMemoryError: Java heap space"),
+            out_of_memory("[ERROR] MemoryError\nTraceback"),
+            Some("python")
+        );
+        assert_eq!(
+            out_of_memory(
+                "Exception in thread \"main\" java.lang.OutOfMemoryError: Java heap space"
+            ),
             Some("java")
         );
-        assert_eq!(out_of_memory("fatal error: runtime: out of memory"), Some("go"));
-        assert_eq!(out_of_memory("Unhandled exception. System.OutOfMemoryException"), Some("dotnet"));
+        assert_eq!(
+            out_of_memory("fatal error: runtime: out of memory"),
+            Some("go")
+        );
+        assert_eq!(
+            out_of_memory("Unhandled exception. System.OutOfMemoryException"),
+            Some("dotnet")
+        );
         assert_eq!(
             out_of_memory("failed to allocate memory (NoMemoryError)"),
             Some("ruby")
@@ -93,9 +109,14 @@ mod tests {
 
     #[test]
     fn finds_downstream_failures_and_killed_runtimes() {
-        assert_eq!(downstream("Error: connect ETIMEDOUT 10.0.0.1:443"), Some("ETIMEDOUT"));
+        assert_eq!(
+            downstream("Error: connect ETIMEDOUT 10.0.0.1:443"),
+            Some("ETIMEDOUT")
+        );
         assert_eq!(downstream("done"), None);
-        assert!(runtime_killed("Error: Runtime exited with error: signal: killed Runtime.ExitError"));
+        assert!(runtime_killed(
+            "Error: Runtime exited with error: signal: killed Runtime.ExitError"
+        ));
         assert!(!runtime_killed("Runtime exited with error: exit status 1"));
     }
 }

@@ -5,7 +5,12 @@ pub struct Hostile;
 
 impl Rule for Hostile {
     fn describe() -> RuleInfo {
-        info("hostile-greedy-logs", "0.1.0", "asks for logs it was not granted and reports what it saw", Wants::METRICS | Wants::REPORTS | Wants::LOGS | Wants::CONFIG)
+        info(
+            "hostile-greedy-logs",
+            "0.1.0",
+            "asks for logs it was not granted and reports what it saw",
+            Wants::METRICS | Wants::REPORTS | Wants::LOGS | Wants::CONFIG,
+        )
     }
 
     fn evaluate(evidence: Evidence) -> Result<Vec<Finding>, String> {

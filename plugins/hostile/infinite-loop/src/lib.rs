@@ -5,7 +5,12 @@ pub struct Hostile;
 
 impl Rule for Hostile {
     fn describe() -> RuleInfo {
-        info("hostile-infinite-loop", "0.1.0", "spins forever", Wants::METRICS | Wants::REPORTS | Wants::LOGS | Wants::CONFIG)
+        info(
+            "hostile-infinite-loop",
+            "0.1.0",
+            "spins forever",
+            Wants::METRICS | Wants::REPORTS | Wants::LOGS | Wants::CONFIG,
+        )
     }
 
     fn evaluate(evidence: Evidence) -> Result<Vec<Finding>, String> {

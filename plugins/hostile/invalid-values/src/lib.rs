@@ -5,7 +5,12 @@ pub struct Hostile;
 
 impl Rule for Hostile {
     fn describe() -> RuleInfo {
-        info("hostile-invalid-values", "0.1.0", "returns out-of-range confidence and memory", Wants::METRICS | Wants::REPORTS | Wants::LOGS | Wants::CONFIG)
+        info(
+            "hostile-invalid-values",
+            "0.1.0",
+            "returns out-of-range confidence and memory",
+            Wants::METRICS | Wants::REPORTS | Wants::LOGS | Wants::CONFIG,
+        )
     }
 
     fn evaluate(_: Evidence) -> Result<Vec<Finding>, String> {

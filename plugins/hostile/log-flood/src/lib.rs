@@ -5,7 +5,12 @@ pub struct Hostile;
 
 impl Rule for Hostile {
     fn describe() -> RuleInfo {
-        info("hostile-log-flood", "0.1.0", "calls the host's log function without end", Wants::METRICS | Wants::REPORTS | Wants::LOGS | Wants::CONFIG)
+        info(
+            "hostile-log-flood",
+            "0.1.0",
+            "calls the host's log function without end",
+            Wants::METRICS | Wants::REPORTS | Wants::LOGS | Wants::CONFIG,
+        )
     }
 
     fn evaluate(_: Evidence) -> Result<Vec<Finding>, String> {

@@ -5,7 +5,12 @@ pub struct Hostile;
 
 impl Rule for Hostile {
     fn describe() -> RuleInfo {
-        info("hostile-stack-overflow", "0.1.0", "recurses without end", Wants::METRICS | Wants::REPORTS | Wants::LOGS | Wants::CONFIG)
+        info(
+            "hostile-stack-overflow",
+            "0.1.0",
+            "recurses without end",
+            Wants::METRICS | Wants::REPORTS | Wants::LOGS | Wants::CONFIG,
+        )
     }
 
     fn evaluate(evidence: Evidence) -> Result<Vec<Finding>, String> {

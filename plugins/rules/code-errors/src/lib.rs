@@ -17,7 +17,8 @@ impl Rule for CodeErrors {
         let s = Stats::of(&evidence);
         // Reports can be missing (log group gone, capped); the Errors metric is not.
         let errors = (s.errors as f64).max(metric_sum(&evidence, "Errors"));
-        if errors <= 0.0 || s.out_of_memory_events() > 0 || s.timeouts > 0 || s.downstream_lines > 0 {
+        if errors <= 0.0 || s.out_of_memory_events() > 0 || s.timeouts > 0 || s.downstream_lines > 0
+        {
             return Ok(vec![]);
         }
         let mut f = finding(
@@ -27,17 +28,20 @@ impl Rule for CodeErrors {
                 "{errors:.0} errors with memory peak at {:.0}% and no timeouts",
                 s.peak_ratio() * 100.0
             ),
-            Recommendation::Escalate("the function fails on its own code or input; memory does not help".into()),
+            Recommendation::Escalate(
+                "the function fails on its own code or input; memory does not help".into(),
+            ),
         );
         let mut types: Vec<&str> = evidence
             .reports
             .iter()
-            .filter_map(|r| r.error_type.as_deref())
+            .filter_map(|r| r.error_type)
             .collect();
         types.sort_unstable();
         types.dedup();
         if !types.is_empty() {
-            f.evidence.push(format!("error types: {}", types.join(", ")));
+            f.evidence
+                .push(format!("error types: {}", types.join(", ")));
         }
         Ok(vec![f])
     }
@@ -53,14 +57,17 @@ mod tests {
     #[test]
     fn plain_errors_escalate() {
         let mut failing = report(512, 100, InvocationStatus::Error);
-        failing.error_type = Some("Runtime.UnhandledPromiseRejection".into());
+        failing.error_type = Some("Runtime.UnhandledPromiseRejection");
         let e = EvidenceBuilder::new(512)
             .reports(10, report(512, 100, InvocationStatus::Success))
             .reports(3, failing)
             .build();
         let f = &CodeErrors::evaluate(e).unwrap()[0];
         assert_eq!(f.kind, FindingKind::CodeError);
-        assert_eq!(f.evidence, vec!["error types: Runtime.UnhandledPromiseRejection"]);
+        assert_eq!(
+            f.evidence,
+            vec!["error types: Runtime.UnhandledPromiseRejection"]
+        );
     }
 
     #[test]

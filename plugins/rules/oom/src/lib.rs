@@ -45,7 +45,10 @@ impl Rule for Oom {
             s.invocations
         ));
         f.evidence.extend(s.oom_samples.iter().cloned());
-        log::info(&format!("recommending {target} MB after OOM at {} MB", s.memory_mb));
+        log::info(&format!(
+            "recommending {target} MB after OOM at {} MB",
+            s.memory_mb
+        ));
         Ok(vec![f])
     }
 }

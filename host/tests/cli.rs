@@ -1,0 +1,196 @@
+//! The `autorepair` binary driven as a user drives it.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/evidence")
+        .join(name)
+}
+
+fn autorepair(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_autorepair"))
+        .args(args)
+        .env_remove("AUTOREPAIR_CONFIG")
+        .env(
+            "AUTOREPAIR_CACHE_DIR",
+            std::env::temp_dir().join("autorepair-cli-tests"),
+        )
+        .output()
+        .expect("run autorepair")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn diagnose_json_prints_one_document_with_the_decision() {
+    let out = autorepair(&[
+        "diagnose",
+        "--evidence",
+        fixture("oom-node.json").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert_eq!(doc["decision"]["action"], "set_memory");
+    assert_eq!(doc["decision"]["current_memory_mb"], 512);
+    assert_eq!(doc["decision"]["target_memory_mb"], 768);
+    assert_eq!(doc["findings"][0]["source"], "rule:oom");
+    assert_eq!(doc["findings"][0]["kind"], "memory-exhaustion");
+    assert_eq!(doc["rules"].as_array().unwrap().len(), 5);
+    assert_eq!(doc["plugin_failures"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn diagnose_text_tells_the_story() {
+    let out = autorepair(&[
+        "diagnose",
+        "--evidence",
+        fixture("throttles.json").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("rule:throttles"), "{text}");
+    assert!(text.contains("ESCALATE"), "{text}");
+}
+
+#[test]
+fn mode_flag_overrides_the_config() {
+    let out = autorepair(&[
+        "diagnose",
+        "--evidence",
+        fixture("oom-node.json").to_str().unwrap(),
+        "--format",
+        "json",
+        "--mode",
+        "ai",
+    ]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["mode"], "ai");
+    // No AI finding yet, so the AI-decided run changes nothing.
+    assert_eq!(doc["decision"]["action"], "none");
+}
+
+#[test]
+fn bad_input_exits_2_with_a_one_line_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, "{\"function\": ").unwrap();
+    for args in [
+        vec!["diagnose", "--evidence", "/nonexistent/evidence.json"],
+        vec!["diagnose", "--evidence", broken.to_str().unwrap()],
+        vec![
+            "diagnose",
+            "--evidence",
+            broken.to_str().unwrap(),
+            "--mode",
+            "majority",
+        ],
+        vec!["diagnose"],
+    ] {
+        let out = autorepair(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).trim_start().starts_with("error"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    let out = autorepair(&["diagnose", "--evidence", broken.to_str().unwrap()]);
+    assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+}
+
+#[test]
+fn a_bad_config_exits_2_and_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("autorepair.toml");
+    std::fs::write(&config, "[policy]\nceiling = 4096\n").unwrap();
+    let out = autorepair(&["--config", config.to_str().unwrap(), "config", "show"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("ceiling"), "{}", stderr(&out));
+}
+
+#[test]
+fn config_show_prints_every_default() {
+    let out = autorepair(&["config", "show"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    for key in [
+        "mode = \"rules\"",
+        "ceiling_mb = 3008",
+        "cooldown_minutes = 60",
+        "cpu_budget_ms = 50",
+        "memory_mib = 64",
+    ] {
+        assert!(text.contains(key), "missing {key} in\n{text}");
+    }
+}
+
+#[test]
+fn rules_list_shows_bundled_and_configured_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("greedy.wasm");
+    std::fs::copy(autorepair::rules::artifacts::hostile("greedy-logs"), &wasm).unwrap();
+    let config = dir.path().join("autorepair.toml");
+    std::fs::write(
+        &config,
+        "[[plugins]]\npath = \"greedy.wasm\"\nallow_unsigned = true\nshadow = true\ncpu_budget_ms = 20\n",
+    )
+    .unwrap();
+    let out = autorepair(&[
+        "--config",
+        config.to_str().unwrap(),
+        "rules",
+        "list",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rules = doc["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 6);
+    let greedy = &rules[5];
+    assert_eq!(greedy["name"], "hostile-greedy-logs");
+    assert_eq!(greedy["shadow"], true);
+    assert_eq!(greedy["unpinned"], true);
+    assert_eq!(greedy["cpu_budget_ms"], 20);
+    assert_eq!(
+        greedy["wants"],
+        serde_json::json!(["metrics", "reports", "logs", "config"])
+    );
+    assert_eq!(
+        greedy["sees"],
+        serde_json::json!(["metrics", "reports", "config"])
+    );
+
+    let text = stdout(&autorepair(&[
+        "--config",
+        config.to_str().unwrap(),
+        "rules",
+        "list",
+    ]));
+    assert!(text.contains("UNPINNED"), "{text}");
+}
+
+#[test]
+fn help_explains_every_command() {
+    for args in [
+        vec!["--help"],
+        vec!["diagnose", "--help"],
+        vec!["rules", "list", "--help"],
+        vec!["config", "show", "--help"],
+    ] {
+        let out = autorepair(&args);
+        assert!(out.status.success());
+        assert!(stdout(&out).contains("Usage"), "{args:?}");
+    }
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what autorepair's build and tests need, idempotently: the
+# wasm32-wasip2 Rust target (rule plugins are built for it). Sourced by
+# tests/test.sh and tests/demo.sh; safe to run on its own.
+set -euo pipefail
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "autorepair needs Rust (cargo): install it with rustup from https://rustup.rs" >&2
+    exit 1
+fi
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+    echo "==> installing the wasm32-wasip2 Rust target (rule plugins are built for it)" >&2
+    rustup target add wasm32-wasip2 >&2
+fi

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test: the host (units, the hostile-plugin sandbox suite, the CLI),
+# the end-to-end tests, and the guest crates' own tests, natively and in wasm.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+source tests/setup.sh
+
+echo "==> host and end-to-end tests" >&2
+cargo test --workspace --locked
+
+echo "==> rule SDK and bundled rules, natively" >&2
+(cd plugins && cargo test --workspace --locked)
+
+echo "==> rule SDK and bundled rules, in WebAssembly (wasmtime)" >&2
+cargo build --locked -p autorepair --example wasi_run
+export CARGO_TARGET_WASM32_WASIP2_RUNNER="$root/target/debug/examples/wasi_run"
+(cd plugins && cargo test --locked --target wasm32-wasip2 \
+    -p autorepair-signatures -p autorepair-rule-sdk \
+    -p oom -p memory-pressure -p timeouts -p throttles -p code-errors)
