@@ -7,7 +7,7 @@
 
 use std::process::ExitCode;
 
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker, ResourceTable, Val};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::p2::bindings::sync::Command;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -35,6 +35,16 @@ fn main() -> wasmtime::Result<ExitCode> {
     let engine = Engine::default();
     let mut linker = Linker::<State>::new(&engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    // Rules under test may log through the host: print what they say.
+    linker
+        .root()
+        .instance("autorepair:rules/host@0.1.0")?
+        .func_new("log", |_store, _ty, params, _results| {
+            if let [level, Val::String(message)] = params {
+                eprintln!("[rule log {level:?}] {message}");
+            }
+            Ok(())
+        })?;
     let component = Component::from_file(&engine, program)?;
     let mut builder = WasiCtx::builder();
     builder.inherit_stdio().inherit_env().args(&args);

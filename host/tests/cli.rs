@@ -29,18 +29,25 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-#[test]
-fn diagnose_json_prints_one_document_with_the_decision() {
-    let out = autorepair(&[
+/// `diagnose --format json` on a fixture; stdout must be one JSON document.
+fn diagnose_json(name: &str, extra: &[&str]) -> serde_json::Value {
+    let path = fixture(name);
+    let mut args = vec![
         "diagnose",
         "--evidence",
-        fixture("oom-node.json").to_str().unwrap(),
+        path.to_str().unwrap(),
         "--format",
         "json",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let out = autorepair(&args);
     assert!(out.status.success(), "{}", stderr(&out));
-    let doc: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    serde_json::from_slice(&out.stdout).expect("stdout is one JSON document")
+}
+
+#[test]
+fn diagnose_json_prints_one_document_with_the_decision() {
+    let doc = diagnose_json("oom-node.json", &[]);
     assert_eq!(doc["decision"]["action"], "set_memory");
     assert_eq!(doc["decision"]["current_memory_mb"], 512);
     assert_eq!(doc["decision"]["target_memory_mb"], 768);
@@ -65,16 +72,7 @@ fn diagnose_text_tells_the_story() {
 
 #[test]
 fn mode_flag_overrides_the_config() {
-    let out = autorepair(&[
-        "diagnose",
-        "--evidence",
-        fixture("oom-node.json").to_str().unwrap(),
-        "--format",
-        "json",
-        "--mode",
-        "ai",
-    ]);
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = diagnose_json("oom-node.json", &["--mode", "ai"]);
     assert_eq!(doc["mode"], "ai");
     // No AI finding yet, so the AI-decided run changes nothing.
     assert_eq!(doc["decision"]["action"], "none");

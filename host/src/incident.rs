@@ -1,0 +1,224 @@
+//! Stage 1: a CloudWatch alarm state change → an [`Incident`].
+//!
+//! Two shapes arrive: the EventBridge `CloudWatch Alarm State Change` event
+//! (`detail.*`) and the payload Lambda receives when it is the alarm's own action
+//! (`alarmArn`, `alarmData.*`). The function comes from the `FunctionName`
+//! dimension (and `Resource` = `name:alias`) of any metric in the alarm.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::model::{AlarmInfo, Millis};
+use crate::rules::sha256_hex;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlarmState {
+    Alarm,
+    Ok,
+    InsufficientData,
+}
+
+/// One alarm firing on one function.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Derived from the alarm ARN and the state timestamp, so a redelivered
+    /// event has the same id.
+    pub id: String,
+    pub function_name: String,
+    /// The alias or version the alarm names (`Resource` = `name:alias`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qualifier: Option<String>,
+    pub alarm_name: String,
+    pub alarm_arn: String,
+    pub state: AlarmState,
+    pub reason: String,
+    /// The first metric the alarm watches (e.g. "Errors").
+    pub metric: String,
+    /// When the alarm entered this state.
+    pub timestamp_ms: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+impl Incident {
+    pub fn alarm_info(&self) -> AlarmInfo {
+        AlarmInfo {
+            name: self.alarm_name.clone(),
+            metric: self.metric.clone(),
+            state: match self.state {
+                AlarmState::Alarm => "ALARM",
+                AlarmState::Ok => "OK",
+                AlarmState::InsufficientData => "INSUFFICIENT_DATA",
+            }
+            .into(),
+            reason: self.reason.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IncidentError {
+    #[error("the event is not valid JSON: {0}")]
+    Json(String),
+    #[error("the event is not a CloudWatch alarm state change: {0}")]
+    NotAnAlarm(String),
+    #[error("alarm {0:?} watches no Lambda function (no FunctionName dimension in any metric)")]
+    NotLambda(String),
+}
+
+/// Parses an alarm event in either shape.
+pub fn parse(text: &str) -> Result<Incident, IncidentError> {
+    let event: Value = serde_json::from_str(text).map_err(|e| IncidentError::Json(e.to_string()))?;
+    parse_value(&event)
+}
+
+pub fn parse_value(event: &Value) -> Result<Incident, IncidentError> {
+    let not_alarm = |what: &str| IncidentError::NotAnAlarm(what.to_owned());
+    let (data, alarm_arn) = if let Some(detail) = event.get("detail") {
+        if let Some(kind) = event.get("detail-type").and_then(Value::as_str)
+            && kind != "CloudWatch Alarm State Change"
+        {
+            return Err(not_alarm(&format!("detail-type is {kind:?}")));
+        }
+        let arn = event
+            .get("resources")
+            .and_then(|r| r.get(0))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        (detail, arn)
+    } else if let Some(data) = event.get("alarmData") {
+        (data, event.get("alarmArn").and_then(Value::as_str).map(str::to_owned))
+    } else {
+        return Err(not_alarm("neither `detail` nor `alarmData` is present"));
+    };
+
+    let alarm_name = str_at(data, &["alarmName"]).ok_or_else(|| not_alarm("no alarmName"))?;
+    let state = match str_at(data, &["state", "value"]) {
+        Some("ALARM") => AlarmState::Alarm,
+        Some("OK") => AlarmState::Ok,
+        Some("INSUFFICIENT_DATA") => AlarmState::InsufficientData,
+        Some(other) => return Err(not_alarm(&format!("unknown state {other:?}"))),
+        None => return Err(not_alarm("no state.value")),
+    };
+    let timestamp = str_at(data, &["state", "timestamp"]).ok_or_else(|| not_alarm("no state.timestamp"))?;
+    let timestamp_ms = parse_timestamp(timestamp).ok_or_else(|| not_alarm(&format!("unreadable state.timestamp {timestamp:?}")))?;
+    let region = event.get("region").and_then(Value::as_str).map(str::to_owned);
+    let alarm_arn = alarm_arn.unwrap_or_else(|| {
+        let account = event.get("account").or_else(|| event.get("accountId")).and_then(Value::as_str);
+        format!(
+            "arn:aws:cloudwatch:{}:{}:alarm:{alarm_name}",
+            region.as_deref().unwrap_or("unknown"),
+            account.unwrap_or("unknown")
+        )
+    });
+
+    let metrics = data
+        .get("configuration")
+        .and_then(|c| c.get("metrics"))
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut function = None;
+    let mut metric = String::new();
+    for m in metrics {
+        // Metric-math entries (`expression`) carry no dimensions; skip them.
+        let Some(stat_metric) = m.get("metricStat").and_then(|s| s.get("metric")) else {
+            continue;
+        };
+        if metric.is_empty() {
+            metric = str_at(stat_metric, &["name"]).unwrap_or_default().to_owned();
+        }
+        let dims = stat_metric.get("dimensions");
+        let name = dims.and_then(|d| str_at(d, &["FunctionName"]));
+        let resource = dims.and_then(|d| str_at(d, &["Resource"]));
+        if let Some(name) = name {
+            let qualifier = resource
+                .and_then(|r| r.strip_prefix(name))
+                .and_then(|r| r.strip_prefix(':'))
+                .filter(|q| !q.is_empty())
+                .map(str::to_owned);
+            function = Some((name.to_owned(), qualifier));
+            metric = str_at(stat_metric, &["name"]).unwrap_or_default().to_owned();
+            break;
+        }
+    }
+    let (function_name, qualifier) = function.ok_or_else(|| IncidentError::NotLambda(alarm_name.to_owned()))?;
+
+    Ok(Incident {
+        id: incident_id(&alarm_arn, timestamp),
+        function_name,
+        qualifier,
+        alarm_name: alarm_name.to_owned(),
+        alarm_arn,
+        state,
+        reason: str_at(data, &["state", "reason"]).unwrap_or_default().to_owned(),
+        metric,
+        timestamp_ms,
+        region,
+    })
+}
+
+/// The idempotency key: the same alarm transition always gives the same id.
+pub fn incident_id(alarm_arn: &str, state_timestamp: &str) -> String {
+    sha256_hex(format!("{alarm_arn}|{state_timestamp}").as_bytes())[..32].to_owned()
+}
+
+fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(value, |v, key| v.get(key))?.as_str()
+}
+
+/// `2026-01-01T00:00:00.000+0000`, `…Z` or `…+00:00` → Unix ms.
+pub fn parse_timestamp(s: &str) -> Option<Millis> {
+    let s = s.trim();
+    let date = s.get(0..10)?;
+    let mut parts = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (parts.next()??, parts.next()??, parts.next()??);
+    if s.as_bytes().get(10).is_none_or(|c| *c != b'T' && *c != b' ') {
+        return None;
+    }
+    let time = s.get(11..19)?;
+    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (hour, minute, second) = (hms.next()??, hms.next()??, hms.next()??);
+    let mut rest = &s[19..];
+    let mut millis = 0;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        let padded = format!("{:0<3}", &frac[..digits.min(3)]);
+        millis = padded.parse::<i64>().ok()?;
+        rest = &frac[digits..];
+    }
+    let offset_min = match rest {
+        "" | "Z" => 0,
+        _ => {
+            let sign = match rest.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let digits: String = rest[1..].chars().filter(char::is_ascii_digit).collect();
+            if digits.len() != 4 {
+                return None;
+            }
+            sign * (digits[..2].parse::<i64>().ok()? * 60 + digits[2..].parse::<i64>().ok()?)
+        }
+    };
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(((days * 86_400 + hour * 3_600 + minute * 60 + second - offset_min * 60) * 1_000) + millis)
+}
+
+/// Days since 1970-01-01 (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,87 @@
+use super::*;
+
+pub(crate) const EVENTBRIDGE: &str = r#"{
+  "version": "0", "id": "c4c1c1c9-6542-e61b-6ef0-8c4d36933a92",
+  "detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch",
+  "account": "123456789012", "time": "2026-01-01T00:30:05Z", "region": "eu-west-1",
+  "resources": ["arn:aws:cloudwatch:eu-west-1:123456789012:alarm:orders-api-errors"],
+  "detail": {
+    "alarmName": "orders-api-errors",
+    "state": {
+      "value": "ALARM",
+      "reason": "Threshold Crossed: 1 out of the last 1 datapoints [3.0 (01/01/26 00:29:00)] was greater than the threshold (0.0).",
+      "reasonData": "{\"version\":\"1.0\",\"queryDate\":\"2026-01-01T00:30:05.123+0000\",\"recentDatapoints\":[3.0],\"threshold\":0.0}",
+      "timestamp": "2026-01-01T00:30:05.123+0000"
+    },
+    "previousState": { "value": "OK", "timestamp": "2025-12-31T23:00:00.000+0000" },
+    "configuration": {
+      "metrics": [
+        { "id": "e1", "expression": "m1 / 2", "returnData": true },
+        { "id": "m1", "metricStat": { "metric": { "namespace": "AWS/Lambda", "name": "Errors",
+            "dimensions": { "FunctionName": "orders-api", "Resource": "orders-api:live" } },
+            "period": 60, "stat": "Sum" }, "returnData": false }
+      ]
+    }
+  }
+}"#;
+
+const LAMBDA_ACTION: &str = r#"{
+  "source": "aws.cloudwatch",
+  "alarmArn": "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:orders-api-errors",
+  "accountId": "123456789012", "time": "2026-01-01T00:30:05.123+0000", "region": "eu-west-1",
+  "alarmData": {
+    "alarmName": "orders-api-errors",
+    "state": { "value": "ALARM", "reason": "Threshold Crossed", "timestamp": "2026-01-01T00:30:05.123+0000" },
+    "configuration": { "metrics": [ { "id": "m1", "metricStat": { "metric": {
+        "namespace": "AWS/Lambda", "name": "Errors", "dimensions": { "FunctionName": "orders-api" } },
+        "period": 60, "stat": "Sum" }, "returnData": true } ] }
+  }
+}"#;
+
+#[test]
+fn parses_the_eventbridge_event_with_an_alias() {
+    let i = parse(EVENTBRIDGE).unwrap();
+    assert_eq!(i.function_name, "orders-api");
+    assert_eq!(i.qualifier.as_deref(), Some("live"));
+    assert_eq!(i.state, AlarmState::Alarm);
+    assert_eq!(i.metric, "Errors");
+    assert_eq!(i.timestamp_ms, 1_767_227_405_123);
+    assert_eq!(i.region.as_deref(), Some("eu-west-1"));
+    assert_eq!(i.id.len(), 32);
+}
+
+#[test]
+fn parses_the_lambda_alarm_action_payload_to_the_same_incident() {
+    let a = parse(EVENTBRIDGE).unwrap();
+    let b = parse(LAMBDA_ACTION).unwrap();
+    assert_eq!(b.function_name, "orders-api");
+    assert_eq!(b.qualifier, None);
+    // Same alarm, same transition: the same idempotency key whichever way it came.
+    assert_eq!(a.id, b.id);
+}
+
+#[test]
+fn refuses_what_is_not_a_lambda_alarm() {
+    assert!(matches!(parse("{"), Err(IncidentError::Json(_))));
+    assert!(matches!(parse("{}"), Err(IncidentError::NotAnAlarm(_))));
+    let ec2 = EVENTBRIDGE.replace("FunctionName", "InstanceId").replace("\"Resource\": \"orders-api:live\"", "\"x\": \"y\"");
+    assert!(matches!(parse(&ec2), Err(IncidentError::NotLambda(_))));
+    let other = EVENTBRIDGE.replace("CloudWatch Alarm State Change", "EC2 Instance State-change Notification");
+    assert!(matches!(parse(&other), Err(IncidentError::NotAnAlarm(_))));
+}
+
+#[test]
+fn reads_ok_and_insufficient_data_states() {
+    let ok = parse(&EVENTBRIDGE.replace("\"value\": \"ALARM\"", "\"value\": \"OK\"")).unwrap();
+    assert_eq!(ok.state, AlarmState::Ok);
+}
+
+#[test]
+fn timestamps_in_every_shape() {
+    assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0));
+    assert_eq!(parse_timestamp("2026-01-01T00:00:00.000+0000"), Some(1_767_225_600_000));
+    assert_eq!(parse_timestamp("2026-01-01T01:00:00+01:00"), Some(1_767_225_600_000));
+    assert_eq!(parse_timestamp("2026-01-01T00:00:00.5Z"), Some(1_767_225_600_500));
+    assert_eq!(parse_timestamp("yesterday"), None);
+    assert_eq!(parse_timestamp("2026-13-01T00:00:00Z"), None);
+}
