@@ -1,16 +1,11 @@
 #!/usr/bin/env bash
-# The main job on a local default, no AWS account: diagnose a recorded
-# out-of-memory incident with every bundled rule in the sandbox and show the
-# decision. (Replaced by the closed-loop demo against a local emulator.)
+# The main job on a local default, no AWS account: the whole closed loop
+# against moto_server on 127.0.0.1 — an out-of-memory function repaired and
+# verified, then a leaking one rolled back — told as a story.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 source tests/setup.sh
 
-cargo build --release --locked -p autorepair >&2
-bin="$root/target/release/autorepair"
-for incident in oom-node downstream-timeouts-python; do
-    echo
-    echo "════ autorepair diagnose --evidence tests/fixtures/evidence/$incident.json"
-    "$bin" diagnose --evidence "tests/fixtures/evidence/$incident.json"
-done
+cargo build --release --locked -p autorepair -p autorepair-e2e >&2
+exec "$root/target/release/demo"

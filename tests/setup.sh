@@ -13,3 +13,13 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     echo "==> installing the wasm32-wasip2 Rust target (rule plugins are built for it)" >&2
     rustup target add wasm32-wasip2 >&2
 fi
+
+# moto_server, the local AWS emulator the end-to-end tests and the demo run
+# against, in a venv of the repository's own.
+venv="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.venv"
+if [ ! -x "$venv/bin/moto_server" ]; then
+    echo "==> installing moto[server] into $venv (the local AWS emulator)" >&2
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5.1,<6' >&2
+fi
+export AUTOREPAIR_MOTO_SERVER="$venv/bin/moto_server"

@@ -21,6 +21,52 @@ pub struct Config {
     pub bundled: BundledConfig,
     /// Rule plugins from outside the binary.
     pub plugins: Vec<PluginConfig>,
+    /// The closed loop: where records go, windows, bounds.
+    pub run: RunConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// The DynamoDB table for audit records, locks and change history.
+    pub audit_table: String,
+    /// The SNS topic for notices; none: no notices.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic_arn: Option<String>,
+    /// Evidence covers this many minutes before the alarm.
+    pub evidence_window_minutes: u32,
+    /// Wait this long after a change before verifying it (the CLI sleeps; Step
+    /// Functions uses a Wait state).
+    pub verify_after_seconds: u64,
+    /// Fewer invocations than this after a change is not enough data to judge.
+    pub min_verify_invocations: usize,
+    /// Stop reading log events at this many (the evidence says it was capped).
+    pub max_log_events: usize,
+    /// Bound on each evidence source.
+    pub collect_timeout_seconds: u64,
+    /// A function lock expires after this long, should its holder die.
+    pub lock_ttl_seconds: u64,
+    /// Audit records expire (DynamoDB TTL) after this many days.
+    pub audit_ttl_days: u32,
+    /// Decide and record, never change anything.
+    pub dry_run: bool,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            audit_table: "autorepair-audit".into(),
+            topic_arn: None,
+            evidence_window_minutes: 30,
+            verify_after_seconds: 600,
+            min_verify_invocations: 5,
+            max_log_events: 20_000,
+            collect_timeout_seconds: 20,
+            lock_ttl_seconds: 900,
+            audit_ttl_days: 90,
+            dry_run: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,6 +204,15 @@ impl Config {
     /// Everything wrong with this configuration, each phrased as what to fix.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = self.policy.problems();
+        if self.run.audit_table.is_empty() {
+            problems.push("run.audit_table must not be empty".into());
+        }
+        if self.run.evidence_window_minutes == 0 {
+            problems.push("run.evidence_window_minutes must be above 0".into());
+        }
+        if self.run.max_log_events == 0 {
+            problems.push("run.max_log_events must be above 0".into());
+        }
         let mut limits = vec![("sandbox".to_owned(), self.sandbox.limits())];
         for (i, p) in self.plugins.iter().enumerate() {
             let name = format!("plugins[{i}] ({})", p.path.display());

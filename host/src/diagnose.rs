@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::decide::{self, Decision, History, LAMBDA_MAX_MB, LAMBDA_MIN_MB, MergeMode, Situation};
@@ -64,7 +64,7 @@ pub fn fill_reports(evidence: &mut Evidence) {
 }
 
 /// What one rule did on this incident, for people and for the audit record.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleRun {
     pub rule: String,
     pub version: String,
@@ -72,18 +72,18 @@ pub struct RuleRun {
     pub elapsed_us: u64,
     pub findings: usize,
     pub failed: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub logs: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvidenceSummary {
     pub function_name: String,
     pub memory_mb: u32,
     pub invocations: usize,
     pub log_lines: usize,
     pub metric_series: usize,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
 
@@ -105,6 +105,57 @@ pub struct Diagnosis {
     pub timings: Timings,
 }
 
+/// What the rules said about one incident.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RulesReport {
+    pub findings: Vec<SourcedFinding>,
+    pub plugin_failures: Vec<PluginFailure>,
+    pub rules: Vec<RuleRun>,
+    pub rules_us: u64,
+}
+
+/// Runs every rule on `evidence` (concurrently) and gathers their findings,
+/// failures and timings.
+pub fn run_rules(rules: &RuleSet, evidence: &Evidence) -> RulesReport {
+    let started = Instant::now();
+    let outcomes = rules.evaluate(evidence);
+    let rules_us = started.elapsed().as_micros() as u64;
+    let mut report = RulesReport {
+        plugin_failures: rules.load_failures().to_vec(),
+        rules_us,
+        ..RulesReport::default()
+    };
+    for outcome in outcomes {
+        report.rules.push(rule_run(&outcome));
+        match outcome.result {
+            Ok(found) => report
+                .findings
+                .extend(found.into_iter().map(|finding| SourcedFinding {
+                    source: Source::Rule(outcome.rule.clone()),
+                    shadow: outcome.shadow,
+                    finding,
+                })),
+            Err(cause) => report.plugin_failures.push(PluginFailure {
+                rule: outcome.rule.clone(),
+                cause,
+            }),
+        }
+    }
+    report
+}
+
+/// Summarises what was collected, for records and people.
+pub fn summarize(evidence: &Evidence) -> EvidenceSummary {
+    EvidenceSummary {
+        function_name: evidence.function.name.clone(),
+        memory_mb: evidence.function.memory_mb,
+        invocations: evidence.reports.len(),
+        log_lines: evidence.logs.len(),
+        metric_series: evidence.metrics.len(),
+        notes: evidence.notes.clone(),
+    }
+}
+
 /// Runs every rule on `evidence` and decides under the configured policy.
 pub fn diagnose(
     rules: &RuleSet,
@@ -114,54 +165,25 @@ pub fn diagnose(
     history: History,
     now_ms: Millis,
 ) -> Diagnosis {
-    let started = Instant::now();
-    let outcomes = rules.evaluate(evidence);
-    let rules_us = started.elapsed().as_micros() as u64;
-
-    let mut findings = Vec::new();
-    let mut plugin_failures: Vec<PluginFailure> = rules.load_failures().to_vec();
-    let mut runs = Vec::new();
-    for outcome in outcomes {
-        runs.push(rule_run(&outcome));
-        match outcome.result {
-            Ok(found) => findings.extend(found.into_iter().map(|finding| SourcedFinding {
-                source: Source::Rule(outcome.rule.clone()),
-                shadow: outcome.shadow,
-                finding,
-            })),
-            Err(cause) => plugin_failures.push(PluginFailure {
-                rule: outcome.rule.clone(),
-                cause,
-            }),
-        }
-    }
-
+    let report = run_rules(rules, evidence);
     let started = Instant::now();
     let situation = Situation {
         function: &evidence.function,
-        findings: &findings,
+        findings: &report.findings,
         history,
         now_ms,
     };
     let decision = decide::decide(&situation, &config.policy, mode);
     let decide_us = started.elapsed().as_micros() as u64;
-
     Diagnosis {
-        evidence: EvidenceSummary {
-            function_name: evidence.function.name.clone(),
-            memory_mb: evidence.function.memory_mb,
-            invocations: evidence.reports.len(),
-            log_lines: evidence.logs.len(),
-            metric_series: evidence.metrics.len(),
-            notes: evidence.notes.clone(),
-        },
-        findings,
-        plugin_failures,
-        rules: runs,
+        evidence: summarize(evidence),
+        findings: report.findings,
+        plugin_failures: report.plugin_failures,
+        rules: report.rules,
         mode,
         decision,
         timings: Timings {
-            rules_us,
+            rules_us: report.rules_us,
             decide_us,
         },
     }

@@ -69,7 +69,8 @@ pub enum IncidentError {
 
 /// Parses an alarm event in either shape.
 pub fn parse(text: &str) -> Result<Incident, IncidentError> {
-    let event: Value = serde_json::from_str(text).map_err(|e| IncidentError::Json(e.to_string()))?;
+    let event: Value =
+        serde_json::from_str(text).map_err(|e| IncidentError::Json(e.to_string()))?;
     parse_value(&event)
 }
 
@@ -88,7 +89,13 @@ pub fn parse_value(event: &Value) -> Result<Incident, IncidentError> {
             .map(str::to_owned);
         (detail, arn)
     } else if let Some(data) = event.get("alarmData") {
-        (data, event.get("alarmArn").and_then(Value::as_str).map(str::to_owned))
+        (
+            data,
+            event
+                .get("alarmArn")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        )
     } else {
         return Err(not_alarm("neither `detail` nor `alarmData` is present"));
     };
@@ -101,11 +108,19 @@ pub fn parse_value(event: &Value) -> Result<Incident, IncidentError> {
         Some(other) => return Err(not_alarm(&format!("unknown state {other:?}"))),
         None => return Err(not_alarm("no state.value")),
     };
-    let timestamp = str_at(data, &["state", "timestamp"]).ok_or_else(|| not_alarm("no state.timestamp"))?;
-    let timestamp_ms = parse_timestamp(timestamp).ok_or_else(|| not_alarm(&format!("unreadable state.timestamp {timestamp:?}")))?;
-    let region = event.get("region").and_then(Value::as_str).map(str::to_owned);
+    let timestamp =
+        str_at(data, &["state", "timestamp"]).ok_or_else(|| not_alarm("no state.timestamp"))?;
+    let timestamp_ms = parse_timestamp(timestamp)
+        .ok_or_else(|| not_alarm(&format!("unreadable state.timestamp {timestamp:?}")))?;
+    let region = event
+        .get("region")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let alarm_arn = alarm_arn.unwrap_or_else(|| {
-        let account = event.get("account").or_else(|| event.get("accountId")).and_then(Value::as_str);
+        let account = event
+            .get("account")
+            .or_else(|| event.get("accountId"))
+            .and_then(Value::as_str);
         format!(
             "arn:aws:cloudwatch:{}:{}:alarm:{alarm_name}",
             region.as_deref().unwrap_or("unknown"),
@@ -127,7 +142,9 @@ pub fn parse_value(event: &Value) -> Result<Incident, IncidentError> {
             continue;
         };
         if metric.is_empty() {
-            metric = str_at(stat_metric, &["name"]).unwrap_or_default().to_owned();
+            metric = str_at(stat_metric, &["name"])
+                .unwrap_or_default()
+                .to_owned();
         }
         let dims = stat_metric.get("dimensions");
         let name = dims.and_then(|d| str_at(d, &["FunctionName"]));
@@ -139,11 +156,14 @@ pub fn parse_value(event: &Value) -> Result<Incident, IncidentError> {
                 .filter(|q| !q.is_empty())
                 .map(str::to_owned);
             function = Some((name.to_owned(), qualifier));
-            metric = str_at(stat_metric, &["name"]).unwrap_or_default().to_owned();
+            metric = str_at(stat_metric, &["name"])
+                .unwrap_or_default()
+                .to_owned();
             break;
         }
     }
-    let (function_name, qualifier) = function.ok_or_else(|| IncidentError::NotLambda(alarm_name.to_owned()))?;
+    let (function_name, qualifier) =
+        function.ok_or_else(|| IncidentError::NotLambda(alarm_name.to_owned()))?;
 
     Ok(Incident {
         id: incident_id(&alarm_arn, timestamp),
@@ -152,7 +172,9 @@ pub fn parse_value(event: &Value) -> Result<Incident, IncidentError> {
         alarm_name: alarm_name.to_owned(),
         alarm_arn,
         state,
-        reason: str_at(data, &["state", "reason"]).unwrap_or_default().to_owned(),
+        reason: str_at(data, &["state", "reason"])
+            .unwrap_or_default()
+            .to_owned(),
         metric,
         timestamp_ms,
         region,
@@ -174,7 +196,10 @@ pub fn parse_timestamp(s: &str) -> Option<Millis> {
     let date = s.get(0..10)?;
     let mut parts = date.split('-').map(|p| p.parse::<i64>().ok());
     let (year, month, day) = (parts.next()??, parts.next()??, parts.next()??);
-    if s.as_bytes().get(10).is_none_or(|c| *c != b'T' && *c != b' ') {
+    if s.as_bytes()
+        .get(10)
+        .is_none_or(|c| *c != b'T' && *c != b' ')
+    {
         return None;
     }
     let time = s.get(11..19)?;
@@ -203,7 +228,12 @@ pub fn parse_timestamp(s: &str) -> Option<Millis> {
             sign * (digits[..2].parse::<i64>().ok()? * 60 + digits[2..].parse::<i64>().ok()?)
         }
     };
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let days = days_from_civil(year, month, day);

@@ -134,3 +134,102 @@ fn rule_entry(r: &LoadedRule) -> String {
         r.limits.memory_mib,
     )
 }
+
+/// The SNS subject and readable text for a finished run.
+pub fn notice(run: &crate::pipeline::Run) -> (String, String) {
+    use crate::pipeline::Status;
+    let f = &run.incident.function_name;
+    let subject = match (run.status, &run.change) {
+        (Status::Repaired, Some(c)) => format!(
+            "autorepair: {f} repaired, memory {} -> {} MB",
+            c.previous_memory_mb, c.new_memory_mb
+        ),
+        (Status::RolledBack, Some(c)) => format!(
+            "autorepair: {f} change rolled back to {} MB",
+            c.previous_memory_mb
+        ),
+        (Status::DryRun, _) => format!("autorepair: {f} dry run, would change memory"),
+        (status, _) => format!("autorepair: {f} {status}"),
+    };
+    (subject, run_story(run))
+}
+
+/// A run as a story for people: what fired, what each source said, what was
+/// decided and done, and how it turned out.
+pub fn run_story(run: &crate::pipeline::Run) -> String {
+    let mut out = String::new();
+    let i = &run.incident;
+    let alias = i
+        .qualifier
+        .as_deref()
+        .map(|q| format!(" (alias {q})"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "Incident {} on {}{alias}: alarm {} ({})",
+        i.id, i.function_name, i.alarm_name, i.metric
+    );
+    if let Some(e) = &run.evidence {
+        let _ = writeln!(
+            out,
+            "Evidence: {} MB configured, {} invocations, {} log lines, {} metric series",
+            e.memory_mb, e.invocations, e.log_lines, e.metric_series
+        );
+        for note in &e.notes {
+            let _ = writeln!(out, "  note: {note}");
+        }
+    }
+    if !run.findings.is_empty() {
+        out.push_str("Findings\n");
+        for f in &run.findings {
+            let shadow = if f.shadow { " (shadow)" } else { "" };
+            let _ = writeln!(
+                out,
+                "  {:<24} {:<18} {:.2}  {}",
+                format!("{}{shadow}", f.source),
+                f.finding.kind.to_string(),
+                f.finding.confidence,
+                f.finding.recommendation
+            );
+        }
+    }
+    if !run.plugin_failures.is_empty() {
+        out.push_str("Plugin failures\n");
+        out.push_str(&failures(&run.plugin_failures));
+    }
+    if let Some(d) = &run.decision {
+        let _ = write!(out, "Decision (merge mode {}): ", run.mode);
+        out.push_str(&decision(d));
+    }
+    if let Some(c) = &run.change {
+        let via = match (&c.alias, &c.published_version) {
+            (Some(a), Some(v)) => format!(" (published version {v}, alias {a} moved)"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "Change: memory {} MB → {} MB{via}",
+            c.previous_memory_mb, c.new_memory_mb
+        );
+    }
+    if let Some(v) = &run.verification {
+        let _ = writeln!(out, "Verification: {}", v.verdict);
+        for r in &v.reasons {
+            let _ = writeln!(out, "  · {r}");
+        }
+    }
+    if let Some(r) = &run.rollback {
+        let how = if r.ok { "done" } else { "FAILED" };
+        let _ = writeln!(out, "Rollback to {} MB: {how}", r.restored_memory_mb);
+    }
+    if let Some(f) = &run.failure {
+        let _ = writeln!(out, "Failed at stage {}: {}", f.stage, f.message);
+    }
+    let _ = writeln!(
+        out,
+        "Outcome: {}{}",
+        run.status,
+        if run.dry_run { " (dry run)" } else { "" }
+    );
+    out
+}

@@ -1,1 +1,81 @@
-//! Test support shared by the end-to-end tests.
+//! Test support shared by the end-to-end tests and the demo: a moto_server per
+//! test on its own loopback port, and a workload simulator that writes
+//! Lambda-shaped logs and metrics according to the function's *current* memory,
+//! so a real repair shows up as healthy data afterwards.
+
+pub mod moto;
+pub mod workload;
+
+pub use moto::Moto;
+pub use workload::{Behaviour, Workload};
+
+/// Unix ms → `2026-01-01T00:00:00.000+0000`, CloudWatch's alarm timestamp format.
+pub fn iso(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}+0000",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms.rem_euclid(1000)
+    )
+}
+
+/// An EventBridge `CloudWatch Alarm State Change` for an Errors alarm on
+/// `function` (through `alias` when given), entering `state` at `at_ms`.
+pub fn alarm_event(
+    alarm: &str,
+    function: &str,
+    alias: Option<&str>,
+    state: &str,
+    at_ms: i64,
+) -> serde_json::Value {
+    let mut dimensions = serde_json::json!({ "FunctionName": function });
+    if let Some(alias) = alias {
+        dimensions["Resource"] = format!("{function}:{alias}").into();
+    }
+    serde_json::json!({
+        "version": "0",
+        "id": format!("event-{alarm}-{at_ms}"),
+        "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch",
+        "account": moto::ACCOUNT,
+        "time": iso(at_ms),
+        "region": moto::REGION,
+        "resources": [format!("arn:aws:cloudwatch:{}:{}:alarm:{alarm}", moto::REGION, moto::ACCOUNT)],
+        "detail": {
+            "alarmName": alarm,
+            "state": { "value": state, "reason": "Threshold Crossed", "timestamp": iso(at_ms) },
+            "previousState": { "value": "OK", "timestamp": iso(at_ms - 3_600_000) },
+            "configuration": { "metrics": [ { "id": "m1", "metricStat": { "metric": {
+                "namespace": "AWS/Lambda", "name": "Errors", "dimensions": dimensions },
+                "period": 60, "stat": "Sum" }, "returnData": true } ] }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn iso_round_trips_through_the_incident_parser() {
+        for ms in [0, 1_767_225_600_000, 1_767_227_405_123, 951_782_400_000] {
+            assert_eq!(
+                autorepair::incident::parse_timestamp(&super::iso(ms)),
+                Some(ms),
+                "{}",
+                super::iso(ms)
+            );
+        }
+    }
+}

@@ -7,9 +7,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use autorepair::aws::Aws;
 use autorepair::config::Config;
 use autorepair::decide::{History, MergeMode};
 use autorepair::diagnose;
+use autorepair::pipeline::{self, Options, Status};
 use autorepair::render;
 use autorepair::rules::{Compiler, RuleSet, Sandbox};
 
@@ -46,6 +48,29 @@ enum Command {
         #[arg(long, value_parser = parse_mode)]
         mode: Option<MergeMode>,
     },
+    /// Handle one alarm event end to end: collect, diagnose, decide, change,
+    /// verify, roll back if it did not help, record and notify. AWS endpoint and
+    /// credentials come from the SDK's standard chain (AWS_ENDPOINT_URL,
+    /// AWS_REGION, AWS_PROFILE, …).
+    Run {
+        /// The CloudWatch alarm event (EventBridge or Lambda-action shape); `-` reads stdin.
+        #[arg(long, value_name = "FILE")]
+        event: PathBuf,
+        /// Decide and record, but change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Wait this long after a change before verifying it (e.g. 10m, 90s, 0s).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        verify_after: Option<std::time::Duration>,
+        /// Merge mode for this run, instead of the config's.
+        #[arg(long, value_parser = parse_mode)]
+        mode: Option<MergeMode>,
+        /// Create the audit table first if it does not exist (local emulators, first runs).
+        #[arg(long)]
+        create_table: bool,
+    },
     /// Rules: what is loaded, from where, with which grants and limits.
     Rules {
         #[command(subcommand)]
@@ -81,6 +106,24 @@ enum Format {
 
 fn parse_mode(s: &str) -> Result<MergeMode, String> {
     s.parse()
+}
+
+/// `90s`, `10m`, `1h`, `0s`, `250ms`.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 90s, 10m or 1h"))?;
+    let secs = match unit {
+        "ms" => return Ok(std::time::Duration::from_millis(n)),
+        "s" | "" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// An error and the exit code it deserves: 2 for bad input, 1 for the rest.
@@ -142,6 +185,54 @@ fn run(cli: Cli) -> Result<(), Failure> {
             match format {
                 Format::Text => print!("{}", render::rules_list(&rules)),
                 Format::Json => println!("{}", serde_json::to_string_pretty(&rules_json(&rules))?),
+            }
+            Ok(())
+        }
+        Command::Run {
+            event,
+            dry_run,
+            format,
+            verify_after,
+            mode,
+            create_table,
+        } => {
+            let text = if event.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).context("reading the event from stdin")?
+            } else {
+                std::fs::read_to_string(&event).map_err(|e| {
+                    bad_input(anyhow::anyhow!(
+                        "cannot read event file {}: {e}",
+                        event.display()
+                    ))
+                })?
+            };
+            let event: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| bad_input(anyhow::anyhow!("the event is not valid JSON: {e}")))?;
+            let rules = load_rules(&config, cli.no_cache)?;
+            let mut options = Options::from_config(&config);
+            options.dry_run |= dry_run;
+            options.mode = mode.unwrap_or(options.mode);
+            options.verify_after = verify_after.unwrap_or(options.verify_after);
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let run = runtime.block_on(async {
+                let ctx = pipeline::Context::new(Aws::from_env().await, rules, config);
+                if create_table {
+                    ctx.audit.ensure_table().await?;
+                }
+                pipeline::run(&ctx, &event, options)
+                    .await
+                    .map_err(|e| bad_input(anyhow::anyhow!(e)))
+            })?;
+            match format {
+                Format::Text => print!("{}", render::run_story(&run)),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&run)?),
+            }
+            if run.status == Status::Failed {
+                return Err(anyhow::anyhow!(
+                    "the run stopped at stage {} (recorded in the audit table)",
+                    run.failure.as_ref().map_or("?", |f| f.stage.as_str())
+                )
+                .into());
             }
             Ok(())
         }

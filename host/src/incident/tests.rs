@@ -64,9 +64,14 @@ fn parses_the_lambda_alarm_action_payload_to_the_same_incident() {
 fn refuses_what_is_not_a_lambda_alarm() {
     assert!(matches!(parse("{"), Err(IncidentError::Json(_))));
     assert!(matches!(parse("{}"), Err(IncidentError::NotAnAlarm(_))));
-    let ec2 = EVENTBRIDGE.replace("FunctionName", "InstanceId").replace("\"Resource\": \"orders-api:live\"", "\"x\": \"y\"");
+    let ec2 = EVENTBRIDGE
+        .replace("FunctionName", "InstanceId")
+        .replace("\"Resource\": \"orders-api:live\"", "\"x\": \"y\"");
     assert!(matches!(parse(&ec2), Err(IncidentError::NotLambda(_))));
-    let other = EVENTBRIDGE.replace("CloudWatch Alarm State Change", "EC2 Instance State-change Notification");
+    let other = EVENTBRIDGE.replace(
+        "CloudWatch Alarm State Change",
+        "EC2 Instance State-change Notification",
+    );
     assert!(matches!(parse(&other), Err(IncidentError::NotAnAlarm(_))));
 }
 
@@ -79,9 +84,18 @@ fn reads_ok_and_insufficient_data_states() {
 #[test]
 fn timestamps_in_every_shape() {
     assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0));
-    assert_eq!(parse_timestamp("2026-01-01T00:00:00.000+0000"), Some(1_767_225_600_000));
-    assert_eq!(parse_timestamp("2026-01-01T01:00:00+01:00"), Some(1_767_225_600_000));
-    assert_eq!(parse_timestamp("2026-01-01T00:00:00.5Z"), Some(1_767_225_600_500));
+    assert_eq!(
+        parse_timestamp("2026-01-01T00:00:00.000+0000"),
+        Some(1_767_225_600_000)
+    );
+    assert_eq!(
+        parse_timestamp("2026-01-01T01:00:00+01:00"),
+        Some(1_767_225_600_000)
+    );
+    assert_eq!(
+        parse_timestamp("2026-01-01T00:00:00.5Z"),
+        Some(1_767_225_600_500)
+    );
     assert_eq!(parse_timestamp("yesterday"), None);
     assert_eq!(parse_timestamp("2026-13-01T00:00:00Z"), None);
 }

@@ -1,0 +1,335 @@
+//! Stage 8 (record), plus the state the guard needs: one DynamoDB table holds
+//! the audit record of every incident (idempotency by a conditional write on
+//! the incident id), a lock per function, and the history of changes per
+//! function (cooldown and changes per day).
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | incident record | `incident#<id>` | `record` |
+//! | function lock | `lock#<function>` | `lock` |
+//! | change | `function#<function>` | `change#<ms, 13 digits>` |
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType, TimeToLiveSpecification,
+};
+
+use crate::aws::{Aws, describe};
+use crate::decide::History;
+use crate::model::Millis;
+
+/// The TTL attribute (epoch seconds), as DynamoDB's TTL wants it.
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("audit table {table}: {message}")]
+    Aws { table: String, message: String },
+}
+
+/// An audit log in one table.
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    aws: Aws,
+    table: String,
+    ttl_days: u32,
+}
+
+/// Whether a write was the first for its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    Won,
+    /// Someone was there first (a redelivered event, a lock held).
+    Taken,
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+impl AuditLog {
+    pub fn new(aws: Aws, table: impl Into<String>, ttl_days: u32) -> AuditLog {
+        AuditLog {
+            aws,
+            table: table.into(),
+            ttl_days,
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn err(&self, message: String) -> AuditError {
+        AuditError::Aws {
+            table: self.table.clone(),
+            message,
+        }
+    }
+
+    fn expires_at(&self, now_ms: Millis) -> AttributeValue {
+        n(now_ms / 1000 + i64::from(self.ttl_days) * 86_400)
+    }
+
+    /// Claims `incident_id`: the first delivery wins, a redelivery is `Taken`.
+    pub async fn begin(
+        &self,
+        incident_id: &str,
+        function: &str,
+        record_json: &str,
+        now_ms: Millis,
+    ) -> Result<Claim, AuditError> {
+        let result = self
+            .aws
+            .dynamodb
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("incident#{incident_id}")))
+            .item("sk", s("record"))
+            .item("function", s(function))
+            .item("status", s("started"))
+            .item("record", s(record_json))
+            .item("created_ms", n(now_ms))
+            .item("updated_ms", n(now_ms))
+            .item(TTL_ATTRIBUTE, self.expires_at(now_ms))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::Won),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Claim::Taken)
+            }
+            Err(e) => Err(self.err(format!("recording the incident: {}", describe(&e)))),
+        }
+    }
+
+    /// Writes the incident's record as it now stands.
+    pub async fn update(
+        &self,
+        incident_id: &str,
+        status: &str,
+        record_json: &str,
+        now_ms: Millis,
+    ) -> Result<(), AuditError> {
+        self.aws
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("incident#{incident_id}")))
+            .key("sk", s("record"))
+            .update_expression("SET #status = :status, #record = :record, updated_ms = :now")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#record", "record")
+            .expression_attribute_values(":status", s(status))
+            .expression_attribute_values(":record", s(record_json))
+            .expression_attribute_values(":now", n(now_ms))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err(format!("updating the incident record: {}", describe(&e))))
+    }
+
+    /// The stored record of `incident_id`: (status, record JSON).
+    pub async fn get(&self, incident_id: &str) -> Result<Option<(String, String)>, AuditError> {
+        let out = self
+            .aws
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("incident#{incident_id}")))
+            .key("sk", s("record"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.err(format!("reading the incident record: {}", describe(&e))))?;
+        Ok(out
+            .item()
+            .map(|item| (string(item, "status"), string(item, "record"))))
+    }
+
+    /// Takes the lock on `function` for `incident_id` until `now + ttl`; an
+    /// expired lock (its holder died) can be taken over.
+    pub async fn lock(
+        &self,
+        function: &str,
+        incident_id: &str,
+        now_ms: Millis,
+        ttl_ms: i64,
+    ) -> Result<Claim, AuditError> {
+        let result = self
+            .aws
+            .dynamodb
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("lock#{function}")))
+            .item("sk", s("lock"))
+            .item("incident_id", s(incident_id))
+            .item("lock_expires_ms", n(now_ms + ttl_ms))
+            .item(TTL_ATTRIBUTE, self.expires_at(now_ms))
+            .condition_expression(
+                "attribute_not_exists(pk) OR lock_expires_ms < :now OR incident_id = :me",
+            )
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":me", s(incident_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::Won),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Claim::Taken)
+            }
+            Err(e) => Err(self.err(format!("locking {function}: {}", describe(&e)))),
+        }
+    }
+
+    /// Releases the lock if `incident_id` still holds it.
+    pub async fn unlock(&self, function: &str, incident_id: &str) -> Result<(), AuditError> {
+        let result = self
+            .aws
+            .dynamodb
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("lock#{function}")))
+            .key("sk", s("lock"))
+            .condition_expression("incident_id = :me")
+            .expression_attribute_values(":me", s(incident_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(self.err(format!("unlocking {function}: {}", describe(&e)))),
+        }
+    }
+
+    /// Records a change to `function` (for cooldown and the daily cap).
+    pub async fn record_change(
+        &self,
+        function: &str,
+        incident_id: &str,
+        from_mb: u32,
+        to_mb: u32,
+        at_ms: Millis,
+    ) -> Result<(), AuditError> {
+        self.aws
+            .dynamodb
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("function#{function}")))
+            .item("sk", s(format!("change#{at_ms:013}")))
+            .item("incident_id", s(incident_id))
+            .item("from_mb", n(from_mb))
+            .item("to_mb", n(to_mb))
+            .item(TTL_ATTRIBUTE, self.expires_at(at_ms))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err(format!("recording the change: {}", describe(&e))))
+    }
+
+    /// Changes to `function` in the 24 hours before `now_ms`.
+    pub async fn history(&self, function: &str, now_ms: Millis) -> Result<History, AuditError> {
+        let since = now_ms - 24 * 3_600_000;
+        let out = self
+            .aws
+            .dynamodb
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk > :since")
+            .expression_attribute_values(":pk", s(format!("function#{function}")))
+            .expression_attribute_values(":since", s(format!("change#{since:013}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.err(format!("reading change history: {}", describe(&e))))?;
+        let times: Vec<Millis> = out
+            .items()
+            .iter()
+            .filter_map(|item| string(item, "sk").strip_prefix("change#")?.parse().ok())
+            .collect();
+        Ok(History {
+            last_change_ms: times.iter().copied().max(),
+            changes_last_24h: times.len() as u32,
+        })
+    }
+
+    /// Creates the table (on-demand, TTL on) when it does not exist: for local
+    /// runs and tests; in AWS the deployment template creates it, with KMS.
+    pub async fn ensure_table(&self) -> Result<(), AuditError> {
+        let exists = self
+            .aws
+            .dynamodb
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .is_ok();
+        if exists {
+            return Ok(());
+        }
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
+        let key = |name: &str, kind| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+        };
+        let build = |e: aws_sdk_dynamodb::error::BuildError| self.err(e.to_string());
+        self.aws
+            .dynamodb
+            .create_table()
+            .table_name(&self.table)
+            .attribute_definitions(attr("pk").map_err(build)?)
+            .attribute_definitions(attr("sk").map_err(build)?)
+            .key_schema(key("pk", KeyType::Hash).map_err(build)?)
+            .key_schema(key("sk", KeyType::Range).map_err(build)?)
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .map_err(|e| self.err(format!("creating the table: {}", describe(&e))))?;
+        let ttl = TimeToLiveSpecification::builder()
+            .enabled(true)
+            .attribute_name(TTL_ATTRIBUTE)
+            .build()
+            .map_err(build)?;
+        self.aws
+            .dynamodb
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(ttl)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err(format!("enabling TTL: {}", describe(&e))))
+    }
+}
+
+fn string(item: &HashMap<String, AttributeValue>, key: &str) -> String {
+    item.get(key)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default()
+}

@@ -1,0 +1,74 @@
+//! The AWS clients every stage talks to, built once from one SDK config. The
+//! endpoint and credentials come from the SDK's standard chain, so
+//! `AWS_ENDPOINT_URL=http://127.0.0.1:PORT` points everything at a local emulator.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+#[derive(Clone, Debug)]
+pub struct Aws {
+    pub lambda: aws_sdk_lambda::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sns: aws_sdk_sns::Client,
+}
+
+/// Attempts per AWS call (the first plus retries on throttling and 5xx).
+pub const MAX_ATTEMPTS: u32 = 4;
+/// Bound on one AWS call, retries included.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl Aws {
+    pub fn new(config: &SdkConfig) -> Aws {
+        Aws {
+            lambda: aws_sdk_lambda::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
+        }
+    }
+
+    /// Clients from the standard chain (env, profile, IMDS/container role),
+    /// with bounded retries and timeouts.
+    pub async fn from_env() -> Aws {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(CALL_TIMEOUT)
+                    .connect_timeout(Duration::from_secs(3))
+                    .build(),
+            )
+            .load()
+            .await;
+        Aws::new(&config)
+    }
+}
+
+/// A readable one-line description of an SDK error: the service's code and
+/// message when there is one, else the transport's.
+pub fn describe<E, R>(error: &aws_sdk_lambda::error::SdkError<E, R>) -> String
+where
+    E: std::error::Error + aws_sdk_lambda::error::ProvideErrorMetadata,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_lambda::error::SdkError;
+    match error {
+        SdkError::ServiceError(e) => {
+            let err = e.err();
+            match (err.code(), err.message()) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                (Some(code), None) => code.to_owned(),
+                _ => err.to_string(),
+            }
+        }
+        SdkError::TimeoutError(_) => "timed out".to_owned(),
+        SdkError::DispatchFailure(e) => format!("could not reach the service: {e:?}"),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,57 @@
+//! The Lambda handler: one pipeline stage per invocation, driven by Step
+//! Functions with `{"stage": "...", ...}` payloads (see `pipeline::StageRequest`).
+
+use std::sync::Arc;
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+use autorepair::aws::Aws;
+use autorepair::config::Config;
+use autorepair::pipeline::{self, Context, StageRequest};
+use autorepair::rules::{Compiler, RuleSet, Sandbox};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AUTOREPAIR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .without_time()
+        .init();
+
+    let config = Config::load(
+        std::env::var_os("AUTOREPAIR_CONFIG")
+            .as_deref()
+            .map(std::path::Path::new),
+    )?;
+    let sandbox = Arc::new(Sandbox::new(config.max_memory_mib())?);
+    // Lambda's only writable place is /tmp; warm starts reuse what it holds.
+    let cache = config
+        .sandbox
+        .effective_cache_dir()
+        .map(|_| std::env::temp_dir().join("autorepair-rules"));
+    let compiler = Compiler::new(sandbox, cache);
+    let (specs, refused) = config.rule_specs();
+    let mut rules = RuleSet::load(&compiler, &specs);
+    rules.add_load_failures(refused);
+    let ctx = Arc::new(Context::new(Aws::from_env().await, rules, config));
+
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let ctx = ctx.clone();
+        async move {
+            let request: StageRequest = serde_json::from_value(event.payload).map_err(|e| {
+                format!(
+                    "not a stage request ({e}); stages: {}",
+                    pipeline::STAGES.join(", ")
+                )
+            })?;
+            let run = pipeline::stage(&ctx, request).await?;
+            Ok::<Value, Error>(serde_json::to_value(run)?)
+        }
+    }))
+    .await
+}

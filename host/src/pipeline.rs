@@ -1,0 +1,702 @@
+//! The stages wired together. Each stage is a plain async function over a
+//! [`Run`] — the state Step Functions passes from task to task, and the record
+//! the audit log keeps — so the Lambda (one stage per task), the CLI (all stages
+//! in one process) and the tests run the same code.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::audit::{AuditLog, Claim};
+use crate::aws::Aws;
+use crate::config::Config;
+use crate::decide::{self, Action, Decision, History, MergeMode, Situation};
+use crate::diagnose::{self, EvidenceSummary, RuleRun};
+use crate::evidence::{self, FunctionState};
+use crate::incident::{self, AlarmState, Incident, IncidentError};
+use crate::model::{Millis, PluginFailure, SourcedFinding, Window};
+use crate::notify;
+use crate::repair::{self, Change, RepairError};
+use crate::rules::RuleSet;
+use crate::verify::{self, Health, Verdict};
+
+/// Where a run ended, or stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Started,
+    /// Nothing to do (alarm not in ALARM, nothing recommended, not opted in).
+    NoAction,
+    /// Decided, and deliberately not applied.
+    DryRun,
+    /// Changed and verified improved.
+    Repaired,
+    /// Changed, did not help, put back.
+    RolledBack,
+    /// A person should look.
+    Escalated,
+    /// Changed, but too little traffic since to judge.
+    Inconclusive,
+    /// An AWS call failed after retries; `failure` says where.
+    Failed,
+    /// This alarm transition was already handled.
+    Duplicate,
+    /// Another incident is repairing the function right now.
+    Skipped,
+}
+
+impl Status {
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, Status::Started)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = serde_json::to_value(self).ok();
+        f.write_str(v.as_ref().and_then(Value::as_str).unwrap_or("?"))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    pub verdict: Verdict,
+    pub reasons: Vec<String>,
+    pub before: Health,
+    pub after: Health,
+    pub window: Window,
+    /// Whether the window was extended once for lack of data.
+    pub extended: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rollback {
+    pub restored_memory_mb: u32,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageFailure {
+    pub stage: String,
+    pub message: String,
+}
+
+/// One incident's run: the state passed between stages and the audit record.
+/// Its JSON form is the `autorepair run --format json` document (README).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub incident: Incident,
+    pub status: Status,
+    pub mode: MergeMode,
+    pub dry_run: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<EvidenceSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<FunctionState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Health>,
+    #[serde(default)]
+    pub findings: Vec<SourcedFinding>,
+    #[serde(default)]
+    pub plugin_failures: Vec<PluginFailure>,
+    #[serde(default)]
+    pub rules: Vec<RuleRun>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<Rollback>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<StageFailure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_id: Option<String>,
+    /// Milliseconds spent per stage.
+    #[serde(default)]
+    pub stage_ms: BTreeMap<String, u64>,
+    pub started_ms: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_ms: Option<Millis>,
+}
+
+/// What every stage needs.
+pub struct Context {
+    pub aws: Aws,
+    pub rules: RuleSet,
+    pub config: Config,
+    pub audit: AuditLog,
+}
+
+impl Context {
+    pub fn new(aws: Aws, rules: RuleSet, config: Config) -> Context {
+        let audit = AuditLog::new(
+            aws.clone(),
+            config.run.audit_table.clone(),
+            config.run.audit_ttl_days,
+        );
+        Context {
+            aws,
+            rules,
+            config,
+            audit,
+        }
+    }
+}
+
+/// Per-run choices that override the config.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub dry_run: bool,
+    pub mode: MergeMode,
+    pub verify_after: Duration,
+}
+
+impl Options {
+    pub fn from_config(config: &Config) -> Options {
+        Options {
+            dry_run: config.run.dry_run,
+            mode: config.mode,
+            verify_after: Duration::from_secs(config.run.verify_after_seconds),
+        }
+    }
+}
+
+pub fn now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
+}
+
+/// Every stage in one process (the CLI): parse → claim → collect + rules →
+/// decide → execute → wait → verify → roll back → record + notify.
+pub async fn run(ctx: &Context, event: &Value, options: Options) -> Result<Run, IncidentError> {
+    let mut run = start(ctx, event, options).await?;
+    if run.status == Status::Duplicate {
+        return Ok(run);
+    }
+    if !run.status.is_terminal() {
+        diagnose(ctx, &mut run).await;
+        decide_stage(ctx, &mut run).await;
+        execute(ctx, &mut run).await;
+        if run.change.is_some() && !run.status.is_terminal() {
+            tokio::time::sleep(options.verify_after).await;
+            verify(ctx, &mut run).await;
+            if run
+                .verification
+                .as_ref()
+                .is_some_and(|v| v.verdict == Verdict::InsufficientData)
+            {
+                // One more window, then judge with what there is.
+                tokio::time::sleep(options.verify_after).await;
+                verify(ctx, &mut run).await;
+            }
+            rollback(ctx, &mut run).await;
+        }
+    }
+    record(ctx, &mut run).await;
+    Ok(run)
+}
+
+fn fail(run: &mut Run, stage: &str, message: impl Into<String>) {
+    let message = message.into();
+    tracing::error!(stage, %message, "stage failed");
+    run.status = Status::Failed;
+    run.failure = Some(StageFailure {
+        stage: stage.to_owned(),
+        message,
+    });
+}
+
+fn timed(run: &mut Run, stage: &str, started: Instant) {
+    run.stage_ms
+        .insert(stage.to_owned(), started.elapsed().as_millis() as u64);
+}
+
+fn json(run: &Run) -> String {
+    serde_json::to_string(run)
+        .unwrap_or_else(|e| format!("{{\"error\":\"could not serialize the run: {e}\"}}"))
+}
+
+/// Stage 1: parse the event, claim the incident (idempotency) and lock the function.
+pub async fn start(ctx: &Context, event: &Value, options: Options) -> Result<Run, IncidentError> {
+    let started = Instant::now();
+    let incident = incident::parse_value(event)?;
+    let span =
+        tracing::info_span!("incident", id = %incident.id, function = %incident.function_name);
+    let _guard = span.enter();
+    let mut run = Run {
+        incident,
+        status: Status::Started,
+        mode: options.mode,
+        dry_run: options.dry_run,
+        evidence: None,
+        function: None,
+        before: None,
+        findings: Vec::new(),
+        plugin_failures: Vec::new(),
+        rules: Vec::new(),
+        decision: None,
+        change: None,
+        verification: None,
+        rollback: None,
+        failure: None,
+        notification_id: None,
+        stage_ms: BTreeMap::new(),
+        started_ms: now_ms(),
+        finished_ms: None,
+    };
+    if run.incident.state != AlarmState::Alarm {
+        run.status = Status::NoAction;
+        run.decision = Some(Decision {
+            action: Action::None,
+            current_memory_mb: 0,
+            target_memory_mb: None,
+            reasons: vec![format!(
+                "alarm is {}, not ALARM: nothing to do",
+                run.incident.alarm_info().state
+            )],
+        });
+        timed(&mut run, "parse", started);
+        return Ok(run);
+    }
+    let id = run.incident.id.clone();
+    let function = run.incident.function_name.clone();
+    match ctx
+        .audit
+        .begin(&id, &function, &json(&run), run.started_ms)
+        .await
+    {
+        Ok(Claim::Won) => {}
+        Ok(Claim::Taken) => {
+            tracing::info!("incident already handled: redelivered event ignored");
+            run.status = Status::Duplicate;
+            timed(&mut run, "parse", started);
+            return Ok(run);
+        }
+        Err(e) => fail(&mut run, "parse", e.to_string()),
+    }
+    if !run.status.is_terminal() {
+        let ttl_ms = ctx.config.run.lock_ttl_seconds as i64 * 1000;
+        match ctx.audit.lock(&function, &id, now_ms(), ttl_ms).await {
+            Ok(Claim::Won) => {}
+            Ok(Claim::Taken) => {
+                run.status = Status::Skipped;
+                run.decision = Some(Decision {
+                    action: Action::None,
+                    current_memory_mb: 0,
+                    target_memory_mb: None,
+                    reasons: vec![format!(
+                        "another incident is repairing {function} right now: this one changes nothing"
+                    )],
+                });
+            }
+            Err(e) => fail(&mut run, "parse", e.to_string()),
+        }
+    }
+    timed(&mut run, "parse", started);
+    Ok(run)
+}
+
+/// Stages 2 and 3 (rules): collect the evidence before the alarm and run every rule.
+pub async fn diagnose(ctx: &Context, run: &mut Run) {
+    if run.status.is_terminal() {
+        return;
+    }
+    let started = Instant::now();
+    let window = evidence::window_before(
+        run.incident.timestamp_ms,
+        ctx.config.run.evidence_window_minutes,
+    );
+    let collected = evidence::collect(
+        &ctx.aws,
+        &run.incident.function_name,
+        run.incident.qualifier.as_deref(),
+        run.incident.alarm_info(),
+        window,
+        &ctx.config.run,
+    )
+    .await;
+    timed(run, "collect", started);
+    let (evidence, state) = match collected {
+        Ok(c) => c,
+        Err(e) => return fail(run, "collect", e.to_string()),
+    };
+    let started = Instant::now();
+    let report = tokio::task::block_in_place(|| diagnose::run_rules(&ctx.rules, &evidence));
+    run.evidence = Some(diagnose::summarize(&evidence));
+    run.before = Some(Health::of(&evidence));
+    run.function = Some(state);
+    run.findings.extend(report.findings);
+    run.plugin_failures.extend(report.plugin_failures);
+    run.rules = report.rules;
+    timed(run, "rules", started);
+}
+
+/// Merges the findings of parallel branches (Step Functions' Parallel state
+/// returns one run per branch) into `run`.
+pub fn merge_branches(mut runs: Vec<Run>) -> Option<Run> {
+    let mut merged = runs.pop()?;
+    for other in runs {
+        merged.findings.extend(other.findings);
+        merged.plugin_failures.extend(other.plugin_failures);
+        merged.rules.extend(other.rules);
+        merged.stage_ms.extend(other.stage_ms);
+        merged.evidence = merged.evidence.or(other.evidence);
+        merged.function = merged.function.or(other.function);
+        merged.before = merged.before.or(other.before);
+        if merged.failure.is_none() && other.failure.is_some() {
+            merged.failure = other.failure;
+            merged.status = other.status;
+        }
+    }
+    Some(merged)
+}
+
+/// Stage 4: decide under the policy, with the function's change history.
+pub async fn decide_stage(ctx: &Context, run: &mut Run) {
+    if run.status.is_terminal() {
+        return;
+    }
+    let started = Instant::now();
+    let Some(state) = run.function.clone() else {
+        return fail(
+            run,
+            "decide",
+            "no function state: the collect stage did not run",
+        );
+    };
+    let history = match ctx.audit.history(&state.name, now_ms()).await {
+        Ok(h) => h,
+        Err(e) => return fail(run, "decide", e.to_string()),
+    };
+    let function = crate::model::FunctionInfo {
+        name: state.name.clone(),
+        arn: state.arn.clone(),
+        runtime: String::new(),
+        architecture: String::new(),
+        memory_mb: state.memory_mb,
+        timeout_s: 0,
+        qualifier: state.alias.clone(),
+        tags: state.tags.clone(),
+    };
+    let decision = decide_with(ctx, run, &function, history);
+    run.status = match (decision.action, run.dry_run) {
+        (Action::None, _) => Status::NoAction,
+        (Action::Escalate, _) => Status::Escalated,
+        (Action::SetMemory, true) => Status::DryRun,
+        (Action::SetMemory, false) => Status::Started,
+    };
+    run.decision = Some(decision);
+    timed(run, "decide", started);
+}
+
+fn decide_with(
+    ctx: &Context,
+    run: &Run,
+    function: &crate::model::FunctionInfo,
+    history: History,
+) -> Decision {
+    let situation = Situation {
+        function,
+        findings: &run.findings,
+        history,
+        now_ms: now_ms(),
+    };
+    decide::decide(&situation, &ctx.config.policy, run.mode)
+}
+
+/// Stage 5: apply the decision. A 412 (changed since we looked) re-reads the
+/// function and re-decides once.
+pub async fn execute(ctx: &Context, run: &mut Run) {
+    if run.status.is_terminal() {
+        return;
+    }
+    let Some(decision) = run.decision.clone() else {
+        return;
+    };
+    let (Action::SetMemory, Some(mut target)) = (decision.action, decision.target_memory_mb) else {
+        return;
+    };
+    let Some(mut state) = run.function.clone() else {
+        return fail(run, "execute", "no function state");
+    };
+    let started = Instant::now();
+    let mut reread = false;
+    let result = loop {
+        match repair::set_memory(&ctx.aws, &state, target, now_ms()).await {
+            Err(RepairError::Precondition) if !reread => {
+                reread = true;
+                tracing::info!(
+                    "function changed since it was read (412): re-reading and deciding again"
+                );
+                match evidence::function(&ctx.aws, &state.name, state.alias.as_deref()).await {
+                    Ok((info, fresh)) => {
+                        let history = ctx
+                            .audit
+                            .history(&state.name, now_ms())
+                            .await
+                            .unwrap_or_default();
+                        let again = decide_with(ctx, run, &info, history);
+                        state = fresh;
+                        run.function = Some(state.clone());
+                        match (again.action, again.target_memory_mb) {
+                            (Action::SetMemory, Some(t)) => {
+                                target = t;
+                                run.decision = Some(again);
+                            }
+                            _ => {
+                                run.status = if again.action == Action::Escalate {
+                                    Status::Escalated
+                                } else {
+                                    Status::NoAction
+                                };
+                                run.decision = Some(again);
+                                break None;
+                            }
+                        }
+                    }
+                    Err(e) => break Some(Err(RepairError::Aws(e.to_string()))),
+                }
+            }
+            other => break Some(other),
+        }
+    };
+    timed(run, "execute", started);
+    match result {
+        None => {}
+        Some(Ok(change)) => {
+            if let Err(e) = ctx
+                .audit
+                .record_change(
+                    &change.function_name,
+                    &run.incident.id,
+                    change.previous_memory_mb,
+                    change.new_memory_mb,
+                    change.at_ms,
+                )
+                .await
+            {
+                tracing::error!(error = %e, "change applied but not recorded in the history");
+            }
+            run.change = Some(change);
+        }
+        Some(Err(RepairError::NotFound(name))) => {
+            fail(run, "execute", format!("function {name} no longer exists"))
+        }
+        Some(Err(RepairError::Aws(message))) => fail(run, "execute", message),
+        Some(Err(e)) => {
+            run.status = Status::Escalated;
+            if let Some(d) = run.decision.as_mut() {
+                d.reasons.push(format!("not applied: {e}"));
+            }
+        }
+    }
+}
+
+/// Stage 6: collect evidence since the change and compare with before.
+pub async fn verify(ctx: &Context, run: &mut Run) {
+    if run.status.is_terminal() {
+        return;
+    }
+    let Some(change) = run.change.clone() else {
+        return;
+    };
+    let started = Instant::now();
+    let window = Window {
+        start_ms: change.at_ms,
+        end_ms: now_ms(),
+    };
+    let collected = evidence::collect(
+        &ctx.aws,
+        &change.function_name,
+        change.alias.as_deref(),
+        run.incident.alarm_info(),
+        window,
+        &ctx.config.run,
+    )
+    .await;
+    timed(run, "verify", started);
+    let after_evidence = match collected {
+        Ok((e, _)) => e,
+        Err(e) => return fail(run, "verify", e.to_string()),
+    };
+    // Reports of invocations that still ran with the old memory do not count.
+    let mut after_evidence = after_evidence;
+    after_evidence
+        .reports
+        .retain(|r| r.memory_size_mb == change.new_memory_mb);
+    let after = Health::of(&after_evidence);
+    let before = run.before.unwrap_or_default();
+    let (verdict, reasons) =
+        verify::verdict(&before, &after, ctx.config.run.min_verify_invocations);
+    let extended = run.verification.is_some();
+    run.verification = Some(Verification {
+        verdict,
+        reasons,
+        before,
+        after,
+        window,
+        extended,
+    });
+}
+
+/// Stage 7: keep an improvement, restore the previous memory otherwise.
+pub async fn rollback(ctx: &Context, run: &mut Run) {
+    if run.status.is_terminal() {
+        return;
+    }
+    let (Some(change), Some(verification)) = (run.change.clone(), run.verification.clone()) else {
+        return;
+    };
+    match verification.verdict {
+        Verdict::Improved => run.status = Status::Repaired,
+        Verdict::InsufficientData => run.status = Status::Inconclusive,
+        Verdict::Unchanged | Verdict::Worse => {
+            let started = Instant::now();
+            let result = repair::restore(&ctx.aws, &change).await;
+            timed(run, "rollback", started);
+            run.rollback = Some(Rollback {
+                restored_memory_mb: change.previous_memory_mb,
+                ok: result.is_ok(),
+                error: result.as_ref().err().map(ToString::to_string),
+            });
+            match result {
+                Ok(_) => run.status = Status::RolledBack,
+                Err(e) => fail(run, "rollback", e.to_string()),
+            }
+        }
+    }
+}
+
+/// Stage 8: write the audit record, notify, release the lock.
+pub async fn record(ctx: &Context, run: &mut Run) {
+    if run.status == Status::Duplicate {
+        return;
+    }
+    let started = Instant::now();
+    if run.status == Status::Started {
+        // Nothing decided a terminal state: a change that needs no verification.
+        run.status = Status::NoAction;
+    }
+    run.finished_ms = Some(now_ms());
+    if let Some(topic) = &ctx.config.run.topic_arn {
+        let (subject, text) = crate::render::notice(run);
+        match notify::publish(&ctx.aws, topic, &subject, &text, &json(run)).await {
+            Ok(id) => run.notification_id = Some(id),
+            Err(e) => tracing::error!(error = %e, "could not notify"),
+        }
+    }
+    let is_claimed = run.incident.state == AlarmState::Alarm;
+    if is_claimed {
+        if let Err(e) = ctx
+            .audit
+            .update(
+                &run.incident.id,
+                &run.status.to_string(),
+                &json(run),
+                now_ms(),
+            )
+            .await
+        {
+            tracing::error!(error = %e, "could not write the audit record");
+            if run.failure.is_none() {
+                run.failure = Some(StageFailure {
+                    stage: "record".into(),
+                    message: e.to_string(),
+                });
+            }
+        }
+        if run.status != Status::Skipped
+            && let Err(e) = ctx
+                .audit
+                .unlock(&run.incident.function_name, &run.incident.id)
+                .await
+        {
+            tracing::error!(error = %e, "could not release the lock (it expires by itself)");
+        }
+    }
+    timed(run, "record", started);
+}
+
+/// The stage names the Lambda handler knows, in workflow order.
+pub const STAGES: &[&str] = &[
+    "parse", "rules", "ai", "decide", "execute", "verify", "rollback", "record",
+];
+
+/// One Step Functions task's payload: `{"stage": "...", ...}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "stage", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StageRequest {
+    /// `{"stage":"parse","event":{…alarm event…}}`
+    Parse {
+        event: Value,
+    },
+    /// `{"stage":"rules","run":{…}}`: collect and run the rules (a Parallel branch).
+    Rules {
+        run: Box<Run>,
+    },
+    /// `{"stage":"ai","run":{…}}`: the AI diagnoser (a Parallel branch).
+    Ai {
+        run: Box<Run>,
+    },
+    /// `{"stage":"decide","runs":[…one per branch…]}`
+    Decide {
+        runs: Vec<Run>,
+    },
+    Execute {
+        run: Box<Run>,
+    },
+    Verify {
+        run: Box<Run>,
+    },
+    Rollback {
+        run: Box<Run>,
+    },
+    Record {
+        run: Box<Run>,
+    },
+}
+
+/// Runs one stage for the Lambda handler; the returned run is the next task's input.
+pub async fn stage(ctx: &Context, request: StageRequest) -> Result<Run, String> {
+    let options = Options::from_config(&ctx.config);
+    Ok(match request {
+        StageRequest::Parse { event } => start(ctx, &event, options)
+            .await
+            .map_err(|e| e.to_string())?,
+        StageRequest::Rules { mut run } => {
+            diagnose(ctx, &mut run).await;
+            *run
+        }
+        // The Bedrock diagnoser arrives with the AI issue; until then the branch
+        // contributes no finding.
+        StageRequest::Ai { run } => *run,
+        StageRequest::Decide { runs } => {
+            let mut run = merge_branches(runs).ok_or("decide needs at least one run")?;
+            decide_stage(ctx, &mut run).await;
+            run
+        }
+        StageRequest::Execute { mut run } => {
+            execute(ctx, &mut run).await;
+            *run
+        }
+        StageRequest::Verify { mut run } => {
+            verify(ctx, &mut run).await;
+            *run
+        }
+        StageRequest::Rollback { mut run } => {
+            rollback(ctx, &mut run).await;
+            *run
+        }
+        StageRequest::Record { mut run } => {
+            record(ctx, &mut run).await;
+            *run
+        }
+    })
+}

@@ -1,0 +1,213 @@
+//! Stage 6: did the change help? A pure comparison of health before and after.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Evidence, InvocationStatus};
+
+/// The figures a verdict compares.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Health {
+    pub invocations: usize,
+    pub errors: usize,
+    pub timeouts: usize,
+    /// Invocations that ran out of memory (error type, or failed at the limit).
+    pub out_of_memory: usize,
+    /// Highest max-memory-used over memory size.
+    pub peak_memory_ratio: f64,
+    pub p95_duration_ms: f64,
+}
+
+impl Health {
+    pub fn of(evidence: &Evidence) -> Health {
+        let mut h = Health {
+            invocations: evidence.reports.len(),
+            ..Health::default()
+        };
+        let mut durations = Vec::with_capacity(evidence.reports.len());
+        for r in &evidence.reports {
+            match r.status {
+                InvocationStatus::Success => {}
+                InvocationStatus::Error => h.errors += 1,
+                InvocationStatus::Timeout => h.timeouts += 1,
+            }
+            let at_limit = r.max_memory_used_mb >= r.memory_size_mb;
+            if r.error_type.as_deref() == Some(crate::logs::OUT_OF_MEMORY_ERROR)
+                || (r.status != InvocationStatus::Success && at_limit)
+            {
+                h.out_of_memory += 1;
+            }
+            if r.memory_size_mb > 0 {
+                h.peak_memory_ratio = h
+                    .peak_memory_ratio
+                    .max(f64::from(r.max_memory_used_mb) / f64::from(r.memory_size_mb));
+            }
+            durations.push(r.duration_ms);
+        }
+        durations.sort_by(f64::total_cmp);
+        if !durations.is_empty() {
+            let rank = ((0.95 * durations.len() as f64).ceil() as usize).clamp(1, durations.len());
+            h.p95_duration_ms = durations[rank - 1];
+        }
+        h
+    }
+
+    pub fn failure_rate(&self) -> f64 {
+        if self.invocations == 0 {
+            0.0
+        } else {
+            (self.errors + self.timeouts) as f64 / self.invocations as f64
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Improved,
+    Unchanged,
+    Worse,
+    InsufficientData,
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Verdict::Improved => "improved",
+            Verdict::Unchanged => "unchanged",
+            Verdict::Worse => "worse",
+            Verdict::InsufficientData => "insufficient-data",
+        })
+    }
+}
+
+/// A failure rate must fall by at least half to count as improved, and rise by
+/// a fifth (and a point) to count as worse: one-minute samples are noisy.
+const IMPROVED_FACTOR: f64 = 0.5;
+const WORSE_FACTOR: f64 = 1.2;
+const WORSE_MARGIN: f64 = 0.01;
+/// For a proactive step (no failures before): peak memory must fall by this
+/// share, or p95 duration by this share.
+const PEAK_DROP: f64 = 0.05;
+const DURATION_DROP: f64 = 0.2;
+
+/// Compares health before and after a change, with the reasons.
+pub fn verdict(before: &Health, after: &Health, min_invocations: usize) -> (Verdict, Vec<String>) {
+    let mut reasons = vec![format!(
+        "before: {} invocations, {:.1}% failed, {} out of memory, peak memory {:.0}%, p95 {:.0} ms; after: {} invocations, {:.1}% failed, {} out of memory, peak memory {:.0}%, p95 {:.0} ms",
+        before.invocations,
+        before.failure_rate() * 100.0,
+        before.out_of_memory,
+        before.peak_memory_ratio * 100.0,
+        before.p95_duration_ms,
+        after.invocations,
+        after.failure_rate() * 100.0,
+        after.out_of_memory,
+        after.peak_memory_ratio * 100.0,
+        after.p95_duration_ms,
+    )];
+    if after.invocations < min_invocations {
+        reasons.push(format!(
+            "fewer than {min_invocations} invocations since the change"
+        ));
+        return (Verdict::InsufficientData, reasons);
+    }
+    let (b, a) = (before.failure_rate(), after.failure_rate());
+    let verdict = if a > b * WORSE_FACTOR + WORSE_MARGIN {
+        reasons.push("failures rose after the change".into());
+        Verdict::Worse
+    } else if b > 0.0 {
+        if before.out_of_memory > 0 && after.out_of_memory == 0 && a <= b {
+            reasons.push("no more out-of-memory failures".into());
+            Verdict::Improved
+        } else if a <= b * IMPROVED_FACTOR {
+            reasons.push("failures fell by at least half".into());
+            Verdict::Improved
+        } else {
+            reasons.push("failures did not fall by half".into());
+            Verdict::Unchanged
+        }
+    } else if after.peak_memory_ratio <= before.peak_memory_ratio * (1.0 - PEAK_DROP)
+        || (before.p95_duration_ms > 0.0
+            && after.p95_duration_ms <= before.p95_duration_ms * (1.0 - DURATION_DROP))
+    {
+        reasons.push("memory headroom or latency improved with no new failures".into());
+        Verdict::Improved
+    } else {
+        reasons.push("no measurable difference".into());
+        Verdict::Unchanged
+    };
+    (verdict, reasons)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health(invocations: usize, errors: usize, oom: usize, peak: f64, p95: f64) -> Health {
+        Health {
+            invocations,
+            errors,
+            timeouts: 0,
+            out_of_memory: oom,
+            peak_memory_ratio: peak,
+            p95_duration_ms: p95,
+        }
+    }
+
+    #[test]
+    fn oom_gone_is_improved() {
+        let (v, _) = verdict(
+            &health(100, 12, 12, 1.0, 900.0),
+            &health(50, 0, 0, 0.7, 400.0),
+            5,
+        );
+        assert_eq!(v, Verdict::Improved);
+    }
+
+    #[test]
+    fn oom_persisting_is_unchanged() {
+        let (v, _) = verdict(
+            &health(100, 12, 12, 1.0, 900.0),
+            &health(50, 6, 6, 1.0, 900.0),
+            5,
+        );
+        assert_eq!(v, Verdict::Unchanged);
+    }
+
+    #[test]
+    fn more_failures_is_worse() {
+        let (v, reasons) = verdict(
+            &health(100, 5, 5, 1.0, 900.0),
+            &health(50, 20, 0, 0.5, 900.0),
+            5,
+        );
+        assert_eq!(v, Verdict::Worse);
+        assert!(reasons.iter().any(|r| r.contains("rose")));
+    }
+
+    #[test]
+    fn too_few_invocations_is_insufficient() {
+        let (v, _) = verdict(
+            &health(100, 12, 12, 1.0, 900.0),
+            &health(2, 0, 0, 0.5, 100.0),
+            5,
+        );
+        assert_eq!(v, Verdict::InsufficientData);
+    }
+
+    #[test]
+    fn a_proactive_step_is_judged_on_headroom() {
+        let (v, _) = verdict(
+            &health(100, 0, 0, 0.95, 300.0),
+            &health(100, 0, 0, 0.7, 300.0),
+            5,
+        );
+        assert_eq!(v, Verdict::Improved);
+        let (v, _) = verdict(
+            &health(100, 0, 0, 0.95, 300.0),
+            &health(100, 0, 0, 0.94, 290.0),
+            5,
+        );
+        assert_eq!(v, Verdict::Unchanged);
+    }
+}

@@ -1,0 +1,201 @@
+//! The local demo: the whole loop against moto on 127.0.0.1, no AWS account.
+//!
+//! Starts moto, creates a function with too little memory, simulates its
+//! traffic, fires the alarm and runs `autorepair run` on it, while the
+//! simulator keeps invoking the function with whatever memory it has; then a
+//! second function whose problem memory cannot fix, which is rolled back.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use autorepair::aws::Aws;
+use autorepair::pipeline::now_ms;
+use autorepair_e2e::{Behaviour, Moto, Workload, alarm_event};
+
+fn autorepair_bin() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("AUTOREPAIR_BIN") {
+        return Ok(path.into());
+    }
+    let here = std::env::current_exe()?;
+    let bin = here.with_file_name("autorepair");
+    if !bin.exists() {
+        bail!(
+            "{} not found: build it with `cargo build --release -p autorepair`",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+fn banner(text: &str) {
+    println!("\n════ {text}\n");
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let bin = autorepair_bin()?;
+    banner("Starting moto_server on 127.0.0.1 (the local AWS emulator)");
+    let moto = Moto::start();
+    println!("moto at {}", moto.endpoint);
+    let sdk = moto.sdk_config().await;
+    let aws = Aws::new(&sdk);
+    let role = moto.role("demo-function-role");
+    let topic = aws
+        .sns
+        .create_topic()
+        .name("autorepair-notices")
+        .send()
+        .await?;
+    let topic_arn = topic.topic_arn().unwrap_or_default().to_owned();
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("autorepair.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[run]\naudit_table = \"autorepair-audit\"\ntopic_arn = \"{topic_arn}\"\nmin_verify_invocations = 5\n"
+        ),
+    )?;
+
+    scenario(
+        &bin,
+        &moto,
+        &sdk,
+        &role,
+        &config,
+        "orders-api",
+        Behaviour::NeedsMemory { need_mb: 350 },
+        "1. orders-api (256 MB) runs out of memory; it needs ~350 MB",
+    )
+    .await?;
+    scenario(
+        &bin,
+        &moto,
+        &sdk,
+        &role,
+        &config,
+        "report-builder",
+        Behaviour::Leak,
+        "2. report-builder (512 MB) leaks: more memory will not help, so the change is rolled back",
+    )
+    .await?;
+
+    banner("The audit table");
+    let items = aws
+        .dynamodb
+        .scan()
+        .table_name("autorepair-audit")
+        .send()
+        .await?;
+    for item in items.items() {
+        let get = |k: &str| {
+            item.get(k)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let pk = get("pk");
+        if let Some(id) = pk.strip_prefix("incident#") {
+            println!(
+                "incident {id}  function {}  status {}",
+                get("function"),
+                get("status")
+            );
+        } else if let Some(f) = pk.strip_prefix("function#") {
+            let n = |k: &str| {
+                item.get(k)
+                    .and_then(|v| v.as_n().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            println!(
+                "change   {f}: {} MB → {} MB ({})",
+                n("from_mb"),
+                n("to_mb"),
+                get("sk")
+            );
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn scenario(
+    bin: &std::path::Path,
+    moto: &Moto,
+    sdk: &aws_config::SdkConfig,
+    role: &str,
+    config: &std::path::Path,
+    name: &str,
+    behaviour: Behaviour,
+    title: &str,
+) -> Result<()> {
+    banner(title);
+    let memory = if behaviour == Behaviour::Leak {
+        512
+    } else {
+        256
+    };
+    let workload = Arc::new(Workload::new(sdk, name, behaviour));
+    workload.create_function(role, memory, true).await?;
+    let now = now_ms();
+    workload
+        .invocations(120, now - 600_000, now - 1_000)
+        .await?;
+    println!(
+        "created {name} with {memory} MB, tagged autorepair=enabled; simulated 120 invocations over 10 minutes"
+    );
+
+    // Traffic keeps flowing while autorepair works, with whatever memory the
+    // function has at that moment.
+    let running = Arc::new(AtomicBool::new(true));
+    let traffic = {
+        let (workload, running) = (workload.clone(), running.clone());
+        tokio::spawn(async move {
+            let mut last = now_ms();
+            while running.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                let now = now_ms();
+                let _ = workload.invocations(4, last, now).await;
+                last = now;
+            }
+        })
+    };
+
+    let event = alarm_event(&format!("{name}-errors"), name, None, "ALARM", now_ms());
+    let event_file = config.with_file_name(format!("{name}-alarm.json"));
+    std::fs::write(&event_file, serde_json::to_string_pretty(&event)?)?;
+    println!(
+        "the Errors alarm fires; running:\n  autorepair run --event {} --verify-after 3s --create-table\n",
+        event_file.display()
+    );
+    let output = tokio::task::spawn_blocking({
+        let (bin, config, event_file) = (bin.to_owned(), config.to_owned(), event_file.clone());
+        let env = moto.env();
+        move || {
+            Command::new(bin)
+                .arg("--config")
+                .arg(&config)
+                .arg("run")
+                .arg("--event")
+                .arg(&event_file)
+                .args(["--verify-after", "3s", "--create-table"])
+                .envs(env)
+                .output()
+        }
+    })
+    .await?
+    .context("running autorepair")?;
+    running.store(false, Ordering::Relaxed);
+    let _ = traffic.await;
+    print!("{}", String::from_utf8_lossy(&output.stdout));
+    if !output.status.success() {
+        eprint!("{}", String::from_utf8_lossy(&output.stderr));
+        bail!("autorepair run failed");
+    }
+    println!("\n{name} now has {} MB", workload.memory_mb().await?);
+    Ok(())
+}

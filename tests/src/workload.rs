@@ -1,0 +1,285 @@
+//! A workload simulator: writes what Lambda would write — REPORT lines,
+//! runtime messages, AWS/Lambda metrics — for invocations of a function in
+//! moto, according to the memory the function has *now*. Too little memory
+//! gives out-of-memory failures, enough gives healthy invocations, so a real
+//! repair shows up as healthy data afterwards.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, Result};
+use aws_config::SdkConfig;
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{FunctionCode, Runtime};
+
+/// How the simulated function behaves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Behaviour {
+    /// Needs `need_mb`: with less, one invocation in four runs out of memory.
+    NeedsMemory { need_mb: u32 },
+    /// Leaks: uses all the memory it has and fails, whatever its size.
+    Leak,
+    /// Healthy, but throttled by its concurrency limit.
+    Throttled,
+    /// One invocation in five times out waiting on a downstream call.
+    DownstreamTimeouts,
+}
+
+pub struct Workload {
+    lambda: aws_sdk_lambda::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
+    pub function: String,
+    /// Invocations go to this alias (its version's memory counts).
+    pub alias: Option<String>,
+    pub behaviour: Behaviour,
+    seq: AtomicU64,
+}
+
+/// A minimal deployment package (moto stores it, never runs it).
+fn package() -> Vec<u8> {
+    use std::io::Write;
+    let mut buf = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut buf);
+    zip.start_file("index.mjs", zip::write::SimpleFileOptions::default())
+        .expect("zip");
+    zip.write_all(b"export const handler = async () => 'ok';\n")
+        .expect("zip");
+    zip.finish().expect("zip");
+    buf.into_inner()
+}
+
+impl Workload {
+    pub fn new(config: &SdkConfig, function: &str, behaviour: Behaviour) -> Workload {
+        Workload {
+            lambda: aws_sdk_lambda::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            function: function.to_owned(),
+            alias: None,
+            behaviour,
+            seq: AtomicU64::new(0),
+        }
+    }
+
+    /// Creates the function (Node.js, `memory_mb`), opted in or not, and its log group.
+    pub async fn create_function(
+        &self,
+        role_arn: &str,
+        memory_mb: u32,
+        opted_in: bool,
+    ) -> Result<String> {
+        let mut create = self
+            .lambda
+            .create_function()
+            .function_name(&self.function)
+            .runtime(Runtime::Nodejs20x)
+            .role(role_arn)
+            .handler("index.handler")
+            .memory_size(memory_mb as i32)
+            .timeout(6)
+            .code(
+                FunctionCode::builder()
+                    .zip_file(Blob::new(package()))
+                    .build(),
+            );
+        create = if opted_in {
+            create.tags("autorepair", "enabled")
+        } else {
+            create.tags("team", "payments")
+        };
+        let out = create.send().await.context("CreateFunction")?;
+        let _ = self
+            .logs
+            .create_log_group()
+            .log_group_name(self.log_group())
+            .send()
+            .await;
+        Ok(out.function_arn().unwrap_or_default().to_owned())
+    }
+
+    /// Publishes a version and points alias `name` at it; invocations then go
+    /// through the alias.
+    pub async fn alias(&mut self, name: &str) -> Result<String> {
+        let version = self
+            .lambda
+            .publish_version()
+            .function_name(&self.function)
+            .send()
+            .await?;
+        let version = version.version().unwrap_or("1").to_owned();
+        self.lambda
+            .create_alias()
+            .function_name(&self.function)
+            .name(name)
+            .function_version(&version)
+            .send()
+            .await?;
+        self.alias = Some(name.to_owned());
+        Ok(version)
+    }
+
+    pub fn log_group(&self) -> String {
+        format!("/aws/lambda/{}", self.function)
+    }
+
+    /// The memory invocations run with now.
+    pub async fn memory_mb(&self) -> Result<u32> {
+        let config = self
+            .lambda
+            .get_function_configuration()
+            .function_name(&self.function)
+            .set_qualifier(self.alias.clone())
+            .send()
+            .await?;
+        Ok(config.memory_size().unwrap_or(128) as u32)
+    }
+
+    /// Simulates `count` invocations spread over [start_ms, end_ms).
+    pub async fn invocations(&self, count: usize, start_ms: i64, end_ms: i64) -> Result<()> {
+        let memory = self.memory_mb().await?;
+        let step = ((end_ms - start_ms).max(1) / count.max(1) as i64).max(1);
+        let mut events = Vec::new();
+        let (mut errors, mut throttles) = (0.0, 0.0);
+        for i in 0..count {
+            let n = self.seq.fetch_add(1, Ordering::Relaxed);
+            let at = start_ms + i as i64 * step;
+            let id = format!("{:08x}-1b2d-4c5e-9f70-{:012x}", n as u32, n);
+            let (lines, failed) = self.invocation(&id, memory, n);
+            if failed {
+                errors += 1.0;
+            }
+            if self.behaviour == Behaviour::Throttled && n.is_multiple_of(3) {
+                throttles += 1.0;
+            }
+            events.extend(lines.into_iter().map(|l| (at, l)));
+        }
+        self.write_logs(events).await?;
+        let mid = start_ms + (end_ms - start_ms) / 2;
+        self.write_metrics(mid, count as f64, errors, throttles)
+            .await
+    }
+
+    /// The log lines of one invocation, and whether it failed.
+    fn invocation(&self, id: &str, memory: u32, n: u64) -> (Vec<String>, bool) {
+        let report = |duration: f64, used: u32, status: Option<(&str, Option<&str>)>| {
+            let mut line = format!(
+                "REPORT RequestId: {id}\tDuration: {duration:.2} ms\tBilled Duration: {} ms\tMemory Size: {memory} MB\tMax Memory Used: {used} MB\t",
+                duration.ceil()
+            );
+            if let Some((status, error_type)) = status {
+                line.push_str(&format!("Status: {status}\t"));
+                if let Some(t) = error_type {
+                    line.push_str(&format!("Error Type: {t}\t"));
+                }
+            }
+            line
+        };
+        let start = format!("START RequestId: {id} Version: $LATEST");
+        match self.behaviour {
+            Behaviour::NeedsMemory { need_mb } if memory < need_mb && n.is_multiple_of(4) => (
+                vec![
+                    start,
+                    "FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory".into(),
+                    format!("RequestId: {id} Error: Runtime exited with error: signal: killed\nRuntime.ExitError"),
+                    report(950.0, memory, Some(("error", Some("Runtime.OutOfMemory")))),
+                ],
+                true,
+            ),
+            Behaviour::NeedsMemory { need_mb } => {
+                let used = (need_mb * 8 / 10).min(memory * 8 / 10).max(40);
+                (vec![start, report(180.0 + (n % 7) as f64, used, None)], false)
+            }
+            Behaviour::Leak if n.is_multiple_of(3) => (
+                vec![
+                    start,
+                    "FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory".into(),
+                    report(700.0, memory, Some(("error", Some("Runtime.OutOfMemory")))),
+                ],
+                true,
+            ),
+            Behaviour::Leak => (vec![start, report(300.0, memory * 97 / 100, None)], false),
+            Behaviour::Throttled => (vec![start, report(45.0, memory * 4 / 10, None)], false),
+            Behaviour::DownstreamTimeouts if n.is_multiple_of(5) => (
+                vec![
+                    start,
+                    format!("2026-01-01T00:00:00.000Z\t{id}\tERROR\tError: connect ETIMEDOUT 10.0.3.7:5432"),
+                    format!("2026-01-01T00:00:06.000Z {id} Task timed out after 6.00 seconds"),
+                    report(6000.0, memory * 3 / 10, Some(("timeout", None))),
+                ],
+                true,
+            ),
+            Behaviour::DownstreamTimeouts => (vec![start, report(350.0, memory * 3 / 10, None)], false),
+        }
+    }
+
+    async fn write_logs(&self, mut events: Vec<(i64, String)>) -> Result<()> {
+        events.sort_by_key(|(t, _)| *t);
+        let stream = format!(
+            "2026/01/01/[$LATEST]{:016x}",
+            self.seq.fetch_add(1, Ordering::Relaxed)
+        );
+        self.logs
+            .create_log_stream()
+            .log_group_name(self.log_group())
+            .log_stream_name(&stream)
+            .send()
+            .await
+            .context("CreateLogStream")?;
+        for chunk in events.chunks(1000) {
+            let batch: Vec<InputLogEvent> = chunk
+                .iter()
+                .filter_map(|(t, m)| {
+                    InputLogEvent::builder()
+                        .timestamp(*t)
+                        .message(m)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            self.logs
+                .put_log_events()
+                .log_group_name(self.log_group())
+                .log_stream_name(&stream)
+                .set_log_events(Some(batch))
+                .send()
+                .await
+                .context("PutLogEvents")?;
+        }
+        Ok(())
+    }
+
+    async fn write_metrics(
+        &self,
+        at_ms: i64,
+        invocations: f64,
+        errors: f64,
+        throttles: f64,
+    ) -> Result<()> {
+        let dimension = Dimension::builder()
+            .name("FunctionName")
+            .value(&self.function)
+            .build();
+        let datum = |name: &str, value: f64| {
+            MetricDatum::builder()
+                .metric_name(name)
+                .dimensions(dimension.clone())
+                .timestamp(DateTime::from_millis(at_ms))
+                .value(value)
+                .unit(StandardUnit::Count)
+                .build()
+        };
+        self.cloudwatch
+            .put_metric_data()
+            .namespace("AWS/Lambda")
+            .metric_data(datum("Invocations", invocations))
+            .metric_data(datum("Errors", errors))
+            .metric_data(datum("Throttles", throttles))
+            .send()
+            .await
+            .context("PutMetricData")?;
+        Ok(())
+    }
+}

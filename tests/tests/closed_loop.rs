@@ -1,0 +1,541 @@
+//! The whole loop against moto_server on 127.0.0.1 (one per test), with the
+//! real AWS SDK clients, real wasmtime and the bundled rules.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use autorepair::aws::Aws;
+use autorepair::config::Config;
+use autorepair::decide::Action;
+use autorepair::pipeline::{self, Context, Options, Run, Status};
+use autorepair::rules::{Compiler, RuleSet, Sandbox};
+use autorepair::verify::Verdict;
+use autorepair_e2e::{Behaviour, Moto, Workload, alarm_event};
+
+fn compiler() -> &'static Compiler {
+    static COMPILER: OnceLock<Compiler> = OnceLock::new();
+    COMPILER.get_or_init(|| Compiler::new(Arc::new(Sandbox::new(64).expect("sandbox")), None))
+}
+
+struct Env {
+    moto: Moto,
+    ctx: Arc<Context>,
+    sdk: aws_config::SdkConfig,
+    role: String,
+}
+
+async fn env() -> Env {
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let aws = Aws::new(&sdk);
+    let topic = aws
+        .sns
+        .create_topic()
+        .name("autorepair")
+        .send()
+        .await
+        .expect("topic");
+    let mut config = Config::default();
+    config.run.audit_table = "autorepair-audit".into();
+    config.run.topic_arn = topic.topic_arn().map(str::to_owned);
+    let (specs, _) = config.rule_specs();
+    let rules = RuleSet::load(compiler(), &specs);
+    let ctx = Context::new(aws, rules, config);
+    ctx.audit.ensure_table().await.expect("audit table");
+    let role = moto.role("autorepair-test");
+    Env {
+        moto,
+        ctx: Arc::new(ctx),
+        sdk,
+        role,
+    }
+}
+
+fn options(dry_run: bool) -> Options {
+    Options {
+        dry_run,
+        mode: Default::default(),
+        verify_after: Duration::ZERO,
+    }
+}
+
+/// A function of `memory_mb` with `behaviour`, and 10 minutes of its traffic
+/// up to now.
+async fn function(
+    env: &Env,
+    name: &str,
+    memory_mb: u32,
+    behaviour: Behaviour,
+    opted_in: bool,
+) -> Workload {
+    let w = Workload::new(&env.sdk, name, behaviour);
+    w.create_function(&env.role, memory_mb, opted_in)
+        .await
+        .expect("create function");
+    let now = pipeline::now_ms();
+    w.invocations(80, now - 600_000, now - 1_000)
+        .await
+        .expect("traffic");
+    w
+}
+
+/// Parse → collect + rules → decide → execute, as Step Functions would.
+async fn up_to_execute(env: &Env, event: &serde_json::Value, dry_run: bool) -> Run {
+    let ctx = &env.ctx;
+    let mut run = pipeline::start(ctx, event, options(dry_run))
+        .await
+        .expect("event parses");
+    pipeline::diagnose(ctx, &mut run).await;
+    pipeline::decide_stage(ctx, &mut run).await;
+    pipeline::execute(ctx, &mut run).await;
+    run
+}
+
+/// Traffic since the change, then verify → roll back → record.
+async fn finish(env: &Env, w: &Workload, mut run: Run) -> Run {
+    if let Some(change) = &run.change {
+        w.invocations(40, change.at_ms + 1, pipeline::now_ms())
+            .await
+            .expect("traffic");
+    }
+    let ctx = &env.ctx;
+    pipeline::verify(ctx, &mut run).await;
+    pipeline::rollback(ctx, &mut run).await;
+    pipeline::record(ctx, &mut run).await;
+    run
+}
+
+async fn audit_status(env: &Env, run: &Run) -> String {
+    env.ctx
+        .audit
+        .get(&run.incident.id)
+        .await
+        .expect("audit")
+        .expect("an audit item")
+        .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oom_is_repaired_and_verified_improved() {
+    let env = env().await;
+    let w = function(
+        &env,
+        "orders-api",
+        256,
+        Behaviour::NeedsMemory { need_mb: 350 },
+        true,
+    )
+    .await;
+    let event = alarm_event(
+        "orders-api-errors",
+        "orders-api",
+        None,
+        "ALARM",
+        pipeline::now_ms(),
+    );
+    let run = up_to_execute(&env, &event, false).await;
+
+    assert!(
+        run.findings
+            .iter()
+            .any(|f| f.source.to_string() == "rule:oom"),
+        "{:#?}",
+        run.findings
+    );
+    let decision = run.decision.clone().expect("decided");
+    assert_eq!(decision.action, Action::SetMemory, "{decision:#?}");
+    assert_eq!(decision.target_memory_mb, Some(384));
+    assert_eq!(w.memory_mb().await.unwrap(), 384);
+
+    let run = finish(&env, &w, run).await;
+    let verification = run.verification.clone().expect("verified");
+    assert_eq!(verification.verdict, Verdict::Improved, "{verification:#?}");
+    assert_eq!(run.status, Status::Repaired);
+    assert_eq!(audit_status(&env, &run).await, "repaired");
+    assert!(run.notification_id.is_some(), "an SNS notice was published");
+    let history = env
+        .ctx
+        .audit
+        .history("orders-api", pipeline::now_ms())
+        .await
+        .unwrap();
+    assert_eq!(history.changes_last_24h, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_that_does_not_help_is_rolled_back() {
+    let env = env().await;
+    let w = function(&env, "leaky", 512, Behaviour::Leak, true).await;
+    let event = alarm_event("leaky-errors", "leaky", None, "ALARM", pipeline::now_ms());
+    let run = up_to_execute(&env, &event, false).await;
+    assert_eq!(
+        run.change.as_ref().map(|c| c.new_memory_mb),
+        Some(768),
+        "{:#?}",
+        run.decision
+    );
+
+    let run = finish(&env, &w, run).await;
+    assert_eq!(
+        run.verification.as_ref().map(|v| v.verdict),
+        Some(Verdict::Unchanged)
+    );
+    assert_eq!(run.status, Status::RolledBack);
+    assert_eq!(w.memory_mb().await.unwrap(), 512, "memory restored");
+    assert_eq!(audit_status(&env, &run).await, "rolled_back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_escalates_and_changes_nothing() {
+    let env = env().await;
+    let w = function(&env, "thumbnailer", 256, Behaviour::Throttled, true).await;
+    let event = alarm_event(
+        "thumbnailer-throttles",
+        "thumbnailer",
+        None,
+        "ALARM",
+        pipeline::now_ms(),
+    );
+    let run = finish(&env, &w, up_to_execute(&env, &event, false).await).await;
+    assert!(
+        run.findings
+            .iter()
+            .any(|f| f.source.to_string() == "rule:throttles"),
+        "{:#?}",
+        run.findings
+    );
+    assert_eq!(run.status, Status::Escalated);
+    assert!(run.change.is_none());
+    assert_eq!(w.memory_mb().await.unwrap(), 256);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downstream_timeouts_never_change_memory() {
+    let env = env().await;
+    let w = function(
+        &env,
+        "payments-sync",
+        1024,
+        Behaviour::DownstreamTimeouts,
+        true,
+    )
+    .await;
+    let event = alarm_event(
+        "payments-errors",
+        "payments-sync",
+        None,
+        "ALARM",
+        pipeline::now_ms(),
+    );
+    let run = finish(&env, &w, up_to_execute(&env, &event, false).await).await;
+    assert!(
+        run.findings
+            .iter()
+            .any(|f| f.finding.kind == autorepair::model::FindingKind::DownstreamTimeout),
+        "{:#?}",
+        run.findings
+    );
+    assert_eq!(run.status, Status::Escalated);
+    assert_eq!(w.memory_mb().await.unwrap(), 1024);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_not_opted_in_is_left_alone() {
+    let env = env().await;
+    let w = function(
+        &env,
+        "legacy",
+        256,
+        Behaviour::NeedsMemory { need_mb: 350 },
+        false,
+    )
+    .await;
+    let event = alarm_event("legacy-errors", "legacy", None, "ALARM", pipeline::now_ms());
+    let run = finish(&env, &w, up_to_execute(&env, &event, false).await).await;
+    assert_eq!(run.status, Status::NoAction);
+    assert!(
+        run.decision
+            .unwrap()
+            .reasons
+            .iter()
+            .any(|r| r.contains("not opted in"))
+    );
+    assert_eq!(w.memory_mb().await.unwrap(), 256);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_decides_and_changes_nothing() {
+    let env = env().await;
+    let w = function(
+        &env,
+        "orders-dry",
+        256,
+        Behaviour::NeedsMemory { need_mb: 350 },
+        true,
+    )
+    .await;
+    let event = alarm_event(
+        "orders-dry-errors",
+        "orders-dry",
+        None,
+        "ALARM",
+        pipeline::now_ms(),
+    );
+    let run = finish(&env, &w, up_to_execute(&env, &event, true).await).await;
+    assert_eq!(run.status, Status::DryRun);
+    assert_eq!(run.decision.unwrap().target_memory_mb, Some(384));
+    assert_eq!(w.memory_mb().await.unwrap(), 256);
+    assert!(
+        run.notification_id.is_some(),
+        "a dry-run decision is notified too"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ok_alarm_collects_nothing() {
+    let env = env().await;
+    let event = alarm_event("orders-errors", "nowhere", None, "OK", pipeline::now_ms());
+    let run = pipeline::run(&env.ctx, &event, options(false))
+        .await
+        .unwrap();
+    assert_eq!(run.status, Status::NoAction);
+    assert!(run.evidence.is_none());
+    assert_eq!(run.decision.unwrap().action, Action::None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_event_ten_times_at_once_changes_the_function_once() {
+    let env = env().await;
+    let w = function(
+        &env,
+        "orders-redelivered",
+        256,
+        Behaviour::NeedsMemory { need_mb: 350 },
+        true,
+    )
+    .await;
+    let event = alarm_event(
+        "orders-redelivered-errors",
+        "orders-redelivered",
+        None,
+        "ALARM",
+        pipeline::now_ms(),
+    );
+    let runs: Vec<_> = (0..10)
+        .map(|_| {
+            let ctx = env.ctx.clone();
+            let event = event.clone();
+            tokio::spawn(async move { pipeline::run(&ctx, &event, options(false)).await.unwrap() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for r in runs {
+        statuses.push(r.await.unwrap().status);
+    }
+    let handled = statuses.iter().filter(|s| **s != Status::Duplicate).count();
+    assert_eq!(handled, 1, "{statuses:?}");
+    let history = env
+        .ctx
+        .audit
+        .history("orders-redelivered", pipeline::now_ms())
+        .await
+        .unwrap();
+    assert_eq!(history.changes_last_24h, 1);
+    assert_eq!(w.memory_mb().await.unwrap(), 384);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_alarms_on_one_function_at_once_change_it_once() {
+    let env = env().await;
+    let w = function(
+        &env,
+        "orders-twice",
+        256,
+        Behaviour::NeedsMemory { need_mb: 350 },
+        true,
+    )
+    .await;
+    let now = pipeline::now_ms();
+    let a = alarm_event("orders-twice-errors", "orders-twice", None, "ALARM", now);
+    let b = alarm_event("orders-twice-duration", "orders-twice", None, "ALARM", now);
+    let (ctx_a, ctx_b) = (env.ctx.clone(), env.ctx.clone());
+    let (ra, rb) = tokio::join!(
+        tokio::spawn(async move { pipeline::run(&ctx_a, &a, options(false)).await.unwrap() }),
+        tokio::spawn(async move { pipeline::run(&ctx_b, &b, options(false)).await.unwrap() }),
+    );
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_ne!(ra.incident.id, rb.incident.id);
+    let changes = [&ra, &rb].iter().filter(|r| r.change.is_some()).count();
+    assert_eq!(changes, 1, "{:?} / {:?}", ra.status, rb.status);
+    let history = env
+        .ctx
+        .audit
+        .history("orders-twice", pipeline::now_ms())
+        .await
+        .unwrap();
+    assert_eq!(history.changes_last_24h, 1);
+    assert_eq!(w.memory_mb().await.unwrap(), 384);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alias_is_repaired_through_a_new_version() {
+    let env = env().await;
+    let mut w = function(
+        &env,
+        "orders-live",
+        256,
+        Behaviour::NeedsMemory { need_mb: 350 },
+        true,
+    )
+    .await;
+    let first = w.alias("live").await.unwrap();
+    let now = pipeline::now_ms();
+    w.invocations(40, now - 300_000, now - 1_000).await.unwrap();
+    let event = alarm_event(
+        "orders-live-errors",
+        "orders-live",
+        Some("live"),
+        "ALARM",
+        now,
+    );
+    let run = up_to_execute(&env, &event, false).await;
+    let change = run.change.clone().expect("changed");
+    assert_eq!(change.previous_version.as_deref(), Some(first.as_str()));
+    assert!(change.published_version.is_some());
+    assert_eq!(
+        w.memory_mb().await.unwrap(),
+        384,
+        "the alias serves the new memory"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alias_whose_code_differs_from_latest_escalates() {
+    let env = env().await;
+    let mut w = function(
+        &env,
+        "orders-canary",
+        256,
+        Behaviour::NeedsMemory { need_mb: 350 },
+        true,
+    )
+    .await;
+    w.alias("live").await.unwrap();
+    // $LATEST moves on to unreleased code.
+    let lambda = aws_sdk_lambda::Client::new(&env.sdk);
+    lambda
+        .update_function_code()
+        .function_name("orders-canary")
+        .zip_file(aws_sdk_lambda::primitives::Blob::new(
+            b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0".to_vec(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let now = pipeline::now_ms();
+    w.invocations(40, now - 300_000, now - 1_000).await.unwrap();
+    let event = alarm_event(
+        "orders-canary-errors",
+        "orders-canary",
+        Some("live"),
+        "ALARM",
+        now,
+    );
+    let run = finish(&env, &w, up_to_execute(&env, &event, false).await).await;
+    assert_eq!(run.status, Status::Escalated, "{:#?}", run.decision);
+    assert!(
+        run.decision
+            .unwrap()
+            .reasons
+            .iter()
+            .any(|r| r.contains("unreleased code"))
+    );
+    assert_eq!(w.memory_mb().await.unwrap(), 256);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_deleted_mid_run_is_a_recorded_failure() {
+    let env = env().await;
+    let w = function(
+        &env,
+        "orders-gone",
+        256,
+        Behaviour::NeedsMemory { need_mb: 350 },
+        true,
+    )
+    .await;
+    let event = alarm_event(
+        "orders-gone-errors",
+        "orders-gone",
+        None,
+        "ALARM",
+        pipeline::now_ms(),
+    );
+    let ctx = &env.ctx;
+    let mut run = pipeline::start(ctx, &event, options(false)).await.unwrap();
+    pipeline::diagnose(ctx, &mut run).await;
+    pipeline::decide_stage(ctx, &mut run).await;
+    aws_sdk_lambda::Client::new(&env.sdk)
+        .delete_function()
+        .function_name("orders-gone")
+        .send()
+        .await
+        .unwrap();
+    pipeline::execute(ctx, &mut run).await;
+    let run = finish(&env, &w, run).await;
+    assert_eq!(run.status, Status::Failed);
+    assert_eq!(
+        run.failure.as_ref().map(|f| f.stage.as_str()),
+        Some("execute")
+    );
+    assert_eq!(audit_status(&env, &run).await, "failed");
+    let _ = &env.moto;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lambda_stage_protocol_runs_the_whole_loop() {
+    use autorepair::pipeline::StageRequest;
+    let env = env().await;
+    let w = function(
+        &env,
+        "orders-sfn",
+        256,
+        Behaviour::NeedsMemory { need_mb: 350 },
+        true,
+    )
+    .await;
+    let event = alarm_event(
+        "orders-sfn-errors",
+        "orders-sfn",
+        None,
+        "ALARM",
+        pipeline::now_ms(),
+    );
+    let call = |payload: serde_json::Value| {
+        let ctx = env.ctx.clone();
+        async move {
+            let request: StageRequest = serde_json::from_value(payload).expect("a stage request");
+            let run = pipeline::stage(&ctx, request).await.expect("stage");
+            serde_json::to_value(run).unwrap()
+        }
+    };
+    let run = call(serde_json::json!({"stage": "parse", "event": event})).await;
+    let rules = call(serde_json::json!({"stage": "rules", "run": run})).await;
+    let ai = call(serde_json::json!({"stage": "ai", "run": run})).await;
+    let decided = call(serde_json::json!({"stage": "decide", "runs": [rules, ai]})).await;
+    assert_eq!(decided["decision"]["action"], "set_memory");
+    let executed = call(serde_json::json!({"stage": "execute", "run": decided})).await;
+    assert_eq!(executed["change"]["new_memory_mb"], 384);
+    let change_at = executed["change"]["at_ms"].as_i64().unwrap();
+    w.invocations(40, change_at + 1, pipeline::now_ms())
+        .await
+        .unwrap();
+    let verified = call(serde_json::json!({"stage": "verify", "run": executed})).await;
+    assert_eq!(verified["verification"]["verdict"], "improved");
+    let kept = call(serde_json::json!({"stage": "rollback", "run": verified})).await;
+    let recorded = call(serde_json::json!({"stage": "record", "run": kept})).await;
+    assert_eq!(recorded["status"], "repaired");
+    let bad: Result<StageRequest, _> =
+        serde_json::from_value(serde_json::json!({"stage": "teleport"}));
+    assert!(bad.is_err());
+}
