@@ -3,6 +3,7 @@
 //! Lambda-shaped logs and metrics according to the function's *current* memory,
 //! so a real repair shows up as healthy data afterwards.
 
+pub mod faults;
 pub mod moto;
 pub mod workload;
 

@@ -539,3 +539,133 @@ async fn the_lambda_stage_protocol_runs_the_whole_loop() {
         serde_json::from_value(serde_json::json!({"stage": "teleport"}));
     assert!(bad.is_err());
 }
+
+mod faults {
+    use super::*;
+    use autorepair_e2e::faults::{Fault, FaultProxy};
+
+    /// The env's context, but talking to moto through a fault-injecting proxy.
+    async fn through(env: &Env, faults: Vec<Fault>) -> (FaultProxy, Context) {
+        let proxy = FaultProxy::start(env.moto.port, faults);
+        let sdk = aws_config::SdkConfig::builder()
+            .endpoint_url(&proxy.endpoint)
+            .region(env.sdk.region().cloned())
+            .credentials_provider(env.sdk.credentials_provider().unwrap())
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+            .build();
+        let config = env.ctx.config.clone();
+        let (specs, _) = config.rule_specs();
+        let ctx = Context::new(Aws::new(&sdk), RuleSet::load(compiler(), &specs), config);
+        (proxy, ctx)
+    }
+
+    fn update_config(function: &str, status: u16, error_type: &'static str, times: usize) -> Fault {
+        Fault {
+            method: "PUT",
+            path_prefix: format!("/2015-03-31/functions/{function}/configuration"),
+            status,
+            error_type,
+            times,
+        }
+    }
+
+    async fn run_through(ctx: &Context, event: &serde_json::Value) -> Run {
+        let mut run = pipeline::start(ctx, event, options(false)).await.unwrap();
+        pipeline::diagnose(ctx, &mut run).await;
+        pipeline::decide_stage(ctx, &mut run).await;
+        pipeline::execute(ctx, &mut run).await;
+        run
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_409_conflict_is_retried_with_backoff() {
+        let env = env().await;
+        let w = function(
+            &env,
+            "busy",
+            256,
+            Behaviour::NeedsMemory { need_mb: 350 },
+            true,
+        )
+        .await;
+        let (proxy, ctx) = through(
+            &env,
+            vec![update_config("busy", 409, "ResourceConflictException", 2)],
+        )
+        .await;
+        let event = alarm_event("busy-errors", "busy", None, "ALARM", pipeline::now_ms());
+        let run = run_through(&ctx, &event).await;
+        assert_eq!(proxy.injected().len(), 2, "{:?}", proxy.injected());
+        assert_eq!(
+            run.change.as_ref().map(|c| c.new_memory_mb),
+            Some(384),
+            "{:#?}",
+            run.failure
+        );
+        assert_eq!(w.memory_mb().await.unwrap(), 384);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_412_revision_mismatch_rereads_and_decides_again() {
+        let env = env().await;
+        let w = function(
+            &env,
+            "raced",
+            256,
+            Behaviour::NeedsMemory { need_mb: 350 },
+            true,
+        )
+        .await;
+        let (proxy, ctx) = through(
+            &env,
+            vec![update_config(
+                "raced",
+                412,
+                "PreconditionFailedException",
+                1,
+            )],
+        )
+        .await;
+        let event = alarm_event("raced-errors", "raced", None, "ALARM", pipeline::now_ms());
+        let run = run_through(&ctx, &event).await;
+        assert_eq!(proxy.remaining(), 0);
+        assert!(
+            run.change.is_some(),
+            "{:#?} {:#?}",
+            run.failure,
+            run.decision
+        );
+        assert_eq!(w.memory_mb().await.unwrap(), 384);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_persistent_5xx_ends_in_a_recorded_failure_without_a_change() {
+        let env = env().await;
+        let w = function(
+            &env,
+            "broken",
+            256,
+            Behaviour::NeedsMemory { need_mb: 350 },
+            true,
+        )
+        .await;
+        let (_proxy, ctx) = through(
+            &env,
+            vec![update_config("broken", 503, "ServiceException", 100)],
+        )
+        .await;
+        let event = alarm_event("broken-errors", "broken", None, "ALARM", pipeline::now_ms());
+        let mut run = run_through(&ctx, &event).await;
+        pipeline::record(&ctx, &mut run).await;
+        assert_eq!(run.status, Status::Failed);
+        assert_eq!(
+            run.failure.as_ref().map(|f| f.stage.as_str()),
+            Some("execute")
+        );
+        assert_eq!(w.memory_mb().await.unwrap(), 256, "no half-applied change");
+        let (status, record) = env.ctx.audit.get(&run.incident.id).await.unwrap().unwrap();
+        assert_eq!(status, "failed");
+        assert!(record.contains("\"stage\":\"execute\""));
+    }
+}

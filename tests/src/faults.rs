@@ -1,0 +1,130 @@
+//! A fault-injecting HTTP proxy on 127.0.0.1 in front of moto: forwards every
+//! request, except that the first N requests matching a rule get a canned error
+//! — the faults an emulator cannot produce (409 conflicts, 412 revision
+//! mismatches, 5xx). One request per connection (`Connection: close`).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+/// Answer the first `times` requests whose method and path start as given
+/// with `status` and AWS error type `error_type`.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub method: &'static str,
+    pub path_prefix: String,
+    pub status: u16,
+    pub error_type: &'static str,
+    pub times: usize,
+}
+
+pub struct FaultProxy {
+    pub endpoint: String,
+    faults: Arc<Mutex<Vec<Fault>>>,
+    /// Requests answered with a fault, for assertions.
+    pub injected: Arc<Mutex<Vec<String>>>,
+}
+
+impl FaultProxy {
+    pub fn start(upstream_port: u16, faults: Vec<Fault>) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+        let faults = Arc::new(Mutex::new(faults));
+        let injected = Arc::new(Mutex::new(Vec::new()));
+        let (f, i) = (faults.clone(), injected.clone());
+        thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (f, i) = (f.clone(), i.clone());
+                thread::spawn(move || {
+                    let _ = serve(client, upstream_port, &f, &i);
+                });
+            }
+        });
+        FaultProxy {
+            endpoint,
+            faults,
+            injected,
+        }
+    }
+
+    pub fn injected(&self) -> Vec<String> {
+        self.injected.lock().unwrap().clone()
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.faults.lock().unwrap().iter().map(|f| f.times).sum()
+    }
+}
+
+fn serve(
+    client: TcpStream,
+    upstream_port: u16,
+    faults: &Mutex<Vec<Fault>>,
+    injected: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut head = Vec::new();
+    let mut content_length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            content_length = v.trim().parse().unwrap_or(0);
+        }
+        // Each connection carries one request: say so to both sides.
+        if lower.starts_with("connection:") {
+            continue;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        head.push(line);
+    }
+    let mut body = vec![0; content_length];
+    reader.read_exact(&mut body)?;
+    let request_line = head.first().cloned().unwrap_or_default();
+    let mut parts = request_line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+
+    let fault = {
+        let mut faults = faults.lock().unwrap();
+        faults
+            .iter_mut()
+            .find(|f| f.times > 0 && f.method == method && path.starts_with(&f.path_prefix))
+            .map(|f| {
+                f.times -= 1;
+                f.clone()
+            })
+    };
+    let mut client = client;
+    if let Some(f) = fault {
+        injected
+            .lock()
+            .unwrap()
+            .push(format!("{method} {path} -> {}", f.status));
+        let body = format!(
+            "{{\"Type\":\"User\",\"message\":\"injected {}\"}}",
+            f.error_type
+        );
+        let response = format!(
+            "HTTP/1.1 {} Injected\r\nContent-Type: application/json\r\nx-amzn-ErrorType: {}\r\nx-amzn-RequestId: injected\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            f.status,
+            f.error_type,
+            body.len()
+        );
+        return client.write_all(response.as_bytes());
+    }
+    let mut upstream = TcpStream::connect(("127.0.0.1", upstream_port))?;
+    for line in &head {
+        upstream.write_all(line.as_bytes())?;
+    }
+    upstream.write_all(b"Connection: close\r\n\r\n")?;
+    upstream.write_all(&body)?;
+    let mut response = Vec::new();
+    upstream.read_to_end(&mut response)?;
+    client.write_all(&response)
+}

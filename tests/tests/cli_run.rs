@@ -1,0 +1,149 @@
+//! `autorepair run` as a user runs it: a child process pointed at moto through
+//! the SDK's standard environment, and its `--format json` contract.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use autorepair::pipeline::now_ms;
+use autorepair_e2e::{Behaviour, Moto, Workload, alarm_event};
+
+fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("AUTOREPAIR_BIN") {
+        return path.into();
+    }
+    // target/<profile>/deps/cli_run-… → target/<profile>/autorepair
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("autorepair");
+    assert!(
+        bin.exists(),
+        "{} not built: run `cargo build -p autorepair` (tests/test.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+fn run(moto: &Moto, dir: &std::path::Path, event: &serde_json::Value, extra: &[&str]) -> Output {
+    let file = dir.join("event.json");
+    std::fs::write(&file, event.to_string()).unwrap();
+    Command::new(binary())
+        .args([
+            "run",
+            "--event",
+            file.to_str().unwrap(),
+            "--format",
+            "json",
+            "--create-table",
+        ])
+        .args(extra)
+        .envs(moto.env())
+        .env("AUTOREPAIR_CACHE_DIR", dir.join("cache"))
+        .env_remove("AUTOREPAIR_CONFIG")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_json_is_the_documented_contract() {
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let w = Workload::new(&sdk, "orders-cli", Behaviour::NeedsMemory { need_mb: 350 });
+    w.create_function(&moto.role("cli"), 256, true)
+        .await
+        .unwrap();
+    let now = now_ms();
+    w.invocations(60, now - 600_000, now - 1_000).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let event = alarm_event("orders-cli-errors", "orders-cli", None, "ALARM", now);
+
+    let out = run(&moto, dir.path(), &event, &["--verify-after", "0s"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("exactly one JSON document on stdout");
+    assert_eq!(doc["incident"]["function_name"], "orders-cli");
+    assert_eq!(doc["incident"]["id"].as_str().unwrap().len(), 32);
+    let finding = &doc["findings"][0];
+    assert_eq!(finding["source"], "rule:oom");
+    assert_eq!(finding["kind"], "memory-exhaustion");
+    assert_eq!(finding["recommendation"]["action"], "set_memory");
+    assert!(finding["confidence"].as_f64().unwrap() > 0.5);
+    assert!(doc["plugin_failures"].as_array().unwrap().is_empty());
+    assert_eq!(doc["decision"]["action"], "set_memory");
+    assert_eq!(doc["decision"]["current_memory_mb"], 256);
+    assert_eq!(doc["decision"]["target_memory_mb"], 384);
+    assert!(!doc["decision"]["reasons"].as_array().unwrap().is_empty());
+    assert_eq!(doc["change"]["new_memory_mb"], 384);
+    // No traffic since the change: not enough data, twice, so inconclusive.
+    assert_eq!(doc["verification"]["verdict"], "insufficient-data");
+    assert_eq!(doc["status"], "inconclusive");
+
+    // The same event again is recognised and does nothing.
+    let again = run(&moto, dir.path(), &event, &["--verify-after", "0s"]);
+    let doc: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(doc["status"], "duplicate");
+    assert!(doc.get("change").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_prints_the_decision_and_changes_nothing() {
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let w = Workload::new(
+        &sdk,
+        "orders-dry-cli",
+        Behaviour::NeedsMemory { need_mb: 350 },
+    );
+    w.create_function(&moto.role("cli"), 256, true)
+        .await
+        .unwrap();
+    let now = now_ms();
+    w.invocations(60, now - 600_000, now - 1_000).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let event = alarm_event(
+        "orders-dry-cli-errors",
+        "orders-dry-cli",
+        None,
+        "ALARM",
+        now,
+    );
+    let out = run(&moto, dir.path(), &event, &["--dry-run"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["status"], "dry_run");
+    assert_eq!(doc["decision"]["target_memory_mb"], 384);
+    assert_eq!(w.memory_mb().await.unwrap(), 256);
+}
+
+#[test]
+fn bad_events_exit_2_with_one_line() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let not_lambda = alarm_event("ec2-cpu", "x", None, "ALARM", 0)
+        .to_string()
+        .replace("FunctionName", "InstanceId");
+    for event in ["{not json", "{}", not_lambda.as_str()] {
+        let file = dir.path().join("event.json");
+        std::fs::write(&file, event).unwrap();
+        let out = Command::new(binary())
+            .args(["run", "--event", file.to_str().unwrap()])
+            .envs(moto.env())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{event}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(out.stdout.is_empty());
+    }
+}
