@@ -22,4 +22,9 @@ if [ ! -x "$venv/bin/moto_server" ]; then
     python3 -m venv "$venv" >&2
     "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5.1,<6' >&2
 fi
+if [ ! -x "$venv/bin/cfn-lint" ]; then
+    echo "==> installing cfn-lint into $venv (validates the deployment templates)" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'cfn-lint>=1,<2' >&2
+fi
 export AUTOREPAIR_MOTO_SERVER="$venv/bin/moto_server"
+export AUTOREPAIR_CFN_LINT="$venv/bin/cfn-lint"

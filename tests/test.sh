@@ -6,7 +6,11 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 source tests/setup.sh
 
-echo "==> host and end-to-end tests" >&2
+echo "==> cfn-lint on the deployment templates" >&2
+"$AUTOREPAIR_CFN_LINT" infrastructure/template.yaml infrastructure/examples/template.yaml
+
+echo "==> host and end-to-end tests (moto_server per test, on 127.0.0.1)" >&2
+cargo build --locked -p autorepair --bins
 cargo test --workspace --locked
 
 echo "==> rule SDK and bundled rules, natively" >&2

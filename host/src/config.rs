@@ -201,6 +201,24 @@ impl Config {
         Ok(config)
     }
 
+    /// Parses and checks configuration text (e.g. from `AUTOREPAIR_CONFIG_TOML`,
+    /// which the deployment template fills from its parameters); `origin` names
+    /// it in errors.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_owned(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        let problems = config.problems();
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: origin.to_owned(),
+                problems: problems.join("; "),
+            });
+        }
+        Ok(config)
+    }
+
     /// Everything wrong with this configuration, each phrased as what to fix.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = self.policy.problems();

@@ -210,7 +210,7 @@ pub async fn collect(
 }
 
 /// GetMetricData for the Lambda and Lambda Insights series over `window`.
-async fn metrics(
+pub async fn metrics(
     aws: &Aws,
     function_name: &str,
     window: Window,
@@ -322,7 +322,7 @@ fn stat_name(i: usize) -> &'static str {
 
 /// FilterLogEvents on the function's log group, paginated, kept to the lines
 /// that matter, capped at `cap`.
-async fn log_lines(
+pub async fn log_lines(
     aws: &Aws,
     function_name: &str,
     qualifier: Option<&str>,

@@ -117,6 +117,10 @@ pub struct Run {
     pub failure: Option<StageFailure>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notification_id: Option<String>,
+    /// Set by Step Functions' Catch (`ResultPath: $.step_error`) when a task
+    /// failed after its retries; the record stage turns it into `failure`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_error: Option<Value>,
     /// Milliseconds spent per stage.
     #[serde(default)]
     pub stage_ms: BTreeMap<String, u64>,
@@ -247,6 +251,7 @@ pub async fn start(ctx: &Context, event: &Value, options: Options) -> Result<Run
         rollback: None,
         failure: None,
         notification_id: None,
+        step_error: None,
         stage_ms: BTreeMap::new(),
         started_ms: now_ms(),
         finished_ms: None,
@@ -580,6 +585,23 @@ pub async fn record(ctx: &Context, run: &mut Run) {
         return;
     }
     let started = Instant::now();
+    if let Some(error) = run.step_error.take()
+        && run.failure.is_none()
+    {
+        let what = error
+            .get("Error")
+            .and_then(Value::as_str)
+            .unwrap_or("error");
+        let cause = error
+            .get("Cause")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        fail(
+            run,
+            "workflow",
+            format!("{what}: {}", cause.chars().take(500).collect::<String>()),
+        );
+    }
     if run.status == Status::Started {
         // Nothing decided a terminal state: a change that needs no verification.
         run.status = Status::NoAction;

@@ -21,6 +21,9 @@ pub struct Fault {
 
 pub struct FaultProxy {
     pub endpoint: String,
+    /// Added before forwarding each request: a stand-in for the network
+    /// latency real AWS has and loopback does not.
+    latency: std::time::Duration,
     faults: Arc<Mutex<Vec<Fault>>>,
     /// Requests answered with a fault, for assertions.
     pub injected: Arc<Mutex<Vec<String>>>,
@@ -28,6 +31,14 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     pub fn start(upstream_port: u16, faults: Vec<Fault>) -> FaultProxy {
+        Self::start_with_latency(upstream_port, faults, std::time::Duration::ZERO)
+    }
+
+    pub fn start_with_latency(
+        upstream_port: u16,
+        faults: Vec<Fault>,
+        latency: std::time::Duration,
+    ) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
         let faults = Arc::new(Mutex::new(faults));
@@ -37,15 +48,21 @@ impl FaultProxy {
             for client in listener.incoming().flatten() {
                 let (f, i) = (f.clone(), i.clone());
                 thread::spawn(move || {
+                    thread::sleep(latency);
                     let _ = serve(client, upstream_port, &f, &i);
                 });
             }
         });
         FaultProxy {
             endpoint,
+            latency,
             faults,
             injected,
         }
+    }
+
+    pub fn latency(&self) -> std::time::Duration {
+        self.latency
     }
 
     pub fn injected(&self) -> Vec<String> {

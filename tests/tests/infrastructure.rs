@@ -1,0 +1,232 @@
+//! The deployment, checked without an AWS account: the workflow definition
+//! against the stages the handler knows, and the template's IAM statements
+//! against least privilege.
+
+use std::path::PathBuf;
+
+use autorepair::pipeline::STAGES;
+use serde_json::Value;
+
+fn infrastructure() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../infrastructure")
+}
+
+/// The ASL as Step Functions sees it after SAM's DefinitionSubstitutions.
+fn workflow() -> Value {
+    let text =
+        std::fs::read_to_string(infrastructure().join("statemachine/autorepair.asl.json")).unwrap();
+    let text = text
+        .replace(
+            "${HostFunctionArn}",
+            "arn:aws:lambda:us-east-1:123456789012:function:autorepair-dev-host",
+        )
+        .replace("${VerificationWindowSeconds}", "600");
+    serde_json::from_str(&text).expect("the ASL is JSON once substituted")
+}
+
+/// Every state, nested Parallel branches included: (name, state).
+fn states(machine: &Value) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for (name, state) in machine["States"].as_object().unwrap() {
+        out.push((name.clone(), state.clone()));
+        for branch in state["Branches"].as_array().into_iter().flatten() {
+            out.extend(states(branch));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_task_names_a_stage_the_handler_knows_and_has_retry_and_catch() {
+    let machine = workflow();
+    let all = states(&machine);
+    let tasks: Vec<&(String, Value)> = all.iter().filter(|(_, s)| s["Type"] == "Task").collect();
+    assert!(tasks.len() >= 8, "{} tasks", tasks.len());
+    for (name, task) in tasks {
+        let stage = task["Parameters"]["Payload"]["stage"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            STAGES.contains(&stage),
+            "task {name} names stage {stage:?}, not one of {STAGES:?}"
+        );
+        assert!(
+            task["Retry"].as_array().is_some_and(|r| !r.is_empty()),
+            "task {name} has no Retry"
+        );
+        let inside_parallel = task.get("End").is_some() && stage != "record";
+        assert!(
+            inside_parallel || task["Catch"].as_array().is_some_and(|c| !c.is_empty()),
+            "task {name} has no Catch"
+        );
+    }
+    // Every stage the handler knows is used somewhere.
+    for stage in STAGES {
+        assert!(
+            all.iter()
+                .any(|(_, s)| s["Parameters"]["Payload"]["stage"] == *stage),
+            "no task runs stage {stage}"
+        );
+    }
+}
+
+#[test]
+fn the_rules_and_the_ai_are_two_branches_of_one_parallel_state() {
+    let machine = workflow();
+    let parallel: Vec<(String, Value)> = states(&machine)
+        .into_iter()
+        .filter(|(_, s)| s["Type"] == "Parallel")
+        .collect();
+    assert_eq!(parallel.len(), 1);
+    let (_, state) = &parallel[0];
+    assert!(
+        state["Catch"].as_array().is_some_and(|c| !c.is_empty()),
+        "the Parallel state has no Catch"
+    );
+    let branch_stages: Vec<String> = state["Branches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| {
+            states(b).into_iter().map(|(_, s)| {
+                s["Parameters"]["Payload"]["stage"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned()
+            })
+        })
+        .collect();
+    assert_eq!(branch_stages, ["rules", "ai"]);
+}
+
+#[test]
+fn every_transition_goes_to_a_state_that_exists() {
+    let machine = workflow();
+    let all = states(&machine);
+    let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+    let mut targets = vec![machine["StartAt"].as_str().unwrap().to_owned()];
+    for (_, s) in &all {
+        targets.extend(s["Next"].as_str().map(str::to_owned));
+        targets.extend(s["Default"].as_str().map(str::to_owned));
+        for c in s["Choices"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(s["Catch"].as_array().into_iter().flatten())
+        {
+            targets.extend(c["Next"].as_str().map(str::to_owned));
+        }
+    }
+    for t in targets {
+        assert!(
+            names.contains(&t.as_str()),
+            "transition to missing state {t}"
+        );
+    }
+}
+
+/// (resource name, statement) for every IAM statement in the template.
+fn statements() -> Vec<(String, Value)> {
+    let text = std::fs::read_to_string(infrastructure().join("template.yaml")).unwrap();
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).expect("the template is plain YAML");
+    let template: Value = serde_json::to_value(yaml).unwrap();
+    let mut out = Vec::new();
+    for (name, resource) in template["Resources"].as_object().unwrap() {
+        let props = &resource["Properties"];
+        // SAM inline policies, and AWS::IAM::Role policies.
+        for policy in props["Policies"].as_array().into_iter().flatten() {
+            let doc = if policy.get("PolicyDocument").is_some() {
+                &policy["PolicyDocument"]
+            } else {
+                policy
+            };
+            for st in doc["Statement"].as_array().into_iter().flatten() {
+                out.push((name.clone(), st.clone()));
+            }
+        }
+    }
+    out
+}
+
+fn list(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a.clone(),
+        Value::Null => vec![],
+        other => vec![other.clone()],
+    }
+}
+
+/// Actions that have no resource-level permissions, where `Resource: "*"` is
+/// the only choice. All read-only.
+const STAR_RESOURCE_ALLOWED: &[&str] = &["cloudwatch:GetMetricData"];
+const MUTATING_LAMBDA: &[&str] = &[
+    "lambda:UpdateFunctionConfiguration",
+    "lambda:PublishVersion",
+    "lambda:UpdateAlias",
+];
+
+#[test]
+fn iam_is_least_privilege() {
+    let statements = statements();
+    assert!(statements.len() >= 10, "{} statements", statements.len());
+    for (resource, st) in &statements {
+        let actions: Vec<String> = list(&st["Action"])
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect();
+        for a in &actions {
+            assert!(
+                a != "*" && !a.ends_with(":*"),
+                "{resource}: wildcard action {a}"
+            );
+        }
+        let star = list(&st["Resource"]).iter().any(|r| r == "*");
+        if star {
+            assert!(
+                actions
+                    .iter()
+                    .all(|a| STAR_RESOURCE_ALLOWED.contains(&a.as_str())),
+                "{resource}: Resource \"*\" for {actions:?}"
+            );
+        }
+        if actions
+            .iter()
+            .any(|a| MUTATING_LAMBDA.contains(&a.as_str()))
+        {
+            let condition = &st["Condition"]["StringEquals"];
+            assert!(
+                condition
+                    .as_object()
+                    .is_some_and(|c| c.keys().any(|k| k.starts_with("aws:ResourceTag/"))),
+                "{resource}: {actions:?} without an aws:ResourceTag condition"
+            );
+        }
+    }
+    // The mutating actions are granted somewhere, and only with the condition (checked above).
+    assert!(statements.iter().any(|(_, st)| {
+        list(&st["Action"])
+            .iter()
+            .any(|a| a == "lambda:UpdateFunctionConfiguration")
+    }));
+}
+
+#[test]
+fn per_environment_parameters_name_only_template_parameters() {
+    let text = std::fs::read_to_string(infrastructure().join("template.yaml")).unwrap();
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let template: Value = serde_json::to_value(yaml).unwrap();
+    let known: Vec<&String> = template["Parameters"].as_object().unwrap().keys().collect();
+    for entry in std::fs::read_dir(infrastructure().join("parameters")).unwrap() {
+        let path = entry.unwrap().path();
+        let pairs: Vec<String> =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for pair in pairs {
+            let key = pair.split('=').next().unwrap().to_owned();
+            assert!(
+                known.contains(&&key),
+                "{}: {key} is not a template parameter",
+                path.display()
+            );
+        }
+    }
+}
