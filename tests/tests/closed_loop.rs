@@ -668,4 +668,81 @@ mod faults {
         assert_eq!(status, "failed");
         assert!(record.contains("\"stage\":\"execute\""));
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn throttled_reads_are_retried_by_the_sdk() {
+        let env = env().await;
+        let w = function(
+            &env,
+            "throttled-read",
+            256,
+            Behaviour::NeedsMemory { need_mb: 350 },
+            true,
+        )
+        .await;
+        let fault = Fault {
+            method: "GET",
+            path_prefix: "/2015-03-31/functions/throttled-read/configuration".into(),
+            status: 429,
+            error_type: "TooManyRequestsException",
+            times: 1,
+        };
+        let (proxy, ctx) = through(&env, vec![fault]).await;
+        let event = alarm_event(
+            "throttled-read-errors",
+            "throttled-read",
+            None,
+            "ALARM",
+            pipeline::now_ms(),
+        );
+        let run = run_through(&ctx, &event).await;
+        assert_eq!(proxy.injected().len(), 1);
+        assert!(run.failure.is_none(), "{:#?}", run.failure);
+        assert_eq!(w.memory_mb().await.unwrap(), 384);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_source_slower_than_its_bound_is_a_recorded_failure() {
+        let env = env().await;
+        let w = function(
+            &env,
+            "slow",
+            256,
+            Behaviour::NeedsMemory { need_mb: 350 },
+            true,
+        )
+        .await;
+        // Every request takes 1.5 s; each collect source is bounded at 1 s.
+        let proxy =
+            FaultProxy::start_with_latency(env.moto.port, vec![], Duration::from_millis(1500));
+        let sdk = aws_config::SdkConfig::builder()
+            .endpoint_url(&proxy.endpoint)
+            .region(env.sdk.region().cloned())
+            .credentials_provider(env.sdk.credentials_provider().unwrap())
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+            .build();
+        let mut config = env.ctx.config.clone();
+        config.run.collect_timeout_seconds = 1;
+        let (specs, _) = config.rule_specs();
+        let ctx = Context::new(Aws::new(&sdk), RuleSet::load(compiler(), &specs), config);
+        let event = alarm_event("slow-errors", "slow", None, "ALARM", pipeline::now_ms());
+        let mut run = run_through(&ctx, &event).await;
+        pipeline::record(&ctx, &mut run).await;
+        assert_eq!(run.status, Status::Failed);
+        let failure = run.failure.clone().unwrap();
+        assert_eq!(failure.stage, "collect");
+        assert!(failure.message.contains("timed out"), "{failure:?}");
+        assert_eq!(w.memory_mb().await.unwrap(), 256);
+        assert_eq!(
+            env.ctx
+                .audit
+                .get(&run.incident.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .0,
+            "failed"
+        );
+    }
 }

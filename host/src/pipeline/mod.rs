@@ -3,131 +3,29 @@
 //! the audit log keeps — so the Lambda (one stage per task), the CLI (all stages
 //! in one process) and the tests run the same code.
 
+mod protocol;
+mod run;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub use protocol::{STAGES, StageRequest, stage};
+pub use run::{Rollback, Run, StageFailure, Status, Verification};
 
 use crate::audit::{AuditLog, Claim};
 use crate::aws::Aws;
 use crate::config::Config;
 use crate::decide::{self, Action, Decision, History, MergeMode, Situation};
-use crate::diagnose::{self, EvidenceSummary, RuleRun};
-use crate::evidence::{self, FunctionState};
-use crate::incident::{self, AlarmState, Incident, IncidentError};
-use crate::model::{Millis, PluginFailure, SourcedFinding, Window};
+use crate::diagnose;
+use crate::evidence;
+use crate::incident::{self, AlarmState, IncidentError};
+use crate::model::{Millis, Window};
 use crate::notify;
-use crate::repair::{self, Change, RepairError};
+use crate::repair::{self, RepairError};
 use crate::rules::RuleSet;
 use crate::verify::{self, Health, Verdict};
-
-/// Where a run ended, or stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Started,
-    /// Nothing to do (alarm not in ALARM, nothing recommended, not opted in).
-    NoAction,
-    /// Decided, and deliberately not applied.
-    DryRun,
-    /// Changed and verified improved.
-    Repaired,
-    /// Changed, did not help, put back.
-    RolledBack,
-    /// A person should look.
-    Escalated,
-    /// Changed, but too little traffic since to judge.
-    Inconclusive,
-    /// An AWS call failed after retries; `failure` says where.
-    Failed,
-    /// This alarm transition was already handled.
-    Duplicate,
-    /// Another incident is repairing the function right now.
-    Skipped,
-}
-
-impl Status {
-    pub fn is_terminal(self) -> bool {
-        !matches!(self, Status::Started)
-    }
-}
-
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let v = serde_json::to_value(self).ok();
-        f.write_str(v.as_ref().and_then(Value::as_str).unwrap_or("?"))
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Verification {
-    pub verdict: Verdict,
-    pub reasons: Vec<String>,
-    pub before: Health,
-    pub after: Health,
-    pub window: Window,
-    /// Whether the window was extended once for lack of data.
-    pub extended: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Rollback {
-    pub restored_memory_mb: u32,
-    pub ok: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StageFailure {
-    pub stage: String,
-    pub message: String,
-}
-
-/// One incident's run: the state passed between stages and the audit record.
-/// Its JSON form is the `autorepair run --format json` document (README).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Run {
-    pub incident: Incident,
-    pub status: Status,
-    pub mode: MergeMode,
-    pub dry_run: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub evidence: Option<EvidenceSummary>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub function: Option<FunctionState>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub before: Option<Health>,
-    #[serde(default)]
-    pub findings: Vec<SourcedFinding>,
-    #[serde(default)]
-    pub plugin_failures: Vec<PluginFailure>,
-    #[serde(default)]
-    pub rules: Vec<RuleRun>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decision: Option<Decision>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub change: Option<Change>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verification: Option<Verification>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rollback: Option<Rollback>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure: Option<StageFailure>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notification_id: Option<String>,
-    /// Set by Step Functions' Catch (`ResultPath: $.step_error`) when a task
-    /// failed after its retries; the record stage turns it into `failure`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step_error: Option<Value>,
-    /// Milliseconds spent per stage.
-    #[serde(default)]
-    pub stage_ms: BTreeMap<String, u64>,
-    pub started_ms: Millis,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finished_ms: Option<Millis>,
-}
 
 /// What every stage needs.
 pub struct Context {
@@ -644,81 +542,4 @@ pub async fn record(ctx: &Context, run: &mut Run) {
         }
     }
     timed(run, "record", started);
-}
-
-/// The stage names the Lambda handler knows, in workflow order.
-pub const STAGES: &[&str] = &[
-    "parse", "rules", "ai", "decide", "execute", "verify", "rollback", "record",
-];
-
-/// One Step Functions task's payload: `{"stage": "...", ...}`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "stage", rename_all = "snake_case", deny_unknown_fields)]
-pub enum StageRequest {
-    /// `{"stage":"parse","event":{…alarm event…}}`
-    Parse {
-        event: Value,
-    },
-    /// `{"stage":"rules","run":{…}}`: collect and run the rules (a Parallel branch).
-    Rules {
-        run: Box<Run>,
-    },
-    /// `{"stage":"ai","run":{…}}`: the AI diagnoser (a Parallel branch).
-    Ai {
-        run: Box<Run>,
-    },
-    /// `{"stage":"decide","runs":[…one per branch…]}`
-    Decide {
-        runs: Vec<Run>,
-    },
-    Execute {
-        run: Box<Run>,
-    },
-    Verify {
-        run: Box<Run>,
-    },
-    Rollback {
-        run: Box<Run>,
-    },
-    Record {
-        run: Box<Run>,
-    },
-}
-
-/// Runs one stage for the Lambda handler; the returned run is the next task's input.
-pub async fn stage(ctx: &Context, request: StageRequest) -> Result<Run, String> {
-    let options = Options::from_config(&ctx.config);
-    Ok(match request {
-        StageRequest::Parse { event } => start(ctx, &event, options)
-            .await
-            .map_err(|e| e.to_string())?,
-        StageRequest::Rules { mut run } => {
-            diagnose(ctx, &mut run).await;
-            *run
-        }
-        // The Bedrock diagnoser arrives with the AI issue; until then the branch
-        // contributes no finding.
-        StageRequest::Ai { run } => *run,
-        StageRequest::Decide { runs } => {
-            let mut run = merge_branches(runs).ok_or("decide needs at least one run")?;
-            decide_stage(ctx, &mut run).await;
-            run
-        }
-        StageRequest::Execute { mut run } => {
-            execute(ctx, &mut run).await;
-            *run
-        }
-        StageRequest::Verify { mut run } => {
-            verify(ctx, &mut run).await;
-            *run
-        }
-        StageRequest::Rollback { mut run } => {
-            rollback(ctx, &mut run).await;
-            *run
-        }
-        StageRequest::Record { mut run } => {
-            record(ctx, &mut run).await;
-            *run
-        }
-    })
 }
