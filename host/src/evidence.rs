@@ -118,11 +118,7 @@ pub async fn function(
         }
     };
     let memory_mb = config.memory_size().unwrap_or(128).max(0) as u32;
-    let log_group = config
-        .logging_config()
-        .and_then(|l| l.log_group())
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("/aws/lambda/{name}"));
+    let log_group = log_group_of(config.logging_config(), name);
     let info = FunctionInfo {
         name: name.to_owned(),
         arn: arn.clone(),
@@ -339,11 +335,7 @@ pub async fn log_lines(
         .send()
         .await
     {
-        Ok(c) => c
-            .logging_config()
-            .and_then(|l| l.log_group())
-            .map(str::to_owned)
-            .unwrap_or_else(|| format!("/aws/lambda/{function_name}")),
+        Ok(c) => log_group_of(c.logging_config(), function_name),
         Err(_) => format!("/aws/lambda/{function_name}"),
     };
     let mut lines = Vec::new();
@@ -394,6 +386,14 @@ pub async fn log_lines(
         }
     }
     (lines, notes)
+}
+
+/// The function's log group: its LoggingConfig's, else Lambda's default.
+fn log_group_of(logging: Option<&aws_sdk_lambda::types::LoggingConfig>, name: &str) -> String {
+    logging
+        .and_then(|l| l.log_group())
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("/aws/lambda/{name}"))
 }
 
 /// The client-side twin of [`LOG_FILTER`].

@@ -24,15 +24,7 @@ pub fn diagnosis(d: &Diagnosis) -> String {
         out.push_str("  (none)\n");
     }
     for f in &d.findings {
-        let shadow = if f.shadow { " (shadow)" } else { "" };
-        let _ = writeln!(
-            out,
-            "  {:<24} {:<18} {:.2}  {}",
-            format!("{}{shadow}", f.source),
-            f.finding.kind.to_string(),
-            f.finding.confidence,
-            f.finding.recommendation
-        );
+        out.push_str(&finding_line(f));
         let _ = writeln!(out, "      {}", f.finding.summary);
         for line in &f.finding.evidence {
             let _ = writeln!(out, "      · {line}");
@@ -72,6 +64,18 @@ pub fn diagnosis(d: &Diagnosis) -> String {
     let _ = write!(out, "\nDecision (merge mode {}): ", d.mode);
     out.push_str(&decision(&d.decision));
     out
+}
+
+/// One finding on one line: source, kind, confidence, recommendation.
+fn finding_line(f: &crate::model::SourcedFinding) -> String {
+    let shadow = if f.shadow { " (shadow)" } else { "" };
+    format!(
+        "  {:<24} {:<18} {:.2}  {}\n",
+        format!("{}{shadow}", f.source),
+        f.finding.kind.to_string(),
+        f.finding.confidence,
+        f.finding.recommendation
+    )
 }
 
 pub fn decision(d: &Decision) -> String {
@@ -182,15 +186,7 @@ pub fn run_story(run: &crate::pipeline::Run) -> String {
     if !run.findings.is_empty() {
         out.push_str("Findings\n");
         for f in &run.findings {
-            let shadow = if f.shadow { " (shadow)" } else { "" };
-            let _ = writeln!(
-                out,
-                "  {:<24} {:<18} {:.2}  {}",
-                format!("{}{shadow}", f.source),
-                f.finding.kind.to_string(),
-                f.finding.confidence,
-                f.finding.recommendation
-            );
+            out.push_str(&finding_line(f));
         }
     }
     if !run.plugin_failures.is_empty() {

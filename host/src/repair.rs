@@ -93,14 +93,7 @@ pub async fn set_memory(
         .name(alias)
         .send()
         .await
-        .map_err(|e| {
-            not_found_or(
-                &state.name,
-                describe(&e),
-                e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()),
-            )
-        })?;
+        .map_err(|e| read_error(&state.name, &e))?;
     let version = current.function_version().unwrap_or("$LATEST").to_owned();
     let latest = aws
         .lambda
@@ -108,14 +101,7 @@ pub async fn set_memory(
         .function_name(&state.name)
         .send()
         .await
-        .map_err(|e| {
-            not_found_or(
-                &state.name,
-                describe(&e),
-                e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()),
-            )
-        })?;
+        .map_err(|e| read_error(&state.name, &e))?;
     if latest.code_sha256().unwrap_or_default() != state.code_sha256 {
         return Err(RepairError::CodeMismatch {
             alias: alias.clone(),
@@ -245,14 +231,7 @@ async fn wait_until_updated(aws: &Aws, name: &str) -> Result<Option<String>, Rep
             .function_name(name)
             .send()
             .await
-            .map_err(|e| {
-                not_found_or(
-                    name,
-                    describe(&e),
-                    e.as_service_error()
-                        .is_some_and(|s| s.is_resource_not_found_exception()),
-                )
-            })?;
+            .map_err(|e| read_error(name, &e))?;
         match config.last_update_status().map(|s| s.as_str()) {
             Some("Failed") => {
                 return Err(RepairError::UpdateFailed(
@@ -272,10 +251,15 @@ async fn wait_until_updated(aws: &Aws, name: &str) -> Result<Option<String>, Rep
     )))
 }
 
-fn not_found_or(name: &str, message: String, not_found: bool) -> RepairError {
-    if not_found {
+/// A failed read of function `name`: gone, or another AWS error.
+fn read_error<E, R>(name: &str, error: &aws_sdk_lambda::error::SdkError<E, R>) -> RepairError
+where
+    E: std::error::Error + aws_sdk_lambda::error::ProvideErrorMetadata,
+    R: std::fmt::Debug,
+{
+    if error.as_service_error().and_then(|s| s.code()) == Some("ResourceNotFoundException") {
         RepairError::NotFound(name.to_owned())
     } else {
-        RepairError::Aws(message)
+        RepairError::Aws(describe(error))
     }
 }

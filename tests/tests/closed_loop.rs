@@ -544,19 +544,23 @@ mod faults {
     use super::*;
     use autorepair_e2e::faults::{Fault, FaultProxy};
 
-    /// The env's context, but talking to moto through a fault-injecting proxy.
-    async fn through(env: &Env, faults: Vec<Fault>) -> (FaultProxy, Context) {
-        let proxy = FaultProxy::start(env.moto.port, faults);
+    /// The env's context with `config`, talking to moto through `proxy`.
+    fn via(env: &Env, proxy: &FaultProxy, attempts: u32, config: Config) -> Context {
         let sdk = aws_config::SdkConfig::builder()
             .endpoint_url(&proxy.endpoint)
             .region(env.sdk.region().cloned())
             .credentials_provider(env.sdk.credentials_provider().unwrap())
             .behavior_version(aws_config::BehaviorVersion::latest())
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(attempts))
             .build();
-        let config = env.ctx.config.clone();
         let (specs, _) = config.rule_specs();
-        let ctx = Context::new(Aws::new(&sdk), RuleSet::load(compiler(), &specs), config);
+        Context::new(Aws::new(&sdk), RuleSet::load(compiler(), &specs), config)
+    }
+
+    /// The env's context, but talking to moto through a fault-injecting proxy.
+    async fn through(env: &Env, faults: Vec<Fault>) -> (FaultProxy, Context) {
+        let proxy = FaultProxy::start(env.moto.port, faults);
+        let ctx = via(env, &proxy, 2, env.ctx.config.clone());
         (proxy, ctx)
     }
 
