@@ -79,6 +79,18 @@ async fn function(
     w
 }
 
+/// The common case: a 256 MB function that needs ~350 MB, opted in.
+async fn oom_function(env: &Env, name: &str) -> Workload {
+    function(
+        env,
+        name,
+        256,
+        Behaviour::NeedsMemory { need_mb: 350 },
+        true,
+    )
+    .await
+}
+
 /// Parse → collect + rules → decide → execute, as Step Functions would.
 async fn up_to_execute(env: &Env, event: &serde_json::Value, dry_run: bool) -> Run {
     let ctx = &env.ctx;
@@ -118,14 +130,7 @@ async fn audit_status(env: &Env, run: &Run) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oom_is_repaired_and_verified_improved() {
     let env = env().await;
-    let w = function(
-        &env,
-        "orders-api",
-        256,
-        Behaviour::NeedsMemory { need_mb: 350 },
-        true,
-    )
-    .await;
+    let w = oom_function(&env, "orders-api").await;
     let event = alarm_event(
         "orders-api-errors",
         "orders-api",
@@ -266,14 +271,7 @@ async fn a_function_not_opted_in_is_left_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_decides_and_changes_nothing() {
     let env = env().await;
-    let w = function(
-        &env,
-        "orders-dry",
-        256,
-        Behaviour::NeedsMemory { need_mb: 350 },
-        true,
-    )
-    .await;
+    let w = oom_function(&env, "orders-dry").await;
     let event = alarm_event(
         "orders-dry-errors",
         "orders-dry",
@@ -306,14 +304,7 @@ async fn an_ok_alarm_collects_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_event_ten_times_at_once_changes_the_function_once() {
     let env = env().await;
-    let w = function(
-        &env,
-        "orders-redelivered",
-        256,
-        Behaviour::NeedsMemory { need_mb: 350 },
-        true,
-    )
-    .await;
+    let w = oom_function(&env, "orders-redelivered").await;
     let event = alarm_event(
         "orders-redelivered-errors",
         "orders-redelivered",
@@ -347,14 +338,7 @@ async fn the_same_event_ten_times_at_once_changes_the_function_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_alarms_on_one_function_at_once_change_it_once() {
     let env = env().await;
-    let w = function(
-        &env,
-        "orders-twice",
-        256,
-        Behaviour::NeedsMemory { need_mb: 350 },
-        true,
-    )
-    .await;
+    let w = oom_function(&env, "orders-twice").await;
     let now = pipeline::now_ms();
     let a = alarm_event("orders-twice-errors", "orders-twice", None, "ALARM", now);
     let b = alarm_event("orders-twice-duration", "orders-twice", None, "ALARM", now);
@@ -380,14 +364,7 @@ async fn two_alarms_on_one_function_at_once_change_it_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alias_is_repaired_through_a_new_version() {
     let env = env().await;
-    let mut w = function(
-        &env,
-        "orders-live",
-        256,
-        Behaviour::NeedsMemory { need_mb: 350 },
-        true,
-    )
-    .await;
+    let mut w = oom_function(&env, "orders-live").await;
     let first = w.alias("live").await.unwrap();
     let now = pipeline::now_ms();
     w.invocations(40, now - 300_000, now - 1_000).await.unwrap();
@@ -412,14 +389,7 @@ async fn an_alias_is_repaired_through_a_new_version() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alias_whose_code_differs_from_latest_escalates() {
     let env = env().await;
-    let mut w = function(
-        &env,
-        "orders-canary",
-        256,
-        Behaviour::NeedsMemory { need_mb: 350 },
-        true,
-    )
-    .await;
+    let mut w = oom_function(&env, "orders-canary").await;
     w.alias("live").await.unwrap();
     // $LATEST moves on to unreleased code.
     let lambda = aws_sdk_lambda::Client::new(&env.sdk);
@@ -456,14 +426,7 @@ async fn an_alias_whose_code_differs_from_latest_escalates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_function_deleted_mid_run_is_a_recorded_failure() {
     let env = env().await;
-    let w = function(
-        &env,
-        "orders-gone",
-        256,
-        Behaviour::NeedsMemory { need_mb: 350 },
-        true,
-    )
-    .await;
+    let w = oom_function(&env, "orders-gone").await;
     let event = alarm_event(
         "orders-gone-errors",
         "orders-gone",
@@ -496,14 +459,7 @@ async fn a_function_deleted_mid_run_is_a_recorded_failure() {
 async fn the_lambda_stage_protocol_runs_the_whole_loop() {
     use autorepair::pipeline::StageRequest;
     let env = env().await;
-    let w = function(
-        &env,
-        "orders-sfn",
-        256,
-        Behaviour::NeedsMemory { need_mb: 350 },
-        true,
-    )
-    .await;
+    let w = oom_function(&env, "orders-sfn").await;
     let event = alarm_event(
         "orders-sfn-errors",
         "orders-sfn",
@@ -585,14 +541,7 @@ mod faults {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_409_conflict_is_retried_with_backoff() {
         let env = env().await;
-        let w = function(
-            &env,
-            "busy",
-            256,
-            Behaviour::NeedsMemory { need_mb: 350 },
-            true,
-        )
-        .await;
+        let w = oom_function(&env, "busy").await;
         let (proxy, ctx) = through(
             &env,
             vec![update_config("busy", 409, "ResourceConflictException", 2)],
@@ -613,14 +562,7 @@ mod faults {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_412_revision_mismatch_rereads_and_decides_again() {
         let env = env().await;
-        let w = function(
-            &env,
-            "raced",
-            256,
-            Behaviour::NeedsMemory { need_mb: 350 },
-            true,
-        )
-        .await;
+        let w = oom_function(&env, "raced").await;
         let (proxy, ctx) = through(
             &env,
             vec![update_config(
@@ -646,14 +588,7 @@ mod faults {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_persistent_5xx_ends_in_a_recorded_failure_without_a_change() {
         let env = env().await;
-        let w = function(
-            &env,
-            "broken",
-            256,
-            Behaviour::NeedsMemory { need_mb: 350 },
-            true,
-        )
-        .await;
+        let w = oom_function(&env, "broken").await;
         let (_proxy, ctx) = through(
             &env,
             vec![update_config("broken", 503, "ServiceException", 100)],
@@ -676,14 +611,7 @@ mod faults {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn throttled_reads_are_retried_by_the_sdk() {
         let env = env().await;
-        let w = function(
-            &env,
-            "throttled-read",
-            256,
-            Behaviour::NeedsMemory { need_mb: 350 },
-            true,
-        )
-        .await;
+        let w = oom_function(&env, "throttled-read").await;
         let fault = Fault {
             method: "GET",
             path_prefix: "/2015-03-31/functions/throttled-read/configuration".into(),
@@ -708,14 +636,7 @@ mod faults {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_source_slower_than_its_bound_is_a_recorded_failure() {
         let env = env().await;
-        let w = function(
-            &env,
-            "slow",
-            256,
-            Behaviour::NeedsMemory { need_mb: 350 },
-            true,
-        )
-        .await;
+        let w = oom_function(&env, "slow").await;
         // Every request takes 1.5 s; each collect source is bounded at 1 s.
         let proxy =
             FaultProxy::start_with_latency(env.moto.port, vec![], Duration::from_millis(1500));
