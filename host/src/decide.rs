@@ -408,5 +408,65 @@ fn guard(
     Some(target)
 }
 
+/// What one merge mode, or one source on its own, would have decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WouldHave {
+    /// `mode:<mode>` or `source:<source>` (e.g. `source:rule:oom`, `source:ai`).
+    pub by: String,
+    pub action: Action,
+    pub target_memory_mb: Option<u32>,
+}
+
+/// Every merge mode's decision and every source's decision on its own (a
+/// shadow source counted as if it decided), so any mode or source can be
+/// compared against what happened without rerunning the incident.
+pub fn would_have(situation: &Situation<'_>, policy: &Policy) -> Vec<WouldHave> {
+    let mut out: Vec<WouldHave> = MergeMode::ALL
+        .into_iter()
+        .map(|mode| {
+            let d = decide(situation, policy, mode);
+            WouldHave {
+                by: format!("mode:{mode}"),
+                action: d.action,
+                target_memory_mb: d.target_memory_mb,
+            }
+        })
+        .collect();
+    let mut sources: Vec<&crate::model::Source> =
+        situation.findings.iter().map(|f| &f.source).collect();
+    sources.sort();
+    sources.dedup();
+    for source in sources {
+        let alone: Vec<SourcedFinding> = situation
+            .findings
+            .iter()
+            .filter(|f| &f.source == source)
+            .map(|f| SourcedFinding {
+                shadow: false,
+                ..f.clone()
+            })
+            .collect();
+        let mode = if source.is_ai() {
+            MergeMode::Ai
+        } else {
+            MergeMode::Rules
+        };
+        let d = decide(
+            &Situation {
+                findings: &alone,
+                ..*situation
+            },
+            policy,
+            mode,
+        );
+        out.push(WouldHave {
+            by: format!("source:{source}"),
+            action: d.action,
+            target_memory_mb: d.target_memory_mb,
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests;

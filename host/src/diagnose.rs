@@ -102,6 +102,8 @@ pub struct Diagnosis {
     pub rules: Vec<RuleRun>,
     pub mode: MergeMode,
     pub decision: Decision,
+    /// What every mode, and every source alone, would have decided.
+    pub would_have: Vec<decide::WouldHave>,
     pub timings: Timings,
 }
 
@@ -175,6 +177,7 @@ pub fn diagnose(
     };
     let decision = decide::decide(&situation, &config.policy, mode);
     let decide_us = started.elapsed().as_micros() as u64;
+    let would_have = decide::would_have(&situation, &config.policy);
     Diagnosis {
         evidence: summarize(evidence),
         findings: report.findings,
@@ -182,6 +185,7 @@ pub fn diagnose(
         rules: report.rules,
         mode,
         decision,
+        would_have,
         timings: Timings {
             rules_us: report.rules_us,
             decide_us,

@@ -75,6 +75,20 @@ async fn run_json_is_the_documented_contract() {
     assert_eq!(doc["decision"]["current_memory_mb"], 256);
     assert_eq!(doc["decision"]["target_memory_mb"], 384);
     assert!(!doc["decision"]["reasons"].as_array().unwrap().is_empty());
+    let would_have = doc["would_have"].as_array().unwrap();
+    let by = |key: &str| {
+        would_have
+            .iter()
+            .find(|w| w["by"] == key)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        by("mode:consensus")["action"],
+        "escalate",
+        "no AI finding: no consensus"
+    );
+    assert_eq!(by("source:rule:oom")["target_memory_mb"], 384);
     assert_eq!(doc["change"]["new_memory_mb"], 384);
     // No traffic since the change: not enough data, twice, so inconclusive.
     assert_eq!(doc["verification"]["verdict"], "insufficient-data");

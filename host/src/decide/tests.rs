@@ -265,6 +265,39 @@ fn a_repair_never_lowers_memory() {
 }
 
 #[test]
+fn would_have_covers_every_mode_and_each_source_alone() {
+    let f = function(512, true);
+    let findings = [
+        finding(rule("oom"), FindingKind::MemoryExhaustion, set(768)),
+        SourcedFinding {
+            shadow: true,
+            ..finding(rule("third-party"), FindingKind::MemoryPressure, set(640))
+        },
+        finding(Source::Ai, FindingKind::CodeError, escalate()),
+    ];
+    let s = Situation {
+        function: &f,
+        findings: &findings,
+        history: History::default(),
+        now_ms: 0,
+    };
+    let all = would_have(&s, &Policy::default());
+    let by = |key: &str| {
+        all.iter()
+            .find(|w| w.by == key)
+            .unwrap_or_else(|| panic!("{key} missing"))
+    };
+    assert_eq!(by("mode:rules").target_memory_mb, Some(768));
+    assert_eq!(by("mode:ai").action, Action::Escalate);
+    assert_eq!(by("mode:consensus").action, Action::Escalate);
+    assert_eq!(by("source:rule:oom").target_memory_mb, Some(768));
+    // The shadow rule is judged as if it decided.
+    assert_eq!(by("source:rule:third-party").target_memory_mb, Some(640));
+    assert_eq!(by("source:ai").action, Action::Escalate);
+    assert_eq!(all.len(), MergeMode::ALL.len() + 3);
+}
+
+#[test]
 fn merge_mode_parses_from_its_name() {
     for mode in MergeMode::ALL {
         assert_eq!(mode.to_string().parse::<MergeMode>(), Ok(mode));

@@ -144,6 +144,7 @@ pub async fn start(ctx: &Context, event: &Value, options: Options) -> Result<Run
         plugin_failures: Vec::new(),
         rules: Vec::new(),
         decision: None,
+        would_have: Vec::new(),
         change: None,
         verification: None,
         rollback: None,
@@ -301,7 +302,7 @@ pub async fn decide_stage(ctx: &Context, run: &mut Run) {
 
 fn decide_with(
     ctx: &Context,
-    run: &Run,
+    run: &mut Run,
     function: &crate::model::FunctionInfo,
     history: History,
 ) -> Decision {
@@ -311,7 +312,9 @@ fn decide_with(
         history,
         now_ms: now_ms(),
     };
-    decide::decide(&situation, &ctx.config.policy, run.mode)
+    let decision = decide::decide(&situation, &ctx.config.policy, run.mode);
+    run.would_have = decide::would_have(&situation, &ctx.config.policy);
+    decision
 }
 
 /// Stage 5: apply the decision. A 412 (changed since we looked) re-reads the

@@ -99,6 +99,9 @@ pub struct Run {
     pub rules: Vec<RuleRun>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
+    /// What every merge mode, and every source alone, would have decided.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub would_have: Vec<crate::decide::WouldHave>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change: Option<Change>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
