@@ -245,6 +245,27 @@ impl AuditLog {
             .map_err(|e| self.err(format!("recording the change: {}", describe(&e))))
     }
 
+    /// Every incident's record document (the run JSON), for the A/B report.
+    /// A scan: the report reads the whole table, page by page.
+    pub async fn record_documents(&self) -> Result<Vec<String>, AuditError> {
+        let mut pages = self
+            .aws
+            .dynamodb
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("sk = :record")
+            .expression_attribute_values(":record", s("record"))
+            .into_paginator()
+            .send();
+        let mut documents = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| self.err(format!("reading incident records: {}", describe(&e))))?;
+            documents.extend(page.items().iter().map(|item| string(item, "record")));
+        }
+        Ok(documents)
+    }
+
     /// Changes to `function` in the 24 hours before `now_ms`.
     pub async fn history(&self, function: &str, now_ms: Millis) -> Result<History, AuditError> {
         let since = now_ms - 24 * 3_600_000;

@@ -15,6 +15,9 @@ pub struct Aws {
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sns: aws_sdk_sns::Client,
+    /// The shared settings, for clients built with overrides (Bedrock's region
+    /// and endpoint come from the `[ai]` section).
+    pub sdk: SdkConfig,
 }
 
 /// Attempts per AWS call (the first plus retries on throttling and 5xx).
@@ -30,24 +33,29 @@ impl Aws {
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             sns: aws_sdk_sns::Client::new(config),
+            sdk: config.clone(),
         }
     }
 
     /// Clients from the standard chain (env, profile, IMDS/container role),
     /// with bounded retries and timeouts.
     pub async fn from_env() -> Aws {
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_timeout(CALL_TIMEOUT)
-                    .connect_timeout(Duration::from_secs(3))
-                    .build(),
-            )
-            .load()
-            .await;
-        Aws::new(&config)
+        Aws::new(&sdk_from_env().await)
     }
+}
+
+/// The SDK settings from the standard chain, with bounded retries and timeouts.
+pub async fn sdk_from_env() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_timeout(CALL_TIMEOUT)
+                .connect_timeout(Duration::from_secs(3))
+                .build(),
+        )
+        .load()
+        .await
 }
 
 /// A readable one-line description of an SDK error: the service's code and

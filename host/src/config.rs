@@ -23,6 +23,117 @@ pub struct Config {
     pub plugins: Vec<PluginConfig>,
     /// The closed loop: where records go, windows, bounds.
     pub run: RunConfig,
+    /// The AI diagnoser (Amazon Bedrock), off unless enabled.
+    pub ai: AiConfig,
+    /// Prices the A/B report turns memory changes into money with.
+    pub pricing: PricingConfig,
+}
+
+/// The Bedrock diagnoser. Prices default to Claude Haiku 4.5's on-demand rates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AiConfig {
+    /// Ask the model beside the rules. Off by default: it needs Bedrock access.
+    pub enabled: bool,
+    /// A Bedrock model id or inference-profile id.
+    pub model_id: String,
+    /// Region for Bedrock; default: the SDK's (AWS_REGION).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Endpoint override (a local stand-in); `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` works too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+    /// Record the AI's finding but never let it decide, whatever the mode.
+    pub shadow: bool,
+    /// Bound on the whole diagnosis, retries included.
+    pub timeout_seconds: u64,
+    /// Attempts on throttling and transient model errors.
+    pub max_attempts: u32,
+    /// First backoff bound (ms); doubled per attempt, full jitter.
+    pub backoff_base_ms: u64,
+    /// The prompt's budget, in estimated input tokens.
+    pub input_token_budget: usize,
+    pub max_output_tokens: u32,
+    /// Distinct error lines shown to the model, at most.
+    pub max_sample_lines: usize,
+    /// Each sample line is cut to this many characters.
+    pub max_line_chars: usize,
+    pub usd_per_1k_input_tokens: f64,
+    pub usd_per_1k_output_tokens: f64,
+}
+
+impl Default for AiConfig {
+    fn default() -> Self {
+        AiConfig {
+            enabled: false,
+            model_id: "us.anthropic.claude-haiku-4-5-20251001-v1:0".into(),
+            region: None,
+            endpoint_url: None,
+            shadow: false,
+            timeout_seconds: 20,
+            max_attempts: 3,
+            backoff_base_ms: 500,
+            input_token_budget: 6000,
+            max_output_tokens: 1024,
+            max_sample_lines: 20,
+            max_line_chars: 300,
+            usd_per_1k_input_tokens: 0.001,
+            usd_per_1k_output_tokens: 0.005,
+        }
+    }
+}
+
+impl AiConfig {
+    pub fn cost_usd(&self, input_tokens: u64, output_tokens: u64) -> f64 {
+        input_tokens as f64 / 1000.0 * self.usd_per_1k_input_tokens
+            + output_tokens as f64 / 1000.0 * self.usd_per_1k_output_tokens
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.model_id.trim().is_empty() {
+            problems.push("ai.model_id must not be empty".into());
+        }
+        if !(1..=900).contains(&self.timeout_seconds) {
+            problems.push("ai.timeout_seconds must be within 1..=900".into());
+        }
+        if !(1..=10).contains(&self.max_attempts) {
+            problems.push("ai.max_attempts must be within 1..=10".into());
+        }
+        if self.input_token_budget < 500 {
+            problems.push("ai.input_token_budget must be at least 500".into());
+        }
+        if self.max_output_tokens == 0 {
+            problems.push("ai.max_output_tokens must be above 0".into());
+        }
+        if self.max_line_chars == 0 {
+            problems.push("ai.max_line_chars must be above 0".into());
+        }
+        for (name, price) in [
+            ("usd_per_1k_input_tokens", self.usd_per_1k_input_tokens),
+            ("usd_per_1k_output_tokens", self.usd_per_1k_output_tokens),
+        ] {
+            if !(price.is_finite() && price >= 0.0) {
+                problems.push(format!("ai.{name} must be a number ≥ 0"));
+            }
+        }
+        problems
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PricingConfig {
+    /// Lambda's price per GB-second (x86, us-east-1 by default).
+    pub lambda_usd_per_gb_second: f64,
+}
+
+impl Default for PricingConfig {
+    fn default() -> Self {
+        PricingConfig {
+            lambda_usd_per_gb_second: 0.000_016_666_7,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -222,6 +333,11 @@ impl Config {
     /// Everything wrong with this configuration, each phrased as what to fix.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = self.policy.problems();
+        problems.extend(self.ai.problems());
+        let price = self.pricing.lambda_usd_per_gb_second;
+        if !(price.is_finite() && price >= 0.0) {
+            problems.push("pricing.lambda_usd_per_gb_second must be a number ≥ 0".into());
+        }
         if self.run.audit_table.is_empty() {
             problems.push("run.audit_table must not be empty".into());
         }

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ai::AiRun;
 use crate::config::Config;
 use crate::decide::{self, Decision, History, LAMBDA_MAX_MB, LAMBDA_MIN_MB, MergeMode, Situation};
 use crate::logs;
@@ -32,10 +33,24 @@ pub fn load_evidence(path: &Path) -> Result<Evidence, EvidenceError> {
         path: path.to_owned(),
         source,
     })?;
-    let mut evidence: Evidence = serde_json::from_str(&text).map_err(|e| EvidenceError::Json {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| EvidenceError::Json {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+    evidence_from_value(path, value)
+}
+
+/// Checks evidence parsed from `path` (named in errors) and fills in reports.
+pub fn evidence_from_value(
+    path: &Path,
+    value: serde_json::Value,
+) -> Result<Evidence, EvidenceError> {
+    let mut evidence: Evidence =
+        serde_json::from_value(value).map_err(|e| EvidenceError::Json {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
     let invalid = |message: String| EvidenceError::Invalid {
         path: path.to_owned(),
         message,
@@ -83,6 +98,12 @@ pub struct EvidenceSummary {
     pub invocations: usize,
     pub log_lines: usize,
     pub metric_series: usize,
+    /// The window's length and the mean invocation duration in it: with
+    /// `invocations`, what the A/B report prices memory changes with.
+    #[serde(default)]
+    pub window_ms: i64,
+    #[serde(default)]
+    pub mean_duration_ms: f64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
@@ -100,6 +121,9 @@ pub struct Diagnosis {
     pub findings: Vec<SourcedFinding>,
     pub plugin_failures: Vec<PluginFailure>,
     pub rules: Vec<RuleRun>,
+    /// What the AI diagnoser did, when it was asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ai: Option<AiRun>,
     pub mode: MergeMode,
     pub decision: Decision,
     /// What every mode, and every source alone, would have decided.
@@ -116,11 +140,22 @@ pub struct RulesReport {
     pub rules_us: u64,
 }
 
-/// Runs every rule on `evidence` (concurrently) and gathers their findings,
-/// failures and timings.
-pub fn run_rules(rules: &RuleSet, evidence: &Evidence) -> RulesReport {
+/// Where a diagnosis runs its rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    /// One thread per rule: one incident at a time, as fast as possible.
+    PerRule,
+    /// All on the caller's thread: for callers that spread incidents over threads.
+    Caller,
+}
+
+/// Runs every rule on `evidence` and gathers their findings, failures and timings.
+pub fn run_rules(rules: &RuleSet, evidence: &Evidence, threads: Threads) -> RulesReport {
     let started = Instant::now();
-    let outcomes = rules.evaluate(evidence);
+    let outcomes = match threads {
+        Threads::PerRule => rules.evaluate(evidence),
+        Threads::Caller => rules.evaluate_serial(evidence),
+    };
     let rules_us = started.elapsed().as_micros() as u64;
     let mut report = RulesReport {
         plugin_failures: rules.load_failures().to_vec(),
@@ -154,20 +189,38 @@ pub fn summarize(evidence: &Evidence) -> EvidenceSummary {
         invocations: evidence.reports.len(),
         log_lines: evidence.logs.len(),
         metric_series: evidence.metrics.len(),
+        window_ms: (evidence.window.end_ms - evidence.window.start_ms).max(0),
+        mean_duration_ms: if evidence.reports.is_empty() {
+            0.0
+        } else {
+            evidence.reports.iter().map(|r| r.duration_ms).sum::<f64>()
+                / evidence.reports.len() as f64
+        },
         notes: evidence.notes.clone(),
     }
 }
 
-/// Runs every rule on `evidence` and decides under the configured policy.
+/// The AI's finding as one of the incident's findings, if it gave a valid one.
+pub fn ai_finding(ai: &AiRun) -> Option<SourcedFinding> {
+    ai.finding.clone().map(|finding| SourcedFinding {
+        source: Source::Ai,
+        shadow: ai.shadow,
+        finding,
+    })
+}
+
+/// Adds the AI's answer (when there is one) to what the rules said about
+/// `evidence`, and decides under the configured policy.
 pub fn diagnose(
-    rules: &RuleSet,
+    mut report: RulesReport,
     evidence: &Evidence,
     config: &Config,
     mode: MergeMode,
     history: History,
     now_ms: Millis,
+    ai: Option<AiRun>,
 ) -> Diagnosis {
-    let report = run_rules(rules, evidence);
+    report.findings.extend(ai.as_ref().and_then(ai_finding));
     let started = Instant::now();
     let situation = Situation {
         function: &evidence.function,
@@ -183,6 +236,7 @@ pub fn diagnose(
         findings: report.findings,
         plugin_failures: report.plugin_failures,
         rules: report.rules,
+        ai,
         mode,
         decision,
         would_have,

@@ -5,8 +5,10 @@
 //! WebAssembly rule plugins in a sandbox, [`decide`] merges findings under the
 //! safety guard, [`repair`] changes and restores memory, [`verify`] judges the
 //! change, [`audit`] and [`notify`] record it. [`pipeline`] wires the stages;
-//! [`diagnose`] is the offline subset. AWS lives in [`aws`] and the adapters.
+//! [`ai`] asks an LLM on Bedrock beside the rules; [`diagnose`] is the offline subset,
+//! [`replay`] runs it over recorded corpora and [`report`] compares AI against rules. AWS lives in [`aws`] and the adapters.
 
+pub mod ai;
 pub mod audit;
 pub mod aws;
 pub mod config;
@@ -18,7 +20,10 @@ pub mod logs;
 pub mod model;
 pub mod notify;
 pub mod pipeline;
+pub mod record;
 pub mod render;
 pub mod repair;
+pub mod replay;
+pub mod report;
 pub mod rules;
 pub mod verify;

@@ -3,10 +3,12 @@
 //! — the faults an emulator cannot produce (409 conflicts, 412 revision
 //! mismatches, 5xx). One request per connection (`Connection: close`).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
+
+use crate::http::{read_request, response};
 
 /// Answer the first `times` requests whose method and path start as given
 /// with `status` and AWS error type `error_type`.
@@ -80,32 +82,10 @@ fn serve(
     faults: &Mutex<Vec<Fault>>,
     injected: &Mutex<Vec<String>>,
 ) -> std::io::Result<()> {
-    let mut reader = BufReader::new(client.try_clone()?);
-    let mut head = Vec::new();
-    let mut content_length = 0usize;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        let lower = line.to_ascii_lowercase();
-        if let Some(v) = lower.strip_prefix("content-length:") {
-            content_length = v.trim().parse().unwrap_or(0);
-        }
-        // Each connection carries one request: say so to both sides.
-        if lower.starts_with("connection:") {
-            continue;
-        }
-        if line == "\r\n" {
-            break;
-        }
-        head.push(line);
-    }
-    let mut body = vec![0; content_length];
-    reader.read_exact(&mut body)?;
-    let request_line = head.first().cloned().unwrap_or_default();
-    let mut parts = request_line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let Some(request) = read_request(&client)? else {
+        return Ok(());
+    };
+    let (method, path) = (request.method.as_str(), request.path.as_str());
 
     let fault = {
         let mut faults = faults.lock().unwrap();
@@ -127,20 +107,14 @@ fn serve(
             "{{\"Type\":\"User\",\"message\":\"injected {}\"}}",
             f.error_type
         );
-        let response = format!(
-            "HTTP/1.1 {} Injected\r\nContent-Type: application/json\r\nx-amzn-ErrorType: {}\r\nx-amzn-RequestId: injected\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            f.status,
-            f.error_type,
-            body.len()
-        );
-        return client.write_all(response.as_bytes());
+        return client.write_all(response(f.status, Some(f.error_type), &body).as_bytes());
     }
     let mut upstream = TcpStream::connect(("127.0.0.1", upstream_port))?;
-    for line in &head {
+    for line in &request.head {
         upstream.write_all(line.as_bytes())?;
     }
     upstream.write_all(b"Connection: close\r\n\r\n")?;
-    upstream.write_all(&body)?;
+    upstream.write_all(&request.body)?;
     let mut response = Vec::new();
     upstream.read_to_end(&mut response)?;
     client.write_all(&response)

@@ -3,7 +3,9 @@
 //! Lambda-shaped logs and metrics according to the function's *current* memory,
 //! so a real repair shows up as healthy data afterwards.
 
+pub mod converse;
 pub mod faults;
+pub mod http;
 pub mod moto;
 pub mod workload;
 
@@ -79,4 +81,25 @@ mod tests {
             );
         }
     }
+}
+
+/// The `autorepair` binary the tests run as a child process: `$AUTOREPAIR_BIN`,
+/// or the one built next to the test executable.
+pub fn autorepair_bin() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("AUTOREPAIR_BIN") {
+        return path.into();
+    }
+    // target/<profile>/deps/<test>-… → target/<profile>/autorepair
+    let exe = std::env::current_exe().expect("the test's own path");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps")
+        .join("autorepair");
+    assert!(
+        bin.exists(),
+        "{} not built: run `cargo build -p autorepair` (tests/test.sh does)",
+        bin.display()
+    );
+    bin
 }

@@ -5,27 +5,12 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use autorepair::pipeline::now_ms;
-use autorepair_e2e::{Behaviour, Moto, Workload, alarm_event};
-
-fn binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("AUTOREPAIR_BIN") {
-        return path.into();
-    }
-    // target/<profile>/deps/cli_run-… → target/<profile>/autorepair
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("autorepair");
-    assert!(
-        bin.exists(),
-        "{} not built: run `cargo build -p autorepair` (tests/test.sh does)",
-        bin.display()
-    );
-    bin
-}
+use autorepair_e2e::{Behaviour, Moto, Workload, alarm_event, autorepair_bin};
 
 fn run(moto: &Moto, dir: &std::path::Path, event: &serde_json::Value, extra: &[&str]) -> Output {
     let file = dir.join("event.json");
     std::fs::write(&file, event.to_string()).unwrap();
-    Command::new(binary())
+    Command::new(autorepair_bin())
         .args([
             "run",
             "--event",
@@ -145,7 +130,7 @@ fn bad_events_exit_2_with_one_line() {
     for event in ["{not json", "{}", not_lambda.as_str()] {
         let file = dir.path().join("event.json");
         std::fs::write(&file, event).unwrap();
-        let out = Command::new(binary())
+        let out = Command::new(autorepair_bin())
             .args(["run", "--event", file.to_str().unwrap()])
             .envs(moto.env())
             .output()

@@ -97,7 +97,7 @@ async fn up_to_execute(env: &Env, event: &serde_json::Value, dry_run: bool) -> R
     let mut run = pipeline::start(ctx, event, options(dry_run))
         .await
         .expect("event parses");
-    pipeline::diagnose(ctx, &mut run).await;
+    pipeline::diagnose(ctx, &mut run, pipeline::Diagnosers::BOTH).await;
     pipeline::decide_stage(ctx, &mut run).await;
     pipeline::execute(ctx, &mut run).await;
     run
@@ -436,7 +436,7 @@ async fn a_function_deleted_mid_run_is_a_recorded_failure() {
     );
     let ctx = &env.ctx;
     let mut run = pipeline::start(ctx, &event, options(false)).await.unwrap();
-    pipeline::diagnose(ctx, &mut run).await;
+    pipeline::diagnose(ctx, &mut run, pipeline::Diagnosers::BOTH).await;
     pipeline::decide_stage(ctx, &mut run).await;
     aws_sdk_lambda::Client::new(&env.sdk)
         .delete_function()
@@ -532,7 +532,7 @@ mod faults {
 
     async fn run_through(ctx: &Context, event: &serde_json::Value) -> Run {
         let mut run = pipeline::start(ctx, event, options(false)).await.unwrap();
-        pipeline::diagnose(ctx, &mut run).await;
+        pipeline::diagnose(ctx, &mut run, pipeline::Diagnosers::BOTH).await;
         pipeline::decide_stage(ctx, &mut run).await;
         pipeline::execute(ctx, &mut run).await;
         run

@@ -7,18 +7,26 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use autorepair::aws::Aws;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use autorepair::ai::Bedrock;
+use autorepair::audit::AuditLog;
+use autorepair::aws::{self, Aws};
 use autorepair::config::Config;
 use autorepair::decide::{History, MergeMode};
 use autorepair::diagnose;
+use autorepair::diagnose::Threads;
 use autorepair::pipeline::{self, Options, Status};
+use autorepair::record::{self, Record, RecordWriter};
 use autorepair::render;
 use autorepair::rules::{Compiler, RuleSet, Sandbox};
+use autorepair::{replay, report};
 
 /// Repairs AWS Lambda functions that run out of memory.
 ///
-/// Sandboxed WebAssembly rules (and, later, an LLM) diagnose an incident; a
-/// guarded decision step says what to change.
+/// Sandboxed WebAssembly rules and, when `[ai] enabled`, an LLM on Amazon
+/// Bedrock diagnose an incident side by side; a guarded decision step says what
+/// to change. `replay` and `report` compare the AI against the rules.
 #[derive(Parser)]
 #[command(name = "autorepair", version, about, long_about = None)]
 struct Cli {
@@ -37,7 +45,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run every rule on a recorded evidence file and show findings, failures,
-    /// timings and the decision. Offline: talks to no AWS service.
+    /// timings and the decision. Offline unless `[ai] enabled`, when the AI on
+    /// Bedrock is asked too.
     Diagnose {
         /// The evidence file (JSON; see the README for its format).
         #[arg(long, value_name = "FILE")]
@@ -47,6 +56,48 @@ enum Command {
         /// Merge mode for this run, instead of the config's.
         #[arg(long, value_parser = parse_mode)]
         mode: Option<MergeMode>,
+        /// Do not ask the AI even if the config enables it.
+        #[arg(long)]
+        no_ai: bool,
+    },
+    /// Replay a directory of recorded evidence files (`*.json`, optionally
+    /// labelled with the expected action): run the rules (and the AI when
+    /// enabled) on each, print a confusion matrix per merge mode and per source,
+    /// and write records for `report`. Ctrl-C stops cleanly, keeping what is done.
+    Replay {
+        /// The corpus directory (e.g. tests/fixtures/corpus).
+        dir: PathBuf,
+        /// Merge mode whose decision is recorded as the decision.
+        #[arg(long, value_parser = parse_mode)]
+        mode: Option<MergeMode>,
+        /// Threads to spread incidents over; default: the machine's cores.
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+        /// Append one record per incident to this JSON-lines file.
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Do not ask the AI even if the config enables it.
+        #[arg(long)]
+        no_ai: bool,
+    },
+    /// The A/B report of AI against rules: per incident, what each said, whether
+    /// they agreed, what was applied and how it ended; then agreement rate,
+    /// outcomes and cost per source, AI latency, tokens and cost, plugin failures.
+    Report {
+        /// Records written by `run --record` or `replay --record` (JSON lines); repeatable.
+        #[arg(long, value_name = "FILE")]
+        records: Vec<PathBuf>,
+        /// Read the audit records from the DynamoDB table instead (default
+        /// table: the config's run.audit_table).
+        #[arg(long, value_name = "TABLE", num_args = 0..=1, default_missing_value = "")]
+        table: Option<String>,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+        /// Write the report here instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Handle one alarm event end to end: collect, diagnose, decide, change,
     /// verify, roll back if it did not help, record and notify. AWS endpoint and
@@ -70,6 +121,12 @@ enum Command {
         /// Create the audit table first if it does not exist (local emulators, first runs).
         #[arg(long)]
         create_table: bool,
+        /// Also append the incident's A/B record to this JSON-lines file (for `report`).
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
+        /// Do not ask the AI even if the config enables it.
+        #[arg(long)]
+        no_ai: bool,
     },
     /// Rules: what is loaded, from where, with which grants and limits.
     Rules {
@@ -102,6 +159,16 @@ enum ConfigCommand {
 enum Format {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    /// A table for the terminal.
+    Text,
+    Json,
+    Markdown,
+    /// One self-contained page with charts.
+    Html,
 }
 
 fn parse_mode(s: &str) -> Result<MergeMode, String> {
@@ -167,7 +234,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
-    let config = Config::load(cli.config.as_deref()).map_err(bad_input)?;
+    let mut config = Config::load(cli.config.as_deref()).map_err(bad_input)?;
     match cli.command {
         Command::Config {
             command: ConfigCommand::Show,
@@ -195,7 +262,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
             verify_after,
             mode,
             create_table,
+            record,
+            no_ai,
         } => {
+            config.ai.enabled &= !no_ai;
+            let mut writer = record
+                .as_deref()
+                .map(RecordWriter::append)
+                .transpose()
+                .map_err(bad_input)?;
             let text = if event.as_os_str() == "-" {
                 std::io::read_to_string(std::io::stdin()).context("reading the event from stdin")?
             } else {
@@ -213,7 +288,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             options.dry_run |= dry_run;
             options.mode = mode.unwrap_or(options.mode);
             options.verify_after = verify_after.unwrap_or(options.verify_after);
-            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let runtime = runtime()?;
             let run = runtime.block_on(async {
                 let ctx = pipeline::Context::new(Aws::from_env().await, rules, config);
                 if create_table {
@@ -226,6 +301,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             match format {
                 Format::Text => print!("{}", render::run_story(&run)),
                 Format::Json => println!("{}", serde_json::to_string_pretty(&run)?),
+            }
+            if let Some(writer) = writer.as_mut()
+                && run.status != Status::Duplicate
+            {
+                writer.write(&Record::from_run(&run))?;
             }
             if run.status == Status::Failed {
                 return Err(anyhow::anyhow!(
@@ -240,19 +320,26 @@ fn run(cli: Cli) -> Result<(), Failure> {
             evidence,
             format,
             mode,
+            no_ai,
         } => {
             let evidence = diagnose::load_evidence(&evidence).map_err(bad_input)?;
             let rules = load_rules(&config, cli.no_cache)?;
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
+            let report = diagnose::run_rules(&rules, &evidence, Threads::PerRule);
+            let ai = if config.ai.enabled && !no_ai {
+                let runtime = runtime()?;
+                let bedrock = Bedrock::new(&runtime.block_on(aws::sdk_from_env()), &config.ai);
+                Some(runtime.block_on(bedrock.diagnose(&evidence)))
+            } else {
+                None
+            };
             let diagnosis = diagnose::diagnose(
-                &rules,
+                report,
                 &evidence,
                 &config,
                 mode.unwrap_or(config.mode),
                 History::default(),
-                now_ms,
+                pipeline::now_ms(),
+                ai,
             );
             match format {
                 Format::Text => print!("{}", render::diagnosis(&diagnosis)),
@@ -260,7 +347,174 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Replay {
+            dir,
+            mode,
+            jobs,
+            record,
+            format,
+            no_ai,
+        } => replay_command(
+            &config,
+            cli.no_cache,
+            &dir,
+            mode,
+            jobs,
+            record,
+            format,
+            no_ai,
+        ),
+        Command::Report {
+            records,
+            table,
+            format,
+            output,
+        } => {
+            let mut all = Vec::new();
+            for path in &records {
+                all.extend(record::read_jsonl(path).map_err(bad_input)?);
+            }
+            if let Some(table) = table {
+                let table = if table.is_empty() {
+                    config.run.audit_table.clone()
+                } else {
+                    table
+                };
+                let runtime = runtime()?;
+                let documents = runtime.block_on(async {
+                    let audit =
+                        AuditLog::new(Aws::from_env().await, table, config.run.audit_ttl_days);
+                    audit.record_documents().await
+                })?;
+                let (records, skipped) = record::from_documents(&documents);
+                if skipped > 0 {
+                    eprintln!(
+                        "warning: {skipped} audit records are not run documents and were left out"
+                    );
+                }
+                all.extend(records);
+            } else if records.is_empty() {
+                return Err(bad_input(anyhow::anyhow!(
+                    "say where the records are: --records FILE (from run/replay --record) or --table [NAME] (the audit table)"
+                )));
+            }
+            let report = report::build(&all, &config);
+            let text = match format {
+                ReportFormat::Text => report::text(&report),
+                ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+                ReportFormat::Markdown => report::markdown(&report),
+                ReportFormat::Html => report::html(&report),
+            };
+            match output {
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("writing the report to {}", path.display()))?,
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    Ok(tokio::runtime::Runtime::new().context("starting the async runtime")?)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn replay_command(
+    config: &Config,
+    no_cache: bool,
+    dir: &std::path::Path,
+    mode: Option<MergeMode>,
+    jobs: Option<usize>,
+    record: Option<PathBuf>,
+    format: Format,
+    no_ai: bool,
+) -> Result<(), Failure> {
+    let cases = replay::load_dir(dir).map_err(bad_input)?;
+    if cases.is_empty() {
+        return Err(bad_input(anyhow::anyhow!(
+            "{} holds no *.json evidence files",
+            dir.display()
+        )));
+    }
+    let mut writer = record
+        .as_deref()
+        .map(RecordWriter::append)
+        .transpose()
+        .map_err(bad_input)?;
+    let rules = load_rules(config, no_cache)?;
+    let runtime = runtime()?;
+    let bedrock = (config.ai.enabled && !no_ai)
+        .then(|| Bedrock::new(&runtime.block_on(aws::sdk_from_env()), &config.ai));
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second Ctrl-C ends the process the usual way.
+        let _ = ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupted: finishing the incidents under way, then stopping");
+        });
+    }
+    let options = replay::Options {
+        mode: mode.unwrap_or(config.mode),
+        jobs: jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1),
+        ai: bedrock.as_ref().map(|b| (b, runtime.handle().clone())),
+        stop: &stop,
+    };
+    let bar = indicatif::ProgressBar::new(cases.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} incidents, {per_sec} ({eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let mut records = Vec::with_capacity(cases.len());
+    let done = replay::replay(&rules, config, &cases, &options, |r| {
+        bar.inc(1);
+        if let Some(w) = writer.as_mut() {
+            w.write(&r)?;
+        }
+        records.push(r);
+        Ok::<_, record::RecordError>(())
+    })?;
+    bar.finish_and_clear();
+    let elapsed = started.elapsed();
+    let interrupted = stop.load(Ordering::SeqCst) && done < cases.len();
+    let matrices = replay::confusion(&records);
+    match format {
+        Format::Text => {
+            println!(
+                "replayed {done} of {} incidents in {:.2} s ({:.0}/s){}",
+                cases.len(),
+                elapsed.as_secs_f64(),
+                done as f64 / elapsed.as_secs_f64().max(1e-9),
+                if interrupted { "; interrupted" } else { "" }
+            );
+            print!("{}", replay::confusion_text(&matrices));
+        }
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "incidents": cases.len(),
+                "replayed": done,
+                "interrupted": interrupted,
+                "seconds": elapsed.as_secs_f64(),
+                "confusion": matrices,
+                "records": records,
+            }))?
+        ),
+    }
+    if interrupted {
+        return Err(Failure {
+            code: 130,
+            error: anyhow::anyhow!("interrupted after {done} of {} incidents", cases.len()),
+        });
+    }
+    Ok(())
 }
 
 fn load_rules(config: &Config, no_cache: bool) -> Result<RuleSet, Failure> {

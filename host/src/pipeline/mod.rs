@@ -14,6 +14,7 @@ use serde_json::Value;
 pub use protocol::{STAGES, StageRequest, stage};
 pub use run::{Rollback, Run, StageFailure, Status, Verification};
 
+use crate::ai::Bedrock;
 use crate::audit::{AuditLog, Claim};
 use crate::aws::Aws;
 use crate::config::Config;
@@ -33,6 +34,8 @@ pub struct Context {
     pub rules: RuleSet,
     pub config: Config,
     pub audit: AuditLog,
+    /// The AI diagnoser, when `[ai] enabled`.
+    pub ai: Option<Bedrock>,
 }
 
 impl Context {
@@ -42,11 +45,16 @@ impl Context {
             config.run.audit_table.clone(),
             config.run.audit_ttl_days,
         );
+        let ai = config
+            .ai
+            .enabled
+            .then(|| Bedrock::new(&aws.sdk, &config.ai));
         Context {
             aws,
             rules,
             config,
             audit,
+            ai,
         }
     }
 }
@@ -83,7 +91,7 @@ pub async fn run(ctx: &Context, event: &Value, options: Options) -> Result<Run, 
         return Ok(run);
     }
     if !run.status.is_terminal() {
-        diagnose(ctx, &mut run).await;
+        diagnose(ctx, &mut run, Diagnosers::BOTH).await;
         decide_stage(ctx, &mut run).await;
         execute(ctx, &mut run).await;
         if run.change.is_some() && !run.status.is_terminal() {
@@ -143,6 +151,7 @@ pub async fn start(ctx: &Context, event: &Value, options: Options) -> Result<Run
         findings: Vec::new(),
         plugin_failures: Vec::new(),
         rules: Vec::new(),
+        ai: None,
         decision: None,
         would_have: Vec::new(),
         change: None,
@@ -207,8 +216,24 @@ pub async fn start(ctx: &Context, event: &Value, options: Options) -> Result<Run
     Ok(run)
 }
 
-/// Stages 2 and 3 (rules): collect the evidence before the alarm and run every rule.
-pub async fn diagnose(ctx: &Context, run: &mut Run) {
+/// Which diagnosers a diagnose stage runs: both in one process (the CLI), one
+/// per Parallel branch in Step Functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Diagnosers {
+    pub rules: bool,
+    pub ai: bool,
+}
+
+impl Diagnosers {
+    pub const BOTH: Diagnosers = Diagnosers {
+        rules: true,
+        ai: true,
+    };
+}
+
+/// Stages 2 and 3: collect the evidence before the alarm, then run the rules
+/// and the AI side by side.
+pub async fn diagnose(ctx: &Context, run: &mut Run, which: Diagnosers) {
     if run.status.is_terminal() {
         return;
     }
@@ -231,15 +256,42 @@ pub async fn diagnose(ctx: &Context, run: &mut Run) {
         Ok(c) => c,
         Err(e) => return fail(run, "collect", e.to_string()),
     };
-    let started = Instant::now();
-    let report = tokio::task::block_in_place(|| diagnose::run_rules(&ctx.rules, &evidence));
+    let evidence = std::sync::Arc::new(evidence);
+    // The model answers in seconds, the rules in a millisecond: start the
+    // model first, run the rules meanwhile.
+    let ai = match (&ctx.ai, which.ai) {
+        (Some(bedrock), true) => {
+            let (bedrock, evidence) = (bedrock.clone(), evidence.clone());
+            Some(tokio::spawn(
+                async move { bedrock.diagnose(&evidence).await },
+            ))
+        }
+        _ => None,
+    };
+    if which.rules {
+        let started = Instant::now();
+        let report = tokio::task::block_in_place(|| {
+            diagnose::run_rules(&ctx.rules, &evidence, diagnose::Threads::PerRule)
+        });
+        run.findings.extend(report.findings);
+        run.plugin_failures.extend(report.plugin_failures);
+        run.rules = report.rules;
+        timed(run, "rules", started);
+    }
+    if let Some(task) = ai {
+        let started = Instant::now();
+        match task.await {
+            Ok(answer) => {
+                run.findings.extend(diagnose::ai_finding(&answer));
+                run.ai = Some(answer);
+            }
+            Err(e) => tracing::error!(error = %e, "the AI diagnoser's task died"),
+        }
+        timed(run, "ai", started);
+    }
     run.evidence = Some(diagnose::summarize(&evidence));
     run.before = Some(Health::of(&evidence));
     run.function = Some(state);
-    run.findings.extend(report.findings);
-    run.plugin_failures.extend(report.plugin_failures);
-    run.rules = report.rules;
-    timed(run, "rules", started);
 }
 
 /// Merges the findings of parallel branches (Step Functions' Parallel state
@@ -250,6 +302,7 @@ pub fn merge_branches(mut runs: Vec<Run>) -> Option<Run> {
         merged.findings.extend(other.findings);
         merged.plugin_failures.extend(other.plugin_failures);
         merged.rules.extend(other.rules);
+        merged.ai = merged.ai.or(other.ai);
         merged.stage_ms.extend(other.stage_ms);
         merged.evidence = merged.evidence.or(other.evidence);
         merged.function = merged.function.or(other.function);

@@ -4,8 +4,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    Context, Options, Run, decide_stage, diagnose, execute, merge_branches, record, rollback,
-    start, verify,
+    Context, Diagnosers, Options, Run, decide_stage, diagnose, execute, merge_branches, record,
+    rollback, start, verify,
 };
 
 /// The stage names the Lambda handler knows, in workflow order.
@@ -55,12 +55,24 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<Run, String> 
             .await
             .map_err(|e| e.to_string())?,
         StageRequest::Rules { mut run } => {
-            diagnose(ctx, &mut run).await;
+            let rules_only = Diagnosers {
+                rules: true,
+                ai: false,
+            };
+            diagnose(ctx, &mut run, rules_only).await;
             *run
         }
-        // The Bedrock diagnoser arrives with the AI issue; until then the branch
-        // contributes no finding.
-        StageRequest::Ai { run } => *run,
+        // Without `[ai] enabled` the branch contributes no finding.
+        StageRequest::Ai { mut run } => {
+            if ctx.ai.is_some() {
+                let ai_only = Diagnosers {
+                    rules: false,
+                    ai: true,
+                };
+                diagnose(ctx, &mut run, ai_only).await;
+            }
+            *run
+        }
         StageRequest::Decide { runs } => {
             let mut run = merge_branches(runs).ok_or("decide needs at least one run")?;
             decide_stage(ctx, &mut run).await;

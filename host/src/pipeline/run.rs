@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::ai::AiRun;
 use crate::decide::{Decision, MergeMode};
 use crate::diagnose::{EvidenceSummary, RuleRun};
 use crate::evidence::FunctionState;
@@ -97,6 +98,9 @@ pub struct Run {
     pub plugin_failures: Vec<PluginFailure>,
     #[serde(default)]
     pub rules: Vec<RuleRun>,
+    /// What the AI diagnoser did (absent when it is not enabled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai: Option<AiRun>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
     /// What every merge mode, and every source alone, would have decided.

@@ -1,0 +1,285 @@
+//! The A/B record: one incident as the comparison of AI against rules needs
+//! it — what each source said, what each mode and source alone would have
+//! decided, what was applied and how it ended. `run --record FILE` and
+//! `replay --record FILE` append them as JSON lines; `report` reads them, or
+//! turns the audit table's run documents into them.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ai::AiRun;
+use crate::decide::{Action, Decision, MergeMode, WouldHave};
+use crate::diagnose::{Diagnosis, EvidenceSummary};
+use crate::model::{Millis, PluginFailure, SourcedFinding};
+use crate::pipeline::{Run, Status};
+use crate::verify::Verdict;
+
+/// What a labelled corpus says a careful operator would do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Label {
+    pub action: Action,
+    /// For `set_memory`: the acceptable target range, in MB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_mb: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_mb: Option<u32>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub why: String,
+}
+
+impl Label {
+    /// Whether a decision matches: the same action and, for a memory change,
+    /// a target inside the range.
+    pub fn accepts(&self, action: Action, target_mb: Option<u32>) -> bool {
+        if action != self.action {
+            return false;
+        }
+        match (action, target_mb) {
+            (Action::SetMemory, Some(t)) => {
+                self.min_mb.is_none_or(|min| t >= min) && self.max_mb.is_none_or(|max| t <= max)
+            }
+            (Action::SetMemory, None) => false,
+            _ => true,
+        }
+    }
+}
+
+/// One incident for the A/B report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// The incident id (`run`), or the evidence file's name (`replay`).
+    pub id: String,
+    pub function: String,
+    pub at_ms: Millis,
+    /// `run` or `replay`.
+    pub origin: String,
+    pub mode: MergeMode,
+    pub memory_mb: u32,
+    /// The run's status (`replayed` for replays).
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    #[serde(default)]
+    pub would_have: Vec<WouldHave>,
+    #[serde(default)]
+    pub findings: Vec<SourcedFinding>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai: Option<AiRun>,
+    #[serde(default)]
+    pub plugin_failures: Vec<PluginFailure>,
+    /// The memory actually set, if a change was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_memory_mb: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    #[serde(default)]
+    pub rolled_back: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<EvidenceSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<Label>,
+}
+
+impl Record {
+    /// What `by` (`mode:<mode>` or `source:<source>`) would have decided.
+    pub fn would(&self, by: &str) -> Option<&WouldHave> {
+        self.would_have.iter().find(|w| w.by == by)
+    }
+
+    pub fn from_run(run: &Run) -> Record {
+        Record {
+            id: run.incident.id.clone(),
+            function: run.incident.function_name.clone(),
+            at_ms: run.incident.timestamp_ms,
+            origin: "run".into(),
+            mode: run.mode,
+            memory_mb: run
+                .change
+                .as_ref()
+                .map(|c| c.previous_memory_mb)
+                .or(run.function.as_ref().map(|f| f.memory_mb))
+                .or(run.evidence.as_ref().map(|e| e.memory_mb))
+                .unwrap_or(0),
+            status: run.status.to_string(),
+            decision: run.decision.clone(),
+            would_have: run.would_have.clone(),
+            findings: run.findings.clone(),
+            ai: run.ai.clone(),
+            plugin_failures: run.plugin_failures.clone(),
+            applied_memory_mb: run.change.as_ref().map(|c| c.new_memory_mb),
+            verdict: run.verification.as_ref().map(|v| v.verdict),
+            rolled_back: run.status == Status::RolledBack,
+            evidence: run.evidence.clone(),
+            label: None,
+        }
+    }
+
+    pub fn from_diagnosis(
+        id: String,
+        at_ms: Millis,
+        diagnosis: &Diagnosis,
+        label: Option<Label>,
+    ) -> Record {
+        Record {
+            id,
+            function: diagnosis.evidence.function_name.clone(),
+            at_ms,
+            origin: "replay".into(),
+            mode: diagnosis.mode,
+            memory_mb: diagnosis.evidence.memory_mb,
+            status: "replayed".into(),
+            decision: Some(diagnosis.decision.clone()),
+            would_have: diagnosis.would_have.clone(),
+            findings: diagnosis.findings.clone(),
+            ai: diagnosis.ai.clone(),
+            plugin_failures: diagnosis.plugin_failures.clone(),
+            applied_memory_mb: None,
+            verdict: None,
+            rolled_back: false,
+            evidence: Some(diagnosis.evidence.clone()),
+            label,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("cannot open records file {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write to records file {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("records file {path}, line {line}: {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+/// Appends records to a JSON-lines file, one flushed line each, so an
+/// interrupted replay keeps every record it finished.
+pub struct RecordWriter {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl RecordWriter {
+    pub fn append(path: &Path) -> Result<RecordWriter, RecordError> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| RecordError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(RecordWriter {
+            path: path.to_owned(),
+            file,
+        })
+    }
+
+    pub fn write(&mut self, record: &Record) -> Result<(), RecordError> {
+        let mut line = serde_json::to_vec(record).unwrap_or_default();
+        line.push(b'\n');
+        self.file
+            .write_all(&line)
+            .and_then(|()| self.file.flush())
+            .map_err(|source| RecordError::Write {
+                path: self.path.clone(),
+                source,
+            })
+    }
+}
+
+/// Reads a JSON-lines file of records; a line may also be a whole run document
+/// (as `run --format json` prints, compacted), which is converted.
+pub fn read_jsonl(path: &Path) -> Result<Vec<Record>, RecordError> {
+    let file = std::fs::File::open(path).map_err(|source| RecordError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut records = Vec::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|source| RecordError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parse_error = |e: serde_json::Error| RecordError::Parse {
+            path: path.to_owned(),
+            line: i + 1,
+            message: e.to_string(),
+        };
+        let value: serde_json::Value = serde_json::from_str(&line).map_err(parse_error)?;
+        let record = if value.get("incident").is_some() {
+            Record::from_run(&serde_json::from_value(value).map_err(parse_error)?)
+        } else {
+            serde_json::from_value(value).map_err(parse_error)?
+        };
+        records.push(record);
+    }
+    Ok(records)
+}
+
+/// Records from the audit table's run documents; a document that does not
+/// parse is counted, not fatal (it may come from another version).
+pub fn from_documents(documents: &[String]) -> (Vec<Record>, usize) {
+    let mut skipped = 0;
+    let records = documents
+        .iter()
+        .filter_map(|d| match serde_json::from_str::<Run>(d) {
+            Ok(run) => Some(Record::from_run(&run)),
+            Err(e) => {
+                tracing::warn!(error = %e, "skipping an audit record that is not a run document");
+                skipped += 1;
+                None
+            }
+        })
+        .collect();
+    (records, skipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_accept_the_action_and_range() {
+        let label = Label {
+            action: Action::SetMemory,
+            min_mb: Some(640),
+            max_mb: Some(1024),
+            why: String::new(),
+        };
+        assert!(label.accepts(Action::SetMemory, Some(1024)));
+        assert!(!label.accepts(Action::SetMemory, Some(2048)));
+        assert!(!label.accepts(Action::Escalate, None));
+        let escalate = Label {
+            action: Action::Escalate,
+            min_mb: None,
+            max_mb: None,
+            why: String::new(),
+        };
+        assert!(escalate.accepts(Action::Escalate, None));
+    }
+
+    #[test]
+    fn a_bad_line_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("records.jsonl");
+        std::fs::write(&path, "\n{\"nope\": 1}\n").unwrap();
+        let err = read_jsonl(&path).unwrap_err().to_string();
+        assert!(err.contains("line 2"), "{err}");
+    }
+}

@@ -1,0 +1,212 @@
+use super::*;
+use crate::ai::{AiRun, AiStatus};
+use crate::decide::{MergeMode, WouldHave};
+use crate::diagnose::EvidenceSummary;
+use crate::model::{FailureCause, PluginFailure};
+use crate::record::Label;
+
+fn would(by: &str, action: Action, target: Option<u32>) -> WouldHave {
+    WouldHave {
+        by: by.into(),
+        action,
+        target_memory_mb: target,
+    }
+}
+
+fn ai_run(status: AiStatus, latency_ms: u64) -> AiRun {
+    AiRun {
+        model_id: "m".into(),
+        status,
+        finding: None,
+        reason: (status != AiStatus::Answered).then(|| "no tool use".into()),
+        latency_ms,
+        attempts: 1,
+        input_tokens: 1000,
+        output_tokens: 100,
+        stop_reason: None,
+        cost_usd: 0.0015,
+        prompt_tokens_estimated: 900,
+        sample_lines: 3,
+        redactions: 0,
+        shadow: false,
+    }
+}
+
+fn record(id: &str, at_ms: i64, rules: WouldHave, ai: Option<WouldHave>) -> Record {
+    let mut would_have = vec![WouldHave {
+        by: RULES.into(),
+        ..rules
+    }];
+    let ai_run = match &ai {
+        Some(_) => ai_run(AiStatus::Answered, 1000 + at_ms as u64 % 7 * 100),
+        None => ai_run(AiStatus::Discarded, 900),
+    };
+    would_have.extend(ai.map(|w| WouldHave { by: AI.into(), ..w }));
+    Record {
+        id: id.into(),
+        function: "orders".into(),
+        at_ms,
+        origin: "run".into(),
+        mode: MergeMode::Rules,
+        memory_mb: 512,
+        status: "repaired".into(),
+        decision: None,
+        would_have,
+        findings: Vec::new(),
+        ai: Some(ai_run),
+        plugin_failures: Vec::new(),
+        applied_memory_mb: None,
+        verdict: None,
+        rolled_back: false,
+        evidence: Some(EvidenceSummary {
+            function_name: "orders".into(),
+            memory_mb: 512,
+            invocations: 1000,
+            log_lines: 0,
+            metric_series: 0,
+            window_ms: 1_800_000,
+            mean_duration_ms: 200.0,
+            notes: Vec::new(),
+        }),
+        label: None,
+    }
+}
+
+fn sample() -> Vec<Record> {
+    let set = |mb| would("", Action::SetMemory, Some(mb));
+    let mut applied = record("a", 3_000_000, set(1024), Some(set(1024)));
+    applied.applied_memory_mb = Some(1024);
+    applied.verdict = Some(Verdict::Improved);
+    let mut rolled = record(
+        "b",
+        1_000_000,
+        set(1024),
+        Some(would("", Action::Escalate, None)),
+    );
+    rolled.applied_memory_mb = Some(1024);
+    rolled.verdict = Some(Verdict::Unchanged);
+    rolled.rolled_back = true;
+    rolled.status = "rolled_back".into();
+    rolled.plugin_failures.push(PluginFailure {
+        rule: "timeouts".into(),
+        cause: FailureCause::CpuBudget(50),
+    });
+    let mut unanswered = record("c", 2_000_000, would("", Action::None, None), None);
+    unanswered.label = Some(Label {
+        action: Action::None,
+        min_mb: None,
+        max_mb: None,
+        why: String::new(),
+    });
+    vec![applied, rolled, unanswered]
+}
+
+#[test]
+fn aggregates_agreement_outcomes_cost_and_ai_figures() {
+    let report = build(&sample(), &Config::default());
+    assert_eq!(report.incidents, 3);
+    assert_eq!(report.compared, 2);
+    assert_eq!(report.agreement_rate, Some(0.5));
+    // Sorted by time.
+    let ids: Vec<&str> = report.rows.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["b", "c", "a"]);
+    assert_eq!(
+        report.rows[1].ai_note.as_deref(),
+        Some("discarded: no tool use")
+    );
+    assert_eq!(report.rows[1].rules_correct, Some(true));
+
+    let rules = report.sources.iter().find(|s| s.by == RULES).unwrap();
+    assert_eq!(
+        (
+            rules.incidents,
+            rules.recommended_change,
+            rules.applied,
+            rules.improved,
+            rules.rolled_back
+        ),
+        (3, 2, 2, 1, 1)
+    );
+    assert_eq!(rules.mean_memory_delta_mb, Some(512.0));
+    // 1000 invocations per 30 min → 1.44M a month × 0.2 s × 0.5 GB × price, twice.
+    let expected =
+        2.0 * 1_440_000.0 * 0.2 * 0.5 * Config::default().pricing.lambda_usd_per_gb_second;
+    assert!(
+        (rules.monthly_cost_delta_usd - expected).abs() < 1e-6,
+        "{}",
+        rules.monthly_cost_delta_usd
+    );
+    let ai = report.sources.iter().find(|s| s.by == AI).unwrap();
+    assert_eq!(
+        (
+            ai.incidents,
+            ai.recommended_change,
+            ai.applied,
+            ai.escalated
+        ),
+        (2, 1, 1, 1)
+    );
+
+    assert_eq!(
+        (report.ai.asked, report.ai.answered, report.ai.discarded),
+        (3, 2, 1)
+    );
+    assert_eq!(report.ai.input_tokens, 3000);
+    assert!(
+        report.ai.latency_p50_ms.is_some() && report.ai.latency_p95_ms >= report.ai.latency_p50_ms
+    );
+    assert_eq!(report.plugin_failures.get("timeouts"), Some(&1));
+}
+
+#[test]
+fn every_format_carries_the_incidents() {
+    let report = build(&sample(), &Config::default());
+    let text = text(&report);
+    assert!(text.contains("agreement 50%"), "{text}");
+    assert!(
+        text.contains("set 1024 MB") && text.contains("NO"),
+        "{text}"
+    );
+    let md = markdown(&report);
+    assert!(md.contains("| time (UTC) | function |"), "{md}");
+    assert_eq!(md.matches("| 1970-01-01").count(), 3, "{md}");
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["rows"].as_array().unwrap().len(), 3);
+    assert_eq!(json["agreement_rate"], 0.5);
+}
+
+#[test]
+fn the_html_page_is_self_contained_with_two_drawn_charts() {
+    let html = html(&build(&sample(), &Config::default()));
+    if let Ok(path) = std::env::var("AUTOREPAIR_REPORT_HTML") {
+        std::fs::write(path, &html).unwrap();
+    }
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    assert_eq!(html.matches("<svg").count(), 2, "two charts");
+    assert!(!html.contains("<script") && !html.contains("src=\"http"));
+    let agreement = &html[html.find("id=\"agreement-over-time\"").unwrap()..];
+    let agreement = &agreement[..agreement.find("</figure>").unwrap()];
+    // The agreement line (a polyline) and one marker per compared incident.
+    assert!(agreement.contains("<polyline"), "no line drawn");
+    assert_eq!(agreement.matches("<circle").count(), 2);
+    let outcomes = &html[html.find("id=\"outcome-by-source\"").unwrap()..];
+    let outcomes = &outcomes[..outcomes.find("</figure>").unwrap()];
+    let texts: Vec<&str> = outcomes
+        .split("<text")
+        .skip(1)
+        .filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim()))
+        .collect();
+    for label in ["rules", "ai", "recommended a change", "rolled back"] {
+        assert!(texts.contains(&label), "no {label} in the chart: {texts:?}");
+    }
+    // Bars: non-empty rectangles beyond the background and the legend.
+    assert!(outcomes.matches("<rect").count() > 10);
+}
+
+#[test]
+fn no_records_make_an_empty_report_not_a_crash() {
+    let report = build(&[], &Config::default());
+    assert_eq!(report.agreement_rate, None);
+    assert!(text(&report).contains("0 incidents"));
+    assert!(html(&report).contains("no incident where both"));
+}
