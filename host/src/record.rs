@@ -144,6 +144,13 @@ impl Record {
     }
 }
 
+/// Whether a would-have view says anything over these records: without any
+/// AI answer, every mode but `rules` only restates the rules (or says
+/// nothing), so those are left out of matrices and reports.
+pub fn informative(by: &str, records: &[&Record]) -> bool {
+    by == "mode:rules" || by.starts_with("source:") || records.iter().any(|r| r.ai.is_some())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
     #[error("cannot open records file {path}: {source}")]

@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::decide::{Action, History, MergeMode};
 use crate::diagnose::{self, EvidenceError, Threads};
 use crate::model::Evidence;
-use crate::record::{Label, Record};
+use crate::record::{self, Label, Record};
 
 /// One recorded incident.
 #[derive(Debug, Clone)]
@@ -194,9 +194,14 @@ impl Confusion {
 /// One confusion matrix per mode and per source, over labelled records.
 pub fn confusion(records: &[Record]) -> Vec<Confusion> {
     let mut by: BTreeMap<(bool, String), Confusion> = BTreeMap::new();
+    let all: Vec<&Record> = records.iter().collect();
     for r in records {
         let Some(label) = &r.label else { continue };
-        for w in &r.would_have {
+        for w in r
+            .would_have
+            .iter()
+            .filter(|w| record::informative(&w.by, &all))
+        {
             let c = by
                 .entry((!w.by.starts_with("mode:"), w.by.clone()))
                 .or_insert_with(|| Confusion {

@@ -139,6 +139,7 @@ pub fn build(records: &[Record], config: &Config) -> Report {
         .collect();
     keys.sort_by_key(|k| (!k.starts_with("mode:"), *k));
     keys.dedup();
+    keys.retain(|k| crate::record::informative(k, &records));
     let sources = keys
         .into_iter()
         .map(|by| source_stats(by, &records, config.pricing.lambda_usd_per_gb_second))

@@ -25,6 +25,10 @@ struct Env {
 }
 
 async fn env() -> Env {
+    env_with(|_| {}).await
+}
+
+async fn env_with(tweak: impl FnOnce(&mut Config)) -> Env {
     let moto = Moto::start();
     let sdk = moto.sdk_config().await;
     let aws = Aws::new(&sdk);
@@ -38,6 +42,7 @@ async fn env() -> Env {
     let mut config = Config::default();
     config.run.audit_table = "autorepair-audit".into();
     config.run.topic_arn = topic.topic_arn().map(str::to_owned);
+    tweak(&mut config);
     let (specs, _) = config.rule_specs();
     let rules = RuleSet::load(compiler(), &specs);
     let ctx = Context::new(aws, rules, config);
@@ -494,6 +499,115 @@ async fn the_lambda_stage_protocol_runs_the_whole_loop() {
     let bad: Result<StageRequest, _> =
         serde_json::from_value(serde_json::json!({"stage": "teleport"}));
     assert!(bad.is_err());
+}
+
+/// The AI beside the rules, through the Converse stand-in, deciding in `ai`
+/// mode: one Step Functions run, both views audited, then the A/B report read
+/// back from the audit table by the CLI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_ai_mode_the_ai_decides_and_both_views_are_audited() {
+    use autorepair::pipeline::StageRequest;
+    use autorepair_e2e::converse::{ConverseStandIn, Reply, oom_diagnosis};
+    let stand_in = ConverseStandIn::start(vec![Reply::tool_use(oom_diagnosis(512))]);
+    let env = env_with(|c| {
+        c.mode = autorepair::decide::MergeMode::Ai;
+        c.ai.enabled = true;
+        c.ai.endpoint_url = Some(stand_in.endpoint.clone());
+    })
+    .await;
+    let w = oom_function(&env, "orders-ai").await;
+    let event = alarm_event(
+        "orders-ai-errors",
+        "orders-ai",
+        None,
+        "ALARM",
+        pipeline::now_ms(),
+    );
+    let call = |payload: serde_json::Value| {
+        let ctx = env.ctx.clone();
+        async move {
+            let request: StageRequest = serde_json::from_value(payload).expect("a stage request");
+            serde_json::to_value(pipeline::stage(&ctx, request).await.expect("stage")).unwrap()
+        }
+    };
+    let run = call(serde_json::json!({"stage": "parse", "event": event})).await;
+    let rules = call(serde_json::json!({"stage": "rules", "run": run})).await;
+    let ai = call(serde_json::json!({"stage": "ai", "run": run})).await;
+    assert!(
+        rules.get("ai").is_none(),
+        "the rules branch does not ask the AI"
+    );
+    assert_eq!(ai["ai"]["status"], "answered");
+    assert!(
+        ai["rules"].as_array().unwrap().is_empty(),
+        "the AI branch runs no rule"
+    );
+    let decided = call(serde_json::json!({"stage": "decide", "runs": [rules, ai]})).await;
+    // The rules would have set 384 MB; in ai mode the AI's 512 MB is applied.
+    let would = |by: &str| {
+        decided["would_have"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["by"] == by)
+            .map(|w| w["target_memory_mb"].clone())
+    };
+    assert_eq!(would("mode:rules"), Some(384.into()));
+    assert_eq!(would("source:ai"), Some(512.into()));
+    let executed = call(serde_json::json!({"stage": "execute", "run": decided})).await;
+    assert_eq!(executed["change"]["new_memory_mb"], 512);
+    assert_eq!(w.memory_mb().await.unwrap(), 512);
+    let change_at = executed["change"]["at_ms"].as_i64().unwrap();
+    w.invocations(40, change_at + 1, pipeline::now_ms())
+        .await
+        .unwrap();
+    let verified = call(serde_json::json!({"stage": "verify", "run": executed})).await;
+    let kept = call(serde_json::json!({"stage": "rollback", "run": verified})).await;
+    let recorded = call(serde_json::json!({"stage": "record", "run": kept})).await;
+    assert_eq!(recorded["status"], "repaired");
+
+    let out = tokio::task::spawn_blocking({
+        let envs = env.moto.env();
+        move || {
+            std::process::Command::new(autorepair_e2e::autorepair_bin())
+                .args(["report", "--table", "autorepair-audit", "--format", "json"])
+                .envs(envs)
+                .env_remove("AUTOREPAIR_CONFIG")
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["incidents"], 1);
+    assert_eq!(
+        report["agreement_rate"], 1.0,
+        "both recommended more memory"
+    );
+    let source = |by: &str| {
+        report["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["by"] == by)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(source("source:ai")["applied"], 1);
+    assert_eq!(source("source:ai")["improved"], 1);
+    assert_eq!(
+        source("mode:rules")["applied"],
+        0,
+        "384 MB was not what was applied"
+    );
+    assert_eq!(report["ai"]["answered"], 1);
+    assert_eq!(report["rows"][0]["status"], "repaired");
 }
 
 mod faults {

@@ -1,0 +1,284 @@
+//! `replay` over the labelled corpus in tests/fixtures/corpus, and `report` on
+//! what it records: the library with the real bundled rules, and the CLI as a
+//! user runs it.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use autorepair::ai::Bedrock;
+use autorepair::config::Config;
+use autorepair::decide::{Action, MergeMode};
+use autorepair::record::{self, Record, RecordWriter};
+use autorepair::replay::{self, Case, Options};
+use autorepair::rules::{Compiler, RuleSet, Sandbox};
+use autorepair_e2e::autorepair_bin;
+use autorepair_e2e::converse::{ConverseStandIn, Reply, oom_diagnosis};
+
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/corpus")
+}
+
+fn corpus() -> Vec<Case> {
+    replay::load_dir(&corpus_dir()).expect("the corpus loads")
+}
+
+fn rules(config: &Config) -> RuleSet {
+    let compiler = Compiler::new(Arc::new(Sandbox::new(64).expect("sandbox")), None);
+    RuleSet::load(&compiler, &config.rule_specs().0)
+}
+
+fn replay_all(config: &Config, cases: &[Case], ai: Option<&Bedrock>) -> Vec<Record> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let stop = AtomicBool::new(false);
+    let options = Options {
+        mode: MergeMode::Rules,
+        jobs: 2,
+        ai: ai.map(|b| (b, runtime.handle().clone())),
+        stop: &stop,
+    };
+    let mut records = Vec::new();
+    let done = replay::replay(&rules(config), config, cases, &options, |r| {
+        records.push(r);
+        Ok::<_, std::convert::Infallible>(())
+    })
+    .unwrap();
+    assert_eq!(done, cases.len());
+    records
+}
+
+#[test]
+fn the_corpus_covers_what_it_promises() {
+    let cases = corpus();
+    assert!(cases.len() >= 30, "{} incidents", cases.len());
+    assert!(
+        cases.iter().all(|c| c.label.is_some()),
+        "every incident is labelled"
+    );
+    let runtimes: BTreeSet<&str> = cases
+        .iter()
+        .map(|c| c.evidence.function.runtime.as_str())
+        .collect();
+    for r in [
+        "nodejs20.x",
+        "python3.12",
+        "java21",
+        "dotnet8",
+        "ruby3.3",
+        "provided.al2023",
+    ] {
+        assert!(runtimes.contains(r), "no {r} incident");
+    }
+    let json_logs = cases
+        .iter()
+        .filter(|c| {
+            c.evidence
+                .logs
+                .iter()
+                .any(|l| l.message.contains("\"platform.report\""))
+        })
+        .count();
+    assert!(
+        json_logs >= 5 && json_logs < cases.len(),
+        "{json_logs} with JSON logs"
+    );
+    let injected = cases
+        .iter()
+        .filter(|c| {
+            c.evidence
+                .logs
+                .iter()
+                .any(|l| l.message.contains("IGNORE PREVIOUS INSTRUCTIONS"))
+        })
+        .count();
+    assert!(injected >= 2, "{injected} with prompt injection");
+    for action in [Action::SetMemory, Action::None, Action::Escalate] {
+        assert!(
+            cases
+                .iter()
+                .any(|c| c.label.as_ref().unwrap().action == action)
+        );
+    }
+}
+
+/// The bundled rules against the labels. The known misses (memory leaks read as
+/// plain OOM, a .NET HttpClient timeout read as CPU starvation, user text that
+/// looks like an OOM) are listed in tests/fixtures/corpus/README.md; a rule
+/// change that loses more than these fails here.
+#[test]
+fn the_bundled_rules_score_on_the_labelled_corpus() {
+    let config = Config::default();
+    let records = replay_all(&config, &corpus(), None);
+    let matrices = replay::confusion(&records);
+    let rules = matrices
+        .iter()
+        .find(|m| m.by == "mode:rules")
+        .expect("a rules matrix");
+    assert_eq!(rules.labelled, records.len());
+    assert!(
+        rules.accuracy() >= 0.85,
+        "{}",
+        replay::confusion_text(&matrices)
+    );
+    // Never a change where the label says to leave memory alone or escalate,
+    // beyond the documented misses.
+    let wrong_changes = rules.counts[1][0] + rules.counts[2][0];
+    assert!(wrong_changes <= 5, "{}", replay::confusion_text(&matrices));
+    // One matrix per source; without the AI, the other modes would only
+    // restate the rules and are left out.
+    for by in ["source:rule:oom", "source:rule:timeouts"] {
+        assert!(matrices.iter().any(|m| m.by == by), "no {by} matrix");
+    }
+    assert!(!matrices.iter().any(|m| m.by == "mode:consensus"));
+}
+
+/// The AI answers "set 1024 MB" to everything: its matrix shows it, the
+/// report shows where it and the rules disagree.
+#[test]
+fn the_ai_is_replayed_and_compared_when_enabled() {
+    let stand_in = ConverseStandIn::start(vec![Reply::tool_use(oom_diagnosis(1024))]);
+    let mut config = Config::default();
+    config.ai.enabled = true;
+    config.ai.endpoint_url = Some(stand_in.endpoint.clone());
+    let sdk = tokio::runtime::Runtime::new().unwrap().block_on(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .load(),
+    );
+    let bedrock = Bedrock::new(&sdk, &config.ai);
+    let cases: Vec<Case> = corpus().into_iter().take(12).collect();
+    let records = replay_all(&config, &cases, Some(&bedrock));
+    assert_eq!(stand_in.received().len(), 12);
+    assert!(records.iter().all(|r| r.ai.is_some()));
+    let matrices = replay::confusion(&records);
+    let ai = matrices
+        .iter()
+        .find(|m| m.by == "source:ai")
+        .expect("an AI matrix");
+    assert_eq!(ai.labelled, 12);
+    for mode in MergeMode::ALL {
+        assert!(
+            matrices.iter().any(|m| m.by == format!("mode:{mode}")),
+            "no {mode} matrix"
+        );
+    }
+    let report = autorepair::report::build(&records, &config);
+    assert_eq!(report.compared, 12);
+    let rate = report.agreement_rate.unwrap();
+    assert!(
+        rate > 0.0 && rate < 1.0,
+        "the rules escalate some of these: {rate}"
+    );
+    assert_eq!(report.ai.answered, 12);
+}
+
+#[test]
+fn a_stopped_replay_keeps_every_record_it_finished() {
+    let config = Config::default();
+    let cases = corpus();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("records.jsonl");
+    let mut writer = RecordWriter::append(&path).unwrap();
+    let stop = AtomicBool::new(false);
+    let options = Options {
+        mode: MergeMode::Rules,
+        jobs: 2,
+        ai: None,
+        stop: &stop,
+    };
+    let mut seen = 0;
+    let done = replay::replay(&rules(&config), &config, &cases, &options, |r| {
+        writer.write(&r)?;
+        seen += 1;
+        if seen == 5 {
+            // What the Ctrl-C handler does.
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok::<_, record::RecordError>(())
+    })
+    .unwrap();
+    assert!((5..cases.len()).contains(&done), "{done} replayed");
+    let back = record::read_jsonl(&path).unwrap();
+    assert_eq!(back.len(), done, "every finished record is on disk, whole");
+}
+
+fn cli(args: &[&str]) -> std::process::Output {
+    Command::new(autorepair_bin())
+        .arg("--no-cache")
+        .args(args)
+        .env_remove("AUTOREPAIR_CONFIG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn replay_then_report_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = dir.path().join("records.jsonl");
+    let corpus_path = corpus_dir();
+    let out = cli(&[
+        "replay",
+        corpus_path.to_str().unwrap(),
+        "--record",
+        records.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("mode:rules:") && text.contains("expected \\ decided"),
+        "{text}"
+    );
+    let n = corpus().len();
+    assert_eq!(record::read_jsonl(&records).unwrap().len(), n);
+
+    let report = |format: &str| {
+        let out = cli(&[
+            "report",
+            "--records",
+            records.to_str().unwrap(),
+            "--format",
+            format,
+        ]);
+        assert!(
+            out.status.success(),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let json: serde_json::Value = serde_json::from_str(&report("json")).unwrap();
+    assert_eq!(json["incidents"], n);
+    let text = report("text");
+    assert!(text.contains(&format!("{n} incidents")), "{text}");
+    let md = report("markdown");
+    assert!(md.starts_with("# autorepair: AI against rules"), "{md}");
+    assert!(md.matches("\n| 2026-").count() >= n, "one row per incident");
+    let html_path = dir.path().join("report.html");
+    let out = cli(&[
+        "report",
+        "--records",
+        records.to_str().unwrap(),
+        "--format",
+        "html",
+        "--output",
+        html_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert_eq!(html.matches("<svg").count(), 2);
+
+    let out = cli(&["report"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--records FILE"));
+    let out = cli(&["replay", dir.path().join("missing").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+}
