@@ -14,24 +14,10 @@ pub use workload::{Behaviour, Workload};
 
 /// Unix ms → `2026-01-01T00:00:00.000+0000`, CloudWatch's alarm timestamp format.
 pub fn iso(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let c = autorepair::model::Civil::from_ms(ms);
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}+0000",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms.rem_euclid(1000)
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}+0000",
+        c.year, c.month, c.day, c.hour, c.minute, c.second, c.milli
     )
 }
 
@@ -68,21 +54,6 @@ pub fn alarm_event(
     })
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn iso_round_trips_through_the_incident_parser() {
-        for ms in [0, 1_767_225_600_000, 1_767_227_405_123, 951_782_400_000] {
-            assert_eq!(
-                autorepair::incident::parse_timestamp(&super::iso(ms)),
-                Some(ms),
-                "{}",
-                super::iso(ms)
-            );
-        }
-    }
-}
-
 /// The `autorepair` binary the tests run as a child process: `$AUTOREPAIR_BIN`,
 /// or the one built next to the test executable.
 pub fn autorepair_bin() -> std::path::PathBuf {
@@ -102,4 +73,19 @@ pub fn autorepair_bin() -> std::path::PathBuf {
         bin.display()
     );
     bin
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn iso_round_trips_through_the_incident_parser() {
+        for ms in [0, 1_767_225_600_000, 1_767_227_405_123, 951_782_400_000] {
+            assert_eq!(
+                autorepair::incident::parse_timestamp(&super::iso(ms)),
+                Some(ms),
+                "{}",
+                super::iso(ms)
+            );
+        }
+    }
 }

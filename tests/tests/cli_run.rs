@@ -1,7 +1,6 @@
 //! `autorepair run` as a user runs it: a child process pointed at moto through
 //! the SDK's standard environment, and its `--format json` contract.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use autorepair::pipeline::now_ms;

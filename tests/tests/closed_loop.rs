@@ -460,9 +460,50 @@ async fn a_function_deleted_mid_run_is_a_recorded_failure() {
     let _ = &env.moto;
 }
 
+/// One invocation of the Lambda handler: a stage request in, the run out.
+async fn stage(env: &Env, payload: serde_json::Value) -> serde_json::Value {
+    let request: pipeline::StageRequest = serde_json::from_value(payload).expect("a stage request");
+    serde_json::to_value(pipeline::stage(&env.ctx, request).await.expect("stage")).unwrap()
+}
+
+/// As Step Functions runs it: parse, the Parallel state's two branches, decide.
+/// Returns (rules branch, AI branch, decided).
+async fn parse_to_decide(
+    env: &Env,
+    event: &serde_json::Value,
+) -> (serde_json::Value, serde_json::Value, serde_json::Value) {
+    let run = stage(env, serde_json::json!({"stage": "parse", "event": event})).await;
+    let rules = stage(env, serde_json::json!({"stage": "rules", "run": run})).await;
+    let ai = stage(env, serde_json::json!({"stage": "ai", "run": run})).await;
+    let runs = serde_json::json!([rules.clone(), ai.clone()]);
+    let decided = stage(env, serde_json::json!({"stage": "decide", "runs": runs})).await;
+    (rules, ai, decided)
+}
+
+/// execute → traffic since the change → verify → rollback → record.
+/// Returns (executed, recorded).
+async fn execute_to_record(
+    env: &Env,
+    w: &Workload,
+    decided: serde_json::Value,
+) -> (serde_json::Value, serde_json::Value) {
+    let executed = stage(env, serde_json::json!({"stage": "execute", "run": decided})).await;
+    let change_at = executed["change"]["at_ms"].as_i64().expect("a change");
+    w.invocations(40, change_at + 1, pipeline::now_ms())
+        .await
+        .unwrap();
+    let verified = stage(env, serde_json::json!({"stage": "verify", "run": executed})).await;
+    let kept = stage(
+        env,
+        serde_json::json!({"stage": "rollback", "run": verified}),
+    )
+    .await;
+    let recorded = stage(env, serde_json::json!({"stage": "record", "run": kept})).await;
+    (executed, recorded)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lambda_stage_protocol_runs_the_whole_loop() {
-    use autorepair::pipeline::StageRequest;
     let env = env().await;
     let w = oom_function(&env, "orders-sfn").await;
     let event = alarm_event(
@@ -472,31 +513,17 @@ async fn the_lambda_stage_protocol_runs_the_whole_loop() {
         "ALARM",
         pipeline::now_ms(),
     );
-    let call = |payload: serde_json::Value| {
-        let ctx = env.ctx.clone();
-        async move {
-            let request: StageRequest = serde_json::from_value(payload).expect("a stage request");
-            let run = pipeline::stage(&ctx, request).await.expect("stage");
-            serde_json::to_value(run).unwrap()
-        }
-    };
-    let run = call(serde_json::json!({"stage": "parse", "event": event})).await;
-    let rules = call(serde_json::json!({"stage": "rules", "run": run})).await;
-    let ai = call(serde_json::json!({"stage": "ai", "run": run})).await;
-    let decided = call(serde_json::json!({"stage": "decide", "runs": [rules, ai]})).await;
+    let (_, ai, decided) = parse_to_decide(&env, &event).await;
+    assert!(
+        ai.get("ai").is_none(),
+        "without [ai] enabled the branch says nothing"
+    );
     assert_eq!(decided["decision"]["action"], "set_memory");
-    let executed = call(serde_json::json!({"stage": "execute", "run": decided})).await;
+    let (executed, recorded) = execute_to_record(&env, &w, decided).await;
     assert_eq!(executed["change"]["new_memory_mb"], 384);
-    let change_at = executed["change"]["at_ms"].as_i64().unwrap();
-    w.invocations(40, change_at + 1, pipeline::now_ms())
-        .await
-        .unwrap();
-    let verified = call(serde_json::json!({"stage": "verify", "run": executed})).await;
-    assert_eq!(verified["verification"]["verdict"], "improved");
-    let kept = call(serde_json::json!({"stage": "rollback", "run": verified})).await;
-    let recorded = call(serde_json::json!({"stage": "record", "run": kept})).await;
+    assert_eq!(recorded["verification"]["verdict"], "improved");
     assert_eq!(recorded["status"], "repaired");
-    let bad: Result<StageRequest, _> =
+    let bad: Result<pipeline::StageRequest, _> =
         serde_json::from_value(serde_json::json!({"stage": "teleport"}));
     assert!(bad.is_err());
 }
@@ -506,7 +533,6 @@ async fn the_lambda_stage_protocol_runs_the_whole_loop() {
 /// back from the audit table by the CLI.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_ai_mode_the_ai_decides_and_both_views_are_audited() {
-    use autorepair::pipeline::StageRequest;
     use autorepair_e2e::converse::{ConverseStandIn, Reply, oom_diagnosis};
     let stand_in = ConverseStandIn::start(vec![Reply::tool_use(oom_diagnosis(512))]);
     let env = env_with(|c| {
@@ -523,16 +549,7 @@ async fn in_ai_mode_the_ai_decides_and_both_views_are_audited() {
         "ALARM",
         pipeline::now_ms(),
     );
-    let call = |payload: serde_json::Value| {
-        let ctx = env.ctx.clone();
-        async move {
-            let request: StageRequest = serde_json::from_value(payload).expect("a stage request");
-            serde_json::to_value(pipeline::stage(&ctx, request).await.expect("stage")).unwrap()
-        }
-    };
-    let run = call(serde_json::json!({"stage": "parse", "event": event})).await;
-    let rules = call(serde_json::json!({"stage": "rules", "run": run})).await;
-    let ai = call(serde_json::json!({"stage": "ai", "run": run})).await;
+    let (rules, ai, decided) = parse_to_decide(&env, &event).await;
     assert!(
         rules.get("ai").is_none(),
         "the rules branch does not ask the AI"
@@ -542,7 +559,6 @@ async fn in_ai_mode_the_ai_decides_and_both_views_are_audited() {
         ai["rules"].as_array().unwrap().is_empty(),
         "the AI branch runs no rule"
     );
-    let decided = call(serde_json::json!({"stage": "decide", "runs": [rules, ai]})).await;
     // The rules would have set 384 MB; in ai mode the AI's 512 MB is applied.
     let would = |by: &str| {
         decided["would_have"]
@@ -554,16 +570,8 @@ async fn in_ai_mode_the_ai_decides_and_both_views_are_audited() {
     };
     assert_eq!(would("mode:rules"), Some(384.into()));
     assert_eq!(would("source:ai"), Some(512.into()));
-    let executed = call(serde_json::json!({"stage": "execute", "run": decided})).await;
+    let (executed, recorded) = execute_to_record(&env, &w, decided).await;
     assert_eq!(executed["change"]["new_memory_mb"], 512);
-    assert_eq!(w.memory_mb().await.unwrap(), 512);
-    let change_at = executed["change"]["at_ms"].as_i64().unwrap();
-    w.invocations(40, change_at + 1, pipeline::now_ms())
-        .await
-        .unwrap();
-    let verified = call(serde_json::json!({"stage": "verify", "run": executed})).await;
-    let kept = call(serde_json::json!({"stage": "rollback", "run": verified})).await;
-    let recorded = call(serde_json::json!({"stage": "record", "run": kept})).await;
     assert_eq!(recorded["status"], "repaired");
 
     let out = tokio::task::spawn_blocking({

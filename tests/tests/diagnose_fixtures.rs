@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use autorepair::config::Config;
 use autorepair::decide::{Action, History};
-use autorepair::diagnose::{diagnose, load_evidence};
+use autorepair::diagnose::{Threads, diagnose, load_evidence, run_rules};
 use autorepair::model::FindingKind;
 use autorepair::rules::{Compiler, RuleSet, Sandbox};
 
@@ -72,13 +72,15 @@ fn every_recorded_incident_leads_to_the_expected_decision() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/evidence");
     for s in SCENARIOS {
         let evidence = load_evidence(&dir.join(s.file)).unwrap();
+        let report = run_rules(&rules, &evidence, Threads::PerRule);
         let d = diagnose(
-            &rules,
+            report,
             &evidence,
             &config,
             config.mode,
             History::default(),
             0,
+            None,
         );
         let kinds: Vec<FindingKind> = d.findings.iter().map(|f| f.finding.kind).collect();
         assert_eq!(kinds, s.kinds, "{}: findings {:#?}", s.file, d.findings);

@@ -125,11 +125,52 @@ fn every_transition_goes_to_a_state_that_exists() {
     }
 }
 
-/// (resource name, statement) for every IAM statement in the template.
-fn statements() -> Vec<(String, Value)> {
+fn template() -> Value {
     let text = std::fs::read_to_string(infrastructure().join("template.yaml")).unwrap();
     let yaml: serde_yaml::Value = serde_yaml::from_str(&text).expect("the template is plain YAML");
-    let template: Value = serde_json::to_value(yaml).unwrap();
+    serde_json::to_value(yaml).unwrap()
+}
+
+/// The host's configuration as the template writes it, with every parameter
+/// at its default (resources named by their logical id), parses and asks for
+/// what the parameters say.
+#[test]
+fn the_config_the_template_writes_is_valid() {
+    let template = template();
+    let host = &template["Resources"]["HostFunction"]["Properties"];
+    let mut text = host["Environment"]["Variables"]["AUTOREPAIR_CONFIG_TOML"]["Fn::Sub"]
+        .as_str()
+        .expect("the config is one Fn::Sub string")
+        .to_owned();
+    for (name, p) in template["Parameters"].as_object().unwrap() {
+        let default = match &p["Default"] {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        text = text.replace(&format!("${{{name}}}"), &default);
+    }
+    for name in template["Resources"].as_object().unwrap().keys() {
+        text = text.replace(&format!("${{{name}}}"), name);
+    }
+    assert!(!text.contains("${"), "an unresolved substitution: {text}");
+    let config = autorepair::config::Config::from_toml(&text, "template.yaml".as_ref())
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let default = |name: &str| {
+        template["Parameters"][name]["Default"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(config.ai.enabled.to_string(), default("AiEnabled"));
+    assert_eq!(config.ai.model_id, default("ModelId"));
+    assert!(default("ModelId").ends_with(&default("FoundationModelId")));
+    assert_eq!(config.run.dry_run.to_string(), default("DryRun"));
+}
+
+/// (resource name, statement) for every IAM statement in the template.
+fn statements() -> Vec<(String, Value)> {
+    let template = template();
     let mut out = Vec::new();
     for (name, resource) in template["Resources"].as_object().unwrap() {
         let props = &resource["Properties"];

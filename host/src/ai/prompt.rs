@@ -291,25 +291,16 @@ fn looks_like_error(m: &str) -> bool {
     if PLATFORM.iter().any(|p| m.starts_with(p)) || m.contains("\"platform.") {
         return false;
     }
-    const MARKS: [&[u8]; 10] = [
-        b"error",
-        b"exception",
-        b"timed out",
-        b"timeout",
-        b"killed",
-        b"traceback",
-        b"fatal",
-        b"panic",
-        b"out of memory",
-        b"outofmemory",
-    ];
-    let bytes = m.as_bytes();
-    MARKS.iter().any(|mark| {
-        bytes
-            .windows(mark.len())
-            .any(|w| w.eq_ignore_ascii_case(mark))
-    })
+    ERROR_MARKS.is_match(m)
 }
+
+/// One pass over a line for every mark (a literal prefilter, not ten scans).
+static ERROR_MARKS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)error|exception|timed out|timeout|killed|traceback|fatal|panic|out of memory|outofmemory",
+    )
+    .expect("valid pattern")
+});
 
 /// A line's shape for deduplication: runs of digits and hex-ish ids become `#`.
 fn shape(m: &str) -> String {
