@@ -8,4 +8,16 @@ cd "$root"
 source tests/setup.sh
 
 cargo build --release --locked -p autorepair -p autorepair-e2e >&2
-exec "$root/target/release/demo"
+"$root/target/release/demo"
+
+# Then the A/B side, offline: the labelled corpus replayed through the rules
+# (add `--config` with `[ai] enabled = true` and Bedrock access to compare the
+# AI too), and the report as one HTML page.
+records="$root/target/demo-ab.jsonl"
+rm -f "$records"
+echo
+echo "== Replaying the labelled corpus (tests/fixtures/corpus) =="
+"$root/target/release/autorepair" replay tests/fixtures/corpus --record "$records"
+"$root/target/release/autorepair" report --records "$records" --format html \
+    --output "$root/target/demo-ab-report.html"
+echo "The A/B report: $root/target/demo-ab-report.html (autorepair report --records $records)"

@@ -61,9 +61,39 @@ pub fn diagnosis(d: &Diagnosis) -> String {
         );
     }
 
+    if let Some(ai) = &d.ai {
+        out.push('\n');
+        out.push_str(&ai_line(ai));
+    }
+
     let _ = write!(out, "\nDecision (merge mode {}): ", d.mode);
     out.push_str(&decision(&d.decision));
     out
+}
+
+/// What the AI did, on one line: its status, model, time, tokens and cost.
+pub fn ai_line(ai: &crate::ai::AiRun) -> String {
+    let what = match (&ai.status, &ai.reason) {
+        (crate::ai::AiStatus::Answered, _) => "answered".to_owned(),
+        (crate::ai::AiStatus::Discarded, Some(r)) => format!("answer discarded: {r}"),
+        (crate::ai::AiStatus::Failed, Some(r)) => format!("failed: {r}"),
+        (status, None) => format!("{status:?}").to_lowercase(),
+    };
+    format!(
+        "AI {} ({}): {what}; {} ms, {} attempt(s), {} in + {} out tokens, ${:.4}{}\n",
+        ai.model_id,
+        if ai.shadow { "shadow" } else { "deciding" },
+        ai.latency_ms,
+        ai.attempts,
+        ai.input_tokens,
+        ai.output_tokens,
+        ai.cost_usd,
+        if ai.redactions > 0 {
+            format!("; {} secrets redacted from the prompt", ai.redactions)
+        } else {
+            String::new()
+        }
+    )
 }
 
 /// One finding on one line: source, kind, confidence, recommendation.
@@ -192,6 +222,9 @@ pub fn run_story(run: &crate::pipeline::Run) -> String {
     if !run.plugin_failures.is_empty() {
         out.push_str("Plugin failures\n");
         out.push_str(&failures(&run.plugin_failures));
+    }
+    if let Some(ai) = &run.ai {
+        out.push_str(&ai_line(ai));
     }
     if let Some(d) = &run.decision {
         let _ = write!(out, "Decision (merge mode {}): ", run.mode);

@@ -248,25 +248,34 @@ fn the_cli_asks_the_ai_through_the_standard_endpoint_variable() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("autorepair.toml");
     std::fs::write(&config, "[ai]\nenabled = true\n").unwrap();
-    let out = Command::new(autorepair_bin())
-        .args([
-            "--no-cache",
-            "--config",
-            config.to_str().unwrap(),
-            "diagnose",
-        ])
-        .args([
-            "--evidence",
-            corpus("01-oom-node20-orders-api.json").to_str().unwrap(),
-        ])
-        .args(["--format", "json", "--mode", "consensus"])
-        .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &stand_in.endpoint)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env_remove("AWS_ENDPOINT_URL")
-        .output()
-        .unwrap();
+    let diagnose = |format: &str| {
+        Command::new(autorepair_bin())
+            .args([
+                "--no-cache",
+                "--config",
+                config.to_str().unwrap(),
+                "diagnose",
+            ])
+            .args([
+                "--evidence",
+                corpus("01-oom-node20-orders-api.json").to_str().unwrap(),
+            ])
+            .args(["--format", format, "--mode", "consensus"])
+            .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &stand_in.endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env_remove("AWS_ENDPOINT_URL")
+            .output()
+            .unwrap()
+    };
+    let text = diagnose("text");
+    let story = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        story.contains(&format!("AI {MODEL} (deciding): answered")),
+        "{story}"
+    );
+    let out = diagnose("json");
     assert!(
         out.status.success(),
         "{}",

@@ -108,14 +108,16 @@ fn draw_agreement(
     let span = (last - first).max(60_000.0);
     let mut chart = ChartBuilder::on(root)
         .margin(12)
+        .margin_right(64)
         .x_label_area_size(36)
         .y_label_area_size(48)
         .build_cartesian_2d(first - span * 0.02..first + span * 1.02, 0f64..100f64)?;
     chart
         .configure_mesh()
-        .x_labels(6)
+        .x_labels(5)
         .x_label_formatter(&|x| super::date_time(*x as i64))
-        .y_desc("agreement %")
+        .y_label_formatter(&|y| format!("{y:.0}%"))
+        .y_desc("agreement (cumulative)")
         .draw()?;
     if points.is_empty() {
         root.draw(&Text::new(
@@ -203,6 +205,8 @@ fn draw_outcomes(
         .configure_mesh()
         .disable_x_mesh()
         .x_labels(0)
+        .y_labels((max as usize + 1).min(11))
+        .y_label_formatter(&|y| format!("{y:.0}"))
         .y_desc("incidents")
         .draw()?;
     // Group names under the middle of each group.
