@@ -53,9 +53,8 @@ impl Moto {
                 endpoint: format!("http://127.0.0.1:{port}"),
                 _log: tempfile::NamedTempFile::new().expect("temp file"),
             };
-            if moto.wait_ready(Duration::from_secs(30)) {
+            if moto.wait_ready(Duration::from_secs(30)) && moto.configure(Duration::from_secs(30)) {
                 moto._log = log;
-                moto.post("/moto-api/config", r#"{"lambda":{"use_docker":false}}"#);
                 return moto;
             }
             let _ = moto.child.kill();
@@ -80,6 +79,28 @@ impl Moto {
         false
     }
 
+    /// Sets moto up for the tests once it answers. A server still starting may
+    /// reset the first connections, so this retries; and a child that exited
+    /// meanwhile lost its port to another process, whose answers are not ours.
+    fn configure(&mut self, limit: Duration) -> bool {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            let answer = self.try_request(
+                "/moto-api/config",
+                r#"{"lambda":{"use_docker":false}}"#,
+                &[("Content-Type", "application/json")],
+            );
+            if let Ok((200..=299, _)) = answer {
+                return matches!(self.child.try_wait(), Ok(None));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
     /// A raw HTTP/1.1 POST to the emulator (moto's own API, or IAM which the
     /// host has no SDK for); returns the status code and body.
     pub fn post(&self, path: &str, body: &str) -> (u16, String) {
@@ -87,7 +108,17 @@ impl Moto {
     }
 
     fn request(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> (u16, String) {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to moto");
+        self.try_request(path, body, headers)
+            .unwrap_or_else(|e| panic!("POST {path} to moto on port {}: {e}", self.port))
+    }
+
+    fn try_request(
+        &self,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> std::io::Result<(u16, String)> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
         let mut head = format!(
             "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n",
             self.port,
@@ -97,10 +128,10 @@ impl Moto {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
         head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).expect("write request");
-        stream.write_all(body.as_bytes()).expect("write body");
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(body.as_bytes())?;
         let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read response");
+        stream.read_to_string(&mut response)?;
         let status = response
             .split_whitespace()
             .nth(1)
@@ -110,7 +141,7 @@ impl Moto {
             .split_once("\r\n\r\n")
             .map(|(_, b)| b.to_owned())
             .unwrap_or_default();
-        (status, body)
+        Ok((status, body))
     }
 
     /// Creates an IAM role Lambda functions can be created with (moto checks).
