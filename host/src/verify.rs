@@ -4,6 +4,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Evidence, InvocationStatus};
 
+/// Whether an invocation ran out of memory: the runtime said so, or it failed
+/// at the limit.
+pub fn ran_out_of_memory(r: &crate::model::InvocationReport) -> bool {
+    r.error_type.as_deref() == Some(crate::logs::OUT_OF_MEMORY_ERROR)
+        || (r.status != InvocationStatus::Success && r.max_memory_used_mb >= r.memory_size_mb)
+}
+
 /// The figures a verdict compares.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Health {
@@ -30,10 +37,7 @@ impl Health {
                 InvocationStatus::Error => h.errors += 1,
                 InvocationStatus::Timeout => h.timeouts += 1,
             }
-            let at_limit = r.max_memory_used_mb >= r.memory_size_mb;
-            if r.error_type.as_deref() == Some(crate::logs::OUT_OF_MEMORY_ERROR)
-                || (r.status != InvocationStatus::Success && at_limit)
-            {
+            if ran_out_of_memory(r) {
                 h.out_of_memory += 1;
             }
             if r.memory_size_mb > 0 {

@@ -86,10 +86,7 @@ impl Figures {
                 InvocationStatus::Error => f.errors += 1,
                 InvocationStatus::Timeout => f.timeouts += 1,
             }
-            if r.error_type.as_deref() == Some(crate::logs::OUT_OF_MEMORY_ERROR)
-                || (r.status != InvocationStatus::Success
-                    && r.max_memory_used_mb >= r.memory_size_mb)
-            {
+            if crate::verify::ran_out_of_memory(r) {
                 f.out_of_memory += 1;
             }
             memory.push(r.max_memory_used_mb);
