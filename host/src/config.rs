@@ -8,8 +8,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::decide::{MergeMode, Policy};
+use crate::model::Millis;
 use crate::model::{FailureCause, Grant, Grants, PluginFailure};
+use crate::rules::source::{self, Fetched, Location};
 use crate::rules::{self, Limits, Origin, RuleSpec, sha256_hex};
+use crate::trust::{self, Trust, TrustedKey};
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -21,6 +24,8 @@ pub struct Config {
     pub bundled: BundledConfig,
     /// Rule plugins from outside the binary.
     pub plugins: Vec<PluginConfig>,
+    /// Keys whose minisign signatures let a third-party rule load without a pin.
+    pub trust: TrustConfig,
     /// The closed loop: where records go, windows, bounds.
     pub run: RunConfig,
     /// The AI diagnoser (Amazon Bedrock), off unless enabled.
@@ -235,14 +240,25 @@ pub struct BundledConfig {
     pub grants: std::collections::BTreeMap<String, Grants>,
 }
 
+/// Who may sign third-party rules.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrustConfig {
+    pub keys: Vec<TrustedKey>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
-    /// The component file; relative paths are relative to the config file.
-    pub path: PathBuf,
-    /// The sha256 the file must have. Required unless `allow_unsigned`.
+    /// The component: a file (relative to the config file) or `s3://bucket/key`.
+    #[serde(alias = "path")]
+    pub source: String,
+    /// The sha256 the bytes must have. With a pin, no signature is needed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// Where the minisign signature is; default `<source>.minisig`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
     /// What the rule may see; default metrics, reports and config — never logs
     /// unless granted here.
     #[serde(default = "third_party_grants")]
@@ -254,9 +270,25 @@ pub struct PluginConfig {
     /// Evaluated and recorded, never deciding: watch a rule before trusting it.
     #[serde(default)]
     pub shadow: bool,
-    /// Load without a pin. For local development only; flagged in every output.
+    /// Load without a pin or signature. For local development only; flagged in
+    /// every output.
     #[serde(default)]
     pub allow_unsigned: bool,
+}
+
+impl PluginConfig {
+    /// Where the rule is. Sources were checked when the config was loaded.
+    pub fn location(&self) -> Result<Location, String> {
+        Location::parse(&self.source, Path::new("."))
+    }
+
+    /// Where its signature is looked for.
+    pub fn signature_location(&self) -> Result<Location, String> {
+        match &self.signature {
+            Some(s) => Location::parse(s, Path::new(".")),
+            None => Ok(self.location()?.default_signature()),
+        }
+    }
 }
 
 fn third_party_grants() -> Grants {
@@ -298,8 +330,12 @@ impl Config {
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         for plugin in &mut config.plugins {
-            if plugin.path.is_relative() {
-                plugin.path = base.join(&plugin.path);
+            // Relative files are relative to the config file; made absolute
+            // here so the rest never needs to know where the config was.
+            for place in std::iter::once(&mut plugin.source).chain(plugin.signature.as_mut()) {
+                if let Ok(Location::File(file)) = Location::parse(place, base) {
+                    *place = file.to_string_lossy().into_owned();
+                }
             }
         }
         let problems = config.problems();
@@ -348,19 +384,31 @@ impl Config {
             problems.push("run.max_log_events must be above 0".into());
         }
         let mut limits = vec![("sandbox".to_owned(), self.sandbox.limits())];
+        problems.extend(trust::key_problems(&self.trust.keys));
         for (i, p) in self.plugins.iter().enumerate() {
-            let name = format!("plugins[{i}] ({})", p.path.display());
+            let name = format!("plugins[{i}] ({})", p.source);
             limits.push((name.clone(), self.plugin_limits(p)));
+            let location = p.location();
+            if let Err(e) = &location {
+                problems.push(format!("{name}: source: {e}"));
+            }
+            if let Err(e) = p.signature_location() {
+                problems.push(format!("{name}: signature: {e}"));
+            }
             match &p.sha256 {
                 Some(pin) if !is_sha256(pin) => {
                     problems.push(format!("{name}: sha256 must be 64 hex digits"));
                 }
-                None if !p.allow_unsigned => {
-                    let digest = std::fs::read(&p.path).map(|b| sha256_hex(&b));
-                    let hint =
-                        digest.map_or_else(|_| String::new(), |d| format!(" (the file's is {d})"));
+                None if !p.allow_unsigned && self.trust.keys.is_empty() => {
+                    let digest = match location {
+                        Ok(Location::File(path)) => {
+                            std::fs::read(path).ok().map(|b| sha256_hex(&b))
+                        }
+                        _ => None,
+                    };
+                    let hint = digest.map_or_else(String::new, |d| format!(" (the file's is {d})"));
                     problems.push(format!(
-                        "{name}: no sha256 pin; add sha256 = \"<digest>\"{hint}, or allow_unsigned = true for local development"
+                        "{name}: no sha256 pin and no trusted signing keys; add sha256 = \"<digest>\"{hint}, or a [[trust.keys]] entry and a signature, or allow_unsigned = true for local development"
                     ));
                 }
                 _ => {}
@@ -414,10 +462,23 @@ impl Config {
             .unwrap_or(Limits::default().memory_mib)
     }
 
-    /// The rules to load: enabled bundled rules, then every configured plugin
-    /// whose file reads and matches its pin. A plugin refused here is returned as
-    /// a failure; the rest still load.
+    /// The rules to load, reading third-party rules from local files (an S3
+    /// source is refused here: fetch it with [`Config::rule_specs_from`]).
     pub fn rule_specs(&self) -> (Vec<RuleSpec>, Vec<PluginFailure>) {
+        let fetched = self.plugins.iter().map(read_local).collect();
+        self.rule_specs_from(fetched, now_ms())
+    }
+
+    /// The rules to load: enabled bundled rules, then every configured plugin
+    /// whose bytes (`fetched[i]` for `plugins[i]`) pass [`trust::verify`] at
+    /// `now_ms`. A plugin refused here is returned as a failure, with the reason;
+    /// the rest still load. Nothing refused is even compiled: compiling hostile
+    /// input can be made arbitrarily slow.
+    pub fn rule_specs_from(
+        &self,
+        fetched: Vec<Result<Fetched, String>>,
+        now_ms: Millis,
+    ) -> (Vec<RuleSpec>, Vec<PluginFailure>) {
         let mut specs = Vec::new();
         let mut failures = Vec::new();
         for (name, bytes) in rules::artifacts::BUNDLED {
@@ -435,26 +496,72 @@ impl Config {
                     .unwrap_or(Grants::ALL),
                 limits: self.sandbox.limits(),
                 shadow: self.bundled.shadow.iter().any(|s| s == name),
-                unpinned: false,
+                trust: Trust::Bundled,
             });
         }
-        for p in &self.plugins {
-            match read_pinned(p) {
-                Ok(bytes) => specs.push(RuleSpec {
-                    origin: Origin::File(p.path.clone()),
-                    bytes,
-                    grants: p.grants,
-                    limits: self.plugin_limits(p),
-                    shadow: p.shadow,
-                    unpinned: p.sha256.is_none(),
-                }),
+        for (p, fetched) in self.plugins.iter().zip(fetched) {
+            let verified = fetched.map_err(FailureCause::Load).and_then(|f| {
+                trust::verify(
+                    &f.bytes,
+                    p.sha256.as_deref(),
+                    f.signature.as_deref(),
+                    &f.signature_at.to_string(),
+                    &self.trust.keys,
+                    p.allow_unsigned,
+                    now_ms,
+                )
+                .map(|trust| (f.bytes, trust))
+                .map_err(|refusal| FailureCause::Untrusted(refusal.to_string()))
+            });
+            match verified {
+                Ok((bytes, trust)) => {
+                    if trust.is_unsigned() {
+                        tracing::warn!(source = %p.source, "loading an UNSIGNED rule (allow_unsigned): development only");
+                    }
+                    specs.push(RuleSpec {
+                        origin: Origin::External(p.source.clone()),
+                        bytes,
+                        grants: p.grants,
+                        limits: self.plugin_limits(p),
+                        shadow: p.shadow,
+                        trust,
+                    });
+                }
                 Err(cause) => failures.push(PluginFailure {
-                    rule: p.path.display().to_string(),
+                    rule: p.source.clone(),
                     cause,
                 }),
             }
         }
         (specs, failures)
+    }
+
+    /// [`Config::rule_specs`], fetching S3 sources with `sdk`'s settings;
+    /// pinned S3 rules are kept in `cache` by digest.
+    pub async fn fetch_rule_specs(
+        &self,
+        sdk: &aws_config::SdkConfig,
+        cache: Option<PathBuf>,
+    ) -> (Vec<RuleSpec>, Vec<PluginFailure>) {
+        let s3 = source::S3Source::new(sdk, cache);
+        let mut fetched = Vec::with_capacity(self.plugins.len());
+        for p in &self.plugins {
+            fetched.push(match (p.location(), p.signature_location()) {
+                (Ok(Location::S3 { bucket, key }), Ok(signature)) => {
+                    s3.fetch(&bucket, &key, &signature, p.sha256.as_deref())
+                        .await
+                }
+                _ => read_local(p),
+            });
+        }
+        self.rule_specs_from(fetched, now_ms())
+    }
+
+    /// Whether any rule must be fetched from S3.
+    pub fn has_remote_rules(&self) -> bool {
+        self.plugins
+            .iter()
+            .any(|p| matches!(p.location(), Ok(Location::S3 { .. })))
     }
 
     /// The effective configuration as TOML.
@@ -463,18 +570,21 @@ impl Config {
     }
 }
 
-/// The plugin's bytes, only if they match its pin: nothing unpinned is even
-/// compiled (compiling hostile input can be made arbitrarily slow).
-fn read_pinned(p: &PluginConfig) -> Result<Arc<[u8]>, FailureCause> {
-    let bytes = std::fs::read(&p.path)
-        .map_err(|e| FailureCause::Load(format!("cannot read {}: {e}", p.path.display())))?;
-    let digest = sha256_hex(&bytes);
-    match &p.sha256 {
-        Some(pin) if !pin.eq_ignore_ascii_case(&digest) => Err(FailureCause::Load(format!(
-            "sha256 mismatch: the config pins {pin}, the file has {digest}; refusing to load"
-        ))),
-        _ => Ok(Arc::from(bytes)),
+/// A plugin's bytes and signature from local files.
+fn read_local(p: &PluginConfig) -> Result<Fetched, String> {
+    match (p.location()?, p.signature_location()?) {
+        (Location::File(path), signature) => source::read_local(&path, &signature),
+        (remote, _) => Err(format!(
+            "{remote} must be fetched first (this caller reads local files only)"
+        )),
     }
+}
+
+/// Milliseconds since the Unix epoch, now.
+fn now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
 }
 
 fn is_sha256(s: &str) -> bool {
@@ -527,7 +637,10 @@ mod tests {
         let err = parse("[[plugins]]\npath = \"x.wasm\"\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("no sha256 pin"), "{err}");
+        assert!(
+            err.contains("no sha256 pin and no trusted signing keys"),
+            "{err}"
+        );
         let ok = parse("[[plugins]]\npath = \"x.wasm\"\nallow_unsigned = true\n").unwrap();
         assert_eq!(ok.plugins[0].grants, third_party_grants());
         assert!(!ok.plugins[0].grants.contains(Grant::Logs));
@@ -551,7 +664,7 @@ mod tests {
         let (specs, failures) = config.rule_specs();
         assert_eq!(specs.len(), rules::artifacts::BUNDLED.len());
         assert!(
-            matches!(&failures[0].cause, FailureCause::Load(m) if m.contains("sha256 mismatch"))
+            matches!(&failures[0].cause, FailureCause::Untrusted(m) if m.contains("sha256 mismatch"))
         );
     }
 }

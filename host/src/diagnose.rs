@@ -84,6 +84,9 @@ pub struct RuleRun {
     pub rule: String,
     pub version: String,
     pub shadow: bool,
+    /// Loaded without pin or signature (`allow_unsigned`, development only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unsigned: bool,
     pub elapsed_us: u64,
     pub findings: usize,
     pub failed: bool,
@@ -252,6 +255,7 @@ fn rule_run(outcome: &RuleOutcome) -> RuleRun {
         rule: outcome.rule.clone(),
         version: outcome.version.clone(),
         shadow: outcome.shadow,
+        unsigned: outcome.unsigned,
         elapsed_us: outcome.elapsed_us,
         findings: outcome.result.as_ref().map_or(0, Vec::len),
         failed: outcome.result.is_err(),

@@ -26,4 +26,5 @@ pub mod repair;
 pub mod replay;
 pub mod report;
 pub mod rules;
+pub mod trust;
 pub mod verify;

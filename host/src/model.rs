@@ -370,6 +370,9 @@ pub struct SourcedFinding {
 pub enum FailureCause {
     #[error("could not be loaded: {0}")]
     Load(String),
+    /// Neither pinned nor validly signed by a trusted key (see `trust`).
+    #[error("refused: {0}")]
+    Untrusted(String),
     #[error("targets an incompatible interface: {0}")]
     Incompatible(String),
     #[error("ran past its CPU budget of {0} ms")]

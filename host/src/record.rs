@@ -80,6 +80,10 @@ pub struct Record {
     pub evidence: Option<EvidenceSummary>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<Label>,
+    /// Rules that ran without pin or signature (`allow_unsigned`): a report
+    /// over this record says so.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsigned_rules: Vec<String>,
 }
 
 impl Record {
@@ -113,6 +117,7 @@ impl Record {
             rolled_back: run.status == Status::RolledBack,
             evidence: run.evidence.clone(),
             label: None,
+            unsigned_rules: unsigned(&run.rules),
         }
     }
 
@@ -140,8 +145,17 @@ impl Record {
             rolled_back: false,
             evidence: Some(diagnosis.evidence.clone()),
             label,
+            unsigned_rules: unsigned(&diagnosis.rules),
         }
     }
+}
+
+fn unsigned(rules: &[crate::diagnose::RuleRun]) -> Vec<String> {
+    rules
+        .iter()
+        .filter(|r| r.unsigned)
+        .map(|r| r.rule.clone())
+        .collect()
 }
 
 /// Whether a would-have view says anything over these records: without any

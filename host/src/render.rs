@@ -52,7 +52,12 @@ pub fn diagnosis(d: &Diagnosis) -> String {
                 if r.findings == 1 { "" } else { "s" }
             )
         };
-        let shadow = if r.shadow { " (shadow)" } else { "" };
+        let shadow = match (r.shadow, r.unsigned) {
+            (true, true) => " (shadow, UNSIGNED)",
+            (true, false) => " (shadow)",
+            (false, true) => " (UNSIGNED)",
+            (false, false) => "",
+        };
         let _ = writeln!(
             out,
             "  {:<24} {:>8.3} ms  {what}",
@@ -146,8 +151,8 @@ fn rule_entry(r: &LoadedRule) -> String {
     if r.shadow {
         flags.push("shadow");
     }
-    if r.unpinned {
-        flags.push("UNPINNED: development only");
+    if r.trust.is_unsigned() {
+        flags.push("UNSIGNED: development only");
     }
     let flags = if flags.is_empty() {
         String::new()
@@ -155,11 +160,12 @@ fn rule_entry(r: &LoadedRule) -> String {
         format!("  [{}]", flags.join(", "))
     };
     format!(
-        "{} {}{flags}\n  {}\n  from: {}  sha256: {}\n  wants: {}  granted: {}  sees: {}\n  limits: {} ms CPU, {} MiB memory\n\n",
+        "{} {}{flags}\n  {}\n  from: {}  trust: {}  sha256: {}\n  wants: {}  granted: {}  sees: {}\n  limits: {} ms CPU, {} MiB memory\n\n",
         r.info.name,
         r.info.version,
         r.info.summary,
         r.origin,
+        r.trust,
         &r.digest[..16],
         r.info.wants,
         r.grants,

@@ -77,8 +77,13 @@ pub struct IncidentRow {
 pub struct SourceStats {
     /// `mode:<mode>` or `source:<source>`.
     pub by: String,
+    /// A source that only watched (shadow): its views are what it would have
+    /// decided, set against what was decided and what happened.
+    pub shadow: bool,
     /// Incidents where this source had a view.
     pub incidents: usize,
+    /// Incidents where its action was the action actually decided.
+    pub matched_decision: usize,
     pub recommended_change: usize,
     /// Its change was the one made, and then verified improved or rolled back.
     pub applied: usize,
@@ -119,6 +124,8 @@ pub struct Report {
     pub sources: Vec<SourceStats>,
     pub ai: AiStats,
     pub plugin_failures: BTreeMap<String, usize>,
+    /// Rules that ran unsigned (`allow_unsigned`) in any of the incidents.
+    pub unsigned_rules: std::collections::BTreeSet<String>,
     pub rows: Vec<IncidentRow>,
 }
 
@@ -151,7 +158,12 @@ pub fn build(records: &[Record], config: &Config) -> Report {
             *plugin_failures.entry(f.rule.clone()).or_insert(0) += 1;
         }
     }
+    let unsigned_rules = records
+        .iter()
+        .flat_map(|r| r.unsigned_rules.iter().cloned())
+        .collect();
     Report {
+        unsigned_rules,
         incidents: rows.len(),
         compared: compared.len(),
         agreement_rate,
@@ -210,6 +222,13 @@ fn source_stats(by: &str, records: &[&Record], usd_per_gb_s: f64) -> SourceStats
     for r in records {
         let Some(w) = r.would(by) else { continue };
         s.incidents += 1;
+        s.shadow |= by.strip_prefix("source:").is_some_and(|source| {
+            r.findings
+                .iter()
+                .any(|f| f.shadow && f.source.to_string() == source)
+        });
+        s.matched_decision +=
+            usize::from(r.decision.as_ref().is_some_and(|d| d.action == w.action));
         if let Some(label) = &r.label {
             s.labelled += 1;
             s.correct += usize::from(label.accepts(w.action, w.target_memory_mb));
@@ -335,8 +354,13 @@ fn tables(report: &Report) -> Tables {
         .iter()
         .map(|s| {
             vec![
-                s.by.clone(),
+                if s.shadow {
+                    format!("{} (shadow)", s.by)
+                } else {
+                    s.by.clone()
+                },
                 s.incidents.to_string(),
+                s.matched_decision.to_string(),
                 s.recommended_change.to_string(),
                 s.applied.to_string(),
                 s.improved.to_string(),
@@ -372,6 +396,7 @@ fn tables(report: &Report) -> Tables {
             vec![
                 "source",
                 "incidents",
+                "= decided",
                 "change",
                 "applied",
                 "improved",
@@ -388,7 +413,19 @@ fn tables(report: &Report) -> Tables {
 
 fn headline(report: &Report) -> Vec<String> {
     let ai = &report.ai;
-    let mut lines = vec![
+    let mut lines = Vec::new();
+    if !report.unsigned_rules.is_empty() {
+        lines.push(format!(
+            "WARNING: unsigned rules ran (allow_unsigned, development only): {}",
+            report
+                .unsigned_rules
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    lines.extend([
         format!(
             "{} incidents; rules and AI both had a view on {}; agreement {}",
             report.incidents,
@@ -408,7 +445,7 @@ fn headline(report: &Report) -> Vec<String> {
             ai.output_tokens,
             ai.cost_usd
         ),
-    ];
+    ]);
     for (reason, n) in &ai.reasons {
         lines.push(format!("  AI {n}×: {reason}"));
     }

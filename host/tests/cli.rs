@@ -159,7 +159,8 @@ fn rules_list_shows_bundled_and_configured_rules() {
     let greedy = &rules[5];
     assert_eq!(greedy["name"], "hostile-greedy-logs");
     assert_eq!(greedy["shadow"], true);
-    assert_eq!(greedy["unpinned"], true);
+    assert_eq!(greedy["unsigned"], true);
+    assert_eq!(greedy["trust"]["by"], "unsigned");
     assert_eq!(greedy["cpu_budget_ms"], 20);
     assert_eq!(
         greedy["wants"],

@@ -9,6 +9,7 @@ use autorepair::model::{Evidence, FailureCause, FindingKind, Grant, Grants};
 use autorepair::rules::{
     Compiler, Limits, Origin, RuleOutcome, RuleSet, RuleSpec, Sandbox, artifacts,
 };
+use autorepair::trust::Trust;
 
 /// One compiler for the whole test process, so each component compiles once.
 fn compiler() -> &'static Compiler {
@@ -33,14 +34,14 @@ const TEST_LIMITS: Limits = Limits {
 fn hostile(name: &str) -> RuleSpec {
     let path = artifacts::hostile(name);
     RuleSpec {
-        origin: Origin::File(path.into()),
+        origin: Origin::External(path.into()),
         bytes: Arc::from(std::fs::read(path).expect("hostile plugin built")),
         grants: [Grant::Metrics, Grant::Reports, Grant::Config]
             .into_iter()
             .collect(),
         limits: TEST_LIMITS,
         shadow: false,
-        unpinned: false,
+        trust: Trust::Pinned,
     }
 }
 
@@ -55,7 +56,7 @@ fn bundled(name: &str) -> RuleSpec {
         grants: Grants::ALL,
         limits: Limits::default(),
         shadow: false,
-        unpinned: false,
+        trust: Trust::Pinned,
     }
 }
 

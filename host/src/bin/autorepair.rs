@@ -524,8 +524,17 @@ fn load_rules(config: &Config, no_cache: bool) -> Result<RuleSet, Failure> {
     } else {
         config.sandbox.effective_cache_dir()
     };
+    let (specs, refused) = if config.has_remote_rules() {
+        let sources = cache_dir.as_ref().map(|d| d.join("sources"));
+        runtime()?.block_on(async {
+            config
+                .fetch_rule_specs(&aws::sdk_from_env().await, sources)
+                .await
+        })
+    } else {
+        config.rule_specs()
+    };
     let compiler = Compiler::new(Arc::new(sandbox), cache_dir);
-    let (specs, refused) = config.rule_specs();
     let mut rules = RuleSet::load(&compiler, &specs);
     rules.add_load_failures(refused);
     Ok(rules)
@@ -548,7 +557,8 @@ fn rules_json(rules: &RuleSet) -> serde_json::Value {
                 "cpu_budget_ms": r.limits.cpu_budget_ms,
                 "memory_mib": r.limits.memory_mib,
                 "shadow": r.shadow,
-                "unpinned": r.unpinned,
+                "trust": r.trust,
+                "unsigned": r.trust.is_unsigned(),
             })
         })
         .collect();

@@ -34,11 +34,14 @@ async fn main() -> Result<(), Error> {
         .sandbox
         .effective_cache_dir()
         .map(|_| std::env::temp_dir().join("autorepair-rules"));
+    let aws = Aws::from_env().await;
+    let (specs, refused) = config
+        .fetch_rule_specs(&aws.sdk, cache.as_ref().map(|d| d.join("sources")))
+        .await;
     let compiler = Compiler::new(sandbox, cache);
-    let (specs, refused) = config.rule_specs();
     let mut rules = RuleSet::load(&compiler, &specs);
     rules.add_load_failures(refused);
-    let ctx = Arc::new(Context::new(Aws::from_env().await, rules, config));
+    let ctx = Arc::new(Context::new(aws, rules, config));
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let ctx = ctx.clone();

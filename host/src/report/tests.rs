@@ -69,6 +69,7 @@ fn record(id: &str, at_ms: i64, rules: WouldHave, ai: Option<WouldHave>) -> Reco
             notes: Vec::new(),
         }),
         label: None,
+        unsigned_rules: Vec::new(),
     }
 }
 
@@ -209,4 +210,69 @@ fn no_records_make_an_empty_report_not_a_crash() {
     assert_eq!(report.agreement_rate, None);
     assert!(text(&report).contains("0 incidents"));
     assert!(html(&report).contains("no incident where both"));
+}
+
+#[test]
+fn shadow_rules_are_set_against_the_decision_and_unsigned_rules_flagged() {
+    use crate::decide::Decision;
+    use crate::model::{Finding, FindingKind, Recommendation, Source, SourcedFinding};
+    let decided = |action, target| Decision {
+        action,
+        current_memory_mb: 512,
+        target_memory_mb: target,
+        reasons: Vec::new(),
+    };
+    let shadow_finding = SourcedFinding {
+        source: Source::Rule("third-party".into()),
+        shadow: true,
+        finding: Finding {
+            kind: FindingKind::MemoryExhaustion,
+            confidence: 0.9,
+            summary: "s".into(),
+            evidence: Vec::new(),
+            recommendation: Recommendation::SetMemory { memory_mb: 1024 },
+        },
+    };
+    let mut records = Vec::new();
+    // Twice the shadow rule says what was decided, once it does not.
+    for (i, action) in [Action::SetMemory, Action::SetMemory, Action::None]
+        .into_iter()
+        .enumerate()
+    {
+        let mut r = record(&format!("i{i}"), i as i64, would(RULES, action, None), None);
+        r.decision = Some(decided(action, None));
+        r.findings.push(shadow_finding.clone());
+        r.would_have.push(would(
+            "source:rule:third-party",
+            Action::SetMemory,
+            Some(1024),
+        ));
+        records.push(r);
+    }
+    records[1].unsigned_rules = vec!["dev-rule".into()];
+    let report = build(&records, &Config::default());
+    let shadow = report
+        .sources
+        .iter()
+        .find(|s| s.by == "source:rule:third-party")
+        .expect("the shadow rule has a row");
+    assert!(shadow.shadow);
+    assert_eq!((shadow.incidents, shadow.matched_decision), (3, 2));
+    let rules = report.sources.iter().find(|s| s.by == RULES).unwrap();
+    assert!(!rules.shadow);
+    assert_eq!(rules.matched_decision, 3);
+
+    let text = text(&report);
+    assert!(text.contains("source:rule:third-party (shadow)"), "{text}");
+    assert!(
+        text.lines().next().unwrap().starts_with(
+            "WARNING: unsigned rules ran (allow_unsigned, development only): dev-rule"
+        ),
+        "{text}"
+    );
+    assert!(!text_of(&records[..1]).contains("WARNING"));
+}
+
+fn text_of(records: &[Record]) -> String {
+    text(&build(records, &Config::default()))
 }

@@ -9,6 +9,7 @@ pub mod artifacts;
 mod bindings;
 mod cache;
 mod sandbox;
+pub mod source;
 pub mod validate;
 
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ pub use sandbox::{
 };
 
 use crate::model::{Evidence, FailureCause, Finding, Grants, PluginFailure};
+use crate::trust::Trust;
 use bindings::{RulePluginPre, wit};
 use sandbox::State;
 
@@ -35,15 +37,15 @@ use sandbox::State;
 pub enum Origin {
     /// Built into this binary.
     Bundled,
-    /// A component file named in the configuration.
-    File(PathBuf),
+    /// A component named in the configuration: a file or `s3://bucket/key`.
+    External(String),
 }
 
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Origin::Bundled => f.write_str("bundled"),
-            Origin::File(path) => write!(f, "{}", path.display()),
+            Origin::External(source) => f.write_str(source),
         }
     }
 }
@@ -58,8 +60,8 @@ pub struct RuleSpec {
     pub limits: Limits,
     /// Evaluated and recorded, never deciding.
     pub shadow: bool,
-    /// Loaded without a pin or signature (development only); flagged everywhere.
-    pub unpinned: bool,
+    /// Why it may load; `Unsigned` (development only) is flagged everywhere.
+    pub trust: Trust,
 }
 
 /// What a rule says about itself in `describe`.
@@ -80,7 +82,7 @@ pub struct LoadedRule {
     pub grants: Grants,
     pub limits: Limits,
     pub shadow: bool,
-    pub unpinned: bool,
+    pub trust: Trust,
     pre: RulePluginPre<State>,
 }
 
@@ -97,6 +99,8 @@ pub struct RuleOutcome {
     pub rule: String,
     pub version: String,
     pub shadow: bool,
+    /// Loaded under `allow_unsigned`: flagged wherever the outcome is shown.
+    pub unsigned: bool,
     /// Instantiation plus evaluation, in microseconds.
     pub elapsed_us: u64,
     #[serde(skip)]
@@ -171,10 +175,12 @@ impl Compiler {
     pub fn load(&self, spec: &RuleSpec) -> Result<LoadedRule, PluginFailure> {
         let label = match &spec.origin {
             Origin::Bundled => "bundled rule".to_owned(),
-            Origin::File(path) => path.file_name().map_or_else(
-                || path.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            ),
+            Origin::External(source) => source
+                .rsplit(['/', '\\'])
+                .next()
+                .filter(|n| !n.is_empty())
+                .unwrap_or(source)
+                .to_owned(),
         };
         let fail = |cause| PluginFailure {
             rule: label.clone(),
@@ -207,7 +213,7 @@ impl Compiler {
             grants: spec.grants,
             limits: spec.limits,
             shadow: spec.shadow,
-            unpinned: spec.unpinned,
+            trust: spec.trust.clone(),
             pre,
         })
     }
@@ -358,6 +364,7 @@ impl RuleSet {
                         rule: rule.info.name.clone(),
                         version: rule.info.version.clone(),
                         shadow: rule.shadow,
+                        unsigned: rule.trust.is_unsigned(),
                         elapsed_us: 0,
                         result: Err(FailureCause::Trap(
                             "the host thread running the rule panicked".into(),
@@ -431,6 +438,7 @@ impl RuleSet {
             rule: rule.info.name.clone(),
             version: rule.info.version.clone(),
             shadow: rule.shadow,
+            unsigned: rule.trust.is_unsigned(),
             elapsed_us,
             result,
             report: sandbox::take_report(&mut store),

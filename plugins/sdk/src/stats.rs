@@ -142,7 +142,8 @@ pub fn percentile(values: &mut [f64], p: f64) -> f64 {
 
 /// Sum of every point of the metric series named `name`.
 pub fn metric_sum(evidence: &Evidence, name: &str) -> f64 {
-    series_points(evidence, name).sum()
+    // From +0.0: `Sum for f64` starts at -0.0, which `{:.0}` prints as "-0".
+    series_points(evidence, name).fold(0.0, |a, b| a + b)
 }
 
 /// Largest point of the metric series named `name`, 0 when absent.
