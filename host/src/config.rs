@@ -261,7 +261,7 @@ pub struct PluginConfig {
     pub signature: Option<String>,
     /// What the rule may see; default metrics, reports and config — never logs
     /// unless granted here.
-    #[serde(default = "third_party_grants")]
+    #[serde(default = "default_plugin_grants")]
     pub grants: Grants,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_budget_ms: Option<u64>,
@@ -291,7 +291,8 @@ impl PluginConfig {
     }
 }
 
-fn third_party_grants() -> Grants {
+/// What a `[[plugins]]` entry grants unless it says otherwise: never logs.
+pub fn default_plugin_grants() -> Grants {
     [Grant::Metrics, Grant::Reports, Grant::Config]
         .into_iter()
         .collect()
@@ -444,7 +445,8 @@ impl Config {
         problems
     }
 
-    fn plugin_limits(&self, p: &PluginConfig) -> Limits {
+    /// A plugin's limits: its own, else the sandbox defaults.
+    pub fn plugin_limits(&self, p: &PluginConfig) -> Limits {
         let default = self.sandbox.limits();
         Limits {
             cpu_budget_ms: p.cpu_budget_ms.unwrap_or(default.cpu_budget_ms),
@@ -642,7 +644,7 @@ mod tests {
             "{err}"
         );
         let ok = parse("[[plugins]]\npath = \"x.wasm\"\nallow_unsigned = true\n").unwrap();
-        assert_eq!(ok.plugins[0].grants, third_party_grants());
+        assert_eq!(ok.plugins[0].grants, default_plugin_grants());
         assert!(!ok.plugins[0].grants.contains(Grant::Logs));
     }
 

@@ -26,5 +26,6 @@ pub mod repair;
 pub mod replay;
 pub mod report;
 pub mod rules;
+pub mod toolkit;
 pub mod trust;
 pub mod verify;

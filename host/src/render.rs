@@ -268,3 +268,79 @@ pub fn run_story(run: &crate::pipeline::Run) -> String {
     );
     out
 }
+
+/// `autorepair rule test` for people: one block per evidence file.
+pub fn rule_test(
+    outcome: &crate::toolkit::check::Outcome,
+    sees: crate::model::Grants,
+    limits: crate::rules::Limits,
+    expecting: bool,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {}  sees: {sees}  limits: {} ms CPU, {} MiB memory",
+        outcome.rule, outcome.version, limits.cpu_budget_ms, limits.memory_mib
+    );
+    for case in &outcome.cases {
+        let status = match &case.unmet {
+            None => "",
+            Some(u) if u.is_empty() => "  PASS",
+            Some(_) => "  FAIL",
+        };
+        let what = match &case.failure {
+            Some(_) => "failed".to_owned(),
+            None => format!(
+                "{} finding{}",
+                case.findings.len(),
+                if case.findings.len() == 1 { "" } else { "s" }
+            ),
+        };
+        let fuel = case
+            .report
+            .fuel_used
+            .map_or_else(String::new, |f| format!("  fuel {f}"));
+        let _ = writeln!(
+            out,
+            "\n{}: {what}  {:.3} ms{fuel}  peak memory {:.1} MiB{status}",
+            case.evidence,
+            case.elapsed_us as f64 / 1000.0,
+            case.report.peak_memory_bytes as f64 / f64::from(1u32 << 20),
+        );
+        if let Some(failure) = &case.failure {
+            let _ = writeln!(out, "  {failure}");
+        }
+        for f in &case.findings {
+            let _ = writeln!(
+                out,
+                "  {} ({:.2}) {} → {}",
+                f.kind, f.confidence, f.summary, f.recommendation
+            );
+            for line in &f.evidence {
+                let _ = writeln!(out, "    · {line}");
+            }
+        }
+        for log in &case.report.logs {
+            let _ = writeln!(out, "  log {}: {}", log.level, log.message);
+        }
+        for miss in case.unmet.iter().flatten() {
+            let _ = writeln!(out, "  expected: {miss}");
+        }
+    }
+    for name in &outcome.unused_expectations {
+        let _ = writeln!(
+            out,
+            "\nFAIL: expectations name {name}, which is not among the evidence files"
+        );
+    }
+    if expecting {
+        let failed = outcome.cases.iter().filter(|c| !c.passed()).count()
+            + outcome.unused_expectations.len();
+        let _ = writeln!(
+            out,
+            "\n{} passed, {failed} failed",
+            outcome.cases.len() - outcome.cases.iter().filter(|c| !c.passed()).count()
+        );
+    }
+    out
+}

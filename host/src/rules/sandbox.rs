@@ -59,6 +59,10 @@ pub struct CallReport {
     /// Log calls past [`MAX_LOG_CALLS`], dropped.
     pub logs_dropped: usize,
     pub peak_memory_bytes: usize,
+    /// Instructions' worth of fuel the call burnt; only in a metered sandbox
+    /// (`rule test`), where it is a repeatable measure of a rule's work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel_used: Option<u64>,
 }
 
 /// The data of one store: a WASI context with nothing in it, and the accounting.
@@ -169,12 +173,23 @@ impl Sandbox {
     /// A sandbox whose pool admits memories up to `max_memory_mib` (the largest
     /// per-rule cap in the configuration).
     pub fn new(max_memory_mib: u64) -> Result<Sandbox, SandboxError> {
-        let engine = match Engine::new(&config(Some(max_memory_mib))) {
+        Sandbox::build(max_memory_mib, false)
+    }
+
+    /// The same sandbox, limits and linker, that also counts fuel: for
+    /// `rule test`, where a repeatable work figure matters more than speed.
+    pub fn metered(max_memory_mib: u64) -> Result<Sandbox, SandboxError> {
+        Sandbox::build(max_memory_mib, true)
+    }
+
+    fn build(max_memory_mib: u64, metered: bool) -> Result<Sandbox, SandboxError> {
+        let engine = match Engine::new(&config(Some(max_memory_mib), metered)) {
             Ok(engine) => (engine, true),
             Err(e) => {
                 tracing::warn!(error = %e, "pooling allocator unavailable; using on-demand allocation");
                 (
-                    Engine::new(&config(None)).map_err(|e| SandboxError::Engine(e.to_string()))?,
+                    Engine::new(&config(None, metered))
+                        .map_err(|e| SandboxError::Engine(e.to_string()))?,
                     false,
                 )
             }
@@ -220,12 +235,18 @@ impl Sandbox {
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(deadline_ticks(limits.cpu_budget_ms));
         store.epoch_deadline_trap();
+        // Fails only when fuel is off (an unmetered sandbox): nothing to set.
+        let _ = store.set_fuel(FUEL);
         store
     }
 }
 
-fn config(pool_memory_mib: Option<u64>) -> Config {
+/// A metered store's fuel: never the limit (the CPU deadline is), only a counter.
+const FUEL: u64 = u64::MAX / 2;
+
+fn config(pool_memory_mib: Option<u64>, metered: bool) -> Config {
     let mut config = Config::new();
+    config.consume_fuel(metered);
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.parallel_compilation(true);
@@ -298,10 +319,20 @@ pub(crate) fn classify(
     }
 }
 
-/// Rust's panic hook prints `panicked at src/lib.rs:9:9:\n<message>`.
+/// Rust's panic hook prints `panicked at src/lib.rs:9:9:\n<message>`. A Python
+/// rule (componentize-py) prints its traceback first and then panics in the
+/// runtime; the traceback's last line (`ValueError: …`) is the useful part.
 fn panic_message(stderr: &str) -> Option<String> {
     let at = stderr.find("panicked at ")?;
-    let text: String = stderr[at..].lines().take(3).collect::<Vec<_>>().join(" ");
+    let mut text: String = stderr[at..].lines().take(3).collect::<Vec<_>>().join(" ");
+    if let Some(tb) = stderr[..at].rfind("Traceback (most recent call last)")
+        && let Some(error) = stderr[tb..at]
+            .lines()
+            .rev()
+            .find(|l| !l.is_empty() && !l.starts_with(' '))
+    {
+        text = format!("{error} ({text})");
+    }
     Some(text.chars().take(500).collect())
 }
 
@@ -309,5 +340,6 @@ pub(crate) fn take_report(store: &mut Store<State>) -> CallReport {
     let state = store.data_mut();
     let mut report = std::mem::take(&mut state.report);
     report.peak_memory_bytes = state.limiter.peak_bytes;
+    report.fuel_used = store.get_fuel().ok().map(|left| FUEL - left);
     report
 }

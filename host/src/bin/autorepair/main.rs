@@ -1,5 +1,7 @@
 //! The `autorepair` command line: parses arguments and calls the library.
 
+mod rule;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -128,24 +130,17 @@ enum Command {
         #[arg(long)]
         no_ai: bool,
     },
-    /// Rules: what is loaded, from where, with which grants and limits.
-    Rules {
+    /// Rules: what is loaded and why it may be; the author's toolkit (new,
+    /// build, test, keygen, sign, verify, inspect).
+    #[command(visible_alias = "rules")]
+    Rule {
         #[command(subcommand)]
-        command: RulesCommand,
+        command: rule::RuleCommand,
     },
     /// Configuration.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
-    },
-}
-
-#[derive(Subcommand)]
-enum RulesCommand {
-    /// Every rule with its describe() info, grants, limits and origin.
-    List {
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
     },
 }
 
@@ -245,15 +240,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Rules {
-            command: RulesCommand::List { format },
-        } => {
-            let rules = load_rules(&config, cli.no_cache)?;
-            match format {
-                Format::Text => print!("{}", render::rules_list(&rules)),
-                Format::Json => println!("{}", serde_json::to_string_pretty(&rules_json(&rules))?),
-            }
-            Ok(())
+        Command::Rule { command } => {
+            rule::run(command, &config, || load_rules(&config, cli.no_cache))
         }
         Command::Run {
             event,
@@ -538,29 +526,4 @@ fn load_rules(config: &Config, no_cache: bool) -> Result<RuleSet, Failure> {
     let mut rules = RuleSet::load(&compiler, &specs);
     rules.add_load_failures(refused);
     Ok(rules)
-}
-
-fn rules_json(rules: &RuleSet) -> serde_json::Value {
-    let loaded: Vec<_> = rules
-        .rules()
-        .iter()
-        .map(|r| {
-            serde_json::json!({
-                "name": r.info.name,
-                "version": r.info.version,
-                "summary": r.info.summary,
-                "origin": r.origin.to_string(),
-                "sha256": r.digest,
-                "wants": r.info.wants,
-                "granted": r.grants,
-                "sees": r.effective_grants(),
-                "cpu_budget_ms": r.limits.cpu_budget_ms,
-                "memory_mib": r.limits.memory_mib,
-                "shadow": r.shadow,
-                "trust": r.trust,
-                "unsigned": r.trust.is_unsigned(),
-            })
-        })
-        .collect();
-    serde_json::json!({ "rules": loaded, "not_loaded": rules.load_failures() })
 }

@@ -1,0 +1,298 @@
+//! `autorepair rule test`: one rule on recorded evidence files, in the
+//! production sandbox (same limits, same grants, same validation), with what
+//! each call cost; expectations turn it into a pass/fail check for a rule's CI.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::diagnose::load_evidence;
+use crate::model::{Finding, FindingKind, Recommendation};
+use crate::rules::{CallReport, RuleSet};
+
+/// What one evidence file should produce. Every field is optional; the
+/// finding fields must all hold for one finding.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Expectation {
+    /// Exactly this many findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub findings: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<FindingKind>,
+    /// `set_memory`, `keep` or `escalate`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recommendation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_confidence: Option<f64>,
+    /// The call fails (trap, budget, rule error, invalid output).
+    pub fails: bool,
+}
+
+/// Expectations by evidence file name (`"oom.json": {…}`).
+pub type Expectations = BTreeMap<String, Expectation>;
+
+pub fn load_expectations(path: &Path) -> Result<Expectations, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read expectations {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "expectations {} are not valid: {e} (expected {{\"<evidence file name>\": {{\"findings\": 1, \"kind\": \"memory-exhaustion\", \"recommendation\": \"set_memory\", \"memory_mb\": 1536, \"min_confidence\": 0.8, \"fails\": false}}}})",
+            path.display()
+        )
+    })
+}
+
+/// The evidence files: `path` itself, or the `*.json` files in it, sorted.
+pub fn evidence_files(path: &Path) -> Result<Vec<PathBuf>, String> {
+    if path.is_file() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let entries = std::fs::read_dir(path)
+        .map_err(|e| format!("cannot read evidence {}: {e}", path.display()))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json") && p.is_file())
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!("no *.json evidence files in {}", path.display()));
+    }
+    Ok(files)
+}
+
+/// One evidence file's run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Case {
+    /// The evidence file's name.
+    pub evidence: String,
+    pub findings: Vec<Finding>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    pub elapsed_us: u64,
+    pub report: CallReport,
+    /// Unmet expectations; empty when met. None: nothing was expected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unmet: Option<Vec<String>>,
+}
+
+impl Case {
+    pub fn passed(&self) -> bool {
+        self.unmet.as_ref().is_none_or(Vec::is_empty)
+    }
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub rule: String,
+    pub version: String,
+    pub cases: Vec<Case>,
+    /// Expectations naming no evidence file that was run.
+    pub unused_expectations: Vec<String>,
+}
+
+impl Outcome {
+    pub fn passed(&self) -> bool {
+        self.cases.iter().all(Case::passed) && self.unused_expectations.is_empty()
+    }
+}
+
+/// Runs the one rule in `rules` on every file.
+pub fn run(
+    rules: &RuleSet,
+    files: &[PathBuf],
+    expectations: Option<&Expectations>,
+) -> Result<Outcome, String> {
+    let rule = rules.rules().first().ok_or_else(|| {
+        let why: Vec<String> = rules
+            .load_failures()
+            .iter()
+            .map(|f| f.to_string())
+            .collect();
+        format!("the rule did not load: {}", why.join("; "))
+    })?;
+    let mut cases = Vec::new();
+    for file in files {
+        let name = file.file_name().map_or_else(
+            || file.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        );
+        let evidence = load_evidence(file).map_err(|e| e.to_string())?;
+        let outcome = rules
+            .evaluate_serial(&evidence)
+            .pop()
+            .ok_or("the rule produced no outcome")?;
+        let (findings, failure) = match outcome.result {
+            Ok(findings) => (findings, None),
+            Err(cause) => (Vec::new(), Some(cause.to_string())),
+        };
+        let unmet = expectations
+            .and_then(|e| e.get(&name))
+            .map(|e| unmet(e, &findings, failure.as_deref()));
+        cases.push(Case {
+            evidence: name,
+            findings,
+            failure,
+            elapsed_us: outcome.elapsed_us,
+            report: outcome.report,
+            unmet,
+        });
+    }
+    let unused_expectations = expectations
+        .map(|e| {
+            e.keys()
+                .filter(|k| !cases.iter().any(|c| &c.evidence == *k))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Outcome {
+        rule: rule.info.name.clone(),
+        version: rule.info.version.clone(),
+        cases,
+        unused_expectations,
+    })
+}
+
+fn action(r: &Recommendation) -> &'static str {
+    match r {
+        Recommendation::SetMemory { .. } => "set_memory",
+        Recommendation::Keep => "keep",
+        Recommendation::Escalate { .. } => "escalate",
+    }
+}
+
+/// What `e` asks that the run did not give, each said plainly.
+pub fn unmet(e: &Expectation, findings: &[Finding], failure: Option<&str>) -> Vec<String> {
+    let mut unmet = Vec::new();
+    match (e.fails, failure) {
+        (true, None) => unmet.push("expected the call to fail; it succeeded".to_owned()),
+        (false, Some(f)) => unmet.push(format!("the call failed: {f}")),
+        _ => {}
+    }
+    if let Some(n) = e.findings
+        && findings.len() != n
+    {
+        unmet.push(format!("expected {n} findings, got {}", findings.len()));
+    }
+    let wants_finding = e.kind.is_some()
+        || e.recommendation.is_some()
+        || e.memory_mb.is_some()
+        || e.min_confidence.is_some();
+    if wants_finding {
+        let fits = |f: &Finding| {
+            e.kind.is_none_or(|k| f.kind == k)
+                && e.recommendation
+                    .as_deref()
+                    .is_none_or(|r| action(&f.recommendation) == r)
+                && e.memory_mb.is_none_or(|m| {
+                    matches!(f.recommendation, Recommendation::SetMemory { memory_mb } if memory_mb == m)
+                })
+                && e.min_confidence.is_none_or(|c| f.confidence >= c)
+        };
+        if !findings.iter().any(fits) {
+            let got: Vec<String> = findings
+                .iter()
+                .map(|f| format!("{} ({:.2}) → {}", f.kind, f.confidence, f.recommendation))
+                .collect();
+            let wanted = serde_json::to_string(&Expectation {
+                findings: None,
+                fails: false,
+                ..e.clone()
+            })
+            .unwrap_or_default();
+            unmet.push(format!(
+                "no finding matches {wanted}; got [{}]",
+                got.join(", ")
+            ));
+        }
+    }
+    unmet
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(kind: FindingKind, confidence: f64, recommendation: Recommendation) -> Finding {
+        Finding {
+            kind,
+            confidence,
+            summary: "s".into(),
+            evidence: Vec::new(),
+            recommendation,
+        }
+    }
+
+    #[test]
+    fn expectations_are_checked_field_by_field() {
+        let got = [f(
+            FindingKind::MemoryExhaustion,
+            0.8,
+            Recommendation::SetMemory { memory_mb: 1536 },
+        )];
+        let met = Expectation {
+            findings: Some(1),
+            kind: Some(FindingKind::MemoryExhaustion),
+            recommendation: Some("set_memory".into()),
+            memory_mb: Some(1536),
+            min_confidence: Some(0.8),
+            fails: false,
+        };
+        assert!(unmet(&met, &got, None).is_empty());
+        for wrong in [
+            Expectation {
+                findings: Some(0),
+                ..met.clone()
+            },
+            Expectation {
+                kind: Some(FindingKind::Throttling),
+                ..met.clone()
+            },
+            Expectation {
+                recommendation: Some("escalate".into()),
+                ..met.clone()
+            },
+            Expectation {
+                memory_mb: Some(2048),
+                ..met.clone()
+            },
+            Expectation {
+                min_confidence: Some(0.9),
+                ..met.clone()
+            },
+            Expectation {
+                fails: true,
+                ..met.clone()
+            },
+        ] {
+            assert_eq!(unmet(&wrong, &got, None).len(), 1, "{wrong:?}");
+        }
+        let failed = unmet(&Expectation::default(), &[], Some("trapped"));
+        assert_eq!(failed, vec!["the call failed: trapped".to_owned()]);
+        assert!(
+            unmet(
+                &Expectation {
+                    fails: true,
+                    ..Default::default()
+                },
+                &[],
+                Some("x")
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn bad_expectation_files_say_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("expect.json");
+        std::fs::write(&path, r#"{"a.json": {"kinds": "oom"}}"#).unwrap();
+        let err = load_expectations(&path).unwrap_err();
+        assert!(err.contains("kinds"), "{err}");
+    }
+}
