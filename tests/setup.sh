@@ -26,5 +26,11 @@ if [ ! -x "$venv/bin/cfn-lint" ]; then
     echo "==> installing cfn-lint into $venv (validates the deployment templates)" >&2
     "$venv/bin/pip" install --quiet --disable-pip-version-check 'cfn-lint>=1,<2' >&2
 fi
+# componentize-py builds the Python rule (plugins/python) the tests check
+# against its Rust twin; plugins/python/build.sh pins the same version.
+if [ ! -x "$venv/bin/componentize-py" ]; then
+    echo "==> installing componentize-py into $venv (builds the Python rule plugin)" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'componentize-py==0.25.1' >&2
+fi
 export AUTOREPAIR_MOTO_SERVER="$venv/bin/moto_server"
 export AUTOREPAIR_CFN_LINT="$venv/bin/cfn-lint"

@@ -9,6 +9,10 @@ source tests/setup.sh
 echo "==> cfn-lint on the deployment templates" >&2
 "$AUTOREPAIR_CFN_LINT" infrastructure/template.yaml infrastructure/examples/template.yaml
 
+echo "==> the Python rule plugin (componentize-py), for its twin test" >&2
+AUTOREPAIR_PY_VENV="$root/.venv" plugins/python/build.sh "$root/target/python-rules"
+export AUTOREPAIR_PYTHON_RULES="$root/target/python-rules"
+
 echo "==> host and end-to-end tests (moto_server per test, on 127.0.0.1)" >&2
 cargo build --locked -p autorepair --bins
 cargo test --workspace --locked
