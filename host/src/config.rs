@@ -349,6 +349,23 @@ impl Config {
         Ok(config)
     }
 
+    /// The Lambda host's configuration: the text of `AUTOREPAIR_CONFIG_TOML`
+    /// (what the deployment template writes) when set, else the file named by
+    /// `AUTOREPAIR_CONFIG`, else the defaults.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_sources(
+            std::env::var("AUTOREPAIR_CONFIG_TOML").ok(),
+            std::env::var_os("AUTOREPAIR_CONFIG").map(PathBuf::from),
+        )
+    }
+
+    fn from_sources(text: Option<String>, file: Option<PathBuf>) -> Result<Config, ConfigError> {
+        match text.filter(|t| !t.trim().is_empty()) {
+            Some(text) => Config::from_toml(&text, Path::new("$AUTOREPAIR_CONFIG_TOML")),
+            None => Config::load(file.as_deref()),
+        }
+    }
+
     /// Parses and checks configuration text (e.g. from `AUTOREPAIR_CONFIG_TOML`,
     /// which the deployment template fills from its parameters); `origin` names
     /// it in errors.
@@ -602,6 +619,22 @@ mod tests {
         let path = dir.path().join("autorepair.toml");
         std::fs::write(&path, text).unwrap();
         Config::load(Some(&path))
+    }
+
+    #[test]
+    fn the_deployment_text_wins_over_the_file_and_errors_name_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("autorepair.toml");
+        std::fs::write(&file, "mode = \"ai\"\n").unwrap();
+        let from_text =
+            Config::from_sources(Some("mode = \"consensus\"\n".into()), Some(file.clone()))
+                .unwrap();
+        assert_eq!(from_text.mode, MergeMode::Consensus);
+        let from_file = Config::from_sources(Some("  ".into()), Some(file)).unwrap();
+        assert_eq!(from_file.mode, MergeMode::Ai);
+        assert_eq!(Config::from_sources(None, None).unwrap(), Config::default());
+        let err = Config::from_sources(Some("mode = 1".into()), None).unwrap_err();
+        assert!(err.to_string().contains("$AUTOREPAIR_CONFIG_TOML"), "{err}");
     }
 
     #[test]

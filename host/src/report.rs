@@ -82,7 +82,8 @@ pub struct SourceStats {
     pub shadow: bool,
     /// Incidents where this source had a view.
     pub incidents: usize,
-    /// Incidents where its action was the action actually decided.
+    /// Incidents where it would have decided exactly what was decided (the
+    /// action and, for a change, the memory).
     pub matched_decision: usize,
     pub recommended_change: usize,
     /// Its change was the one made, and then verified improved or rolled back.

@@ -184,58 +184,70 @@ pub fn verify(
     let key_id = signature_key_id(text)
         .ok_or_else(|| Refusal::MalformedSignature("no key id in the signature line".into()))?;
     let today = day(now_ms);
+    // Every key is tried: the same key may be listed twice while it is being
+    // rotated (an expired entry beside a current one), and a key id is only a
+    // hint. The first refusal is kept for when no key accepts it.
+    let mut refused = None;
     for key in keys {
         let Ok(public) = minisign_verify::PublicKey::from_base64(key.public_key.trim()) else {
             continue; // Config validation reports bad keys.
         };
-        match public.verify(bytes, &sig, false) {
+        let refusal = match public.verify(bytes, &sig, false) {
             Err(minisign_verify::Error::UnexpectedKeyId) => continue,
             Err(minisign_verify::Error::UnexpectedAlgorithm) => {
                 return Err(Refusal::MalformedSignature(
                     "a legacy (non-prehashed) signature; sign again with a current minisign".into(),
                 ));
             }
-            Err(_) => {
-                return Err(Refusal::Tampered {
-                    key: key.name.clone(),
-                });
-            }
-            Ok(()) => {
-                if let Some(expires) = key.expires.as_deref().filter(|e| today.as_str() > *e) {
-                    return Err(Refusal::KeyExpired {
+            Err(_) => Refusal::Tampered {
+                key: key.name.clone(),
+            },
+            Ok(()) => match expiry(key, sig.trusted_comment(), &today) {
+                Some(refusal) => refusal,
+                None => {
+                    return Ok(Trust::Signed {
                         key: key.name.clone(),
-                        expires: expires.to_owned(),
+                        key_id,
                     });
                 }
-                if let Some(expires) = comment_expiry(sig.trusted_comment()) {
-                    if !is_date(expires) {
-                        return Err(Refusal::MalformedSignature(format!(
-                            "trusted comment has expires:{expires}, not a YYYY-MM-DD date"
-                        )));
-                    }
-                    if today.as_str() > expires {
-                        return Err(Refusal::SignatureExpired {
-                            expires: expires.to_owned(),
-                        });
-                    }
-                }
-                return Ok(Trust::Signed {
-                    key: key.name.clone(),
-                    key_id,
-                });
-            }
-        }
+            },
+        };
+        refused.get_or_insert(refusal);
     }
-    Err(Refusal::UntrustedKey { key_id })
+    Err(refused.unwrap_or(Refusal::UntrustedKey { key_id }))
+}
+
+/// Why a valid signature by `key` no longer holds on `today`, if it does not.
+fn expiry(key: &TrustedKey, trusted_comment: &str, today: &str) -> Option<Refusal> {
+    if let Some(expires) = key.expires.as_deref().filter(|e| today > *e) {
+        return Some(Refusal::KeyExpired {
+            key: key.name.clone(),
+            expires: expires.to_owned(),
+        });
+    }
+    let expires = comment_expiry(trusted_comment)?;
+    if !is_date(expires) {
+        return Some(Refusal::MalformedSignature(format!(
+            "trusted comment has expires:{expires}, not a YYYY-MM-DD date"
+        )));
+    }
+    (today > expires).then(|| Refusal::SignatureExpired {
+        expires: expires.to_owned(),
+    })
 }
 
 /// Problems with the `[trust]` keys, phrased as what to fix.
 pub fn key_problems(keys: &[TrustedKey]) -> Vec<String> {
     let mut problems = Vec::new();
+    let mut names = std::collections::HashSet::new();
     for (i, key) in keys.iter().enumerate() {
         let name = format!("trust.keys[{i}] ({})", key.name);
         if key.name.trim().is_empty() {
             problems.push(format!("{name}: name must not be empty"));
+        } else if !names.insert(key.name.as_str()) {
+            problems.push(format!(
+                "{name}: another key has this name; names say who signed"
+            ));
         }
         if let Err(e) = public_key_id(&key.public_key) {
             problems.push(format!("{name}: public_key: {e}"));
@@ -413,6 +425,21 @@ mod tests {
     }
 
     #[test]
+    fn a_rotated_key_listed_twice_still_verifies_through_its_current_entry() {
+        let alice = Signer::new();
+        let mut old = alice.key("alice-2025");
+        old.expires = Some("2025-12-31".into());
+        let sig = alice.sign(b"x", "timestamp:1");
+        let trust = check(b"x", Some(&sig), &[old.clone(), alice.key("alice-2026")]).unwrap();
+        assert!(matches!(trust, Trust::Signed { ref key, .. } if key == "alice-2026"));
+        // Alone, the expired entry refuses it, and says why.
+        assert!(matches!(
+            check(b"x", Some(&sig), &[old]),
+            Err(Refusal::KeyExpired { .. })
+        ));
+    }
+
+    #[test]
     fn an_expired_key_is_refused() {
         let alice = Signer::new();
         let mut key = alice.key("alice");
@@ -492,6 +519,9 @@ mod tests {
         let problems = key_problems(&[alice.key("alice"), bad]);
         assert_eq!(problems.len(), 3, "{problems:?}");
         assert!(problems.iter().all(|p| p.starts_with("trust.keys[1]")));
+        let twice = key_problems(&[alice.key("alice"), alice.key("alice")]);
+        assert_eq!(twice.len(), 1, "{twice:?}");
+        assert!(twice[0].contains("another key has this name"));
     }
 
     #[test]

@@ -138,21 +138,25 @@ fn template() -> Value {
 fn the_config_the_template_writes_is_valid() {
     let template = template();
     let host = &template["Resources"]["HostFunction"]["Properties"];
-    let mut text = host["Environment"]["Variables"]["AUTOREPAIR_CONFIG_TOML"]["Fn::Sub"]
+    let raw = host["Environment"]["Variables"]["AUTOREPAIR_CONFIG_TOML"]["Fn::Sub"]
         .as_str()
         .expect("the config is one Fn::Sub string")
         .to_owned();
-    for (name, p) in template["Parameters"].as_object().unwrap() {
-        let default = match &p["Default"] {
-            Value::String(s) => s.clone(),
-            Value::Null => String::new(),
-            other => other.to_string(),
-        };
-        text = text.replace(&format!("${{{name}}}"), &default);
-    }
-    for name in template["Resources"].as_object().unwrap().keys() {
-        text = text.replace(&format!("${{{name}}}"), name);
-    }
+    let resolve = |mut text: String| {
+        for (name, p) in template["Parameters"].as_object().unwrap() {
+            let default = match &p["Default"] {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            text = text.replace(&format!("${{{name}}}"), &default);
+        }
+        for name in template["Resources"].as_object().unwrap().keys() {
+            text = text.replace(&format!("${{{name}}}"), name);
+        }
+        text
+    };
+    let text = resolve(raw.clone());
     assert!(!text.contains("${"), "an unresolved substitution: {text}");
     let config = autorepair::config::Config::from_toml(&text, "template.yaml".as_ref())
         .unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -166,6 +170,22 @@ fn the_config_the_template_writes_is_valid() {
     assert_eq!(config.ai.model_id, default("ModelId"));
     assert!(default("ModelId").ends_with(&default("FoundationModelId")));
     assert_eq!(config.run.dry_run.to_string(), default("DryRun"));
+    assert!(config.plugins.is_empty() && config.trust.keys.is_empty());
+
+    // Third-party rules come in through RuleConfig, appended after [ai].
+    let (public, _) = autorepair::trust::sign::keypair(None).unwrap();
+    let key = autorepair::trust::sign::public_key_line(&public).unwrap();
+    let rules = format!(
+        "[[trust.keys]]\nname = \"platform\"\npublic_key = \"{key}\"\n[[plugins]]\nsource = \"s3://team-rules/headroom.wasm\"\nshadow = true"
+    );
+    let with_rules = raw.replace("${RuleConfig}", &rules);
+    let with_rules = resolve(with_rules);
+    let config = autorepair::config::Config::from_toml(&with_rules, "template.yaml".as_ref())
+        .unwrap_or_else(|e| panic!("{e}\n{with_rules}"));
+    assert_eq!(config.plugins[0].source, "s3://team-rules/headroom.wasm");
+    assert!(config.plugins[0].shadow);
+    assert!(config.has_remote_rules());
+    assert_eq!(config.trust.keys[0].name, "platform");
 }
 
 /// (resource name, statement) for every IAM statement in the template.
@@ -182,6 +202,8 @@ fn statements() -> Vec<(String, Value)> {
                 policy
             };
             for st in doc["Statement"].as_array().into_iter().flatten() {
+                // A conditional statement: check the one it grants.
+                let st = st["Fn::If"].get(1).unwrap_or(st);
                 out.push((name.clone(), st.clone()));
             }
         }
@@ -243,6 +265,26 @@ fn iam_is_least_privilege() {
             );
         }
     }
+    // Third-party rules in S3: read-only, and only in the named bucket.
+    let rules = statements
+        .iter()
+        .find(|(_, st)| st["Sid"] == "ReadRules")
+        .expect("a ReadRules statement");
+    assert_eq!(list(&rules.1["Action"]), vec![Value::from("s3:GetObject")]);
+    assert!(
+        rules.1["Resource"][0]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .ends_with(":s3:::${RuleBucket}/*")
+    );
+    let list_rules = statements
+        .iter()
+        .find(|(_, st)| st["Sid"] == "ListRules")
+        .expect("a ListRules statement");
+    assert_eq!(
+        list(&list_rules.1["Action"]),
+        vec![Value::from("s3:ListBucket")]
+    );
     // The mutating actions are granted somewhere, and only with the condition (checked above).
     assert!(statements.iter().any(|(_, st)| {
         list(&st["Action"])

@@ -15,9 +15,15 @@ fn repo() -> PathBuf {
 }
 
 fn autorepair(dir: &Path, args: &[&str]) -> Output {
+    autorepair_with(dir, args, Vec::new())
+}
+
+/// `autorepair ARGS` in `dir` with `env` set (e.g. moto's endpoint).
+fn autorepair_with(dir: &Path, args: &[&str], env: Vec<(&'static str, String)>) -> Output {
     Command::new(autorepair_bin())
         .args(args)
         .current_dir(dir)
+        .envs(env)
         .env("AUTOREPAIR_CACHE_DIR", dir.join("cache"))
         .env_remove("AUTOREPAIR_CONFIG")
         .env_remove("AUTOREPAIR_SIGNING_PASSWORD")
@@ -57,6 +63,15 @@ fn sign(dir: &Path, rule: &str, key: &str, extra: &[&str]) {
 
 /// `rules list --format json` under a config trusting `public_key`.
 fn list_with(dir: &Path, public_key: &str, plugin: &str) -> serde_json::Value {
+    list_env(dir, public_key, plugin, Vec::new())
+}
+
+fn list_env(
+    dir: &Path,
+    public_key: &str,
+    plugin: &str,
+    env: Vec<(&'static str, String)>,
+) -> serde_json::Value {
     let config = dir.join("autorepair.toml");
     std::fs::write(
         &config,
@@ -65,7 +80,7 @@ fn list_with(dir: &Path, public_key: &str, plugin: &str) -> serde_json::Value {
         ),
     )
     .unwrap();
-    let out = autorepair(
+    let out = autorepair_with(
         dir,
         &[
             "--config",
@@ -75,6 +90,7 @@ fn list_with(dir: &Path, public_key: &str, plugin: &str) -> serde_json::Value {
             "--format",
             "json",
         ],
+        env,
     );
     assert!(out.status.success(), "{}", text(&out));
     serde_json::from_slice(&out.stdout).unwrap()
@@ -226,31 +242,7 @@ async fn s3_sources_are_verified_before_use_and_pinned_ones_cached() {
     put("greedy/v1.wasm.minisig", d.join("greedy.wasm.minisig")).await;
     put("unsigned/v1.wasm", wasm.clone()).await;
 
-    let list = |plugin: String, env: Vec<(&'static str, String)>| {
-        let config = d.join("autorepair.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[[trust.keys]]\nname = \"rules-team\"\npublic_key = \"{alice}\"\n\n[[plugins]]\n{plugin}\n"
-            ),
-        )
-        .unwrap();
-        let out = Command::new(autorepair_bin())
-            .args([
-                "--config",
-                config.to_str().unwrap(),
-                "rules",
-                "list",
-                "--format",
-                "json",
-            ])
-            .envs(env)
-            .env("AUTOREPAIR_CACHE_DIR", d.join("cache"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out));
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
-    };
+    let list = |plugin: String, env| list_env(d, &alice, &plugin, env);
 
     let doc = list(
         "source = \"s3://team-rules/greedy/v1.wasm\"".into(),
@@ -288,8 +280,27 @@ async fn s3_sources_are_verified_before_use_and_pinned_ones_cached() {
     );
     let mut unreachable = moto.env();
     unreachable[0].1 = "http://127.0.0.1:9".into();
-    let doc = list(pinned, unreachable);
+    let doc = list(pinned.clone(), unreachable.clone());
     assert_eq!(doc["rules"][5]["trust"]["by"], "pinned", "{doc:#}");
+
+    // A poisoned cache entry is never used: it is dropped and fetched again.
+    let cached = d.join("cache/sources").join(format!("{digest}.wasm"));
+    std::fs::write(&cached, b"not the pinned rule").unwrap();
+    let doc = list(pinned.clone(), unreachable);
+    assert_eq!(doc["rules"].as_array().unwrap().len(), 5, "{doc:#}");
+    assert!(
+        doc["not_loaded"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("fetching"),
+        "{doc:#}"
+    );
+    let doc = list(pinned, moto.env());
+    assert_eq!(doc["rules"][5]["trust"]["by"], "pinned", "{doc:#}");
+    assert_eq!(
+        std::fs::read(&cached).unwrap(),
+        std::fs::read(&wasm).unwrap()
+    );
 }
 
 /// The crate `rule new` makes builds, passes its own tests, runs in the

@@ -23,11 +23,7 @@ async fn main() -> Result<(), Error> {
         .without_time()
         .init();
 
-    let config = Config::load(
-        std::env::var_os("AUTOREPAIR_CONFIG")
-            .as_deref()
-            .map(std::path::Path::new),
-    )?;
+    let config = Config::from_env()?;
     let sandbox = Arc::new(Sandbox::new(config.max_memory_mib())?);
     // Lambda's only writable place is /tmp; warm starts reuse what it holds.
     let cache = config

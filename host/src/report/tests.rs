@@ -234,13 +234,18 @@ fn shadow_rules_are_set_against_the_decision_and_unsigned_rules_flagged() {
         },
     };
     let mut records = Vec::new();
-    // Twice the shadow rule says what was decided, once it does not.
-    for (i, action) in [Action::SetMemory, Action::SetMemory, Action::None]
-        .into_iter()
-        .enumerate()
+    // Once the shadow rule says exactly what was decided; once the same
+    // action with other memory; once another action.
+    for (i, (action, target)) in [
+        (Action::SetMemory, Some(1024)),
+        (Action::SetMemory, Some(2048)),
+        (Action::None, None),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let mut r = record(&format!("i{i}"), i as i64, would(RULES, action, None), None);
-        r.decision = Some(decided(action, None));
+        r.decision = Some(decided(action, target));
         r.findings.push(shadow_finding.clone());
         r.would_have.push(would(
             "source:rule:third-party",
@@ -257,10 +262,10 @@ fn shadow_rules_are_set_against_the_decision_and_unsigned_rules_flagged() {
         .find(|s| s.by == "source:rule:third-party")
         .expect("the shadow rule has a row");
     assert!(shadow.shadow);
-    assert_eq!((shadow.incidents, shadow.matched_decision), (3, 2));
+    assert_eq!((shadow.incidents, shadow.matched_decision), (3, 1));
     let rules = report.sources.iter().find(|s| s.by == RULES).unwrap();
     assert!(!rules.shadow);
-    assert_eq!(rules.matched_decision, 3);
+    assert_eq!(rules.matched_decision, 1, "the rules' view names no memory");
 
     let text = text(&report);
     assert!(text.contains("source:rule:third-party (shadow)"), "{text}");

@@ -102,6 +102,9 @@ pub fn read_local(rule: &Path, signature: &Location) -> Result<Fetched, String> 
     })
 }
 
+/// The largest rule (or signature) fetched from S3. A Python rule is ~18 MB.
+pub const MAX_FETCH_BYTES: usize = 64 << 20;
+
 /// Fetches rules from S3, through a cache of pinned rules kept by digest.
 #[derive(Debug, Clone)]
 pub struct S3Source {
@@ -124,8 +127,15 @@ impl S3Source {
         }
     }
 
+    /// The cache file for a digest; none for anything but 64 hex digits, so a
+    /// bad pin can never name a path outside the cache.
     fn cached(&self, digest: &str) -> Option<PathBuf> {
-        Some(self.cache.as_ref()?.join(format!("{digest}.wasm")))
+        let valid = digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit());
+        valid.then(|| {
+            self.cache
+                .as_ref()
+                .map(|d| d.join(format!("{}.wasm", digest.to_ascii_lowercase())))
+        })?
     }
 
     /// The rule at `bucket/key` and its signature. A rule pinned to `pin` and
@@ -137,7 +147,7 @@ impl S3Source {
         signature: &Location,
         pin: Option<&str>,
     ) -> Result<Fetched, String> {
-        if let Some(path) = pin.and_then(|p| self.cached(&p.to_ascii_lowercase()))
+        if let Some(path) = pin.and_then(|p| self.cached(p))
             && let Ok(bytes) = std::fs::read(&path)
         {
             if pin.is_some_and(|p| p.eq_ignore_ascii_case(&sha256_hex(&bytes))) {

@@ -101,19 +101,28 @@ impl Outcome {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// An evidence file that cannot be read or is not evidence: bad input.
+    #[error("{0}")]
+    Evidence(String),
+    #[error("the rule did not load: {0}")]
+    NotLoaded(String),
+}
+
 /// Runs the one rule in `rules` on every file.
 pub fn run(
     rules: &RuleSet,
     files: &[PathBuf],
     expectations: Option<&Expectations>,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, CheckError> {
     let rule = rules.rules().first().ok_or_else(|| {
         let why: Vec<String> = rules
             .load_failures()
             .iter()
             .map(|f| f.to_string())
             .collect();
-        format!("the rule did not load: {}", why.join("; "))
+        CheckError::NotLoaded(why.join("; "))
     })?;
     let mut cases = Vec::new();
     for file in files {
@@ -121,11 +130,10 @@ pub fn run(
             || file.display().to_string(),
             |n| n.to_string_lossy().into(),
         );
-        let evidence = load_evidence(file).map_err(|e| e.to_string())?;
-        let outcome = rules
-            .evaluate_serial(&evidence)
-            .pop()
-            .ok_or("the rule produced no outcome")?;
+        let evidence = load_evidence(file).map_err(|e| CheckError::Evidence(e.to_string()))?;
+        let Some(outcome) = rules.evaluate_serial(&evidence).pop() else {
+            return Err(CheckError::NotLoaded("no rule ran".into()));
+        };
         let (findings, failure) = match outcome.result {
             Ok(findings) => (findings, None),
             Err(cause) => (Vec::new(), Some(cause.to_string())),

@@ -33,6 +33,11 @@ pub fn default_sdk() -> PathBuf {
 /// Writes the crate `name` into `dir/name` and returns that directory.
 pub fn new_rule(name: &str, dir: &Path, sdk: &Path) -> Result<PathBuf, ScaffoldError> {
     validate::rule_name(name).map_err(ScaffoldError::Name)?;
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err(ScaffoldError::Name(format!(
+            "{name:?} must start with a letter: it is also the crate's name"
+        )));
+    }
     let sdk = sdk
         .canonicalize()
         .ok()
@@ -263,10 +268,12 @@ mod tests {
     fn refuses_bad_names_a_missing_sdk_and_a_full_directory() {
         let dir = tempfile::tempdir().unwrap();
         let sdk = default_sdk();
-        assert!(matches!(
-            new_rule("Bad_Name", dir.path(), &sdk),
-            Err(ScaffoldError::Name(_))
-        ));
+        for bad in ["Bad_Name", "9lives"] {
+            assert!(matches!(
+                new_rule(bad, dir.path(), &sdk),
+                Err(ScaffoldError::Name(_))
+            ));
+        }
         assert!(matches!(
             new_rule("ok", dir.path(), &dir.path().join("nope")),
             Err(ScaffoldError::NoSdk(_))

@@ -143,7 +143,10 @@ pub fn run(
         }
         RuleCommand::New { name, dir, sdk } => {
             let sdk = sdk.unwrap_or_else(scaffold::default_sdk);
-            let root = scaffold::new_rule(&name, &dir, &sdk).map_err(bad_input)?;
+            let root = scaffold::new_rule(&name, &dir, &sdk).map_err(|e| match e {
+                scaffold::ScaffoldError::Write { .. } => Failure::from(e),
+                _ => bad_input(e),
+            })?;
             let lib = name.replace('-', "_");
             println!("created rule {name} in {}", root.display());
             println!("next:");
@@ -246,9 +249,18 @@ fn test(
     // The production view of this rule: a [[plugins]] entry for the same bytes
     // gives its grants and limits; else a new plugin's defaults.
     let digest = sha256_hex(&bytes);
+    let here = std::fs::canonicalize(rule).ok();
     let entry = config.plugins.iter().find(|p| {
-        p.sha256.as_deref() == Some(digest.as_str())
-            || p.location().ok().is_some_and(|l| l.to_string() == rule)
+        p.sha256
+            .as_deref()
+            .is_some_and(|pin| pin.eq_ignore_ascii_case(&digest))
+            || match p.location() {
+                Ok(autorepair::rules::source::Location::File(path)) => {
+                    here.is_some() && std::fs::canonicalize(path).ok() == here
+                }
+                Ok(remote) => remote.to_string() == rule,
+                Err(_) => false,
+            }
     });
     let default_grants = match (&origin, entry) {
         (_, Some(p)) => p.grants,
@@ -280,7 +292,10 @@ fn test(
         trust: Trust::Unsigned,
     };
     let rules = RuleSet::load(&compiler, &[spec]);
-    let outcome = check::run(&rules, &files, expectations.as_ref()).map_err(|e| anyhow!(e))?;
+    let outcome = check::run(&rules, &files, expectations.as_ref()).map_err(|e| match e {
+        check::CheckError::Evidence(_) => bad_input(e),
+        check::CheckError::NotLoaded(_) => e.into(),
+    })?;
     match format {
         Format::Text => {
             let loaded = &rules.rules()[0];
@@ -308,8 +323,12 @@ fn env_password() -> Option<String> {
 }
 
 fn keygen(prefix: &Path, unencrypted: bool) -> Result<(), Failure> {
-    let secret_path = prefix.with_extension("key");
-    let public_path = prefix.with_extension("pub");
+    let with = |ext: &str| {
+        let mut name = prefix.as_os_str().to_owned();
+        name.push(ext);
+        PathBuf::from(name)
+    };
+    let (secret_path, public_path) = (with(".key"), with(".pub"));
     for path in [&secret_path, &public_path] {
         if path.exists() {
             return Err(bad_input(anyhow!(
@@ -323,7 +342,15 @@ fn keygen(prefix: &Path, unencrypted: bool) -> Result<(), Failure> {
     } else {
         match env_password() {
             Some(p) => Some(p),
-            None if std::io::stdin().is_terminal() => Some(prompt_password()?),
+            None if std::io::stdin().is_terminal() => {
+                let first = prompt_password("password for the new secret key: ")?;
+                if prompt_password("the same password again: ")? != first {
+                    return Err(bad_input(anyhow!(
+                        "the two passwords differ; no key written"
+                    )));
+                }
+                Some(first)
+            }
             None => {
                 return Err(bad_input(anyhow!(
                     "set {PASSWORD_ENV} (or run on a terminal) to encrypt the key, or pass --unencrypted"
@@ -367,13 +394,9 @@ fn write_secret(path: &Path, text: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-fn prompt_password() -> Result<String, Failure> {
-    eprint!("password for the secret key: ");
-    let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .context("reading the password")?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+/// Asks on the terminal without echoing what is typed.
+fn prompt_password(prompt: &str) -> Result<String, Failure> {
+    Ok(rpassword::prompt_password(prompt).context("reading the password")?)
 }
 
 fn sign(
@@ -409,19 +432,21 @@ fn sign(
     }
     // An unencrypted key needs no password; an encrypted one gets it from the
     // environment, else from the terminal.
-    let signature = match trust::sign::sign(&bytes, &secret, env_password(), &comment) {
-        Ok(s) => s,
-        Err(e) if env_password().is_none() && std::io::stdin().is_terminal() => {
-            tracing::debug!(error = %e, "unencrypted open failed; asking for the password");
-            trust::sign::sign(&bytes, &secret, Some(prompt_password()?), &comment)
-                .map_err(|e| bad_input(anyhow!(e)))?
-        }
-        Err(e) => {
-            return Err(bad_input(anyhow!(
-                "{e} (an encrypted key needs {PASSWORD_ENV} or a terminal to ask on)"
-            )));
-        }
-    };
+    let signature = trust::sign::sign(&bytes, &secret, None, &comment).or_else(|unencrypted| {
+        let password = match env_password() {
+            Some(p) => p,
+            None if std::io::stdin().is_terminal() => {
+                prompt_password("password for the secret key: ")?
+            }
+            None => {
+                return Err(bad_input(anyhow!(
+                    "{unencrypted} (an encrypted key needs {PASSWORD_ENV} or a terminal to ask on)"
+                )));
+            }
+        };
+        trust::sign::sign(&bytes, &secret, Some(password), &comment)
+            .map_err(|e| bad_input(anyhow!(e)))
+    })?;
     let output = output.unwrap_or_else(|| {
         let mut name = rule.as_os_str().to_owned();
         name.push(".minisig");
