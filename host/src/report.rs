@@ -228,8 +228,11 @@ fn source_stats(by: &str, records: &[&Record], usd_per_gb_s: f64) -> SourceStats
                 .iter()
                 .any(|f| f.shadow && f.source.to_string() == source)
         });
-        s.matched_decision +=
-            usize::from(r.decision.as_ref().is_some_and(|d| d.action == w.action));
+        s.matched_decision += usize::from(
+            r.decision
+                .as_ref()
+                .is_some_and(|d| d.action == w.action && d.target_memory_mb == w.target_memory_mb),
+        );
         if let Some(label) = &r.label {
             s.labelled += 1;
             s.correct += usize::from(label.accepts(w.action, w.target_memory_mb));

@@ -177,7 +177,7 @@ fn rules_list_shows_bundled_and_configured_rules() {
         "rules",
         "list",
     ]));
-    assert!(text.contains("UNPINNED"), "{text}");
+    assert!(text.contains("UNSIGNED: development only"), "{text}");
 }
 
 #[test]
@@ -187,9 +187,103 @@ fn help_explains_every_command() {
         vec!["diagnose", "--help"],
         vec!["rules", "list", "--help"],
         vec!["config", "show", "--help"],
+        vec!["rule", "new", "--help"],
+        vec!["rule", "build", "--help"],
+        vec!["rule", "test", "--help"],
+        vec!["rule", "keygen", "--help"],
+        vec!["rule", "sign", "--help"],
+        vec!["rule", "verify", "--help"],
+        vec!["rule", "inspect", "--help"],
     ] {
         let out = autorepair(&args);
         assert!(out.status.success());
         assert!(stdout(&out).contains("Usage"), "{args:?}");
     }
+}
+
+/// The toolkit's exit codes: 2 for input it cannot use, 1 for a rule that
+/// would not load or misses an expectation, 0 otherwise.
+#[test]
+fn rule_toolkit_exit_codes_tell_bad_input_from_a_failing_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_json = dir.path().join("broken.json");
+    std::fs::write(&not_json, "{ not json").unwrap();
+    let not_wasm = dir.path().join("rule.wasm");
+    std::fs::write(&not_wasm, b"\0asm but not really").unwrap();
+    let evidence = fixture("oom-node.json");
+    let evidence = evidence.to_str().unwrap();
+    let code = |args: &[&str]| autorepair(args).status.code();
+
+    assert_eq!(
+        code(&[
+            "rule",
+            "test",
+            "oom",
+            "--evidence",
+            not_json.to_str().unwrap()
+        ]),
+        Some(2)
+    );
+    assert_eq!(
+        code(&["rule", "test", "no-such-rule.wasm", "--evidence", evidence]),
+        Some(2)
+    );
+    assert_eq!(
+        code(&[
+            "rule",
+            "test",
+            not_wasm.to_str().unwrap(),
+            "--evidence",
+            evidence
+        ]),
+        Some(1)
+    );
+    assert_eq!(
+        code(&["rule", "inspect", not_wasm.to_str().unwrap()]),
+        Some(1)
+    );
+    assert_eq!(
+        code(&["rule", "verify", not_wasm.to_str().unwrap()]),
+        Some(1)
+    );
+    assert_eq!(
+        code(&[
+            "rule",
+            "sign",
+            not_wasm.to_str().unwrap(),
+            "--key",
+            "nope.key"
+        ]),
+        Some(2)
+    );
+    assert_eq!(
+        code(&[
+            "rule",
+            "new",
+            "Bad_Name",
+            "--dir",
+            dir.path().to_str().unwrap()
+        ]),
+        Some(2)
+    );
+
+    let inspected = autorepair(&["rule", "inspect", "oom", "--format", "json"]);
+    assert!(inspected.status.success(), "{}", stderr(&inspected));
+    let doc: serde_json::Value = serde_json::from_slice(&inspected.stdout).unwrap();
+    assert_eq!(doc["describe"]["name"], "oom");
+    assert!(
+        doc["imports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["allowed"] == true)
+    );
+
+    let tested = autorepair(&["rule", "test", "oom", "--evidence", evidence]);
+    assert!(tested.status.success(), "{}", stderr(&tested));
+    assert!(
+        stdout(&tested).contains("memory-exhaustion"),
+        "{}",
+        stdout(&tested)
+    );
 }

@@ -200,6 +200,14 @@ impl S3Source {
             .send()
             .await
         {
+            // Not even read when too large: whoever can write the bucket must
+            // not be able to exhaust the host's memory with a rule it refuses.
+            Ok(object) if object.content_length().unwrap_or(0) > MAX_FETCH_BYTES as i64 => {
+                Err(format!(
+                    "s3://{bucket}/{key} is {} bytes, over the {MAX_FETCH_BYTES}-byte limit for a rule",
+                    object.content_length().unwrap_or(0)
+                ))
+            }
             Ok(object) => object
                 .body
                 .collect()

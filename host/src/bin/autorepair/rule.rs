@@ -470,9 +470,11 @@ fn verify(
         name.push(".minisig");
         name.into()
     });
+    // No signature is a refusal like any other (exit 1), not bad input.
     let text = std::fs::read_to_string(&signature).map_err(|e| {
-        bad_input(anyhow!(
-            "cannot read the signature {}: {e}",
+        Failure::from(anyhow!(
+            "{}: would be refused: cannot read the signature {}: {e}",
+            rule.display(),
             signature.display()
         ))
     })?;
