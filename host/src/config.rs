@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::decide::{MergeMode, Policy};
 use crate::model::Millis;
 use crate::model::{FailureCause, Grant, Grants, PluginFailure};
+use crate::pipeline::now_ms;
 use crate::rules::source::{self, Fetched, Location};
 use crate::rules::{self, Limits, Origin, RuleSpec, sha256_hex};
 use crate::trust::{self, Trust, TrustedKey};
@@ -597,13 +598,6 @@ fn read_local(p: &PluginConfig) -> Result<Fetched, String> {
             "{remote} must be fetched first (this caller reads local files only)"
         )),
     }
-}
-
-/// Milliseconds since the Unix epoch, now.
-fn now_ms() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Millis)
 }
 
 fn is_sha256(s: &str) -> bool {

@@ -66,20 +66,27 @@ fn list_with(dir: &Path, public_key: &str, plugin: &str) -> serde_json::Value {
     list_env(dir, public_key, plugin, Vec::new())
 }
 
+/// Writes `dir/autorepair.toml`: one trusted key named `name`, one `[[plugins]]`
+/// entry with the lines `plugin`.
+fn trusting_config(dir: &Path, name: &str, public_key: &str, plugin: &str) -> PathBuf {
+    let config = dir.join("autorepair.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[trust.keys]]\nname = \"{name}\"\npublic_key = \"{public_key}\"\n\n[[plugins]]\n{plugin}\n"
+        ),
+    )
+    .unwrap();
+    config
+}
+
 fn list_env(
     dir: &Path,
     public_key: &str,
     plugin: &str,
     env: Vec<(&'static str, String)>,
 ) -> serde_json::Value {
-    let config = dir.join("autorepair.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[trust.keys]]\nname = \"rules-team\"\npublic_key = \"{public_key}\"\n\n[[plugins]]\n{plugin}\n"
-        ),
-    )
-    .unwrap();
+    let config = trusting_config(dir, "rules-team", public_key, plugin);
     let out = autorepair_with(
         dir,
         &[
@@ -397,14 +404,7 @@ async fn a_new_rule_goes_from_scaffold_to_a_signed_shadow_rule_in_run() {
         .unwrap();
     let now = now_ms();
     w.invocations(40, now - 600_000, now - 1_000).await.unwrap();
-    let config = d.join("autorepair.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[trust.keys]]\nname = \"team\"\npublic_key = \"{key}\"\n\n[[plugins]]\nsource = \"headroom.wasm\"\nshadow = true\n"
-        ),
-    )
-    .unwrap();
+    let config = trusting_config(d, "team", &key, "source = \"headroom.wasm\"\nshadow = true");
     let event = d.join("event.json");
     let alarm = alarm_event("tight-fn-errors", "tight-fn", None, "ALARM", now);
     std::fs::write(&event, alarm.to_string()).unwrap();

@@ -49,11 +49,7 @@ impl Location {
     /// Where the signature of the rule at this location is looked for by default.
     pub fn default_signature(&self) -> Location {
         match self {
-            Location::File(path) => {
-                let mut name = path.as_os_str().to_owned();
-                name.push(".minisig");
-                Location::File(name.into())
-            }
+            Location::File(path) => Location::File(signature_path(path)),
             Location::S3 { bucket, key } => Location::S3 {
                 bucket: bucket.clone(),
                 key: format!("{key}.minisig"),
@@ -80,15 +76,28 @@ pub struct Fetched {
     pub signature_at: Location,
 }
 
+/// `path` with `.minisig` appended: where a rule file's signature is by default.
+pub fn signature_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".minisig");
+    name.into()
+}
+
+/// A signature file's text; `None` when there is none (a refusal decides
+/// what that means), an error when it exists but cannot be read.
+fn read_signature_file(path: &Path) -> Result<Option<String>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
 /// Reads a rule and its signature from local files.
 pub fn read_local(rule: &Path, signature: &Location) -> Result<Fetched, String> {
     let bytes = std::fs::read(rule).map_err(|e| format!("cannot read {}: {e}", rule.display()))?;
     let signature_text = match signature {
-        Location::File(path) => match std::fs::read_to_string(path) {
-            Ok(text) => Some(text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-        },
+        Location::File(path) => read_signature_file(path)?,
         Location::S3 { .. } => {
             return Err(format!(
                 "the signature {signature} is in S3 but the rule is a local file; keep them together"
@@ -170,11 +179,7 @@ impl S3Source {
                 .await?
                 .map(|b| String::from_utf8_lossy(&b).into_owned()),
             Location::S3 { .. } => None,
-            Location::File(path) => match std::fs::read_to_string(path) {
-                Ok(text) => Some(text),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-            },
+            Location::File(path) => read_signature_file(path)?,
         };
         let digest = sha256_hex(&bytes);
         if pin.is_some_and(|p| p.eq_ignore_ascii_case(&digest))

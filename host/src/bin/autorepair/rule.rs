@@ -10,7 +10,9 @@ use clap::Subcommand;
 
 use autorepair::config::Config;
 use autorepair::model::{Grant, Grants};
+use autorepair::pipeline::now_ms;
 use autorepair::render;
+use autorepair::rules::source::signature_path;
 use autorepair::rules::{Compiler, Limits, Origin, RuleSet, RuleSpec, Sandbox, sha256_hex};
 use autorepair::toolkit::{self, build, check, inspect, scaffold};
 use autorepair::trust::{self, Trust, TrustedKey};
@@ -420,9 +422,8 @@ fn sign(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    // minisign's own trusted comments carry Unix seconds.
+    let now = now_ms() / 1000;
     let mut comment = format!(
         "timestamp:{now}\tfile:{file}\tsha256:{}",
         sha256_hex(&bytes)
@@ -447,11 +448,7 @@ fn sign(
         trust::sign::sign(&bytes, &secret, Some(password), &comment)
             .map_err(|e| bad_input(anyhow!(e)))
     })?;
-    let output = output.unwrap_or_else(|| {
-        let mut name = rule.as_os_str().to_owned();
-        name.push(".minisig");
-        name.into()
-    });
+    let output = output.unwrap_or_else(|| signature_path(rule));
     std::fs::write(&output, signature).with_context(|| format!("writing {}", output.display()))?;
     println!("{}", output.display());
     Ok(())
@@ -465,11 +462,7 @@ fn verify(
 ) -> Result<(), Failure> {
     let bytes = std::fs::read(rule)
         .map_err(|e| bad_input(anyhow!("cannot read {}: {e}", rule.display())))?;
-    let signature = signature.unwrap_or_else(|| {
-        let mut name = rule.as_os_str().to_owned();
-        name.push(".minisig");
-        name.into()
-    });
+    let signature = signature.unwrap_or_else(|| signature_path(rule));
     // No signature is a refusal like any other (exit 1), not bad input.
     let text = std::fs::read_to_string(&signature).map_err(|e| {
         Failure::from(anyhow!(
@@ -499,9 +492,6 @@ fn verify(
             expires: None,
         });
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
     match trust::verify(
         &bytes,
         None,
@@ -509,7 +499,7 @@ fn verify(
         &signature.display().to_string(),
         &keys,
         false,
-        now,
+        now_ms(),
     ) {
         Ok(trust) => {
             println!("{}: {trust}", rule.display());
