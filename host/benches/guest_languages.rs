@@ -13,9 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use autorepair::diagnose::load_evidence;
+use autorepair::digest::sha256_hex;
 use autorepair::model::Grants;
 use autorepair::rules::{
-    ArtifactCache, Compiler, Limits, Origin, RuleSet, RuleSpec, Sandbox, artifacts, sha256_hex,
+    ArtifactCache, Compiler, Limits, Origin, RuleSet, RuleSpec, Sandbox, artifacts,
 };
 use autorepair::trust::Trust;
 

@@ -12,11 +12,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use autorepair::config::Config;
+use autorepair::digest::sha256_hex;
 use autorepair::model::{
     AlarmInfo, Evidence, FunctionInfo, InvocationReport, InvocationStatus, MetricSeries, Point,
     Window,
 };
-use autorepair::rules::{Compiler, RuleSet, Sandbox, artifacts, sha256_hex};
+use autorepair::rules::{Compiler, RuleSet, Sandbox, artifacts};
 use autorepair_rule_sdk as sdk;
 use autorepair_rule_sdk::Rule;
 
@@ -66,6 +67,7 @@ fn incident() -> Evidence {
             timeout_s: 10,
             qualifier: None,
             tags: [("autorepair".to_owned(), "enabled".to_owned())].into(),
+            ..FunctionInfo::default()
         },
         alarm: AlarmInfo {
             name: "orders-api-errors".into(),

@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::now_ms;
 use crate::decide::{MergeMode, Policy};
+use crate::digest::sha256_hex;
 use crate::model::Millis;
 use crate::model::{FailureCause, Grant, Grants, PluginFailure};
-use crate::pipeline::now_ms;
+use crate::ports::ObjectStore;
 use crate::rules::source::{self, Fetched, Location};
-use crate::rules::{self, Limits, Origin, RuleSpec, sha256_hex};
+use crate::rules::{self, Limits, Origin, RuleSpec};
 use crate::trust::{self, Trust, TrustedKey};
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -556,14 +558,14 @@ impl Config {
         (specs, failures)
     }
 
-    /// [`Config::rule_specs`], fetching S3 sources with `sdk`'s settings;
-    /// pinned S3 rules are kept in `cache` by digest.
+    /// [`Config::rule_specs`], fetching S3 sources from `objects`; pinned
+    /// S3 rules are kept in `cache` by digest.
     pub async fn fetch_rule_specs(
         &self,
-        sdk: &aws_config::SdkConfig,
+        objects: Arc<dyn ObjectStore>,
         cache: Option<PathBuf>,
     ) -> (Vec<RuleSpec>, Vec<PluginFailure>) {
-        let s3 = source::S3Source::new(sdk, cache);
+        let s3 = source::RemoteSource::new(objects, cache);
         let mut fetched = Vec::with_capacity(self.plugins.len());
         for p in &self.plugins {
             fetched.push(match (p.location(), p.signature_location()) {

@@ -1,31 +1,42 @@
 //! autorepair: repairs AWS Lambda functions that run out of memory.
 //!
-//! Stages are modules over the domain [`model`]: [`incident`] parses the alarm,
-//! [`evidence`] collects (with [`logs`] parsing Lambda log lines), [`rules`] runs
-//! WebAssembly rule plugins in a sandbox, [`decide`] merges findings under the
-//! safety guard, [`repair`] changes and restores memory, [`verify`] judges the
-//! change, [`audit`] and [`notify`] record it. [`pipeline`] wires the stages;
-//! [`ai`] asks an LLM on Bedrock beside the rules; [`diagnose`] is the offline subset,
-//! [`replay`] runs it over recorded corpora and [`report`] compares AI against rules. AWS lives in [`aws`] and the adapters.
+//! The layers, bottom up (docs/architecture.md walks one alarm through them):
+//! - leaves: [`model`] (domain types), [`clock`], [`digest`], [`stats`], [`logs`];
+//! - pure steps: [`decide`] (merge + safety guard), [`verify`]'s verdict;
+//! - [`ports`]: what the stages need from outside, as traits;
+//! - stages over ports: [`incident`] (parse), [`evidence`] (collect), [`rules`]
+//!   (the WebAssembly sandbox) and [`ai`] (diagnose), [`repair`] (execute and
+//!   roll back), [`notify`];
+//! - [`pipeline`] wires the stages over a [`run::Run`];
+//! - adapters: [`aws`] implements the ports; [`setup`] plugs them in;
+//! - on top: [`diagnose`] (offline), [`replay`], [`record`], [`report`],
+//!   [`render`], [`toolkit`] and the two binaries.
 
 pub mod ai;
-pub mod audit;
 pub mod aws;
+pub mod clock;
 pub mod config;
 pub mod decide;
 pub mod diagnose;
+pub mod digest;
 pub mod evidence;
 pub mod incident;
 pub mod logs;
 pub mod model;
 pub mod notify;
 pub mod pipeline;
+pub mod ports;
 pub mod record;
 pub mod render;
 pub mod repair;
 pub mod replay;
 pub mod report;
 pub mod rules;
+pub mod run;
+pub mod setup;
+pub mod stats;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod toolkit;
 pub mod trust;
 pub mod verify;

@@ -176,6 +176,23 @@ fn is_uuid(word: &str) -> bool {
         })
 }
 
+/// Lines worth keeping: the server filter where the service honours it
+/// (moto does not), and the same test applied to every line client-side.
+pub const LOG_FILTER: &str = "?REPORT ?\"platform.report\" ?\"Task timed out\" ?\"Runtime exited\" ?ERROR ?Error ?MemoryError ?\"out of memory\" ?OutOfMemory";
+
+/// The client-side twin of [`LOG_FILTER`].
+pub fn relevant(message: &str) -> bool {
+    use autorepair_signatures as sig;
+    message.contains("REPORT RequestId:")
+        || message.contains("platform.report")
+        || message.contains(sig::TASK_TIMED_OUT)
+        || message.contains(sig::RUNTIME_EXITED)
+        || message.contains("ERROR")
+        || message.contains("Error")
+        || sig::out_of_memory(message).is_some()
+        || sig::downstream(message).is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,7 +46,7 @@ impl Civil {
 }
 
 /// The function under incident, as configured when evidence was collected.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FunctionInfo {
     pub name: String,
     #[serde(default)]
@@ -58,12 +58,47 @@ pub struct FunctionInfo {
     pub memory_mb: u32,
     #[serde(default = "default_timeout_s")]
     pub timeout_s: u32,
-    /// Alias or version the alarm names, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Alias or version the alarm names, if any (`alias` in runs recorded
+    /// before 0.2).
+    #[serde(default, alias = "alias", skip_serializing_if = "Option::is_none")]
     pub qualifier: Option<String>,
     /// The function's tags (the opt-in tag lives here).
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// Guards an update against a change made since this was read, when the
+    /// service gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_id: Option<String>,
+    /// The code this configuration runs (an alias is only moved to a version
+    /// published from the same code).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub code_sha256: String,
+    /// Where the function logs; empty means Lambda's default.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub log_group: String,
+}
+
+impl FunctionInfo {
+    /// The function's log group: its LoggingConfig's, else Lambda's default.
+    pub fn log_group(&self) -> String {
+        if self.log_group.is_empty() {
+            format!("/aws/lambda/{}", self.name)
+        } else {
+            self.log_group.clone()
+        }
+    }
+
+    /// The ARN without the qualifier (tags live on the unqualified function).
+    pub fn unqualified_arn(&self) -> &str {
+        match &self.qualifier {
+            Some(q) => self
+                .arn
+                .strip_suffix(q.as_str())
+                .and_then(|a| a.strip_suffix(':'))
+                .unwrap_or(&self.arn),
+            None => &self.arn,
+        }
+    }
 }
 
 fn default_architecture() -> String {

@@ -1,8 +1,12 @@
-//! Stage 8 (notify): one SNS message per terminal state. The message is SNS's
-//! JSON structure: readable text for email and SMS, the JSON record for
-//! machines (SQS, Lambda, HTTPS subscribers).
+//! Stage 8 (notify): how an incident is told to people — one notice per
+//! terminal state, sent through the [`Notifier`](crate::ports::Notifier) port
+//! (SNS in production) — and the lines the CLI's stories share with it.
 
-use crate::aws::{Aws, describe};
+use std::fmt::Write;
+
+use crate::decide::{Action, Decision};
+use crate::model::PluginFailure;
+use crate::run::{Run, Status};
 
 /// SNS subjects: ASCII, no line breaks, at most 100 characters.
 pub fn subject(text: &str) -> String {
@@ -17,30 +21,155 @@ pub fn subject(text: &str) -> String {
     ascii.chars().take(100).collect()
 }
 
-pub async fn publish(
-    aws: &Aws,
-    topic_arn: &str,
-    subject_text: &str,
-    readable: &str,
-    record_json: &str,
-) -> Result<String, String> {
-    let message = serde_json::json!({
-        "default": readable,
-        "email": readable,
-        "sqs": record_json,
-        "lambda": record_json,
-        "https": record_json,
-    });
-    aws.sns
-        .publish()
-        .topic_arn(topic_arn)
-        .subject(subject(subject_text))
-        .message_structure("json")
-        .message(message.to_string())
-        .send()
-        .await
-        .map(|out| out.message_id().unwrap_or_default().to_owned())
-        .map_err(|e| describe(&e))
+/// What the AI did, on one line: its status, model, time, tokens and cost.
+pub fn ai_line(ai: &crate::ai::AiRun) -> String {
+    let what = match (&ai.status, &ai.reason) {
+        (crate::ai::AiStatus::Answered, _) => "answered".to_owned(),
+        (crate::ai::AiStatus::Discarded, Some(r)) => format!("answer discarded: {r}"),
+        (crate::ai::AiStatus::Failed, Some(r)) => format!("failed: {r}"),
+        (status, None) => format!("{status:?}").to_lowercase(),
+    };
+    format!(
+        "AI {} ({}): {what}; {} ms, {} attempt(s), {} in + {} out tokens, ${:.4}{}\n",
+        ai.model_id,
+        if ai.shadow { "shadow" } else { "deciding" },
+        ai.latency_ms,
+        ai.attempts,
+        ai.input_tokens,
+        ai.output_tokens,
+        ai.cost_usd,
+        if ai.redactions > 0 {
+            format!("; {} secrets redacted from the prompt", ai.redactions)
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// One finding on one line: source, kind, confidence, recommendation.
+pub fn finding_line(f: &crate::model::SourcedFinding) -> String {
+    let shadow = if f.shadow { " (shadow)" } else { "" };
+    format!(
+        "  {:<24} {:<18} {:.2}  {}\n",
+        format!("{}{shadow}", f.source),
+        f.finding.kind.to_string(),
+        f.finding.confidence,
+        f.finding.recommendation
+    )
+}
+
+pub fn decision(d: &Decision) -> String {
+    let mut out = match (d.action, d.target_memory_mb) {
+        (Action::SetMemory, Some(target)) => {
+            format!("SET MEMORY {} MB → {target} MB\n", d.current_memory_mb)
+        }
+        (Action::Escalate, _) => "ESCALATE to a person, no change\n".to_owned(),
+        _ => "NONE, no change\n".to_owned(),
+    };
+    for reason in &d.reasons {
+        let _ = writeln!(out, "  · {reason}");
+    }
+    out
+}
+
+pub fn failures(failures: &[PluginFailure]) -> String {
+    failures
+        .iter()
+        .map(|f| format!("  {:<24} {}\n", f.rule, f.cause))
+        .collect()
+}
+
+/// The SNS subject and readable text for a finished run.
+pub fn notice(run: &Run) -> (String, String) {
+    let f = &run.incident.function_name;
+    let subject = match (run.status, &run.change) {
+        (Status::Repaired, Some(c)) => format!(
+            "autorepair: {f} repaired, memory {} -> {} MB",
+            c.previous_memory_mb, c.new_memory_mb
+        ),
+        (Status::RolledBack, Some(c)) => format!(
+            "autorepair: {f} change rolled back to {} MB",
+            c.previous_memory_mb
+        ),
+        (Status::DryRun, _) => format!("autorepair: {f} dry run, would change memory"),
+        (status, _) => format!("autorepair: {f} {status}"),
+    };
+    (subject, run_story(run))
+}
+
+/// A run as a story for people: what fired, what each source said, what was
+/// decided and done, and how it turned out.
+pub fn run_story(run: &Run) -> String {
+    let mut out = String::new();
+    let i = &run.incident;
+    let alias = i
+        .qualifier
+        .as_deref()
+        .map(|q| format!(" (alias {q})"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "Incident {} on {}{alias}: alarm {} ({})",
+        i.id, i.function_name, i.alarm_name, i.metric
+    );
+    if let Some(e) = &run.evidence {
+        let _ = writeln!(
+            out,
+            "Evidence: {} MB configured, {} invocations, {} log lines, {} metric series",
+            e.memory_mb, e.invocations, e.log_lines, e.metric_series
+        );
+        for note in &e.notes {
+            let _ = writeln!(out, "  note: {note}");
+        }
+    }
+    if !run.findings.is_empty() {
+        out.push_str("Findings\n");
+        for f in &run.findings {
+            out.push_str(&finding_line(f));
+        }
+    }
+    if !run.plugin_failures.is_empty() {
+        out.push_str("Plugin failures\n");
+        out.push_str(&failures(&run.plugin_failures));
+    }
+    if let Some(ai) = &run.ai {
+        out.push_str(&ai_line(ai));
+    }
+    if let Some(d) = &run.decision {
+        let _ = write!(out, "Decision (merge mode {}): ", run.mode);
+        out.push_str(&decision(d));
+    }
+    if let Some(c) = &run.change {
+        let via = match (&c.alias, &c.published_version) {
+            (Some(a), Some(v)) => format!(" (published version {v}, alias {a} moved)"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "Change: memory {} MB → {} MB{via}",
+            c.previous_memory_mb, c.new_memory_mb
+        );
+    }
+    if let Some(v) = &run.verification {
+        let _ = writeln!(out, "Verification: {}", v.verdict);
+        for r in &v.reasons {
+            let _ = writeln!(out, "  · {r}");
+        }
+    }
+    if let Some(r) = &run.rollback {
+        let how = if r.ok { "done" } else { "FAILED" };
+        let _ = writeln!(out, "Rollback to {} MB: {how}", r.restored_memory_mb);
+    }
+    if let Some(f) = &run.failure {
+        let _ = writeln!(out, "Failed at stage {}: {}", f.stage, f.message);
+    }
+    let _ = writeln!(
+        out,
+        "Outcome: {}{}",
+        run.status,
+        if run.dry_run { " (dry run)" } else { "" }
+    );
+    out
 }
 
 #[cfg(test)]

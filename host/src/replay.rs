@@ -12,7 +12,7 @@ use std::sync::mpsc;
 
 use serde::Serialize;
 
-use crate::ai::Bedrock;
+use crate::ai::AiDiagnoser;
 use crate::config::Config;
 use crate::decide::{Action, History, MergeMode};
 use crate::diagnose::{self, EvidenceError, Threads};
@@ -88,7 +88,7 @@ pub struct Options<'a> {
     /// Threads to spread incidents over (at least 1).
     pub jobs: usize,
     /// The AI, and the runtime to call it on, when enabled.
-    pub ai: Option<(&'a Bedrock, tokio::runtime::Handle)>,
+    pub ai: Option<(&'a dyn AiDiagnoser, tokio::runtime::Handle)>,
     /// Set (e.g. by Ctrl-C) to stop taking new incidents.
     pub stop: &'a AtomicBool,
 }
@@ -144,7 +144,7 @@ fn replay_one(
     let ai = options
         .ai
         .as_ref()
-        .map(|(bedrock, handle)| handle.block_on(bedrock.diagnose(evidence)));
+        .map(|(ai, handle)| handle.block_on(ai.diagnose(evidence)));
     let diagnosis = diagnose::diagnose(
         report,
         evidence,

@@ -13,8 +13,8 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+use crate::digest::sha256_hex;
 use crate::model::{Civil, Millis};
-use crate::rules::sha256_hex;
 
 /// A minisign public key the operator trusts to sign rules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

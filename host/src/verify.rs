@@ -2,14 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Evidence, InvocationStatus};
-
-/// Whether an invocation ran out of memory: the runtime said so, or it failed
-/// at the limit.
-pub fn ran_out_of_memory(r: &crate::model::InvocationReport) -> bool {
-    r.error_type.as_deref() == Some(crate::logs::OUT_OF_MEMORY_ERROR)
-        || (r.status != InvocationStatus::Success && r.max_memory_used_mb >= r.memory_size_mb)
-}
+use crate::model::Evidence;
+use crate::stats::ReportStats;
 
 /// The figures a verdict compares.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -26,33 +20,18 @@ pub struct Health {
 
 impl Health {
     pub fn of(evidence: &Evidence) -> Health {
-        let mut h = Health {
-            invocations: evidence.reports.len(),
-            ..Health::default()
-        };
-        let mut durations = Vec::with_capacity(evidence.reports.len());
-        for r in &evidence.reports {
-            match r.status {
-                InvocationStatus::Success => {}
-                InvocationStatus::Error => h.errors += 1,
-                InvocationStatus::Timeout => h.timeouts += 1,
-            }
-            if ran_out_of_memory(r) {
-                h.out_of_memory += 1;
-            }
-            if r.memory_size_mb > 0 {
-                h.peak_memory_ratio = h
-                    .peak_memory_ratio
-                    .max(f64::from(r.max_memory_used_mb) / f64::from(r.memory_size_mb));
-            }
-            durations.push(r.duration_ms);
+        Health::from_stats(&ReportStats::of(&evidence.reports))
+    }
+
+    pub fn from_stats(s: &ReportStats) -> Health {
+        Health {
+            invocations: s.invocations,
+            errors: s.errors,
+            timeouts: s.timeouts,
+            out_of_memory: s.out_of_memory,
+            peak_memory_ratio: s.peak_memory_ratio,
+            p95_duration_ms: s.duration_percentile(0.95),
         }
-        durations.sort_by(f64::total_cmp);
-        if !durations.is_empty() {
-            let rank = ((0.95 * durations.len() as f64).ceil() as usize).clamp(1, durations.len());
-            h.p95_duration_ms = durations[rank - 1];
-        }
-        h
     }
 
     pub fn failure_rate(&self) -> f64 {

@@ -1,5 +1,6 @@
 //! `run --dry-run` against moto with a 1,000-invocation incident: time per
-//! stage, end to end, and whether collect's three sources overlap.
+//! stage, end to end, and whether collect's sources overlap (the metrics are
+//! read while the function and then its logs are).
 //!
 //!     cargo bench -p autorepair-e2e --bench run
 //!
@@ -9,10 +10,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use autorepair::aws::Aws;
+use autorepair::aws::lambda::Lambda;
+use autorepair::aws::telemetry::CloudWatch;
+use autorepair::clock::now_ms;
 use autorepair::config::Config;
 use autorepair::evidence;
-use autorepair::pipeline::{self, Context, Options};
+use autorepair::pipeline::{self, Options};
+use autorepair::ports::Telemetry;
 use autorepair::rules::{Compiler, RuleSet, Sandbox};
+use autorepair::setup;
 use autorepair_e2e::{Behaviour, Moto, Workload, alarm_event};
 
 const RUNS: usize = 15;
@@ -39,7 +45,7 @@ async fn main() {
     w.create_function(&moto.role("bench"), 256, true)
         .await
         .unwrap();
-    let now = pipeline::now_ms();
+    let now = now_ms();
     w.invocations(1000, now - 1_500_000, now - 1_000)
         .await
         .unwrap();
@@ -47,12 +53,11 @@ async fn main() {
     let config = Config::default();
     let (specs, _) = config.rule_specs();
     let compiler = Compiler::new(Arc::new(Sandbox::new(64).unwrap()), None);
-    let ctx = Context::new(
-        aws.clone(),
-        RuleSet::load(&compiler, &specs),
-        config.clone(),
-    );
-    ctx.audit.ensure_table().await.unwrap();
+    setup::audit_table(&aws, &config)
+        .ensure_table()
+        .await
+        .unwrap();
+    let ctx = setup::context(&aws, RuleSet::load(&compiler, &specs), config.clone());
     let options = Options {
         dry_run: true,
         mode: Default::default(),
@@ -69,7 +74,7 @@ async fn main() {
             "orders-bench",
             None,
             "ALARM",
-            pipeline::now_ms(),
+            now_ms(),
         );
         let started = Instant::now();
         let run = pipeline::run(&ctx, &event, options).await.unwrap();
@@ -103,16 +108,25 @@ async fn main() {
         .behavior_version(aws_config::BehaviorVersion::latest())
         .build();
     let aws = Aws::new(&slow);
-    let window = evidence::window_before(pipeline::now_ms(), 30);
+    let lambda = Lambda::new(aws.lambda.clone());
+    let cloudwatch = CloudWatch::new(aws.cloudwatch.clone(), aws.logs.clone());
+    let sources = evidence::Sources {
+        functions: &lambda,
+        telemetry: &cloudwatch,
+    };
+    let bound = Duration::from_secs(20);
+    let window = evidence::window_before(now_ms(), 30);
     let mut alone = Vec::new();
     let mut together = Vec::new();
     for _ in 0..RUNS {
         let t = Instant::now();
-        evidence::function(&aws, "orders-bench", None)
+        let function = evidence::function(&lambda, "orders-bench", None, bound)
             .await
             .unwrap();
-        evidence::metrics(&aws, "orders-bench", window).await;
-        evidence::log_lines(&aws, "orders-bench", None, window, 20_000).await;
+        cloudwatch.metrics("orders-bench", window).await;
+        cloudwatch
+            .log_lines(&function.log_group(), window, 20_000)
+            .await;
         alone.push(t.elapsed());
         let t = Instant::now();
         let alarm = autorepair::model::AlarmInfo {
@@ -121,7 +135,7 @@ async fn main() {
             state: "ALARM".into(),
             reason: String::new(),
         };
-        evidence::collect(&aws, "orders-bench", None, alarm, window, &config.run)
+        evidence::collect(sources, "orders-bench", None, alarm, window, &config.run)
             .await
             .unwrap();
         together.push(t.elapsed());
@@ -145,7 +159,7 @@ async fn main() {
         ms(alone)
     );
     println!(
-        "| the three at once (what collect does) | {} |",
+        "| metrics beside function → logs (what collect does) | {} |",
         ms(together)
     );
     println!(

@@ -14,18 +14,8 @@ use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{FunctionCode, Runtime};
 
-/// How the simulated function behaves.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Behaviour {
-    /// Needs `need_mb`: with less, one invocation in four runs out of memory.
-    NeedsMemory { need_mb: u32 },
-    /// Leaks: uses all the memory it has and fails, whatever its size.
-    Leak,
-    /// Healthy, but throttled by its concurrency limit.
-    Throttled,
-    /// One invocation in five times out waiting on a downstream call.
-    DownstreamTimeouts,
-}
+pub use autorepair::testing::workload::Behaviour;
+use autorepair::testing::workload::traffic;
 
 pub struct Workload {
     lambda: aws_sdk_lambda::Client,
@@ -33,7 +23,7 @@ pub struct Workload {
     logs: aws_sdk_cloudwatchlogs::Client,
     pub function: String,
     /// Invocations go to this alias (its version's memory counts).
-    pub alias: Option<String>,
+    alias: std::sync::Mutex<Option<String>>,
     pub behaviour: Behaviour,
     seq: AtomicU64,
 }
@@ -58,7 +48,7 @@ impl Workload {
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
             function: function.to_owned(),
-            alias: None,
+            alias: std::sync::Mutex::new(None),
             behaviour,
             seq: AtomicU64::new(0),
         }
@@ -102,7 +92,7 @@ impl Workload {
 
     /// Publishes a version and points alias `name` at it; invocations then go
     /// through the alias.
-    pub async fn alias(&mut self, name: &str) -> Result<String> {
+    pub async fn alias(&self, name: &str) -> Result<String> {
         let version = self
             .lambda
             .publish_version()
@@ -117,7 +107,7 @@ impl Workload {
             .function_version(&version)
             .send()
             .await?;
-        self.alias = Some(name.to_owned());
+        *self.alias.lock().expect("alias") = Some(name.to_owned());
         Ok(version)
     }
 
@@ -127,11 +117,12 @@ impl Workload {
 
     /// The memory invocations run with now.
     pub async fn memory_mb(&self) -> Result<u32> {
+        let alias = self.alias.lock().expect("alias").clone();
         let config = self
             .lambda
             .get_function_configuration()
             .function_name(&self.function)
-            .set_qualifier(self.alias.clone())
+            .set_qualifier(alias)
             .send()
             .await?;
         Ok(config.memory_size().unwrap_or(128) as u32)
@@ -140,79 +131,12 @@ impl Workload {
     /// Simulates `count` invocations spread over [start_ms, end_ms).
     pub async fn invocations(&self, count: usize, start_ms: i64, end_ms: i64) -> Result<()> {
         let memory = self.memory_mb().await?;
-        let step = ((end_ms - start_ms).max(1) / count.max(1) as i64).max(1);
-        let mut events = Vec::new();
-        let (mut errors, mut throttles) = (0.0, 0.0);
-        for i in 0..count {
-            let n = self.seq.fetch_add(1, Ordering::Relaxed);
-            let at = start_ms + i as i64 * step;
-            let id = format!("{:08x}-1b2d-4c5e-9f70-{:012x}", n as u32, n);
-            let (lines, failed) = self.invocation(&id, memory, n);
-            if failed {
-                errors += 1.0;
-            }
-            if self.behaviour == Behaviour::Throttled && n.is_multiple_of(3) {
-                throttles += 1.0;
-            }
-            events.extend(lines.into_iter().map(|l| (at, l)));
-        }
-        self.write_logs(events).await?;
+        let first = self.seq.fetch_add(count as u64, Ordering::Relaxed);
+        let t = traffic(self.behaviour, memory, count, start_ms, end_ms, first);
+        self.write_logs(t.lines).await?;
         let mid = start_ms + (end_ms - start_ms) / 2;
-        self.write_metrics(mid, count as f64, errors, throttles)
+        self.write_metrics(mid, t.invocations, t.errors, t.throttles)
             .await
-    }
-
-    /// The log lines of one invocation, and whether it failed.
-    fn invocation(&self, id: &str, memory: u32, n: u64) -> (Vec<String>, bool) {
-        let report = |duration: f64, used: u32, status: Option<(&str, Option<&str>)>| {
-            let mut line = format!(
-                "REPORT RequestId: {id}\tDuration: {duration:.2} ms\tBilled Duration: {} ms\tMemory Size: {memory} MB\tMax Memory Used: {used} MB\t",
-                duration.ceil()
-            );
-            if let Some((status, error_type)) = status {
-                line.push_str(&format!("Status: {status}\t"));
-                if let Some(t) = error_type {
-                    line.push_str(&format!("Error Type: {t}\t"));
-                }
-            }
-            line
-        };
-        let start = format!("START RequestId: {id} Version: $LATEST");
-        match self.behaviour {
-            Behaviour::NeedsMemory { need_mb } if memory < need_mb && n.is_multiple_of(4) => (
-                vec![
-                    start,
-                    "FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory".into(),
-                    format!("RequestId: {id} Error: Runtime exited with error: signal: killed\nRuntime.ExitError"),
-                    report(950.0, memory, Some(("error", Some("Runtime.OutOfMemory")))),
-                ],
-                true,
-            ),
-            Behaviour::NeedsMemory { need_mb } => {
-                let used = (need_mb * 8 / 10).min(memory * 8 / 10).max(40);
-                (vec![start, report(180.0 + (n % 7) as f64, used, None)], false)
-            }
-            Behaviour::Leak if n.is_multiple_of(3) => (
-                vec![
-                    start,
-                    "FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory".into(),
-                    report(700.0, memory, Some(("error", Some("Runtime.OutOfMemory")))),
-                ],
-                true,
-            ),
-            Behaviour::Leak => (vec![start, report(300.0, memory * 97 / 100, None)], false),
-            Behaviour::Throttled => (vec![start, report(45.0, memory * 4 / 10, None)], false),
-            Behaviour::DownstreamTimeouts if n.is_multiple_of(5) => (
-                vec![
-                    start,
-                    format!("2026-01-01T00:00:00.000Z\t{id}\tERROR\tError: connect ETIMEDOUT 10.0.3.7:5432"),
-                    format!("2026-01-01T00:00:06.000Z {id} Task timed out after 6.00 seconds"),
-                    report(6000.0, memory * 3 / 10, Some(("timeout", None))),
-                ],
-                true,
-            ),
-            Behaviour::DownstreamTimeouts => (vec![start, report(350.0, memory * 3 / 10, None)], false),
-        }
     }
 
     async fn write_logs(&self, mut events: Vec<(i64, String)>) -> Result<()> {

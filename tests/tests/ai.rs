@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use autorepair::ai::{AiRun, AiStatus, Bedrock};
+use autorepair::ai::{AiDiagnoser, AiRun, AiStatus, Diagnoser};
+use autorepair::aws::bedrock::Bedrock;
 use autorepair::config::{AiConfig, Config};
 use autorepair::decide::{self, Action, History, MergeMode, Situation};
 use autorepair::diagnose;
@@ -49,7 +50,8 @@ async fn ask(
         ..AiConfig::default()
     };
     tweak(&mut config);
-    let run = Bedrock::new(&sdk, &config).diagnose(evidence).await;
+    let model = std::sync::Arc::new(Bedrock::new(&sdk, &config));
+    let run = Diagnoser::new(model, &config).diagnose(evidence).await;
     (run, stand_in)
 }
 

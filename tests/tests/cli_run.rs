@@ -3,7 +3,7 @@
 
 use std::process::{Command, Output};
 
-use autorepair::pipeline::now_ms;
+use autorepair::clock::now_ms;
 use autorepair_e2e::{Behaviour, Moto, Workload, alarm_event, autorepair_bin};
 
 fn run(moto: &Moto, dir: &std::path::Path, event: &serde_json::Value, extra: &[&str]) -> Output {

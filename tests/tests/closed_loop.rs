@@ -5,11 +5,15 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use autorepair::aws::Aws;
+use autorepair::clock::now_ms;
 use autorepair::config::Config;
 use autorepair::decide::Action;
 use autorepair::pipeline::{self, Context, Options, Run, Status};
+
 use autorepair::rules::{Compiler, RuleSet, Sandbox};
+use autorepair::setup;
 use autorepair::verify::Verdict;
+use autorepair_e2e::scenario::{TrafficClock, WINDOW};
 use autorepair_e2e::{Behaviour, Moto, Workload, alarm_event};
 
 fn compiler() -> &'static Compiler {
@@ -22,10 +26,19 @@ struct Env {
     ctx: Arc<Context>,
     sdk: aws_config::SdkConfig,
     role: String,
+    traffic: Arc<TrafficClock>,
 }
 
 async fn env() -> Env {
     env_with(|_| {}).await
+}
+
+/// The production context on `sdk` (real adapters), with the traffic clock.
+fn context(sdk: &aws_config::SdkConfig, config: Config, traffic: &Arc<TrafficClock>) -> Context {
+    let (specs, _) = config.rule_specs();
+    let mut ctx = setup::context(&Aws::new(sdk), RuleSet::load(compiler(), &specs), config);
+    ctx.clock = traffic.clone();
+    ctx
 }
 
 async fn env_with(tweak: impl FnOnce(&mut Config)) -> Env {
@@ -43,16 +56,19 @@ async fn env_with(tweak: impl FnOnce(&mut Config)) -> Env {
     config.run.audit_table = "autorepair-audit".into();
     config.run.topic_arn = topic.topic_arn().map(str::to_owned);
     tweak(&mut config);
-    let (specs, _) = config.rule_specs();
-    let rules = RuleSet::load(compiler(), &specs);
-    let ctx = Context::new(aws, rules, config);
-    ctx.audit.ensure_table().await.expect("audit table");
+    setup::audit_table(&aws, &config)
+        .ensure_table()
+        .await
+        .expect("audit table");
+    let traffic = Arc::new(TrafficClock::default());
+    let ctx = context(&sdk, config, &traffic);
     let role = moto.role("autorepair-test");
     Env {
         moto,
         ctx: Arc::new(ctx),
         sdk,
         role,
+        traffic,
     }
 }
 
@@ -60,32 +76,33 @@ fn options(dry_run: bool) -> Options {
     Options {
         dry_run,
         mode: Default::default(),
-        verify_after: Duration::ZERO,
+        verify_after: WINDOW,
     }
 }
 
 /// A function of `memory_mb` with `behaviour`, and 10 minutes of its traffic
-/// up to now.
+/// up to now; verification windows bring more of it.
 async fn function(
     env: &Env,
     name: &str,
     memory_mb: u32,
     behaviour: Behaviour,
     opted_in: bool,
-) -> Workload {
-    let w = Workload::new(&env.sdk, name, behaviour);
+) -> Arc<Workload> {
+    let w = Arc::new(Workload::new(&env.sdk, name, behaviour));
     w.create_function(&env.role, memory_mb, opted_in)
         .await
         .expect("create function");
-    let now = pipeline::now_ms();
+    let now = now_ms();
     w.invocations(80, now - 600_000, now - 1_000)
         .await
         .expect("traffic");
+    env.traffic.add(w.clone());
     w
 }
 
 /// The common case: a 256 MB function that needs ~350 MB, opted in.
-async fn oom_function(env: &Env, name: &str) -> Workload {
+async fn oom_function(env: &Env, name: &str) -> Arc<Workload> {
     function(
         env,
         name,
@@ -96,30 +113,11 @@ async fn oom_function(env: &Env, name: &str) -> Workload {
     .await
 }
 
-/// Parse → collect + rules → decide → execute, as Step Functions would.
-async fn up_to_execute(env: &Env, event: &serde_json::Value, dry_run: bool) -> Run {
-    let ctx = &env.ctx;
-    let mut run = pipeline::start(ctx, event, options(dry_run))
+/// The whole loop, as the CLI runs it.
+async fn run(env: &Env, event: &serde_json::Value, dry_run: bool) -> Run {
+    pipeline::run(&env.ctx, event, options(dry_run))
         .await
-        .expect("event parses");
-    pipeline::diagnose(ctx, &mut run, pipeline::Diagnosers::BOTH).await;
-    pipeline::decide_stage(ctx, &mut run).await;
-    pipeline::execute(ctx, &mut run).await;
-    run
-}
-
-/// Traffic since the change, then verify → roll back → record.
-async fn finish(env: &Env, w: &Workload, mut run: Run) -> Run {
-    if let Some(change) = &run.change {
-        w.invocations(40, change.at_ms + 1, pipeline::now_ms())
-            .await
-            .expect("traffic");
-    }
-    let ctx = &env.ctx;
-    pipeline::verify(ctx, &mut run).await;
-    pipeline::rollback(ctx, &mut run).await;
-    pipeline::record(ctx, &mut run).await;
-    run
+        .expect("event parses")
 }
 
 async fn audit_status(env: &Env, run: &Run) -> String {
@@ -136,14 +134,8 @@ async fn audit_status(env: &Env, run: &Run) -> String {
 async fn oom_is_repaired_and_verified_improved() {
     let env = env().await;
     let w = oom_function(&env, "orders-api").await;
-    let event = alarm_event(
-        "orders-api-errors",
-        "orders-api",
-        None,
-        "ALARM",
-        pipeline::now_ms(),
-    );
-    let run = up_to_execute(&env, &event, false).await;
+    let event = alarm_event("orders-api-errors", "orders-api", None, "ALARM", now_ms());
+    let run = run(&env, &event, false).await;
 
     assert!(
         run.findings
@@ -156,19 +148,12 @@ async fn oom_is_repaired_and_verified_improved() {
     assert_eq!(decision.action, Action::SetMemory, "{decision:#?}");
     assert_eq!(decision.target_memory_mb, Some(384));
     assert_eq!(w.memory_mb().await.unwrap(), 384);
-
-    let run = finish(&env, &w, run).await;
     let verification = run.verification.clone().expect("verified");
     assert_eq!(verification.verdict, Verdict::Improved, "{verification:#?}");
     assert_eq!(run.status, Status::Repaired);
     assert_eq!(audit_status(&env, &run).await, "repaired");
     assert!(run.notification_id.is_some(), "an SNS notice was published");
-    let history = env
-        .ctx
-        .audit
-        .history("orders-api", pipeline::now_ms())
-        .await
-        .unwrap();
+    let history = env.ctx.audit.history("orders-api", now_ms()).await.unwrap();
     assert_eq!(history.changes_last_24h, 1);
 }
 
@@ -176,16 +161,14 @@ async fn oom_is_repaired_and_verified_improved() {
 async fn a_change_that_does_not_help_is_rolled_back() {
     let env = env().await;
     let w = function(&env, "leaky", 512, Behaviour::Leak, true).await;
-    let event = alarm_event("leaky-errors", "leaky", None, "ALARM", pipeline::now_ms());
-    let run = up_to_execute(&env, &event, false).await;
+    let event = alarm_event("leaky-errors", "leaky", None, "ALARM", now_ms());
+    let run = run(&env, &event, false).await;
     assert_eq!(
         run.change.as_ref().map(|c| c.new_memory_mb),
         Some(768),
         "{:#?}",
         run.decision
     );
-
-    let run = finish(&env, &w, run).await;
     assert_eq!(
         run.verification.as_ref().map(|v| v.verdict),
         Some(Verdict::Unchanged)
@@ -204,9 +187,9 @@ async fn throttling_escalates_and_changes_nothing() {
         "thumbnailer",
         None,
         "ALARM",
-        pipeline::now_ms(),
+        now_ms(),
     );
-    let run = finish(&env, &w, up_to_execute(&env, &event, false).await).await;
+    let run = run(&env, &event, false).await;
     assert!(
         run.findings
             .iter()
@@ -230,14 +213,8 @@ async fn downstream_timeouts_never_change_memory() {
         true,
     )
     .await;
-    let event = alarm_event(
-        "payments-errors",
-        "payments-sync",
-        None,
-        "ALARM",
-        pipeline::now_ms(),
-    );
-    let run = finish(&env, &w, up_to_execute(&env, &event, false).await).await;
+    let event = alarm_event("payments-errors", "payments-sync", None, "ALARM", now_ms());
+    let run = run(&env, &event, false).await;
     assert!(
         run.findings
             .iter()
@@ -260,8 +237,8 @@ async fn a_function_not_opted_in_is_left_alone() {
         false,
     )
     .await;
-    let event = alarm_event("legacy-errors", "legacy", None, "ALARM", pipeline::now_ms());
-    let run = finish(&env, &w, up_to_execute(&env, &event, false).await).await;
+    let event = alarm_event("legacy-errors", "legacy", None, "ALARM", now_ms());
+    let run = run(&env, &event, false).await;
     assert_eq!(run.status, Status::NoAction);
     assert!(
         run.decision
@@ -277,14 +254,8 @@ async fn a_function_not_opted_in_is_left_alone() {
 async fn a_dry_run_decides_and_changes_nothing() {
     let env = env().await;
     let w = oom_function(&env, "orders-dry").await;
-    let event = alarm_event(
-        "orders-dry-errors",
-        "orders-dry",
-        None,
-        "ALARM",
-        pipeline::now_ms(),
-    );
-    let run = finish(&env, &w, up_to_execute(&env, &event, true).await).await;
+    let event = alarm_event("orders-dry-errors", "orders-dry", None, "ALARM", now_ms());
+    let run = run(&env, &event, true).await;
     assert_eq!(run.status, Status::DryRun);
     assert_eq!(run.decision.unwrap().target_memory_mb, Some(384));
     assert_eq!(w.memory_mb().await.unwrap(), 256);
@@ -297,7 +268,7 @@ async fn a_dry_run_decides_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ok_alarm_collects_nothing() {
     let env = env().await;
-    let event = alarm_event("orders-errors", "nowhere", None, "OK", pipeline::now_ms());
+    let event = alarm_event("orders-errors", "nowhere", None, "OK", now_ms());
     let run = pipeline::run(&env.ctx, &event, options(false))
         .await
         .unwrap();
@@ -315,7 +286,7 @@ async fn the_same_event_ten_times_at_once_changes_the_function_once() {
         "orders-redelivered",
         None,
         "ALARM",
-        pipeline::now_ms(),
+        now_ms(),
     );
     let runs: Vec<_> = (0..10)
         .map(|_| {
@@ -333,7 +304,7 @@ async fn the_same_event_ten_times_at_once_changes_the_function_once() {
     let history = env
         .ctx
         .audit
-        .history("orders-redelivered", pipeline::now_ms())
+        .history("orders-redelivered", now_ms())
         .await
         .unwrap();
     assert_eq!(history.changes_last_24h, 1);
@@ -344,7 +315,7 @@ async fn the_same_event_ten_times_at_once_changes_the_function_once() {
 async fn two_alarms_on_one_function_at_once_change_it_once() {
     let env = env().await;
     let w = oom_function(&env, "orders-twice").await;
-    let now = pipeline::now_ms();
+    let now = now_ms();
     let a = alarm_event("orders-twice-errors", "orders-twice", None, "ALARM", now);
     let b = alarm_event("orders-twice-duration", "orders-twice", None, "ALARM", now);
     let (ctx_a, ctx_b) = (env.ctx.clone(), env.ctx.clone());
@@ -359,7 +330,7 @@ async fn two_alarms_on_one_function_at_once_change_it_once() {
     let history = env
         .ctx
         .audit
-        .history("orders-twice", pipeline::now_ms())
+        .history("orders-twice", now_ms())
         .await
         .unwrap();
     assert_eq!(history.changes_last_24h, 1);
@@ -369,9 +340,9 @@ async fn two_alarms_on_one_function_at_once_change_it_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alias_is_repaired_through_a_new_version() {
     let env = env().await;
-    let mut w = oom_function(&env, "orders-live").await;
+    let w = oom_function(&env, "orders-live").await;
     let first = w.alias("live").await.unwrap();
-    let now = pipeline::now_ms();
+    let now = now_ms();
     w.invocations(40, now - 300_000, now - 1_000).await.unwrap();
     let event = alarm_event(
         "orders-live-errors",
@@ -380,7 +351,7 @@ async fn an_alias_is_repaired_through_a_new_version() {
         "ALARM",
         now,
     );
-    let run = up_to_execute(&env, &event, false).await;
+    let run = run(&env, &event, false).await;
     let change = run.change.clone().expect("changed");
     assert_eq!(change.previous_version.as_deref(), Some(first.as_str()));
     assert!(change.published_version.is_some());
@@ -394,7 +365,7 @@ async fn an_alias_is_repaired_through_a_new_version() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alias_whose_code_differs_from_latest_escalates() {
     let env = env().await;
-    let mut w = oom_function(&env, "orders-canary").await;
+    let w = oom_function(&env, "orders-canary").await;
     w.alias("live").await.unwrap();
     // $LATEST moves on to unreleased code.
     let lambda = aws_sdk_lambda::Client::new(&env.sdk);
@@ -407,7 +378,7 @@ async fn an_alias_whose_code_differs_from_latest_escalates() {
         .send()
         .await
         .unwrap();
-    let now = pipeline::now_ms();
+    let now = now_ms();
     w.invocations(40, now - 300_000, now - 1_000).await.unwrap();
     let event = alarm_event(
         "orders-canary-errors",
@@ -416,7 +387,7 @@ async fn an_alias_whose_code_differs_from_latest_escalates() {
         "ALARM",
         now,
     );
-    let run = finish(&env, &w, up_to_execute(&env, &event, false).await).await;
+    let run = run(&env, &event, false).await;
     assert_eq!(run.status, Status::Escalated, "{:#?}", run.decision);
     assert!(
         run.decision
@@ -432,17 +403,12 @@ async fn an_alias_whose_code_differs_from_latest_escalates() {
 async fn a_function_deleted_mid_run_is_a_recorded_failure() {
     let env = env().await;
     let w = oom_function(&env, "orders-gone").await;
-    let event = alarm_event(
-        "orders-gone-errors",
-        "orders-gone",
-        None,
-        "ALARM",
-        pipeline::now_ms(),
-    );
+    let event = alarm_event("orders-gone-errors", "orders-gone", None, "ALARM", now_ms());
+    // Deleted between decide and execute: the stages one by one.
     let ctx = &env.ctx;
-    let mut run = pipeline::start(ctx, &event, options(false)).await.unwrap();
+    let mut run = pipeline::parse(ctx, &event, options(false)).await.unwrap();
     pipeline::diagnose(ctx, &mut run, pipeline::Diagnosers::BOTH).await;
-    pipeline::decide_stage(ctx, &mut run).await;
+    pipeline::decide(ctx, &mut run).await;
     aws_sdk_lambda::Client::new(&env.sdk)
         .delete_function()
         .function_name("orders-gone")
@@ -450,7 +416,8 @@ async fn a_function_deleted_mid_run_is_a_recorded_failure() {
         .await
         .unwrap();
     pipeline::execute(ctx, &mut run).await;
-    let run = finish(&env, &w, run).await;
+    pipeline::record(ctx, &mut run).await;
+    drop(w);
     assert_eq!(run.status, Status::Failed);
     assert_eq!(
         run.failure.as_ref().map(|f| f.stage.as_str()),
@@ -489,9 +456,7 @@ async fn execute_to_record(
 ) -> (serde_json::Value, serde_json::Value) {
     let executed = stage(env, serde_json::json!({"stage": "execute", "run": decided})).await;
     let change_at = executed["change"]["at_ms"].as_i64().expect("a change");
-    w.invocations(40, change_at + 1, pipeline::now_ms())
-        .await
-        .unwrap();
+    w.invocations(40, change_at + 1, now_ms()).await.unwrap();
     let verified = stage(env, serde_json::json!({"stage": "verify", "run": executed})).await;
     let kept = stage(
         env,
@@ -506,13 +471,7 @@ async fn execute_to_record(
 async fn the_lambda_stage_protocol_runs_the_whole_loop() {
     let env = env().await;
     let w = oom_function(&env, "orders-sfn").await;
-    let event = alarm_event(
-        "orders-sfn-errors",
-        "orders-sfn",
-        None,
-        "ALARM",
-        pipeline::now_ms(),
-    );
+    let event = alarm_event("orders-sfn-errors", "orders-sfn", None, "ALARM", now_ms());
     let (_, ai, decided) = parse_to_decide(&env, &event).await;
     assert!(
         ai.get("ai").is_none(),
@@ -542,13 +501,7 @@ async fn in_ai_mode_the_ai_decides_and_both_views_are_audited() {
     })
     .await;
     let w = oom_function(&env, "orders-ai").await;
-    let event = alarm_event(
-        "orders-ai-errors",
-        "orders-ai",
-        None,
-        "ALARM",
-        pipeline::now_ms(),
-    );
+    let event = alarm_event("orders-ai-errors", "orders-ai", None, "ALARM", now_ms());
     let (rules, ai, decided) = parse_to_decide(&env, &event).await;
     assert!(
         rules.get("ai").is_none(),
@@ -631,8 +584,7 @@ mod faults {
             .behavior_version(aws_config::BehaviorVersion::latest())
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(attempts))
             .build();
-        let (specs, _) = config.rule_specs();
-        Context::new(Aws::new(&sdk), RuleSet::load(compiler(), &specs), config)
+        context(&sdk, config, &env.traffic)
     }
 
     /// The env's context, but talking to moto through a fault-injecting proxy.
@@ -653,11 +605,7 @@ mod faults {
     }
 
     async fn run_through(ctx: &Context, event: &serde_json::Value) -> Run {
-        let mut run = pipeline::start(ctx, event, options(false)).await.unwrap();
-        pipeline::diagnose(ctx, &mut run, pipeline::Diagnosers::BOTH).await;
-        pipeline::decide_stage(ctx, &mut run).await;
-        pipeline::execute(ctx, &mut run).await;
-        run
+        pipeline::run(ctx, event, options(false)).await.unwrap()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -669,7 +617,7 @@ mod faults {
             vec![update_config("busy", 409, "ResourceConflictException", 2)],
         )
         .await;
-        let event = alarm_event("busy-errors", "busy", None, "ALARM", pipeline::now_ms());
+        let event = alarm_event("busy-errors", "busy", None, "ALARM", now_ms());
         let run = run_through(&ctx, &event).await;
         assert_eq!(proxy.injected().len(), 2, "{:?}", proxy.injected());
         assert_eq!(
@@ -695,7 +643,7 @@ mod faults {
             )],
         )
         .await;
-        let event = alarm_event("raced-errors", "raced", None, "ALARM", pipeline::now_ms());
+        let event = alarm_event("raced-errors", "raced", None, "ALARM", now_ms());
         let run = run_through(&ctx, &event).await;
         assert_eq!(proxy.remaining(), 0);
         assert!(
@@ -716,9 +664,8 @@ mod faults {
             vec![update_config("broken", 503, "ServiceException", 100)],
         )
         .await;
-        let event = alarm_event("broken-errors", "broken", None, "ALARM", pipeline::now_ms());
-        let mut run = run_through(&ctx, &event).await;
-        pipeline::record(&ctx, &mut run).await;
+        let event = alarm_event("broken-errors", "broken", None, "ALARM", now_ms());
+        let run = run_through(&ctx, &event).await;
         assert_eq!(run.status, Status::Failed);
         assert_eq!(
             run.failure.as_ref().map(|f| f.stage.as_str()),
@@ -747,7 +694,7 @@ mod faults {
             "throttled-read",
             None,
             "ALARM",
-            pipeline::now_ms(),
+            now_ms(),
         );
         let run = run_through(&ctx, &event).await;
         assert_eq!(proxy.injected().len(), 1);
@@ -771,11 +718,9 @@ mod faults {
             .build();
         let mut config = env.ctx.config.clone();
         config.run.collect_timeout_seconds = 1;
-        let (specs, _) = config.rule_specs();
-        let ctx = Context::new(Aws::new(&sdk), RuleSet::load(compiler(), &specs), config);
-        let event = alarm_event("slow-errors", "slow", None, "ALARM", pipeline::now_ms());
-        let mut run = run_through(&ctx, &event).await;
-        pipeline::record(&ctx, &mut run).await;
+        let ctx = context(&sdk, config, &env.traffic);
+        let event = alarm_event("slow-errors", "slow", None, "ALARM", now_ms());
+        let run = run_through(&ctx, &event).await;
         assert_eq!(run.status, Status::Failed);
         let failure = run.failure.clone().unwrap();
         assert_eq!(failure.stage, "collect");

@@ -8,7 +8,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use autorepair::ai::Bedrock;
+use autorepair::ai::{AiDiagnoser, Diagnoser};
+use autorepair::aws::bedrock::Bedrock;
 use autorepair::config::Config;
 use autorepair::decide::{Action, MergeMode};
 use autorepair::record::{self, Record, RecordWriter};
@@ -30,7 +31,7 @@ fn rules(config: &Config) -> RuleSet {
     RuleSet::load(&compiler, &config.rule_specs().0)
 }
 
-fn replay_all(config: &Config, cases: &[Case], ai: Option<&Bedrock>) -> Vec<Record> {
+fn replay_all(config: &Config, cases: &[Case], ai: Option<&dyn AiDiagnoser>) -> Vec<Record> {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let stop = AtomicBool::new(false);
     let options = Options {
@@ -150,7 +151,7 @@ fn the_ai_is_replayed_and_compared_when_enabled() {
             ))
             .load(),
     );
-    let bedrock = Bedrock::new(&sdk, &config.ai);
+    let bedrock = Diagnoser::new(Arc::new(Bedrock::new(&sdk, &config.ai)), &config.ai);
     let cases: Vec<Case> = corpus().into_iter().take(12).collect();
     let records = replay_all(&config, &cases, Some(&bedrock));
     assert_eq!(stand_in.received().len(), 12);

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use autorepair::pipeline::now_ms;
+use autorepair::clock::now_ms;
 use autorepair_e2e::{Behaviour, Moto, Workload, alarm_event, autorepair_bin};
 
 fn repo() -> PathBuf {
@@ -276,7 +276,7 @@ async fn s3_sources_are_verified_before_use_and_pinned_ones_cached() {
     );
 
     // Pinned: fetched once, then served from the cache by digest, S3 or not.
-    let digest = autorepair::rules::sha256_hex(&std::fs::read(&wasm).unwrap());
+    let digest = autorepair::digest::sha256_hex(&std::fs::read(&wasm).unwrap());
     let pinned = format!("source = \"s3://team-rules/unsigned/v1.wasm\"\nsha256 = \"{digest}\"");
     let doc = list(pinned.clone(), moto.env());
     assert_eq!(doc["rules"][5]["trust"]["by"], "pinned", "{doc:#}");

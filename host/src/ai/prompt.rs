@@ -17,7 +17,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::config::AiConfig;
-use crate::model::{Evidence, InvocationStatus};
+use crate::model::Evidence;
+use crate::stats::ReportStats;
 
 /// The one tool the model is forced to call.
 pub const TOOL_NAME: &str = "submit_diagnosis";
@@ -76,51 +77,28 @@ pub struct Figures {
 
 impl Figures {
     pub fn of(evidence: &Evidence) -> Figures {
-        let mut f = Figures::default();
-        let mut memory = Vec::with_capacity(evidence.reports.len());
-        let mut durations = Vec::with_capacity(evidence.reports.len());
-        for r in &evidence.reports {
-            f.invocations += 1;
-            match r.status {
-                InvocationStatus::Success => {}
-                InvocationStatus::Error => f.errors += 1,
-                InvocationStatus::Timeout => f.timeouts += 1,
-            }
-            if crate::verify::ran_out_of_memory(r) {
-                f.out_of_memory += 1;
-            }
-            memory.push(r.max_memory_used_mb);
-            durations.push(r.duration_ms);
-            if let Some(init) = r.init_duration_ms {
-                f.init_max_ms = Some(f.init_max_ms.map_or(init, |m: f64| m.max(init)));
-            }
+        let s = ReportStats::of(&evidence.reports);
+        Figures {
+            invocations: s.invocations,
+            errors: s.errors,
+            timeouts: s.timeouts,
+            out_of_memory: s.out_of_memory,
+            throttles: evidence
+                .metrics
+                .iter()
+                .filter(|m| m.name == "Throttles")
+                .flat_map(|m| &m.points)
+                .map(|p| p.value)
+                .sum(),
+            memory_peak_mb: s.memory_mb.last().copied().unwrap_or(0),
+            memory_p95_mb: s.memory_percentile(0.95),
+            memory_p99_mb: s.memory_percentile(0.99),
+            duration_p50_ms: s.duration_percentile(0.50),
+            duration_p95_ms: s.duration_percentile(0.95),
+            duration_max_ms: s.durations_ms.last().copied().unwrap_or(0.0),
+            init_max_ms: s.init_max_ms,
         }
-        memory.sort_unstable();
-        durations.sort_by(f64::total_cmp);
-        f.memory_peak_mb = memory.last().copied().unwrap_or(0);
-        f.memory_p95_mb = percentile(&memory, 0.95).unwrap_or(0);
-        f.memory_p99_mb = percentile(&memory, 0.99).unwrap_or(0);
-        f.duration_p50_ms = percentile(&durations, 0.50).unwrap_or(0.0);
-        f.duration_p95_ms = percentile(&durations, 0.95).unwrap_or(0.0);
-        f.duration_max_ms = durations.last().copied().unwrap_or(0.0);
-        f.throttles = evidence
-            .metrics
-            .iter()
-            .filter(|m| m.name == "Throttles")
-            .flat_map(|m| &m.points)
-            .map(|p| p.value)
-            .sum();
-        f
     }
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    Some(sorted[rank - 1])
 }
 
 /// Builds the prompt for `evidence` within the configured budget.
@@ -370,6 +348,7 @@ mod tests {
                 timeout_s: 30,
                 qualifier: None,
                 tags: Default::default(),
+                ..FunctionInfo::default()
             },
             alarm: AlarmInfo {
                 name: "orders-errors".into(),

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use autorepair::aws::Aws;
 use autorepair::config::Config;
-use autorepair::pipeline::{self, Context, StageRequest};
-use autorepair::rules::{Compiler, RuleSet, Sandbox};
+use autorepair::pipeline::{self, StageRequest};
+use autorepair::setup;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -24,20 +24,14 @@ async fn main() -> Result<(), Error> {
         .init();
 
     let config = Config::from_env()?;
-    let sandbox = Arc::new(Sandbox::new(config.max_memory_mib())?);
     // Lambda's only writable place is /tmp; warm starts reuse what it holds.
     let cache = config
         .sandbox
         .effective_cache_dir()
         .map(|_| std::env::temp_dir().join("autorepair-rules"));
     let aws = Aws::from_env().await;
-    let (specs, refused) = config
-        .fetch_rule_specs(&aws.sdk, cache.as_ref().map(|d| d.join("sources")))
-        .await;
-    let compiler = Compiler::new(sandbox, cache);
-    let mut rules = RuleSet::load(&compiler, &specs);
-    rules.add_load_failures(refused);
-    let ctx = Arc::new(Context::new(aws, rules, config));
+    let rules = setup::load_rules(&config, Some(setup::rule_store(&aws.sdk)), cache).await?;
+    let ctx = Arc::new(setup::context(&aws, rules, config));
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let ctx = ctx.clone();

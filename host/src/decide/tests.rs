@@ -19,6 +19,7 @@ fn function(memory_mb: u32, opted_in: bool) -> FunctionInfo {
         timeout_s: 3,
         qualifier: None,
         tags,
+        ..FunctionInfo::default()
     }
 }
 

@@ -1,60 +1,60 @@
 //! The stages wired together. Each stage is a plain async function over a
-//! [`Run`] — the state Step Functions passes from task to task, and the record
-//! the audit log keeps — so the Lambda (one stage per task), the CLI (all stages
-//! in one process) and the tests run the same code.
+//! [`Run`] — the document Step Functions passes from task to task and the
+//! audit log keeps — and a [`Context`] of ports, so the Lambda (one stage per
+//! task), the CLI (all stages in one process) and the tests (in-memory ports,
+//! a fake clock) run the same code.
 
 mod protocol;
-mod run;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub use crate::run::{Rollback, Run, StageFailure, Status, Verification};
 pub use protocol::{STAGES, StageRequest, stage};
-pub use run::{Rollback, Run, StageFailure, Status, Verification};
 
-use crate::ai::Bedrock;
-use crate::audit::{AuditLog, Claim};
-use crate::aws::Aws;
 use crate::config::Config;
 use crate::decide::{self, Action, Decision, History, MergeMode, Situation};
 use crate::diagnose;
-use crate::evidence;
+use crate::evidence::{self, CollectError, Sources};
 use crate::incident::{self, AlarmState, IncidentError};
-use crate::model::{Millis, Window};
+use crate::model::{Evidence, FunctionInfo, Window};
 use crate::notify;
-use crate::repair::{self, RepairError};
+use crate::ports::{AiDiagnoser, AuditStore, Claim, Clock, FunctionStore, Notifier, Telemetry};
+use crate::repair::{RepairError, Repairer};
 use crate::rules::RuleSet;
 use crate::verify::{self, Health, Verdict};
 
-/// What every stage needs.
+/// What every stage needs: the ports, the rules and the settings.
 pub struct Context {
-    pub aws: Aws,
+    pub functions: Arc<dyn FunctionStore>,
+    pub telemetry: Arc<dyn Telemetry>,
+    pub audit: Arc<dyn AuditStore>,
+    /// Where notices go; none, no notices.
+    pub notifier: Option<Arc<dyn Notifier>>,
+    /// The AI diagnoser, when `[ai] enabled`.
+    pub ai: Option<Arc<dyn AiDiagnoser>>,
+    pub clock: Arc<dyn Clock>,
     pub rules: RuleSet,
     pub config: Config,
-    pub audit: AuditLog,
-    /// The AI diagnoser, when `[ai] enabled`.
-    pub ai: Option<Bedrock>,
 }
 
 impl Context {
-    pub fn new(aws: Aws, rules: RuleSet, config: Config) -> Context {
-        let audit = AuditLog::new(
-            aws.clone(),
-            config.run.audit_table.clone(),
-            config.run.audit_ttl_days,
-        );
-        let ai = config
-            .ai
-            .enabled
-            .then(|| Bedrock::new(&aws.sdk, &config.ai));
-        Context {
-            aws,
-            rules,
-            config,
-            audit,
-            ai,
+    fn sources(&self) -> Sources<'_> {
+        Sources {
+            functions: self.functions.as_ref(),
+            telemetry: self.telemetry.as_ref(),
+        }
+    }
+
+    fn repairer(&self) -> Repairer<'_> {
+        Repairer {
+            functions: self.functions.as_ref(),
+            clock: self.clock.as_ref(),
         }
     }
 }
@@ -77,25 +77,19 @@ impl Options {
     }
 }
 
-pub fn now_ms() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Millis)
-}
-
-/// Every stage in one process (the CLI): parse → claim → collect + rules →
-/// decide → execute → wait → verify → roll back → record + notify.
+/// Every stage in one process (the CLI): parse → collect + diagnose → decide
+/// → execute → wait → verify → roll back → record + notify.
 pub async fn run(ctx: &Context, event: &Value, options: Options) -> Result<Run, IncidentError> {
-    let mut run = start(ctx, event, options).await?;
+    let mut run = parse(ctx, event, options).await?;
     if run.status == Status::Duplicate {
         return Ok(run);
     }
     if !run.status.is_terminal() {
         diagnose(ctx, &mut run, Diagnosers::BOTH).await;
-        decide_stage(ctx, &mut run).await;
+        decide(ctx, &mut run).await;
         execute(ctx, &mut run).await;
         if run.change.is_some() && !run.status.is_terminal() {
-            tokio::time::sleep(options.verify_after).await;
+            ctx.clock.sleep(options.verify_after).await;
             verify(ctx, &mut run).await;
             if run
                 .verification
@@ -103,7 +97,7 @@ pub async fn run(ctx: &Context, event: &Value, options: Options) -> Result<Run, 
                 .is_some_and(|v| v.verdict == Verdict::InsufficientData)
             {
                 // One more window, then judge with what there is.
-                tokio::time::sleep(options.verify_after).await;
+                ctx.clock.sleep(options.verify_after).await;
                 verify(ctx, &mut run).await;
             }
             rollback(ctx, &mut run).await;
@@ -133,8 +127,18 @@ fn json(run: &Run) -> String {
         .unwrap_or_else(|e| format!("{{\"error\":\"could not serialize the run: {e}\"}}"))
 }
 
+/// A decision to change nothing, with its reason.
+fn no_change(reason: String) -> Decision {
+    Decision {
+        action: Action::None,
+        current_memory_mb: 0,
+        target_memory_mb: None,
+        reasons: vec![reason],
+    }
+}
+
 /// Stage 1: parse the event, claim the incident (idempotency) and lock the function.
-pub async fn start(ctx: &Context, event: &Value, options: Options) -> Result<Run, IncidentError> {
+pub async fn parse(ctx: &Context, event: &Value, options: Options) -> Result<Run, IncidentError> {
     let started = Instant::now();
     let incident = incident::parse_value(event)?;
     let span =
@@ -161,20 +165,15 @@ pub async fn start(ctx: &Context, event: &Value, options: Options) -> Result<Run
         notification_id: None,
         step_error: None,
         stage_ms: BTreeMap::new(),
-        started_ms: now_ms(),
+        started_ms: ctx.clock.now_ms(),
         finished_ms: None,
     };
     if run.incident.state != AlarmState::Alarm {
         run.status = Status::NoAction;
-        run.decision = Some(Decision {
-            action: Action::None,
-            current_memory_mb: 0,
-            target_memory_mb: None,
-            reasons: vec![format!(
-                "alarm is {}, not ALARM: nothing to do",
-                run.incident.alarm_info().state
-            )],
-        });
+        run.decision = Some(no_change(format!(
+            "alarm is {}, not ALARM: nothing to do",
+            run.incident.alarm_info().state
+        )));
         timed(&mut run, "parse", started);
         return Ok(run);
     }
@@ -182,7 +181,7 @@ pub async fn start(ctx: &Context, event: &Value, options: Options) -> Result<Run
     let function = run.incident.function_name.clone();
     match ctx
         .audit
-        .begin(&id, &function, &json(&run), run.started_ms)
+        .claim(&id, &function, &json(&run), run.started_ms)
         .await
     {
         Ok(Claim::Won) => {}
@@ -196,18 +195,17 @@ pub async fn start(ctx: &Context, event: &Value, options: Options) -> Result<Run
     }
     if !run.status.is_terminal() {
         let ttl_ms = ctx.config.run.lock_ttl_seconds as i64 * 1000;
-        match ctx.audit.lock(&function, &id, now_ms(), ttl_ms).await {
+        match ctx
+            .audit
+            .lock(&function, &id, ctx.clock.now_ms(), ttl_ms)
+            .await
+        {
             Ok(Claim::Won) => {}
             Ok(Claim::Taken) => {
                 run.status = Status::Skipped;
-                run.decision = Some(Decision {
-                    action: Action::None,
-                    current_memory_mb: 0,
-                    target_memory_mb: None,
-                    reasons: vec![format!(
-                        "another incident is repairing {function} right now: this one changes nothing"
-                    )],
-                });
+                run.decision = Some(no_change(format!(
+                    "another incident is repairing {function} right now: this one changes nothing"
+                )));
             }
             Err(e) => fail(&mut run, "parse", e.to_string()),
         }
@@ -231,6 +229,24 @@ impl Diagnosers {
     };
 }
 
+/// Stage 2: the evidence in `window` for the run's function (or alias).
+pub async fn collect(
+    ctx: &Context,
+    run: &Run,
+    qualifier: Option<&str>,
+    window: Window,
+) -> Result<Evidence, CollectError> {
+    evidence::collect(
+        ctx.sources(),
+        &run.incident.function_name,
+        qualifier,
+        run.incident.alarm_info(),
+        window,
+        &ctx.config.run,
+    )
+    .await
+}
+
 /// Stages 2 and 3: collect the evidence before the alarm, then run the rules
 /// and the AI side by side.
 pub async fn diagnose(ctx: &Context, run: &mut Run, which: Diagnosers) {
@@ -242,29 +258,19 @@ pub async fn diagnose(ctx: &Context, run: &mut Run, which: Diagnosers) {
         run.incident.timestamp_ms,
         ctx.config.run.evidence_window_minutes,
     );
-    let collected = evidence::collect(
-        &ctx.aws,
-        &run.incident.function_name,
-        run.incident.qualifier.as_deref(),
-        run.incident.alarm_info(),
-        window,
-        &ctx.config.run,
-    )
-    .await;
+    let qualifier = run.incident.qualifier.clone();
+    let collected = collect(ctx, run, qualifier.as_deref(), window).await;
     timed(run, "collect", started);
-    let (evidence, state) = match collected {
-        Ok(c) => c,
+    let evidence = match collected {
+        Ok(e) => Arc::new(e),
         Err(e) => return fail(run, "collect", e.to_string()),
     };
-    let evidence = std::sync::Arc::new(evidence);
     // The model answers in seconds, the rules in a millisecond: start the
     // model first, run the rules meanwhile.
     let ai = match (&ctx.ai, which.ai) {
-        (Some(bedrock), true) => {
-            let (bedrock, evidence) = (bedrock.clone(), evidence.clone());
-            Some(tokio::spawn(
-                async move { bedrock.diagnose(&evidence).await },
-            ))
+        (Some(ai), true) => {
+            let (ai, evidence) = (ai.clone(), evidence.clone());
+            Some(tokio::spawn(async move { ai.diagnose(&evidence).await }))
         }
         _ => None,
     };
@@ -291,11 +297,11 @@ pub async fn diagnose(ctx: &Context, run: &mut Run, which: Diagnosers) {
     }
     run.evidence = Some(diagnose::summarize(&evidence));
     run.before = Some(Health::of(&evidence));
-    run.function = Some(state);
+    run.function = Some(evidence.function.clone());
 }
 
 /// Merges the findings of parallel branches (Step Functions' Parallel state
-/// returns one run per branch) into `run`.
+/// returns one run per branch) into one run.
 pub fn merge_branches(mut runs: Vec<Run>) -> Option<Run> {
     let mut merged = runs.pop()?;
     for other in runs {
@@ -316,31 +322,21 @@ pub fn merge_branches(mut runs: Vec<Run>) -> Option<Run> {
 }
 
 /// Stage 4: decide under the policy, with the function's change history.
-pub async fn decide_stage(ctx: &Context, run: &mut Run) {
+pub async fn decide(ctx: &Context, run: &mut Run) {
     if run.status.is_terminal() {
         return;
     }
     let started = Instant::now();
-    let Some(state) = run.function.clone() else {
+    let Some(function) = run.function.clone() else {
         return fail(
             run,
             "decide",
             "no function state: the collect stage did not run",
         );
     };
-    let history = match ctx.audit.history(&state.name, now_ms()).await {
+    let history = match ctx.audit.history(&function.name, ctx.clock.now_ms()).await {
         Ok(h) => h,
         Err(e) => return fail(run, "decide", e.to_string()),
-    };
-    let function = crate::model::FunctionInfo {
-        name: state.name.clone(),
-        arn: state.arn.clone(),
-        runtime: String::new(),
-        architecture: String::new(),
-        memory_mb: state.memory_mb,
-        timeout_s: 0,
-        qualifier: state.alias.clone(),
-        tags: state.tags.clone(),
     };
     let decision = decide_with(ctx, run, &function, history);
     run.status = match (decision.action, run.dry_run) {
@@ -356,14 +352,14 @@ pub async fn decide_stage(ctx: &Context, run: &mut Run) {
 fn decide_with(
     ctx: &Context,
     run: &mut Run,
-    function: &crate::model::FunctionInfo,
+    function: &FunctionInfo,
     history: History,
 ) -> Decision {
     let situation = Situation {
         function,
         findings: &run.findings,
         history,
-        now_ms: now_ms(),
+        now_ms: ctx.clock.now_ms(),
     };
     let decision = decide::decide(&situation, &ctx.config.policy, run.mode);
     run.would_have = decide::would_have(&situation, &ctx.config.policy);
@@ -382,28 +378,37 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
     let (Action::SetMemory, Some(mut target)) = (decision.action, decision.target_memory_mb) else {
         return;
     };
-    let Some(mut state) = run.function.clone() else {
+    let Some(mut function) = run.function.clone() else {
         return fail(run, "execute", "no function state");
     };
     let started = Instant::now();
+    let repairer = ctx.repairer();
+    let bound = Duration::from_secs(ctx.config.run.collect_timeout_seconds);
     let mut reread = false;
     let result = loop {
-        match repair::set_memory(&ctx.aws, &state, target, now_ms()).await {
+        match repairer.set_memory(&function, target).await {
             Err(RepairError::Precondition) if !reread => {
                 reread = true;
                 tracing::info!(
                     "function changed since it was read (412): re-reading and deciding again"
                 );
-                match evidence::function(&ctx.aws, &state.name, state.alias.as_deref()).await {
-                    Ok((info, fresh)) => {
+                let fresh = evidence::function(
+                    ctx.functions.as_ref(),
+                    &function.name,
+                    function.qualifier.as_deref(),
+                    bound,
+                )
+                .await;
+                match fresh {
+                    Ok(fresh) => {
                         let history = ctx
                             .audit
-                            .history(&state.name, now_ms())
+                            .history(&fresh.name, ctx.clock.now_ms())
                             .await
                             .unwrap_or_default();
-                        let again = decide_with(ctx, run, &info, history);
-                        state = fresh;
-                        run.function = Some(state.clone());
+                        let again = decide_with(ctx, run, &fresh, history);
+                        function = fresh;
+                        run.function = Some(function.clone());
                         match (again.action, again.target_memory_mb) {
                             (Action::SetMemory, Some(t)) => {
                                 target = t;
@@ -469,24 +474,15 @@ pub async fn verify(ctx: &Context, run: &mut Run) {
     let started = Instant::now();
     let window = Window {
         start_ms: change.at_ms,
-        end_ms: now_ms(),
+        end_ms: ctx.clock.now_ms(),
     };
-    let collected = evidence::collect(
-        &ctx.aws,
-        &change.function_name,
-        change.alias.as_deref(),
-        run.incident.alarm_info(),
-        window,
-        &ctx.config.run,
-    )
-    .await;
+    let collected = collect(ctx, run, change.alias.as_deref(), window).await;
     timed(run, "verify", started);
-    let after_evidence = match collected {
-        Ok((e, _)) => e,
+    let mut after_evidence = match collected {
+        Ok(e) => e,
         Err(e) => return fail(run, "verify", e.to_string()),
     };
     // Reports of invocations that still ran with the old memory do not count.
-    let mut after_evidence = after_evidence;
     after_evidence
         .reports
         .retain(|r| r.memory_size_mb == change.new_memory_mb);
@@ -518,7 +514,7 @@ pub async fn rollback(ctx: &Context, run: &mut Run) {
         Verdict::InsufficientData => run.status = Status::Inconclusive,
         Verdict::Unchanged | Verdict::Worse => {
             let started = Instant::now();
-            let result = repair::restore(&ctx.aws, &change).await;
+            let result = ctx.repairer().restore(&change).await;
             timed(run, "rollback", started);
             run.rollback = Some(Rollback {
                 restored_memory_mb: change.previous_memory_mb,
@@ -560,10 +556,10 @@ pub async fn record(ctx: &Context, run: &mut Run) {
         // Nothing decided a terminal state: a change that needs no verification.
         run.status = Status::NoAction;
     }
-    run.finished_ms = Some(now_ms());
-    if let Some(topic) = &ctx.config.run.topic_arn {
-        let (subject, text) = crate::render::notice(run);
-        match notify::publish(&ctx.aws, topic, &subject, &text, &json(run)).await {
+    run.finished_ms = Some(ctx.clock.now_ms());
+    if let Some(notifier) = &ctx.notifier {
+        let (subject, text) = notify::notice(run);
+        match notifier.publish(&subject, &text, &json(run)).await {
             Ok(id) => run.notification_id = Some(id),
             Err(e) => tracing::error!(error = %e, "could not notify"),
         }
@@ -576,7 +572,7 @@ pub async fn record(ctx: &Context, run: &mut Run) {
                 &run.incident.id,
                 &run.status.to_string(),
                 &json(run),
-                now_ms(),
+                ctx.clock.now_ms(),
             )
             .await
         {

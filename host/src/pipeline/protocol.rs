@@ -4,8 +4,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    Context, Diagnosers, Options, Run, decide_stage, diagnose, execute, merge_branches, record,
-    rollback, start, verify,
+    Context, Diagnosers, Options, Run, decide, diagnose, execute, merge_branches, parse, record,
+    rollback, verify,
 };
 
 /// The stage names the Lambda handler knows, in workflow order.
@@ -51,7 +51,7 @@ pub enum StageRequest {
 pub async fn stage(ctx: &Context, request: StageRequest) -> Result<Run, String> {
     let options = Options::from_config(&ctx.config);
     Ok(match request {
-        StageRequest::Parse { event } => start(ctx, &event, options)
+        StageRequest::Parse { event } => parse(ctx, &event, options)
             .await
             .map_err(|e| e.to_string())?,
         StageRequest::Rules { mut run } => {
@@ -75,7 +75,7 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<Run, String> 
         }
         StageRequest::Decide { runs } => {
             let mut run = merge_branches(runs).ok_or("decide needs at least one run")?;
-            decide_stage(ctx, &mut run).await;
+            decide(ctx, &mut run).await;
             run
         }
         StageRequest::Execute { mut run } => {

@@ -11,11 +11,6 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-/// The hex sha256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 /// A directory of precompiled components. Each file is the artifact followed by
 /// the sha256 of the artifact, checked before it is trusted: deserializing is
 /// only safe on bytes this host wrote.

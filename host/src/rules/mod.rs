@@ -21,11 +21,12 @@ use serde::Serialize;
 use wasmtime::component::{Component, types::ComponentItem};
 
 pub use bindings::{INTERFACE_VERSION, RULE_INTERFACE};
-pub use cache::{ArtifactCache, default_dir as default_cache_dir, sha256_hex};
+pub use cache::{ArtifactCache, default_dir as default_cache_dir};
 pub use sandbox::{
     CallReport, EPOCH_TICK, Limits, MAX_LOG_BYTES, MAX_LOG_CALLS, PluginLog, Sandbox, SandboxError,
 };
 
+use crate::digest::sha256_hex;
 use crate::model::{Evidence, FailureCause, Finding, Grants, PluginFailure};
 use crate::trust::Trust;
 use bindings::{RulePluginPre, wit};

@@ -1,5 +1,5 @@
 //! Where third-party rules come from: a local file, or `s3://bucket/key`
-//! fetched with the AWS SDK. Bytes are only fetched here; whether they may load
+//! fetched through the [`ObjectStore`] port (S3 in production). Bytes are only fetched here; whether they may load
 //! is [`crate::trust::verify`]'s call, made before anything is compiled.
 //!
 //! A rule's signature sits next to it as `<source>.minisig` unless the config
@@ -9,7 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::sha256_hex;
+use crate::digest::sha256_hex;
+use crate::ports::ObjectStore;
 
 /// A place a rule or its signature is read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,26 +115,18 @@ pub fn read_local(rule: &Path, signature: &Location) -> Result<Fetched, String> 
 /// The largest rule (or signature) fetched from S3. A Python rule is ~18 MB.
 pub const MAX_FETCH_BYTES: usize = 64 << 20;
 
-/// Fetches rules from S3, through a cache of pinned rules kept by digest.
-#[derive(Debug, Clone)]
-pub struct S3Source {
-    client: aws_sdk_s3::Client,
+/// Fetches rules from an object store, through a cache of pinned rules kept
+/// by digest.
+#[derive(Clone)]
+pub struct RemoteSource {
+    store: Arc<dyn ObjectStore>,
     cache: Option<PathBuf>,
 }
 
-impl S3Source {
+impl RemoteSource {
     /// `cache`: a directory for pinned rules' bytes (`<sha256>.wasm`); none, no cache.
-    pub fn new(sdk: &aws_config::SdkConfig, cache: Option<PathBuf>) -> S3Source {
-        // Path-style addressing works with every endpoint, emulators included;
-        // virtual-host style needs DNS for each bucket name.
-        let force_path_style = sdk.endpoint_url().is_some();
-        let config = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(force_path_style)
-            .build();
-        S3Source {
-            client: aws_sdk_s3::Client::from_conf(config),
-            cache,
-        }
+    pub fn new(store: Arc<dyn ObjectStore>, cache: Option<PathBuf>) -> RemoteSource {
+        RemoteSource { store, cache }
     }
 
     /// The cache file for a digest; none for anything but 64 hex digits, so a
@@ -194,39 +187,8 @@ impl S3Source {
         })
     }
 
-    /// The object's bytes, `None` if there is no such key.
     async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
-        use aws_sdk_s3::operation::get_object::GetObjectError;
-        match self
-            .client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            // Not even read when too large: whoever can write the bucket must
-            // not be able to exhaust the host's memory with a rule it refuses.
-            Ok(object) if object.content_length().unwrap_or(0) > MAX_FETCH_BYTES as i64 => {
-                Err(format!(
-                    "s3://{bucket}/{key} is {} bytes, over the {MAX_FETCH_BYTES}-byte limit for a rule",
-                    object.content_length().unwrap_or(0)
-                ))
-            }
-            Ok(object) => object
-                .body
-                .collect()
-                .await
-                .map(|data| Some(data.into_bytes().to_vec()))
-                .map_err(|e| format!("reading s3://{bucket}/{key}: {e}")),
-            Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
-                Ok(None)
-            }
-            Err(e) => Err(format!(
-                "fetching s3://{bucket}/{key}: {}",
-                crate::aws::describe(&e)
-            )),
-        }
+        self.store.get(bucket, key, MAX_FETCH_BYTES).await
     }
 }
 

@@ -4,7 +4,8 @@
 
 use serde::Serialize;
 
-use crate::rules::{Compiler, INTERFACE_VERSION, RULE_INTERFACE, RuleInfo, sha256_hex};
+use crate::digest::sha256_hex;
+use crate::rules::{Compiler, INTERFACE_VERSION, RULE_INTERFACE, RuleInfo};
 
 /// Interfaces a rule may import. The host links every one of them, the WASI
 /// ones to an empty context: no args, env, files, preopens, clock-free

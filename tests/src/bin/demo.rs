@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use autorepair::aws::Aws;
-use autorepair::pipeline::now_ms;
+use autorepair::clock::now_ms;
 use autorepair_e2e::{Behaviour, Moto, Workload, alarm_event};
 
 fn autorepair_bin() -> Result<PathBuf> {

@@ -11,17 +11,19 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use autorepair::ai::Bedrock;
-use autorepair::audit::AuditLog;
+use autorepair::ai::AiDiagnoser;
 use autorepair::aws::{self, Aws};
+use autorepair::clock::now_ms;
 use autorepair::config::Config;
 use autorepair::decide::{History, MergeMode};
 use autorepair::diagnose;
 use autorepair::diagnose::Threads;
 use autorepair::pipeline::{self, Options, Status};
+use autorepair::ports::AuditStore;
 use autorepair::record::{self, Record, RecordWriter};
 use autorepair::render;
-use autorepair::rules::{Compiler, RuleSet, Sandbox};
+use autorepair::rules::RuleSet;
+use autorepair::setup;
 use autorepair::{replay, report};
 
 /// Repairs AWS Lambda functions that run out of memory.
@@ -278,10 +280,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             options.verify_after = verify_after.unwrap_or(options.verify_after);
             let runtime = runtime()?;
             let run = runtime.block_on(async {
-                let ctx = pipeline::Context::new(Aws::from_env().await, rules, config);
+                let aws = Aws::from_env().await;
                 if create_table {
-                    ctx.audit.ensure_table().await?;
+                    setup::audit_table(&aws, &config).ensure_table().await?;
                 }
+                let ctx = setup::context(&aws, rules, config);
                 pipeline::run(&ctx, &event, options)
                     .await
                     .map_err(|e| bad_input(anyhow::anyhow!(e)))
@@ -315,8 +318,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let report = diagnose::run_rules(&rules, &evidence, Threads::PerRule);
             let ai = if config.ai.enabled && !no_ai {
                 let runtime = runtime()?;
-                let bedrock = Bedrock::new(&runtime.block_on(aws::sdk_from_env()), &config.ai);
-                Some(runtime.block_on(bedrock.diagnose(&evidence)))
+                let aws = runtime.block_on(Aws::from_env());
+                let ai = setup::bedrock_diagnoser(&aws, &config);
+                Some(runtime.block_on(ai.diagnose(&evidence)))
             } else {
                 None
             };
@@ -326,7 +330,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 &config,
                 mode.unwrap_or(config.mode),
                 History::default(),
-                pipeline::now_ms(),
+                now_ms(),
                 ai,
             );
             match format {
@@ -370,9 +374,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 };
                 let runtime = runtime()?;
                 let documents = runtime.block_on(async {
-                    let audit =
-                        AuditLog::new(Aws::from_env().await, table, config.run.audit_ttl_days);
-                    audit.record_documents().await
+                    let aws = Aws::from_env().await;
+                    let audit = autorepair::aws::audit::DynamoAudit::new(
+                        aws.dynamodb.clone(),
+                        table,
+                        config.run.audit_ttl_days,
+                    );
+                    audit.records().await
                 })?;
                 let (records, skipped) = record::from_documents(&documents);
                 if skipped > 0 {
@@ -432,8 +440,8 @@ fn replay_command(
         .map_err(bad_input)?;
     let rules = load_rules(config, no_cache)?;
     let runtime = runtime()?;
-    let bedrock = (config.ai.enabled && !no_ai)
-        .then(|| Bedrock::new(&runtime.block_on(aws::sdk_from_env()), &config.ai));
+    let ai = (config.ai.enabled && !no_ai)
+        .then(|| setup::bedrock_diagnoser(&runtime.block_on(Aws::from_env()), config));
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -450,7 +458,9 @@ fn replay_command(
         jobs: jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
             .max(1),
-        ai: bedrock.as_ref().map(|b| (b, runtime.handle().clone())),
+        ai: ai
+            .as_ref()
+            .map(|a| (a as &dyn AiDiagnoser, runtime.handle().clone())),
         stop: &stop,
     };
     let bar = indicatif::ProgressBar::new(cases.len() as u64).with_style(
@@ -506,24 +516,18 @@ fn replay_command(
 }
 
 fn load_rules(config: &Config, no_cache: bool) -> Result<RuleSet, Failure> {
-    let sandbox = Sandbox::new(config.max_memory_mib()).context("starting the rule sandbox")?;
     let cache_dir = if no_cache {
         None
     } else {
         config.sandbox.effective_cache_dir()
     };
-    let (specs, refused) = if config.has_remote_rules() {
-        let sources = cache_dir.as_ref().map(|d| d.join("sources"));
-        runtime()?.block_on(async {
-            config
-                .fetch_rule_specs(&aws::sdk_from_env().await, sources)
-                .await
-        })
-    } else {
-        config.rule_specs()
-    };
-    let compiler = Compiler::new(Arc::new(sandbox), cache_dir);
-    let mut rules = RuleSet::load(&compiler, &specs);
-    rules.add_load_failures(refused);
-    Ok(rules)
+    let rules = runtime()?.block_on(async {
+        let objects = if config.has_remote_rules() {
+            Some(setup::rule_store(&aws::sdk_from_env().await))
+        } else {
+            None
+        };
+        setup::load_rules(config, objects, cache_dir).await
+    });
+    Ok(rules.context("starting the rule sandbox")?)
 }

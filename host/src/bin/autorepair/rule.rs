@@ -8,12 +8,13 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow};
 use clap::Subcommand;
 
+use autorepair::clock::now_ms;
 use autorepair::config::Config;
+use autorepair::digest::sha256_hex;
 use autorepair::model::{Grant, Grants};
-use autorepair::pipeline::now_ms;
 use autorepair::render;
 use autorepair::rules::source::signature_path;
-use autorepair::rules::{Compiler, Limits, Origin, RuleSet, RuleSpec, Sandbox, sha256_hex};
+use autorepair::rules::{Compiler, Limits, Origin, RuleSet, RuleSpec, Sandbox};
 use autorepair::toolkit::{self, build, check, inspect, scaffold};
 use autorepair::trust::{self, Trust, TrustedKey};
 

@@ -1,4 +1,4 @@
-//! Stage 8 (record), plus the state the guard needs: one DynamoDB table holds
+//! [`AuditStore`] on DynamoDB: one table holds
 //! the audit record of every incident (idempotency by a conditional write on
 //! the incident id), a lock per function, and the history of changes per
 //! function (cooldown and changes per day).
@@ -16,33 +16,22 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TimeToLiveSpecification,
 };
 
-use crate::aws::{Aws, describe};
+use async_trait::async_trait;
+
+use super::describe;
 use crate::decide::History;
 use crate::model::Millis;
+use crate::ports::{AuditError, AuditStore, Claim};
 
 /// The TTL attribute (epoch seconds), as DynamoDB's TTL wants it.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
-#[derive(Debug, thiserror::Error)]
-pub enum AuditError {
-    #[error("audit table {table}: {message}")]
-    Aws { table: String, message: String },
-}
-
-/// An audit log in one table.
+/// An audit log in one DynamoDB table.
 #[derive(Debug, Clone)]
-pub struct AuditLog {
-    aws: Aws,
+pub struct DynamoAudit {
+    client: aws_sdk_dynamodb::Client,
     table: String,
     ttl_days: u32,
-}
-
-/// Whether a write was the first for its key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
-    Won,
-    /// Someone was there first (a redelivered event, a lock held).
-    Taken,
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -53,10 +42,14 @@ fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-impl AuditLog {
-    pub fn new(aws: Aws, table: impl Into<String>, ttl_days: u32) -> AuditLog {
-        AuditLog {
-            aws,
+impl DynamoAudit {
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        ttl_days: u32,
+    ) -> DynamoAudit {
+        DynamoAudit {
+            client,
             table: table.into(),
             ttl_days,
         }
@@ -67,7 +60,7 @@ impl AuditLog {
     }
 
     fn err(&self, message: String) -> AuditError {
-        AuditError::Aws {
+        AuditError {
             table: self.table.clone(),
             message,
         }
@@ -77,8 +70,63 @@ impl AuditLog {
         n(now_ms / 1000 + i64::from(self.ttl_days) * 86_400)
     }
 
+    /// Creates the table (on-demand, TTL on) when it does not exist: for local
+    /// runs and tests; in AWS the deployment template creates it, with KMS.
+    pub async fn ensure_table(&self) -> Result<(), AuditError> {
+        let exists = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .is_ok();
+        if exists {
+            return Ok(());
+        }
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
+        let key = |name: &str, kind| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+        };
+        let build = |e: aws_sdk_dynamodb::error::BuildError| self.err(e.to_string());
+        self.client
+            .create_table()
+            .table_name(&self.table)
+            .attribute_definitions(attr("pk").map_err(build)?)
+            .attribute_definitions(attr("sk").map_err(build)?)
+            .key_schema(key("pk", KeyType::Hash).map_err(build)?)
+            .key_schema(key("sk", KeyType::Range).map_err(build)?)
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .map_err(|e| self.err(format!("creating the table: {}", describe(&e))))?;
+        let ttl = TimeToLiveSpecification::builder()
+            .enabled(true)
+            .attribute_name(TTL_ATTRIBUTE)
+            .build()
+            .map_err(build)?;
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(ttl)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err(format!("enabling TTL: {}", describe(&e))))
+    }
+}
+
+#[async_trait]
+impl AuditStore for DynamoAudit {
     /// Claims `incident_id`: the first delivery wins, a redelivery is `Taken`.
-    pub async fn begin(
+    async fn claim(
         &self,
         incident_id: &str,
         function: &str,
@@ -86,8 +134,7 @@ impl AuditLog {
         now_ms: Millis,
     ) -> Result<Claim, AuditError> {
         let result = self
-            .aws
-            .dynamodb
+            .client
             .put_item()
             .table_name(&self.table)
             .item("pk", s(format!("incident#{incident_id}")))
@@ -114,15 +161,14 @@ impl AuditLog {
     }
 
     /// Writes the incident's record as it now stands.
-    pub async fn update(
+    async fn update(
         &self,
         incident_id: &str,
         status: &str,
         record_json: &str,
         now_ms: Millis,
     ) -> Result<(), AuditError> {
-        self.aws
-            .dynamodb
+        self.client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(format!("incident#{incident_id}")))
@@ -140,10 +186,9 @@ impl AuditLog {
     }
 
     /// The stored record of `incident_id`: (status, record JSON).
-    pub async fn get(&self, incident_id: &str) -> Result<Option<(String, String)>, AuditError> {
+    async fn get(&self, incident_id: &str) -> Result<Option<(String, String)>, AuditError> {
         let out = self
-            .aws
-            .dynamodb
+            .client
             .get_item()
             .table_name(&self.table)
             .key("pk", s(format!("incident#{incident_id}")))
@@ -159,7 +204,7 @@ impl AuditLog {
 
     /// Takes the lock on `function` for `incident_id` until `now + ttl`; an
     /// expired lock (its holder died) can be taken over.
-    pub async fn lock(
+    async fn lock(
         &self,
         function: &str,
         incident_id: &str,
@@ -167,8 +212,7 @@ impl AuditLog {
         ttl_ms: i64,
     ) -> Result<Claim, AuditError> {
         let result = self
-            .aws
-            .dynamodb
+            .client
             .put_item()
             .table_name(&self.table)
             .item("pk", s(format!("lock#{function}")))
@@ -196,10 +240,9 @@ impl AuditLog {
     }
 
     /// Releases the lock if `incident_id` still holds it.
-    pub async fn unlock(&self, function: &str, incident_id: &str) -> Result<(), AuditError> {
+    async fn unlock(&self, function: &str, incident_id: &str) -> Result<(), AuditError> {
         let result = self
-            .aws
-            .dynamodb
+            .client
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(format!("lock#{function}")))
@@ -221,7 +264,7 @@ impl AuditLog {
     }
 
     /// Records a change to `function` (for cooldown and the daily cap).
-    pub async fn record_change(
+    async fn record_change(
         &self,
         function: &str,
         incident_id: &str,
@@ -229,8 +272,7 @@ impl AuditLog {
         to_mb: u32,
         at_ms: Millis,
     ) -> Result<(), AuditError> {
-        self.aws
-            .dynamodb
+        self.client
             .put_item()
             .table_name(&self.table)
             .item("pk", s(format!("function#{function}")))
@@ -247,10 +289,9 @@ impl AuditLog {
 
     /// Every incident's record document (the run JSON), for the A/B report.
     /// A scan: the report reads the whole table, page by page.
-    pub async fn record_documents(&self) -> Result<Vec<String>, AuditError> {
+    async fn records(&self) -> Result<Vec<String>, AuditError> {
         let mut pages = self
-            .aws
-            .dynamodb
+            .client
             .scan()
             .table_name(&self.table)
             .filter_expression("sk = :record")
@@ -267,11 +308,10 @@ impl AuditLog {
     }
 
     /// Changes to `function` in the 24 hours before `now_ms`.
-    pub async fn history(&self, function: &str, now_ms: Millis) -> Result<History, AuditError> {
+    async fn history(&self, function: &str, now_ms: Millis) -> Result<History, AuditError> {
         let since = now_ms - 24 * 3_600_000;
         let out = self
-            .aws
-            .dynamodb
+            .client
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND sk > :since")
@@ -290,61 +330,6 @@ impl AuditLog {
             last_change_ms: times.iter().copied().max(),
             changes_last_24h: times.len() as u32,
         })
-    }
-
-    /// Creates the table (on-demand, TTL on) when it does not exist: for local
-    /// runs and tests; in AWS the deployment template creates it, with KMS.
-    pub async fn ensure_table(&self) -> Result<(), AuditError> {
-        let exists = self
-            .aws
-            .dynamodb
-            .describe_table()
-            .table_name(&self.table)
-            .send()
-            .await
-            .is_ok();
-        if exists {
-            return Ok(());
-        }
-        let attr = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-        };
-        let key = |name: &str, kind| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-        };
-        let build = |e: aws_sdk_dynamodb::error::BuildError| self.err(e.to_string());
-        self.aws
-            .dynamodb
-            .create_table()
-            .table_name(&self.table)
-            .attribute_definitions(attr("pk").map_err(build)?)
-            .attribute_definitions(attr("sk").map_err(build)?)
-            .key_schema(key("pk", KeyType::Hash).map_err(build)?)
-            .key_schema(key("sk", KeyType::Range).map_err(build)?)
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await
-            .map_err(|e| self.err(format!("creating the table: {}", describe(&e))))?;
-        let ttl = TimeToLiveSpecification::builder()
-            .enabled(true)
-            .attribute_name(TTL_ATTRIBUTE)
-            .build()
-            .map_err(build)?;
-        self.aws
-            .dynamodb
-            .update_time_to_live()
-            .table_name(&self.table)
-            .time_to_live_specification(ttl)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| self.err(format!("enabling TTL: {}", describe(&e))))
     }
 }
 

@@ -9,9 +9,8 @@ use serde_json::Value;
 use crate::ai::AiRun;
 use crate::decide::{Decision, MergeMode};
 use crate::diagnose::{EvidenceSummary, RuleRun};
-use crate::evidence::FunctionState;
 use crate::incident::Incident;
-use crate::model::{Millis, PluginFailure, SourcedFinding, Window};
+use crate::model::{FunctionInfo, Millis, PluginFailure, SourcedFinding, Window};
 use crate::repair::Change;
 use crate::verify::{Health, Verdict};
 
@@ -89,7 +88,7 @@ pub struct Run {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<EvidenceSummary>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub function: Option<FunctionState>,
+    pub function: Option<FunctionInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<Health>,
     #[serde(default)]

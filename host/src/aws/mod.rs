@@ -1,6 +1,15 @@
-//! The AWS clients every stage talks to, built once from one SDK config. The
-//! endpoint and credentials come from the SDK's standard chain, so
-//! `AWS_ENDPOINT_URL=http://127.0.0.1:PORT` points everything at a local emulator.
+//! The AWS adapters: each port on its AWS service, and the clients they share,
+//! built once from one SDK config. The endpoint and credentials come from the
+//! SDK's standard chain, so `AWS_ENDPOINT_URL=http://127.0.0.1:PORT` points
+//! everything at a local emulator. Nothing outside this module (and the
+//! binaries' wiring) names an AWS SDK type.
+
+pub mod audit;
+pub mod bedrock;
+pub mod lambda;
+pub mod notify;
+pub mod s3;
+pub mod telemetry;
 
 use std::time::Duration;
 

@@ -1,0 +1,173 @@
+//! [`FunctionStore`] on the Lambda API.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
+
+use super::describe;
+use crate::model::FunctionInfo;
+use crate::ports::{AliasTarget, FunctionStore, StoreError, UpdateState};
+
+#[derive(Debug, Clone)]
+pub struct Lambda {
+    client: aws_sdk_lambda::Client,
+}
+
+impl Lambda {
+    pub fn new(client: aws_sdk_lambda::Client) -> Lambda {
+        Lambda { client }
+    }
+}
+
+/// An SDK error as the stages branch on it.
+fn store_error<E, R>(name: &str, what: &str, error: &SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + ProvideErrorMetadata,
+    R: std::fmt::Debug,
+{
+    match error.as_service_error().and_then(|s| s.code()) {
+        Some("ResourceNotFoundException") => StoreError::NotFound(name.to_owned()),
+        Some("PreconditionFailedException") => StoreError::Precondition,
+        Some("ResourceConflictException") => StoreError::Busy,
+        _ if what.is_empty() => StoreError::Other(describe(error)),
+        _ => StoreError::Other(format!("{what}: {}", describe(error))),
+    }
+}
+
+#[async_trait]
+impl FunctionStore for Lambda {
+    async fn read(&self, name: &str, qualifier: Option<&str>) -> Result<FunctionInfo, StoreError> {
+        let config = self
+            .client
+            .get_function_configuration()
+            .function_name(name)
+            .set_qualifier(qualifier.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| store_error(name, "", &e))?;
+        let mut info = FunctionInfo {
+            name: name.to_owned(),
+            arn: config.function_arn().unwrap_or_default().to_owned(),
+            runtime: config
+                .runtime()
+                .map(|r| r.as_str().to_owned())
+                .unwrap_or_default(),
+            architecture: config
+                .architectures()
+                .first()
+                .map_or("x86_64".to_owned(), |a| a.as_str().to_owned()),
+            memory_mb: config.memory_size().unwrap_or(128).max(0) as u32,
+            timeout_s: config.timeout().unwrap_or(3).max(0) as u32,
+            qualifier: qualifier.map(str::to_owned),
+            tags: BTreeMap::new(),
+            revision_id: config.revision_id().map(str::to_owned),
+            code_sha256: config.code_sha256().unwrap_or_default().to_owned(),
+            log_group: config
+                .logging_config()
+                .and_then(|l| l.log_group())
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        // Tags live on the unqualified function.
+        match self
+            .client
+            .list_tags()
+            .resource(info.unqualified_arn())
+            .send()
+            .await
+        {
+            Ok(out) => {
+                info.tags = out
+                    .tags()
+                    .map(|t| t.clone().into_iter().collect())
+                    .unwrap_or_default();
+            }
+            Err(e) => {
+                tracing::warn!(error = %describe(&e), "could not read tags; treating the function as not opted in");
+            }
+        }
+        Ok(info)
+    }
+
+    async fn update_memory(
+        &self,
+        name: &str,
+        memory_mb: u32,
+        revision: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
+        self.client
+            .update_function_configuration()
+            .function_name(name)
+            .memory_size(memory_mb as i32)
+            .set_revision_id(revision.map(str::to_owned))
+            .send()
+            .await
+            .map(|out| out.revision_id().map(str::to_owned))
+            .map_err(|e| store_error(name, "updating memory", &e))
+    }
+
+    async fn update_state(&self, name: &str) -> Result<UpdateState, StoreError> {
+        let config = self
+            .client
+            .get_function_configuration()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(|e| store_error(name, "", &e))?;
+        Ok(match config.last_update_status().map(|s| s.as_str()) {
+            Some("Failed") => UpdateState::Failed(
+                config
+                    .last_update_status_reason()
+                    .unwrap_or("no reason given")
+                    .to_owned(),
+            ),
+            Some("InProgress") => UpdateState::InProgress,
+            _ => UpdateState::Successful(config.revision_id().map(str::to_owned)),
+        })
+    }
+
+    async fn publish_version(&self, name: &str, code_sha256: &str) -> Result<String, StoreError> {
+        self.client
+            .publish_version()
+            .function_name(name)
+            .code_sha256(code_sha256)
+            .send()
+            .await
+            .map(|out| out.version().unwrap_or_default().to_owned())
+            .map_err(|e| store_error(name, "publishing a version", &e))
+    }
+
+    async fn alias(&self, name: &str, alias: &str) -> Result<AliasTarget, StoreError> {
+        self.client
+            .get_alias()
+            .function_name(name)
+            .name(alias)
+            .send()
+            .await
+            .map(|out| AliasTarget {
+                version: out.function_version().unwrap_or("$LATEST").to_owned(),
+                revision_id: out.revision_id().map(str::to_owned),
+            })
+            .map_err(|e| store_error(name, "", &e))
+    }
+
+    async fn move_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: &str,
+        revision: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_alias()
+            .function_name(name)
+            .name(alias)
+            .function_version(version)
+            .set_revision_id(revision.map(str::to_owned))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| store_error(name, &format!("moving alias {alias}"), &e))
+    }
+}

@@ -1,0 +1,51 @@
+//! [`Notifier`] on SNS. The message is SNS's JSON structure: readable text for
+//! email and SMS, the JSON record for machines (SQS, Lambda, HTTPS subscribers).
+
+use async_trait::async_trait;
+
+use super::describe;
+use crate::notify::subject;
+use crate::ports::Notifier;
+
+#[derive(Debug, Clone)]
+pub struct Sns {
+    client: aws_sdk_sns::Client,
+    topic_arn: String,
+}
+
+impl Sns {
+    pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Sns {
+        Sns {
+            client,
+            topic_arn: topic_arn.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl Notifier for Sns {
+    async fn publish(
+        &self,
+        subject_text: &str,
+        readable: &str,
+        record_json: &str,
+    ) -> Result<String, String> {
+        let message = serde_json::json!({
+            "default": readable,
+            "email": readable,
+            "sqs": record_json,
+            "lambda": record_json,
+            "https": record_json,
+        });
+        self.client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(subject(subject_text))
+            .message_structure("json")
+            .message(message.to_string())
+            .send()
+            .await
+            .map(|out| out.message_id().unwrap_or_default().to_owned())
+            .map_err(|e| describe(&e))
+    }
+}

@@ -1,0 +1,62 @@
+//! [`ObjectStore`] on S3: where third-party rules can be fetched from.
+
+use async_trait::async_trait;
+use aws_sdk_s3::operation::get_object::GetObjectError;
+
+use super::describe;
+use crate::ports::ObjectStore;
+
+#[derive(Debug, Clone)]
+pub struct S3 {
+    client: aws_sdk_s3::Client,
+}
+
+impl S3 {
+    pub fn new(sdk: &aws_config::SdkConfig) -> S3 {
+        // Path-style addressing works with every endpoint, emulators included;
+        // virtual-host style needs DNS for each bucket name.
+        let force_path_style = sdk.endpoint_url().is_some();
+        let config = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(force_path_style)
+            .build();
+        S3 {
+            client: aws_sdk_s3::Client::from_conf(config),
+        }
+    }
+}
+
+#[async_trait]
+impl ObjectStore for S3 {
+    async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        max_bytes: usize,
+    ) -> Result<Option<Vec<u8>>, String> {
+        match self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            // Not even read when too large: whoever can write the bucket must
+            // not be able to exhaust the host's memory with a rule it refuses.
+            Ok(object) if object.content_length().unwrap_or(0) > max_bytes as i64 => Err(format!(
+                "s3://{bucket}/{key} is {} bytes, over the {max_bytes}-byte limit for a rule",
+                object.content_length().unwrap_or(0)
+            )),
+            Ok(object) => object
+                .body
+                .collect()
+                .await
+                .map(|data| Some(data.into_bytes().to_vec()))
+                .map_err(|e| format!("reading s3://{bucket}/{key}: {e}")),
+            Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
+                Ok(None)
+            }
+            Err(e) => Err(format!("fetching s3://{bucket}/{key}: {}", describe(&e))),
+        }
+    }
+}

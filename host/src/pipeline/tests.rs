@@ -1,0 +1,652 @@
+//! The orchestrator through in-memory ports and a fake clock: every stage
+//! transition, each stage failing, the 412 re-read, the window extended, dry
+//! runs, duplicates and locks — in milliseconds, without moto. The moto
+//! end-to-end tests (tests/tests/closed_loop.rs) prove the adapters.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use super::*;
+use crate::ai::AiStatus;
+use crate::model::{Finding, FindingKind, Millis, Recommendation};
+use crate::ports::StoreError;
+use crate::rules::{Compiler, Sandbox};
+use crate::testing::alarm_event;
+use crate::testing::ports::{
+    AuditOp, FakeClock, LambdaOp, MemoryAudit, MemoryLambda, MemoryNotifier, MemoryTelemetry,
+    ScriptedAi,
+};
+use crate::testing::workload::{Behaviour, traffic};
+
+/// 2026-01-01T00:00:00Z: where the fake clock starts.
+const T0: Millis = 1_767_225_600_000;
+const WINDOW: Duration = Duration::from_secs(600);
+
+fn compiler() -> &'static Compiler {
+    static COMPILER: OnceLock<Compiler> = OnceLock::new();
+    COMPILER.get_or_init(|| Compiler::new(Arc::new(Sandbox::new(64).expect("sandbox")), None))
+}
+
+/// One function's world: the ports, the clock and a context over them.
+struct World {
+    lambda: Arc<MemoryLambda>,
+    telemetry: Arc<MemoryTelemetry>,
+    audit: Arc<MemoryAudit>,
+    notifier: Arc<MemoryNotifier>,
+    clock: Arc<FakeClock>,
+    ctx: Context,
+}
+
+impl World {
+    fn new() -> World {
+        World::with(|_| {})
+    }
+
+    fn with(tweak: impl FnOnce(&mut Config)) -> World {
+        let mut config = Config::default();
+        tweak(&mut config);
+        let (specs, _) = config.rule_specs();
+        let lambda = Arc::new(MemoryLambda::default());
+        let telemetry = Arc::new(MemoryTelemetry::default());
+        let audit = Arc::new(MemoryAudit::default());
+        let notifier = Arc::new(MemoryNotifier::default());
+        let clock = Arc::new(FakeClock::at(T0));
+        let ctx = Context {
+            functions: lambda.clone(),
+            telemetry: telemetry.clone(),
+            audit: audit.clone(),
+            notifier: Some(notifier.clone()),
+            ai: None,
+            clock: clock.clone(),
+            rules: RuleSet::load(compiler(), &specs),
+            config,
+        };
+        World {
+            lambda,
+            telemetry,
+            audit,
+            notifier,
+            clock,
+            ctx,
+        }
+    }
+
+    /// A function of `memory_mb` behaving as `behaviour`, with 80 invocations
+    /// in the ten minutes before now; after every sleep, the traffic of the
+    /// time slept at the memory it then has (through `alias` when given).
+    fn function(&self, name: &str, memory_mb: u32, behaviour: Behaviour, opted_in: bool) {
+        self.lambda.add(name, memory_mb, opted_in);
+        self.write(name, behaviour, memory_mb, 80, T0 - 600_000, T0 - 1_000, 0);
+        let (lambda, telemetry, name) =
+            (self.lambda.clone(), self.telemetry.clone(), name.to_owned());
+        let seq = std::sync::atomic::AtomicU64::new(1_000);
+        self.clock.on_sleep(move |from, to| {
+            let Some(memory) = lambda.memory_mb(&name) else {
+                return;
+            };
+            let first = seq.fetch_add(40, Ordering::SeqCst);
+            let t = traffic(behaviour, memory, 40, from + 1, to, first);
+            for (at, line) in t.lines {
+                telemetry.log(&format!("/aws/lambda/{name}"), at, line);
+            }
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write(
+        &self,
+        name: &str,
+        behaviour: Behaviour,
+        memory_mb: u32,
+        count: usize,
+        from: Millis,
+        to: Millis,
+        first: u64,
+    ) {
+        let t = traffic(behaviour, memory_mb, count, from, to, first);
+        for (at, line) in t.lines {
+            self.telemetry.log(&format!("/aws/lambda/{name}"), at, line);
+        }
+    }
+
+    /// The common case: 256 MB, needs ~350 MB, opted in.
+    fn oom(&self, name: &str) {
+        self.function(name, 256, Behaviour::NeedsMemory { need_mb: 350 }, true);
+    }
+
+    async fn run(&self, name: &str) -> Run {
+        self.run_event(&alarm_event(
+            &format!("{name}-errors"),
+            name,
+            None,
+            "ALARM",
+            T0,
+        ))
+        .await
+    }
+
+    async fn run_event(&self, event: &Value) -> Run {
+        run(&self.ctx, event, self.options()).await.expect("parses")
+    }
+
+    fn options(&self) -> Options {
+        Options {
+            verify_after: WINDOW,
+            ..Options::from_config(&self.ctx.config)
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_memory_is_repaired_verified_recorded_and_notified() {
+    let w = World::new();
+    w.oom("orders");
+    let run = w.run("orders").await;
+    assert_eq!(run.status, Status::Repaired, "{run:#?}");
+    let change = run.change.as_ref().expect("a change");
+    assert_eq!(
+        (change.previous_memory_mb, change.new_memory_mb),
+        (256, 384)
+    );
+    assert_eq!(w.lambda.memory_mb("orders"), Some(384));
+    assert_eq!(w.clock.slept(), vec![WINDOW], "one verification window");
+    assert_eq!(
+        w.audit.status(&run.incident.id).as_deref(),
+        Some("repaired")
+    );
+    assert_eq!(w.audit.changes().len(), 1, "the change is in the history");
+    assert_eq!(w.audit.lock_holder("orders"), None, "the lock is released");
+    let sent = w.notifier.sent.lock().unwrap();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].0.contains("repaired"), "{}", sent[0].0);
+    assert_eq!(run.notification_id.as_deref(), Some("message-1"));
+    for stage in [
+        "parse", "collect", "rules", "decide", "execute", "verify", "record",
+    ] {
+        assert!(run.stage_ms.contains_key(stage), "{stage} not timed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_that_does_not_help_is_rolled_back() {
+    let w = World::new();
+    // Needs far more than one step gives: still out of memory at 512 MB.
+    w.function(
+        "hungry",
+        256,
+        Behaviour::NeedsMemory { need_mb: 4000 },
+        true,
+    );
+    let run = w.run("hungry").await;
+    assert_eq!(run.status, Status::RolledBack, "{run:#?}");
+    assert_eq!(w.lambda.memory_mb("hungry"), Some(256));
+    let rollback = run.rollback.expect("a rollback");
+    assert!(rollback.ok);
+    assert_eq!(rollback.restored_memory_mb, 256);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_little_traffic_extends_the_window_once_then_is_inconclusive() {
+    let w = World::new();
+    w.lambda.add("quiet", 256, true);
+    w.write(
+        "quiet",
+        Behaviour::NeedsMemory { need_mb: 350 },
+        256,
+        80,
+        T0 - 600_000,
+        T0 - 1_000,
+        0,
+    );
+    let run = w.run("quiet").await;
+    assert_eq!(run.status, Status::Inconclusive, "{run:#?}");
+    assert_eq!(w.clock.slept(), vec![WINDOW, WINDOW], "extended once");
+    assert!(run.verification.expect("verified").extended);
+    assert_eq!(w.lambda.memory_mb("quiet"), Some(384), "kept, not judged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traffic_in_the_extended_window_is_judged() {
+    let w = World::new();
+    w.lambda.add("late", 256, true);
+    w.write(
+        "late",
+        Behaviour::NeedsMemory { need_mb: 350 },
+        256,
+        80,
+        T0 - 600_000,
+        T0 - 1_000,
+        0,
+    );
+    // Nothing in the first window; healthy traffic in the second.
+    let (lambda, telemetry) = (w.lambda.clone(), w.telemetry.clone());
+    let sleeps = std::sync::atomic::AtomicU32::new(0);
+    w.clock.on_sleep(move |from, to| {
+        if sleeps.fetch_add(1, Ordering::SeqCst) == 1 {
+            let memory = lambda.memory_mb("late").unwrap();
+            let t = traffic(
+                Behaviour::NeedsMemory { need_mb: 350 },
+                memory,
+                40,
+                from + 1,
+                to,
+                500,
+            );
+            for (at, line) in t.lines {
+                telemetry.log("/aws/lambda/late", at, line);
+            }
+        }
+    });
+    let run = w.run("late").await;
+    assert_eq!(run.status, Status::Repaired, "{run:#?}");
+    assert_eq!(w.clock.slept().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_decides_and_changes_nothing() {
+    let w = World::with(|c| c.run.dry_run = true);
+    w.oom("dry");
+    let run = w.run("dry").await;
+    assert_eq!(run.status, Status::DryRun);
+    assert_eq!(run.decision.unwrap().target_memory_mb, Some(384));
+    assert_eq!(w.lambda.memory_mb("dry"), Some(256));
+    assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 0);
+    assert!(w.clock.slept().is_empty(), "no window without a change");
+    assert_eq!(w.audit.status(&run.incident.id).as_deref(), Some("dry_run"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_alarm_is_a_duplicate_and_changes_nothing_more() {
+    let w = World::new();
+    w.oom("twice");
+    let first = w.run("twice").await;
+    assert_eq!(first.status, Status::Repaired);
+    let second = w.run("twice").await;
+    assert_eq!(second.status, Status::Duplicate);
+    assert_eq!(second.incident.id, first.incident.id);
+    assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 1);
+    assert_eq!(w.notifier.sent.lock().unwrap().len(), 1, "one notice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_locked_by_another_incident_is_skipped() {
+    let w = World::new();
+    w.oom("busy");
+    w.audit.hold_lock("busy", "someone-else", T0 + 3_600_000);
+    let run = w.run("busy").await;
+    assert_eq!(run.status, Status::Skipped);
+    assert_eq!(w.lambda.memory_mb("busy"), Some(256));
+    assert_eq!(
+        w.audit.lock_holder("busy").as_deref(),
+        Some("someone-else"),
+        "another incident's lock is never released"
+    );
+    assert_eq!(w.audit.status(&run.incident.id).as_deref(), Some("skipped"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ok_alarm_claims_and_collects_nothing() {
+    let w = World::new();
+    w.oom("fine");
+    let run = w
+        .run_event(&alarm_event("fine-errors", "fine", None, "OK", T0))
+        .await;
+    assert_eq!(run.status, Status::NoAction);
+    assert_eq!(w.lambda.calls(LambdaOp::Read), 0);
+    assert_eq!(w.audit.status(&run.incident.id), None, "nothing claimed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_not_opted_in_is_left_alone() {
+    let w = World::new();
+    w.function(
+        "theirs",
+        256,
+        Behaviour::NeedsMemory { need_mb: 350 },
+        false,
+    );
+    let run = w.run("theirs").await;
+    assert_eq!(run.status, Status::NoAction, "{run:#?}");
+    assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_and_downstream_timeouts_never_change_memory() {
+    for behaviour in [Behaviour::Throttled, Behaviour::DownstreamTimeouts] {
+        let w = World::new();
+        w.function("f", 256, behaviour, true);
+        let run = w.run("f").await;
+        assert!(
+            matches!(run.status, Status::NoAction | Status::Escalated),
+            "{behaviour:?}: {run:#?}"
+        );
+        assert_eq!(w.lambda.memory_mb("f"), Some(256), "{behaviour:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_412_rereads_the_function_and_decides_again() {
+    let w = World::new();
+    w.oom("raced");
+    w.lambda
+        .fail(LambdaOp::UpdateMemory, vec![StoreError::Precondition]);
+    let run = w.run("raced").await;
+    assert_eq!(run.status, Status::Repaired, "{run:#?}");
+    assert_eq!(
+        w.lambda.calls(LambdaOp::Read),
+        3,
+        "collect, re-read, verify"
+    );
+    assert_eq!(w.lambda.memory_mb("raced"), Some(384));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_412_after_someone_raised_the_memory_changes_nothing() {
+    let w = World::new();
+    w.oom("raised");
+    // Between collect and execute, someone else set 2048 MB: our revision is stale.
+    let lambda = w.lambda.clone();
+    w.lambda.fail(LambdaOp::UpdateMemory, vec![]);
+    let run = {
+        let mut run = parse(
+            &w.ctx,
+            &alarm_event("raised-errors", "raised", None, "ALARM", T0),
+            w.options(),
+        )
+        .await
+        .unwrap();
+        diagnose(&w.ctx, &mut run, Diagnosers::BOTH).await;
+        decide(&w.ctx, &mut run).await;
+        lambda.set_memory_behind_our_back("raised", 2048);
+        execute(&w.ctx, &mut run).await;
+        run
+    };
+    assert!(run.change.is_none(), "{run:#?}");
+    assert_eq!(w.lambda.memory_mb("raised"), Some(2048), "theirs stands");
+    assert!(matches!(run.status, Status::NoAction | Status::Escalated));
+    assert_eq!(
+        run.function.unwrap().memory_mb,
+        2048,
+        "decided on fresh state"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_409_busy_function_is_retried_with_backoff() {
+    let w = World::new();
+    w.oom("busy409");
+    w.lambda.fail(
+        LambdaOp::UpdateMemory,
+        vec![StoreError::Busy, StoreError::Busy],
+    );
+    let run = w.run("busy409").await;
+    assert_eq!(run.status, Status::Repaired, "{run:#?}");
+    assert_eq!(
+        w.clock.slept()[..2],
+        [Duration::from_millis(200), Duration::from_millis(400)],
+        "backoff doubles"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_claim_is_a_failure_at_parse_and_changes_nothing() {
+    let w = World::new();
+    w.oom("noclaim");
+    w.audit.fail(AuditOp::Claim);
+    let run = w.run("noclaim").await;
+    assert_eq!(run.status, Status::Failed);
+    assert_eq!(run.failure.unwrap().stage, "parse");
+    assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_that_cannot_be_read_is_a_failure_at_collect() {
+    let w = World::new();
+    w.oom("unreadable");
+    w.lambda.fail(
+        LambdaOp::Read,
+        vec![StoreError::Other("AccessDeniedException".into())],
+    );
+    let run = w.run("unreadable").await;
+    assert_eq!(run.status, Status::Failed);
+    let failure = run.failure.unwrap();
+    assert_eq!(failure.stage, "collect");
+    assert!(failure.message.contains("AccessDenied"), "{failure:?}");
+    assert_eq!(w.audit.status(&run.incident.id).as_deref(), Some("failed"));
+    assert_eq!(
+        w.notifier.sent.lock().unwrap().len(),
+        1,
+        "failures are notified"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_that_cannot_be_read_is_a_failure_at_decide() {
+    let w = World::new();
+    w.oom("nohistory");
+    w.audit.fail(AuditOp::History);
+    let run = w.run("nohistory").await;
+    assert_eq!(run.status, Status::Failed);
+    assert_eq!(run.failure.unwrap().stage, "decide");
+    assert_eq!(w.lambda.memory_mb("nohistory"), Some(256));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_update_is_a_failure_at_execute_and_nothing_changed() {
+    let w = World::new();
+    w.oom("stuck");
+    w.lambda.fail(
+        LambdaOp::UpdateMemory,
+        vec![StoreError::Other("ServiceException: 500".into())],
+    );
+    let run = w.run("stuck").await;
+    assert_eq!(run.status, Status::Failed);
+    assert_eq!(run.failure.unwrap().stage, "execute");
+    assert_eq!(w.lambda.memory_mb("stuck"), Some(256));
+    assert!(w.audit.changes().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_deleted_during_the_window_is_a_failure_at_verify() {
+    let w = World::new();
+    w.oom("gone");
+    let lambda = w.lambda.clone();
+    w.clock.on_sleep(move |_, _| lambda.delete("gone"));
+    let run = w.run("gone").await;
+    assert_eq!(run.status, Status::Failed);
+    assert_eq!(run.failure.unwrap().stage, "verify");
+    assert_eq!(w.audit.status(&run.incident.id).as_deref(), Some("failed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_rollback_is_recorded_as_such() {
+    let w = World::new();
+    w.function(
+        "stubborn",
+        256,
+        Behaviour::NeedsMemory { need_mb: 4000 },
+        true,
+    );
+    let lambda = w.lambda.clone();
+    w.clock.on_sleep(move |_, _| {
+        lambda.fail(
+            LambdaOp::UpdateMemory,
+            vec![StoreError::Other("ServiceException".into())],
+        )
+    });
+    let run = w.run("stubborn").await;
+    assert_eq!(run.status, Status::Failed, "{run:#?}");
+    assert_eq!(run.failure.unwrap().stage, "rollback");
+    assert!(!run.rollback.unwrap().ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_that_cannot_be_written_is_reported_and_the_notice_still_goes() {
+    let w = World::new();
+    w.oom("norecord");
+    w.audit.fail(AuditOp::Update);
+    let run = w.run("norecord").await;
+    assert_eq!(run.status, Status::Repaired);
+    assert_eq!(run.failure.unwrap().stage, "record");
+    assert_eq!(w.notifier.sent.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notifier_that_is_down_does_not_lose_the_record() {
+    let w = World::new();
+    w.oom("nonotice");
+    w.notifier.failing.store(true, Ordering::SeqCst);
+    let run = w.run("nonotice").await;
+    assert_eq!(run.status, Status::Repaired);
+    assert_eq!(run.notification_id, None);
+    assert_eq!(
+        w.audit.status(&run.incident.id).as_deref(),
+        Some("repaired")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alias_is_repaired_through_a_new_version() {
+    let w = World::new();
+    w.oom("aliased");
+    w.lambda.add_alias("aliased", "live");
+    let run = w
+        .run_event(&alarm_event(
+            "aliased-errors",
+            "aliased",
+            Some("live"),
+            "ALARM",
+            T0,
+        ))
+        .await;
+    let change = run.change.as_ref().expect("changed");
+    assert_eq!(change.alias.as_deref(), Some("live"));
+    assert_eq!(change.previous_version.as_deref(), Some("1"));
+    assert_eq!(change.published_version.as_deref(), Some("2"));
+    assert_eq!(w.lambda.alias_memory_mb("aliased", "live"), Some(384));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alias_whose_code_differs_from_latest_escalates() {
+    let w = World::new();
+    w.oom("drifted");
+    w.lambda.add_alias("drifted", "live");
+    w.lambda.deploy_code("drifted", "code-2");
+    let run = w
+        .run_event(&alarm_event(
+            "drifted-errors",
+            "drifted",
+            Some("live"),
+            "ALARM",
+            T0,
+        ))
+        .await;
+    assert_eq!(run.status, Status::Escalated, "{run:#?}");
+    assert!(run.change.is_none());
+    assert_eq!(w.lambda.calls(LambdaOp::Publish), 0);
+    assert_eq!(w.lambda.alias_memory_mb("drifted", "live"), Some(256));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stage_protocol_runs_the_same_stages() {
+    let w = World::new();
+    w.oom("stepped");
+    let event = alarm_event("stepped-errors", "stepped", None, "ALARM", T0);
+    let parsed = stage(&w.ctx, StageRequest::Parse { event }).await.unwrap();
+    let rules = stage(
+        &w.ctx,
+        StageRequest::Rules {
+            run: Box::new(parsed.clone()),
+        },
+    )
+    .await
+    .unwrap();
+    let ai = stage(
+        &w.ctx,
+        StageRequest::Ai {
+            run: Box::new(parsed),
+        },
+    )
+    .await
+    .unwrap();
+    let decided = stage(
+        &w.ctx,
+        StageRequest::Decide {
+            runs: vec![rules, ai],
+        },
+    )
+    .await
+    .unwrap();
+    let executed = stage(
+        &w.ctx,
+        StageRequest::Execute {
+            run: Box::new(decided),
+        },
+    )
+    .await
+    .unwrap();
+    w.clock.sleep(WINDOW).await;
+    let verified = stage(
+        &w.ctx,
+        StageRequest::Verify {
+            run: Box::new(executed),
+        },
+    )
+    .await
+    .unwrap();
+    let rolled = stage(
+        &w.ctx,
+        StageRequest::Rollback {
+            run: Box::new(verified),
+        },
+    )
+    .await
+    .unwrap();
+    let recorded = stage(
+        &w.ctx,
+        StageRequest::Record {
+            run: Box::new(rolled),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(recorded.status, Status::Repaired, "{recorded:#?}");
+    assert_eq!(w.lambda.memory_mb("stepped"), Some(384));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_ai_mode_the_ai_decides_and_the_rules_are_recorded() {
+    let mut w = World::with(|c| c.mode = MergeMode::Ai);
+    w.oom("ai");
+    w.ctx.ai = Some(Arc::new(ScriptedAi(crate::ai::AiRun {
+        model_id: "test-model".into(),
+        status: AiStatus::Answered,
+        finding: Some(Finding {
+            kind: FindingKind::MemoryExhaustion,
+            confidence: 0.9,
+            summary: "heap exhausted".into(),
+            evidence: vec![],
+            recommendation: Recommendation::SetMemory { memory_mb: 512 },
+        }),
+        reason: None,
+        latency_ms: 5,
+        attempts: 1,
+        input_tokens: 100,
+        output_tokens: 20,
+        stop_reason: Some("tool_use".into()),
+        cost_usd: 0.0,
+        prompt_tokens_estimated: 100,
+        sample_lines: 3,
+        redactions: 0,
+        shadow: false,
+    })));
+    let run = w.run("ai").await;
+    assert_eq!(run.status, Status::Repaired, "{run:#?}");
+    assert_eq!(run.change.unwrap().new_memory_mb, 512, "the AI's size");
+    assert!(
+        run.findings.iter().any(|f| !f.source.is_ai()),
+        "rules recorded"
+    );
+    assert!(run.would_have.iter().any(|w| w.by == "mode:rules"));
+}

@@ -1,0 +1,175 @@
+//! Ports: what the stages need from outside, as small traits. Each has one
+//! production adapter in [`crate::aws`] and an in-memory twin the orchestrator's
+//! unit tests drive (`testing::ports`); the clock port lives in
+//! [`crate::clock`]. Stages import these and the domain model, never an SDK.
+
+use async_trait::async_trait;
+
+use crate::model::{FunctionInfo, LogLine, MetricSeries, Millis, Window};
+
+pub use crate::ai::{AiDiagnoser, Model};
+pub use crate::decide::History;
+
+pub use crate::clock::Clock;
+
+/// Why a function store call failed, as the stages branch on it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("function {0} not found")]
+    NotFound(String),
+    /// Someone changed the function (or alias) since the revision we sent.
+    #[error("the function changed since it was read (revision mismatch)")]
+    Precondition,
+    /// Another update is in progress (HTTP 409).
+    #[error("another update is in progress")]
+    Busy,
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Where Lambda says the last configuration update stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateState {
+    InProgress,
+    Failed(String),
+    /// Done; the revision the update produced.
+    Successful(Option<String>),
+}
+
+/// The version an alias serves, and the alias's own revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasTarget {
+    pub version: String,
+    pub revision_id: Option<String>,
+}
+
+/// Lambda, as the stages use it: read a function, change its memory, publish
+/// a version, move an alias.
+#[async_trait]
+pub trait FunctionStore: Send + Sync {
+    /// The configuration and tags of `name` (for `qualifier`, of the version
+    /// behind that alias). Tags that cannot be read are empty (not opted in).
+    async fn read(&self, name: &str, qualifier: Option<&str>) -> Result<FunctionInfo, StoreError>;
+    /// Sets `$LATEST`'s memory, sending `revision` as the guard when given;
+    /// returns the revision the service reports.
+    async fn update_memory(
+        &self,
+        name: &str,
+        memory_mb: u32,
+        revision: Option<&str>,
+    ) -> Result<Option<String>, StoreError>;
+    /// Where the last update of `name` stands.
+    async fn update_state(&self, name: &str) -> Result<UpdateState, StoreError>;
+    /// Publishes `$LATEST` as a version, only if it runs `code_sha256`.
+    async fn publish_version(&self, name: &str, code_sha256: &str) -> Result<String, StoreError>;
+    async fn alias(&self, name: &str, alias: &str) -> Result<AliasTarget, StoreError>;
+    /// Points `alias` at `version`, guarded by the alias's `revision` when given.
+    async fn move_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: &str,
+        revision: Option<&str>,
+    ) -> Result<(), StoreError>;
+}
+
+/// CloudWatch, as the collect stage uses it. A source that fails or is missing
+/// is a note, never an error: evidence is collected with what there is.
+#[async_trait]
+pub trait Telemetry: Send + Sync {
+    /// The Lambda (and Lambda Insights, when present) series of `function`
+    /// over `window`, with notes on what was missing.
+    async fn metrics(&self, function: &str, window: Window) -> (Vec<MetricSeries>, Vec<String>);
+    /// The relevant lines of `log_group` in `window`, at most `cap`, with notes.
+    async fn log_lines(
+        &self,
+        log_group: &str,
+        window: Window,
+        cap: usize,
+    ) -> (Vec<LogLine>, Vec<String>);
+}
+
+/// A failed audit store call.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("audit table {table}: {message}")]
+pub struct AuditError {
+    pub table: String,
+    pub message: String,
+}
+
+/// Whether a conditional write was the first for its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    Won,
+    /// Someone was there first (a redelivered event, a lock held).
+    Taken,
+}
+
+/// The audit table: incident records (idempotency), a lock per function, the
+/// history of changes per function.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Claims `incident_id`: the first delivery wins, a redelivery is `Taken`.
+    async fn claim(
+        &self,
+        incident_id: &str,
+        function: &str,
+        record_json: &str,
+        now_ms: Millis,
+    ) -> Result<Claim, AuditError>;
+    /// Writes the incident's record as it now stands.
+    async fn update(
+        &self,
+        incident_id: &str,
+        status: &str,
+        record_json: &str,
+        now_ms: Millis,
+    ) -> Result<(), AuditError>;
+    /// The stored record of `incident_id`: (status, record JSON).
+    async fn get(&self, incident_id: &str) -> Result<Option<(String, String)>, AuditError>;
+    /// Takes the lock on `function` for `incident_id` until `now + ttl`; an
+    /// expired lock can be taken over, and the holder may take it again.
+    async fn lock(
+        &self,
+        function: &str,
+        incident_id: &str,
+        now_ms: Millis,
+        ttl_ms: i64,
+    ) -> Result<Claim, AuditError>;
+    /// Releases the lock if `incident_id` still holds it.
+    async fn unlock(&self, function: &str, incident_id: &str) -> Result<(), AuditError>;
+    /// Records a change to `function` (for cooldown and the daily cap).
+    async fn record_change(
+        &self,
+        function: &str,
+        incident_id: &str,
+        from_mb: u32,
+        to_mb: u32,
+        at_ms: Millis,
+    ) -> Result<(), AuditError>;
+    /// Changes to `function` in the 24 hours before `now_ms`.
+    async fn history(&self, function: &str, now_ms: Millis) -> Result<History, AuditError>;
+    /// Every incident's record document (the run JSON), for the A/B report.
+    async fn records(&self) -> Result<Vec<String>, AuditError>;
+}
+
+/// Where notices go (SNS in production).
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Publishes one notice; returns its message id.
+    async fn publish(&self, subject: &str, text: &str, record_json: &str)
+    -> Result<String, String>;
+}
+
+/// An object store rules can be fetched from (S3 in production).
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// The object's bytes; `None` when there is no such key. Objects over
+    /// `max_bytes` are refused without being read.
+    async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        max_bytes: usize,
+    ) -> Result<Option<Vec<u8>>, String>;
+}

@@ -1,0 +1,85 @@
+//! Production wiring: the AWS adapters plugged into the ports, and the rules
+//! loaded — the one place both binaries (and the end-to-end tests) build a
+//! [`Context`] and a [`RuleSet`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::ai::Diagnoser;
+use crate::aws::Aws;
+use crate::aws::audit::DynamoAudit;
+use crate::aws::bedrock::Bedrock;
+use crate::aws::lambda::Lambda;
+use crate::aws::notify::Sns;
+use crate::aws::s3::S3;
+use crate::aws::telemetry::CloudWatch;
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::pipeline::Context;
+use crate::ports::{AiDiagnoser, ObjectStore};
+use crate::rules::{Compiler, RuleSet, Sandbox, SandboxError};
+
+/// The audit table the config names, on DynamoDB.
+pub fn audit_table(aws: &Aws, config: &Config) -> DynamoAudit {
+    DynamoAudit::new(
+        aws.dynamodb.clone(),
+        config.run.audit_table.clone(),
+        config.run.audit_ttl_days,
+    )
+}
+
+/// The AI diagnoser on Bedrock, as the `[ai]` section configures it.
+pub fn bedrock_diagnoser(aws: &Aws, config: &Config) -> Diagnoser {
+    Diagnoser::new(Arc::new(Bedrock::new(&aws.sdk, &config.ai)), &config.ai)
+}
+
+/// Every stage's ports on AWS, with `rules` and `config`.
+pub fn context(aws: &Aws, rules: RuleSet, config: Config) -> Context {
+    let ai = config
+        .ai
+        .enabled
+        .then(|| Arc::new(bedrock_diagnoser(aws, &config)) as Arc<dyn AiDiagnoser>);
+    Context {
+        functions: Arc::new(Lambda::new(aws.lambda.clone())),
+        telemetry: Arc::new(CloudWatch::new(aws.cloudwatch.clone(), aws.logs.clone())),
+        audit: Arc::new(audit_table(aws, &config)),
+        notifier: config
+            .run
+            .topic_arn
+            .as_ref()
+            .map(|topic| Arc::new(Sns::new(aws.sns.clone(), topic)) as _),
+        ai,
+        clock: Arc::new(SystemClock),
+        rules,
+        config,
+    }
+}
+
+/// The object store remote rules are fetched from.
+pub fn rule_store(sdk: &aws_config::SdkConfig) -> Arc<dyn ObjectStore> {
+    Arc::new(S3::new(sdk))
+}
+
+/// Loads the rules `config` names: the bundled ones, and third-party ones that
+/// pass the trust check (fetched from `objects` when remote). Compiled
+/// artifacts are kept in `cache_dir` when given; pinned remote rules in its
+/// `sources/`. A rule refused or failing to load is a recorded load failure.
+pub async fn load_rules(
+    config: &Config,
+    objects: Option<Arc<dyn ObjectStore>>,
+    cache_dir: Option<PathBuf>,
+) -> Result<RuleSet, SandboxError> {
+    let sandbox = Arc::new(Sandbox::new(config.max_memory_mib())?);
+    let (specs, refused) = match objects {
+        Some(objects) if config.has_remote_rules() => {
+            config
+                .fetch_rule_specs(objects, cache_dir.as_ref().map(|d| d.join("sources")))
+                .await
+        }
+        _ => config.rule_specs(),
+    };
+    let compiler = Compiler::new(sandbox, cache_dir);
+    let mut rules = RuleSet::load(&compiler, &specs);
+    rules.add_load_failures(refused);
+    Ok(rules)
+}

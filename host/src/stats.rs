@@ -1,0 +1,119 @@
+//! Statistics over an incident's invocation reports: one home for the counts
+//! (errors, timeouts, out-of-memory) and the nearest-rank percentile that the
+//! verdict, the AI prompt and the report all read.
+
+use crate::logs::OUT_OF_MEMORY_ERROR;
+use crate::model::{InvocationReport, InvocationStatus};
+
+/// Nearest-rank percentile of `sorted` (ascending) values; `p` in (0, 1].
+pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
+}
+
+/// Whether an invocation ran out of memory: the runtime said so, or it failed
+/// at the limit.
+pub fn ran_out_of_memory(r: &InvocationReport) -> bool {
+    r.error_type.as_deref() == Some(OUT_OF_MEMORY_ERROR)
+        || (r.status != InvocationStatus::Success && r.max_memory_used_mb >= r.memory_size_mb)
+}
+
+/// Counts and sorted distributions over a set of invocation reports.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReportStats {
+    pub invocations: usize,
+    pub errors: usize,
+    pub timeouts: usize,
+    pub out_of_memory: usize,
+    /// Highest max-memory-used over memory size.
+    pub peak_memory_ratio: f64,
+    /// Max Memory Used of every invocation, ascending.
+    pub memory_mb: Vec<u32>,
+    /// Duration of every invocation, ascending.
+    pub durations_ms: Vec<f64>,
+    pub init_max_ms: Option<f64>,
+}
+
+impl ReportStats {
+    pub fn of<'a>(reports: impl IntoIterator<Item = &'a InvocationReport>) -> ReportStats {
+        let mut s = ReportStats::default();
+        for r in reports {
+            s.invocations += 1;
+            match r.status {
+                InvocationStatus::Success => {}
+                InvocationStatus::Error => s.errors += 1,
+                InvocationStatus::Timeout => s.timeouts += 1,
+            }
+            if ran_out_of_memory(r) {
+                s.out_of_memory += 1;
+            }
+            if r.memory_size_mb > 0 {
+                s.peak_memory_ratio = s
+                    .peak_memory_ratio
+                    .max(f64::from(r.max_memory_used_mb) / f64::from(r.memory_size_mb));
+            }
+            s.memory_mb.push(r.max_memory_used_mb);
+            s.durations_ms.push(r.duration_ms);
+            if let Some(init) = r.init_duration_ms {
+                s.init_max_ms = Some(s.init_max_ms.map_or(init, |m: f64| m.max(init)));
+            }
+        }
+        s.memory_mb.sort_unstable();
+        s.durations_ms.sort_by(f64::total_cmp);
+        s
+    }
+
+    pub fn duration_percentile(&self, p: f64) -> f64 {
+        percentile(&self.durations_ms, p).unwrap_or(0.0)
+    }
+
+    pub fn memory_percentile(&self, p: f64) -> u32 {
+        percentile(&self.memory_mb, p).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_is_nearest_rank() {
+        let v = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+        assert_eq!(percentile(&v, 0.5), Some(5));
+        assert_eq!(percentile(&v, 0.95), Some(10));
+        assert_eq!(percentile(&v, 0.01), Some(1));
+        assert_eq!(percentile::<u32>(&[], 0.5), None);
+    }
+
+    fn report(status: InvocationStatus, used: u32, size: u32, ms: f64) -> InvocationReport {
+        InvocationReport {
+            request_id: String::new(),
+            timestamp_ms: 0,
+            duration_ms: ms,
+            billed_duration_ms: ms,
+            memory_size_mb: size,
+            max_memory_used_mb: used,
+            init_duration_ms: None,
+            status,
+            error_type: None,
+        }
+    }
+
+    #[test]
+    fn counts_failures_out_of_memory_and_sorts_distributions() {
+        let reports = [
+            report(InvocationStatus::Success, 100, 256, 30.0),
+            report(InvocationStatus::Error, 256, 256, 10.0),
+            report(InvocationStatus::Timeout, 120, 256, 3000.0),
+        ];
+        let s = ReportStats::of(&reports);
+        assert_eq!((s.invocations, s.errors, s.timeouts), (3, 1, 1));
+        assert_eq!(s.out_of_memory, 1, "the error at the limit");
+        assert_eq!(s.peak_memory_ratio, 1.0);
+        assert_eq!(s.durations_ms, vec![10.0, 30.0, 3000.0]);
+        assert_eq!(s.memory_percentile(0.5), 120);
+    }
+}

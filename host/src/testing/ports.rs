@@ -1,0 +1,619 @@
+//! In-memory twins of every port, for the orchestrator's unit tests: a Lambda
+//! that keeps versions, aliases and revisions; log lines written by a
+//! simulated workload; an audit table with conditional writes; a notifier
+//! that keeps what it sent; a scripted AI; a clock that only moves when a
+//! stage sleeps. Each can be told to fail an operation, to inject the faults
+//! the stages must survive.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::ai::{AiDiagnoser, AiRun};
+use crate::clock::Clock;
+use crate::decide::History;
+use crate::model::{Evidence, FunctionInfo, LogLine, MetricSeries, Millis, Window};
+use crate::ports::{
+    AliasTarget, AuditError, AuditStore, Claim, FunctionStore, Notifier, StoreError, Telemetry,
+    UpdateState,
+};
+
+/// A clock that stands still until a stage sleeps; each sleep moves it on and
+/// runs the hooks (a workload writing the traffic of the elapsed time).
+pub struct FakeClock {
+    now: AtomicI64,
+    #[allow(clippy::type_complexity)]
+    on_sleep: Mutex<Vec<Box<dyn Fn(Millis, Millis) + Send + Sync>>>,
+    slept: Mutex<Vec<Duration>>,
+}
+
+impl FakeClock {
+    pub fn at(now: Millis) -> FakeClock {
+        FakeClock {
+            now: AtomicI64::new(now),
+            on_sleep: Mutex::new(Vec::new()),
+            slept: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs `hook(from, to)` whenever time moves forward by a sleep.
+    pub fn on_sleep(&self, hook: impl Fn(Millis, Millis) + Send + Sync + 'static) {
+        self.on_sleep.lock().unwrap().push(Box::new(hook));
+    }
+
+    /// Every sleep so far.
+    pub fn slept(&self) -> Vec<Duration> {
+        self.slept.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl Clock for FakeClock {
+    fn now_ms(&self) -> Millis {
+        self.now.load(Ordering::SeqCst)
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        let from = self
+            .now
+            .fetch_add(duration.as_millis() as Millis, Ordering::SeqCst);
+        let to = from + duration.as_millis() as Millis;
+        self.slept.lock().unwrap().push(duration);
+        for hook in self.on_sleep.lock().unwrap().iter() {
+            hook(from, to);
+        }
+    }
+}
+
+/// The Lambda operations a fault can be injected into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LambdaOp {
+    Read,
+    UpdateMemory,
+    Publish,
+    MoveAlias,
+}
+
+#[derive(Debug, Clone)]
+struct Function {
+    latest: FunctionInfo,
+    revision: u32,
+    versions: Vec<FunctionInfo>,
+    aliases: HashMap<String, (String, u32)>,
+}
+
+/// A Lambda in memory: functions, their versions and aliases, revisions that
+/// change with every update.
+#[derive(Default)]
+pub struct MemoryLambda {
+    functions: Mutex<BTreeMap<String, Function>>,
+    faults: Mutex<HashMap<LambdaOp, Vec<StoreError>>>,
+    calls: Mutex<Vec<LambdaOp>>,
+}
+
+impl MemoryLambda {
+    /// Adds a function with `memory_mb`, opted in or not.
+    pub fn add(&self, name: &str, memory_mb: u32, opted_in: bool) {
+        let mut tags = BTreeMap::new();
+        if opted_in {
+            tags.insert("autorepair".to_owned(), "enabled".to_owned());
+        }
+        let latest = FunctionInfo {
+            name: name.to_owned(),
+            arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
+            runtime: "nodejs20.x".into(),
+            architecture: "x86_64".into(),
+            memory_mb,
+            timeout_s: 10,
+            code_sha256: "code-1".into(),
+            tags,
+            ..FunctionInfo::default()
+        };
+        self.functions.lock().unwrap().insert(
+            name.to_owned(),
+            Function {
+                latest,
+                revision: 1,
+                versions: Vec::new(),
+                aliases: HashMap::new(),
+            },
+        );
+    }
+
+    /// Publishes `$LATEST` as a version and points `alias` at it.
+    pub fn add_alias(&self, name: &str, alias: &str) {
+        let mut functions = self.functions.lock().unwrap();
+        let f = functions.get_mut(name).expect("function exists");
+        f.versions.push(f.latest.clone());
+        let version = f.versions.len().to_string();
+        f.aliases.insert(alias.to_owned(), (version, 1));
+    }
+
+    /// Someone else's change: `$LATEST`'s memory set behind our back.
+    pub fn set_memory_behind_our_back(&self, name: &str, memory_mb: u32) {
+        let mut functions = self.functions.lock().unwrap();
+        let f = functions.get_mut(name).expect("function exists");
+        f.latest.memory_mb = memory_mb;
+        f.revision += 1;
+    }
+
+    /// New code in `$LATEST` that no version has yet.
+    pub fn deploy_code(&self, name: &str, code: &str) {
+        let mut functions = self.functions.lock().unwrap();
+        let f = functions.get_mut(name).expect("function exists");
+        f.latest.code_sha256 = code.to_owned();
+        f.revision += 1;
+    }
+
+    pub fn delete(&self, name: &str) {
+        self.functions.lock().unwrap().remove(name);
+    }
+
+    /// The next calls of `op` fail with `errors`, in order.
+    pub fn fail(&self, op: LambdaOp, errors: Vec<StoreError>) {
+        self.faults.lock().unwrap().insert(op, errors);
+    }
+
+    /// `$LATEST`'s memory.
+    pub fn memory_mb(&self, name: &str) -> Option<u32> {
+        self.functions
+            .lock()
+            .unwrap()
+            .get(name)
+            .map(|f| f.latest.memory_mb)
+    }
+
+    /// The memory of the version `alias` serves.
+    pub fn alias_memory_mb(&self, name: &str, alias: &str) -> Option<u32> {
+        let functions = self.functions.lock().unwrap();
+        let f = functions.get(name)?;
+        let (version, _) = f.aliases.get(alias)?;
+        let index: usize = version.parse().ok()?;
+        f.versions.get(index - 1).map(|v| v.memory_mb)
+    }
+
+    /// How many times `op` was called.
+    pub fn calls(&self, op: LambdaOp) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| **c == op)
+            .count()
+    }
+
+    fn enter(&self, op: LambdaOp) -> Result<(), StoreError> {
+        self.calls.lock().unwrap().push(op);
+        let mut faults = self.faults.lock().unwrap();
+        match faults.get_mut(&op) {
+            Some(queue) if !queue.is_empty() => Err(queue.remove(0)),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn revision(n: u32) -> Option<String> {
+    Some(format!("rev-{n}"))
+}
+
+#[async_trait]
+impl FunctionStore for MemoryLambda {
+    async fn read(&self, name: &str, qualifier: Option<&str>) -> Result<FunctionInfo, StoreError> {
+        self.enter(LambdaOp::Read)?;
+        let functions = self.functions.lock().unwrap();
+        let f = functions
+            .get(name)
+            .ok_or_else(|| StoreError::NotFound(name.to_owned()))?;
+        let Some(alias) = qualifier else {
+            return Ok(FunctionInfo {
+                revision_id: revision(f.revision),
+                ..f.latest.clone()
+            });
+        };
+        let (version, _) = f
+            .aliases
+            .get(alias)
+            .ok_or_else(|| StoreError::NotFound(format!("{name}:{alias}")))?;
+        let index: usize = version.parse().unwrap_or(0);
+        let served = f
+            .versions
+            .get(index.wrapping_sub(1))
+            .ok_or_else(|| StoreError::NotFound(format!("{name}:{version}")))?;
+        Ok(FunctionInfo {
+            arn: format!("{}:{alias}", f.latest.arn),
+            qualifier: Some(alias.to_owned()),
+            tags: f.latest.tags.clone(),
+            revision_id: revision(f.revision),
+            ..served.clone()
+        })
+    }
+
+    async fn update_memory(
+        &self,
+        name: &str,
+        memory_mb: u32,
+        guard: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
+        self.enter(LambdaOp::UpdateMemory)?;
+        let mut functions = self.functions.lock().unwrap();
+        let f = functions
+            .get_mut(name)
+            .ok_or_else(|| StoreError::NotFound(name.to_owned()))?;
+        if guard.is_some_and(|g| Some(g.to_owned()) != revision(f.revision)) {
+            return Err(StoreError::Precondition);
+        }
+        f.latest.memory_mb = memory_mb;
+        f.revision += 1;
+        Ok(revision(f.revision))
+    }
+
+    async fn update_state(&self, name: &str) -> Result<UpdateState, StoreError> {
+        let functions = self.functions.lock().unwrap();
+        let f = functions
+            .get(name)
+            .ok_or_else(|| StoreError::NotFound(name.to_owned()))?;
+        Ok(UpdateState::Successful(revision(f.revision)))
+    }
+
+    async fn publish_version(&self, name: &str, code_sha256: &str) -> Result<String, StoreError> {
+        self.enter(LambdaOp::Publish)?;
+        let mut functions = self.functions.lock().unwrap();
+        let f = functions
+            .get_mut(name)
+            .ok_or_else(|| StoreError::NotFound(name.to_owned()))?;
+        if f.latest.code_sha256 != code_sha256 {
+            return Err(StoreError::Precondition);
+        }
+        f.versions.push(f.latest.clone());
+        Ok(f.versions.len().to_string())
+    }
+
+    async fn alias(&self, name: &str, alias: &str) -> Result<AliasTarget, StoreError> {
+        let functions = self.functions.lock().unwrap();
+        let f = functions
+            .get(name)
+            .ok_or_else(|| StoreError::NotFound(name.to_owned()))?;
+        let (version, rev) = f
+            .aliases
+            .get(alias)
+            .ok_or_else(|| StoreError::NotFound(format!("{name}:{alias}")))?;
+        Ok(AliasTarget {
+            version: version.clone(),
+            revision_id: revision(*rev),
+        })
+    }
+
+    async fn move_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: &str,
+        guard: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.enter(LambdaOp::MoveAlias)?;
+        let mut functions = self.functions.lock().unwrap();
+        let f = functions
+            .get_mut(name)
+            .ok_or_else(|| StoreError::NotFound(name.to_owned()))?;
+        let entry = f
+            .aliases
+            .get_mut(alias)
+            .ok_or_else(|| StoreError::NotFound(format!("{name}:{alias}")))?;
+        if guard.is_some_and(|g| Some(g.to_owned()) != revision(entry.1)) {
+            return Err(StoreError::Precondition);
+        }
+        *entry = (version.to_owned(), entry.1 + 1);
+        Ok(())
+    }
+}
+
+/// CloudWatch in memory: log lines per group, metric series per function.
+#[derive(Default)]
+pub struct MemoryTelemetry {
+    lines: Mutex<BTreeMap<String, Vec<LogLine>>>,
+    metrics: Mutex<BTreeMap<String, Vec<MetricSeries>>>,
+}
+
+impl MemoryTelemetry {
+    pub fn log(&self, group: &str, timestamp_ms: Millis, message: String) {
+        self.lines
+            .lock()
+            .unwrap()
+            .entry(group.to_owned())
+            .or_default()
+            .push(LogLine {
+                timestamp_ms,
+                message,
+            });
+    }
+
+    pub fn add_metric(&self, function: &str, series: MetricSeries) {
+        self.metrics
+            .lock()
+            .unwrap()
+            .entry(function.to_owned())
+            .or_default()
+            .push(series);
+    }
+}
+
+#[async_trait]
+impl Telemetry for MemoryTelemetry {
+    async fn metrics(&self, function: &str, window: Window) -> (Vec<MetricSeries>, Vec<String>) {
+        let metrics = self.metrics.lock().unwrap();
+        let series = metrics
+            .get(function)
+            .into_iter()
+            .flatten()
+            .map(|s| MetricSeries {
+                points: s
+                    .points
+                    .iter()
+                    .filter(|p| {
+                        p.timestamp_ms >= window.start_ms && p.timestamp_ms <= window.end_ms
+                    })
+                    .cloned()
+                    .collect(),
+                ..s.clone()
+            })
+            .collect();
+        (series, Vec::new())
+    }
+
+    async fn log_lines(
+        &self,
+        group: &str,
+        window: Window,
+        cap: usize,
+    ) -> (Vec<LogLine>, Vec<String>) {
+        let lines = self.lines.lock().unwrap();
+        let Some(all) = lines.get(group) else {
+            return (
+                Vec::new(),
+                vec![format!("logs: log group {group} does not exist")],
+            );
+        };
+        let mut found: Vec<LogLine> = all
+            .iter()
+            .filter(|l| l.timestamp_ms >= window.start_ms && l.timestamp_ms <= window.end_ms)
+            .filter(|l| crate::logs::relevant(&l.message))
+            .cloned()
+            .collect();
+        let mut notes = Vec::new();
+        if found.len() > cap {
+            found.truncate(cap);
+            notes.push(format!("logs: capped at {cap} events"));
+        }
+        (found, notes)
+    }
+}
+
+/// The audit store operations a fault can be injected into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditOp {
+    Claim,
+    Update,
+    Lock,
+    Unlock,
+    RecordChange,
+    History,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeEntry {
+    pub function: String,
+    pub incident_id: String,
+    pub from_mb: u32,
+    pub to_mb: u32,
+    pub at_ms: Millis,
+}
+
+/// The audit table in memory, with the same conditional writes.
+#[derive(Default)]
+pub struct MemoryAudit {
+    records: Mutex<BTreeMap<String, (String, String)>>,
+    locks: Mutex<BTreeMap<String, (String, Millis)>>,
+    changes: Mutex<Vec<ChangeEntry>>,
+    failing: Mutex<Vec<AuditOp>>,
+}
+
+impl MemoryAudit {
+    /// Every later call of `op` fails.
+    pub fn fail(&self, op: AuditOp) {
+        self.failing.lock().unwrap().push(op);
+    }
+
+    pub fn changes(&self) -> Vec<ChangeEntry> {
+        self.changes.lock().unwrap().clone()
+    }
+
+    pub fn status(&self, incident_id: &str) -> Option<String> {
+        self.records
+            .lock()
+            .unwrap()
+            .get(incident_id)
+            .map(|r| r.0.clone())
+    }
+
+    pub fn lock_holder(&self, function: &str) -> Option<String> {
+        self.locks
+            .lock()
+            .unwrap()
+            .get(function)
+            .map(|l| l.0.clone())
+    }
+
+    /// Takes the lock on `function` for another incident, until `until_ms`.
+    pub fn hold_lock(&self, function: &str, incident_id: &str, until_ms: Millis) {
+        self.locks
+            .lock()
+            .unwrap()
+            .insert(function.to_owned(), (incident_id.to_owned(), until_ms));
+    }
+
+    fn enter(&self, op: AuditOp) -> Result<(), AuditError> {
+        if self.failing.lock().unwrap().contains(&op) {
+            return Err(AuditError {
+                table: "memory".into(),
+                message: format!("{op:?} failed (injected)"),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl AuditStore for MemoryAudit {
+    async fn claim(
+        &self,
+        incident_id: &str,
+        _function: &str,
+        record_json: &str,
+        _now_ms: Millis,
+    ) -> Result<Claim, AuditError> {
+        self.enter(AuditOp::Claim)?;
+        let mut records = self.records.lock().unwrap();
+        if records.contains_key(incident_id) {
+            return Ok(Claim::Taken);
+        }
+        records.insert(
+            incident_id.to_owned(),
+            ("started".to_owned(), record_json.to_owned()),
+        );
+        Ok(Claim::Won)
+    }
+
+    async fn update(
+        &self,
+        incident_id: &str,
+        status: &str,
+        record_json: &str,
+        _now_ms: Millis,
+    ) -> Result<(), AuditError> {
+        self.enter(AuditOp::Update)?;
+        self.records.lock().unwrap().insert(
+            incident_id.to_owned(),
+            (status.to_owned(), record_json.to_owned()),
+        );
+        Ok(())
+    }
+
+    async fn get(&self, incident_id: &str) -> Result<Option<(String, String)>, AuditError> {
+        Ok(self.records.lock().unwrap().get(incident_id).cloned())
+    }
+
+    async fn lock(
+        &self,
+        function: &str,
+        incident_id: &str,
+        now_ms: Millis,
+        ttl_ms: i64,
+    ) -> Result<Claim, AuditError> {
+        self.enter(AuditOp::Lock)?;
+        let mut locks = self.locks.lock().unwrap();
+        match locks.get(function) {
+            Some((holder, expires)) if holder != incident_id && *expires >= now_ms => {
+                Ok(Claim::Taken)
+            }
+            _ => {
+                locks.insert(
+                    function.to_owned(),
+                    (incident_id.to_owned(), now_ms + ttl_ms),
+                );
+                Ok(Claim::Won)
+            }
+        }
+    }
+
+    async fn unlock(&self, function: &str, incident_id: &str) -> Result<(), AuditError> {
+        self.enter(AuditOp::Unlock)?;
+        let mut locks = self.locks.lock().unwrap();
+        if locks.get(function).is_some_and(|l| l.0 == incident_id) {
+            locks.remove(function);
+        }
+        Ok(())
+    }
+
+    async fn record_change(
+        &self,
+        function: &str,
+        incident_id: &str,
+        from_mb: u32,
+        to_mb: u32,
+        at_ms: Millis,
+    ) -> Result<(), AuditError> {
+        self.enter(AuditOp::RecordChange)?;
+        self.changes.lock().unwrap().push(ChangeEntry {
+            function: function.to_owned(),
+            incident_id: incident_id.to_owned(),
+            from_mb,
+            to_mb,
+            at_ms,
+        });
+        Ok(())
+    }
+
+    async fn history(&self, function: &str, now_ms: Millis) -> Result<History, AuditError> {
+        self.enter(AuditOp::History)?;
+        let since = now_ms - 24 * 3_600_000;
+        let times: Vec<Millis> = self
+            .changes
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.function == function && c.at_ms > since)
+            .map(|c| c.at_ms)
+            .collect();
+        Ok(History {
+            last_change_ms: times.iter().copied().max(),
+            changes_last_24h: times.len() as u32,
+        })
+    }
+
+    async fn records(&self) -> Result<Vec<String>, AuditError> {
+        Ok(self
+            .records
+            .lock()
+            .unwrap()
+            .values()
+            .map(|r| r.1.clone())
+            .collect())
+    }
+}
+
+/// A notifier that keeps every notice: (subject, text, record JSON).
+#[derive(Default)]
+pub struct MemoryNotifier {
+    pub sent: Mutex<Vec<(String, String, String)>>,
+    pub failing: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl Notifier for MemoryNotifier {
+    async fn publish(
+        &self,
+        subject: &str,
+        text: &str,
+        record_json: &str,
+    ) -> Result<String, String> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err("notifier down (injected)".into());
+        }
+        let mut sent = self.sent.lock().unwrap();
+        sent.push((subject.to_owned(), text.to_owned(), record_json.to_owned()));
+        Ok(format!("message-{}", sent.len()))
+    }
+}
+
+/// An AI that answers every incident with the same run.
+pub struct ScriptedAi(pub AiRun);
+
+#[async_trait]
+impl AiDiagnoser for ScriptedAi {
+    async fn diagnose(&self, _evidence: &Evidence) -> AiRun {
+        self.0.clone()
+    }
+}
