@@ -434,3 +434,42 @@ pub struct PluginFailure {
     #[serde(flatten)]
     pub cause: FailureCause,
 }
+
+/// How the AI's part of an incident ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AiStatus {
+    /// A valid finding.
+    Answered,
+    /// The model answered, but not with a valid finding (`reason` says why).
+    Discarded,
+    /// No answer: access denied, timeout, retries exhausted (`reason` says why).
+    Failed,
+}
+
+/// What the AI did on one incident: kept in the run document and the audit
+/// record so AI and rules can be compared later.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AiRun {
+    pub model_id: String,
+    pub status: AiStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding: Option<Finding>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub latency_ms: u64,
+    pub attempts: u32,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<String>,
+    /// From the configured prices per 1k tokens.
+    pub cost_usd: f64,
+    /// The prompt's own estimate, and how many sample lines and redactions it carried.
+    pub prompt_tokens_estimated: usize,
+    pub sample_lines: usize,
+    pub redactions: usize,
+    /// Watch only: recorded, never deciding.
+    #[serde(default)]
+    pub shadow: bool,
+}

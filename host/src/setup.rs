@@ -13,10 +13,11 @@ use crate::aws::lambda::Lambda;
 use crate::aws::notify::Sns;
 use crate::aws::s3::S3;
 use crate::aws::telemetry::CloudWatch;
-use crate::clock::SystemClock;
-use crate::config::Config;
+use crate::clock::{SystemClock, now_ms};
+use crate::config::{self, Config};
 use crate::pipeline::Context;
 use crate::ports::{AiDiagnoser, ObjectStore};
+use crate::rules::source::{Location, RemoteSource};
 use crate::rules::{Compiler, RuleSet, Sandbox, SandboxError};
 
 /// The audit table the config names, on DynamoDB.
@@ -72,9 +73,19 @@ pub async fn load_rules(
     let sandbox = Arc::new(Sandbox::new(config.max_memory_mib())?);
     let (specs, refused) = match objects {
         Some(objects) if config.has_remote_rules() => {
-            config
-                .fetch_rule_specs(objects, cache_dir.as_ref().map(|d| d.join("sources")))
-                .await
+            let remote = RemoteSource::new(objects, cache_dir.as_ref().map(|d| d.join("sources")));
+            let mut fetched = Vec::with_capacity(config.plugins.len());
+            for p in &config.plugins {
+                fetched.push(match (p.location(), p.signature_location()) {
+                    (Ok(Location::S3 { bucket, key }), Ok(signature)) => {
+                        remote
+                            .fetch(&bucket, &key, &signature, p.sha256.as_deref())
+                            .await
+                    }
+                    _ => config::read_local(p),
+                });
+            }
+            config.rule_specs_from(fetched, now_ms())
         }
         _ => config.rule_specs(),
     };

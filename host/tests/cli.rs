@@ -137,7 +137,7 @@ fn config_show_prints_every_default() {
 fn rules_list_shows_bundled_and_configured_rules() {
     let dir = tempfile::tempdir().unwrap();
     let wasm = dir.path().join("greedy.wasm");
-    std::fs::copy(autorepair::rules::artifacts::hostile("greedy-logs"), &wasm).unwrap();
+    std::fs::copy(autorepair::testing::hostile::path("greedy-logs"), &wasm).unwrap();
     let config = dir.path().join("autorepair.toml");
     std::fs::write(
         &config,

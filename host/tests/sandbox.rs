@@ -32,7 +32,7 @@ const TEST_LIMITS: Limits = Limits {
 };
 
 fn hostile(name: &str) -> RuleSpec {
-    let path = artifacts::hostile(name);
+    let path = autorepair::testing::hostile::path(name);
     RuleSpec {
         origin: Origin::External(path.into()),
         bytes: Arc::from(std::fs::read(path).expect("hostile plugin built")),
@@ -193,7 +193,7 @@ fn bytes_that_are_not_a_component_are_a_load_failure() {
 
 #[test]
 fn every_hostile_rule_at_once_leaves_the_good_rules_findings_standing() {
-    let mut specs: Vec<RuleSpec> = artifacts::HOSTILE
+    let mut specs: Vec<RuleSpec> = autorepair::testing::hostile::HOSTILE
         .iter()
         .map(|(name, _)| hostile(name))
         .collect();
@@ -202,7 +202,7 @@ fn every_hostile_rule_at_once_leaves_the_good_rules_findings_standing() {
     // wrong-version never loads; the other nine run beside the good rule.
     assert_eq!(set.load_failures().len(), 1);
     let outcomes = set.evaluate(&evidence());
-    assert_eq!(outcomes.len(), artifacts::HOSTILE.len());
+    assert_eq!(outcomes.len(), autorepair::testing::hostile::HOSTILE.len());
 
     let good = outcomes.iter().find(|o| o.rule == "oom").expect("oom ran");
     let findings = good.result.as_ref().expect("oom succeeded");

@@ -43,7 +43,7 @@ fn text(out: &Output) -> String {
 /// A third-party rule to share: the greedy-logs test plugin, a valid rule.
 fn third_party_rule(dir: &Path) -> PathBuf {
     let wasm = dir.join("greedy.wasm");
-    std::fs::copy(autorepair::rules::artifacts::hostile("greedy-logs"), &wasm).unwrap();
+    std::fs::copy(autorepair::testing::hostile::path("greedy-logs"), &wasm).unwrap();
     wasm
 }
 

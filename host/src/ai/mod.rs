@@ -10,100 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::config::AiConfig;
-use crate::model::{Evidence, Finding};
-
-/// How the AI's part of an incident ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AiStatus {
-    /// A valid finding.
-    Answered,
-    /// The model answered, but not with a valid finding (`reason` says why).
-    Discarded,
-    /// No answer: access denied, timeout, retries exhausted (`reason` says why).
-    Failed,
-}
-
-/// What the AI did on one incident: kept in the run document and the audit
-/// record so AI and rules can be compared later.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AiRun {
-    pub model_id: String,
-    pub status: AiStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finding: Option<Finding>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    pub latency_ms: u64,
-    pub attempts: u32,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_reason: Option<String>,
-    /// From the configured prices per 1k tokens.
-    pub cost_usd: f64,
-    /// The prompt's own estimate, and how many sample lines and redactions it carried.
-    pub prompt_tokens_estimated: usize,
-    pub sample_lines: usize,
-    pub redactions: usize,
-    /// Watch only: recorded, never deciding.
-    #[serde(default)]
-    pub shadow: bool,
-}
-
-/// One request to the model: a system prompt, one user message and the one
-/// tool it must call.
-#[derive(Debug, Clone)]
-pub struct ModelRequest {
-    pub model_id: String,
-    pub system: String,
-    pub user: String,
-    pub tool_name: &'static str,
-    pub tool_description: &'static str,
-    pub tool_schema: Value,
-    pub max_tokens: u32,
-}
-
-/// The tool call a model answered with.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ToolUse {
-    pub name: String,
-    pub input: Value,
-}
-
-/// What the model answered.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ModelReply {
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub stop_reason: String,
-    pub tool_use: Option<ToolUse>,
-}
-
-/// A failed model call, and whether trying again may help (throttling, a
-/// model not ready, a timeout).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModelError {
-    pub retryable: bool,
-    pub message: String,
-}
-
-/// The port to a language model.
-#[async_trait]
-pub trait Model: Send + Sync {
-    async fn converse(&self, request: &ModelRequest) -> Result<ModelReply, ModelError>;
-}
-
-/// The port the pipeline asks: one incident in, what the AI said out. Never
-/// fails: a failure is an [`AiRun`] with status `failed` and the reason.
-#[async_trait]
-pub trait AiDiagnoser: Send + Sync {
-    async fn diagnose(&self, evidence: &Evidence) -> AiRun;
-}
+use crate::model::Evidence;
+pub use crate::model::{AiRun, AiStatus};
+pub use crate::ports::{AiDiagnoser, Model, ModelError, ModelReply, ModelRequest, ToolUse};
 
 /// The diagnoser: prompt, bounded retries, validation of the answer.
 #[derive(Clone)]

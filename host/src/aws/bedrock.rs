@@ -15,8 +15,8 @@ use aws_sdk_bedrockruntime::types::{
 use aws_smithy_types::{Document, Number};
 use serde_json::Value;
 
-use crate::ai::{Model, ModelError, ModelReply, ModelRequest, ToolUse};
 use crate::config::AiConfig;
+use crate::ports::{Model, ModelError, ModelReply, ModelRequest, ToolUse};
 
 /// The Bedrock runtime client.
 #[derive(Debug, Clone)]

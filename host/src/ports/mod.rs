@@ -5,9 +5,10 @@
 
 use async_trait::async_trait;
 
-use crate::model::{FunctionInfo, LogLine, MetricSeries, Millis, Window};
+use serde_json::Value;
 
-pub use crate::ai::{AiDiagnoser, Model};
+use crate::model::{AiRun, Evidence, FunctionInfo, LogLine, MetricSeries, Millis, Window};
+
 pub use crate::decide::History;
 
 pub use crate::clock::Clock;
@@ -172,4 +173,54 @@ pub trait ObjectStore: Send + Sync {
         key: &str,
         max_bytes: usize,
     ) -> Result<Option<Vec<u8>>, String>;
+}
+
+/// One request to the model: a system prompt, one user message and the one
+/// tool it must call.
+#[derive(Debug, Clone)]
+pub struct ModelRequest {
+    pub model_id: String,
+    pub system: String,
+    pub user: String,
+    pub tool_name: &'static str,
+    pub tool_description: &'static str,
+    pub tool_schema: Value,
+    pub max_tokens: u32,
+}
+
+/// The tool call a model answered with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolUse {
+    pub name: String,
+    pub input: Value,
+}
+
+/// What the model answered.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModelReply {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub stop_reason: String,
+    pub tool_use: Option<ToolUse>,
+}
+
+/// A failed model call, and whether trying again may help (throttling, a
+/// model not ready, a timeout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelError {
+    pub retryable: bool,
+    pub message: String,
+}
+
+/// The port to a language model.
+#[async_trait]
+pub trait Model: Send + Sync {
+    async fn converse(&self, request: &ModelRequest) -> Result<ModelReply, ModelError>;
+}
+
+/// The port the pipeline asks: one incident in, what the AI said out. Never
+/// fails: a failure is an [`AiRun`] with status `failed` and the reason.
+#[async_trait]
+pub trait AiDiagnoser: Send + Sync {
+    async fn diagnose(&self, evidence: &Evidence) -> AiRun;
 }

@@ -6,6 +6,20 @@
 pub mod ports;
 pub mod workload;
 
+/// The hostile plugins host/build.rs built from `plugins/hostile`: (name, path).
+pub mod hostile {
+    include!(concat!(env!("OUT_DIR"), "/hostile.rs"));
+
+    /// The path of the hostile test plugin `name` (e.g. "infinite-loop").
+    pub fn path(name: &str) -> &'static str {
+        HOSTILE
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, path)| *path)
+            .unwrap_or_else(|| panic!("no hostile test plugin {name:?} under plugins/hostile"))
+    }
+}
+
 /// The account and region the test fixtures name (moto's defaults).
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";

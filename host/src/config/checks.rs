@@ -1,0 +1,127 @@
+//! What is wrong with a configuration, each problem phrased as what to fix.
+
+use super::{AiConfig, Config};
+use crate::digest::sha256_hex;
+use crate::rules::{self, source::Location};
+use crate::trust;
+
+/// Bounds on limits an operator may configure.
+const MAX_CPU_BUDGET_MS: u64 = 10_000;
+const MAX_MEMORY_MIB: u64 = 4096;
+
+impl AiConfig {
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.model_id.trim().is_empty() {
+            problems.push("ai.model_id must not be empty".into());
+        }
+        if !(1..=900).contains(&self.timeout_seconds) {
+            problems.push("ai.timeout_seconds must be within 1..=900".into());
+        }
+        if !(1..=10).contains(&self.max_attempts) {
+            problems.push("ai.max_attempts must be within 1..=10".into());
+        }
+        if self.input_token_budget < 500 {
+            problems.push("ai.input_token_budget must be at least 500".into());
+        }
+        if self.max_output_tokens == 0 {
+            problems.push("ai.max_output_tokens must be above 0".into());
+        }
+        if self.max_line_chars == 0 {
+            problems.push("ai.max_line_chars must be above 0".into());
+        }
+        for (name, price) in [
+            ("usd_per_1k_input_tokens", self.usd_per_1k_input_tokens),
+            ("usd_per_1k_output_tokens", self.usd_per_1k_output_tokens),
+        ] {
+            if !(price.is_finite() && price >= 0.0) {
+                problems.push(format!("ai.{name} must be a number ≥ 0"));
+            }
+        }
+        problems
+    }
+}
+
+impl Config {
+    /// Everything wrong with this configuration, each phrased as what to fix.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = self.policy.problems();
+        problems.extend(self.ai.problems());
+        let price = self.pricing.lambda_usd_per_gb_second;
+        if !(price.is_finite() && price >= 0.0) {
+            problems.push("pricing.lambda_usd_per_gb_second must be a number ≥ 0".into());
+        }
+        if self.run.audit_table.is_empty() {
+            problems.push("run.audit_table must not be empty".into());
+        }
+        if self.run.evidence_window_minutes == 0 {
+            problems.push("run.evidence_window_minutes must be above 0".into());
+        }
+        if self.run.max_log_events == 0 {
+            problems.push("run.max_log_events must be above 0".into());
+        }
+        let mut limits = vec![("sandbox".to_owned(), self.sandbox.limits())];
+        problems.extend(trust::key_problems(&self.trust.keys));
+        for (i, p) in self.plugins.iter().enumerate() {
+            let name = format!("plugins[{i}] ({})", p.source);
+            limits.push((name.clone(), self.plugin_limits(p)));
+            let location = p.location();
+            if let Err(e) = &location {
+                problems.push(format!("{name}: source: {e}"));
+            }
+            if let Err(e) = p.signature_location() {
+                problems.push(format!("{name}: signature: {e}"));
+            }
+            match &p.sha256 {
+                Some(pin) if !is_sha256(pin) => {
+                    problems.push(format!("{name}: sha256 must be 64 hex digits"));
+                }
+                None if !p.allow_unsigned && self.trust.keys.is_empty() => {
+                    let digest = match location {
+                        Ok(Location::File(path)) => {
+                            std::fs::read(path).ok().map(|b| sha256_hex(&b))
+                        }
+                        _ => None,
+                    };
+                    let hint = digest.map_or_else(String::new, |d| format!(" (the file's is {d})"));
+                    problems.push(format!(
+                        "{name}: no sha256 pin and no trusted signing keys; add sha256 = \"<digest>\"{hint}, or a [[trust.keys]] entry and a signature, or allow_unsigned = true for local development"
+                    ));
+                }
+                _ => {}
+            }
+        }
+        for (name, l) in limits {
+            if !(1..=MAX_CPU_BUDGET_MS).contains(&l.cpu_budget_ms) {
+                problems.push(format!(
+                    "{name}: cpu_budget_ms must be within 1..={MAX_CPU_BUDGET_MS}"
+                ));
+            }
+            if !(1..=MAX_MEMORY_MIB).contains(&l.memory_mib) {
+                problems.push(format!(
+                    "{name}: memory_mib must be within 1..={MAX_MEMORY_MIB}"
+                ));
+            }
+        }
+        let known: Vec<&str> = rules::artifacts::BUNDLED.iter().map(|(n, _)| *n).collect();
+        let named = self
+            .bundled
+            .disabled
+            .iter()
+            .chain(&self.bundled.shadow)
+            .chain(self.bundled.grants.keys());
+        for name in named {
+            if !known.contains(&name.as_str()) {
+                problems.push(format!(
+                    "bundled: no bundled rule is named {name:?} (there are {})",
+                    known.join(", ")
+                ));
+            }
+        }
+        problems
+    }
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}

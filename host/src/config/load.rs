@@ -1,0 +1,169 @@
+//! Loading: the file or the deployment's text, parsed and checked, and the
+//! rules it names, trusted or refused.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{Config, ConfigError, PluginConfig};
+use crate::clock::now_ms;
+use crate::model::{FailureCause, Grants, Millis, PluginFailure};
+use crate::rules::source::{self, Fetched, Location};
+use crate::rules::{self, Origin, RuleSpec};
+use crate::trust::{self, Trust};
+
+impl Config {
+    /// Reads and checks a config file; `None` gives the defaults.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for plugin in &mut config.plugins {
+            // Relative files are relative to the config file; made absolute
+            // here so the rest never needs to know where the config was.
+            for place in std::iter::once(&mut plugin.source).chain(plugin.signature.as_mut()) {
+                if let Ok(Location::File(file)) = Location::parse(place, base) {
+                    *place = file.to_string_lossy().into_owned();
+                }
+            }
+        }
+        let problems = config.problems();
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                problems: problems.join("; "),
+            });
+        }
+        Ok(config)
+    }
+
+    /// The Lambda host's configuration: the text of `AUTOREPAIR_CONFIG_TOML`
+    /// (what the deployment template writes) when set, else the file named by
+    /// `AUTOREPAIR_CONFIG`, else the defaults.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_sources(
+            std::env::var("AUTOREPAIR_CONFIG_TOML").ok(),
+            std::env::var_os("AUTOREPAIR_CONFIG").map(PathBuf::from),
+        )
+    }
+
+    pub(super) fn from_sources(
+        text: Option<String>,
+        file: Option<PathBuf>,
+    ) -> Result<Config, ConfigError> {
+        match text.filter(|t| !t.trim().is_empty()) {
+            Some(text) => Config::from_toml(&text, Path::new("$AUTOREPAIR_CONFIG_TOML")),
+            None => Config::load(file.as_deref()),
+        }
+    }
+
+    /// Parses and checks configuration text (e.g. from `AUTOREPAIR_CONFIG_TOML`,
+    /// which the deployment template fills from its parameters); `origin` names
+    /// it in errors.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_owned(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        let problems = config.problems();
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: origin.to_owned(),
+                problems: problems.join("; "),
+            });
+        }
+        Ok(config)
+    }
+
+    /// The rules to load, reading third-party rules from local files (an S3
+    /// source is refused here: fetch it with [`Config::rule_specs_from`]).
+    pub fn rule_specs(&self) -> (Vec<RuleSpec>, Vec<PluginFailure>) {
+        let fetched = self.plugins.iter().map(read_local).collect();
+        self.rule_specs_from(fetched, now_ms())
+    }
+
+    /// The rules to load: enabled bundled rules, then every configured plugin
+    /// whose bytes (`fetched[i]` for `plugins[i]`) pass [`trust::verify`] at
+    /// `now_ms`. A plugin refused here is returned as a failure, with the reason;
+    /// the rest still load. Nothing refused is even compiled: compiling hostile
+    /// input can be made arbitrarily slow.
+    pub fn rule_specs_from(
+        &self,
+        fetched: Vec<Result<Fetched, String>>,
+        now_ms: Millis,
+    ) -> (Vec<RuleSpec>, Vec<PluginFailure>) {
+        let mut specs = Vec::new();
+        let mut failures = Vec::new();
+        for (name, bytes) in rules::artifacts::BUNDLED {
+            if self.bundled.disabled.iter().any(|d| d == name) {
+                continue;
+            }
+            specs.push(RuleSpec {
+                origin: Origin::Bundled,
+                bytes: Arc::from(*bytes),
+                grants: self
+                    .bundled
+                    .grants
+                    .get(*name)
+                    .copied()
+                    .unwrap_or(Grants::ALL),
+                limits: self.sandbox.limits(),
+                shadow: self.bundled.shadow.iter().any(|s| s == name),
+                trust: Trust::Bundled,
+            });
+        }
+        for (p, fetched) in self.plugins.iter().zip(fetched) {
+            let verified = fetched.map_err(FailureCause::Load).and_then(|f| {
+                trust::verify(
+                    &f.bytes,
+                    p.sha256.as_deref(),
+                    f.signature.as_deref(),
+                    &f.signature_at.to_string(),
+                    &self.trust.keys,
+                    p.allow_unsigned,
+                    now_ms,
+                )
+                .map(|trust| (f.bytes, trust))
+                .map_err(|refusal| FailureCause::Untrusted(refusal.to_string()))
+            });
+            match verified {
+                Ok((bytes, trust)) => {
+                    if trust.is_unsigned() {
+                        tracing::warn!(source = %p.source, "loading an UNSIGNED rule (allow_unsigned): development only");
+                    }
+                    specs.push(RuleSpec {
+                        origin: Origin::External(p.source.clone()),
+                        bytes,
+                        grants: p.grants,
+                        limits: self.plugin_limits(p),
+                        shadow: p.shadow,
+                        trust,
+                    });
+                }
+                Err(cause) => failures.push(PluginFailure {
+                    rule: p.source.clone(),
+                    cause,
+                }),
+            }
+        }
+        (specs, failures)
+    }
+}
+
+/// A plugin's bytes and signature from local files.
+pub fn read_local(p: &PluginConfig) -> Result<Fetched, String> {
+    match (p.location()?, p.signature_location()?) {
+        (Location::File(path), signature) => source::read_local(&path, &signature),
+        (remote, _) => Err(format!(
+            "{remote} must be fetched first (this caller reads local files only)"
+        )),
+    }
+}

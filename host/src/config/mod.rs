@@ -1,0 +1,320 @@
+//! The configuration file (TOML): its schema here, its checks in [`checks`],
+//! loading it (and the rules it names) in [`load`]. Every key is optional;
+//! `autorepair config show` prints the effective configuration with every
+//! default filled in. The format is a public contract, documented in the README.
+
+mod checks;
+mod load;
+#[cfg(test)]
+mod tests;
+
+pub use load::read_local;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::decide::{MergeMode, Policy};
+use crate::model::{Grant, Grants};
+use crate::rules::source::Location;
+use crate::rules::{self, Limits};
+use crate::trust::TrustedKey;
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// How rule and AI findings are merged (rules, ai, consensus, rules-first, ai-first).
+    pub mode: MergeMode,
+    pub policy: Policy,
+    pub sandbox: SandboxConfig,
+    pub bundled: BundledConfig,
+    /// Rule plugins from outside the binary.
+    pub plugins: Vec<PluginConfig>,
+    /// Keys whose minisign signatures let a third-party rule load without a pin.
+    pub trust: TrustConfig,
+    /// The closed loop: where records go, windows, bounds.
+    pub run: RunConfig,
+    /// The AI diagnoser (Amazon Bedrock), off unless enabled.
+    pub ai: AiConfig,
+    /// Prices the A/B report turns memory changes into money with.
+    pub pricing: PricingConfig,
+}
+
+/// The Bedrock diagnoser. Prices default to Claude Haiku 4.5's on-demand rates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AiConfig {
+    /// Ask the model beside the rules. Off by default: it needs Bedrock access.
+    pub enabled: bool,
+    /// A Bedrock model id or inference-profile id.
+    pub model_id: String,
+    /// Region for Bedrock; default: the SDK's (AWS_REGION).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Endpoint override (a local stand-in); `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` works too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+    /// Record the AI's finding but never let it decide, whatever the mode.
+    pub shadow: bool,
+    /// Bound on the whole diagnosis, retries included.
+    pub timeout_seconds: u64,
+    /// Attempts on throttling and transient model errors.
+    pub max_attempts: u32,
+    /// First backoff bound (ms); doubled per attempt, full jitter.
+    pub backoff_base_ms: u64,
+    /// The prompt's budget, in estimated input tokens.
+    pub input_token_budget: usize,
+    pub max_output_tokens: u32,
+    /// Distinct error lines shown to the model, at most.
+    pub max_sample_lines: usize,
+    /// Each sample line is cut to this many characters.
+    pub max_line_chars: usize,
+    pub usd_per_1k_input_tokens: f64,
+    pub usd_per_1k_output_tokens: f64,
+}
+
+impl Default for AiConfig {
+    fn default() -> Self {
+        AiConfig {
+            enabled: false,
+            model_id: "us.anthropic.claude-haiku-4-5-20251001-v1:0".into(),
+            region: None,
+            endpoint_url: None,
+            shadow: false,
+            timeout_seconds: 20,
+            max_attempts: 3,
+            backoff_base_ms: 500,
+            input_token_budget: 6000,
+            max_output_tokens: 1024,
+            max_sample_lines: 20,
+            max_line_chars: 300,
+            usd_per_1k_input_tokens: 0.001,
+            usd_per_1k_output_tokens: 0.005,
+        }
+    }
+}
+
+impl AiConfig {
+    pub fn cost_usd(&self, input_tokens: u64, output_tokens: u64) -> f64 {
+        input_tokens as f64 / 1000.0 * self.usd_per_1k_input_tokens
+            + output_tokens as f64 / 1000.0 * self.usd_per_1k_output_tokens
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PricingConfig {
+    /// Lambda's price per GB-second (x86, us-east-1 by default).
+    pub lambda_usd_per_gb_second: f64,
+}
+
+impl Default for PricingConfig {
+    fn default() -> Self {
+        PricingConfig {
+            lambda_usd_per_gb_second: 0.000_016_666_7,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// The DynamoDB table for audit records, locks and change history.
+    pub audit_table: String,
+    /// The SNS topic for notices; none: no notices.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic_arn: Option<String>,
+    /// Evidence covers this many minutes before the alarm.
+    pub evidence_window_minutes: u32,
+    /// Wait this long after a change before verifying it (the CLI sleeps; Step
+    /// Functions uses a Wait state).
+    pub verify_after_seconds: u64,
+    /// Fewer invocations than this after a change is not enough data to judge.
+    pub min_verify_invocations: usize,
+    /// Stop reading log events at this many (the evidence says it was capped).
+    pub max_log_events: usize,
+    /// Bound on each evidence source.
+    pub collect_timeout_seconds: u64,
+    /// A function lock expires after this long, should its holder die.
+    pub lock_ttl_seconds: u64,
+    /// Audit records expire (DynamoDB TTL) after this many days.
+    pub audit_ttl_days: u32,
+    /// Decide and record, never change anything.
+    pub dry_run: bool,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            audit_table: "autorepair-audit".into(),
+            topic_arn: None,
+            evidence_window_minutes: 30,
+            verify_after_seconds: 600,
+            min_verify_invocations: 5,
+            max_log_events: 20_000,
+            collect_timeout_seconds: 20,
+            lock_ttl_seconds: 900,
+            audit_ttl_days: 90,
+            dry_run: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// Keep precompiled rules on disk so later starts skip compiling.
+    pub cache: bool,
+    /// Where; default `$AUTOREPAIR_CACHE_DIR`, `$XDG_CACHE_HOME/autorepair` or `~/.cache/autorepair`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_dir: Option<PathBuf>,
+    /// Default per-call budget and memory cap for every rule.
+    pub cpu_budget_ms: u64,
+    pub memory_mib: u64,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        let limits = Limits::default();
+        SandboxConfig {
+            cache: true,
+            cache_dir: None,
+            cpu_budget_ms: limits.cpu_budget_ms,
+            memory_mib: limits.memory_mib,
+        }
+    }
+}
+
+impl SandboxConfig {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            cpu_budget_ms: self.cpu_budget_ms,
+            memory_mib: self.memory_mib,
+        }
+    }
+
+    pub fn effective_cache_dir(&self) -> Option<PathBuf> {
+        self.cache.then(|| {
+            self.cache_dir
+                .clone()
+                .unwrap_or_else(rules::default_cache_dir)
+        })
+    }
+}
+
+/// The rules built into the binary: all on, each granted what it asks for,
+/// unless said otherwise here.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BundledConfig {
+    /// Bundled rules not to load, by name.
+    pub disabled: Vec<String>,
+    /// Bundled rules that only watch (recorded, never deciding).
+    pub shadow: Vec<String>,
+    /// Per-rule grants replacing "everything it asks for", e.g. `oom = ["reports"]`.
+    pub grants: std::collections::BTreeMap<String, Grants>,
+}
+
+/// Who may sign third-party rules.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrustConfig {
+    pub keys: Vec<TrustedKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// The component: a file (relative to the config file) or `s3://bucket/key`.
+    #[serde(alias = "path")]
+    pub source: String,
+    /// The sha256 the bytes must have. With a pin, no signature is needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Where the minisign signature is; default `<source>.minisig`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// What the rule may see; default metrics, reports and config — never logs
+    /// unless granted here.
+    #[serde(default = "default_plugin_grants")]
+    pub grants: Grants,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_budget_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u64>,
+    /// Evaluated and recorded, never deciding: watch a rule before trusting it.
+    #[serde(default)]
+    pub shadow: bool,
+    /// Load without a pin or signature. For local development only; flagged in
+    /// every output.
+    #[serde(default)]
+    pub allow_unsigned: bool,
+}
+
+impl PluginConfig {
+    /// Where the rule is. Sources were checked when the config was loaded.
+    pub fn location(&self) -> Result<Location, String> {
+        Location::parse(&self.source, Path::new("."))
+    }
+
+    /// Where its signature is looked for.
+    pub fn signature_location(&self) -> Result<Location, String> {
+        match &self.signature {
+            Some(s) => Location::parse(s, Path::new(".")),
+            None => Ok(self.location()?.default_signature()),
+        }
+    }
+}
+
+/// What a `[[plugins]]` entry grants unless it says otherwise: never logs.
+pub fn default_plugin_grants() -> Grants {
+    [Grant::Metrics, Grant::Reports, Grant::Config]
+        .into_iter()
+        .collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config file {path}: {problems}")]
+    Invalid { path: PathBuf, problems: String },
+}
+
+impl Config {
+    /// A plugin's limits: its own, else the sandbox defaults.
+    pub fn plugin_limits(&self, p: &PluginConfig) -> Limits {
+        let default = self.sandbox.limits();
+        Limits {
+            cpu_budget_ms: p.cpu_budget_ms.unwrap_or(default.cpu_budget_ms),
+            memory_mib: p.memory_mib.unwrap_or(default.memory_mib),
+        }
+    }
+
+    /// The largest memory cap any rule may get (sizes the sandbox's pool).
+    pub fn max_memory_mib(&self) -> u64 {
+        self.plugins
+            .iter()
+            .map(|p| self.plugin_limits(p).memory_mib)
+            .chain([self.sandbox.memory_mib])
+            .max()
+            .unwrap_or(Limits::default().memory_mib)
+    }
+
+    /// Whether any rule must be fetched from S3.
+    pub fn has_remote_rules(&self) -> bool {
+        self.plugins
+            .iter()
+            .any(|p| matches!(p.location(), Ok(Location::S3 { .. })))
+    }
+
+    /// The effective configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# could not render: {e}\n"))
+    }
+}
