@@ -1,11 +1,13 @@
 //! The rule author's toolkit behind `autorepair rule …`: a new rule crate
 //! (`scaffold`), its build for wasm32-wasip2 (`build`), runs in the production
 //! sandbox with expectations (`check`), and a look inside a component
-//! (`inspect`). Signing and verifying live in [`crate::trust`].
+//! (`inspect`), and the configured rules loaded as the command line loads them
+//! (`load`). Signing and verifying live in [`crate::trust`].
 
 pub mod build;
 pub mod check;
 pub mod inspect;
+pub mod load;
 pub mod scaffold;
 
 use std::path::Path;

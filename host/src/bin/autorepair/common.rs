@@ -1,0 +1,47 @@
+//! What several commands share: output formats, argument parsers, the async
+//! runtime and the configured rules.
+
+use anyhow::Context;
+use clap::ValueEnum;
+
+use autorepair::config::Config;
+use autorepair::decide::MergeMode;
+use autorepair::rules::RuleSet;
+
+use crate::Failure;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+pub fn parse_mode(s: &str) -> Result<MergeMode, String> {
+    s.parse()
+}
+
+/// `90s`, `10m`, `1h`, `0s`, `250ms`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 90s, 10m or 1h"))?;
+    let secs = match unit {
+        "ms" => return Ok(std::time::Duration::from_millis(n)),
+        "s" | "" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    Ok(tokio::runtime::Runtime::new().context("starting the async runtime")?)
+}
+
+pub fn load_rules(config: &Config, no_cache: bool) -> Result<RuleSet, Failure> {
+    Ok(autorepair::toolkit::load::load_rules(config, no_cache)?)
+}
