@@ -1,9 +1,11 @@
 use super::*;
 use crate::ai::{AiRun, AiStatus};
+use crate::config::Config;
 use crate::decide::{MergeMode, WouldHave};
 use crate::diagnose::EvidenceSummary;
 use crate::model::{FailureCause, PluginFailure};
 use crate::record::Label;
+use crate::record::Record;
 
 fn would(by: &str, action: Action, target: Option<u32>) -> WouldHave {
     WouldHave {

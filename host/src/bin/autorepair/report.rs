@@ -76,7 +76,7 @@ pub fn run(args: Args, config: &Config) -> Result<(), Failure> {
     let report = report::build(&all, config);
     let text = match format {
         ReportFormat::Text => report::text(&report),
-        ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+        ReportFormat::Json => report::json(&report)?,
         ReportFormat::Markdown => report::markdown(&report),
         ReportFormat::Html => report::html(&report),
     };
