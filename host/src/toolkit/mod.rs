@@ -3,7 +3,8 @@
 //! sandbox with expectations (`check`), and a look inside a component
 //! (`inspect`), keys and signatures for sharing rules (`keys`, over the
 //! minisign primitives and trust decision in [`crate::trust`]), and the
-//! configured rules loaded as the command line loads them (`load`).
+//! configured rules loaded as the command line loads them (`load`). `testing`
+//! builds evidence in code for tests and benchmarks.
 
 pub mod build;
 pub mod check;
@@ -11,6 +12,7 @@ pub mod inspect;
 pub mod keys;
 pub mod load;
 pub mod scaffold;
+pub mod testing;
 
 use std::path::Path;
 use std::sync::Arc;
