@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use autorepair::diagnose::load_evidence;
+use autorepair::diagnosis::load_evidence;
 use autorepair::digest::sha256_hex;
 use autorepair::model::Grants;
 use autorepair::rules::{

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use autorepair::ai::prompt;
 use autorepair::config::{AiConfig, Config};
 use autorepair::decide::MergeMode;
-use autorepair::diagnose::{self, Threads};
+use autorepair::diagnosis::{self, Threads};
 use autorepair::model::LogLine;
 use autorepair::replay::{self, Case, Options};
 use autorepair::rules::{Compiler, RuleSet, Sandbox};
@@ -74,7 +74,7 @@ fn main() {
     let sample = &cases[..2000];
     let started = Instant::now();
     for c in sample {
-        black_box(diagnose::run_rules(&rules, &c.evidence, Threads::Caller));
+        black_box(diagnosis::run_rules(&rules, &c.evidence, Threads::Caller));
     }
     let rules_us = started.elapsed().as_secs_f64() * 1e6 / sample.len() as f64;
     let started = Instant::now();
@@ -103,7 +103,7 @@ fn main() {
         .collect();
     let started = Instant::now();
     for e in &bare {
-        black_box(diagnose::run_rules(&rules, e, Threads::Caller));
+        black_box(diagnosis::run_rules(&rules, e, Threads::Caller));
     }
     let bare_us = started.elapsed().as_secs_f64() * 1e6 / bare.len() as f64;
     println!(

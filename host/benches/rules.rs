@@ -13,18 +13,16 @@ use std::time::{Duration, Instant};
 
 use autorepair::config::Config;
 use autorepair::digest::sha256_hex;
-use autorepair::model::{
-    AlarmInfo, Evidence, FunctionInfo, InvocationReport, InvocationStatus, MetricSeries, Point,
-    Window,
-};
+use autorepair::model::{Evidence, InvocationReport, InvocationStatus, MetricSeries, Point};
 use autorepair::rules::{Compiler, RuleSet, Sandbox, artifacts};
+use autorepair::testing::EvidenceBuilder;
 use autorepair_rule_sdk as sdk;
 use autorepair_rule_sdk::Rule;
 
 const T0: i64 = 1_767_225_600_000;
 
 fn incident() -> Evidence {
-    let reports = (0..1000)
+    let reports: Vec<InvocationReport> = (0..1000)
         .map(|i| InvocationReport {
             request_id: format!("8f5e9a3c-1b2d-4c5e-9f70-{i:012}"),
             timestamp_ms: T0 + i as i64 * 1_800,
@@ -57,38 +55,20 @@ fn incident() -> Evidence {
             })
             .collect(),
     };
-    Evidence {
-        function: FunctionInfo {
-            name: "orders-api".into(),
-            arn: "arn:aws:lambda:eu-west-1:123456789012:function:orders-api".into(),
-            runtime: "nodejs20.x".into(),
-            architecture: "arm64".into(),
-            memory_mb: 512,
-            timeout_s: 10,
-            qualifier: None,
-            tags: [("autorepair".to_owned(), "enabled".to_owned())].into(),
-            ..FunctionInfo::default()
-        },
-        alarm: AlarmInfo {
-            name: "orders-api-errors".into(),
-            metric: "Errors".into(),
-            state: "ALARM".into(),
-            reason: "Threshold Crossed".into(),
-        },
-        window: Window {
-            start_ms: T0,
-            end_ms: T0 + 1_800_000,
-        },
-        metrics: vec![
-            series("Invocations", "Sum"),
-            series("Errors", "Sum"),
-            series("Throttles", "Sum"),
-            series("Duration", "Average"),
-        ],
-        reports,
-        logs: Vec::new(),
-        notes: Vec::new(),
-    }
+    EvidenceBuilder::new("orders-api")
+        .arn("arn:aws:lambda:eu-west-1:123456789012:function:orders-api")
+        .runtime("nodejs20.x")
+        .memory(512)
+        .timeout(10)
+        .tag("autorepair", "enabled")
+        .alarm("orders-api-errors", "Errors", "Threshold Crossed")
+        .window(T0, T0 + 1_800_000)
+        .metric(series("Invocations", "Sum"))
+        .metric(series("Errors", "Sum"))
+        .metric(series("Throttles", "Sum"))
+        .metric(series("Duration", "Average"))
+        .reports(reports)
+        .build()
 }
 
 /// The same incident in the SDK's types, as the host hands it over: the native

@@ -17,7 +17,7 @@ pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod decide;
-pub mod diagnose;
+pub mod diagnosis;
 pub mod digest;
 pub mod evidence;
 pub mod incident;

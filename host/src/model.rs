@@ -428,7 +428,7 @@ pub enum FailureCause {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("rule {rule}: {cause}")]
-pub struct PluginFailure {
+pub struct RuleFailure {
     /// The rule's name (from `describe`), or its file name when it never got that far.
     pub rule: String,
     #[serde(flatten)]

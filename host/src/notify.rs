@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use crate::decide::{Action, Decision};
-use crate::model::PluginFailure;
+use crate::model::RuleFailure;
 use crate::run::{Run, Status};
 
 /// SNS subjects: ASCII, no line breaks, at most 100 characters.
@@ -72,7 +72,7 @@ pub fn decision(d: &Decision) -> String {
     out
 }
 
-pub fn failures(failures: &[PluginFailure]) -> String {
+pub fn failures(failures: &[RuleFailure]) -> String {
     failures
         .iter()
         .map(|f| format!("  {:<24} {}\n", f.rule, f.cause))

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ai::AiRun;
 use crate::decide::{Action, Decision, MergeMode, WouldHave};
-use crate::diagnose::{Diagnosis, EvidenceSummary};
-use crate::model::{Millis, PluginFailure, SourcedFinding};
+use crate::diagnosis::{Diagnosis, EvidenceSummary};
+use crate::model::{Millis, RuleFailure, SourcedFinding};
 use crate::pipeline::{Run, Status};
 use crate::verify::Verdict;
 
@@ -68,7 +68,7 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ai: Option<AiRun>,
     #[serde(default)]
-    pub plugin_failures: Vec<PluginFailure>,
+    pub plugin_failures: Vec<RuleFailure>,
     /// The memory actually set, if a change was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied_memory_mb: Option<u32>,
@@ -150,7 +150,7 @@ impl Record {
     }
 }
 
-fn unsigned(rules: &[crate::diagnose::RuleRun]) -> Vec<String> {
+fn unsigned(rules: &[crate::diagnosis::RuleRun]) -> Vec<String> {
     rules
         .iter()
         .filter(|r| r.unsigned)

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::diagnose::Diagnosis;
+use crate::diagnosis::Diagnosis;
 use crate::notify::{ai_line, decision, failures, finding_line};
 use crate::rules::{LoadedRule, RuleSet};
 

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::ai::AiDiagnoser;
 use crate::config::Config;
 use crate::decide::{Action, History, MergeMode};
-use crate::diagnose::{self, EvidenceError, Threads};
+use crate::diagnosis::{self, EvidenceError, Threads};
 use crate::model::Evidence;
 use crate::record::{self, Label, Record};
 
@@ -74,7 +74,7 @@ pub fn load_case(path: &Path) -> Result<Case, ReplayError> {
             })?,
         ),
     };
-    let evidence = diagnose::evidence_from_value(path, value)?;
+    let evidence = diagnosis::evidence_from_value(path, value)?;
     Ok(Case {
         path: path.to_owned(),
         evidence,
@@ -140,15 +140,15 @@ fn replay_one(
     options: &Options<'_>,
 ) -> Record {
     let evidence = &case.evidence;
-    let report = diagnose::run_rules(rules, evidence, Threads::Caller);
+    let report = diagnosis::run_rules(rules, evidence, Threads::Caller);
     let ai = options
         .ai
         .as_ref()
         .map(|(ai, handle)| handle.block_on(ai.diagnose(evidence)));
-    let diagnosis = diagnose::diagnose(
+    let diagnosis = diagnosis::conclude(
         report,
         evidence,
-        config,
+        &config.policy,
         options.mode,
         History::default(),
         evidence.window.end_ms,

@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use crate::ai::AiRun;
 use crate::decide::{Decision, MergeMode};
-use crate::diagnose::{EvidenceSummary, RuleRun};
+use crate::diagnosis::{EvidenceSummary, RuleRun};
 use crate::incident::Incident;
-use crate::model::{FunctionInfo, Millis, PluginFailure, SourcedFinding, Window};
+use crate::model::{FunctionInfo, Millis, RuleFailure, SourcedFinding, Window};
 use crate::repair::Change;
 use crate::verify::{Health, Verdict};
 
@@ -94,7 +94,7 @@ pub struct Run {
     #[serde(default)]
     pub findings: Vec<SourcedFinding>,
     #[serde(default)]
-    pub plugin_failures: Vec<PluginFailure>,
+    pub plugin_failures: Vec<RuleFailure>,
     #[serde(default)]
     pub rules: Vec<RuleRun>,
     /// What the AI diagnoser did (absent when it is not enabled).

@@ -149,7 +149,7 @@ fn comment_expiry(trusted_comment: &str) -> Option<&str> {
 /// a signature must verify under a trusted, unexpired key. `signature` is the
 /// text of the `.minisig` file, if one was found; `looked_at` names where it was
 /// looked for.
-pub fn verify(
+pub fn admit(
     bytes: &[u8],
     pin: Option<&str>,
     signature: Option<&str>,
@@ -345,7 +345,7 @@ mod tests {
     }
 
     fn check(bytes: &[u8], sig: Option<&str>, keys: &[TrustedKey]) -> Result<Trust, Refusal> {
-        verify(bytes, None, sig, "rule.wasm.minisig", keys, false, NOW)
+        admit(bytes, None, sig, "rule.wasm.minisig", keys, false, NOW)
     }
 
     #[test]
@@ -485,7 +485,7 @@ mod tests {
         let err = check(b"x", None, &[]).unwrap_err();
         assert!(matches!(err, Refusal::Unsigned { .. }));
         assert!(err.to_string().contains(&sha256_hex(b"x")), "{err}");
-        let allowed = verify(b"x", None, None, "-", &[], true, NOW).unwrap();
+        let allowed = admit(b"x", None, None, "-", &[], true, NOW).unwrap();
         assert_eq!(allowed, Trust::Unsigned);
     }
 
@@ -493,12 +493,12 @@ mod tests {
     fn the_pin_decides_alone() {
         let digest = sha256_hex(b"x");
         assert_eq!(
-            verify(b"x", Some(&digest), Some("garbage"), "-", &[], false, NOW),
+            admit(b"x", Some(&digest), Some("garbage"), "-", &[], false, NOW),
             Ok(Trust::Pinned)
         );
         let alice = Signer::new();
         let sig = alice.sign(b"y", "timestamp:1");
-        let err = verify(
+        let err = admit(
             b"y",
             Some(&digest),
             Some(&sig),

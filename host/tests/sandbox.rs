@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use autorepair::diagnose::load_evidence;
+use autorepair::diagnosis::load_evidence;
 use autorepair::model::{Evidence, FailureCause, FindingKind, Grant, Grants};
 use autorepair::rules::{
     Compiler, Limits, Origin, RuleOutcome, RuleSet, RuleSpec, Sandbox, artifacts,

@@ -1,8 +1,10 @@
-//! Test support shared by the end-to-end tests and the demo: a moto_server per
-//! test on its own loopback port, and a workload simulator that writes
-//! Lambda-shaped logs and metrics according to the function's *current* memory,
-//! so a real repair shows up as healthy data afterwards.
+//! Test support shared by the end-to-end tests and the demo: the one launcher
+//! of the `autorepair` binary, a moto_server per test on its own loopback
+//! port, a workload that writes Lambda-shaped logs and metrics to moto
+//! according to the function's *current* memory (so a real repair shows up as
+//! healthy data afterwards), and the traffic clock that drives whole runs.
 
+pub mod cli;
 pub mod converse;
 pub mod faults;
 pub mod http;
@@ -10,28 +12,8 @@ pub mod moto;
 pub mod scenario;
 pub mod workload;
 
+pub use cli::{autorepair_bin, autorepair_command, describe};
 pub use moto::Moto;
 pub use workload::{Behaviour, Workload};
 
 pub use autorepair::testing::{alarm_event, iso};
-
-/// The `autorepair` binary the tests run as a child process: `$AUTOREPAIR_BIN`,
-/// or the one built next to the test executable.
-pub fn autorepair_bin() -> std::path::PathBuf {
-    if let Some(path) = std::env::var_os("AUTOREPAIR_BIN") {
-        return path.into();
-    }
-    // target/<profile>/deps/<test>-… → target/<profile>/autorepair
-    let exe = std::env::current_exe().expect("the test's own path");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps")
-        .join("autorepair");
-    assert!(
-        bin.exists(),
-        "{} not built: run `cargo build -p autorepair` (tests/test.sh does)",
-        bin.display()
-    );
-    bin
-}

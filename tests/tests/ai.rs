@@ -2,16 +2,15 @@
 //! the Converse stand-in on 127.0.0.1, one scripted case per test.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use autorepair::ai::{AiDiagnoser, AiRun, AiStatus, Diagnoser};
 use autorepair::aws::bedrock::Bedrock;
 use autorepair::config::{AiConfig, Config};
 use autorepair::decide::{self, Action, History, MergeMode, Situation};
-use autorepair::diagnose;
+use autorepair::diagnosis;
 use autorepair::model::{Evidence, Recommendation};
-use autorepair_e2e::autorepair_bin;
+use autorepair_e2e::autorepair_command;
 use autorepair_e2e::converse::{ConverseStandIn, Reply, oom_diagnosis};
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
@@ -135,7 +134,7 @@ async fn memory_out_of_range_is_discarded_and_never_reaches_the_decision() {
         "{:?}",
         run.reason
     );
-    assert!(diagnose::ai_finding(&run).is_none());
+    assert!(diagnosis::ai_finding(&run).is_none());
 }
 
 #[tokio::test]
@@ -222,7 +221,7 @@ async fn an_injected_instruction_cannot_get_past_the_guard() {
         .expect("the line is shown as data");
     assert!(open < injected && injected < close);
 
-    let findings: Vec<_> = diagnose::ai_finding(&run).into_iter().collect();
+    let findings: Vec<_> = diagnosis::ai_finding(&run).into_iter().collect();
     let policy = Config::default().policy;
     let decision = decide::decide(
         &Situation {
@@ -251,25 +250,24 @@ fn the_cli_asks_the_ai_through_the_standard_endpoint_variable() {
     let config = dir.path().join("autorepair.toml");
     std::fs::write(&config, "[ai]\nenabled = true\n").unwrap();
     let diagnose = |format: &str| {
-        Command::new(autorepair_bin())
-            .args([
-                "--no-cache",
-                "--config",
-                config.to_str().unwrap(),
-                "diagnose",
-            ])
-            .args([
-                "--evidence",
-                corpus("01-oom-node20-orders-api.json").to_str().unwrap(),
-            ])
-            .args(["--format", format, "--mode", "consensus"])
-            .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &stand_in.endpoint)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env_remove("AWS_ENDPOINT_URL")
-            .output()
-            .unwrap()
+        autorepair_command([
+            "--no-cache",
+            "--config",
+            config.to_str().unwrap(),
+            "diagnose",
+        ])
+        .args([
+            "--evidence",
+            corpus("01-oom-node20-orders-api.json").to_str().unwrap(),
+        ])
+        .args(["--format", format, "--mode", "consensus"])
+        .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &stand_in.endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .unwrap()
     };
     let text = diagnose("text");
     let story = String::from_utf8_lossy(&text.stdout);

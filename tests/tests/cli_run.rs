@@ -1,29 +1,27 @@
 //! `autorepair run` as a user runs it: a child process pointed at moto through
 //! the SDK's standard environment, and its `--format json` contract.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use autorepair::clock::now_ms;
-use autorepair_e2e::{Behaviour, Moto, Workload, alarm_event, autorepair_bin};
+use autorepair_e2e::{Behaviour, Moto, Workload, alarm_event, autorepair_command};
 
 fn run(moto: &Moto, dir: &std::path::Path, event: &serde_json::Value, extra: &[&str]) -> Output {
     let file = dir.join("event.json");
     std::fs::write(&file, event.to_string()).unwrap();
-    Command::new(autorepair_bin())
-        .args([
-            "run",
-            "--event",
-            file.to_str().unwrap(),
-            "--format",
-            "json",
-            "--create-table",
-        ])
-        .args(extra)
-        .envs(moto.env())
-        .env("AUTOREPAIR_CACHE_DIR", dir.join("cache"))
-        .env_remove("AUTOREPAIR_CONFIG")
-        .output()
-        .unwrap()
+    autorepair_command([
+        "run",
+        "--event",
+        file.to_str().unwrap(),
+        "--format",
+        "json",
+        "--create-table",
+    ])
+    .args(extra)
+    .envs(moto.env())
+    .env("AUTOREPAIR_CACHE_DIR", dir.join("cache"))
+    .output()
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,8 +127,7 @@ fn bad_events_exit_2_with_one_line() {
     for event in ["{not json", "{}", not_lambda.as_str()] {
         let file = dir.path().join("event.json");
         std::fs::write(&file, event).unwrap();
-        let out = Command::new(autorepair_bin())
-            .args(["run", "--event", file.to_str().unwrap()])
+        let out = autorepair_command(["run", "--event", file.to_str().unwrap()])
             .envs(moto.env())
             .output()
             .unwrap();

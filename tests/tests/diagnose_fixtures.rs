@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use autorepair::config::Config;
 use autorepair::decide::{Action, History};
-use autorepair::diagnose::{Threads, diagnose, load_evidence, run_rules};
+use autorepair::diagnosis::{Threads, conclude, load_evidence, run_rules};
 use autorepair::model::FindingKind;
 use autorepair::rules::{Compiler, RuleSet, Sandbox};
 
@@ -73,10 +73,10 @@ fn every_recorded_incident_leads_to_the_expected_decision() {
     for s in SCENARIOS {
         let evidence = load_evidence(&dir.join(s.file)).unwrap();
         let report = run_rules(&rules, &evidence, Threads::PerRule);
-        let d = diagnose(
+        let d = conclude(
             report,
             &evidence,
-            &config,
+            &config.policy,
             config.mode,
             History::default(),
             0,

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -15,7 +14,7 @@ use autorepair::decide::{Action, MergeMode};
 use autorepair::record::{self, Record, RecordWriter};
 use autorepair::replay::{self, Case, Options};
 use autorepair::rules::{Compiler, RuleSet, Sandbox};
-use autorepair_e2e::autorepair_bin;
+use autorepair_e2e::autorepair_command;
 use autorepair_e2e::converse::{ConverseStandIn, Reply, oom_diagnosis};
 
 fn corpus_dir() -> PathBuf {
@@ -168,7 +167,7 @@ fn the_ai_is_replayed_and_compared_when_enabled() {
             "no {mode} matrix"
         );
     }
-    let report = autorepair::report::build(&records, &config);
+    let report = autorepair::report::build(&records, config.pricing.lambda_usd_per_gb_second);
     assert_eq!(report.compared, 12);
     let rate = report.agreement_rate.unwrap();
     assert!(
@@ -209,10 +208,8 @@ fn a_stopped_replay_keeps_every_record_it_finished() {
 }
 
 fn cli(args: &[&str]) -> std::process::Output {
-    Command::new(autorepair_bin())
-        .arg("--no-cache")
+    autorepair_command(["--no-cache"])
         .args(args)
-        .env_remove("AUTOREPAIR_CONFIG")
         .output()
         .unwrap()
 }

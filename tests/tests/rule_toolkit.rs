@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use autorepair::clock::now_ms;
-use autorepair_e2e::{Behaviour, Moto, Workload, alarm_event, autorepair_bin};
+use autorepair_e2e::{Behaviour, Moto, Workload, alarm_event, autorepair_command, describe};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -20,24 +20,12 @@ fn autorepair(dir: &Path, args: &[&str]) -> Output {
 
 /// `autorepair ARGS` in `dir` with `env` set (e.g. moto's endpoint).
 fn autorepair_with(dir: &Path, args: &[&str], env: Vec<(&'static str, String)>) -> Output {
-    Command::new(autorepair_bin())
-        .args(args)
+    autorepair_command(args)
         .current_dir(dir)
         .envs(env)
         .env("AUTOREPAIR_CACHE_DIR", dir.join("cache"))
-        .env_remove("AUTOREPAIR_CONFIG")
-        .env_remove("AUTOREPAIR_SIGNING_PASSWORD")
         .output()
         .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// A third-party rule to share: the greedy-logs test plugin, a valid rule.
@@ -49,7 +37,7 @@ fn third_party_rule(dir: &Path) -> PathBuf {
 
 fn keygen(dir: &Path, name: &str) -> String {
     let out = autorepair(dir, &["rule", "keygen", "-o", name, "--unencrypted"]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", describe(&out));
     let public = std::fs::read_to_string(dir.join(format!("{name}.pub"))).unwrap();
     public.lines().nth(1).unwrap().trim().to_owned()
 }
@@ -58,7 +46,7 @@ fn sign(dir: &Path, rule: &str, key: &str, extra: &[&str]) {
     let mut args = vec!["rule", "sign", rule, "--key", key];
     args.extend(extra);
     let out = autorepair(dir, &args);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", describe(&out));
 }
 
 /// `rules list --format json` under a config trusting `public_key`.
@@ -99,7 +87,7 @@ fn list_env(
         ],
         env,
     );
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", describe(&out));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -121,8 +109,8 @@ fn a_signed_rule_loads_and_every_refusal_says_why() {
 
     // Verified by `rule verify` and loaded by the host, marked as signed.
     let out = autorepair(d, &["rule", "verify", "greedy.wasm", "--key", "alice.pub"]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("signed by"), "{}", text(&out));
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(describe(&out).contains("signed by"), "{}", describe(&out));
     let doc = list_with(d, &alice, "source = \"greedy.wasm\"");
     let rule = &doc["rules"].as_array().unwrap()[5];
     assert_eq!(rule["name"], "hostile-greedy-logs");
@@ -137,7 +125,7 @@ fn a_signed_rule_loads_and_every_refusal_says_why() {
         d,
         &["rule", "verify", "greedy.wasm", "--key", "mallory.pub"],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
 
     // Tampered bytes: one byte appended after signing.
     let mut bytes = std::fs::read(d.join("greedy.wasm")).unwrap();
@@ -177,7 +165,7 @@ fn a_signed_rule_loads_and_every_refusal_says_why() {
     assert_eq!(doc["rules"][5]["unsigned"], true);
     let config = d.join("autorepair.toml");
     let out = autorepair(d, &["--config", config.to_str().unwrap(), "rules", "list"]);
-    assert!(text(&out).contains("UNSIGNED"), "{}", text(&out));
+    assert!(describe(&out).contains("UNSIGNED"), "{}", describe(&out));
 }
 
 #[test]
@@ -185,32 +173,29 @@ fn an_encrypted_key_needs_its_password() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     third_party_rule(d);
-    let keygen = Command::new(autorepair_bin())
-        .args(["rule", "keygen", "-o", "team"])
+    let keygen = autorepair_command(["rule", "keygen", "-o", "team"])
         .current_dir(d)
         .env("AUTOREPAIR_SIGNING_PASSWORD", "correct horse")
         .output()
         .unwrap();
-    assert!(keygen.status.success(), "{}", text(&keygen));
+    assert!(keygen.status.success(), "{}", describe(&keygen));
     let sign = |password: Option<&str>| {
-        let mut cmd = Command::new(autorepair_bin());
-        cmd.args(["rule", "sign", "greedy.wasm", "--key", "team.key"])
-            .current_dir(d)
-            .env_remove("AUTOREPAIR_SIGNING_PASSWORD");
+        let mut cmd = autorepair_command(["rule", "sign", "greedy.wasm", "--key", "team.key"]);
+        cmd.current_dir(d);
         if let Some(p) = password {
             cmd.env("AUTOREPAIR_SIGNING_PASSWORD", p);
         }
         cmd.output().unwrap()
     };
     let without = sign(None);
-    assert_eq!(without.status.code(), Some(2), "{}", text(&without));
-    assert!(text(&without).contains("AUTOREPAIR_SIGNING_PASSWORD"));
+    assert_eq!(without.status.code(), Some(2), "{}", describe(&without));
+    assert!(describe(&without).contains("AUTOREPAIR_SIGNING_PASSWORD"));
     let wrong = sign(Some("wrong"));
-    assert!(!wrong.status.success(), "{}", text(&wrong));
+    assert!(!wrong.status.success(), "{}", describe(&wrong));
     let right = sign(Some("correct horse"));
-    assert!(right.status.success(), "{}", text(&right));
+    assert!(right.status.success(), "{}", describe(&right));
     let out = autorepair(d, &["rule", "verify", "greedy.wasm", "--key", "team.pub"]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", describe(&out));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -330,18 +315,17 @@ async fn a_new_rule_goes_from_scaffold_to_a_signed_shadow_rule_in_run() {
             .unwrap()
     };
     let new = autorepair(d, &["rule", "new", "headroom"]);
-    assert!(new.status.success(), "{}", text(&new));
+    assert!(new.status.success(), "{}", describe(&new));
     let krate = d.join("headroom");
     let tested = cargo(&["test", "--quiet"], &krate);
-    assert!(tested.status.success(), "{}", text(&tested));
+    assert!(tested.status.success(), "{}", describe(&tested));
 
-    let built = Command::new(autorepair_bin())
-        .args(["rule", "build", krate.to_str().unwrap()])
+    let built = autorepair_command(["rule", "build", krate.to_str().unwrap()])
         .env("CARGO_TARGET_DIR", &target)
         .env("CARGO_NET_OFFLINE", "true")
         .output()
         .unwrap();
-    assert!(built.status.success(), "{}", text(&built));
+    assert!(built.status.success(), "{}", describe(&built));
     let wasm = PathBuf::from(String::from_utf8_lossy(&built.stdout).trim());
     assert!(
         wasm.ends_with("wasm32-wasip2/release/headroom.wasm"),
@@ -362,7 +346,7 @@ async fn a_new_rule_goes_from_scaffold_to_a_signed_shadow_rule_in_run() {
             "expect.json",
         ],
     );
-    assert!(test.status.success(), "{}", text(&test));
+    assert!(test.status.success(), "{}", describe(&test));
     let report = String::from_utf8_lossy(&test.stdout);
     assert!(report.contains("2 passed, 0 failed"), "{report}");
     assert!(report.contains("fuel"), "{report}");
@@ -384,10 +368,10 @@ async fn a_new_rule_goes_from_scaffold_to_a_signed_shadow_rule_in_run() {
             "../wrong.json",
         ],
     );
-    assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong));
+    assert_eq!(wrong.status.code(), Some(1), "{}", describe(&wrong));
 
     let inspect = autorepair(d, &["rule", "inspect", "headroom.wasm", "--format", "json"]);
-    assert!(inspect.status.success(), "{}", text(&inspect));
+    assert!(inspect.status.success(), "{}", describe(&inspect));
     let inspection: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
     assert_eq!(inspection["exports_rule"], "autorepair:rules/rule@0.1.0");
     assert_eq!(inspection["describe"]["name"], "headroom");
@@ -408,15 +392,14 @@ async fn a_new_rule_goes_from_scaffold_to_a_signed_shadow_rule_in_run() {
     let event = d.join("event.json");
     let alarm = alarm_event("tight-fn-errors", "tight-fn", None, "ALARM", now);
     std::fs::write(&event, alarm.to_string()).unwrap();
-    let out = Command::new(autorepair_bin())
-        .args(["--config", config.to_str().unwrap(), "run", "--event"])
+    let out = autorepair_command(["--config", config.to_str().unwrap(), "run", "--event"])
         .arg(&event)
         .args(["--format", "json", "--create-table", "--dry-run"])
         .envs(moto.env())
         .env("AUTOREPAIR_CACHE_DIR", d.join("cache"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", describe(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rules = doc["rules"].as_array().unwrap();
     let headroom = rules
@@ -467,7 +450,7 @@ fn the_python_twin_passes_the_rust_rules_expectations() {
                 "json",
             ],
         );
-        assert!(out.status.success(), "{rule}: {}", text(&out));
+        assert!(out.status.success(), "{rule}: {}", describe(&out));
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
     let rust = run("throttles");

@@ -335,43 +335,12 @@ pub fn redact(line: &str) -> (String, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AlarmInfo, FunctionInfo, LogLine, Window};
+    use crate::testing::EvidenceBuilder;
 
     fn evidence(lines: &[&str]) -> Evidence {
-        Evidence {
-            function: FunctionInfo {
-                name: "orders".into(),
-                arn: String::new(),
-                runtime: "nodejs22.x".into(),
-                architecture: "arm64".into(),
-                memory_mb: 512,
-                timeout_s: 30,
-                qualifier: None,
-                tags: Default::default(),
-                ..FunctionInfo::default()
-            },
-            alarm: AlarmInfo {
-                name: "orders-errors".into(),
-                metric: "Errors".into(),
-                state: "ALARM".into(),
-                reason: "threshold crossed".into(),
-            },
-            window: Window {
-                start_ms: 0,
-                end_ms: 1_800_000,
-            },
-            metrics: Vec::new(),
-            reports: Vec::new(),
-            logs: lines
-                .iter()
-                .enumerate()
-                .map(|(i, m)| LogLine {
-                    timestamp_ms: i as i64,
-                    message: (*m).to_owned(),
-                })
-                .collect(),
-            notes: Vec::new(),
-        }
+        EvidenceBuilder::new("orders")
+            .log_lines(lines.iter().copied())
+            .build()
     }
 
     #[test]

@@ -64,7 +64,7 @@ impl Config {
         problems.extend(trust::key_problems(&self.trust.keys));
         for (i, p) in self.plugins.iter().enumerate() {
             let name = format!("plugins[{i}] ({})", p.source);
-            limits.push((name.clone(), self.plugin_limits(p)));
+            limits.push((name.clone(), self.rule_limits(p)));
             let location = p.location();
             if let Err(e) = &location {
                 problems.push(format!("{name}: source: {e}"));

@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{Config, ConfigError, PluginConfig};
+use super::{Config, ConfigError, RuleConfig};
 use crate::clock::now_ms;
-use crate::model::{FailureCause, Grants, Millis, PluginFailure};
+use crate::model::{FailureCause, Grants, Millis, RuleFailure};
 use crate::rules::source::{self, Fetched, Location};
 use crate::rules::{self, Origin, RuleSpec};
 use crate::trust::{self, Trust};
@@ -85,13 +85,13 @@ impl Config {
 
     /// The rules to load, reading third-party rules from local files (an S3
     /// source is refused here: fetch it with [`Config::rule_specs_from`]).
-    pub fn rule_specs(&self) -> (Vec<RuleSpec>, Vec<PluginFailure>) {
+    pub fn rule_specs(&self) -> (Vec<RuleSpec>, Vec<RuleFailure>) {
         let fetched = self.plugins.iter().map(read_local).collect();
         self.rule_specs_from(fetched, now_ms())
     }
 
     /// The rules to load: enabled bundled rules, then every configured plugin
-    /// whose bytes (`fetched[i]` for `plugins[i]`) pass [`trust::verify`] at
+    /// whose bytes (`fetched[i]` for `plugins[i]`) pass [`trust::admit`] at
     /// `now_ms`. A plugin refused here is returned as a failure, with the reason;
     /// the rest still load. Nothing refused is even compiled: compiling hostile
     /// input can be made arbitrarily slow.
@@ -99,7 +99,7 @@ impl Config {
         &self,
         fetched: Vec<Result<Fetched, String>>,
         now_ms: Millis,
-    ) -> (Vec<RuleSpec>, Vec<PluginFailure>) {
+    ) -> (Vec<RuleSpec>, Vec<RuleFailure>) {
         let mut specs = Vec::new();
         let mut failures = Vec::new();
         for (name, bytes) in rules::artifacts::BUNDLED {
@@ -122,7 +122,7 @@ impl Config {
         }
         for (p, fetched) in self.plugins.iter().zip(fetched) {
             let verified = fetched.map_err(FailureCause::Load).and_then(|f| {
-                trust::verify(
+                trust::admit(
                     &f.bytes,
                     p.sha256.as_deref(),
                     f.signature.as_deref(),
@@ -143,12 +143,12 @@ impl Config {
                         origin: Origin::External(p.source.clone()),
                         bytes,
                         grants: p.grants,
-                        limits: self.plugin_limits(p),
+                        limits: self.rule_limits(p),
                         shadow: p.shadow,
                         trust,
                     });
                 }
-                Err(cause) => failures.push(PluginFailure {
+                Err(cause) => failures.push(RuleFailure {
                     rule: p.source.clone(),
                     cause,
                 }),
@@ -159,7 +159,7 @@ impl Config {
 }
 
 /// A plugin's bytes and signature from local files.
-pub fn read_local(p: &PluginConfig) -> Result<Fetched, String> {
+pub fn read_local(p: &RuleConfig) -> Result<Fetched, String> {
     match (p.location()?, p.signature_location()?) {
         (Location::File(path), signature) => source::read_local(&path, &signature),
         (remote, _) => Err(format!(

@@ -29,7 +29,7 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     pub bundled: BundledConfig,
     /// Rule plugins from outside the binary.
-    pub plugins: Vec<PluginConfig>,
+    pub plugins: Vec<RuleConfig>,
     /// Keys whose minisign signatures let a third-party rule load without a pin.
     pub trust: TrustConfig,
     /// The closed loop: where records go, windows, bounds.
@@ -224,7 +224,7 @@ pub struct TrustConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PluginConfig {
+pub struct RuleConfig {
     /// The component: a file (relative to the config file) or `s3://bucket/key`.
     #[serde(alias = "path")]
     pub source: String,
@@ -236,7 +236,7 @@ pub struct PluginConfig {
     pub signature: Option<String>,
     /// What the rule may see; default metrics, reports and config — never logs
     /// unless granted here.
-    #[serde(default = "default_plugin_grants")]
+    #[serde(default = "default_rule_grants")]
     pub grants: Grants,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_budget_ms: Option<u64>,
@@ -251,7 +251,7 @@ pub struct PluginConfig {
     pub allow_unsigned: bool,
 }
 
-impl PluginConfig {
+impl RuleConfig {
     /// Where the rule is. Sources were checked when the config was loaded.
     pub fn location(&self) -> Result<Location, String> {
         Location::parse(&self.source, Path::new("."))
@@ -267,7 +267,7 @@ impl PluginConfig {
 }
 
 /// What a `[[plugins]]` entry grants unless it says otherwise: never logs.
-pub fn default_plugin_grants() -> Grants {
+pub fn default_rule_grants() -> Grants {
     [Grant::Metrics, Grant::Reports, Grant::Config]
         .into_iter()
         .collect()
@@ -288,7 +288,7 @@ pub enum ConfigError {
 
 impl Config {
     /// A plugin's limits: its own, else the sandbox defaults.
-    pub fn plugin_limits(&self, p: &PluginConfig) -> Limits {
+    pub fn rule_limits(&self, p: &RuleConfig) -> Limits {
         let default = self.sandbox.limits();
         Limits {
             cpu_budget_ms: p.cpu_budget_ms.unwrap_or(default.cpu_budget_ms),
@@ -300,7 +300,7 @@ impl Config {
     pub fn max_memory_mib(&self) -> u64 {
         self.plugins
             .iter()
-            .map(|p| self.plugin_limits(p).memory_mib)
+            .map(|p| self.rule_limits(p).memory_mib)
             .chain([self.sandbox.memory_mib])
             .max()
             .unwrap_or(Limits::default().memory_mib)

@@ -63,7 +63,7 @@ fn an_unpinned_plugin_is_refused_unless_allowed() {
         "{err}"
     );
     let ok = parse("[[plugins]]\npath = \"x.wasm\"\nallow_unsigned = true\n").unwrap();
-    assert_eq!(ok.plugins[0].grants, default_plugin_grants());
+    assert_eq!(ok.plugins[0].grants, default_rule_grants());
     assert!(!ok.plugins[0].grants.contains(Grant::Logs));
 }
 

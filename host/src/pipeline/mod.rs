@@ -19,7 +19,7 @@ pub use protocol::{STAGES, StageRequest, stage};
 
 use crate::config::Config;
 use crate::decide::{self, Action, Decision, History, MergeMode, Situation};
-use crate::diagnose;
+use crate::diagnosis;
 use crate::evidence::{self, CollectError, Sources};
 use crate::incident::{self, AlarmState, IncidentError};
 use crate::model::{Evidence, FunctionInfo, Window};
@@ -277,7 +277,7 @@ pub async fn diagnose(ctx: &Context, run: &mut Run, which: Diagnosers) {
     if which.rules {
         let started = Instant::now();
         let report = tokio::task::block_in_place(|| {
-            diagnose::run_rules(&ctx.rules, &evidence, diagnose::Threads::PerRule)
+            diagnosis::run_rules(&ctx.rules, &evidence, diagnosis::Threads::PerRule)
         });
         run.findings.extend(report.findings);
         run.plugin_failures.extend(report.plugin_failures);
@@ -288,14 +288,14 @@ pub async fn diagnose(ctx: &Context, run: &mut Run, which: Diagnosers) {
         let started = Instant::now();
         match task.await {
             Ok(answer) => {
-                run.findings.extend(diagnose::ai_finding(&answer));
+                run.findings.extend(diagnosis::ai_finding(&answer));
                 run.ai = Some(answer);
             }
             Err(e) => tracing::error!(error = %e, "the AI diagnoser's task died"),
         }
         timed(run, "ai", started);
     }
-    run.evidence = Some(diagnose::summarize(&evidence));
+    run.evidence = Some(diagnosis::summarize(&evidence));
     run.before = Some(Health::of(&evidence));
     run.function = Some(evidence.function.clone());
 }

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{AI, RULES, Report, headline, tables};
+use super::text::{headline, tables};
+use super::{AI, RULES, Report};
 
 const WIDTH: u32 = 860;
 const HEIGHT: u32 = 340;

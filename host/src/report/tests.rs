@@ -1,9 +1,11 @@
 use super::*;
 use crate::ai::{AiRun, AiStatus};
+use crate::config::Config;
 use crate::decide::{MergeMode, WouldHave};
-use crate::diagnose::EvidenceSummary;
-use crate::model::{FailureCause, PluginFailure};
+use crate::diagnosis::EvidenceSummary;
+use crate::model::{FailureCause, RuleFailure};
 use crate::record::Label;
+use crate::record::Record;
 
 fn would(by: &str, action: Action, target: Option<u32>) -> WouldHave {
     WouldHave {
@@ -88,7 +90,7 @@ fn sample() -> Vec<Record> {
     rolled.verdict = Some(Verdict::Unchanged);
     rolled.rolled_back = true;
     rolled.status = "rolled_back".into();
-    rolled.plugin_failures.push(PluginFailure {
+    rolled.plugin_failures.push(RuleFailure {
         rule: "timeouts".into(),
         cause: FailureCause::CpuBudget(50),
     });
@@ -104,7 +106,10 @@ fn sample() -> Vec<Record> {
 
 #[test]
 fn aggregates_agreement_outcomes_cost_and_ai_figures() {
-    let report = build(&sample(), &Config::default());
+    let report = build(
+        &sample(),
+        Config::default().pricing.lambda_usd_per_gb_second,
+    );
     assert_eq!(report.incidents, 3);
     assert_eq!(report.compared, 2);
     assert_eq!(report.agreement_rate, Some(0.5));
@@ -161,7 +166,10 @@ fn aggregates_agreement_outcomes_cost_and_ai_figures() {
 
 #[test]
 fn every_format_carries_the_incidents() {
-    let report = build(&sample(), &Config::default());
+    let report = build(
+        &sample(),
+        Config::default().pricing.lambda_usd_per_gb_second,
+    );
     let text = text(&report);
     assert!(text.contains("agreement 50%"), "{text}");
     assert!(
@@ -178,7 +186,10 @@ fn every_format_carries_the_incidents() {
 
 #[test]
 fn the_html_page_is_self_contained_with_two_drawn_charts() {
-    let html = html(&build(&sample(), &Config::default()));
+    let html = html(&build(
+        &sample(),
+        Config::default().pricing.lambda_usd_per_gb_second,
+    ));
     if let Ok(path) = std::env::var("AUTOREPAIR_REPORT_HTML") {
         std::fs::write(path, &html).unwrap();
     }
@@ -206,7 +217,7 @@ fn the_html_page_is_self_contained_with_two_drawn_charts() {
 
 #[test]
 fn no_records_make_an_empty_report_not_a_crash() {
-    let report = build(&[], &Config::default());
+    let report = build(&[], Config::default().pricing.lambda_usd_per_gb_second);
     assert_eq!(report.agreement_rate, None);
     assert!(text(&report).contains("0 incidents"));
     assert!(html(&report).contains("no incident where both"));
@@ -255,7 +266,7 @@ fn shadow_rules_are_set_against_the_decision_and_unsigned_rules_flagged() {
         records.push(r);
     }
     records[1].unsigned_rules = vec!["dev-rule".into()];
-    let report = build(&records, &Config::default());
+    let report = build(&records, Config::default().pricing.lambda_usd_per_gb_second);
     let shadow = report
         .sources
         .iter()
@@ -279,5 +290,8 @@ fn shadow_rules_are_set_against_the_decision_and_unsigned_rules_flagged() {
 }
 
 fn text_of(records: &[Record]) -> String {
-    text(&build(records, &Config::default()))
+    text(&build(
+        records,
+        Config::default().pricing.lambda_usd_per_gb_second,
+    ))
 }

@@ -3,7 +3,7 @@
 //!
 //! The promise (see design.md): a rule has no network, files, env or args, runs
 //! within its budget, sees only what it was granted, changes nothing, and whatever
-//! it does wrong becomes a recorded [`PluginFailure`] while other rules still count.
+//! it does wrong becomes a recorded [`RuleFailure`] while other rules still count.
 
 pub mod artifacts;
 mod bindings;
@@ -23,11 +23,11 @@ use wasmtime::component::{Component, types::ComponentItem};
 pub use bindings::{INTERFACE_VERSION, RULE_INTERFACE};
 pub use cache::{ArtifactCache, default_dir as default_cache_dir};
 pub use sandbox::{
-    CallReport, EPOCH_TICK, Limits, MAX_LOG_BYTES, MAX_LOG_CALLS, PluginLog, Sandbox, SandboxError,
+    CallReport, EPOCH_TICK, Limits, MAX_LOG_BYTES, MAX_LOG_CALLS, RuleLog, Sandbox, SandboxError,
 };
 
 use crate::digest::sha256_hex;
-use crate::model::{Evidence, FailureCause, Finding, Grants, PluginFailure};
+use crate::model::{Evidence, FailureCause, Finding, Grants, RuleFailure};
 use crate::trust::Trust;
 use bindings::{RulePluginPre, wit};
 use sandbox::State;
@@ -110,8 +110,8 @@ pub struct RuleOutcome {
 }
 
 impl RuleOutcome {
-    pub fn failure(&self) -> Option<PluginFailure> {
-        self.result.as_ref().err().map(|cause| PluginFailure {
+    pub fn failure(&self) -> Option<RuleFailure> {
+        self.result.as_ref().err().map(|cause| RuleFailure {
             rule: self.rule.clone(),
             cause: cause.clone(),
         })
@@ -173,7 +173,7 @@ impl Compiler {
     }
 
     /// Compiles, checks and describes one rule.
-    pub fn load(&self, spec: &RuleSpec) -> Result<LoadedRule, PluginFailure> {
+    pub fn load(&self, spec: &RuleSpec) -> Result<LoadedRule, RuleFailure> {
         let label = match &spec.origin {
             Origin::Bundled => "bundled rule".to_owned(),
             Origin::External(source) => source
@@ -183,7 +183,7 @@ impl Compiler {
                 .unwrap_or(source)
                 .to_owned(),
         };
-        let fail = |cause| PluginFailure {
+        let fail = |cause| RuleFailure {
             rule: label.clone(),
             cause,
         };
@@ -279,7 +279,7 @@ fn check_interface(component: &Component, engine: &wasmtime::Engine) -> Result<(
 pub struct RuleSet {
     sandbox: Arc<Sandbox>,
     rules: Vec<LoadedRule>,
-    load_failures: Vec<PluginFailure>,
+    load_failures: Vec<RuleFailure>,
 }
 
 impl RuleSet {
@@ -292,7 +292,7 @@ impl RuleSet {
             match compiler.load(spec) {
                 Ok(rule) => {
                     if let Some(twin) = rules.iter().find(|r| r.info.name == rule.info.name) {
-                        load_failures.push(PluginFailure {
+                        load_failures.push(RuleFailure {
                             rule: rule.info.name.clone(),
                             cause: FailureCause::Load(format!(
                                 "a rule with this name is already loaded from {}; names must be unique",
@@ -320,12 +320,12 @@ impl RuleSet {
         &self.rules
     }
 
-    pub fn load_failures(&self) -> &[PluginFailure] {
+    pub fn load_failures(&self) -> &[RuleFailure] {
         &self.load_failures
     }
 
     /// Records rules refused before loading (unreadable file, pin mismatch).
-    pub fn add_load_failures(&mut self, failures: impl IntoIterator<Item = PluginFailure>) {
+    pub fn add_load_failures(&mut self, failures: impl IntoIterator<Item = RuleFailure>) {
         self.load_failures.extend(failures);
     }
 

@@ -47,7 +47,7 @@ impl Default for Limits {
 
 /// A message a rule logged through the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PluginLog {
+pub struct RuleLog {
     pub level: String,
     pub message: String,
 }
@@ -55,7 +55,7 @@ pub struct PluginLog {
 /// What a call leaves behind besides its result.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallReport {
-    pub logs: Vec<PluginLog>,
+    pub logs: Vec<RuleLog>,
     /// Log calls past [`MAX_LOG_CALLS`], dropped.
     pub logs_dropped: usize,
     pub peak_memory_bytes: usize,
@@ -109,7 +109,7 @@ impl Host for State {
             Level::Error => "error",
         };
         tracing::debug!(rule = %self.rule, level, message = %message, "rule log");
-        self.report.logs.push(PluginLog {
+        self.report.logs.push(RuleLog {
             level: level.to_owned(),
             message,
         });

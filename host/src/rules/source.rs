@@ -1,6 +1,6 @@
 //! Where third-party rules come from: a local file, or `s3://bucket/key`
 //! fetched through the [`ObjectStore`] port (S3 in production). Bytes are only fetched here; whether they may load
-//! is [`crate::trust::verify`]'s call, made before anything is compiled.
+//! is [`crate::trust::admit`]'s call, made before anything is compiled.
 //!
 //! A rule's signature sits next to it as `<source>.minisig` unless the config
 //! names another place. A pinned S3 rule is cached by its digest, so a later

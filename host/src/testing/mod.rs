@@ -3,8 +3,11 @@
 //! both write. Compiled for tests and with the `test-support` feature only,
 //! never into a release binary.
 
+pub mod evidence;
 pub mod ports;
 pub mod workload;
+
+pub use evidence::EvidenceBuilder;
 
 /// The hostile plugins host/build.rs built from `plugins/hostile`: (name, path).
 pub mod hostile {

@@ -7,9 +7,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::diagnose::load_evidence;
-use crate::model::{Finding, FindingKind, Recommendation};
-use crate::rules::{CallReport, RuleSet};
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::diagnosis::load_evidence;
+use crate::digest::sha256_hex;
+use crate::model::{Finding, FindingKind, Grant, Grants, Recommendation};
+use crate::rules::source::Location;
+use crate::rules::{CallReport, Limits, Origin, RuleSet, RuleSpec};
+use crate::trust::Trust;
 
 /// What one evidence file should produce. Every field is optional; the
 /// finding fields must all hold for one finding.
@@ -108,6 +114,72 @@ pub enum CheckError {
     Evidence(String),
     #[error("the rule did not load: {0}")]
     NotLoaded(String),
+}
+
+/// What `rule test` overrides from the command line; empty means the
+/// production view.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// What the rule may see; empty: the production grants.
+    pub grants: Vec<Grant>,
+    pub cpu_budget_ms: Option<u64>,
+    pub memory_mib: Option<u64>,
+}
+
+/// The production view of the rule `rule` (a path or a bundled rule's name)
+/// with these `bytes`: a `[[plugins]]` entry for the same bytes (by pinned
+/// digest or canonical path) gives its grants and limits; else a bundled
+/// rule's grants, or a new plugin's defaults. `overrides` win over both. The
+/// spec is unsigned: `rule test` checks behaviour, `rule verify` signatures.
+pub fn production_spec(
+    config: &Config,
+    rule: &str,
+    origin: Origin,
+    bytes: Arc<[u8]>,
+    overrides: Overrides,
+) -> RuleSpec {
+    let digest = sha256_hex(&bytes);
+    let here = std::fs::canonicalize(rule).ok();
+    let entry = config.plugins.iter().find(|p| {
+        p.sha256
+            .as_deref()
+            .is_some_and(|pin| pin.eq_ignore_ascii_case(&digest))
+            || match p.location() {
+                Ok(Location::File(path)) => {
+                    here.is_some() && std::fs::canonicalize(path).ok() == here
+                }
+                Ok(remote) => remote.to_string() == rule,
+                Err(_) => false,
+            }
+    });
+    let default_grants = match (&origin, entry) {
+        (_, Some(p)) => p.grants,
+        (Origin::Bundled, None) => config
+            .bundled
+            .grants
+            .get(rule)
+            .copied()
+            .unwrap_or(Grants::ALL),
+        (Origin::External(_), None) => crate::config::default_rule_grants(),
+    };
+    let grants = if overrides.grants.is_empty() {
+        default_grants
+    } else {
+        overrides.grants.into_iter().collect()
+    };
+    let defaults = entry.map_or(config.sandbox.limits(), |p| config.rule_limits(p));
+    let limits = Limits {
+        cpu_budget_ms: overrides.cpu_budget_ms.unwrap_or(defaults.cpu_budget_ms),
+        memory_mib: overrides.memory_mib.unwrap_or(defaults.memory_mib),
+    };
+    RuleSpec {
+        origin,
+        bytes,
+        grants,
+        limits,
+        shadow: false,
+        trust: Trust::Unsigned,
+    }
 }
 
 /// Runs the one rule in `rules` on every file.
@@ -292,6 +364,49 @@ mod tests {
                 Some("x")
             )
             .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_production_view_unless_overridden() {
+        let config = Config::default();
+        let bytes: Arc<[u8]> = Arc::from(&b"\0asm"[..]);
+        let bundled = production_spec(
+            &config,
+            "oom",
+            Origin::Bundled,
+            bytes.clone(),
+            Overrides::default(),
+        );
+        assert_eq!(bundled.grants, Grants::ALL);
+        assert_eq!(bundled.limits, config.sandbox.limits());
+        assert_eq!(bundled.trust, Trust::Unsigned);
+        let external = production_spec(
+            &config,
+            "no/such/rule.wasm",
+            Origin::External("no/such/rule.wasm".into()),
+            bytes.clone(),
+            Overrides::default(),
+        );
+        assert_eq!(external.grants, crate::config::default_rule_grants());
+        let overridden = production_spec(
+            &config,
+            "oom",
+            Origin::Bundled,
+            bytes,
+            Overrides {
+                grants: vec![Grant::Logs],
+                cpu_budget_ms: Some(7),
+                memory_mib: Some(9),
+            },
+        );
+        assert_eq!(overridden.grants, [Grant::Logs].into_iter().collect());
+        assert_eq!(
+            overridden.limits,
+            Limits {
+                cpu_budget_ms: 7,
+                memory_mib: 9
+            }
         );
     }
 

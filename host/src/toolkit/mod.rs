@@ -1,11 +1,15 @@
 //! The rule author's toolkit behind `autorepair rule …`: a new rule crate
 //! (`scaffold`), its build for wasm32-wasip2 (`build`), runs in the production
 //! sandbox with expectations (`check`), and a look inside a component
-//! (`inspect`). Signing and verifying live in [`crate::trust`].
+//! (`inspect`), keys and signatures for sharing rules (`keys`, over the
+//! minisign primitives and trust decision in [`crate::trust`]), and the
+//! configured rules loaded as the command line loads them (`load`).
 
 pub mod build;
 pub mod check;
 pub mod inspect;
+pub mod keys;
+pub mod load;
 pub mod scaffold;
 
 use std::path::Path;

@@ -254,7 +254,7 @@ mod tests {
     fn example_evidence_is_valid_host_evidence() {
         let text = evidence("x", 512, 497);
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let e = crate::diagnose::evidence_from_value(Path::new("pressure.json"), value).unwrap();
+        let e = crate::diagnosis::evidence_from_value(Path::new("pressure.json"), value).unwrap();
         assert_eq!(e.reports.len(), 10);
         assert_eq!(
             e.reports.iter().map(|r| r.max_memory_used_mb).max(),

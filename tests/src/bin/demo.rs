@@ -17,18 +17,12 @@ use autorepair::clock::now_ms;
 use autorepair_e2e::{Behaviour, Moto, Workload, alarm_event};
 
 fn autorepair_bin() -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os("AUTOREPAIR_BIN") {
-        return Ok(path.into());
-    }
-    let here = std::env::current_exe()?;
-    let bin = here.with_file_name("autorepair");
-    if !bin.exists() {
+    autorepair_e2e::cli::locate_bin().or_else(|bin| {
         bail!(
             "{} not found: build it with `cargo build --release -p autorepair`",
             bin.display()
-        );
-    }
-    Ok(bin)
+        )
+    })
 }
 
 fn banner(text: &str) {

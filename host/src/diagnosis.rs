@@ -1,5 +1,7 @@
-//! Stage 3, offline: run every rule on recorded evidence and decide. The same
-//! function serves `autorepair diagnose` and, later, the closed loop.
+//! Stage 3's results: every rule run on an incident's evidence (`run_rules`,
+//! which the pipeline's diagnose stage calls too), the AI's answer as a
+//! finding, and — offline, for `autorepair diagnose` and `replay` — the whole
+//! [`Diagnosis`] with its decision (`conclude`). Also reads recorded evidence.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -7,10 +9,11 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::ai::AiRun;
-use crate::config::Config;
-use crate::decide::{self, Decision, History, LAMBDA_MAX_MB, LAMBDA_MIN_MB, MergeMode, Situation};
+use crate::decide::{
+    self, Decision, History, LAMBDA_MAX_MB, LAMBDA_MIN_MB, MergeMode, Policy, Situation,
+};
 use crate::logs;
-use crate::model::{Evidence, Millis, PluginFailure, Source, SourcedFinding};
+use crate::model::{Evidence, Millis, RuleFailure, Source, SourcedFinding};
 use crate::rules::{RuleOutcome, RuleSet};
 
 #[derive(Debug, thiserror::Error)]
@@ -122,7 +125,7 @@ pub struct Timings {
 pub struct Diagnosis {
     pub evidence: EvidenceSummary,
     pub findings: Vec<SourcedFinding>,
-    pub plugin_failures: Vec<PluginFailure>,
+    pub plugin_failures: Vec<RuleFailure>,
     pub rules: Vec<RuleRun>,
     /// What the AI diagnoser did, when it was asked.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -138,7 +141,7 @@ pub struct Diagnosis {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RulesReport {
     pub findings: Vec<SourcedFinding>,
-    pub plugin_failures: Vec<PluginFailure>,
+    pub plugin_failures: Vec<RuleFailure>,
     pub rules: Vec<RuleRun>,
     pub rules_us: u64,
 }
@@ -175,7 +178,7 @@ pub fn run_rules(rules: &RuleSet, evidence: &Evidence, threads: Threads) -> Rule
                     shadow: outcome.shadow,
                     finding,
                 })),
-            Err(cause) => report.plugin_failures.push(PluginFailure {
+            Err(cause) => report.plugin_failures.push(RuleFailure {
                 rule: outcome.rule.clone(),
                 cause,
             }),
@@ -214,10 +217,10 @@ pub fn ai_finding(ai: &AiRun) -> Option<SourcedFinding> {
 
 /// Adds the AI's answer (when there is one) to what the rules said about
 /// `evidence`, and decides under the configured policy.
-pub fn diagnose(
+pub fn conclude(
     mut report: RulesReport,
     evidence: &Evidence,
-    config: &Config,
+    policy: &Policy,
     mode: MergeMode,
     history: History,
     now_ms: Millis,
@@ -231,9 +234,9 @@ pub fn diagnose(
         history,
         now_ms,
     };
-    let decision = decide::decide(&situation, &config.policy, mode);
+    let decision = decide::decide(&situation, policy, mode);
     let decide_us = started.elapsed().as_micros() as u64;
-    let would_have = decide::would_have(&situation, &config.policy);
+    let would_have = decide::would_have(&situation, policy);
     Diagnosis {
         evidence: summarize(evidence),
         findings: report.findings,

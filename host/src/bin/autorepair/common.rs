@@ -1,0 +1,65 @@
+//! What several commands share: output formats, argument parsers, the async
+//! runtime and the configured rules.
+
+use anyhow::Context;
+use clap::ValueEnum;
+
+use autorepair::aws;
+use autorepair::config::Config;
+use autorepair::decide::MergeMode;
+use autorepair::rules::RuleSet;
+use autorepair::setup;
+
+use crate::Failure;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+pub fn parse_mode(s: &str) -> Result<MergeMode, String> {
+    s.parse()
+}
+
+/// `90s`, `10m`, `1h`, `0s`, `250ms`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 90s, 10m or 1h"))?;
+    let secs = match unit {
+        "ms" => return Ok(std::time::Duration::from_millis(n)),
+        "s" | "" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    Ok(tokio::runtime::Runtime::new().context("starting the async runtime")?)
+}
+
+/// Every rule the config names — bundled, local and remote (fetched from S3)
+/// — compiled in the production sandbox, with the ones refused kept as load
+/// failures. `no_cache` leaves the precompiled-rule cache on disk alone.
+pub fn load_rules(config: &Config, no_cache: bool) -> Result<RuleSet, Failure> {
+    let cache_dir = if no_cache {
+        None
+    } else {
+        config.sandbox.effective_cache_dir()
+    };
+    let rules = runtime()?.block_on(async {
+        let objects = if config.has_remote_rules() {
+            Some(setup::rule_store(&aws::sdk_from_env().await))
+        } else {
+            None
+        };
+        setup::load_rules(config, objects, cache_dir).await
+    });
+    Ok(rules.context("starting the rule sandbox")?)
+}

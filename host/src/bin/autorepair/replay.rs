@@ -1,0 +1,135 @@
+//! `autorepair replay`: the rules (and the AI when enabled) over a corpus of
+//! recorded evidence, with a confusion matrix per merge mode and per source.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use autorepair::ai::AiDiagnoser;
+use autorepair::aws::Aws;
+use autorepair::config::Config;
+use autorepair::decide::MergeMode;
+use autorepair::record::{self, RecordWriter};
+use autorepair::replay;
+use autorepair::setup;
+
+use crate::common::{Format, load_rules, parse_mode, runtime};
+use crate::{Failure, bad_input};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The corpus directory (e.g. tests/fixtures/corpus).
+    dir: PathBuf,
+    /// Merge mode whose decision is recorded as the decision.
+    #[arg(long, value_parser = parse_mode)]
+    mode: Option<MergeMode>,
+    /// Threads to spread incidents over; default: the machine's cores.
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Append one record per incident to this JSON-lines file.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Do not ask the AI even if the config enables it.
+    #[arg(long)]
+    no_ai: bool,
+}
+
+pub fn run(args: Args, config: &Config, no_cache: bool) -> Result<(), Failure> {
+    let Args {
+        dir,
+        mode,
+        jobs,
+        record,
+        format,
+        no_ai,
+    } = args;
+    let cases = replay::load_dir(&dir).map_err(bad_input)?;
+    if cases.is_empty() {
+        return Err(bad_input(anyhow::anyhow!(
+            "{} holds no *.json evidence files",
+            dir.display()
+        )));
+    }
+    let mut writer = record
+        .as_deref()
+        .map(RecordWriter::append)
+        .transpose()
+        .map_err(bad_input)?;
+    let rules = load_rules(config, no_cache)?;
+    let runtime = runtime()?;
+    let ai = (config.ai.enabled && !no_ai)
+        .then(|| setup::bedrock_diagnoser(&runtime.block_on(Aws::from_env()), config));
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second Ctrl-C ends the process the usual way.
+        let _ = ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupted: finishing the incidents under way, then stopping");
+        });
+    }
+    let options = replay::Options {
+        mode: mode.unwrap_or(config.mode),
+        jobs: jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1),
+        ai: ai
+            .as_ref()
+            .map(|a| (a as &dyn AiDiagnoser, runtime.handle().clone())),
+        stop: &stop,
+    };
+    let bar = indicatif::ProgressBar::new(cases.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} incidents, {per_sec} ({eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let mut records = Vec::with_capacity(cases.len());
+    let done = replay::replay(&rules, config, &cases, &options, |r| {
+        bar.inc(1);
+        if let Some(w) = writer.as_mut() {
+            w.write(&r)?;
+        }
+        records.push(r);
+        Ok::<_, record::RecordError>(())
+    })?;
+    bar.finish_and_clear();
+    let elapsed = started.elapsed();
+    let interrupted = stop.load(Ordering::SeqCst) && done < cases.len();
+    let matrices = replay::confusion(&records);
+    match format {
+        Format::Text => {
+            println!(
+                "replayed {done} of {} incidents in {:.2} s ({:.0}/s){}",
+                cases.len(),
+                elapsed.as_secs_f64(),
+                done as f64 / elapsed.as_secs_f64().max(1e-9),
+                if interrupted { "; interrupted" } else { "" }
+            );
+            print!("{}", replay::confusion_text(&matrices));
+        }
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "incidents": cases.len(),
+                "replayed": done,
+                "interrupted": interrupted,
+                "seconds": elapsed.as_secs_f64(),
+                "confusion": matrices,
+                "records": records,
+            }))?
+        ),
+    }
+    if interrupted {
+        return Err(Failure {
+            code: 130,
+            error: anyhow::anyhow!("interrupted after {done} of {} incidents", cases.len()),
+        });
+    }
+    Ok(())
+}

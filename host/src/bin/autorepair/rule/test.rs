@@ -1,0 +1,69 @@
+//! `autorepair rule test`: a rule on evidence files in the production sandbox,
+//! optionally against expectations.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::anyhow;
+
+use autorepair::config::Config;
+use autorepair::model::Grant;
+use autorepair::render;
+use autorepair::rules::{Compiler, RuleSet};
+use autorepair::toolkit::{self, check, load};
+
+use crate::common::Format;
+use crate::{Failure, bad_input};
+
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    config: &Config,
+    rule: &str,
+    evidence: &Path,
+    expect: Option<&Path>,
+    grants: Vec<Grant>,
+    cpu_budget_ms: Option<u64>,
+    memory_mib: Option<u64>,
+    format: Format,
+) -> Result<(), Failure> {
+    let (origin, bytes) = toolkit::rule_bytes(rule).map_err(|e| bad_input(anyhow!(e)))?;
+    let files = check::evidence_files(evidence).map_err(|e| bad_input(anyhow!(e)))?;
+    let expectations = expect
+        .map(check::load_expectations)
+        .transpose()
+        .map_err(|e| bad_input(anyhow!(e)))?;
+    let overrides = check::Overrides {
+        grants,
+        cpu_budget_ms,
+        memory_mib,
+    };
+    let spec = check::production_spec(config, rule, origin, bytes, overrides);
+    let limits = spec.limits;
+    let sandbox = load::metered_sandbox(config, Some(limits.memory_mib))?;
+    let compiler = Compiler::new(Arc::new(sandbox), None);
+    let rules = RuleSet::load(&compiler, &[spec]);
+    let outcome = check::run(&rules, &files, expectations.as_ref()).map_err(|e| match e {
+        check::CheckError::Evidence(_) => bad_input(e),
+        check::CheckError::NotLoaded(_) => e.into(),
+    })?;
+    match format {
+        Format::Text => {
+            let loaded = &rules.rules()[0];
+            print!(
+                "{}",
+                render::rule_test(
+                    &outcome,
+                    loaded.effective_grants(),
+                    limits,
+                    expect.is_some()
+                )
+            );
+        }
+        Format::Json => println!("{}", serde_json::to_string_pretty(&outcome)?),
+    }
+    if outcome.passed() {
+        Ok(())
+    } else {
+        Err(anyhow!("expectations not met").into())
+    }
+}
