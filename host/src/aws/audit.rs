@@ -17,6 +17,8 @@ use aws_sdk_dynamodb::types::{
 };
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
 
 use super::describe;
 use crate::decide::History;
@@ -63,6 +65,25 @@ impl DynamoAudit {
         AuditError {
             table: self.table.clone(),
             message,
+        }
+    }
+
+    /// A conditional put's outcome: the condition failing means someone was
+    /// there first.
+    fn claimed(
+        &self,
+        result: Result<PutItemOutput, SdkError<PutItemError>>,
+        what: &str,
+    ) -> Result<Claim, AuditError> {
+        match result {
+            Ok(_) => Ok(Claim::Won),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Claim::Taken)
+            }
+            Err(e) => Err(self.err(format!("{what}: {}", describe(&e)))),
         }
     }
 
@@ -148,16 +169,7 @@ impl AuditStore for DynamoAudit {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Claim::Won),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Claim::Taken)
-            }
-            Err(e) => Err(self.err(format!("recording the incident: {}", describe(&e)))),
-        }
+        self.claimed(result, "recording the incident")
     }
 
     /// Writes the incident's record as it now stands.
@@ -227,16 +239,7 @@ impl AuditStore for DynamoAudit {
             .expression_attribute_values(":me", s(incident_id))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Claim::Won),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Claim::Taken)
-            }
-            Err(e) => Err(self.err(format!("locking {function}: {}", describe(&e)))),
-        }
+        self.claimed(result, &format!("locking {function}"))
     }
 
     /// Releases the lock if `incident_id` still holds it.
