@@ -43,10 +43,17 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target").join("wasm-plugins"));
 
-    let hostile: Vec<String> = if env::var_os("CARGO_FEATURE_TEST_SUPPORT").is_some() {
+    let hostile: Vec<String> = if cfg!(feature = "test-support") {
         let mut names: Vec<String> = fs::read_dir(plugins.join("hostile"))
             .expect("plugins/hostile")
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| {
+                plugins
+                    .join("hostile")
+                    .join(name)
+                    .join("Cargo.toml")
+                    .exists()
+            })
             .collect();
         names.sort();
         names
@@ -85,8 +92,51 @@ fn main() {
         let wasm = copy_artifact(&built, &format!("hostile-{name}"), &out_dir);
         writeln!(code, "    ({name:?}, {:?}),", wasm.display()).unwrap();
     }
+    #[cfg(feature = "test-support")]
+    for (name, wasm) in wat_plugins(&plugins.join("hostile"), &root.join("wit"), &out_dir) {
+        writeln!(code, "    ({name:?}, {:?}),", wasm.display()).unwrap();
+    }
     code.push_str("];\n");
     fs::write(out_dir.join("hostile.rs"), code).unwrap();
+}
+
+/// Hostile rules written as a core module in WebAssembly text
+/// (`plugins/hostile/<name>/rule.wat`), wrapped into rule components with the
+/// interface's WIT: (name, path of the component).
+#[cfg(feature = "test-support")]
+fn wat_plugins(hostile: &Path, wit: &Path, out_dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut resolve = wit_parser::Resolve::default();
+    let (package, _) = resolve.push_path(wit).expect("wit/ parses");
+    let world = resolve
+        .select_world(&[package], Some("rule-plugin"))
+        .expect("the rule-plugin world");
+    let mut built = Vec::new();
+    let mut names: Vec<String> = fs::read_dir(hostile)
+        .expect("plugins/hostile")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| hostile.join(name).join("rule.wat").exists())
+        .collect();
+    names.sort();
+    for name in names {
+        let source = hostile.join(&name).join("rule.wat");
+        let mut module =
+            wat::parse_file(&source).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
+        wit_component::embed_component_metadata(
+            &mut module,
+            &resolve,
+            world,
+            wit_component::StringEncoding::UTF8,
+        )
+        .expect("component metadata");
+        let component = wit_component::ComponentEncoder::default()
+            .module(&module)
+            .and_then(|encoder| encoder.validate(true).encode())
+            .unwrap_or_else(|e| panic!("wrapping {} into a component: {e:#}", source.display()));
+        let path = out_dir.join(format!("hostile_{}.wasm", name.replace('-', "_")));
+        fs::write(&path, component).unwrap();
+        built.push((name, path));
+    }
+    built
 }
 
 fn check_target_installed() {

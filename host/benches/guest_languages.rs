@@ -53,10 +53,11 @@ fn measure(name: &str, bytes: Arc<[u8]>, compiles: usize) -> Figures {
     );
     // A warm start: the artifact cache on disk, as a second process sees it.
     let dir = tempfile::tempdir().unwrap();
-    Compiler::new(sandbox.clone(), Some(dir.path().to_owned()))
+    Compiler::new(sandbox.clone(), Some(dir.path().join("cache")))
         .component(&bytes, &digest)
         .expect("compiles");
-    let cache = ArtifactCache::new(dir.path().to_owned(), sandbox.engine());
+    let cache = ArtifactCache::new(dir.path().join("cache"), sandbox.engine())
+        .expect("a private cache directory");
     let deserialize = median(
         (0..20)
             .map(|_| {
@@ -67,7 +68,7 @@ fn measure(name: &str, bytes: Arc<[u8]>, compiles: usize) -> Figures {
             .collect(),
     );
 
-    let compiler = Compiler::new(sandbox, Some(dir.path().to_owned()));
+    let compiler = Compiler::new(sandbox, Some(dir.path().join("cache")));
     let spec = RuleSpec {
         origin: Origin::External(name.to_owned()),
         bytes,

@@ -1,7 +1,8 @@
 //! autorepair: repairs AWS Lambda functions that run out of memory.
 //!
 //! The layers, bottom up (docs/architecture.md walks one alarm through them):
-//! - leaves: [`model`] (domain types), [`clock`], [`digest`], [`stats`], [`logs`];
+//! - leaves: [`model`] (domain types), [`clock`], [`digest`], [`stats`], [`logs`],
+//!   [`text`];
 //! - pure steps: [`decide`] (merge + safety guard), [`verify`]'s verdict;
 //! - [`ports`]: what the stages need from outside, as traits;
 //! - stages over ports: [`incident`] (parse), [`evidence`] (collect), [`rules`]
@@ -37,6 +38,7 @@ pub mod setup;
 pub mod stats;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+pub mod text;
 pub mod toolkit;
 pub mod trust;
 pub mod verify;

@@ -426,6 +426,28 @@ pub enum FailureCause {
     RuleError(String),
 }
 
+impl FailureCause {
+    /// Cuts the detail text to at most `max` characters, marking the cut.
+    pub fn shorten(&mut self, max: usize) {
+        match self {
+            FailureCause::Load(t)
+            | FailureCause::Untrusted(t)
+            | FailureCause::Incompatible(t)
+            | FailureCause::Panic(t)
+            | FailureCause::Trap(t)
+            | FailureCause::InvalidOutput(t)
+            | FailureCause::RuleError(t) => {
+                if t.chars().count() > max {
+                    *t = t.chars().take(max).collect::<String>() + "…";
+                }
+            }
+            FailureCause::CpuBudget(_)
+            | FailureCause::MemoryCap(_)
+            | FailureCause::StackOverflow => {}
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("rule {rule}: {cause}")]
 pub struct RuleFailure {

@@ -79,6 +79,42 @@ pub fn failures(failures: &[RuleFailure]) -> String {
         .collect()
 }
 
+/// SNS takes at most 256 KiB per message, and the message carries the text
+/// twice (default, email) and the record three times (SQS, Lambda, HTTPS).
+const SNS_MESSAGE_BYTES: usize = 256 * 1024;
+/// The notice's text at most; a longer story is cut, and says so.
+pub const MAX_NOTICE_TEXT_BYTES: usize = 32 * 1024;
+
+/// The record machine subscribers get: the whole run when the message still
+/// fits SNS's limit with it, else its outcome (incident, status, decision,
+/// change, verification, rollback, failure) and where the whole run is.
+pub fn machine_record(run: &Run) -> String {
+    let full = serde_json::to_string(run).unwrap_or_default();
+    // Escaping can double the text in JSON; two copies of it, three of the record.
+    if 3 * full.len() + 4 * MAX_NOTICE_TEXT_BYTES + 4096 <= SNS_MESSAGE_BYTES {
+        return full;
+    }
+    serde_json::json!({
+        "incident": run.incident,
+        "status": run.status,
+        "dry_run": run.dry_run,
+        "mode": run.mode,
+        "decision": run.decision,
+        "change": run.change,
+        "verification": run.verification,
+        "rollback": run.rollback,
+        "failure": run.failure,
+        "started_ms": run.started_ms,
+        "finished_ms": run.finished_ms,
+        "record_elided": format!(
+            "the run document ({} bytes) is too large for a notice: read it from the audit table (incident {})",
+            full.len(),
+            run.incident.id
+        ),
+    })
+    .to_string()
+}
+
 /// The SNS subject and readable text for a finished run.
 pub fn notice(run: &Run) -> (String, String) {
     let f = &run.incident.function_name;
@@ -94,7 +130,19 @@ pub fn notice(run: &Run) -> (String, String) {
         (Status::DryRun, _) => format!("autorepair: {f} dry run, would change memory"),
         (status, _) => format!("autorepair: {f} {status}"),
     };
-    (subject, run_story(run))
+    let mut text = run_story(run);
+    if text.len() > MAX_NOTICE_TEXT_BYTES {
+        let mut end = MAX_NOTICE_TEXT_BYTES - 200;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str(&format!(
+            "\n… cut here: the rest of the story is in the audit record of incident {}\n",
+            run.incident.id
+        ));
+    }
+    (subject, text)
 }
 
 /// A run as a story for people: what fired, what each source said, what was
@@ -175,6 +223,50 @@ pub fn run_story(run: &Run) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn run(summary_bytes: usize, findings: usize) -> Run {
+        let event = crate::testing::alarm_event("a", "orders", None, "ALARM", 1_767_225_600_000);
+        let incident = crate::incident::parse_value(&event).unwrap();
+        let mut run = Run::new(incident, Default::default(), false, 0);
+        run.findings = (0..findings)
+            .map(|i| crate::model::SourcedFinding {
+                source: crate::model::Source::Rule(format!("r{i}")),
+                shadow: false,
+                finding: crate::model::Finding {
+                    kind: crate::model::FindingKind::Other,
+                    confidence: 0.5,
+                    summary: "y".repeat(summary_bytes),
+                    evidence: Vec::new(),
+                    recommendation: crate::model::Recommendation::Keep,
+                },
+            })
+            .collect();
+        run
+    }
+
+    #[test]
+    fn a_notice_always_fits_an_sns_message() {
+        for (bytes, findings) in [(10, 2), (1000, 90), (10, 600)] {
+            let run = run(bytes, findings);
+            let (_, text) = notice(&run);
+            let machine = machine_record(&run);
+            let message = serde_json::json!({
+                "default": text, "email": text,
+                "sqs": machine, "lambda": machine, "https": machine,
+            })
+            .to_string();
+            assert!(
+                message.len() <= SNS_MESSAGE_BYTES,
+                "{} bytes",
+                message.len()
+            );
+            assert!(text.len() <= MAX_NOTICE_TEXT_BYTES);
+        }
+        // Small runs go out whole; large ones as their outcome, saying where the rest is.
+        assert!(!machine_record(&run(10, 2)).contains("record_elided"));
+        assert!(machine_record(&run(1000, 90)).contains("record_elided"));
+        assert!(notice(&run(10, 600)).1.contains("cut here"));
+    }
 
     #[test]
     fn subjects_are_ascii_single_line_and_short() {

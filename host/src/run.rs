@@ -125,4 +125,179 @@ pub struct Run {
     pub started_ms: Millis,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_ms: Option<Millis>,
+    /// What was cut to keep the document within [`MAX_DOCUMENT_BYTES`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trimmed: Vec<String>,
+}
+
+/// The most a run document may weigh. It is the payload between Step
+/// Functions states (256 KB each, and the Parallel state's output carries two
+/// runs), the audit item (DynamoDB: 400 KB) and the machine part of the notice
+/// (SNS: 256 KB for the whole message). Honest runs weigh a few KB.
+pub const MAX_DOCUMENT_BYTES: usize = 96 * 1024;
+
+impl Run {
+    /// A run that has just started on `incident`.
+    pub fn new(incident: Incident, mode: MergeMode, dry_run: bool, started_ms: Millis) -> Run {
+        Run {
+            incident,
+            status: Status::Started,
+            mode,
+            dry_run,
+            evidence: None,
+            function: None,
+            before: None,
+            findings: Vec::new(),
+            plugin_failures: Vec::new(),
+            rules: Vec::new(),
+            ai: None,
+            decision: None,
+            would_have: Vec::new(),
+            change: None,
+            verification: None,
+            rollback: None,
+            failure: None,
+            notification_id: None,
+            step_error: None,
+            stage_ms: BTreeMap::new(),
+            started_ms,
+            finished_ms: None,
+            trimmed: Vec::new(),
+        }
+    }
+
+    /// The document's size as JSON.
+    pub fn size(&self) -> usize {
+        serde_json::to_vec(self).map_or(usize::MAX, |v| v.len())
+    }
+
+    /// Trims what weighs most and decides nothing until the document is within
+    /// `max` bytes, saying in `trimmed` what went: rules' log lines, then
+    /// findings' evidence lines, then long summaries and failure details, then
+    /// shadow findings. A deciding finding's kind and recommendation are never
+    /// touched: the decision stays what it would have been.
+    pub fn fit(&mut self, max: usize) {
+        if self.size() <= max {
+            return;
+        }
+        let steps: [(&str, Trim); 4] = [
+            ("the rules' log lines", |run| {
+                run.rules.iter_mut().for_each(|r| r.logs.clear())
+            }),
+            ("the findings' evidence lines", |run| {
+                run.findings
+                    .iter_mut()
+                    .for_each(|f| f.finding.evidence.clear())
+            }),
+            (
+                "summaries and failure details beyond 200 characters",
+                |run| {
+                    for f in &mut run.findings {
+                        shorten(&mut f.finding.summary, 200);
+                        if let crate::model::Recommendation::Escalate { reason } =
+                            &mut f.finding.recommendation
+                        {
+                            shorten(reason, 200);
+                        }
+                    }
+                    for failure in &mut run.plugin_failures {
+                        failure.cause.shorten(200);
+                    }
+                },
+            ),
+            ("shadow findings", |run| run.findings.retain(|f| !f.shadow)),
+        ];
+        for (what, step) in steps {
+            step(self);
+            self.trimmed.push(what.to_owned());
+            if self.size() <= max {
+                break;
+            }
+        }
+        tracing::warn!(trimmed = ?self.trimmed, bytes = self.size(), "run document trimmed to fit");
+    }
+}
+
+/// One way of making a run document lighter.
+type Trim = fn(&mut Run);
+
+/// Cuts `text` to at most `max` characters, marking the cut.
+fn shorten(text: &mut String, max: usize) {
+    if text.chars().count() > max {
+        *text = text.chars().take(max).collect::<String>() + "…";
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Finding, FindingKind, Recommendation, Source};
+
+    fn run_with(findings: usize, text_bytes: usize, shadow_every: usize) -> Run {
+        let event = crate::testing::alarm_event("a", "orders", None, "ALARM", 1_767_225_600_000);
+        let incident = crate::incident::parse_value(&event).unwrap();
+        let mut run = Run::new(incident, MergeMode::Rules, false, 0);
+        let text = "x".repeat(text_bytes);
+        run.findings = (0..findings)
+            .map(|i| SourcedFinding {
+                source: Source::Rule(format!("rule-{i}")),
+                shadow: shadow_every > 0 && i % shadow_every == 0,
+                finding: Finding {
+                    kind: FindingKind::MemoryExhaustion,
+                    confidence: 0.9,
+                    summary: text.clone(),
+                    evidence: vec![text.clone(); 8],
+                    recommendation: Recommendation::SetMemory {
+                        memory_mb: 512 + i as u32,
+                    },
+                },
+            })
+            .collect();
+        run
+    }
+
+    #[test]
+    fn a_small_document_is_left_alone() {
+        let mut run = run_with(3, 100, 0);
+        let before = run.clone();
+        run.fit(MAX_DOCUMENT_BYTES);
+        assert_eq!(run, before);
+    }
+
+    #[test]
+    fn a_heavy_document_is_trimmed_to_fit_and_decides_the_same() {
+        let mut run = run_with(64, 1000, 4);
+        assert!(run.size() > MAX_DOCUMENT_BYTES);
+        let deciding: Vec<_> = run
+            .findings
+            .iter()
+            .filter(|f| !f.shadow)
+            .map(|f| {
+                (
+                    f.source.clone(),
+                    f.finding.kind,
+                    f.finding.recommendation.clone(),
+                )
+            })
+            .collect();
+        run.fit(MAX_DOCUMENT_BYTES);
+        assert!(run.size() <= MAX_DOCUMENT_BYTES, "{} bytes", run.size());
+        assert!(!run.trimmed.is_empty(), "the document says what was cut");
+        let kept: Vec<_> = run
+            .findings
+            .iter()
+            .filter(|f| !f.shadow)
+            .map(|f| {
+                (
+                    f.source.clone(),
+                    f.finding.kind,
+                    f.finding.recommendation.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kept, deciding,
+            "every deciding finding is kept as it decides"
+        );
+    }
 }

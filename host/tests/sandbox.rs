@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use autorepair::diagnosis::load_evidence;
 use autorepair::model::{Evidence, FailureCause, FindingKind, Grant, Grants};
+use autorepair::rules::validate::MAX_OUTPUT_BYTES;
 use autorepair::rules::{
     Compiler, Limits, Origin, RuleOutcome, RuleSet, RuleSpec, Sandbox, artifacts,
 };
@@ -170,13 +171,129 @@ fn logs_are_withheld_unless_granted() {
 fn a_log_flood_is_bounded() {
     let outcome = run_one(hostile("log-flood"));
     let report = &outcome.report;
-    assert_eq!(report.logs.len(), autorepair::rules::MAX_LOG_CALLS);
+    assert!(report.logs.len() <= autorepair::rules::MAX_LOG_CALLS + 1);
     assert!(report.logs_dropped > 0);
     assert!(
         report
             .logs
             .iter()
             .all(|l| l.message.len() <= autorepair::rules::MAX_LOG_BYTES + '…'.len_utf8())
+    );
+    let kept: usize = report.logs.iter().map(|l| l.message.len()).sum();
+    assert!(kept <= MAX_OUTPUT_BYTES + 200, "{kept} bytes of logs kept");
+    assert!(
+        report
+            .logs
+            .last()
+            .unwrap()
+            .message
+            .contains("output budget"),
+        "the cut is marked"
+    );
+}
+
+/// How long a hostile call may take beyond its budget: the slack is
+/// 100 ms; the timing figures themselves are in docs/benchmarks.md (the
+/// `hostile` bench). Tests assert the cause, which tells a contained call from
+/// one that ran to its end.
+fn waited(cause: &FailureCause) -> bool {
+    matches!(cause, FailureCause::Trap(m) if m.contains("rules may not block"))
+}
+
+#[test]
+fn a_sleep_in_evaluate_ends_the_call_instead_of_waiting() {
+    let outcome = run_one(hostile("sleep-evaluate"));
+    let cause = outcome.result.expect_err("a sleeping rule fails");
+    assert!(waited(&cause), "{cause:?}");
+}
+
+#[test]
+fn a_sleep_in_describe_refuses_the_rule_at_load_and_the_others_load() {
+    let set = RuleSet::load(compiler(), &[hostile("sleep-describe"), bundled("oom")]);
+    assert_eq!(set.rules().len(), 1, "oom loads");
+    assert_eq!(set.load_failures().len(), 1);
+    assert!(
+        waited(&set.load_failures()[0].cause),
+        "{:?}",
+        set.load_failures()
+    );
+    let outcomes = set.evaluate(&evidence());
+    assert!(outcomes[0].result.as_ref().is_ok_and(|f| !f.is_empty()));
+}
+
+#[test]
+fn a_wait_with_poll_ends_the_call() {
+    let cause = cause(hostile("poll-wait"));
+    assert!(waited(&cause), "{cause:?}");
+}
+
+#[test]
+fn spinning_on_a_clock_pollable_is_stopped_by_the_deadline() {
+    let mut spec = hostile("pollable-spin");
+    spec.limits.cpu_budget_ms = 30;
+    assert_eq!(cause(spec), FailureCause::CpuBudget(30));
+}
+
+#[test]
+fn a_huge_log_message_is_read_only_up_to_its_cap_and_cleaned() {
+    let outcome = run_one(hostile("huge-log"));
+    assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+    let log = &outcome.report.logs[0];
+    assert!(log.message.len() <= autorepair::rules::MAX_LOG_BYTES + 4);
+    assert!(!log.message.contains('\u{1b}') && !log.message.contains('\n'));
+    assert!(log.message.contains("␛[31mhuge"), "{}", log.message);
+}
+
+#[test]
+fn the_most_output_each_field_allows_is_over_the_rules_budget() {
+    match cause(hostile("max-output")) {
+        FailureCause::InvalidOutput(message) => {
+            assert!(message.contains("output budget"), "{message}")
+        }
+        other => panic!("expected invalid output, got {other:?}"),
+    }
+}
+
+#[test]
+fn rule_text_reaches_the_host_clean() {
+    // The obeyed side: a finding within budget keeps its words, loses its escapes.
+    let mut finding = autorepair::model::Finding {
+        kind: FindingKind::Other,
+        confidence: 0.5,
+        summary: "\u{1b}[2Jcleared\nSubject: fake".into(),
+        evidence: vec!["line\r\nbreak".into()],
+        recommendation: autorepair::model::Recommendation::Keep,
+    };
+    autorepair::rules::validate::clean_findings(std::slice::from_mut(&mut finding));
+    assert_eq!(finding.summary, "␛[2Jcleared Subject: fake");
+    assert_eq!(finding.evidence[0], "line  break");
+}
+
+#[test]
+fn many_memories_in_one_component_are_refused() {
+    let set = RuleSet::load(compiler(), &[hostile("many-memories")]);
+    assert!(set.rules().is_empty(), "refused at load");
+    let failure = &set.load_failures()[0];
+    assert!(
+        matches!(&failure.cause, FailureCause::Load(m) | FailureCause::Trap(m) if m.contains("memor")),
+        "{failure:?}"
+    );
+}
+
+#[test]
+fn memory_split_over_several_memories_counts_against_one_cap() {
+    // Three memories of 32 MiB: each under the 64 MiB cap, together over it.
+    let mut spec = hostile("split-memory");
+    spec.limits.memory_mib = 64;
+    let set = RuleSet::load(compiler(), &[spec]);
+    assert!(set.rules().is_empty(), "refused at load");
+    let failure = &set.load_failures()[0];
+    assert!(
+        matches!(
+            &failure.cause,
+            FailureCause::MemoryCap(64) | FailureCause::Load(_)
+        ),
+        "{failure:?}"
     );
 }
 
@@ -199,10 +316,19 @@ fn every_hostile_rule_at_once_leaves_the_good_rules_findings_standing() {
         .collect();
     specs.push(bundled("oom"));
     let set = RuleSet::load(compiler(), &specs);
-    // wrong-version never loads; the other nine run beside the good rule.
-    assert_eq!(set.load_failures().len(), 1);
+    // Refused at load: the wrong version, the rule that sleeps in describe and
+    // the two that ask for too much memory. The others run beside the good rule.
+    let refused: Vec<&str> = set
+        .load_failures()
+        .iter()
+        .map(|f| f.rule.as_str())
+        .collect();
+    assert_eq!(refused.len(), 4, "{:?}", set.load_failures());
     let outcomes = set.evaluate(&evidence());
-    assert_eq!(outcomes.len(), autorepair::testing::hostile::HOSTILE.len());
+    assert_eq!(
+        outcomes.len(),
+        autorepair::testing::hostile::HOSTILE.len() + 1 - refused.len()
+    );
 
     let good = outcomes.iter().find(|o| o.rule == "oom").expect("oom ran");
     let findings = good.result.as_ref().expect("oom succeeded");
@@ -221,6 +347,10 @@ fn every_hostile_rule_at_once_leaves_the_good_rules_findings_standing() {
         "hostile-panic",
         "hostile-huge-output",
         "hostile-invalid-values",
+        "hostile-sleep-evaluate",
+        "hostile-poll-wait",
+        "hostile-pollable-spin",
+        "hostile-max-output",
     ] {
         assert!(
             failed.contains(&expected),
@@ -232,7 +362,7 @@ fn every_hostile_rule_at_once_leaves_the_good_rules_findings_standing() {
         .iter()
         .find(|o| o.rule == "hostile-log-flood")
         .unwrap();
-    assert_eq!(flood.report.logs.len(), autorepair::rules::MAX_LOG_CALLS);
+    assert!(flood.report.logs_dropped > 0);
     let greedy = outcomes
         .iter()
         .find(|o| o.rule == "hostile-greedy-logs")
@@ -245,11 +375,12 @@ fn every_hostile_rule_at_once_leaves_the_good_rules_findings_standing() {
 
 #[test]
 fn precompiled_rules_are_cached_on_disk_and_checked() {
-    let dir = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("cache");
     let sandbox = Arc::new(Sandbox::new(64).unwrap());
-    let first = Compiler::new(sandbox.clone(), Some(dir.path().to_owned()));
+    let first = Compiler::new(sandbox.clone(), Some(dir.clone()));
     assert!(first.load(&bundled("throttles")).is_ok());
-    let files: Vec<PathBuf> = std::fs::read_dir(dir.path())
+    let files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
@@ -257,7 +388,7 @@ fn precompiled_rules_are_cached_on_disk_and_checked() {
     assert!(files[0].extension().is_some_and(|e| e == "cwasm"));
 
     // A fresh process (a fresh compiler) loads from the cache...
-    let second = Compiler::new(sandbox.clone(), Some(dir.path().to_owned()));
+    let second = Compiler::new(sandbox.clone(), Some(dir.clone()));
     assert_eq!(
         second.load(&bundled("throttles")).unwrap().info.name,
         "throttles"
@@ -268,12 +399,40 @@ fn precompiled_rules_are_cached_on_disk_and_checked() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     std::fs::write(&files[0], &bytes).unwrap();
-    let third = Compiler::new(sandbox, Some(dir.path().to_owned()));
+    let third = Compiler::new(sandbox.clone(), Some(dir.clone()));
     assert_eq!(
         third.load(&bundled("throttles")).unwrap().info.name,
         "throttles"
     );
     assert_ne!(std::fs::read(&files[0]).unwrap(), bytes);
+
+    // Planted: the native code of another component (a hostile one) under
+    // throttles' name, with the sha256 trailer the old cache accepted.
+    let engine = sandbox.engine();
+    let hostile_code = engine
+        .precompile_component(&std::fs::read(autorepair::testing::hostile::path("panic")).unwrap())
+        .unwrap();
+    let mut planted = hostile_code.clone();
+    planted.extend_from_slice(&sha2_of(&hostile_code));
+    std::fs::write(&files[0], &planted).unwrap();
+    let fourth = Compiler::new(sandbox, Some(dir.clone()));
+    let loaded = fourth
+        .load(&bundled("throttles"))
+        .expect("recompiled from its bytes");
+    assert_eq!(loaded.info.name, "throttles", "the planted code never ran");
+    assert_ne!(
+        std::fs::read(&files[0]).unwrap(),
+        planted,
+        "and was replaced"
+    );
+}
+
+fn sha2_of(bytes: &[u8]) -> Vec<u8> {
+    let hex = autorepair::digest::sha256_hex(bytes);
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 #[test]

@@ -738,3 +738,86 @@ mod faults {
         );
     }
 }
+
+/// Hostile third-party rules in shadow beside the bundled ones, through the
+/// whole loop against moto: one returns the most output each field allows,
+/// one writes escapes into every text, one sleeps, one logs 32 MiB. The
+/// bundled rules still decide, the record and the notice are complete, and
+/// no text that reaches a person carries a control character.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_shadow_rules_leave_a_complete_record_a_notice_and_clean_text() {
+    let env = env_with(|c| {
+        for name in ["max-output", "escapes", "sleep-evaluate", "huge-log"] {
+            let path = autorepair::testing::hostile::path(name);
+            let bytes = std::fs::read(path).expect("hostile plugin built");
+            c.plugins.push(autorepair::config::RuleConfig {
+                source: path.to_owned(),
+                sha256: Some(autorepair::digest::sha256_hex(&bytes)),
+                signature: None,
+                grants: autorepair::config::default_rule_grants(),
+                cpu_budget_ms: None,
+                memory_mib: None,
+                shadow: true,
+                allow_unsigned: false,
+            });
+        }
+    })
+    .await;
+    let w = oom_function(&env, "orders-hostile").await;
+    let event = alarm_event(
+        "orders-hostile-errors",
+        "orders-hostile",
+        None,
+        "ALARM",
+        now_ms(),
+    );
+    let run = run(&env, &event, false).await;
+    assert_eq!(run.status, Status::Repaired, "{:#?}", run.plugin_failures);
+    assert_eq!(
+        w.memory_mb().await.unwrap(),
+        384,
+        "the bundled rules decided"
+    );
+    assert!(run.notification_id.is_some(), "the notice was delivered");
+
+    let failed = |rule: &str| {
+        run.plugin_failures
+            .iter()
+            .find(|f| f.rule == rule)
+            .map(|f| f.cause.to_string())
+            .unwrap_or_default()
+    };
+    assert!(failed("hostile-max-output").contains("output budget"));
+    assert!(failed("hostile-sleep-evaluate").contains("may not block"));
+    let escapes = run
+        .findings
+        .iter()
+        .find(|f| f.source.to_string() == "rule:hostile-escapes")
+        .expect("the escapes rule's finding is recorded");
+    assert!(escapes.shadow);
+
+    let (status, record) = env.ctx.audit.get(&run.incident.id).await.unwrap().unwrap();
+    assert_eq!(status, "repaired");
+    let stored: Run = serde_json::from_str(&record).expect("a complete run document");
+    assert_eq!(stored.findings.len(), run.findings.len());
+    let (_, text) = autorepair::notify::notice(&stored);
+    let mut texts: Vec<String> = vec![text.clone()];
+    for f in &stored.findings {
+        texts.push(f.finding.summary.clone());
+        texts.extend(f.finding.evidence.iter().cloned());
+        texts.push(f.finding.recommendation.to_string());
+    }
+    for r in &stored.rules {
+        texts.extend(r.logs.iter().cloned());
+    }
+    texts.extend(stored.plugin_failures.iter().map(|f| f.cause.to_string()));
+    for (i, s) in texts.iter().enumerate() {
+        let what = if i == 0 { "notice" } else { "record" };
+        let bad: Vec<char> = s
+            .chars()
+            .filter(|c| (c.is_control() && *c != '\n') || ('\u{202a}'..='\u{202e}').contains(c))
+            .collect();
+        assert!(bad.is_empty(), "{what} carries {bad:?}");
+    }
+    assert!(text.contains("all clear"), "the words remain: {text}");
+}

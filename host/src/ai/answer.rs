@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::model::{Finding, FindingKind};
 use crate::rules::validate;
+use crate::text::clean;
 
 /// The `submit_diagnosis` tool's input schema: a finding.
 pub fn tool_schema() -> Value {
@@ -98,12 +99,14 @@ pub fn finding(input: &Value) -> Result<Finding, Rejection> {
     if serde_json::from_value::<FindingKind>(Value::from(kind)).is_err() {
         return Err(Rejection::Invalid(format!(
             "unknown kind {:?}",
-            kind.chars().take(60).collect::<String>()
+            clean(&kind.chars().take(60).collect::<String>())
         )));
     }
-    let finding: Finding = serde_json::from_value(input)
-        .map_err(|e| Rejection::Malformed(e.to_string().chars().take(300).collect()))?;
+    let mut finding: Finding = serde_json::from_value(input).map_err(|e| {
+        Rejection::Malformed(clean(&e.to_string().chars().take(300).collect::<String>()))
+    })?;
     validate::findings(std::slice::from_ref(&finding)).map_err(Rejection::Invalid)?;
+    validate::clean_findings(std::slice::from_mut(&mut finding));
     Ok(finding)
 }
 

@@ -117,7 +117,7 @@ fn read_answer(reply: &ModelReply, run: &mut AiRun) {
     let result = match &reply.tool_use {
         None => Err(answer::Rejection::NoToolUse(prompt::TOOL_NAME)),
         Some(t) if t.name != prompt::TOOL_NAME => Err(answer::Rejection::WrongTool(
-            t.name.chars().take(64).collect(),
+            crate::text::clean(&t.name.chars().take(64).collect::<String>()),
         )),
         Some(t) => answer::finding(&t.input),
     };

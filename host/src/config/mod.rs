@@ -193,12 +193,13 @@ impl SandboxConfig {
         }
     }
 
+    /// Where precompiled rules are kept: `cache_dir`, else the user's cache
+    /// directory; none when caching is off or there is no such directory.
     pub fn effective_cache_dir(&self) -> Option<PathBuf> {
-        self.cache.then(|| {
-            self.cache_dir
-                .clone()
-                .unwrap_or_else(rules::default_cache_dir)
-        })
+        if !self.cache {
+            return None;
+        }
+        self.cache_dir.clone().or_else(rules::default_cache_dir)
     }
 }
 

@@ -8,13 +8,12 @@ mod protocol;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub use crate::run::{Rollback, Run, StageFailure, Status, Verification};
+pub use crate::run::{MAX_DOCUMENT_BYTES, Rollback, Run, StageFailure, Status, Verification};
 pub use protocol::{STAGES, StageRequest, stage};
 
 use crate::config::Config;
@@ -144,30 +143,7 @@ pub async fn parse(ctx: &Context, event: &Value, options: Options) -> Result<Run
     let span =
         tracing::info_span!("incident", id = %incident.id, function = %incident.function_name);
     let _guard = span.enter();
-    let mut run = Run {
-        incident,
-        status: Status::Started,
-        mode: options.mode,
-        dry_run: options.dry_run,
-        evidence: None,
-        function: None,
-        before: None,
-        findings: Vec::new(),
-        plugin_failures: Vec::new(),
-        rules: Vec::new(),
-        ai: None,
-        decision: None,
-        would_have: Vec::new(),
-        change: None,
-        verification: None,
-        rollback: None,
-        failure: None,
-        notification_id: None,
-        step_error: None,
-        stage_ms: BTreeMap::new(),
-        started_ms: ctx.clock.now_ms(),
-        finished_ms: None,
-    };
+    let mut run = Run::new(incident, options.mode, options.dry_run, ctx.clock.now_ms());
     if run.incident.state != AlarmState::Alarm {
         run.status = Status::NoAction;
         run.decision = Some(no_change(format!(
@@ -298,6 +274,7 @@ pub async fn diagnose(ctx: &Context, run: &mut Run, which: Diagnosers) {
     run.evidence = Some(diagnosis::summarize(&evidence));
     run.before = Some(Health::of(&evidence));
     run.function = Some(evidence.function.clone());
+    run.fit(MAX_DOCUMENT_BYTES);
 }
 
 /// Merges the findings of parallel branches (Step Functions' Parallel state
@@ -318,6 +295,7 @@ pub fn merge_branches(mut runs: Vec<Run>) -> Option<Run> {
             merged.status = other.status;
         }
     }
+    merged.fit(MAX_DOCUMENT_BYTES);
     Some(merged)
 }
 
@@ -557,9 +535,13 @@ pub async fn record(ctx: &Context, run: &mut Run) {
         run.status = Status::NoAction;
     }
     run.finished_ms = Some(ctx.clock.now_ms());
+    run.fit(MAX_DOCUMENT_BYTES);
     if let Some(notifier) = &ctx.notifier {
         let (subject, text) = notify::notice(run);
-        match notifier.publish(&subject, &text, &json(run)).await {
+        match notifier
+            .publish(&subject, &text, &notify::machine_record(run))
+            .await
+        {
             Ok(id) => run.notification_id = Some(id),
             Err(e) => tracing::error!(error = %e, "could not notify"),
         }

@@ -28,6 +28,7 @@ pub use sandbox::{
 
 use crate::digest::sha256_hex;
 use crate::model::{Evidence, FailureCause, Finding, Grants, RuleFailure};
+use crate::text::clean;
 use crate::trust::Trust;
 use bindings::{RulePluginPre, wit};
 use sandbox::State;
@@ -127,7 +128,7 @@ pub struct Compiler {
 
 impl Compiler {
     pub fn new(sandbox: Arc<Sandbox>, cache_dir: Option<PathBuf>) -> Compiler {
-        let cache = cache_dir.map(|dir| ArtifactCache::new(dir, sandbox.engine()));
+        let cache = cache_dir.and_then(|dir| ArtifactCache::new(dir, sandbox.engine()));
         Compiler {
             sandbox,
             cache,
@@ -227,8 +228,8 @@ fn rule_info(info: wit::RuleInfo) -> Result<RuleInfo, String> {
     Ok(RuleInfo {
         wants: bindings::wants_to_grants(info.wants),
         name: info.name,
-        version: info.version,
-        summary: info.summary,
+        version: clean(&info.version),
+        summary: clean(&info.summary),
     })
 }
 
@@ -421,16 +422,27 @@ impl RuleSet {
         });
         let result = match called {
             Err(e) => Err(sandbox::classify(e, &store, rule.limits)),
-            Ok(Err(message)) => Err(FailureCause::RuleError(
-                message.chars().take(validate::MAX_TEXT_BYTES).collect(),
-            )),
+            Ok(Err(message)) => Err(FailureCause::RuleError(clean(
+                &message
+                    .chars()
+                    .take(validate::MAX_TEXT_BYTES)
+                    .collect::<String>(),
+            ))),
             Ok(Ok(findings)) => {
-                let findings: Vec<Finding> = findings.into_iter().map(bindings::finding).collect();
+                let mut findings: Vec<Finding> =
+                    findings.into_iter().map(bindings::finding).collect();
                 validate::findings(&findings)
-                    .map(|()| findings)
+                    .and_then(|()| over_budget(&findings))
+                    .map(|()| {
+                        validate::clean_findings(&mut findings);
+                        findings
+                    })
                     .map_err(FailureCause::InvalidOutput)
             }
         };
+        let mut report = sandbox::take_report(&mut store);
+        let used = result.as_ref().map_or(0, |f| validate::output_bytes(f));
+        keep_logs_within(&mut report, validate::MAX_OUTPUT_BYTES.saturating_sub(used));
         let elapsed_us = started.elapsed().as_micros() as u64;
         if let Err(cause) = &result {
             tracing::warn!(%cause, elapsed_us, "rule failed");
@@ -442,7 +454,48 @@ impl RuleSet {
             unsigned: rule.trust.is_unsigned(),
             elapsed_us,
             result,
-            report: sandbox::take_report(&mut store),
+            report,
         }
+    }
+}
+
+/// Findings whose text is over the output budget are refused whole: half of
+/// a hostile rule's answer is no safer than all of it.
+fn over_budget(findings: &[Finding]) -> Result<(), String> {
+    let bytes = validate::output_bytes(findings);
+    if bytes > validate::MAX_OUTPUT_BYTES {
+        Err(format!(
+            "{} findings carry {bytes} bytes of text, over the rule's output budget of {} bytes; dropped",
+            findings.len(),
+            validate::MAX_OUTPUT_BYTES
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Keeps log messages while they fit in `room` bytes; the rest are dropped
+/// (and counted), with a last line that says so.
+fn keep_logs_within(report: &mut CallReport, room: usize) {
+    let mut used = 0;
+    let kept = report
+        .logs
+        .iter()
+        .take_while(|log| {
+            used += log.message.len();
+            used <= room
+        })
+        .count();
+    let dropped = report.logs.len() - kept;
+    if dropped > 0 {
+        report.logs.truncate(kept);
+        report.logs_dropped += dropped;
+        report.logs.push(RuleLog {
+            level: "warn".into(),
+            message: format!(
+                "… {} log messages dropped: over the rule's output budget",
+                report.logs_dropped
+            ),
+        });
     }
 }

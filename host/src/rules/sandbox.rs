@@ -1,15 +1,28 @@
 //! The wasmtime side: one engine per process (pooling allocator, epoch
 //! interruption), a linker offering an empty WASI context and the `host` interface,
-//! and one fresh store per call with a CPU deadline and a memory cap.
+//! and one fresh store per call with a deadline and a memory cap.
+//!
+//! The deadline holds in wall-clock time whatever the guest does: guest code
+//! is interrupted by the epoch deadline, and no host call can wait — WASI's
+//! two waiting calls (`poll` and `pollable.block`) return at once when what
+//! they wait on is ready and otherwise trap, so a sleep or a poll on a clock
+//! ends the call instead of outlasting its budget. The memory cap counts every
+//! memory and table of the component together, and the number of instances,
+//! memories and tables a component may create is capped.
 
 use std::thread;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable, WasmStr};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreContextMut,
+    Trap,
+};
+use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_io::bindings::wasi::io::poll::HostPollable;
 
 use super::bindings::{Host, Level, TypesHost};
 use crate::model::FailureCause;
@@ -24,6 +37,18 @@ const STDERR_CAPTURE_BYTES: usize = 16 * 1024;
 /// Per call: at most this many `log` calls reach the host, each cut to this size.
 pub const MAX_LOG_CALLS: usize = 64;
 pub const MAX_LOG_BYTES: usize = 1024;
+/// What one component may create: a Rust rule has ~5 core instances, one
+/// memory and a few tables; a Python rule (componentize-py) ~20 instances and
+/// as many tables. Far above both, far below wasmtime's 10,000 per store.
+pub const MAX_INSTANCES: usize = 64;
+pub const MAX_MEMORIES: usize = 4;
+pub const MAX_TABLES: usize = 64;
+/// A table element counted against the memory cap (a pointer-sized slot).
+const TABLE_ELEMENT_BYTES: usize = 8;
+/// The interfaces whose functions we replace: WASI's `poll` (the version
+/// wasmtime-wasi links, which serves every 0.2.x import) and our `host`.
+const WASI_POLL: &str = "wasi:io/poll@0.2.12";
+const HOST_INTERFACE: &str = "autorepair:rules/host@0.1.0";
 
 /// Per-rule resource limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,11 +113,18 @@ impl TypesHost for State {}
 
 impl Host for State {
     fn log(&mut self, level: Level, message: String) {
+        self.log_text(level, &message);
+    }
+}
+
+impl State {
+    /// Keeps one log message, at most [`MAX_LOG_BYTES`] of it.
+    fn log_text(&mut self, level: Level, message: &str) {
         if self.report.logs.len() >= MAX_LOG_CALLS {
             self.report.logs_dropped += 1;
             return;
         }
-        let mut message = message;
+        let mut message = crate::text::clean(message);
         if message.len() > MAX_LOG_BYTES {
             let mut end = MAX_LOG_BYTES;
             while !message.is_char_boundary(end) {
@@ -116,40 +148,62 @@ impl Host for State {
     }
 }
 
-/// Caps linear memory and remembers whether the cap was hit and the peak.
+/// One memory budget for the whole component — every linear memory and
+/// table counted together — plus caps on what it may create; remembers
+/// whether the cap was hit and the peak.
 struct MemoryCap {
     cap_bytes: usize,
+    used_bytes: usize,
     peak_bytes: usize,
     hit: bool,
+}
+
+impl MemoryCap {
+    fn grow(&mut self, current: usize, desired: usize, unit: usize) -> wasmtime::Result<bool> {
+        let more = desired.saturating_sub(current).saturating_mul(unit);
+        let total = self.used_bytes.saturating_add(more);
+        if total > self.cap_bytes {
+            self.hit = true;
+            return Err(wasmtime::format_err!(
+                "memory cap of {} bytes reached (memories and tables together)",
+                self.cap_bytes
+            ));
+        }
+        self.used_bytes = total;
+        self.peak_bytes = self.peak_bytes.max(total);
+        Ok(true)
+    }
 }
 
 impl wasmtime::ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _max: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.cap_bytes {
-            self.hit = true;
-            return Err(wasmtime::format_err!(
-                "memory cap of {} bytes reached",
-                self.cap_bytes
-            ));
-        }
-        self.peak_bytes = self.peak_bytes.max(desired);
-        Ok(true)
+        self.grow(current, desired, 1)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _max: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        /// Rust guests use one small function table; this is far above any.
-        const MAX_TABLE_ELEMENTS: usize = 100_000;
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        self.grow(current, desired, TABLE_ELEMENT_BYTES)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
     }
 }
 
@@ -200,6 +254,7 @@ impl Sandbox {
             .map_err(|e| SandboxError::Engine(e.to_string()))?;
         super::bindings::RulePlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| SandboxError::Engine(e.to_string()))?;
+        replace_host_calls(&mut linker).map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
         start_epoch_ticker(&engine);
         Ok(Sandbox {
             engine,
@@ -224,6 +279,7 @@ impl Sandbox {
             table: ResourceTable::new(),
             limiter: MemoryCap {
                 cap_bytes: (cap_mib as usize) << 20,
+                used_bytes: 0,
                 peak_bytes: 0,
                 hit: false,
             },
@@ -241,6 +297,72 @@ impl Sandbox {
     }
 }
 
+/// Replaces host functions that a rule could use to outlast its deadline or
+/// to make the host copy more than it keeps: WASI's waiting calls and `log`.
+fn replace_host_calls(linker: &mut Linker<State>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let mut poll = linker.instance(WASI_POLL)?;
+    poll.func_wrap(
+        "poll",
+        |mut store: StoreContextMut<'_, State>, (pollables,): (Vec<Resource<DynPollable>>,)| {
+            let table = &mut store.data_mut().table;
+            let mut ready = Vec::new();
+            for (index, pollable) in pollables.iter().enumerate() {
+                if is_ready(table, pollable)? {
+                    ready.push(index as u32);
+                }
+            }
+            if ready.is_empty() {
+                return Err(wasmtime::format_err!("{WAITED}"));
+            }
+            Ok((ready,))
+        },
+    )?;
+    poll.func_wrap(
+        "[method]pollable.block",
+        |mut store: StoreContextMut<'_, State>, (pollable,): (Resource<DynPollable>,)| {
+            if is_ready(&mut store.data_mut().table, &pollable)? {
+                Ok(())
+            } else {
+                Err(wasmtime::format_err!("{WAITED}"))
+            }
+        },
+    )?;
+    // The message stays in guest memory: only its first MAX_LOG_BYTES are
+    // read, however long it is.
+    linker.instance(HOST_INTERFACE)?.func_wrap(
+        "log",
+        |mut store: StoreContextMut<'_, State>, (level, message): (Level, WasmStr)| {
+            let text = message.to_str(&store)?;
+            let mut end = text.len().min(MAX_LOG_BYTES + 4);
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            let kept = text[..end].to_owned();
+            store.data_mut().log_text(level, &kept);
+            Ok(())
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// Why a call that tried to wait ended.
+pub const WAITED: &str =
+    "the rule tried to wait (a sleep, or a poll on a clock or stream): rules may not block";
+
+/// Whether `pollable` is ready now, without waiting. The check runs in
+/// wasmtime-wasi's tokio context (a clock pollable is a tokio timer) and polls
+/// once: it never waits.
+fn is_ready(table: &mut ResourceTable, pollable: &Resource<DynPollable>) -> wasmtime::Result<bool> {
+    let borrowed = Resource::new_borrow(pollable.rep());
+    wasmtime_wasi::runtime::with_ambient_tokio_runtime(|| {
+        let ready = std::pin::pin!(HostPollable::ready(table, borrowed));
+        // `ready` resolves at its first poll; anything else counts as not ready.
+        wasmtime_wasi::runtime::poll_noop(ready).unwrap_or(Ok(false))
+    })
+}
+
 /// A metered store's fuel: never the limit (the CPU deadline is), only a counter.
 const FUEL: u64 = u64::MAX / 2;
 
@@ -253,9 +375,12 @@ fn config(pool_memory_mib: Option<u64>, metered: bool) -> Config {
     if let Some(mib) = pool_memory_mib {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(POOL_SLOTS)
-            .total_core_instances(POOL_SLOTS * 4)
+            .total_core_instances(POOL_SLOTS * 8)
             .total_memories(POOL_SLOTS * 2)
-            .total_tables(POOL_SLOTS * 4)
+            .total_tables(POOL_SLOTS * 8)
+            .max_core_instances_per_component(MAX_INSTANCES as u32)
+            .max_memories_per_component(MAX_MEMORIES as u32)
+            .max_tables_per_component(MAX_TABLES as u32)
             .max_memory_size((mib as usize) << 20)
             .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
             .table_keep_resident(64 << 10);
@@ -333,7 +458,9 @@ fn panic_message(stderr: &str) -> Option<String> {
     {
         text = format!("{error} ({text})");
     }
-    Some(text.chars().take(500).collect())
+    Some(crate::text::clean(
+        &text.chars().take(500).collect::<String>(),
+    ))
 }
 
 pub(crate) fn take_report(store: &mut Store<State>) -> CallReport {

@@ -4,6 +4,7 @@
 
 use crate::decide::{LAMBDA_MAX_MB, LAMBDA_MIN_MB};
 use crate::model::{Finding, Recommendation};
+use crate::text::clean;
 
 /// Bounds on a rule's output. Generous for honest rules, small enough that a
 /// hostile one cannot bloat the audit record or the notification.
@@ -11,6 +12,40 @@ pub const MAX_FINDINGS: usize = 16;
 pub const MAX_TEXT_BYTES: usize = 1024;
 pub const MAX_EVIDENCE_LINES: usize = 32;
 pub const MAX_NAME_BYTES: usize = 64;
+/// All of one call's output together — findings' texts and log messages —
+/// at most this much. The fields' own caps allow ~540 KiB; this keeps a run
+/// document with several rules inside Step Functions' 256 KB state limit (see
+/// `run::MAX_DOCUMENT_BYTES`). A bundled rule writes under 2 KiB.
+pub const MAX_OUTPUT_BYTES: usize = 16 * 1024;
+
+/// The bytes of text `findings` carry (what the output budget counts).
+pub fn output_bytes(findings: &[Finding]) -> usize {
+    findings
+        .iter()
+        .map(|f| {
+            f.summary.len()
+                + f.evidence.iter().map(String::len).sum::<usize>()
+                + match &f.recommendation {
+                    Recommendation::Escalate { reason } => reason.len(),
+                    _ => 0,
+                }
+        })
+        .sum()
+}
+
+/// Neutralises control characters and line breaks in every text of
+/// `findings` (see [`crate::text::clean`]).
+pub fn clean_findings(findings: &mut [Finding]) {
+    for f in findings {
+        f.summary = clean(&f.summary);
+        for line in &mut f.evidence {
+            *line = clean(line);
+        }
+        if let Recommendation::Escalate { reason } = &mut f.recommendation {
+            *reason = clean(reason);
+        }
+    }
+}
 
 pub fn findings(findings: &[Finding]) -> Result<(), String> {
     if findings.len() > MAX_FINDINGS {
