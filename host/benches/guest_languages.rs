@@ -76,6 +76,7 @@ fn measure(name: &str, bytes: Arc<[u8]>, compiles: usize) -> Figures {
         limits: Limits::default(),
         shadow: false,
         trust: Trust::Pinned,
+        veto_on_failure: false,
     };
     let rules = RuleSet::load(&compiler, &[spec]);
     assert!(

@@ -6,7 +6,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{FindingKind, FunctionInfo, Millis, Recommendation, SourcedFinding};
+use crate::model::{
+    FindingKind, FunctionInfo, Millis, Recommendation, RuleFailure, SourcedFinding,
+};
 
 /// Lambda's own bounds on memory, in MB.
 pub const LAMBDA_MIN_MB: u32 = 128;
@@ -172,6 +174,9 @@ pub struct Decision {
 pub struct Situation<'a> {
     pub function: &'a FunctionInfo,
     pub findings: &'a [SourcedFinding],
+    /// Rules that failed on this incident (or never loaded); those marked
+    /// `veto` could have vetoed a memory change.
+    pub failures: &'a [RuleFailure],
     pub history: History,
     pub now_ms: Millis,
 }
@@ -227,6 +232,28 @@ pub fn decide(situation: &Situation<'_>, policy: &Policy, mode: MergeMode) -> De
     };
     reasons.push(format!("merge mode {mode}"));
 
+    // A rule that could have said "memory will not help" failed: its silence
+    // is not consent. Escalate rather than let a memory rule win unopposed.
+    let failed_vetoes: Vec<String> = situation
+        .failures
+        .iter()
+        .filter(|f| f.veto)
+        .map(|f| {
+            let cause: String = f.cause.to_string().chars().take(120).collect();
+            format!("{} ({cause})", f.rule)
+        })
+        .collect();
+    let proposal = match proposal {
+        Proposal::Memory { target_mb, by } if !failed_vetoes.is_empty() => {
+            Proposal::Escalate(vec![format!(
+                "{target_mb} MB recommended by {}, but rules that could veto a memory change failed: {}",
+                by.join(", "),
+                failed_vetoes.join("; ")
+            )])
+        }
+        other => other,
+    };
+
     match proposal {
         Proposal::Nothing => {
             reasons.push("no deciding source recommends a change".into());
@@ -273,6 +300,16 @@ fn propose(findings: &[&SourcedFinding], current: u32, reasons: &mut Vec<String>
                     f.source
                 ));
                 escalations.push(format!("{} found {kind}", f.source));
+            }
+            // Out of memory and nothing higher to ask for (at Lambda's
+            // maximum, or the source's own limit): a person must look.
+            Recommendation::SetMemory { memory_mb }
+                if *memory_mb <= current && kind == FindingKind::MemoryExhaustion =>
+            {
+                escalations.push(format!(
+                    "{} found memory exhaustion at {current} MB and asks for no more ({memory_mb} MB): memory cannot fix this here",
+                    f.source
+                ));
             }
             Recommendation::SetMemory { memory_mb } if *memory_mb <= current => {
                 reasons.push(format!(

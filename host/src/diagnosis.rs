@@ -180,6 +180,7 @@ pub fn run_rules(rules: &RuleSet, evidence: &Evidence, threads: Threads) -> Rule
                 })),
             Err(cause) => report.plugin_failures.push(RuleFailure {
                 rule: outcome.rule.clone(),
+                veto: outcome.veto_on_failure,
                 cause,
             }),
         }
@@ -195,7 +196,11 @@ pub fn summarize(evidence: &Evidence) -> EvidenceSummary {
         invocations: evidence.reports.len(),
         log_lines: evidence.logs.len(),
         metric_series: evidence.metrics.len(),
-        window_ms: (evidence.window.end_ms - evidence.window.start_ms).max(0),
+        window_ms: evidence
+            .window
+            .end_ms
+            .saturating_sub(evidence.window.start_ms)
+            .max(0),
         mean_duration_ms: if evidence.reports.is_empty() {
             0.0
         } else {
@@ -231,6 +236,7 @@ pub fn conclude(
     let situation = Situation {
         function: &evidence.function,
         findings: &report.findings,
+        failures: &report.plugin_failures,
         history,
         now_ms,
     };

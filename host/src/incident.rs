@@ -65,6 +65,18 @@ pub enum IncidentError {
     NotAnAlarm(String),
     #[error("alarm {0:?} watches no Lambda function (no FunctionName dimension in any metric)")]
     NotLambda(String),
+    #[error(
+        "alarm {alarm:?} watches a metric of account {metric_account}, not of this account ({alarm_account}): autorepair changes functions in its own account only; alarm there instead"
+    )]
+    CrossAccount {
+        alarm: String,
+        metric_account: String,
+        alarm_account: String,
+    },
+    #[error(
+        "alarm {alarm:?} combines metrics of several functions ({functions}): which one to repair is ambiguous; alarm on one function"
+    )]
+    Ambiguous { alarm: String, functions: String },
 }
 
 /// Parses an alarm event in either shape.
@@ -134,7 +146,15 @@ pub fn parse_value(event: &Value) -> Result<Incident, IncidentError> {
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default();
-    let mut function = None;
+    // This account: the event's, else the alarm ARN's.
+    let alarm_account = event
+        .get("account")
+        .or_else(|| event.get("accountId"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| alarm_arn.split(':').nth(4).map(str::to_owned))
+        .filter(|a| !a.is_empty() && a != "unknown");
+    let mut function: Option<(String, Option<String>)> = None;
     let mut metric = String::new();
     for m in metrics {
         // Metric-math entries (`expression`) carry no dimensions; skip them.
@@ -147,19 +167,43 @@ pub fn parse_value(event: &Value) -> Result<Incident, IncidentError> {
                 .to_owned();
         }
         let dims = stat_metric.get("dimensions");
-        let name = dims.and_then(|d| str_at(d, &["FunctionName"]));
+        let Some(name) = dims.and_then(|d| str_at(d, &["FunctionName"])) else {
+            continue;
+        };
+        if let (Some(theirs), Some(ours)) = (str_at(m, &["accountId"]), alarm_account.as_deref())
+            && theirs != ours
+        {
+            return Err(IncidentError::CrossAccount {
+                alarm: alarm_name.to_owned(),
+                metric_account: theirs.to_owned(),
+                alarm_account: ours.to_owned(),
+            });
+        }
         let resource = dims.and_then(|d| str_at(d, &["Resource"]));
-        if let Some(name) = name {
-            let qualifier = resource
-                .and_then(|r| r.strip_prefix(name))
-                .and_then(|r| r.strip_prefix(':'))
-                .filter(|q| !q.is_empty())
-                .map(str::to_owned);
-            function = Some((name.to_owned(), qualifier));
-            metric = str_at(stat_metric, &["name"])
-                .unwrap_or_default()
-                .to_owned();
-            break;
+        let qualifier = resource
+            .and_then(|r| r.strip_prefix(name))
+            .and_then(|r| r.strip_prefix(':'))
+            .filter(|q| !q.is_empty())
+            .map(str::to_owned);
+        let this = (name.to_owned(), qualifier);
+        match &function {
+            None => {
+                metric = str_at(stat_metric, &["name"])
+                    .unwrap_or_default()
+                    .to_owned();
+                function = Some(this);
+            }
+            Some(first) if *first == this => {}
+            Some(first) => {
+                let show = |(n, q): &(String, Option<String>)| match q {
+                    Some(q) => format!("{n}:{q}"),
+                    None => n.clone(),
+                };
+                return Err(IncidentError::Ambiguous {
+                    alarm: alarm_name.to_owned(),
+                    functions: format!("{}, {}", show(first), show(&this)),
+                });
+            }
         }
     }
     let (function_name, qualifier) =
@@ -203,6 +247,16 @@ pub fn parse_timestamp(s: &str) -> Option<Millis> {
         return None;
     }
     let time = s.get(11..19)?;
+    // Two digits each, no sign: `-1:00:00` is not a time.
+    if !time.bytes().enumerate().all(|(i, b)| {
+        if i % 3 == 2 {
+            b == b':'
+        } else {
+            b.is_ascii_digit()
+        }
+    }) {
+        return None;
+    }
     let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
     let (hour, minute, second) = (hms.next()??, hms.next()??, hms.next()??);
     let mut rest = &s[19..];
@@ -222,10 +276,18 @@ pub fn parse_timestamp(s: &str) -> Option<Millis> {
                 _ => return None,
             };
             let digits: String = rest[1..].chars().filter(char::is_ascii_digit).collect();
-            if digits.len() != 4 {
+            if digits.len() != 4 || rest[1..].chars().any(|c| !c.is_ascii_digit() && c != ':') {
                 return None;
             }
-            sign * (digits[..2].parse::<i64>().ok()? * 60 + digits[2..].parse::<i64>().ok()?)
+            let (hours, minutes) = (
+                digits[..2].parse::<i64>().ok()?,
+                digits[2..].parse::<i64>().ok()?,
+            );
+            // Real offsets run from -12:00 to +14:00.
+            if hours > 14 || minutes > 59 {
+                return None;
+            }
+            sign * (hours * 60 + minutes)
         }
     };
     if !(1..=12).contains(&month)

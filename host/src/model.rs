@@ -453,6 +453,11 @@ impl FailureCause {
 pub struct RuleFailure {
     /// The rule's name (from `describe`), or its file name when it never got that far.
     pub rule: String,
+    /// A deciding rule that could veto a memory change (throttling, code
+    /// errors, downstream timeouts): its failure escalates instead of letting
+    /// a memory rule win unopposed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub veto: bool,
     #[serde(flatten)]
     pub cause: FailureCause,
 }

@@ -43,6 +43,7 @@ fn hostile(name: &str) -> RuleSpec {
         limits: TEST_LIMITS,
         shadow: false,
         trust: Trust::Pinned,
+        veto_on_failure: false,
     }
 }
 
@@ -58,6 +59,7 @@ fn bundled(name: &str) -> RuleSpec {
         limits: Limits::default(),
         shadow: false,
         trust: Trust::Pinned,
+        veto_on_failure: false,
     }
 }
 

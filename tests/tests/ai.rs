@@ -227,6 +227,7 @@ async fn an_injected_instruction_cannot_get_past_the_guard() {
         &Situation {
             function: &e.function,
             findings: &findings,
+            failures: &[],
             history: History::default(),
             now_ms: e.window.end_ms,
         },

@@ -758,6 +758,7 @@ async fn hostile_shadow_rules_leave_a_complete_record_a_notice_and_clean_text() 
                 cpu_budget_ms: None,
                 memory_mib: None,
                 shadow: true,
+                veto_on_failure: false,
                 allow_unsigned: false,
             });
         }

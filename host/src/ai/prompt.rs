@@ -108,7 +108,12 @@ pub fn build(evidence: &Evidence, config: &AiConfig) -> Prompt {
     let f = Figures::of(evidence);
     let fun = &evidence.function;
     let alarm = &evidence.alarm;
-    let minutes = (evidence.window.end_ms - evidence.window.start_ms).max(0) / 60_000;
+    let minutes = evidence
+        .window
+        .end_ms
+        .saturating_sub(evidence.window.start_ms)
+        .max(0)
+        / 60_000;
     let mut user = String::with_capacity(4096);
     let _ = writeln!(
         user,

@@ -106,6 +106,7 @@ impl Config {
             if self.bundled.disabled.iter().any(|d| d == name) {
                 continue;
             }
+            let shadow = self.bundled.shadow.iter().any(|s| s == name);
             specs.push(RuleSpec {
                 origin: Origin::Bundled,
                 bytes: Arc::from(*bytes),
@@ -116,8 +117,9 @@ impl Config {
                     .copied()
                     .unwrap_or(Grants::ALL),
                 limits: self.sandbox.limits(),
-                shadow: self.bundled.shadow.iter().any(|s| s == name),
+                shadow,
                 trust: Trust::Bundled,
+                veto_on_failure: !shadow && self.bundled.veto_on_failure.iter().any(|v| v == name),
             });
         }
         for (p, fetched) in self.plugins.iter().zip(fetched) {
@@ -146,10 +148,12 @@ impl Config {
                         limits: self.rule_limits(p),
                         shadow: p.shadow,
                         trust,
+                        veto_on_failure: p.veto_on_failure && !p.shadow,
                     });
                 }
                 Err(cause) => failures.push(RuleFailure {
                     rule: p.source.clone(),
+                    veto: p.veto_on_failure && !p.shadow,
                     cause,
                 }),
             }

@@ -143,6 +143,25 @@ pub struct RunConfig {
     pub dry_run: bool,
 }
 
+/// What the lock must outlast besides the two verification windows: every
+/// stage's work, Step Functions' retries and the record (generous: a lock
+/// that expires early lets a second repair in; one that lingers only delays).
+const LOCK_MARGIN_SECONDS: u64 = 600;
+
+impl RunConfig {
+    /// How long an incident holds its function's lock: the configured time,
+    /// but never less than the longest path through the workflow — two
+    /// verification windows (the second when the first had too little data)
+    /// and [`LOCK_MARGIN_SECONDS`].
+    pub fn lock_ttl_ms(&self) -> i64 {
+        let longest = self
+            .verify_after_seconds
+            .saturating_mul(2)
+            .saturating_add(LOCK_MARGIN_SECONDS);
+        i64::try_from(self.lock_ttl_seconds.max(longest).saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+}
+
 impl Default for RunConfig {
     fn default() -> Self {
         RunConfig {
@@ -205,7 +224,7 @@ impl SandboxConfig {
 
 /// The rules built into the binary: all on, each granted what it asks for,
 /// unless said otherwise here.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BundledConfig {
     /// Bundled rules not to load, by name.
@@ -214,6 +233,23 @@ pub struct BundledConfig {
     pub shadow: Vec<String>,
     /// Per-rule grants replacing "everything it asks for", e.g. `oom = ["reports"]`.
     pub grants: std::collections::BTreeMap<String, Grants>,
+    /// Bundled rules whose failure vetoes a memory change: those that find
+    /// causes memory does not fix. A deciding veto rule that fails escalates.
+    pub veto_on_failure: Vec<String>,
+}
+
+/// The bundled rules that find causes more memory does not fix.
+pub const BUNDLED_VETOES: &[&str] = &["timeouts", "throttles", "code-errors"];
+
+impl Default for BundledConfig {
+    fn default() -> Self {
+        BundledConfig {
+            disabled: Vec::new(),
+            shadow: Vec::new(),
+            grants: Default::default(),
+            veto_on_failure: BUNDLED_VETOES.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
 }
 
 /// Who may sign third-party rules.
@@ -246,6 +282,10 @@ pub struct RuleConfig {
     /// Evaluated and recorded, never deciding: watch a rule before trusting it.
     #[serde(default)]
     pub shadow: bool,
+    /// Its failure vetoes a memory change (for rules that find causes memory
+    /// does not fix); off unless set.
+    #[serde(default)]
+    pub veto_on_failure: bool,
     /// Load without a pin or signature. For local development only; flagged in
     /// every output.
     #[serde(default)]

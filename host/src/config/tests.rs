@@ -88,3 +88,17 @@ fn a_pin_mismatch_refuses_the_plugin_but_not_the_others() {
         matches!(&failures[0].cause, FailureCause::Untrusted(m) if m.contains("sha256 mismatch"))
     );
 }
+
+#[test]
+fn the_lock_outlasts_both_verification_windows() {
+    let mut run = RunConfig::default();
+    assert!(
+        run.lock_ttl_ms() >= 2 * 600 * 1000,
+        "the defaults' longest path"
+    );
+    run.verify_after_seconds = 3600;
+    run.lock_ttl_seconds = 900;
+    assert!(run.lock_ttl_ms() > 2 * 3600 * 1000, "{}", run.lock_ttl_ms());
+    run.lock_ttl_seconds = 20_000;
+    assert_eq!(run.lock_ttl_ms(), 20_000_000, "a longer lock is kept");
+}

@@ -56,6 +56,7 @@ fn run(memory: u32, findings: &[SourcedFinding], mode: MergeMode) -> Decision {
     let situation = Situation {
         function: &f,
         findings,
+        failures: &[],
         history: History::default(),
         now_ms: 0,
     };
@@ -100,6 +101,7 @@ fn not_opted_in_means_none() {
     let s = Situation {
         function: &f,
         findings: &findings,
+        failures: &[],
         history: History::default(),
         now_ms: 0,
     };
@@ -165,6 +167,7 @@ fn cooldown_and_daily_cap_refuse_a_step() {
     let recent = Situation {
         function: &f,
         findings: &findings,
+        failures: &[],
         history: History {
             last_change_ms: Some(0),
             changes_last_24h: 1,
@@ -256,6 +259,77 @@ fn consensus_escalates_when_the_ai_disagrees() {
 }
 
 #[test]
+fn out_of_memory_at_lambdas_maximum_escalates_with_the_reason() {
+    let d = run(
+        10_240,
+        &[finding(
+            rule("oom"),
+            FindingKind::MemoryExhaustion,
+            set(10_240),
+        )],
+        MergeMode::Rules,
+    );
+    assert_eq!(d.action, Action::Escalate);
+    assert!(
+        d.reasons
+            .iter()
+            .any(|r| r.contains("memory exhaustion at 10240 MB")),
+        "{:?}",
+        d.reasons
+    );
+}
+
+fn failed(rule: &str, veto: bool) -> crate::model::RuleFailure {
+    crate::model::RuleFailure {
+        rule: rule.into(),
+        veto,
+        cause: crate::model::FailureCause::CpuBudget(50),
+    }
+}
+
+#[test]
+fn a_failed_veto_rule_escalates_instead_of_letting_memory_win() {
+    let f = function(512, true);
+    let findings = [finding(
+        rule("oom"),
+        FindingKind::MemoryExhaustion,
+        set(768),
+    )];
+    let failures = [failed("throttles", true)];
+    let s = Situation {
+        function: &f,
+        findings: &findings,
+        failures: &failures,
+        history: History::default(),
+        now_ms: 0,
+    };
+    for mode in MergeMode::ALL {
+        let d = decide(&s, &Policy::default(), mode);
+        assert_ne!(d.action, Action::SetMemory, "{mode}: {:?}", d.reasons);
+    }
+    let d = decide(&s, &Policy::default(), MergeMode::Rules);
+    assert_eq!(d.action, Action::Escalate);
+    assert!(
+        d.reasons
+            .iter()
+            .any(|r| r.contains("throttles (ran past its CPU budget")),
+        "{:?}",
+        d.reasons
+    );
+
+    // The obeyed side: a failed rule that cannot veto does not block.
+    let failures = [failed("memory-pressure", false)];
+    let s = Situation {
+        failures: &failures,
+        ..s
+    };
+    assert_eq!(
+        decide(&s, &Policy::default(), MergeMode::Rules).action,
+        Action::SetMemory
+    );
+}
+
+#[test]
 fn a_repair_never_lowers_memory() {
     let d = run(
         1024,
@@ -279,6 +353,7 @@ fn would_have_covers_every_mode_and_each_source_alone() {
     let s = Situation {
         function: &f,
         findings: &findings,
+        failures: &[],
         history: History::default(),
         now_ms: 0,
     };
@@ -367,7 +442,7 @@ proptest! {
         policy in any_policy(),
     ) {
         let f = function(memory, true);
-        let s = Situation { function: &f, findings: &findings, history: History::default(), now_ms: 0 };
+        let s = Situation { function: &f, findings: &findings, failures: &[], history: History::default(), now_ms: 0 };
         let d = decide(&s, &policy, mode);
         prop_assert_eq!(d.target_memory_mb.is_some(), d.action == Action::SetMemory);
         if let Some(t) = d.target_memory_mb {
@@ -406,13 +481,42 @@ proptest! {
     }
 
     #[test]
+    fn out_of_memory_is_never_met_with_silence(
+        memory in 128u32..=10_240,
+        wanted in 128u32..=10_240,
+        mode in prop_oneof![Just(MergeMode::Rules), Just(MergeMode::RulesFirst)],
+        policy in any_policy(),
+    ) {
+        // A deciding rule says the function ran out of memory: whatever it
+        // asks for and wherever the ceiling is, the answer is a change or an
+        // escalation, never nothing.
+        let findings = [finding(rule("oom"), FindingKind::MemoryExhaustion, set(wanted))];
+        let f = function(memory, true);
+        let s = Situation { function: &f, findings: &findings, failures: &[], history: History::default(), now_ms: 0 };
+        prop_assert_ne!(decide(&s, &policy, mode).action, Action::None);
+    }
+
+    #[test]
+    fn a_failed_veto_never_lets_memory_change(
+        memory in 128u32..=10_240,
+        findings in prop::collection::vec(any_finding(), 0..8),
+        mode in any_mode(),
+        policy in any_policy(),
+    ) {
+        let f = function(memory, true);
+        let failures = [failed("code-errors", true)];
+        let s = Situation { function: &f, findings: &findings, failures: &failures, history: History::default(), now_ms: 0 };
+        prop_assert_ne!(decide(&s, &policy, mode).action, Action::SetMemory);
+    }
+
+    #[test]
     fn not_opted_in_never_changes_anything(
         memory in 128u32..=10_240,
         findings in prop::collection::vec(any_finding(), 0..6),
         mode in any_mode(),
     ) {
         let f = function(memory, false);
-        let s = Situation { function: &f, findings: &findings, history: History::default(), now_ms: 0 };
+        let s = Situation { function: &f, findings: &findings, failures: &[], history: History::default(), now_ms: 0 };
         prop_assert_eq!(decide(&s, &Policy::default(), mode).action, Action::None);
     }
 }

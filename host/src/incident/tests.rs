@@ -99,3 +99,59 @@ fn timestamps_in_every_shape() {
     assert_eq!(parse_timestamp("yesterday"), None);
     assert_eq!(parse_timestamp("2026-13-01T00:00:00Z"), None);
 }
+
+fn with_metrics(metrics: &str) -> Value {
+    let mut event: Value = serde_json::from_str(EVENTBRIDGE).unwrap();
+    event["detail"]["configuration"]["metrics"] = serde_json::from_str(metrics).unwrap();
+    event
+}
+
+#[test]
+fn a_metric_of_another_account_is_refused_with_a_clear_error() {
+    let event = with_metrics(
+        r#"[{ "id": "m1", "accountId": "999999999999", "metricStat": { "metric": {
+            "namespace": "AWS/Lambda", "name": "Errors", "dimensions": { "FunctionName": "orders-api" } },
+            "period": 60, "stat": "Sum" }, "returnData": true }]"#,
+    );
+    let err = parse_value(&event).unwrap_err();
+    assert!(matches!(err, IncidentError::CrossAccount { .. }), "{err}");
+    assert!(err.to_string().contains("999999999999"), "{err}");
+    // The obeyed side: the same account is fine.
+    let same = with_metrics(
+        r#"[{ "id": "m1", "accountId": "123456789012", "metricStat": { "metric": {
+            "namespace": "AWS/Lambda", "name": "Errors", "dimensions": { "FunctionName": "orders-api" } },
+            "period": 60, "stat": "Sum" }, "returnData": true }]"#,
+    );
+    assert_eq!(parse_value(&same).unwrap().function_name, "orders-api");
+}
+
+#[test]
+fn metric_math_over_two_functions_is_refused_as_ambiguous() {
+    let event = with_metrics(
+        r#"[{ "id": "e1", "expression": "m1 + m2", "returnData": true },
+           { "id": "m1", "metricStat": { "metric": { "namespace": "AWS/Lambda", "name": "Errors",
+             "dimensions": { "FunctionName": "orders-api" } }, "period": 60, "stat": "Sum" }, "returnData": false },
+           { "id": "m2", "metricStat": { "metric": { "namespace": "AWS/Lambda", "name": "Errors",
+             "dimensions": { "FunctionName": "payments" } }, "period": 60, "stat": "Sum" }, "returnData": false }]"#,
+    );
+    let err = parse_value(&event).unwrap_err();
+    assert!(matches!(err, IncidentError::Ambiguous { .. }), "{err}");
+    assert!(err.to_string().contains("orders-api, payments"), "{err}");
+}
+
+#[test]
+fn impossible_times_and_offsets_are_refused() {
+    for bad in [
+        "2026-01-01T-1:00:00Z",
+        "2026-01-01T00:-5:00Z",
+        "2026-01-01T00:00:00+2500",
+        "2026-01-01T00:00:00+00:99",
+        "2026-01-01T00:00:00-1x:00",
+    ] {
+        assert_eq!(parse_timestamp(bad), None, "{bad}");
+    }
+    assert_eq!(
+        parse_timestamp("2026-01-01T05:00:00.000-0500"),
+        parse_timestamp("2026-01-01T10:00:00.000Z")
+    );
+}

@@ -170,7 +170,7 @@ pub async fn parse(ctx: &Context, event: &Value, options: Options) -> Result<Run
         Err(e) => fail(&mut run, "parse", e.to_string()),
     }
     if !run.status.is_terminal() {
-        let ttl_ms = ctx.config.run.lock_ttl_seconds as i64 * 1000;
+        let ttl_ms = ctx.config.run.lock_ttl_ms();
         match ctx
             .audit
             .lock(&function, &id, ctx.clock.now_ms(), ttl_ms)
@@ -336,6 +336,7 @@ fn decide_with(
     let situation = Situation {
         function,
         findings: &run.findings,
+        failures: &run.plugin_failures,
         history,
         now_ms: ctx.clock.now_ms(),
     };

@@ -650,3 +650,45 @@ async fn in_ai_mode_the_ai_decides_and_the_rules_are_recorded() {
     );
     assert!(run.would_have.iter().any(|w| w.by == "mode:rules"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_memory_at_lambdas_maximum_is_escalated_not_dropped() {
+    let w = World::new();
+    w.function(
+        "biggest",
+        10_240,
+        Behaviour::NeedsMemory { need_mb: 12_000 },
+        true,
+    );
+    let run = w.run("biggest").await;
+    assert_eq!(run.status, Status::Escalated, "{:#?}", run.decision);
+    assert_eq!(w.lambda.memory_mb("biggest"), Some(10_240));
+    assert_eq!(
+        w.notifier.sent.lock().unwrap().len(),
+        1,
+        "somebody hears of it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_veto_rule_that_fails_escalates_instead_of_a_memory_change() {
+    let mut w = World::new();
+    w.oom("vetoed");
+    // A rule that would have vetoed (say, the throttling check) traps.
+    let path = crate::testing::hostile::path("trap");
+    let mut specs = w.ctx.config.rule_specs().0;
+    specs.push(crate::rules::RuleSpec {
+        origin: crate::rules::Origin::External(path.into()),
+        bytes: std::sync::Arc::from(std::fs::read(path).unwrap()),
+        grants: crate::model::Grants::ALL,
+        limits: crate::rules::Limits::default(),
+        shadow: false,
+        trust: crate::trust::Trust::Pinned,
+        veto_on_failure: true,
+    });
+    w.ctx.rules = RuleSet::load(compiler(), &specs);
+    let run = w.run("vetoed").await;
+    assert_eq!(run.status, Status::Escalated, "{:#?}", run.decision);
+    assert!(run.plugin_failures.iter().any(|f| f.veto));
+    assert_eq!(w.lambda.memory_mb("vetoed"), Some(256));
+}

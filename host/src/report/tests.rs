@@ -92,6 +92,7 @@ fn sample() -> Vec<Record> {
     rolled.status = "rolled_back".into();
     rolled.plugin_failures.push(RuleFailure {
         rule: "timeouts".into(),
+        veto: false,
         cause: FailureCause::CpuBudget(50),
     });
     let mut unanswered = record("c", 2_000_000, would("", Action::None, None), None);

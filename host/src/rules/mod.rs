@@ -64,6 +64,8 @@ pub struct RuleSpec {
     pub shadow: bool,
     /// Why it may load; `Unsigned` (development only) is flagged everywhere.
     pub trust: Trust,
+    /// Its failure vetoes a memory change (see [`RuleFailure::veto`]).
+    pub veto_on_failure: bool,
 }
 
 /// What a rule says about itself in `describe`.
@@ -85,6 +87,7 @@ pub struct LoadedRule {
     pub limits: Limits,
     pub shadow: bool,
     pub trust: Trust,
+    pub veto_on_failure: bool,
     pre: RulePluginPre<State>,
 }
 
@@ -103,6 +106,8 @@ pub struct RuleOutcome {
     pub shadow: bool,
     /// Loaded under `allow_unsigned`: flagged wherever the outcome is shown.
     pub unsigned: bool,
+    /// Its failure vetoes a memory change.
+    pub veto_on_failure: bool,
     /// Instantiation plus evaluation, in microseconds.
     pub elapsed_us: u64,
     #[serde(skip)]
@@ -114,6 +119,7 @@ impl RuleOutcome {
     pub fn failure(&self) -> Option<RuleFailure> {
         self.result.as_ref().err().map(|cause| RuleFailure {
             rule: self.rule.clone(),
+            veto: self.veto_on_failure,
             cause: cause.clone(),
         })
     }
@@ -186,6 +192,7 @@ impl Compiler {
         };
         let fail = |cause| RuleFailure {
             rule: label.clone(),
+            veto: spec.veto_on_failure,
             cause,
         };
         let digest = sha256_hex(&spec.bytes);
@@ -216,6 +223,7 @@ impl Compiler {
             limits: spec.limits,
             shadow: spec.shadow,
             trust: spec.trust.clone(),
+            veto_on_failure: spec.veto_on_failure,
             pre,
         })
     }
@@ -295,6 +303,7 @@ impl RuleSet {
                     if let Some(twin) = rules.iter().find(|r| r.info.name == rule.info.name) {
                         load_failures.push(RuleFailure {
                             rule: rule.info.name.clone(),
+                            veto: rule.veto_on_failure,
                             cause: FailureCause::Load(format!(
                                 "a rule with this name is already loaded from {}; names must be unique",
                                 twin.origin
@@ -367,6 +376,7 @@ impl RuleSet {
                         version: rule.info.version.clone(),
                         shadow: rule.shadow,
                         unsigned: rule.trust.is_unsigned(),
+                        veto_on_failure: rule.veto_on_failure,
                         elapsed_us: 0,
                         result: Err(FailureCause::Trap(
                             "the host thread running the rule panicked".into(),
@@ -452,6 +462,7 @@ impl RuleSet {
             version: rule.info.version.clone(),
             shadow: rule.shadow,
             unsigned: rule.trust.is_unsigned(),
+            veto_on_failure: rule.veto_on_failure,
             elapsed_us,
             result,
             report,

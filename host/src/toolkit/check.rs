@@ -179,6 +179,7 @@ pub fn production_spec(
         limits,
         shadow: false,
         trust: Trust::Unsigned,
+        veto_on_failure: false,
     }
 }
 

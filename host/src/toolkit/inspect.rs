@@ -113,6 +113,7 @@ pub fn inspect(compiler: &Compiler, bytes: &[u8], label: &str) -> Inspection {
         limits: crate::rules::Limits::default(),
         shadow: false,
         trust: crate::trust::Trust::Unsigned,
+        veto_on_failure: false,
     };
     match compiler.load(&spec) {
         Ok(rule) => inspection.describe = Some(rule.info),
