@@ -440,7 +440,12 @@ pub(crate) fn classify(
                 None => FailureCause::Trap(trap.to_string()),
             }
         }
-        None => FailureCause::Trap(format!("{error:#}")),
+        // A host function's error: ours (a wait) named plainly, anything else
+        // on one clean line without the wasm backtrace wasmtime puts first.
+        None if error.chain().any(|e| e.to_string() == WAITED) => FailureCause::Trap(WAITED.into()),
+        None => FailureCause::Trap(crate::text::clean(
+            &error.root_cause().to_string().chars().take(300).collect::<String>(),
+        )),
     }
 }
 
