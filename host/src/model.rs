@@ -76,6 +76,12 @@ pub struct FunctionInfo {
     /// Where the function logs; empty means Lambda's default.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub log_group: String,
+    /// A digest of everything a published version snapshots besides memory
+    /// (code, environment, layers, role, handler, runtime, VPC, architectures,
+    /// timeout, storage, file systems, image, tracing, keys…): two
+    /// configurations with the same digest differ at most in memory.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub config_sha256: String,
 }
 
 impl FunctionInfo {

@@ -33,6 +33,10 @@ pub struct Change {
     pub previous_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published_version: Option<String>,
+    /// With an alias: `$LATEST`'s memory before our update (the alias's
+    /// version may have had another), what a rollback restores `$LATEST` to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_latest_memory_mb: Option<u32>,
     pub at_ms: Millis,
 }
 
@@ -43,9 +47,12 @@ pub enum RepairError {
     #[error("another update kept the function busy after {0} attempts")]
     Conflict(u32),
     #[error(
-        "alias {alias} serves version {version}, whose code differs from $LATEST: publishing would ship unreleased code"
+        "alias {alias} serves version {version}, whose configuration differs from $LATEST (code, environment, layers, role, handler, VPC or another setting): publishing would ship unreleased code or settings"
     )]
     CodeMismatch { alias: String, version: String },
+    /// Someone else moved what we changed since: nothing is overwritten.
+    #[error("{0}")]
+    Moved(String),
     #[error("the update failed: {0}")]
     UpdateFailed(String),
     #[error("function {0} no longer exists")]
@@ -95,6 +102,7 @@ impl Repairer<'_> {
             new_revision_id: None,
             previous_version: None,
             published_version: None,
+            previous_latest_memory_mb: None,
             at_ms: self.clock.now_ms(),
         };
         let Some(alias) = &function.qualifier else {
@@ -104,49 +112,102 @@ impl Repairer<'_> {
             return Ok(change);
         };
 
-        // The alias: same code in $LATEST as in the version it serves, or stop.
+        // The alias: $LATEST must be what the alias serves but for memory —
+        // same code, same everything a version snapshots — or stop.
         let current = self.functions.alias(&function.name, alias).await?;
         let latest = self.functions.read(&function.name, None).await?;
-        if latest.code_sha256 != function.code_sha256 {
+        if latest.code_sha256 != function.code_sha256
+            || latest.config_sha256 != function.config_sha256
+        {
             return Err(RepairError::CodeMismatch {
                 alias: alias.clone(),
                 version: current.version,
             });
         }
-        self.update_memory(&function.name, target_mb, latest.revision_id.as_deref())
+        let ours = self
+            .update_memory(&function.name, target_mb, latest.revision_id.as_deref())
             .await?;
-        // Publish only the code we checked.
-        let new_version = self
+        change.new_revision_id = ours.clone();
+        change.previous_latest_memory_mb = Some(latest.memory_mb);
+        // From here a failure leaves $LATEST changed: undo it before saying so.
+        // Publish only what we checked, at the revision our update produced.
+        let published = self
             .functions
-            .publish_version(&function.name, &function.code_sha256)
-            .await?;
-        self.functions
-            .move_alias(
-                &function.name,
-                alias,
-                &new_version,
-                current.revision_id.as_deref(),
-            )
-            .await?;
+            .publish_version(&function.name, &function.code_sha256, ours.as_deref())
+            .await;
+        let moved = match &published {
+            Ok(version) => {
+                self.functions
+                    .move_alias(
+                        &function.name,
+                        alias,
+                        version,
+                        current.revision_id.as_deref(),
+                    )
+                    .await
+            }
+            Err(e) => Err(e.clone()),
+        };
+        if let Err(e) = moved {
+            let undo = self
+                .update_memory(&function.name, latest.memory_mb, ours.as_deref())
+                .await;
+            let what = match (&published, &e) {
+                (Ok(v), _) => format!("moving alias {alias} to version {v}"),
+                _ => "publishing a version".to_owned(),
+            };
+            return Err(RepairError::Aws(match undo {
+                Ok(_) => format!(
+                    "{what} failed ({e}); $LATEST's memory was put back to {} MB",
+                    latest.memory_mb
+                ),
+                Err(u) => format!(
+                    "{what} failed ({e}), and putting $LATEST's memory back to {} MB failed too ({u}): $LATEST is at {target_mb} MB",
+                    latest.memory_mb
+                ),
+            }));
+        }
         change.previous_version = Some(current.version);
-        change.published_version = Some(new_version);
+        change.published_version = published.ok();
         Ok(change)
     }
 
     /// Undoes `change`: the memory (guarded by the revision our change
     /// produced), and with an alias, the alias back to the version it served.
+    ///
+    /// Only what this change did is undone, and only if nothing moved since:
+    /// an alias someone pointed elsewhere (a release during the verification
+    /// window) or a `$LATEST` changed since is left as it is
+    /// ([`RepairError::Moved`] / [`RepairError::Precondition`]).
     pub async fn restore(&self, change: &Change) -> Result<Option<String>, RepairError> {
-        if let (Some(alias), Some(previous)) = (&change.alias, &change.previous_version) {
+        let name = &change.function_name;
+        if let (Some(alias), Some(previous), Some(published)) = (
+            &change.alias,
+            &change.previous_version,
+            &change.published_version,
+        ) {
+            let now = self.functions.alias(name, alias).await?;
+            if &now.version != published {
+                return Err(RepairError::Moved(format!(
+                    "alias {alias} now serves version {}, not version {published} that this incident published: someone released since, so nothing was rolled back",
+                    now.version
+                )));
+            }
             self.functions
-                .move_alias(&change.function_name, alias, previous, None)
-                .await?;
+                .move_alias(name, alias, previous, now.revision_id.as_deref())
+                .await
+                .map_err(|e| match e {
+                    StoreError::Precondition => RepairError::Moved(format!(
+                        "alias {alias} moved while it was being rolled back: left as it is"
+                    )),
+                    other => other.into(),
+                })?;
         }
-        self.update_memory(
-            &change.function_name,
-            change.previous_memory_mb,
-            change.new_revision_id.as_deref(),
-        )
-        .await
+        let restore_to = change
+            .previous_latest_memory_mb
+            .unwrap_or(change.previous_memory_mb);
+        self.update_memory(name, restore_to, change.new_revision_id.as_deref())
+            .await
     }
 
     /// UpdateFunctionConfiguration(MemorySize) + wait; returns the new

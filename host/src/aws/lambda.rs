@@ -35,6 +35,44 @@ where
     }
 }
 
+/// A digest of what `PublishVersion` snapshots, memory aside: code, runtime,
+/// handler, role, environment, layers, VPC, architectures, timeout, storage,
+/// file systems, image, dead-letter queue, tracing, key, SnapStart, logging,
+/// description. Two configurations with the same digest differ at most in
+/// memory, so publishing one in place of the other ships nothing unreleased.
+fn snapshot_digest(
+    c: &aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput,
+) -> String {
+    let snapshot = format!(
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        c.code_sha256(),
+        c.package_type(),
+        c.runtime(),
+        c.handler(),
+        c.role(),
+        c.environment().map(|e| e.variables()),
+        c.layers().iter().map(|l| l.arn()).collect::<Vec<_>>(),
+        c.vpc_config().map(|v| (
+            v.subnet_ids(),
+            v.security_group_ids(),
+            v.ipv6_allowed_for_dual_stack()
+        )),
+        c.architectures(),
+        c.timeout(),
+        c.ephemeral_storage().map(|e| e.size()),
+        c.file_system_configs(),
+        c.image_config_response().map(|i| i.image_config()),
+        c.dead_letter_config().map(|d| d.target_arn()),
+        c.tracing_config().map(|t| t.mode()),
+        c.kms_key_arn(),
+        c.snap_start().map(|s| s.apply_on()),
+        c.logging_config(),
+        c.description(),
+        c.runtime_version_config().map(|r| r.runtime_version_arn()),
+    );
+    crate::digest::sha256_hex(snapshot.as_bytes())
+}
+
 #[async_trait]
 impl FunctionStore for Lambda {
     async fn read(&self, name: &str, qualifier: Option<&str>) -> Result<FunctionInfo, StoreError> {
@@ -68,6 +106,7 @@ impl FunctionStore for Lambda {
                 .and_then(|l| l.log_group())
                 .unwrap_or_default()
                 .to_owned(),
+            config_sha256: snapshot_digest(&config),
         };
         // Tags live on the unqualified function.
         match self
@@ -127,11 +166,17 @@ impl FunctionStore for Lambda {
         })
     }
 
-    async fn publish_version(&self, name: &str, code_sha256: &str) -> Result<String, StoreError> {
+    async fn publish_version(
+        &self,
+        name: &str,
+        code_sha256: &str,
+        revision: Option<&str>,
+    ) -> Result<String, StoreError> {
         self.client
             .publish_version()
             .function_name(name)
             .code_sha256(code_sha256)
+            .set_revision_id(revision.map(str::to_owned))
             .send()
             .await
             .map(|out| out.version().unwrap_or_default().to_owned())

@@ -502,6 +502,14 @@ pub async fn rollback(ctx: &Context, run: &mut Run) {
             });
             match result {
                 Ok(_) => run.status = Status::RolledBack,
+                // Someone changed the function or moved the alias since our
+                // change: theirs stands, a person decides.
+                Err(e @ (RepairError::Moved(_) | RepairError::Precondition)) => {
+                    run.status = Status::Escalated;
+                    if let Some(d) = run.decision.as_mut() {
+                        d.reasons.push(format!("not rolled back: {e}"));
+                    }
+                }
                 Err(e) => fail(run, "rollback", e.to_string()),
             }
         }

@@ -692,3 +692,103 @@ async fn a_veto_rule_that_fails_escalates_instead_of_a_memory_change() {
     assert!(run.plugin_failures.iter().any(|f| f.veto));
     assert_eq!(w.lambda.memory_mb("vetoed"), Some(256));
 }
+
+fn alias_event(name: &str) -> Value {
+    alarm_event(&format!("{name}-errors"), name, Some("live"), "ALARM", T0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alias_whose_settings_differ_from_latest_escalates_and_publishes_nothing() {
+    let w = World::new();
+    w.oom("settings");
+    w.lambda.add_alias("settings", "live");
+    // Same code, but a new environment variable waits in $LATEST.
+    w.lambda.deploy_config("settings", "config-2");
+    let run = w.run_event(&alias_event("settings")).await;
+    assert_eq!(run.status, Status::Escalated, "{:#?}", run.decision);
+    assert_eq!(w.lambda.calls(LambdaOp::Publish), 0);
+    assert_eq!(w.lambda.alias_memory_mb("settings", "live"), Some(256));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_during_the_window_is_never_rolled_back() {
+    let w = World::new();
+    w.function(
+        "released",
+        256,
+        Behaviour::NeedsMemory { need_mb: 4000 },
+        true,
+    );
+    w.lambda.add_alias("released", "live");
+    // During the verification window the team releases a new version.
+    let lambda = w.lambda.clone();
+    w.clock
+        .on_sleep(move |_, _| lambda.release("released", "live"));
+    let run = w.run_event(&alias_event("released")).await;
+    let change = run.change.clone().expect("changed");
+    let theirs = w.lambda.alias_version("released", "live").unwrap();
+    assert_ne!(
+        Some(&theirs),
+        change.published_version.as_ref(),
+        "their release"
+    );
+    assert_eq!(run.status, Status::Escalated, "{:#?}", run.decision);
+    assert!(
+        run.decision
+            .unwrap()
+            .reasons
+            .iter()
+            .any(|r| r.contains("someone released")),
+        "the reason names the release"
+    );
+    assert_eq!(
+        w.lambda.alias_version("released", "live").unwrap(),
+        theirs,
+        "their release still serves"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_alias_move_puts_latest_back_and_is_recorded() {
+    let w = World::new();
+    w.oom("halfway");
+    w.lambda.add_alias("halfway", "live");
+    w.lambda.fail(
+        LambdaOp::MoveAlias,
+        vec![StoreError::Other("ServiceException".into())],
+    );
+    let run = w.run_event(&alias_event("halfway")).await;
+    assert_eq!(run.status, Status::Failed, "{:#?}", run.failure);
+    let failure = run.failure.unwrap();
+    assert!(
+        failure.message.contains("put back to 256 MB"),
+        "{failure:?}"
+    );
+    assert_eq!(w.lambda.memory_mb("halfway"), Some(256), "$LATEST undone");
+    assert_eq!(w.lambda.alias_memory_mb("halfway", "live"), Some(256));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alias_rollback_restores_latest_to_its_own_memory() {
+    let w = World::new();
+    w.function(
+        "twosizes",
+        256,
+        Behaviour::NeedsMemory { need_mb: 4000 },
+        true,
+    );
+    w.lambda.add_alias("twosizes", "live");
+    // $LATEST was raised to 384 MB after the alias's version was published.
+    w.lambda.set_memory_behind_our_back("twosizes", 384);
+    let run = w.run_event(&alias_event("twosizes")).await;
+    let change = run.change.clone().expect("changed");
+    assert_eq!(change.previous_memory_mb, 256, "what the alias served");
+    assert_eq!(change.previous_latest_memory_mb, Some(384));
+    assert_eq!(run.status, Status::RolledBack, "{:#?}", run.decision);
+    assert_eq!(
+        w.lambda.memory_mb("twosizes"),
+        Some(384),
+        "$LATEST's own memory"
+    );
+    assert_eq!(w.lambda.alias_memory_mb("twosizes", "live"), Some(256));
+}

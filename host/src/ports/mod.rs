@@ -61,8 +61,14 @@ pub trait FunctionStore: Send + Sync {
     ) -> Result<Option<String>, StoreError>;
     /// Where the last update of `name` stands.
     async fn update_state(&self, name: &str) -> Result<UpdateState, StoreError>;
-    /// Publishes `$LATEST` as a version, only if it runs `code_sha256`.
-    async fn publish_version(&self, name: &str, code_sha256: &str) -> Result<String, StoreError>;
+    /// Publishes `$LATEST` as a version, only if it runs `code_sha256` and is
+    /// still at `revision` (else [`StoreError::Precondition`]).
+    async fn publish_version(
+        &self,
+        name: &str,
+        code_sha256: &str,
+        revision: Option<&str>,
+    ) -> Result<String, StoreError>;
     async fn alias(&self, name: &str, alias: &str) -> Result<AliasTarget, StoreError>;
     /// Points `alias` at `version`, guarded by the alias's `revision` when given.
     async fn move_alias(

@@ -444,7 +444,12 @@ pub(crate) fn classify(
         // on one clean line without the wasm backtrace wasmtime puts first.
         None if error.chain().any(|e| e.to_string() == WAITED) => FailureCause::Trap(WAITED.into()),
         None => FailureCause::Trap(crate::text::clean(
-            &error.root_cause().to_string().chars().take(300).collect::<String>(),
+            &error
+                .root_cause()
+                .to_string()
+                .chars()
+                .take(300)
+                .collect::<String>(),
         )),
     }
 }

@@ -109,6 +109,7 @@ impl MemoryLambda {
             memory_mb,
             timeout_s: 10,
             code_sha256: "code-1".into(),
+            config_sha256: "config-1".into(),
             tags,
             ..FunctionInfo::default()
         };
@@ -138,6 +139,30 @@ impl MemoryLambda {
         let f = functions.get_mut(name).expect("function exists");
         f.latest.memory_mb = memory_mb;
         f.revision += 1;
+    }
+
+    /// A setting changed in `$LATEST` (environment, layers…), code unchanged.
+    pub fn deploy_config(&self, name: &str, config: &str) {
+        let mut functions = self.functions.lock().unwrap();
+        let f = functions.get_mut(name).expect("function exists");
+        f.latest.config_sha256 = config.to_owned();
+        f.revision += 1;
+    }
+
+    /// Someone else points `alias` at another version (a release).
+    pub fn release(&self, name: &str, alias: &str) {
+        let mut functions = self.functions.lock().unwrap();
+        let f = functions.get_mut(name).expect("function exists");
+        f.versions.push(f.latest.clone());
+        let version = f.versions.len().to_string();
+        let entry = f.aliases.get_mut(alias).expect("alias exists");
+        *entry = (version, entry.1 + 1);
+    }
+
+    /// The version `alias` serves.
+    pub fn alias_version(&self, name: &str, alias: &str) -> Option<String> {
+        let functions = self.functions.lock().unwrap();
+        functions.get(name)?.aliases.get(alias).map(|a| a.0.clone())
     }
 
     /// New code in `$LATEST` that no version has yet.
@@ -258,13 +283,20 @@ impl FunctionStore for MemoryLambda {
         Ok(UpdateState::Successful(revision(f.revision)))
     }
 
-    async fn publish_version(&self, name: &str, code_sha256: &str) -> Result<String, StoreError> {
+    async fn publish_version(
+        &self,
+        name: &str,
+        code_sha256: &str,
+        guard: Option<&str>,
+    ) -> Result<String, StoreError> {
         self.enter(LambdaOp::Publish)?;
         let mut functions = self.functions.lock().unwrap();
         let f = functions
             .get_mut(name)
             .ok_or_else(|| StoreError::NotFound(name.to_owned()))?;
-        if f.latest.code_sha256 != code_sha256 {
+        if f.latest.code_sha256 != code_sha256
+            || guard.is_some_and(|g| Some(g.to_owned()) != revision(f.revision))
+        {
             return Err(StoreError::Precondition);
         }
         f.versions.push(f.latest.clone());
