@@ -125,9 +125,27 @@ pub struct Run {
     pub started_ms: Millis,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_ms: Option<Millis>,
+    /// The functional check right after the change, when configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smoke: Option<SmokeTest>,
     /// What was cut to keep the document within [`MAX_DOCUMENT_BYTES`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trimmed: Vec<String>,
+}
+
+/// One invocation right after a change, with the operator's payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SmokeTest {
+    pub ok: bool,
+    /// Why not: the function's error, the invocation's failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_memory_used_mb: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_size_mb: Option<u32>,
 }
 
 /// The most a run document may weigh. It is the payload between Step
@@ -162,6 +180,7 @@ impl Run {
             stage_ms: BTreeMap::new(),
             started_ms,
             finished_ms: None,
+            smoke: None,
             trimmed: Vec::new(),
         }
     }

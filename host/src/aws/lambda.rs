@@ -7,7 +7,7 @@ use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 
 use super::describe;
 use crate::model::FunctionInfo;
-use crate::ports::{AliasTarget, FunctionStore, StoreError, UpdateState};
+use crate::ports::{AliasTarget, FunctionStore, Invoked, StoreError, UpdateState};
 
 #[derive(Debug, Clone)]
 pub struct Lambda {
@@ -195,6 +195,34 @@ impl FunctionStore for Lambda {
                 revision_id: out.revision_id().map(str::to_owned),
             })
             .map_err(|e| store_error(name, "", &e))
+    }
+
+    async fn invoke(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+        payload: &[u8],
+    ) -> Result<Invoked, StoreError> {
+        use base64::Engine as _;
+        let out = self
+            .client
+            .invoke()
+            .function_name(name)
+            .set_qualifier(qualifier.map(str::to_owned))
+            .payload(aws_sdk_lambda::primitives::Blob::new(payload))
+            .log_type(aws_sdk_lambda::types::LogType::Tail)
+            .send()
+            .await
+            .map_err(|e| store_error(name, "invoking", &e))?;
+        let log_tail = out
+            .log_result()
+            .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default();
+        Ok(Invoked {
+            function_error: out.function_error().map(str::to_owned),
+            log_tail,
+        })
     }
 
     async fn move_alias(

@@ -38,6 +38,45 @@ pub struct Config {
     pub ai: AiConfig,
     /// Prices the A/B report turns memory changes into money with.
     pub pricing: PricingConfig,
+    /// A functional check right after a change, off unless enabled.
+    pub smoke: SmokeConfig,
+}
+
+/// Functional verification: one invocation right after a memory change, with
+/// a payload the operator chose for that function. A failing one rolls the
+/// change back at once, without waiting for the verification window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmokeConfig {
+    pub enabled: bool,
+    /// A function tag whose value is its smoke payload (JSON).
+    pub tag: String,
+    /// Payloads by function name; a function's tag wins over this.
+    pub payloads: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for SmokeConfig {
+    fn default() -> Self {
+        SmokeConfig {
+            enabled: false,
+            tag: "autorepair:smoke-payload".into(),
+            payloads: Default::default(),
+        }
+    }
+}
+
+impl SmokeConfig {
+    /// The payload to smoke-test `function` with, when enabled and there is one.
+    pub fn payload_for(&self, function: &crate::model::FunctionInfo) -> Option<String> {
+        if !self.enabled {
+            return None;
+        }
+        function
+            .tags
+            .get(&self.tag)
+            .or_else(|| self.payloads.get(&function.name))
+            .cloned()
+    }
 }
 
 /// The Bedrock diagnoser. Prices default to Claude Haiku 4.5's on-demand rates.

@@ -792,3 +792,52 @@ async fn an_alias_rollback_restores_latest_to_its_own_memory() {
     );
     assert_eq!(w.lambda.alias_memory_mb("twosizes", "live"), Some(256));
 }
+
+fn with_smoke(c: &mut Config) {
+    c.smoke.enabled = true;
+    c.smoke
+        .payloads
+        .insert("smoked".into(), r#"{"ping": true}"#.into());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passing_smoke_test_lets_the_change_be_verified_as_usual() {
+    let w = World::with(with_smoke);
+    w.oom("smoked");
+    let run = w.run("smoked").await;
+    assert_eq!(run.status, Status::Repaired, "{:#?}", run.smoke);
+    let smoke = run.smoke.expect("smoke-tested");
+    assert!(smoke.ok);
+    assert_eq!(smoke.memory_size_mb, Some(384), "it ran at the new size");
+    assert_eq!(w.lambda.calls(LambdaOp::Invoke), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_smoke_test_rolls_back_at_once_without_waiting() {
+    let w = World::with(with_smoke);
+    w.oom("smoked");
+    w.lambda.fail_invocations("smoked", "Unhandled");
+    let run = w.run("smoked").await;
+    assert_eq!(run.status, Status::RolledBack, "{:#?}", run.smoke);
+    assert!(
+        w.clock.slept().is_empty(),
+        "no verification window was waited"
+    );
+    assert_eq!(w.lambda.memory_mb("smoked"), Some(256));
+    let verification = run.verification.expect("judged by the smoke test");
+    assert!(
+        verification.reasons[0].contains("smoke test failed"),
+        "{verification:?}"
+    );
+    assert!(!run.smoke.unwrap().ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_payload_there_is_no_smoke_test() {
+    let w = World::with(|c| c.smoke.enabled = true);
+    w.oom("unsmoked");
+    let run = w.run("unsmoked").await;
+    assert_eq!(run.status, Status::Repaired);
+    assert!(run.smoke.is_none());
+    assert_eq!(w.lambda.calls(LambdaOp::Invoke), 0);
+}

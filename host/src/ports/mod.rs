@@ -37,6 +37,15 @@ pub enum UpdateState {
     Successful(Option<String>),
 }
 
+/// What a synchronous invocation returned.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Invoked {
+    /// Lambda's `FunctionError` (`Unhandled`, …) when the function failed.
+    pub function_error: Option<String>,
+    /// The last lines the invocation logged (Lambda's `LogType: Tail`).
+    pub log_tail: String,
+}
+
 /// The version an alias serves, and the alias's own revision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AliasTarget {
@@ -70,6 +79,13 @@ pub trait FunctionStore: Send + Sync {
         revision: Option<&str>,
     ) -> Result<String, StoreError>;
     async fn alias(&self, name: &str, alias: &str) -> Result<AliasTarget, StoreError>;
+    /// Invokes the function (or alias) once, synchronously, with `payload`.
+    async fn invoke(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+        payload: &[u8],
+    ) -> Result<Invoked, StoreError>;
     /// Points `alias` at `version`, guarded by the alias's `revision` when given.
     async fn move_alias(
         &self,

@@ -17,8 +17,8 @@ use crate::clock::Clock;
 use crate::decide::History;
 use crate::model::{Evidence, FunctionInfo, LogLine, MetricSeries, Millis, Window};
 use crate::ports::{
-    AliasTarget, AuditError, AuditStore, Claim, FunctionStore, Notifier, StoreError, Telemetry,
-    UpdateState,
+    AliasTarget, AuditError, AuditStore, Claim, FunctionStore, Invoked, Notifier, StoreError,
+    Telemetry, UpdateState,
 };
 
 /// A clock that stands still until a stage sleeps; each sleep moves it on and
@@ -75,6 +75,7 @@ pub enum LambdaOp {
     UpdateMemory,
     Publish,
     MoveAlias,
+    Invoke,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +90,9 @@ struct Function {
 /// change with every update.
 #[derive(Default)]
 pub struct MemoryLambda {
+    /// What an invocation answers, per function: the function's error, if it
+    /// fails; it succeeds by default, logging a REPORT at its memory.
+    invocations: Mutex<HashMap<String, Option<String>>>,
     functions: Mutex<BTreeMap<String, Function>>,
     faults: Mutex<HashMap<LambdaOp, Vec<StoreError>>>,
     calls: Mutex<Vec<LambdaOp>>,
@@ -139,6 +143,14 @@ impl MemoryLambda {
         let f = functions.get_mut(name).expect("function exists");
         f.latest.memory_mb = memory_mb;
         f.revision += 1;
+    }
+
+    /// From now on, invoking `name` fails with `error` (as Lambda's `FunctionError`).
+    pub fn fail_invocations(&self, name: &str, error: &str) {
+        self.invocations
+            .lock()
+            .unwrap()
+            .insert(name.to_owned(), Some(error.to_owned()));
     }
 
     /// A setting changed in `$LATEST` (environment, layers…), code unchanged.
@@ -315,6 +327,39 @@ impl FunctionStore for MemoryLambda {
         Ok(AliasTarget {
             version: version.clone(),
             revision_id: revision(*rev),
+        })
+    }
+
+    async fn invoke(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+        _payload: &[u8],
+    ) -> Result<Invoked, StoreError> {
+        self.enter(LambdaOp::Invoke)?;
+        let memory = match qualifier {
+            Some(alias) => self.alias_memory_mb(name, alias),
+            None => self.memory_mb(name),
+        }
+        .ok_or_else(|| StoreError::NotFound(name.to_owned()))?;
+        let error = self
+            .invocations
+            .lock()
+            .unwrap()
+            .get(name)
+            .cloned()
+            .flatten();
+        let id = "5f0c2d1e-0000-4000-8000-000000000001";
+        let status = match &error {
+            Some(_) => "Status: error\tError Type: Runtime.ExitError\t",
+            None => "",
+        };
+        Ok(Invoked {
+            log_tail: format!(
+                "START RequestId: {id} Version: $LATEST\nREPORT RequestId: {id}\tDuration: 12.00 ms\tBilled Duration: 12 ms\tMemory Size: {memory} MB\tMax Memory Used: {} MB\t{status}\n",
+                memory / 3
+            ),
+            function_error: error,
         })
     }
 
