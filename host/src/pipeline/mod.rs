@@ -118,6 +118,27 @@ fn fail(run: &mut Run, stage: &str, message: impl Into<String>) {
     });
 }
 
+/// Ends the run as escalated: nothing changes, a person is told why.
+fn escalate(run: &mut Run, reason: String) {
+    tracing::warn!(%reason, "escalated");
+    run.status = Status::Escalated;
+    match run.decision.as_mut() {
+        Some(d) => {
+            d.action = Action::Escalate;
+            d.target_memory_mb = None;
+            d.reasons.push(reason);
+        }
+        None => {
+            run.decision = Some(Decision {
+                action: Action::Escalate,
+                current_memory_mb: run.function.as_ref().map_or(0, |f| f.memory_mb),
+                target_memory_mb: None,
+                reasons: vec![reason],
+            })
+        }
+    }
+}
+
 fn timed(run: &mut Run, stage: &str, started: Instant) {
     run.stage_ms
         .insert(stage.to_owned(), started.elapsed().as_millis() as u64);
@@ -314,9 +335,16 @@ pub async fn decide(ctx: &Context, run: &mut Run) {
             "no function state: the collect stage did not run",
         );
     };
+    // Without the history the cooldown and the daily cap cannot be checked:
+    // fail closed — no change, a person looks.
     let history = match ctx.audit.history(&function.name, ctx.clock.now_ms()).await {
         Ok(h) => h,
-        Err(e) => return fail(run, "decide", e.to_string()),
+        Err(e) => {
+            return escalate(
+                run,
+                format!("the change history could not be read ({e}): nothing will be changed"),
+            );
+        }
     };
     let decision = decide_with(ctx, run, &function, history);
     run.status = match (decision.action, run.dry_run) {
@@ -363,6 +391,39 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
         return fail(run, "execute", "no function state");
     };
     let started = Instant::now();
+    // Write-ahead: the change goes into the function's history (so the next
+    // incident's cooldown sees it whatever happens next) and the run into the
+    // audit table as `executing`, before anything is changed. Either failing
+    // means no change.
+    let intent = ctx
+        .audit
+        .record_change(
+            &function.name,
+            &run.incident.id,
+            function.memory_mb,
+            target,
+            ctx.clock.now_ms(),
+        )
+        .await;
+    let intent = match intent {
+        Ok(()) => {
+            ctx.audit
+                .update(
+                    &run.incident.id,
+                    "executing",
+                    &json(run),
+                    ctx.clock.now_ms(),
+                )
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = intent {
+        return escalate(
+            run,
+            format!("the intent to change could not be recorded ({e}): nothing was changed"),
+        );
+    }
     let repairer = ctx.repairer();
     let bound = Duration::from_secs(ctx.config.run.collect_timeout_seconds);
     let mut reread = false;
@@ -382,11 +443,24 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
                 .await;
                 match fresh {
                     Ok(fresh) => {
-                        let history = ctx
-                            .audit
-                            .history(&fresh.name, ctx.clock.now_ms())
-                            .await
-                            .unwrap_or_default();
+                        // Our own intent is in the history now: it is not
+                        // another change, so it does not count against us.
+                        let history = match ctx.audit.history(&fresh.name, ctx.clock.now_ms()).await
+                        {
+                            Ok(h) => History {
+                                last_change_ms: None,
+                                changes_last_24h: h.changes_last_24h.saturating_sub(1),
+                            },
+                            Err(e) => {
+                                timed(run, "execute", started);
+                                return escalate(
+                                    run,
+                                    format!(
+                                        "after a 412 the change history could not be read ({e}): nothing was changed"
+                                    ),
+                                );
+                            }
+                        };
                         let again = decide_with(ctx, run, &fresh, history);
                         function = fresh;
                         run.function = Some(function.clone());
@@ -416,20 +490,15 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
     match result {
         None => {}
         Some(Ok(change)) => {
+            run.change = Some(change);
             if let Err(e) = ctx
                 .audit
-                .record_change(
-                    &change.function_name,
-                    &run.incident.id,
-                    change.previous_memory_mb,
-                    change.new_memory_mb,
-                    change.at_ms,
-                )
+                .update(&run.incident.id, "changed", &json(run), ctx.clock.now_ms())
                 .await
             {
-                tracing::error!(error = %e, "change applied but not recorded in the history");
+                // The intent is on record; the record stage writes the rest.
+                tracing::error!(error = %e, "change applied; its record waits for the record stage");
             }
-            run.change = Some(change);
             smoke(ctx, run).await;
         }
         Some(Err(RepairError::NotFound(name))) => {

@@ -422,14 +422,67 @@ async fn a_function_that_cannot_be_read_is_a_failure_at_collect() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_history_that_cannot_be_read_is_a_failure_at_decide() {
+async fn a_history_that_cannot_be_read_escalates_and_changes_nothing() {
     let w = World::new();
     w.oom("nohistory");
     w.audit.fail(AuditOp::History);
     let run = w.run("nohistory").await;
-    assert_eq!(run.status, Status::Failed);
-    assert_eq!(run.failure.unwrap().stage, "decide");
+    assert_eq!(run.status, Status::Escalated);
+    let decision = run.decision.unwrap();
+    assert!(
+        decision
+            .reasons
+            .iter()
+            .any(|r| r.contains("history could not be read"))
+    );
     assert_eq!(w.lambda.memory_mb("nohistory"), Some(256));
+    assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intent_that_cannot_be_recorded_means_no_change() {
+    for op in [AuditOp::RecordChange, AuditOp::Update] {
+        let w = World::new();
+        w.oom("nointent");
+        w.audit.fail(op);
+        let run = w.run("nointent").await;
+        assert_eq!(run.status, Status::Escalated, "{op:?}");
+        assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 0, "{op:?}");
+        assert_eq!(w.lambda.memory_mb("nointent"), Some(256));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_intent_is_in_the_history_before_the_change() {
+    let w = World::new();
+    w.oom("ahead");
+    // The update itself fails: the intent written ahead of it still holds the
+    // cooldown (fail closed), so a second incident right after changes nothing.
+    w.lambda.fail(
+        LambdaOp::UpdateMemory,
+        vec![StoreError::Other("crashed half-way".into())],
+    );
+    let first = w.run("ahead").await;
+    assert_eq!(first.status, Status::Failed);
+    assert_eq!(w.audit.changes().len(), 1, "the intent");
+    let second = w
+        .run_event(&alarm_event(
+            "ahead-duration",
+            "ahead",
+            None,
+            "ALARM",
+            T0 + 60_000,
+        ))
+        .await;
+    assert_eq!(second.status, Status::Escalated, "{:#?}", second.decision);
+    assert!(
+        second
+            .decision
+            .unwrap()
+            .reasons
+            .iter()
+            .any(|r| r.contains("cooldown"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -444,7 +497,11 @@ async fn a_failed_update_is_a_failure_at_execute_and_nothing_changed() {
     assert_eq!(run.status, Status::Failed);
     assert_eq!(run.failure.unwrap().stage, "execute");
     assert_eq!(w.lambda.memory_mb("stuck"), Some(256));
-    assert!(w.audit.changes().is_empty());
+    assert_eq!(
+        w.audit.changes().len(),
+        1,
+        "the intent, written ahead, stays"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -485,7 +542,8 @@ async fn a_failed_rollback_is_recorded_as_such() {
 async fn a_record_that_cannot_be_written_is_reported_and_the_notice_still_goes() {
     let w = World::new();
     w.oom("norecord");
-    w.audit.fail(AuditOp::Update);
+    // The intent and the change are recorded; the final record is not.
+    w.audit.fail_after(AuditOp::Update, 2);
     let run = w.run("norecord").await;
     assert_eq!(run.status, Status::Repaired);
     assert_eq!(run.failure.unwrap().stage, "record");

@@ -494,13 +494,21 @@ pub struct MemoryAudit {
     records: Mutex<BTreeMap<String, (String, String)>>,
     locks: Mutex<BTreeMap<String, (String, Millis)>>,
     changes: Mutex<Vec<ChangeEntry>>,
-    failing: Mutex<Vec<AuditOp>>,
+    /// (operation, calls that succeed before it fails).
+    failing: Mutex<Vec<(AuditOp, usize)>>,
+    calls: Mutex<HashMap<AuditOp, usize>>,
 }
 
 impl MemoryAudit {
     /// Every later call of `op` fails.
     pub fn fail(&self, op: AuditOp) {
-        self.failing.lock().unwrap().push(op);
+        self.fail_after(op, 0);
+    }
+
+    /// `op` succeeds `calls` more times, then fails every time.
+    pub fn fail_after(&self, op: AuditOp, calls: usize) {
+        let made = self.calls.lock().unwrap().get(&op).copied().unwrap_or(0);
+        self.failing.lock().unwrap().push((op, made + calls));
     }
 
     pub fn changes(&self) -> Vec<ChangeEntry> {
@@ -532,7 +540,19 @@ impl MemoryAudit {
     }
 
     fn enter(&self, op: AuditOp) -> Result<(), AuditError> {
-        if self.failing.lock().unwrap().contains(&op) {
+        let made = {
+            let mut calls = self.calls.lock().unwrap();
+            let n = calls.entry(op).or_insert(0);
+            *n += 1;
+            *n - 1
+        };
+        if self
+            .failing
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(o, from)| *o == op && made >= *from)
+        {
             return Err(AuditError {
                 table: "memory".into(),
                 message: format!("{op:?} failed (injected)"),
