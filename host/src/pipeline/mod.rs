@@ -384,13 +384,46 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
     let Some(decision) = run.decision.clone() else {
         return;
     };
+    if decision.action != Action::SetMemory {
+        return;
+    }
+    let started = Instant::now();
+    let bound = Duration::from_secs(ctx.config.run.collect_timeout_seconds);
+    // The decision (and the function) in the run document came from the
+    // caller: re-read the incident's own function and re-run the whole guard
+    // on it before anything changes.
+    let fresh = evidence::function(
+        ctx.functions.as_ref(),
+        &run.incident.function_name,
+        run.incident.qualifier.as_deref(),
+        bound,
+    )
+    .await;
+    let mut function = match fresh {
+        Ok(f) => f,
+        Err(e) => return fail(run, "execute", e.to_string()),
+    };
+    let history = match ctx.audit.history(&function.name, ctx.clock.now_ms()).await {
+        Ok(h) => h,
+        Err(e) => {
+            return escalate(
+                run,
+                format!("the change history could not be read ({e}): nothing was changed"),
+            );
+        }
+    };
+    let decision = decide_with(ctx, run, &function, history);
+    run.function = Some(function.clone());
+    run.decision = Some(decision.clone());
     let (Action::SetMemory, Some(mut target)) = (decision.action, decision.target_memory_mb) else {
+        run.status = if decision.action == Action::Escalate {
+            Status::Escalated
+        } else {
+            Status::NoAction
+        };
+        timed(run, "execute", started);
         return;
     };
-    let Some(mut function) = run.function.clone() else {
-        return fail(run, "execute", "no function state");
-    };
-    let started = Instant::now();
     // Write-ahead: the change goes into the function's history (so the next
     // incident's cooldown sees it whatever happens next) and the run into the
     // audit table as `executing`, before anything is changed. Either failing
@@ -425,7 +458,6 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
         );
     }
     let repairer = ctx.repairer();
-    let bound = Duration::from_secs(ctx.config.run.collect_timeout_seconds);
     let mut reread = false;
     let result = loop {
         match repairer.set_memory(&function, target).await {

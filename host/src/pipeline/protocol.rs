@@ -79,6 +79,7 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<Run, String> 
             run
         }
         StageRequest::Execute { mut run } => {
+            claimed(ctx, &run).await?;
             execute(ctx, &mut run).await;
             *run
         }
@@ -87,12 +88,48 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<Run, String> 
             *run
         }
         StageRequest::Rollback { mut run } => {
+            let stored = claimed(ctx, &run).await?;
+            // Only the change this incident recorded is ever undone.
+            if run.change.is_some() && run.change != stored.change {
+                return Err(format!(
+                    "incident {}: the change to roll back is not the one on record; refusing",
+                    run.incident.id
+                ));
+            }
             rollback(ctx, &mut run).await;
             *run
         }
         StageRequest::Record { mut run } => {
+            claimed(ctx, &run).await?;
             record(ctx, &mut run).await;
             *run
         }
     })
+}
+
+/// The incident's stored run, when the request's run is one this host
+/// claimed: the same incident (function, alias, alarm) under the same id.
+/// Anything else — an id never claimed, an incident rewritten to name another
+/// function — is refused: the stages act only on what `parse` admitted.
+async fn claimed(ctx: &Context, run: &Run) -> Result<Run, String> {
+    let id = &run.incident.id;
+    if run.incident.state != crate::incident::AlarmState::Alarm {
+        // Never claimed (nothing to act on); the record stage writes nothing.
+        return Ok(run.clone());
+    }
+    let (_, document) = ctx
+        .audit
+        .get(id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("incident {id} was never claimed: refusing the stage request"))?;
+    let stored: Run = serde_json::from_str(&document)
+        .map_err(|e| format!("incident {id}: the stored run does not parse ({e})"))?;
+    if stored.incident != run.incident {
+        return Err(format!(
+            "incident {id}: the request names another incident than the one on record (function {} vs {}); refusing",
+            run.incident.function_name, stored.incident.function_name
+        ));
+    }
+    Ok(stored)
 }

@@ -335,8 +335,8 @@ async fn a_412_rereads_the_function_and_decides_again() {
     assert_eq!(run.status, Status::Repaired, "{run:#?}");
     assert_eq!(
         w.lambda.calls(LambdaOp::Read),
-        3,
-        "collect, re-read, verify"
+        4,
+        "collect, execute's own read, the re-read after the 412, verify"
     );
     assert_eq!(w.lambda.memory_mb("raced"), Some(384));
 }
@@ -898,4 +898,146 @@ async fn without_a_payload_there_is_no_smoke_test() {
     assert_eq!(run.status, Status::Repaired);
     assert!(run.smoke.is_none());
     assert_eq!(w.lambda.calls(LambdaOp::Invoke), 0);
+}
+
+/// Parse, both branches and decide through the Lambda stage protocol.
+async fn decided(w: &World, name: &str) -> Run {
+    let event = alarm_event(&format!("{name}-errors"), name, None, "ALARM", T0);
+    let parsed = stage(&w.ctx, StageRequest::Parse { event }).await.unwrap();
+    let rules = stage(
+        &w.ctx,
+        StageRequest::Rules {
+            run: Box::new(parsed.clone()),
+        },
+    )
+    .await
+    .unwrap();
+    let ai = stage(
+        &w.ctx,
+        StageRequest::Ai {
+            run: Box::new(parsed),
+        },
+    )
+    .await
+    .unwrap();
+    stage(
+        &w.ctx,
+        StageRequest::Decide {
+            runs: vec![rules, ai],
+        },
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_execute_decision_is_replaced_by_the_guards() {
+    let w = World::new();
+    w.oom("forged");
+    let mut run = decided(&w, "forged").await;
+    let d = run.decision.as_mut().unwrap();
+    d.target_memory_mb = Some(10_240);
+    run.function.as_mut().unwrap().memory_mb = 9_000;
+    run.function.as_mut().unwrap().tags.clear();
+    let executed = stage(&w.ctx, StageRequest::Execute { run: Box::new(run) })
+        .await
+        .unwrap();
+    assert_eq!(
+        executed.change.unwrap().new_memory_mb,
+        384,
+        "the guard's step, not 10,240"
+    );
+    assert_eq!(w.lambda.memory_mb("forged"), Some(384));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_execute_cannot_aim_at_another_function() {
+    let w = World::new();
+    w.oom("claimed");
+    w.lambda.add("victim", 256, true);
+    let mut run = decided(&w, "claimed").await;
+    run.function.as_mut().unwrap().name = "victim".into();
+    stage(&w.ctx, StageRequest::Execute { run: Box::new(run) })
+        .await
+        .unwrap();
+    assert_eq!(w.lambda.memory_mb("victim"), Some(256), "untouched");
+
+    // Rewriting the incident itself to name the victim is refused outright.
+    let mut run = decided(&w, "claimed").await;
+    run.incident.function_name = "victim".into();
+    let refused = stage(&w.ctx, StageRequest::Execute { run: Box::new(run) }).await;
+    assert!(refused.unwrap_err().contains("another incident"));
+    assert_eq!(w.lambda.memory_mb("victim"), Some(256));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage_requests_for_an_incident_never_claimed_are_refused() {
+    let w = World::new();
+    w.oom("real");
+    let mut run = decided(&w, "real").await;
+    run.incident.id = "0123456789abcdef0123456789abcdef".into();
+    for request in [
+        StageRequest::Execute {
+            run: Box::new(run.clone()),
+        },
+        StageRequest::Rollback {
+            run: Box::new(run.clone()),
+        },
+        StageRequest::Record {
+            run: Box::new(run.clone()),
+        },
+    ] {
+        let refused = stage(&w.ctx, request).await;
+        assert!(refused.unwrap_err().contains("never claimed"));
+    }
+    assert_eq!(w.lambda.memory_mb("real"), Some(256));
+    assert_eq!(
+        w.audit.status("0123456789abcdef0123456789abcdef"),
+        None,
+        "nothing written"
+    );
+    assert!(
+        w.notifier.sent.lock().unwrap().is_empty(),
+        "nothing published"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_rollback_cannot_restore_what_was_not_changed() {
+    let w = World::new();
+    w.function(
+        "rolled",
+        256,
+        Behaviour::NeedsMemory { need_mb: 4000 },
+        true,
+    );
+    let run = decided(&w, "rolled").await;
+    let executed = stage(&w.ctx, StageRequest::Execute { run: Box::new(run) })
+        .await
+        .unwrap();
+    let ours = executed.change.as_ref().unwrap().new_memory_mb;
+    w.clock.sleep(WINDOW).await;
+    let mut verified = stage(
+        &w.ctx,
+        StageRequest::Verify {
+            run: Box::new(executed),
+        },
+    )
+    .await
+    .unwrap();
+    // Forged: "restore" 128 MB instead of the 256 MB on record.
+    verified.change.as_mut().unwrap().previous_memory_mb = 128;
+    let refused = stage(
+        &w.ctx,
+        StageRequest::Rollback {
+            run: Box::new(verified),
+        },
+    )
+    .await;
+    assert!(refused.unwrap_err().contains("not the one on record"));
+    assert_eq!(
+        w.lambda.memory_mb("rolled"),
+        Some(ours),
+        "left as our change set it"
+    );
 }
