@@ -125,6 +125,9 @@ pub struct Run {
     pub started_ms: Millis,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_ms: Option<Millis>,
+    /// Who claimed the incident (the Step Functions execution), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_by: Option<String>,
     /// The functional check right after the change, when configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smoke: Option<SmokeTest>,
@@ -180,6 +183,7 @@ impl Run {
             stage_ms: BTreeMap::new(),
             started_ms,
             finished_ms: None,
+            claimed_by: None,
             smoke: None,
             trimmed: Vec::new(),
         }

@@ -406,7 +406,9 @@ async fn a_function_deleted_mid_run_is_a_recorded_failure() {
     let event = alarm_event("orders-gone-errors", "orders-gone", None, "ALARM", now_ms());
     // Deleted between decide and execute: the stages one by one.
     let ctx = &env.ctx;
-    let mut run = pipeline::parse(ctx, &event, options(false)).await.unwrap();
+    let mut run = pipeline::parse(ctx, &event, options(false), None)
+        .await
+        .unwrap();
     pipeline::diagnose(ctx, &mut run, pipeline::Diagnosers::BOTH).await;
     pipeline::decide(ctx, &mut run).await;
     aws_sdk_lambda::Client::new(&env.sdk)

@@ -81,7 +81,7 @@ impl Options {
 /// Every stage in one process (the CLI): parse → collect + diagnose → decide
 /// → execute → wait → verify → roll back → record + notify.
 pub async fn run(ctx: &Context, event: &Value, options: Options) -> Result<Run, IncidentError> {
-    let mut run = parse(ctx, event, options).await?;
+    let mut run = parse(ctx, event, options, None).await?;
     if run.status == Status::Duplicate {
         return Ok(run);
     }
@@ -159,14 +159,22 @@ fn no_change(reason: String) -> Decision {
     }
 }
 
-/// Stage 1: parse the event, claim the incident (idempotency) and lock the function.
-pub async fn parse(ctx: &Context, event: &Value, options: Options) -> Result<Run, IncidentError> {
+/// Stage 1: parse the event, claim the incident (idempotency) and lock the
+/// function. `execution` names who claims it (a Step Functions execution):
+/// the same execution claiming again (a retried task) gets its own claim back.
+pub async fn parse(
+    ctx: &Context,
+    event: &Value,
+    options: Options,
+    execution: Option<String>,
+) -> Result<Run, IncidentError> {
     let started = Instant::now();
     let incident = incident::parse_value(event)?;
     let span =
         tracing::info_span!("incident", id = %incident.id, function = %incident.function_name);
     let _guard = span.enter();
     let mut run = Run::new(incident, options.mode, options.dry_run, ctx.clock.now_ms());
+    run.claimed_by = execution;
     if run.incident.state != AlarmState::Alarm {
         run.status = Status::NoAction;
         run.decision = Some(no_change(format!(
@@ -184,12 +192,18 @@ pub async fn parse(ctx: &Context, event: &Value, options: Options) -> Result<Run
         .await
     {
         Ok(Claim::Won) => {}
-        Ok(Claim::Taken) => {
-            tracing::info!("incident already handled: redelivered event ignored");
-            run.status = Status::Duplicate;
-            timed(&mut run, "parse", started);
-            return Ok(run);
-        }
+        Ok(Claim::Taken) => match own_claim(ctx, &run).await {
+            Some(stored) => {
+                tracing::info!("a retried parse of the execution that claimed the incident");
+                run = stored;
+            }
+            None => {
+                tracing::info!("incident already handled: redelivered event ignored");
+                run.status = Status::Duplicate;
+                timed(&mut run, "parse", started);
+                return Ok(run);
+            }
+        },
         Err(e) => fail(&mut run, "parse", e.to_string()),
     }
     if !run.status.is_terminal() {
@@ -211,6 +225,15 @@ pub async fn parse(ctx: &Context, event: &Value, options: Options) -> Result<Run
     }
     timed(&mut run, "parse", started);
     Ok(run)
+}
+
+/// The stored run when the claim on `run`'s incident is `run`'s own (the same
+/// execution claimed it, and it has not gone past parse).
+async fn own_claim(ctx: &Context, run: &Run) -> Option<Run> {
+    let me = run.claimed_by.as_ref()?;
+    let (_, document) = ctx.audit.get(&run.incident.id).await.ok()??;
+    let stored: Run = serde_json::from_str(&document).ok()?;
+    (stored.claimed_by.as_ref() == Some(me) && stored.status == Status::Started).then_some(stored)
 }
 
 /// Which diagnosers a diagnose stage runs: both in one process (the CLI), one

@@ -20,6 +20,10 @@ pub enum StageRequest {
     /// `{"stage":"parse","event":{…alarm event…}}`
     Parse {
         event: Value,
+        /// The Step Functions execution (`$$.Execution.Id`): a retried parse
+        /// of the same execution finds its own claim instead of a duplicate.
+        #[serde(default)]
+        execution: Option<String>,
     },
     /// `{"stage":"rules","run":{…}}`: collect and run the rules (a Parallel branch).
     Rules {
@@ -51,7 +55,7 @@ pub enum StageRequest {
 pub async fn stage(ctx: &Context, request: StageRequest) -> Result<Run, String> {
     let options = Options::from_config(&ctx.config);
     Ok(match request {
-        StageRequest::Parse { event } => parse(ctx, &event, options)
+        StageRequest::Parse { event, execution } => parse(ctx, &event, options, execution)
             .await
             .map_err(|e| e.to_string())?,
         StageRequest::Rules { mut run } => {

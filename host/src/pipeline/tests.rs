@@ -353,6 +353,7 @@ async fn a_412_after_someone_raised_the_memory_changes_nothing() {
             &w.ctx,
             &alarm_event("raised-errors", "raised", None, "ALARM", T0),
             w.options(),
+            None,
         )
         .await
         .unwrap();
@@ -611,7 +612,15 @@ async fn the_stage_protocol_runs_the_same_stages() {
     let w = World::new();
     w.oom("stepped");
     let event = alarm_event("stepped-errors", "stepped", None, "ALARM", T0);
-    let parsed = stage(&w.ctx, StageRequest::Parse { event }).await.unwrap();
+    let parsed = stage(
+        &w.ctx,
+        StageRequest::Parse {
+            event,
+            execution: None,
+        },
+    )
+    .await
+    .unwrap();
     let rules = stage(
         &w.ctx,
         StageRequest::Rules {
@@ -903,7 +912,15 @@ async fn without_a_payload_there_is_no_smoke_test() {
 /// Parse, both branches and decide through the Lambda stage protocol.
 async fn decided(w: &World, name: &str) -> Run {
     let event = alarm_event(&format!("{name}-errors"), name, None, "ALARM", T0);
-    let parsed = stage(&w.ctx, StageRequest::Parse { event }).await.unwrap();
+    let parsed = stage(
+        &w.ctx,
+        StageRequest::Parse {
+            event,
+            execution: None,
+        },
+    )
+    .await
+    .unwrap();
     let rules = stage(
         &w.ctx,
         StageRequest::Rules {
@@ -1040,4 +1057,24 @@ async fn a_forged_rollback_cannot_restore_what_was_not_changed() {
         Some(ours),
         "left as our change set it"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_parse_of_the_same_execution_is_its_own_claim() {
+    let w = World::new();
+    w.oom("retried");
+    let event = alarm_event("retried-errors", "retried", None, "ALARM", T0);
+    let request = |execution: &str| StageRequest::Parse {
+        event: event.clone(),
+        execution: Some(execution.to_owned()),
+    };
+    let first = stage(&w.ctx, request("exec-1")).await.unwrap();
+    assert_eq!(first.status, Status::Started);
+    // The task is retried (its answer was lost): the same execution again.
+    let again = stage(&w.ctx, request("exec-1")).await.unwrap();
+    assert_eq!(again.status, Status::Started, "not a duplicate of itself");
+    assert_eq!(again.incident.id, first.incident.id);
+    // Another execution with the same alarm is a redelivery.
+    let other = stage(&w.ctx, request("exec-2")).await.unwrap();
+    assert_eq!(other.status, Status::Duplicate);
 }
