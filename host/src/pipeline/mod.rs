@@ -426,7 +426,24 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
         Ok(f) => f,
         Err(e) => return fail(run, "execute", e.to_string()),
     };
+    // A retried execute (the last attempt crashed): finish what it started.
+    let ours_in_history = match resume(ctx, run, &function).await {
+        Resume::Fresh => false,
+        Resume::Intended => true,
+        Resume::Changed(change) => {
+            tracing::info!("a retried execute: the change was made before the crash; verifying it");
+            run.change = Some(change);
+            timed(run, "execute", started);
+            return;
+        }
+        Resume::Escalate(reason) => return escalate(run, reason),
+    };
     let history = match ctx.audit.history(&function.name, ctx.clock.now_ms()).await {
+        // Our own intent, written by the crashed attempt, is not another change.
+        Ok(h) if ours_in_history => History {
+            last_change_ms: None,
+            changes_last_24h: h.changes_last_24h.saturating_sub(1),
+        },
         Ok(h) => h,
         Err(e) => {
             return escalate(
@@ -451,16 +468,19 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
     // incident's cooldown sees it whatever happens next) and the run into the
     // audit table as `executing`, before anything is changed. Either failing
     // means no change.
-    let intent = ctx
-        .audit
-        .record_change(
-            &function.name,
-            &run.incident.id,
-            function.memory_mb,
-            target,
-            ctx.clock.now_ms(),
-        )
-        .await;
+    let intent = if ours_in_history {
+        Ok(())
+    } else {
+        ctx.audit
+            .record_change(
+                &function.name,
+                &run.incident.id,
+                function.memory_mb,
+                target,
+                ctx.clock.now_ms(),
+            )
+            .await
+    };
     let intent = match intent {
         Ok(()) => {
             ctx.audit
@@ -566,6 +586,76 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
                 d.reasons.push(format!("not applied: {e}"));
             }
         }
+    }
+}
+
+/// Where an earlier attempt of this execute stopped, from the audit record.
+enum Resume {
+    /// No earlier attempt.
+    Fresh,
+    /// It recorded its intent and changed nothing (or nothing we can see).
+    Intended,
+    /// It made this change; verify it.
+    Changed(crate::repair::Change),
+    /// It stopped where only a person can tell what happened.
+    Escalate(String),
+}
+
+/// What an earlier, crashed attempt of this incident's execute left: its
+/// change on record (`changed`), or an intent (`executing`) whose change the
+/// function itself shows was made (memory at the target since our read) or
+/// was not.
+async fn resume(ctx: &Context, run: &Run, fresh: &FunctionInfo) -> Resume {
+    let Ok(Some((status, document))) = ctx.audit.get(&run.incident.id).await else {
+        return Resume::Fresh;
+    };
+    let Ok(stored) = serde_json::from_str::<Run>(&document) else {
+        return Resume::Fresh;
+    };
+    match status.as_str() {
+        "changed" => match stored.change {
+            Some(change) => Resume::Changed(change),
+            None => Resume::Fresh,
+        },
+        "executing" => {
+            let (Some(before), Some(target)) = (
+                stored.function.as_ref(),
+                stored.decision.as_ref().and_then(|d| d.target_memory_mb),
+            ) else {
+                return Resume::Intended;
+            };
+            let moved = fresh.revision_id != before.revision_id;
+            if !moved {
+                return Resume::Intended;
+            }
+            if fresh.qualifier.is_some() {
+                return Resume::Escalate(format!(
+                    "an earlier attempt crashed while changing alias {}: what it published or moved is unknown; a person must look",
+                    fresh.qualifier.as_deref().unwrap_or_default()
+                ));
+            }
+            if fresh.memory_mb != target {
+                return Resume::Escalate(format!(
+                    "an earlier attempt crashed, and the function has changed since ({} MB, not the {target} MB intended): a person must look",
+                    fresh.memory_mb
+                ));
+            }
+            Resume::Changed(crate::repair::Change {
+                function_name: fresh.name.clone(),
+                alias: None,
+                previous_memory_mb: before.memory_mb,
+                new_memory_mb: target,
+                previous_revision_id: before.revision_id.clone(),
+                new_revision_id: fresh.revision_id.clone(),
+                previous_version: None,
+                published_version: None,
+                previous_latest_memory_mb: None,
+                // When exactly is lost with the crash: from now on, only
+                // invocations at the new size count anyway.
+                at_ms: ctx.clock.now_ms(),
+            })
+        }
+        _ => Resume::Fresh,
     }
 }
 

@@ -1078,3 +1078,72 @@ async fn a_retried_parse_of_the_same_execution_is_its_own_claim() {
     let other = stage(&w.ctx, request("exec-2")).await.unwrap();
     assert_eq!(other.status, Status::Duplicate);
 }
+
+/// Execute through the stage protocol, as a Step Functions task would; the
+/// `decided` run is the task's input, the same on every retry.
+async fn execute_task(w: &World, decided: &Run) -> Run {
+    stage(
+        &w.ctx,
+        StageRequest::Execute {
+            run: Box::new(decided.clone()),
+        },
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_before_the_update_is_retried_without_its_own_intent_blocking_it() {
+    let w = World::new();
+    w.oom("crash1");
+    let input = decided(&w, "crash1").await;
+    // The first attempt dies at the update (its answer never reaches Step Functions).
+    w.lambda.fail(
+        LambdaOp::UpdateMemory,
+        vec![StoreError::Other("crash".into())],
+    );
+    let _lost = execute_task(&w, &input).await;
+    let retried = execute_task(&w, &input).await;
+    assert_eq!(
+        retried.change.map(|c| c.new_memory_mb),
+        Some(384),
+        "{:#?}",
+        retried.decision
+    );
+    assert_eq!(w.lambda.memory_mb("crash1"), Some(384));
+    assert_eq!(w.audit.changes().len(), 1, "one intent, one change");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_update_is_finished_not_repeated() {
+    let w = World::new();
+    w.oom("crash2");
+    let input = decided(&w, "crash2").await;
+    // The first attempt changes the memory, then dies before recording it:
+    // the `changed` write fails (the intent was written).
+    w.audit.fail_after(AuditOp::Update, 1);
+    let _lost = execute_task(&w, &input).await;
+    assert_eq!(
+        w.audit.status(&input.incident.id).as_deref(),
+        Some("executing")
+    );
+    let retried = execute_task(&w, &input).await;
+    let change = retried.change.expect("the change the crashed attempt made");
+    assert_eq!(
+        (change.previous_memory_mb, change.new_memory_mb),
+        (256, 384)
+    );
+    assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 1, "not made twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_change_was_recorded_resumes_with_it() {
+    let w = World::new();
+    w.oom("crash3");
+    let input = decided(&w, "crash3").await;
+    let first = execute_task(&w, &input).await;
+    let retried = execute_task(&w, &input).await;
+    assert_eq!(retried.change, first.change);
+    assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 1);
+    assert_eq!(w.audit.changes().len(), 1);
+}
