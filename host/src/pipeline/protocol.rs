@@ -104,7 +104,18 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<Run, String> 
             *run
         }
         StageRequest::Record { mut run } => {
-            claimed(ctx, &run).await?;
+            let stored = claimed(ctx, &run).await?;
+            // Recorded already (a retried task): the record stands, and
+            // nobody is told twice.
+            if stored.status.is_terminal() && stored.finished_ms.is_some() {
+                return Ok(stored);
+            }
+            if stored.change.is_some() && run.change != stored.change {
+                return Err(format!(
+                    "incident {}: the change in the request is not the one on record; refusing",
+                    run.incident.id
+                ));
+            }
             record(ctx, &mut run).await;
             *run
         }

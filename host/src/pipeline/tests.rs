@@ -1147,3 +1147,37 @@ async fn a_crash_after_the_change_was_recorded_resumes_with_it() {
     assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 1);
     assert_eq!(w.audit.changes().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_record_is_never_rewritten_nor_notified_twice() {
+    let w = World::new();
+    w.oom("recorded");
+    let input = decided(&w, "recorded").await;
+    let executed = execute_task(&w, &input).await;
+    let recorded = stage(
+        &w.ctx,
+        StageRequest::Record {
+            run: Box::new(executed.clone()),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(recorded.status.is_terminal());
+    // A retry, or a forged request claiming another outcome.
+    let mut forged = executed;
+    forged.status = Status::NoAction;
+    let again = stage(
+        &w.ctx,
+        StageRequest::Record {
+            run: Box::new(forged),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.status, recorded.status, "the record stands");
+    assert_eq!(w.notifier.sent.lock().unwrap().len(), 1, "told once");
+    assert_eq!(
+        w.audit.status(&recorded.incident.id).as_deref(),
+        Some(recorded.status.to_string().as_str())
+    );
+}
