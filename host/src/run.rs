@@ -291,35 +291,26 @@ mod tests {
     fn a_heavy_document_is_trimmed_to_fit_and_decides_the_same() {
         let mut run = run_with(64, 1000, 4);
         assert!(run.size() > MAX_DOCUMENT_BYTES);
-        let deciding: Vec<_> = run
-            .findings
-            .iter()
-            .filter(|f| !f.shadow)
-            .map(|f| {
-                (
-                    f.source.clone(),
-                    f.finding.kind,
-                    f.finding.recommendation.clone(),
-                )
-            })
-            .collect();
+        let deciding = |run: &Run| -> Vec<_> {
+            run.findings
+                .iter()
+                .filter(|f| !f.shadow)
+                .map(|f| {
+                    (
+                        f.source.clone(),
+                        f.finding.kind,
+                        f.finding.recommendation.clone(),
+                    )
+                })
+                .collect()
+        };
+        let before = deciding(&run);
         run.fit(MAX_DOCUMENT_BYTES);
         assert!(run.size() <= MAX_DOCUMENT_BYTES, "{} bytes", run.size());
         assert!(!run.trimmed.is_empty(), "the document says what was cut");
-        let kept: Vec<_> = run
-            .findings
-            .iter()
-            .filter(|f| !f.shadow)
-            .map(|f| {
-                (
-                    f.source.clone(),
-                    f.finding.kind,
-                    f.finding.recommendation.clone(),
-                )
-            })
-            .collect();
         assert_eq!(
-            kept, deciding,
+            deciding(&run),
+            before,
             "every deciding finding is kept as it decides"
         );
     }

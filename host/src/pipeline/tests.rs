@@ -611,40 +611,7 @@ async fn an_alias_whose_code_differs_from_latest_escalates() {
 async fn the_stage_protocol_runs_the_same_stages() {
     let w = World::new();
     w.oom("stepped");
-    let event = alarm_event("stepped-errors", "stepped", None, "ALARM", T0);
-    let parsed = stage(
-        &w.ctx,
-        StageRequest::Parse {
-            event,
-            execution: None,
-        },
-    )
-    .await
-    .unwrap();
-    let rules = stage(
-        &w.ctx,
-        StageRequest::Rules {
-            run: Box::new(parsed.clone()),
-        },
-    )
-    .await
-    .unwrap();
-    let ai = stage(
-        &w.ctx,
-        StageRequest::Ai {
-            run: Box::new(parsed),
-        },
-    )
-    .await
-    .unwrap();
-    let decided = stage(
-        &w.ctx,
-        StageRequest::Decide {
-            runs: vec![rules, ai],
-        },
-    )
-    .await
-    .unwrap();
+    let decided = decided(&w, "stepped").await;
     let executed = stage(
         &w.ctx,
         StageRequest::Execute {
