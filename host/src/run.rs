@@ -1,5 +1,6 @@
-//! The run document: the state Step Functions passes from task to task, the
-//! audit record, and the `autorepair run --format json` output (README).
+//! The run document: the incident's audit record (which each Lambda stage
+//! loads and commits; Step Functions passes only a reference to it), and the
+//! `autorepair run --format json` output (README).
 
 use std::collections::BTreeMap;
 
@@ -77,7 +78,7 @@ pub struct StageFailure {
     pub message: String,
 }
 
-/// One incident's run: the state passed between stages and the audit record.
+/// One incident's run: the audit record the stages load and commit.
 /// Its JSON form is the `autorepair run --format json` document (README).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
@@ -151,10 +152,9 @@ pub struct SmokeTest {
     pub memory_size_mb: Option<u32>,
 }
 
-/// The most a run document may weigh. It is the payload between Step
-/// Functions states (256 KB each, and the Parallel state's output carries two
-/// runs), the audit item (DynamoDB: 400 KB) and the machine part of the notice
-/// (SNS: 256 KB for the whole message). Honest runs weigh a few KB.
+/// The most a run document may weigh. It is the audit item (DynamoDB: 400 KB)
+/// and the machine part of the notice (SNS: 256 KB for the whole message).
+/// Honest runs weigh a few KB.
 pub const MAX_DOCUMENT_BYTES: usize = 96 * 1024;
 
 impl Run {

@@ -70,6 +70,78 @@ fn every_task_names_a_stage_the_handler_knows_and_has_retry_and_catch() {
     }
 }
 
+/// What a task's `Parameters.Payload` becomes at run time: each `key.$`
+/// path replaced by a value of the kind it selects.
+fn payload_at_run_time(payload: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for (key, value) in payload.as_object().unwrap() {
+        match key.strip_suffix(".$") {
+            None => {
+                out.insert(key.clone(), value.clone());
+            }
+            Some(key) => {
+                let sample = match (key, value.as_str().unwrap()) {
+                    (_, "$$.Execution.Id") => Value::from("arn:aws:states:execution:x"),
+                    ("event", "$") => serde_json::json!({"detail-type": "x"}),
+                    ("incident", "$.incident") => Value::from("abc"),
+                    ("version", "$.version") => Value::from(3),
+                    ("step_error", "$.step_error") => {
+                        serde_json::json!({"Error": "States.Timeout", "Cause": "x"})
+                    }
+                    (key, path) => panic!("{key} reads {path}: not a field of a stage reply"),
+                };
+                out.insert(key.to_owned(), sample);
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+#[test]
+fn every_task_sends_a_reference_the_handler_accepts_and_no_run() {
+    let machine = workflow();
+    for (name, task) in states(&machine)
+        .into_iter()
+        .filter(|(_, s)| s["Type"] == "Task")
+    {
+        let payload = payload_at_run_time(&task["Parameters"]["Payload"]);
+        let parsed: Result<autorepair::pipeline::StageRequest, _> =
+            serde_json::from_value(payload.clone());
+        assert!(
+            parsed.is_ok(),
+            "task {name}: {payload} is refused: {parsed:?}"
+        );
+        assert!(payload.get("run").is_none() && payload.get("runs").is_none());
+    }
+}
+
+#[test]
+fn every_choice_reads_a_field_every_stage_reply_has() {
+    let machine = workflow();
+    let reply: autorepair::pipeline::StageReply = serde_json::from_value(serde_json::json!({
+        "incident": "abc", "version": 1, "claimed": true, "status": "started",
+        "action": "none", "changed": false, "verdict": "none", "extended": false
+    }))
+    .unwrap();
+    let fields = serde_json::to_value(reply).unwrap();
+    let mut read = 0;
+    for (name, state) in states(&machine) {
+        let mut rules: Vec<Value> = state["Choices"].as_array().cloned().unwrap_or_default();
+        while let Some(rule) = rules.pop() {
+            rules.extend(rule["And"].as_array().cloned().unwrap_or_default());
+            if let Some(path) = rule["Variable"].as_str() {
+                let field = path.strip_prefix("$.").unwrap();
+                assert!(
+                    fields.get(field).is_some_and(|v| !v.is_null()),
+                    "choice {name} reads {path}, which a stage reply does not always carry"
+                );
+                read += 1;
+            }
+        }
+    }
+    assert!(read >= 7, "{read} choice rules");
+}
+
 #[test]
 fn the_rules_and_the_ai_are_two_branches_of_one_parallel_state() {
     let machine = workflow();

@@ -5,7 +5,7 @@
 //!
 //! | item | pk | sk |
 //! |---|---|---|
-//! | incident record | `incident#<id>` | `record` |
+//! | incident record | `incident#<id>` | `record` (with `version` and `stages`: each stage commits on the version it read) |
 //! | function lock | `lock#<function>` | `lock` |
 //! | change | `function#<function>` | `change#<ms, 13 digits>` |
 
@@ -17,13 +17,13 @@ use aws_sdk_dynamodb::types::{
 };
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
 
 use super::describe;
 use crate::decide::History;
 use crate::model::Millis;
-use crate::ports::{AuditError, AuditStore, Claim};
+use crate::ports::{AuditError, AuditStore, Claim, StoredRecord};
 
 /// The TTL attribute (epoch seconds), as DynamoDB's TTL wants it.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
@@ -68,18 +68,22 @@ impl DynamoAudit {
         }
     }
 
-    /// A conditional put's outcome: the condition failing means someone was
+    /// A conditional write's outcome: the condition failing means someone was
     /// there first.
-    fn claimed(
+    fn claimed<O, E, R>(
         &self,
-        result: Result<PutItemOutput, SdkError<PutItemError>>,
+        result: Result<O, SdkError<E, R>>,
         what: &str,
-    ) -> Result<Claim, AuditError> {
+    ) -> Result<Claim, AuditError>
+    where
+        E: std::error::Error + ProvideErrorMetadata,
+        R: std::fmt::Debug,
+    {
         match result {
             Ok(_) => Ok(Claim::Won),
             Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                if e.as_service_error().and_then(ProvideErrorMetadata::code)
+                    == Some("ConditionalCheckFailedException") =>
             {
                 Ok(Claim::Taken)
             }
@@ -163,6 +167,8 @@ impl AuditStore for DynamoAudit {
             .item("function", s(function))
             .item("status", s("started"))
             .item("record", s(record_json))
+            .item("version", n(0))
+            .item("stages", AttributeValue::L(Vec::new()))
             .item("created_ms", n(now_ms))
             .item("updated_ms", n(now_ms))
             .item(TTL_ATTRIBUTE, self.expires_at(now_ms))
@@ -197,8 +203,49 @@ impl AuditStore for DynamoAudit {
             .map_err(|e| self.err(format!("updating the incident record: {}", describe(&e))))
     }
 
-    /// The stored record of `incident_id`: (status, record JSON).
-    async fn get(&self, incident_id: &str) -> Result<Option<(String, String)>, AuditError> {
+    /// Saves a stage's run if the record is still at version `expected`.
+    async fn commit(
+        &self,
+        incident_id: &str,
+        stage: &str,
+        status: &str,
+        record_json: &str,
+        expected: u64,
+        now_ms: Millis,
+    ) -> Result<Claim, AuditError> {
+        // A record claimed before versions existed counts as version 0.
+        let condition = if expected == 0 {
+            "attribute_exists(pk) AND (attribute_not_exists(version) OR version = :expected)"
+        } else {
+            "attribute_exists(pk) AND version = :expected"
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("incident#{incident_id}")))
+            .key("sk", s("record"))
+            .update_expression(
+                "SET #status = :status, #record = :record, updated_ms = :now, version = :next, \
+                 stages = list_append(if_not_exists(stages, :none), :stage)",
+            )
+            .condition_expression(condition)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#record", "record")
+            .expression_attribute_values(":status", s(status))
+            .expression_attribute_values(":record", s(record_json))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":expected", n(expected))
+            .expression_attribute_values(":next", n(expected + 1))
+            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":stage", AttributeValue::L(vec![s(stage)]))
+            .send()
+            .await;
+        self.claimed(result, "committing the incident record")
+    }
+
+    /// The stored record of `incident_id`.
+    async fn get(&self, incident_id: &str) -> Result<Option<StoredRecord>, AuditError> {
         let out = self
             .client
             .get_item()
@@ -209,9 +256,20 @@ impl AuditStore for DynamoAudit {
             .send()
             .await
             .map_err(|e| self.err(format!("reading the incident record: {}", describe(&e))))?;
-        Ok(out
-            .item()
-            .map(|item| (string(item, "status"), string(item, "record"))))
+        Ok(out.item().map(|item| StoredRecord {
+            status: string(item, "status"),
+            document: string(item, "record"),
+            version: item
+                .get("version")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            stages: item
+                .get("stages")
+                .and_then(|v| v.as_l().ok())
+                .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+                .unwrap_or_default(),
+        }))
     }
 
     /// Takes the lock on `function` for `incident_id` until `now + ttl`; an
@@ -254,16 +312,9 @@ impl AuditStore for DynamoAudit {
             .expression_attribute_values(":me", s(incident_id))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(self.err(format!("unlocking {function}: {}", describe(&e)))),
-        }
+        // Not ours (any more): nothing to release.
+        self.claimed(result, &format!("unlocking {function}"))
+            .map(|_| ())
     }
 
     /// Records a change to `function` (for cooldown and the daily cap).

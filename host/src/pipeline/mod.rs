@@ -1,6 +1,6 @@
 //! The stages wired together. Each stage is a plain async function over a
-//! [`Run`] — the document Step Functions passes from task to task and the
-//! audit log keeps — and a [`Context`] of ports, so the Lambda (one stage per
+//! [`Run`] — the document the audit log keeps, which the Lambda stages load
+//! and commit by reference — and a [`Context`] of ports, so the Lambda (one stage per
 //! task), the CLI (all stages in one process) and the tests (in-memory ports,
 //! a fake clock) run the same code.
 
@@ -16,7 +16,7 @@ use serde_json::Value;
 pub use crate::run::{
     MAX_DOCUMENT_BYTES, Rollback, Run, SmokeTest, StageFailure, Status, Verification,
 };
-pub use protocol::{STAGES, StageRequest, stage};
+pub use protocol::{STAGES, StageReply, StageRequest, stage};
 
 use crate::config::Config;
 use crate::decide::{self, Action, Decision, History, MergeMode, Situation};
@@ -231,8 +231,8 @@ pub async fn parse(
 /// execution claimed it, and it has not gone past parse).
 async fn own_claim(ctx: &Context, run: &Run) -> Option<Run> {
     let me = run.claimed_by.as_ref()?;
-    let (_, document) = ctx.audit.get(&run.incident.id).await.ok()??;
-    let stored: Run = serde_json::from_str(&document).ok()?;
+    let stored = ctx.audit.get(&run.incident.id).await.ok()??;
+    let stored: Run = serde_json::from_str(&stored.document).ok()?;
     (stored.claimed_by.as_ref() == Some(me) && stored.status == Status::Started).then_some(stored)
 }
 
@@ -606,13 +606,19 @@ enum Resume {
 /// function itself shows was made (memory at the target since our read) or
 /// was not.
 async fn resume(ctx: &Context, run: &Run, fresh: &FunctionInfo) -> Resume {
-    let Ok(Some((status, document))) = ctx.audit.get(&run.incident.id).await else {
+    let record = match ctx.audit.get(&run.incident.id).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return Resume::Fresh,
+        Err(e) => {
+            return Resume::Escalate(format!(
+                "the incident's record could not be read ({e}): whether an earlier attempt changed anything is unknown"
+            ));
+        }
+    };
+    let Ok(stored) = serde_json::from_str::<Run>(&record.document) else {
         return Resume::Fresh;
     };
-    let Ok(stored) = serde_json::from_str::<Run>(&document) else {
-        return Resume::Fresh;
-    };
-    match status.as_str() {
+    match record.status.as_str() {
         "changed" => match stored.change {
             Some(change) => Resume::Changed(change),
             None => Resume::Fresh,
@@ -820,6 +826,42 @@ pub async fn record(ctx: &Context, run: &mut Run) {
     if run.status == Status::Duplicate {
         return;
     }
+    finish(ctx, run).await;
+    if run.incident.state != AlarmState::Alarm {
+        // Never claimed: there is no record to write.
+        return;
+    }
+    if let Err(e) = ctx
+        .audit
+        .update(
+            &run.incident.id,
+            &run.status.to_string(),
+            &json(run),
+            ctx.clock.now_ms(),
+        )
+        .await
+    {
+        tracing::error!(error = %e, "could not write the audit record");
+        if run.failure.is_none() {
+            run.failure = Some(StageFailure {
+                stage: "record".into(),
+                message: e.to_string(),
+            });
+        }
+    }
+    if run.status != Status::Skipped
+        && let Err(e) = ctx
+            .audit
+            .unlock(&run.incident.function_name, &run.incident.id)
+            .await
+    {
+        tracing::error!(error = %e, "could not release the lock (it expires by itself)");
+    }
+}
+
+/// The end of every run, before its record is written: the failure the
+/// workflow caught, the final status, the notice.
+async fn finish(ctx: &Context, run: &mut Run) {
     let started = Instant::now();
     if let Some(error) = run.step_error.take()
         && run.failure.is_none()
@@ -839,8 +881,18 @@ pub async fn record(ctx: &Context, run: &mut Run) {
         );
     }
     if run.status == Status::Started {
-        // Nothing decided a terminal state: a change that needs no verification.
-        run.status = Status::NoAction;
+        match &run.change {
+            // Recorded before its change was judged: never a quiet ending.
+            Some(change) => escalate(
+                run,
+                format!(
+                    "the change to {} MB was recorded before it was verified: a person must judge it",
+                    change.new_memory_mb
+                ),
+            ),
+            // Nothing decided a terminal state: a change that needs no verification.
+            None => run.status = Status::NoAction,
+        }
     }
     run.finished_ms = Some(ctx.clock.now_ms());
     run.fit(MAX_DOCUMENT_BYTES);
@@ -852,35 +904,6 @@ pub async fn record(ctx: &Context, run: &mut Run) {
         {
             Ok(id) => run.notification_id = Some(id),
             Err(e) => tracing::error!(error = %e, "could not notify"),
-        }
-    }
-    let is_claimed = run.incident.state == AlarmState::Alarm;
-    if is_claimed {
-        if let Err(e) = ctx
-            .audit
-            .update(
-                &run.incident.id,
-                &run.status.to_string(),
-                &json(run),
-                ctx.clock.now_ms(),
-            )
-            .await
-        {
-            tracing::error!(error = %e, "could not write the audit record");
-            if run.failure.is_none() {
-                run.failure = Some(StageFailure {
-                    stage: "record".into(),
-                    message: e.to_string(),
-                });
-            }
-        }
-        if run.status != Status::Skipped
-            && let Err(e) = ctx
-                .audit
-                .unlock(&run.incident.function_name, &run.incident.id)
-                .await
-        {
-            tracing::error!(error = %e, "could not release the lock (it expires by itself)");
         }
     }
     timed(run, "record", started);

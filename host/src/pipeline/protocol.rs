@@ -1,12 +1,24 @@
-//! The Lambda handler's protocol: one stage per invocation, `{"stage": ...}`.
+//! The Lambda handler's protocol: one stage per invocation.
+//!
+//! The run lives in the audit table, never in the payload: a stage request
+//! names the incident and the record version its caller saw
+//! (`{"stage":"execute","incident":"…","version":3}`); the stage loads the
+//! stored run, checks that the stage may follow the ones on record, runs, and
+//! commits on the version it read. The reply is a small [`StageReply`] for
+//! Step Functions' Choice states. A caller can therefore send nothing but an
+//! order of stages, and only the order the workflow itself follows is taken.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    Context, Diagnosers, Options, Run, decide, diagnose, execute, merge_branches, parse, record,
-    rollback, verify,
+    Context, Diagnosers, Options, Run, Status, decide, diagnose, execute, finish, json,
+    merge_branches, parse, rollback, verify,
 };
+use crate::decide::Action;
+use crate::incident::AlarmState;
+use crate::ports::{Claim, StoredRecord};
+use crate::verify::Verdict;
 
 /// The stage names the Lambda handler knows, in workflow order.
 pub const STAGES: &[&str] = &[
@@ -17,7 +29,7 @@ pub const STAGES: &[&str] = &[
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "stage", rename_all = "snake_case", deny_unknown_fields)]
 pub enum StageRequest {
-    /// `{"stage":"parse","event":{…alarm event…}}`
+    /// `{"stage":"parse","event":{…alarm event…},"execution":"arn:…"}`
     Parse {
         event: Value,
         /// The Step Functions execution (`$$.Execution.Id`): a retried parse
@@ -25,126 +37,405 @@ pub enum StageRequest {
         #[serde(default)]
         execution: Option<String>,
     },
-    /// `{"stage":"rules","run":{…}}`: collect and run the rules (a Parallel branch).
+    /// Collect and run the rules (a Parallel branch).
     Rules {
-        run: Box<Run>,
+        incident: String,
+        version: u64,
     },
-    /// `{"stage":"ai","run":{…}}`: the AI diagnoser (a Parallel branch).
+    /// The AI diagnoser (the other Parallel branch).
     Ai {
-        run: Box<Run>,
+        incident: String,
+        version: u64,
     },
-    /// `{"stage":"decide","runs":[…one per branch…]}`
+    /// Merge, decide; `version` is the one parse returned.
     Decide {
-        runs: Vec<Run>,
+        incident: String,
+        version: u64,
     },
     Execute {
-        run: Box<Run>,
+        incident: String,
+        version: u64,
     },
     Verify {
-        run: Box<Run>,
+        incident: String,
+        version: u64,
     },
     Rollback {
-        run: Box<Run>,
+        incident: String,
+        version: u64,
     },
+    /// Write the record, notify, unlock; `step_error` is what Step Functions'
+    /// Catch caught when a stage failed after its retries.
     Record {
-        run: Box<Run>,
+        incident: String,
+        version: u64,
+        #[serde(default)]
+        step_error: Option<Value>,
     },
 }
 
-/// Runs one stage for the Lambda handler; the returned run is the next task's input.
-pub async fn stage(ctx: &Context, request: StageRequest) -> Result<Run, String> {
-    let options = Options::from_config(&ctx.config);
-    Ok(match request {
-        StageRequest::Parse { event, execution } => parse(ctx, &event, options, execution)
-            .await
-            .map_err(|e| e.to_string())?,
-        StageRequest::Rules { mut run } => {
-            let rules_only = Diagnosers {
-                rules: true,
-                ai: false,
-            };
-            diagnose(ctx, &mut run, rules_only).await;
-            *run
-        }
-        // Without `[ai] enabled` the branch contributes no finding.
-        StageRequest::Ai { mut run } => {
-            if ctx.ai.is_some() {
-                let ai_only = Diagnosers {
-                    rules: false,
-                    ai: true,
-                };
-                diagnose(ctx, &mut run, ai_only).await;
-            }
-            *run
-        }
-        StageRequest::Decide { runs } => {
-            let mut run = merge_branches(runs).ok_or("decide needs at least one run")?;
-            decide(ctx, &mut run).await;
-            run
-        }
-        StageRequest::Execute { mut run } => {
-            claimed(ctx, &run).await?;
-            execute(ctx, &mut run).await;
-            *run
-        }
-        StageRequest::Verify { mut run } => {
-            verify(ctx, &mut run).await;
-            *run
-        }
-        StageRequest::Rollback { mut run } => {
-            let stored = claimed(ctx, &run).await?;
-            // Only the change this incident recorded is ever undone.
-            if run.change.is_some() && run.change != stored.change {
-                return Err(format!(
-                    "incident {}: the change to roll back is not the one on record; refusing",
-                    run.incident.id
-                ));
-            }
-            rollback(ctx, &mut run).await;
-            *run
-        }
-        StageRequest::Record { mut run } => {
-            let stored = claimed(ctx, &run).await?;
-            // Recorded already (a retried task): the record stands, and
-            // nobody is told twice.
-            if stored.status.is_terminal() && stored.finished_ms.is_some() {
-                return Ok(stored);
-            }
-            if stored.change.is_some() && run.change != stored.change {
-                return Err(format!(
-                    "incident {}: the change in the request is not the one on record; refusing",
-                    run.incident.id
-                ));
-            }
-            record(ctx, &mut run).await;
-            *run
-        }
-    })
+/// What a stage returns: the reference to pass on, and what the workflow's
+/// Choice states branch on. Every field is always present (a Choice on a
+/// missing path is a runtime error in Step Functions).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageReply {
+    pub incident: String,
+    /// The record version after this stage: the next request's `version`.
+    pub version: u64,
+    /// Whether this workflow owns the incident (false: a redelivered event,
+    /// or an alarm that is not in ALARM; the workflow ends).
+    pub claimed: bool,
+    pub status: Status,
+    /// The decision's action, `none` before there is one.
+    pub action: String,
+    /// Whether a change is on record.
+    pub changed: bool,
+    /// The verification's verdict, `none` before there is one.
+    pub verdict: String,
+    /// Whether the verification window was extended once already.
+    pub extended: bool,
 }
 
-/// The incident's stored run, when the request's run is one this host
-/// claimed: the same incident (function, alias, alarm) under the same id.
-/// Anything else — an id never claimed, an incident rewritten to name another
-/// function — is refused: the stages act only on what `parse` admitted.
-async fn claimed(ctx: &Context, run: &Run) -> Result<Run, String> {
-    let id = &run.incident.id;
-    if run.incident.state != crate::incident::AlarmState::Alarm {
-        // Never claimed (nothing to act on); the record stage writes nothing.
-        return Ok(run.clone());
+impl StageReply {
+    fn of(run: &Run, version: u64, claimed: bool) -> StageReply {
+        StageReply {
+            incident: run.incident.id.clone(),
+            version,
+            claimed,
+            status: run.status,
+            action: run
+                .decision
+                .as_ref()
+                .map_or(Action::None, |d| d.action)
+                .to_string(),
+            changed: run.change.is_some(),
+            verdict: run
+                .verification
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), |v| v.verdict.to_string()),
+            extended: run.verification.as_ref().is_some_and(|v| v.extended),
+        }
     }
-    let (_, document) = ctx
+}
+
+/// Runs one stage for the Lambda handler.
+pub async fn stage(ctx: &Context, request: StageRequest) -> Result<StageReply, String> {
+    let options = Options::from_config(&ctx.config);
+    let (name, incident, version) = match request {
+        StageRequest::Parse { event, execution } => {
+            return parse_stage(ctx, &event, options, execution).await;
+        }
+        StageRequest::Record {
+            incident,
+            version,
+            step_error,
+        } => return record_stage(ctx, &incident, version, step_error).await,
+        StageRequest::Rules { incident, version } => ("rules", incident, version),
+        StageRequest::Ai { incident, version } => ("ai", incident, version),
+        StageRequest::Decide { incident, version } => ("decide", incident, version),
+        StageRequest::Execute { incident, version } => ("execute", incident, version),
+        StageRequest::Verify { incident, version } => ("verify", incident, version),
+        StageRequest::Rollback { incident, version } => ("rollback", incident, version),
+    };
+    let (mut run, stored) = load(ctx, &incident).await?;
+    if next(name, version, &stored.stages).map_err(|e| format!("incident {incident}: {e}"))?
+        == Next::Done
+    {
+        // A retried task whose attempt committed: its result stands.
+        return Ok(StageReply::of(&run, stored.version, true));
+    }
+    match name {
+        "rules" | "ai" => return branch(ctx, name, run, stored).await,
+        "decide" => decide(ctx, &mut run).await,
+        "execute" => execute(ctx, &mut run).await,
+        "verify" => {
+            window_passed(ctx, &run)?;
+            verify(ctx, &mut run).await;
+        }
+        _ => rollback(ctx, &mut run).await,
+    }
+    commit(ctx, name, &run, stored.version).await
+}
+
+/// Parse claims the incident and commits version 1; a retried parse of the
+/// same execution returns its own claim.
+async fn parse_stage(
+    ctx: &Context,
+    event: &Value,
+    options: Options,
+    execution: Option<String>,
+) -> Result<StageReply, String> {
+    let mut run = parse(ctx, event, options, execution)
+        .await
+        .map_err(|e| e.to_string())?;
+    if run.status == Status::Duplicate {
+        return Ok(StageReply::of(&run, 0, false));
+    }
+    if run.incident.state != AlarmState::Alarm {
+        // Nothing claimed: the notice is all there is to write.
+        finish(ctx, &mut run).await;
+        return Ok(StageReply::of(&run, 0, false));
+    }
+    let Some(stored) = ctx
         .audit
-        .get(id)
+        .get(&run.incident.id)
         .await
         .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("incident {id} was never claimed: refusing the stage request"))?;
-    let stored: Run = serde_json::from_str(&document)
-        .map_err(|e| format!("incident {id}: the stored run does not parse ({e})"))?;
-    if stored.incident != run.incident {
+    else {
+        let why = run.failure.as_ref().map_or("", |f| f.message.as_str());
         return Err(format!(
-            "incident {id}: the request names another incident than the one on record (function {} vs {}); refusing",
-            run.incident.function_name, stored.incident.function_name
+            "incident {} could not be claimed: {why}",
+            run.incident.id
+        ));
+    };
+    if stored.version > 0 {
+        let run = stored_run(&run.incident.id, &stored)?;
+        return Ok(StageReply::of(&run, stored.version, true));
+    }
+    commit(ctx, "parse", &run, stored.version).await
+}
+
+/// A Parallel branch: its findings join whatever the other branch committed
+/// meanwhile.
+async fn branch(
+    ctx: &Context,
+    name: &str,
+    run: Run,
+    mut stored: StoredRecord,
+) -> Result<StageReply, String> {
+    let which = Diagnosers {
+        rules: name == "rules",
+        ai: name == "ai",
+    };
+    // Without `[ai] enabled` the AI branch contributes no finding.
+    // The loaded run may hold the other branch's work already: this branch
+    // adds only its own, to the record as it stands when committing.
+    let mut mine = run;
+    mine.findings.clear();
+    mine.plugin_failures.clear();
+    mine.rules.clear();
+    mine.ai = None;
+    if which.rules || ctx.ai.is_some() {
+        diagnose(ctx, &mut mine, which).await;
+    }
+    let id = mine.incident.id.clone();
+    for _ in 0..3 {
+        let merged = if stored.stages.last().is_some_and(|s| s != "parse") {
+            let theirs = stored_run(&id, &stored)?;
+            merge_branches(vec![theirs, mine.clone()]).unwrap_or_else(|| mine.clone())
+        } else {
+            mine.clone()
+        };
+        match ctx
+            .audit
+            .commit(
+                &id,
+                name,
+                &merged.status.to_string(),
+                &json(&merged),
+                stored.version,
+                ctx.clock.now_ms(),
+            )
+            .await
+        {
+            Ok(Claim::Won) => return Ok(StageReply::of(&merged, stored.version + 1, true)),
+            Ok(Claim::Taken) => {
+                // The other branch committed first: merge with it.
+                stored = load(ctx, &id).await?.1;
+                if next(name, stored.version, &stored.stages)? == Next::Done {
+                    return Err(format!("incident {id}: {name} was committed twice"));
+                }
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err(format!(
+        "incident {id}: the {name} branch could not commit its findings"
+    ))
+}
+
+/// Record writes its own incident on the newest version: it ends every path,
+/// the failure paths included.
+async fn record_stage(
+    ctx: &Context,
+    incident: &str,
+    version: u64,
+    step_error: Option<Value>,
+) -> Result<StageReply, String> {
+    let (mut run, stored) = load(ctx, incident).await?;
+    next("record", version, &stored.stages).map_err(|e| format!("incident {incident}: {e}"))?;
+    // Recorded already (a retried task): the record stands, and nobody is
+    // told twice.
+    if run.status.is_terminal() && run.finished_ms.is_some() {
+        return Ok(StageReply::of(&run, stored.version, true));
+    }
+    run.step_error = step_error;
+    finish(ctx, &mut run).await;
+    let reply = commit(ctx, "record", &run, stored.version).await;
+    if reply.is_ok()
+        && run.status != Status::Skipped
+        && let Err(e) = ctx
+            .audit
+            .unlock(&run.incident.function_name, incident)
+            .await
+    {
+        tracing::error!(error = %e, "could not release the lock (it expires by itself)");
+    }
+    reply
+}
+
+/// The incident's stored run; an incident never claimed is refused.
+async fn load(ctx: &Context, incident: &str) -> Result<(Run, StoredRecord), String> {
+    let stored = ctx
+        .audit
+        .get(incident)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| {
+            format!("incident {incident} was never claimed: refusing the stage request")
+        })?;
+    Ok((stored_run(incident, &stored)?, stored))
+}
+
+fn stored_run(incident: &str, stored: &StoredRecord) -> Result<Run, String> {
+    serde_json::from_str(&stored.document)
+        .map_err(|e| format!("incident {incident}: the stored run does not parse ({e})"))
+}
+
+async fn commit(
+    ctx: &Context,
+    stage: &str,
+    run: &Run,
+    expected: u64,
+) -> Result<StageReply, String> {
+    let id = &run.incident.id;
+    match ctx
+        .audit
+        .commit(
+            id,
+            stage,
+            &run.status.to_string(),
+            &json(run),
+            expected,
+            ctx.clock.now_ms(),
+        )
+        .await
+    {
+        Ok(Claim::Won) => Ok(StageReply::of(run, expected + 1, true)),
+        Ok(Claim::Taken) => Err(format!(
+            "incident {id}: another stage committed version {} first; this {stage} is not saved",
+            expected + 1
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A verification before its window has passed judges too little: refused.
+fn window_passed(ctx: &Context, run: &Run) -> Result<(), String> {
+    let id = &run.incident.id;
+    if let Some(v) = &run.verification
+        && (v.verdict != Verdict::InsufficientData || v.extended)
+    {
+        return Err(format!("incident {id}: verified already"));
+    }
+    let Some(change) = &run.change else {
+        return Ok(());
+    };
+    let window_ms = ctx.config.run.verify_after_seconds.saturating_mul(1000) as i64;
+    let since = run
+        .verification
+        .as_ref()
+        .map_or(change.at_ms, |v| v.window.end_ms);
+    let now = ctx.clock.now_ms();
+    if now < since.saturating_add(window_ms) {
+        return Err(format!(
+            "incident {id}: the verification window ends in {} s; refusing to verify early",
+            (since + window_ms - now) / 1000
         ));
     }
-    Ok(stored)
+    Ok(())
+}
+
+/// Whether a stage request is one to run, or one that ran already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    Run,
+    /// The stage committed after `version` already (a retried task).
+    Done,
+}
+
+/// Whether `stage`, asked at `version`, may run after the `stages` on record
+/// (`stages[v]` made version `v + 1`). The workflow's order is the only one
+/// taken: parse, both branches, decide, execute, verify (once more when the
+/// data was too thin), rollback; record after anything.
+pub(crate) fn next(stage: &str, version: u64, stages: &[String]) -> Result<Next, String> {
+    let at = stages.len() as u64;
+    if version > at {
+        return Err(format!(
+            "the request names version {version}, the record is at {at}: refusing"
+        ));
+    }
+    let mut version = version;
+    if stage == "decide" {
+        // Decide is asked with parse's version: the branches committed since.
+        while stages
+            .get(version as usize)
+            .is_some_and(|s| s == "rules" || s == "ai")
+        {
+            version += 1;
+        }
+    }
+    let (before, since) = stages.split_at(version as usize);
+    let last = before.last().map(String::as_str);
+    let names = |s: &[String]| s.join(" → ");
+    match stage {
+        "record" => Ok(Next::Run),
+        "rules" | "ai" => {
+            if since.iter().any(|s| s == stage) {
+                return Ok(Next::Done);
+            }
+            let other = if stage == "rules" { "ai" } else { "rules" };
+            if last == Some("parse") && since.iter().all(|s| s == other) {
+                Ok(Next::Run)
+            } else {
+                Err(format!(
+                    "{stage} cannot follow {} (at version {version}); refusing",
+                    names(stages)
+                ))
+            }
+        }
+        _ => {
+            if let Some(first) = since.first() {
+                return if first == stage {
+                    Ok(Next::Done)
+                } else {
+                    Err(format!(
+                        "a stale {stage} request: the record has moved on to {}; refusing",
+                        names(since)
+                    ))
+                };
+            }
+            let tail = |a: &str, b: &str| before.ends_with(&[a.to_owned(), b.to_owned()]);
+            let verifies = before.iter().filter(|s| *s == "verify").count();
+            let allowed = match stage {
+                "decide" => tail("rules", "ai") || tail("ai", "rules"),
+                "execute" => last == Some("decide"),
+                "verify" => last == Some("execute") || (last == Some("verify") && verifies == 1),
+                "rollback" => last == Some("verify"),
+                _ => false,
+            };
+            if allowed {
+                Ok(Next::Run)
+            } else {
+                Err(format!(
+                    "{stage} cannot follow {}; refusing",
+                    if before.is_empty() {
+                        "the claim".to_owned()
+                    } else {
+                        names(before)
+                    }
+                ))
+            }
+        }
+    }
 }

@@ -120,12 +120,26 @@ pub struct AuditError {
     pub message: String,
 }
 
-/// Whether a conditional write was the first for its key.
+/// Whether a conditional write went through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
     Won,
-    /// Someone was there first (a redelivered event, a lock held).
+    /// Someone was there first (a redelivered event, a lock held, another
+    /// stage's commit).
     Taken,
+}
+
+/// One incident's record as the audit table holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub status: String,
+    /// The run document (JSON).
+    pub document: String,
+    /// How many stages have committed since the claim (0 right after it);
+    /// a commit names the version it read, so two writers never both win.
+    pub version: u64,
+    /// The stage behind each commit: `stages[v]` made version `v + 1`.
+    pub stages: Vec<String>,
 }
 
 /// The audit table: incident records (idempotency), a lock per function, the
@@ -140,7 +154,8 @@ pub trait AuditStore: Send + Sync {
         record_json: &str,
         now_ms: Millis,
     ) -> Result<Claim, AuditError>;
-    /// Writes the incident's record as it now stands.
+    /// Writes the incident's record as it now stands, within a stage (the
+    /// version stays: a retried stage finds the marks of its crashed attempt).
     async fn update(
         &self,
         incident_id: &str,
@@ -148,8 +163,20 @@ pub trait AuditStore: Send + Sync {
         record_json: &str,
         now_ms: Millis,
     ) -> Result<(), AuditError>;
-    /// The stored record of `incident_id`: (status, record JSON).
-    async fn get(&self, incident_id: &str) -> Result<Option<(String, String)>, AuditError>;
+    /// Saves the run `stage` produced, only when the record is still at
+    /// version `expected` (it becomes `expected + 1`); `Taken` when another
+    /// commit came first.
+    async fn commit(
+        &self,
+        incident_id: &str,
+        stage: &str,
+        status: &str,
+        record_json: &str,
+        expected: u64,
+        now_ms: Millis,
+    ) -> Result<Claim, AuditError>;
+    /// The stored record of `incident_id`.
+    async fn get(&self, incident_id: &str) -> Result<Option<StoredRecord>, AuditError>;
     /// Takes the lock on `function` for `incident_id` until `now + ttl`; an
     /// expired lock can be taken over, and the holder may take it again.
     async fn lock(

@@ -18,7 +18,7 @@ use crate::decide::History;
 use crate::model::{Evidence, FunctionInfo, LogLine, MetricSeries, Millis, Window};
 use crate::ports::{
     AliasTarget, AuditError, AuditStore, Claim, FunctionStore, Invoked, Notifier, StoreError,
-    Telemetry, UpdateState,
+    StoredRecord, Telemetry, UpdateState,
 };
 
 /// A clock that stands still until a stage sleeps; each sleep moves it on and
@@ -126,6 +126,13 @@ impl MemoryLambda {
                 aliases: HashMap::new(),
             },
         );
+    }
+
+    /// Removes the opt-in tag, as an owner opting out would.
+    pub fn opt_out(&self, name: &str) {
+        if let Some(f) = self.functions.lock().unwrap().get_mut(name) {
+            f.latest.tags.remove("autorepair");
+        }
     }
 
     /// Publishes `$LATEST` as a version and points `alias` at it.
@@ -473,6 +480,8 @@ impl Telemetry for MemoryTelemetry {
 pub enum AuditOp {
     Claim,
     Update,
+    Commit,
+    Get,
     Lock,
     Unlock,
     RecordChange,
@@ -491,11 +500,11 @@ pub struct ChangeEntry {
 /// The audit table in memory, with the same conditional writes.
 #[derive(Default)]
 pub struct MemoryAudit {
-    records: Mutex<BTreeMap<String, (String, String)>>,
+    records: Mutex<BTreeMap<String, StoredRecord>>,
     locks: Mutex<BTreeMap<String, (String, Millis)>>,
     changes: Mutex<Vec<ChangeEntry>>,
-    /// (operation, calls that succeed before it fails).
-    failing: Mutex<Vec<(AuditOp, usize)>>,
+    /// (operation, calls that succeed before it fails, calls that fail then).
+    failing: Mutex<Vec<(AuditOp, usize, usize)>>,
     calls: Mutex<HashMap<AuditOp, usize>>,
 }
 
@@ -508,7 +517,22 @@ impl MemoryAudit {
     /// `op` succeeds `calls` more times, then fails every time.
     pub fn fail_after(&self, op: AuditOp, calls: usize) {
         let made = self.calls.lock().unwrap().get(&op).copied().unwrap_or(0);
-        self.failing.lock().unwrap().push((op, made + calls));
+        self.failing
+            .lock()
+            .unwrap()
+            .push((op, made + calls, usize::MAX));
+    }
+
+    /// The next call of `op` fails, and only that one: a process that died
+    /// at that point, as its retry finds the table.
+    pub fn fail_next(&self, op: AuditOp) {
+        let made = self.calls.lock().unwrap().get(&op).copied().unwrap_or(0);
+        self.failing.lock().unwrap().push((op, made, made + 1));
+    }
+
+    /// The stored record of `incident_id`, as the table holds it.
+    pub fn stored(&self, incident_id: &str) -> Option<StoredRecord> {
+        self.records.lock().unwrap().get(incident_id).cloned()
     }
 
     pub fn changes(&self) -> Vec<ChangeEntry> {
@@ -520,7 +544,7 @@ impl MemoryAudit {
             .lock()
             .unwrap()
             .get(incident_id)
-            .map(|r| r.0.clone())
+            .map(|r| r.status.clone())
     }
 
     pub fn lock_holder(&self, function: &str) -> Option<String> {
@@ -551,7 +575,7 @@ impl MemoryAudit {
             .lock()
             .unwrap()
             .iter()
-            .any(|(o, from)| *o == op && made >= *from)
+            .any(|(o, from, until)| *o == op && (*from..*until).contains(&made))
         {
             return Err(AuditError {
                 table: "memory".into(),
@@ -578,7 +602,12 @@ impl AuditStore for MemoryAudit {
         }
         records.insert(
             incident_id.to_owned(),
-            ("started".to_owned(), record_json.to_owned()),
+            StoredRecord {
+                status: "started".to_owned(),
+                document: record_json.to_owned(),
+                version: 0,
+                stages: Vec::new(),
+            },
         );
         Ok(Claim::Won)
     }
@@ -591,14 +620,45 @@ impl AuditStore for MemoryAudit {
         _now_ms: Millis,
     ) -> Result<(), AuditError> {
         self.enter(AuditOp::Update)?;
-        self.records.lock().unwrap().insert(
-            incident_id.to_owned(),
-            (status.to_owned(), record_json.to_owned()),
-        );
+        let mut records = self.records.lock().unwrap();
+        let record = records
+            .entry(incident_id.to_owned())
+            .or_insert_with(|| StoredRecord {
+                status: String::new(),
+                document: String::new(),
+                version: 0,
+                stages: Vec::new(),
+            });
+        record.status = status.to_owned();
+        record.document = record_json.to_owned();
         Ok(())
     }
 
-    async fn get(&self, incident_id: &str) -> Result<Option<(String, String)>, AuditError> {
+    async fn commit(
+        &self,
+        incident_id: &str,
+        stage: &str,
+        status: &str,
+        record_json: &str,
+        expected: u64,
+        _now_ms: Millis,
+    ) -> Result<Claim, AuditError> {
+        self.enter(AuditOp::Commit)?;
+        let mut records = self.records.lock().unwrap();
+        match records.get_mut(incident_id) {
+            Some(record) if record.version == expected => {
+                record.status = status.to_owned();
+                record.document = record_json.to_owned();
+                record.version += 1;
+                record.stages.push(stage.to_owned());
+                Ok(Claim::Won)
+            }
+            _ => Ok(Claim::Taken),
+        }
+    }
+
+    async fn get(&self, incident_id: &str) -> Result<Option<StoredRecord>, AuditError> {
+        self.enter(AuditOp::Get)?;
         Ok(self.records.lock().unwrap().get(incident_id).cloned())
     }
 
@@ -676,7 +736,7 @@ impl AuditStore for MemoryAudit {
             .lock()
             .unwrap()
             .values()
-            .map(|r| r.1.clone())
+            .map(|r| r.document.clone())
             .collect())
     }
 }

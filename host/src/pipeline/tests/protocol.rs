@@ -1,0 +1,469 @@
+//! The Lambda stage protocol: the run by reference, the workflow's order as
+//! the only one taken, retries that finish what a crashed attempt started.
+
+use super::*;
+use crate::pipeline::protocol::{Next, next};
+
+fn request(stage: &str, reply: &StageReply) -> StageRequest {
+    serde_json::from_value(serde_json::json!({
+        "stage": stage,
+        "incident": reply.incident,
+        "version": reply.version,
+    }))
+    .expect("a stage request")
+}
+
+async fn send(w: &World, stage_name: &str, reply: &StageReply) -> Result<StageReply, String> {
+    stage(&w.ctx, request(stage_name, reply)).await
+}
+
+/// The run as the audit table holds it.
+fn stored(w: &World, id: &str) -> Run {
+    let record = w.audit.stored(id).expect("a record");
+    serde_json::from_str(&record.document).expect("a run")
+}
+
+/// Parse of an alarm on `name` in `state`, as the workflow sends it.
+async fn parsed(w: &World, name: &str, state: &str) -> StageReply {
+    let event = alarm_event(&format!("{name}-errors"), name, None, state, T0);
+    let request = StageRequest::Parse {
+        event,
+        execution: Some(format!("exec-{name}")),
+    };
+    stage(&w.ctx, request).await.unwrap()
+}
+
+/// Parse, both branches and decide, as the workflow sends them.
+async fn decided(w: &World, name: &str) -> StageReply {
+    let parsed = parsed(w, name, "ALARM").await;
+    assert!(parsed.claimed);
+    // Both branches start from parse's reply, as in the Parallel state.
+    send(w, "rules", &parsed).await.unwrap();
+    send(w, "ai", &parsed).await.unwrap();
+    send(w, "decide", &parsed).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stage_protocol_runs_the_whole_loop_by_reference() {
+    let w = World::new();
+    w.oom("stepped");
+    let decided = decided(&w, "stepped").await;
+    assert_eq!(
+        (decided.status, decided.action.as_str()),
+        (Status::Started, "set_memory")
+    );
+    let executed = send(&w, "execute", &decided).await.unwrap();
+    assert!(executed.changed);
+    w.clock.sleep(WINDOW).await;
+    let verified = send(&w, "verify", &executed).await.unwrap();
+    assert_eq!(verified.verdict, "improved");
+    let kept = send(&w, "rollback", &verified).await.unwrap();
+    let recorded = send(&w, "record", &kept).await.unwrap();
+    assert_eq!(recorded.status, Status::Repaired, "{recorded:#?}");
+    assert_eq!(w.lambda.memory_mb("stepped"), Some(384));
+
+    let record = w.audit.stored(&recorded.incident).unwrap();
+    assert_eq!(
+        record.stages,
+        [
+            "parse", "rules", "ai", "decide", "execute", "verify", "rollback", "record"
+        ]
+    );
+    assert_eq!(record.version, recorded.version);
+    let run = stored(&w, &recorded.incident);
+    assert_eq!(run.status, Status::Repaired);
+    assert!(run.findings.iter().any(|f| !f.source.is_ai()));
+    let mut names: Vec<&str> = run.rules.iter().map(|r| r.rule.as_str()).collect();
+    let ran = names.len();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), ran, "each rule once: {names:?}");
+    assert_eq!(
+        run.findings.len(),
+        run.rules.iter().map(|r| r.findings).sum::<usize>(),
+        "each finding once"
+    );
+    assert!(run.finished_ms.is_some());
+    // What passes between states is a reference, whatever the run weighs.
+    let payload = serde_json::to_vec(&recorded).unwrap().len();
+    assert!(payload < 300, "{payload} bytes");
+    assert!(json(&run).len() > 4 * payload);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_carrying_a_run_is_not_a_stage_request() {
+    let w = World::new();
+    w.oom("carried");
+    let decided = decided(&w, "carried").await;
+    let mut run = stored(&w, &decided.incident);
+    run.decision.as_mut().unwrap().target_memory_mb = Some(10_240);
+    for payload in [
+        serde_json::json!({"stage": "execute", "run": run}),
+        serde_json::json!({"stage": "execute", "incident": decided.incident,
+                           "version": decided.version, "run": run}),
+        serde_json::json!({"stage": "decide", "runs": [run]}),
+    ] {
+        let parsed: Result<StageRequest, _> = serde_json::from_value(payload);
+        assert!(parsed.is_err(), "{parsed:?}");
+    }
+    assert_eq!(w.lambda.memory_mb("carried"), Some(256));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn execute_out_of_order_is_refused() {
+    let w = World::new();
+    w.oom("skipper");
+    let parsed = parsed(&w, "skipper", "ALARM").await;
+    // Straight from parse to execute: no diagnosis, no decision.
+    let refused = send(&w, "execute", &parsed).await.unwrap_err();
+    assert!(refused.contains("cannot follow parse"), "{refused}");
+    // A version the record never had.
+    let mut ahead = parsed.clone();
+    ahead.version = 7;
+    let refused = send(&w, "execute", &ahead).await.unwrap_err();
+    assert!(refused.contains("version 7"), "{refused}");
+    // Rollback and verify before anything changed.
+    for stage_name in ["verify", "rollback", "decide"] {
+        assert!(send(&w, stage_name, &parsed).await.is_err(), "{stage_name}");
+    }
+    assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 0);
+    assert_eq!(w.lambda.memory_mb("skipper"), Some(256));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn execute_after_a_decision_of_none_changes_nothing() {
+    let w = World::new();
+    w.function(
+        "outsider",
+        256,
+        Behaviour::NeedsMemory { need_mb: 350 },
+        false,
+    );
+    let decided = decided(&w, "outsider").await;
+    assert_eq!(decided.status, Status::NoAction, "not opted in");
+    // Sent anyway, as an attacker with InvokeFunction would.
+    let executed = send(&w, "execute", &decided).await.unwrap();
+    assert!(!executed.changed);
+    assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn execute_runs_the_whole_guard_again_on_the_function_as_it_is() {
+    let w = World::new();
+    w.oom("opting-out");
+    let decided = decided(&w, "opting-out").await;
+    assert_eq!(decided.action, "set_memory");
+    // The owner opts out between decide and execute.
+    w.lambda.opt_out("opting-out");
+    let executed = send(&w, "execute", &decided).await.unwrap();
+    assert!(!executed.changed);
+    assert_eq!(executed.status, Status::NoAction);
+    assert_eq!(w.lambda.memory_mb("opting-out"), Some(256));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage_requests_for_an_incident_never_claimed_are_refused() {
+    let w = World::new();
+    w.oom("real");
+    let mut forged = decided(&w, "real").await;
+    forged.incident = "0123456789abcdef0123456789abcdef".into();
+    for stage_name in [
+        "rules", "ai", "decide", "execute", "verify", "rollback", "record",
+    ] {
+        let refused = send(&w, stage_name, &forged).await.unwrap_err();
+        assert!(refused.contains("never claimed"), "{stage_name}: {refused}");
+    }
+    assert_eq!(w.lambda.memory_mb("real"), Some(256));
+    assert!(
+        w.audit.stored(&forged.incident).is_none(),
+        "nothing written"
+    );
+    assert!(
+        w.notifier.sent.lock().unwrap().is_empty(),
+        "nothing published"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_before_the_window_has_passed_is_refused() {
+    let w = World::new();
+    w.function("early", 256, Behaviour::NeedsMemory { need_mb: 4000 }, true);
+    let executed = send(&w, "execute", &decided(&w, "early").await)
+        .await
+        .unwrap();
+    assert!(executed.changed);
+    // Sent right away, before the Wait state's window: it would judge on
+    // nothing and could undo a good change.
+    let refused = send(&w, "verify", &executed).await.unwrap_err();
+    assert!(refused.contains("refusing to verify early"), "{refused}");
+    let refused = send(&w, "rollback", &executed).await.unwrap_err();
+    assert!(refused.contains("cannot follow"), "{refused}");
+    assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 1, "not undone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_request_after_the_loop_moved_on_is_refused() {
+    let w = World::new();
+    w.function("stale", 256, Behaviour::NeedsMemory { need_mb: 4000 }, true);
+    let decided = decided(&w, "stale").await;
+    let executed = send(&w, "execute", &decided).await.unwrap();
+    w.clock.sleep(WINDOW).await;
+    let verified = send(&w, "verify", &executed).await.unwrap();
+    let rolled = send(&w, "rollback", &verified).await.unwrap();
+    assert_eq!(rolled.status, Status::RolledBack);
+    let updates = w.lambda.calls(LambdaOp::UpdateMemory);
+    // An old decide reply replayed: execute again after the rollback.
+    // A replay of a committed execute answers where the record stands, and
+    // does nothing.
+    let replayed = send(&w, "execute", &decided).await.unwrap();
+    assert_eq!(replayed.status, Status::RolledBack);
+    let mut replay = rolled.clone();
+    replay.version -= 1;
+    let again = send(&w, "rollback", &replay).await.unwrap();
+    assert_eq!(again.status, Status::RolledBack);
+    let refused = send(&w, "execute", &rolled).await.unwrap_err();
+    assert!(refused.contains("cannot follow"), "{refused}");
+    assert_eq!(
+        w.lambda.calls(LambdaOp::UpdateMemory),
+        updates,
+        "nothing more changed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_sent_during_the_window_escalates_and_the_loop_stops() {
+    let w = World::new();
+    w.oom("interrupted");
+    let executed = send(&w, "execute", &decided(&w, "interrupted").await)
+        .await
+        .unwrap();
+    // A forged (or misrouted) record before the change was judged.
+    let recorded = send(&w, "record", &executed).await.unwrap();
+    assert_eq!(recorded.status, Status::Escalated, "never a quiet ending");
+    let run = stored(&w, &recorded.incident);
+    assert!(
+        run.decision
+            .unwrap()
+            .reasons
+            .iter()
+            .any(|r| r.contains("before it was verified")),
+        "the reason is on record"
+    );
+    let sent = w.notifier.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "a person is told");
+    assert_eq!(w.audit.lock_holder("interrupted"), None);
+    // The workflow's own verify, after its wait, finds the record ended.
+    w.clock.sleep(WINDOW).await;
+    assert!(send(&w, "verify", &executed).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_branches_commit_in_either_order_and_decide_sees_both() {
+    let w = World::new();
+    w.oom("branches");
+    let parsed = parsed(&w, "branches", "ALARM").await;
+    // Decide before the branches: refused.
+    assert!(send(&w, "decide", &parsed).await.is_err());
+    let ai = send(&w, "ai", &parsed).await.unwrap();
+    // Decide after one branch: refused.
+    assert!(send(&w, "decide", &parsed).await.is_err());
+    let rules = send(&w, "rules", &parsed).await.unwrap();
+    assert_eq!((ai.version, rules.version), (2, 3));
+    // A retried branch finds its own commit.
+    let again = send(&w, "rules", &parsed).await.unwrap();
+    assert_eq!(again.version, 3);
+    let decided = send(&w, "decide", &parsed).await.unwrap();
+    assert_eq!(decided.action, "set_memory");
+    let run = stored(&w, &decided.incident);
+    assert!(
+        !run.rules.is_empty(),
+        "the rules branch's work survived the merge"
+    );
+    assert!(run.function.is_some() && run.before.is_some());
+    assert_eq!(
+        w.audit.stored(&decided.incident).unwrap().stages,
+        ["parse", "ai", "rules", "decide"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_parse_of_the_same_execution_is_its_own_claim() {
+    let w = World::new();
+    w.oom("retried");
+    let event = alarm_event("retried-errors", "retried", None, "ALARM", T0);
+    let request = |execution: &str| StageRequest::Parse {
+        event: event.clone(),
+        execution: Some(execution.to_owned()),
+    };
+    let first = stage(&w.ctx, request("exec-1")).await.unwrap();
+    assert_eq!((first.status, first.claimed), (Status::Started, true));
+    // The task is retried (its answer was lost): the same execution again.
+    let again = stage(&w.ctx, request("exec-1")).await.unwrap();
+    assert_eq!(again, first, "not a duplicate of itself");
+    // Another execution with the same alarm is a redelivery.
+    let other = stage(&w.ctx, request("exec-2")).await.unwrap();
+    assert_eq!((other.status, other.claimed), (Status::Duplicate, false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_leaving_alarm_is_not_claimed_and_ends_the_workflow() {
+    let w = World::new();
+    w.oom("calm");
+    let parsed = parsed(&w, "calm", "OK").await;
+    assert_eq!((parsed.status, parsed.claimed), (Status::NoAction, false));
+    assert!(w.audit.stored(&parsed.incident).is_none());
+}
+
+/// An execute that dies before its commit (whatever faults are set up
+/// first), leaving the record marked `mark`; then its retry, as Step
+/// Functions sends it.
+async fn crashed_then_retried(w: &World, input: &StageReply, mark: &str) -> StageReply {
+    w.audit.fail_next(AuditOp::Commit);
+    assert!(send(w, "execute", input).await.is_err());
+    assert_eq!(w.audit.status(&input.incident).as_deref(), Some(mark));
+    send(w, "execute", input).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_before_the_update_is_retried_without_its_own_intent_blocking_it() {
+    let w = World::new();
+    w.oom("crash1");
+    let input = decided(&w, "crash1").await;
+    // The first attempt dies at the update: the intent is written, the
+    // memory unchanged, nothing committed.
+    w.lambda.fail(
+        LambdaOp::UpdateMemory,
+        vec![StoreError::Other("crash".into())],
+    );
+    let retried = crashed_then_retried(&w, &input, "executing").await;
+    assert!(retried.changed, "{retried:#?}");
+    assert_eq!(w.lambda.memory_mb("crash1"), Some(384));
+    assert_eq!(w.audit.changes().len(), 1, "one intent, one change");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_update_is_finished_not_repeated() {
+    let w = World::new();
+    w.oom("crash2");
+    let input = decided(&w, "crash2").await;
+    // The first attempt changes the memory, then dies before recording it.
+    w.audit.fail_after(AuditOp::Update, 1);
+    let retried = crashed_then_retried(&w, &input, "executing").await;
+    assert!(retried.changed);
+    let change = stored(&w, &input.incident)
+        .change
+        .expect("the crashed attempt's change");
+    assert_eq!(
+        (change.previous_memory_mb, change.new_memory_mb),
+        (256, 384)
+    );
+    assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 1, "not made twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_change_was_recorded_resumes_with_it() {
+    let w = World::new();
+    w.oom("crash3");
+    let input = decided(&w, "crash3").await;
+    // The change and its `changed` mark are written; the commit is not.
+    let retried = crashed_then_retried(&w, &input, "changed").await;
+    assert!(retried.changed);
+    assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 1);
+    assert_eq!(w.audit.changes().len(), 1);
+    // The loop goes on from there.
+    w.clock.sleep(WINDOW).await;
+    let verified = send(&w, "verify", &retried).await.unwrap();
+    assert_eq!(verified.verdict, "improved");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_execute_after_its_commit_changes_nothing_more() {
+    let w = World::new();
+    w.oom("twice");
+    let input = decided(&w, "twice").await;
+    let first = send(&w, "execute", &input).await.unwrap();
+    let retried = send(&w, "execute", &input).await.unwrap();
+    assert_eq!(retried, first);
+    assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 1);
+    assert_eq!(w.audit.changes().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_record_is_never_rewritten_nor_notified_twice() {
+    let w = World::new();
+    w.oom("recorded");
+    let decided = decided(&w, "recorded").await;
+    let recorded = send(&w, "record", &decided).await.unwrap();
+    assert!(recorded.status.is_terminal());
+    let before = w.audit.stored(&recorded.incident).unwrap();
+    // A retry, or a replay with an older version.
+    let again = send(&w, "record", &decided).await.unwrap();
+    assert_eq!(again, recorded, "the record stands");
+    assert_eq!(w.audit.stored(&recorded.incident).unwrap(), before);
+    assert_eq!(w.notifier.sent.lock().unwrap().len(), 1, "told once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_failure_path_records_what_step_functions_caught() {
+    let w = World::new();
+    w.oom("caught");
+    let decided = decided(&w, "caught").await;
+    let request: StageRequest = serde_json::from_value(serde_json::json!({
+        "stage": "record",
+        "incident": decided.incident,
+        "version": decided.version,
+        "step_error": {"Error": "Lambda.Unknown", "Cause": "the execute task timed out"},
+    }))
+    .unwrap();
+    let recorded = stage(&w.ctx, request).await.unwrap();
+    assert_eq!(recorded.status, Status::Failed);
+    let run = stored(&w, &recorded.incident);
+    let failure = run.failure.unwrap();
+    assert_eq!(failure.stage, "workflow");
+    assert!(failure.message.contains("timed out"));
+    assert_eq!(w.audit.lock_holder("caught"), None, "the lock is released");
+}
+
+#[test]
+fn only_the_workflows_order_is_taken() {
+    let s = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+    let claimed = s(&["parse"]);
+    let branched = s(&["parse", "rules", "ai"]);
+    let decided = s(&["parse", "ai", "rules", "decide"]);
+    let executed = s(&["parse", "rules", "ai", "decide", "execute"]);
+    let verified = s(&["parse", "rules", "ai", "decide", "execute", "verify"]);
+    let twice = s(&[
+        "parse", "rules", "ai", "decide", "execute", "verify", "verify",
+    ]);
+    // (stage, version asked, stages on record, what happens)
+    type Case<'a> = (&'a str, u64, &'a [String], Result<Next, ()>);
+    let cases: &[Case] = &[
+        ("rules", 1, &claimed, Ok(Next::Run)),
+        ("ai", 1, &s(&["parse", "rules"]), Ok(Next::Run)),
+        ("rules", 1, &s(&["parse", "rules"]), Ok(Next::Done)),
+        ("rules", 0, &claimed, Err(())),
+        ("ai", 3, &branched, Err(())),
+        ("decide", 1, &branched, Ok(Next::Run)),
+        ("decide", 1, &s(&["parse", "rules"]), Err(())),
+        ("decide", 1, &decided, Ok(Next::Done)),
+        ("execute", 4, &decided, Ok(Next::Run)),
+        ("execute", 1, &claimed, Err(())),
+        ("execute", 4, &executed, Ok(Next::Done)),
+        ("execute", 5, &executed, Err(())),
+        ("verify", 5, &executed, Ok(Next::Run)),
+        ("verify", 6, &verified, Ok(Next::Run)),
+        ("verify", 7, &twice, Err(())),
+        ("verify", 4, &executed, Err(())),
+        ("rollback", 6, &verified, Ok(Next::Run)),
+        ("rollback", 5, &executed, Err(())),
+        ("rollback", 7, &twice, Ok(Next::Run)),
+        ("record", 0, &verified, Ok(Next::Run)),
+        ("record", 9, &verified, Err(())),
+        ("execute", 9, &verified, Err(())),
+        ("teleport", 1, &claimed, Err(())),
+    ];
+    for (stage_name, version, stages, expected) in cases {
+        let got = next(stage_name, *version, stages).map_err(|_| ());
+        assert_eq!(&got, expected, "{stage_name} at {version} after {stages:?}");
+    }
+}
