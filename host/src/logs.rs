@@ -1,11 +1,19 @@
 //! Lambda log lines → invocation reports.
 //!
-//! Handles the text format (`REPORT RequestId: …\tDuration: …`), the JSON log
-//! format (`"type":"platform.report"`), and the lines that refine a report's
-//! status: `Task timed out after …`, `Runtime exited with error: signal: killed`,
-//! and language runtimes' out-of-memory messages. Real logs vary (tabs turned to
-//! spaces, stray spaces, fields added over the years), so fields are read by name;
-//! lines that are not understood are skipped, never fatal.
+//! Only the platform's own lines make a report or say how an invocation ended,
+//! and only in the platform's shapes: `REPORT RequestId: …` and `INIT_REPORT …`
+//! at the start of a line (text format), `{"type":"platform.report"}` and
+//! `{"type":"platform.initReport"}` records (JSON format), `<time> <id> Task
+//! timed out after …`, and `RequestId: <id> Error: Runtime exited with error:
+//! …`. The function's own lines — which may echo a caller's input — never make
+//! an out-of-memory on their own: a runtime's out-of-memory message counts
+//! for its request only when that invocation used at least
+//! [`AT_LIMIT_SHARE`] of its memory. A runtime killed after its request timed
+//! out is a timeout, not an out-of-memory.
+//!
+//! Real logs vary (tabs turned to spaces, stray spaces, fields added over the
+//! years, records without memory figures), so fields are read by name; lines
+//! that are not understood are skipped, never fatal.
 
 use std::collections::HashMap;
 
@@ -18,53 +26,92 @@ use crate::model::{InvocationReport, InvocationStatus, LogLine};
 pub const OUT_OF_MEMORY_ERROR: &str = "Runtime.OutOfMemory";
 /// The error type Lambda gives an invocation whose runtime process died.
 pub const EXIT_ERROR: &str = "Runtime.ExitError";
+/// The share of its memory an invocation must have used for a runtime's
+/// out-of-memory message (a line the function prints) to count.
+pub const AT_LIMIT_SHARE: f64 = 0.95;
+/// The request id of a report made from an `INIT_REPORT` line: the init phase
+/// belongs to no request.
+pub const INIT_PHASE: &str = "init";
+
+/// How a non-report line says a request ended.
+#[derive(Debug, Clone, Copy, Default)]
+struct Marks {
+    timed_out: bool,
+    /// The platform's runtime-exit line (`signal: killed`, exit status …).
+    exited: bool,
+    /// A runtime's out-of-memory message, printed by the function.
+    oom_message: bool,
+}
 
 /// Parses every report in `lines`, in order, with status and error type refined
 /// by the timeout, exit and out-of-memory lines that name the same request.
 pub fn parse_reports(lines: &[LogLine]) -> Vec<InvocationReport> {
     let mut reports = Vec::new();
-    let mut marks: HashMap<&str, (InvocationStatus, &'static str)> = HashMap::new();
+    let mut marks: HashMap<&str, Marks> = HashMap::new();
     for line in lines {
         let message = line.message.as_str();
         if let Some(report) = parse_report(message, line.timestamp_ms) {
             reports.push(report);
         } else if let Some((request_id, mark)) = failure_mark(message) {
-            // A later, more specific mark (OOM) wins over a generic one (exit).
-            let entry = marks.entry(request_id).or_insert(mark);
-            if mark.1 == OUT_OF_MEMORY_ERROR {
-                *entry = mark;
-            }
+            let entry = marks.entry(request_id).or_default();
+            entry.timed_out |= mark.timed_out;
+            entry.exited |= mark.exited;
+            entry.oom_message |= mark.oom_message;
         }
     }
     for report in &mut reports {
-        if let Some(&(status, error_type)) = marks.get(report.request_id.as_str()) {
-            if report.status == InvocationStatus::Success {
-                report.status = status;
+        let Some(mark) = marks.get(report.request_id.as_str()) else {
+            continue;
+        };
+        if mark.timed_out {
+            // Whatever happened to the runtime after the timeout (Lambda
+            // kills it), the invocation timed out.
+            report.status = InvocationStatus::Timeout;
+            if report.error_type.as_deref() == Some(EXIT_ERROR) {
+                report.error_type = None;
             }
-            if report.error_type.is_none() && status == InvocationStatus::Error {
-                report.error_type = Some(error_type.to_owned());
+            continue;
+        }
+        let at_limit = report.memory_size_mb > 0
+            && f64::from(report.max_memory_used_mb)
+                >= AT_LIMIT_SHARE * f64::from(report.memory_size_mb);
+        if mark.oom_message && at_limit {
+            report.status = InvocationStatus::Error;
+            if report.error_type.as_deref().is_none_or(|t| t == EXIT_ERROR) {
+                report.error_type = Some(OUT_OF_MEMORY_ERROR.to_owned());
+            }
+        } else if mark.exited {
+            report.status = InvocationStatus::Error;
+            if report.error_type.is_none() {
+                report.error_type = Some(EXIT_ERROR.to_owned());
             }
         }
     }
     reports
 }
 
-/// One report from one line, in either log format.
+/// One report from one line, in either log format: an invocation's, or the
+/// init phase's when it failed.
 pub fn parse_report(message: &str, timestamp_ms: i64) -> Option<InvocationReport> {
     let trimmed = message.trim_start();
     if trimmed.starts_with('{') {
         return parse_json_report(trimmed, timestamp_ms);
     }
-    let start = message.find("REPORT RequestId:")?;
-    parse_text_report(&message[start + "REPORT ".len()..], timestamp_ms)
+    if let Some(fields) = trimmed.strip_prefix("REPORT ") {
+        return parse_text_report(fields, timestamp_ms);
+    }
+    if let Some(fields) = trimmed.strip_prefix("INIT_REPORT ") {
+        return parse_text_init_report(fields, timestamp_ms);
+    }
+    None
 }
 
-/// `RequestId: id\tDuration: 1.2 ms\tBilled Duration: 2 ms\t…`: words up to one
-/// ending in `:` make a key, the next word is its value, and a unit may follow.
-fn parse_text_report(fields: &str, timestamp_ms: i64) -> Option<InvocationReport> {
+/// `Key: value unit` pairs: words up to one ending in `:` make a key, the next
+/// word is its value, and a unit may follow.
+fn fields(text: &str) -> HashMap<String, &str> {
     let mut values: HashMap<String, &str> = HashMap::new();
     let mut key: Vec<&str> = Vec::new();
-    let mut words = fields.split_whitespace().peekable();
+    let mut words = text.split_whitespace().peekable();
     while let Some(word) = words.next() {
         if let Some(last) = word.strip_suffix(':') {
             key.push(last);
@@ -79,84 +126,195 @@ fn parse_text_report(fields: &str, timestamp_ms: i64) -> Option<InvocationReport
             key.push(word);
         }
     }
-    let number = |k: &str| {
-        values
-            .get(k)
-            .and_then(|v| v.parse::<f64>().ok())
-            .filter(|v| v.is_finite() && *v >= 0.0)
-    };
-    let duration_ms = number("Duration")?;
-    let status = match values.get("Status").copied() {
-        Some("error") => InvocationStatus::Error,
+    values
+}
+
+fn number_in(values: &HashMap<String, &str>, key: &str) -> Option<f64> {
+    values
+        .get(key)
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v >= 0.0)
+}
+
+fn status_of(word: Option<&str>) -> InvocationStatus {
+    match word {
+        Some("error" | "failure") => InvocationStatus::Error,
         Some("timeout") => InvocationStatus::Timeout,
         _ => InvocationStatus::Success,
-    };
+    }
+}
+
+/// `RequestId: id\tDuration: 1.2 ms\tBilled Duration: 2 ms\t…`
+fn parse_text_report(text: &str, timestamp_ms: i64) -> Option<InvocationReport> {
+    let values = fields(text);
+    let number = |k: &str| number_in(&values, k);
+    let duration_ms = number("Duration")?;
+    let request_id = (*values.get("RequestId")?).to_owned();
+    if request_id.is_empty() {
+        return None;
+    }
     Some(InvocationReport {
-        request_id: (*values.get("RequestId")?).to_owned(),
+        request_id,
         timestamp_ms,
         duration_ms,
         billed_duration_ms: number("Billed Duration").unwrap_or(duration_ms.ceil()),
-        memory_size_mb: to_mb(number("Memory Size")?),
-        max_memory_used_mb: to_mb(number("Max Memory Used")?),
+        // Without memory figures (a record that has none) 0 means unknown.
+        memory_size_mb: number("Memory Size").map_or(0, to_mb),
+        max_memory_used_mb: number("Max Memory Used").map_or(0, to_mb),
         init_duration_ms: number("Init Duration"),
-        status,
+        status: status_of(values.get("Status").copied()),
         error_type: values.get("Error Type").map(|s| (*s).to_owned()),
     })
 }
 
-/// `{"time":…,"type":"platform.report","record":{"requestId":…,"metrics":{…}}}`
+/// `INIT_REPORT Init Duration: 9999.95 ms Phase: init Status: timeout` (and
+/// `Status: error Error Type: Runtime.OutOfMemory`): a failed init phase is a
+/// report of its own, with the init duration and no memory figures. A
+/// successful one (SnapStart, provisioned concurrency) is not an invocation.
+fn parse_text_init_report(text: &str, timestamp_ms: i64) -> Option<InvocationReport> {
+    let values = fields(text);
+    let duration_ms = number_in(&values, "Init Duration")?;
+    init_report(
+        status_of(values.get("Status").copied()),
+        duration_ms,
+        values.get("Error Type").map(|s| (*s).to_owned()),
+        timestamp_ms,
+    )
+}
+
+fn init_report(
+    status: InvocationStatus,
+    duration_ms: f64,
+    error_type: Option<String>,
+    timestamp_ms: i64,
+) -> Option<InvocationReport> {
+    (status != InvocationStatus::Success).then(|| InvocationReport {
+        request_id: INIT_PHASE.to_owned(),
+        timestamp_ms,
+        duration_ms,
+        billed_duration_ms: duration_ms.ceil(),
+        memory_size_mb: 0,
+        max_memory_used_mb: 0,
+        init_duration_ms: Some(duration_ms),
+        status,
+        error_type,
+    })
+}
+
+/// `{"time":…,"type":"platform.report","record":{"requestId":…,"status":…,"metrics":{…}}}`,
+/// and `platform.initReport`. Memory figures may be absent (Lambda Managed
+/// Instances report only durations), and so may the status (success).
 fn parse_json_report(message: &str, timestamp_ms: i64) -> Option<InvocationReport> {
     let value: Value = serde_json::from_str(message).ok()?;
-    if value.get("type")?.as_str()? != "platform.report" {
-        return None;
-    }
+    let kind = value.get("type")?.as_str()?;
     let record = value.get("record")?;
-    let metrics = record.get("metrics")?;
+    let empty = Value::Null;
+    let metrics = record.get("metrics").unwrap_or(&empty);
     let number = |k: &str| {
         metrics
             .get(k)
             .and_then(Value::as_f64)
             .filter(|v| v.is_finite() && *v >= 0.0)
     };
-    let duration_ms = number("durationMs")?;
-    let status = match record.get("status").and_then(Value::as_str) {
-        Some("error" | "failure") => InvocationStatus::Error,
-        Some("timeout") => InvocationStatus::Timeout,
-        _ => InvocationStatus::Success,
-    };
-    Some(InvocationReport {
-        request_id: record.get("requestId")?.as_str()?.to_owned(),
-        timestamp_ms,
-        duration_ms,
-        billed_duration_ms: number("billedDurationMs").unwrap_or(duration_ms.ceil()),
-        memory_size_mb: to_mb(number("memorySizeMB")?),
-        max_memory_used_mb: to_mb(number("maxMemoryUsedMB")?),
-        init_duration_ms: number("initDurationMs"),
-        status,
-        error_type: record
-            .get("errorType")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-    })
+    let status = status_of(record.get("status").and_then(Value::as_str));
+    let error_type = record
+        .get("errorType")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    match kind {
+        "platform.report" => {
+            let duration_ms = number("durationMs")?;
+            let request_id = record.get("requestId")?.as_str()?;
+            if request_id.is_empty() {
+                return None;
+            }
+            Some(InvocationReport {
+                request_id: request_id.to_owned(),
+                timestamp_ms,
+                duration_ms,
+                billed_duration_ms: number("billedDurationMs").unwrap_or(duration_ms.ceil()),
+                memory_size_mb: number("memorySizeMB").map_or(0, to_mb),
+                max_memory_used_mb: number("maxMemoryUsedMB").map_or(0, to_mb),
+                init_duration_ms: number("initDurationMs"),
+                status,
+                error_type,
+            })
+        }
+        "platform.initReport" => {
+            init_report(status, number("durationMs")?, error_type, timestamp_ms)
+        }
+        _ => None,
+    }
 }
 
 fn to_mb(value: f64) -> u32 {
     value.round().min(u32::MAX as f64) as u32
 }
 
-/// A non-report line that says how a request ended: its request id, and the
-/// status and error type it implies.
-fn failure_mark(message: &str) -> Option<(&str, (InvocationStatus, &'static str))> {
-    let mark = if message.contains(sig::TASK_TIMED_OUT) {
-        (InvocationStatus::Timeout, "")
-    } else if sig::out_of_memory(message).is_some() {
-        (InvocationStatus::Error, OUT_OF_MEMORY_ERROR)
-    } else if message.contains(sig::RUNTIME_EXITED) {
-        (InvocationStatus::Error, EXIT_ERROR)
+/// A non-report line that says how a request ended: its request id and what
+/// it says. The platform's lines count only in the platform's shapes; a
+/// runtime's out-of-memory message may be anywhere in the function's line.
+fn failure_mark(message: &str) -> Option<(&str, Marks)> {
+    let text = message.trim_start();
+    let mut words = text.split_whitespace();
+    let first = words.next()?;
+    // `<time> <id> Task timed out after 3.00 seconds`, or without the time.
+    let (id, rest) = if is_uuid(first) {
+        (Some(first), after_words(text, 1))
+    } else if let Some(second) = words.next().filter(|w| is_uuid(w)) {
+        (Some(second), after_words(text, 2))
     } else {
-        return None;
+        (None, "")
     };
-    Some((request_id_in(message)?, mark))
+    if let Some(id) = id
+        && rest.starts_with(sig::TASK_TIMED_OUT)
+    {
+        return Some((
+            id,
+            Marks {
+                timed_out: true,
+                ..Marks::default()
+            },
+        ));
+    }
+    // `RequestId: <id> Error: Runtime exited with error: signal: killed`
+    if let Some(after) = text.strip_prefix("RequestId: ") {
+        let id = after.split_whitespace().next()?;
+        if is_uuid(id)
+            && after_words(after, 1)
+                .strip_prefix("Error: ")
+                .is_some_and(|e| e.starts_with(sig::RUNTIME_EXITED))
+        {
+            return Some((
+                id,
+                Marks {
+                    exited: true,
+                    ..Marks::default()
+                },
+            ));
+        }
+    }
+    if sig::out_of_memory(message).is_some() {
+        return Some((
+            request_id_in(message)?,
+            Marks {
+                oom_message: true,
+                ..Marks::default()
+            },
+        ));
+    }
+    None
+}
+
+/// `text` after its first `n` whitespace-separated words.
+fn after_words(text: &str, n: usize) -> &str {
+    let mut rest = text.trim_start();
+    for _ in 0..n {
+        rest = rest
+            .find(char::is_whitespace)
+            .map_or("", |i| rest[i..].trim_start());
+    }
+    rest
 }
 
 /// The first UUID-shaped word in `message`: Lambda request ids are UUIDs, and
@@ -178,13 +336,25 @@ fn is_uuid(word: &str) -> bool {
 
 /// Lines worth keeping: the server filter where the service honours it
 /// (moto does not), and the same test applied to every line client-side.
-pub const LOG_FILTER: &str = "?REPORT ?\"platform.report\" ?\"Task timed out\" ?\"Runtime exited\" ?ERROR ?Error ?MemoryError ?\"out of memory\" ?OutOfMemory";
+/// Each platform line is named, `INIT_REPORT` and `platform.initReport`
+/// included: a term matches whole words.
+pub const LOG_FILTER: &str = "?REPORT ?INIT_REPORT ?\"platform.report\" ?\"platform.initReport\" ?\"Task timed out\" ?\"Runtime exited\" ?ERROR ?Error ?MemoryError ?\"out of memory\" ?OutOfMemory";
+
+/// Sorts `lines` by time and keeps the newest `cap` (those nearest the
+/// alarm); returns how many went.
+pub fn keep_newest(lines: &mut Vec<LogLine>, cap: usize) -> usize {
+    lines.sort_by_key(|l| l.timestamp_ms);
+    let over = lines.len().saturating_sub(cap);
+    lines.drain(..over);
+    over
+}
 
 /// The client-side twin of [`LOG_FILTER`].
 pub fn relevant(message: &str) -> bool {
     use autorepair_signatures as sig;
-    message.contains("REPORT RequestId:")
+    message.contains("REPORT")
         || message.contains("platform.report")
+        || message.contains("platform.initReport")
         || message.contains(sig::TASK_TIMED_OUT)
         || message.contains(sig::RUNTIME_EXITED)
         || message.contains("ERROR")
@@ -294,6 +464,126 @@ mod tests {
         let reports = parse_reports(&lines);
         assert_eq!(reports[0].error_type.as_deref(), Some(OUT_OF_MEMORY_ERROR));
         assert_eq!(reports[0].status, InvocationStatus::Error);
+    }
+
+    #[test]
+    fn the_functions_own_lines_never_make_a_report_nor_an_out_of_memory() {
+        let lines = vec![
+            // A caller's input echoed by the function, with a real request id.
+            line(&format!(
+                "2026-01-01T00:00:00.000Z\t{ID}\tERROR\tbad comment: JavaScript heap out of memory Runtime.OutOfMemory"
+            )),
+            line(&format!(
+                "2026-01-01T00:00:00.000Z\t{ID}\tINFO\tREPORT RequestId: {ID}\tDuration: 1 ms\tBilled Duration: 1 ms\tMemory Size: 512 MB\tMax Memory Used: 512 MB\tStatus: error\tError Type: Runtime.OutOfMemory"
+            )),
+            line(&format!(
+                "2026-01-01T00:00:00.000Z\t{ID}\tERROR\tTask timed out after 3.00 seconds"
+            )),
+            line(&format!(
+                "REPORT RequestId: {ID}\tDuration: 40.00 ms\tBilled Duration: 40 ms\tMemory Size: 512 MB\tMax Memory Used: 180 MB\t"
+            )),
+        ];
+        let reports = parse_reports(&lines);
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert_eq!(reports[0].status, InvocationStatus::Success);
+        assert_eq!(reports[0].error_type, None);
+        assert_eq!(reports[0].max_memory_used_mb, 180);
+    }
+
+    #[test]
+    fn a_runtime_out_of_memory_message_counts_with_memory_at_the_limit() {
+        let report = |used: u32| {
+            line(&format!(
+                "REPORT RequestId: {ID}\tDuration: 10 ms\tBilled Duration: 10 ms\tMemory Size: 1024 MB\tMax Memory Used: {used} MB"
+            ))
+        };
+        let message = line(&format!(
+            "2026-01-01T00:00:00.000Z\t{ID}\tERROR\tjava.lang.OutOfMemoryError: Java heap space"
+        ));
+        let near = parse_reports(&[message.clone(), report(990)]);
+        assert_eq!(near[0].error_type.as_deref(), Some(OUT_OF_MEMORY_ERROR));
+        let far = parse_reports(&[message, report(600)]);
+        assert_eq!(far[0].error_type, None);
+        assert_eq!(far[0].status, InvocationStatus::Success);
+    }
+
+    #[test]
+    fn a_kill_after_a_timeout_is_a_timeout() {
+        let lines = vec![
+            line(&format!(
+                "2026-01-01T00:00:03.000Z {ID} Task timed out after 3.00 seconds"
+            )),
+            line(&format!(
+                "RequestId: {ID} Error: Runtime exited with error: signal: killed\nRuntime.ExitError"
+            )),
+            line(&format!(
+                "REPORT RequestId: {ID}\tDuration: 3000.00 ms\tBilled Duration: 3000 ms\tMemory Size: 128 MB\tMax Memory Used: 35 MB\tStatus: error\tError Type: Runtime.ExitError"
+            )),
+        ];
+        let r = &parse_reports(&lines)[0];
+        assert_eq!(r.status, InvocationStatus::Timeout);
+        assert_eq!(r.error_type, None);
+    }
+
+    #[test]
+    fn failed_init_phases_are_reports_of_their_own() {
+        let lines = vec![
+            line("INIT_REPORT Init Duration: 9999.95 ms\tPhase: init\tStatus: timeout"),
+            line(
+                "INIT_REPORT Init Duration: 1234.50 ms Phase: invoke Status: error Error Type: Runtime.OutOfMemory",
+            ),
+            line("INIT_REPORT Init Duration: 180.02 ms\tPhase: init\tStatus: success"),
+            line(
+                r#"{"time":"2026-01-01T00:00:00.000Z","type":"platform.initReport","record":{"initializationType":"on-demand","phase":"init","status":"error","errorType":"Runtime.ExitError","metrics":{"durationMs":812.3}}}"#,
+            ),
+            line(
+                r#"{"time":"2026-01-01T00:00:00.000Z","type":"platform.initReport","record":{"initializationType":"on-demand","phase":"init","metrics":{"durationMs":150.0}}}"#,
+            ),
+        ];
+        let reports = parse_reports(&lines);
+        assert_eq!(reports.len(), 3, "{reports:?}");
+        assert!(reports.iter().all(|r| r.request_id == INIT_PHASE));
+        assert_eq!(reports[0].status, InvocationStatus::Timeout);
+        assert_eq!(reports[0].init_duration_ms, Some(9999.95));
+        assert_eq!(reports[1].error_type.as_deref(), Some(OUT_OF_MEMORY_ERROR));
+        assert_eq!(reports[2].error_type.as_deref(), Some(EXIT_ERROR));
+        assert!(reports.iter().all(|r| r.memory_size_mb == 0));
+    }
+
+    #[test]
+    fn platform_reports_without_memory_figures_are_reports() {
+        let lines = vec![
+            line(&format!(
+                r#"{{"time":"2026-01-01T00:00:00.000Z","type":"platform.report","record":{{"requestId":"{ID}","status":"failure","errorType":"Runtime.Unknown","metrics":{{"durationMs":3001.2,"billedDurationMs":3002}}}}}}"#
+            )),
+            line(
+                r#"{"time":"2026-01-01T00:00:00.000Z","type":"platform.report","record":{"requestId":"0f5e9a3c-1b2d-4c5e-9f70-123456789abc","metrics":{"durationMs":12.5}}}"#,
+            ),
+        ];
+        let reports = parse_reports(&lines);
+        assert_eq!(reports.len(), 2);
+        assert_eq!(reports[0].status, InvocationStatus::Error);
+        assert_eq!(reports[0].error_type.as_deref(), Some("Runtime.Unknown"));
+        assert_eq!(
+            (reports[0].memory_size_mb, reports[0].max_memory_used_mb),
+            (0, 0)
+        );
+        assert_eq!(reports[1].status, InvocationStatus::Success);
+        assert_eq!(reports[1].billed_duration_ms, 13.0);
+    }
+
+    #[test]
+    fn past_the_cap_the_newest_lines_are_kept() {
+        let mut lines: Vec<LogLine> = [5, 1, 4, 2, 3]
+            .iter()
+            .map(|t| LogLine {
+                timestamp_ms: *t,
+                message: String::new(),
+            })
+            .collect();
+        assert_eq!(keep_newest(&mut lines, 3), 2);
+        let kept: Vec<i64> = lines.iter().map(|l| l.timestamp_ms).collect();
+        assert_eq!(kept, [3, 4, 5]);
     }
 
     #[test]

@@ -14,11 +14,13 @@ pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
     Some(sorted[rank - 1])
 }
 
-/// Whether an invocation ran out of memory: the runtime said so, or it failed
-/// at the limit.
+/// Whether an invocation ran out of memory: the platform said so, or it failed
+/// at the limit (a report without memory figures never did).
 pub fn ran_out_of_memory(r: &InvocationReport) -> bool {
     r.error_type.as_deref() == Some(OUT_OF_MEMORY_ERROR)
-        || (r.status != InvocationStatus::Success && r.max_memory_used_mb >= r.memory_size_mb)
+        || (r.status != InvocationStatus::Success
+            && r.memory_size_mb > 0
+            && r.max_memory_used_mb >= r.memory_size_mb)
 }
 
 /// Counts and sorted distributions over a set of invocation reports.

@@ -147,8 +147,9 @@ impl Telemetry for CloudWatch {
         (series, notes)
     }
 
-    /// FilterLogEvents on the function's log group, paginated, kept to the lines
-    /// that matter, capped at `cap`.
+    /// FilterLogEvents on the function's log group, every page, kept to the
+    /// lines that matter; past `cap`, the newest `cap` (those nearest the
+    /// alarm) are kept.
     async fn log_lines(
         &self,
         group: &str,
@@ -158,6 +159,7 @@ impl Telemetry for CloudWatch {
         let mut lines = Vec::new();
         let mut notes = Vec::new();
         let mut next: Option<String> = None;
+        let mut dropped = 0usize;
         loop {
             let result = self
                 .logs
@@ -166,7 +168,7 @@ impl Telemetry for CloudWatch {
                 .start_time(window.start_ms)
                 .end_time(window.end_ms)
                 .filter_pattern(LOG_FILTER)
-                .set_next_token(next.take())
+                .set_next_token(next.clone())
                 .send()
                 .await;
             let out = match result {
@@ -192,18 +194,31 @@ impl Telemetry for CloudWatch {
                     });
                 }
             }
-            if lines.len() >= cap {
-                lines.truncate(cap);
-                notes.push(format!("logs: capped at {cap} events"));
-                break;
+            // Bounded memory however long the window: past twice the cap,
+            // drop the oldest.
+            if lines.len() >= cap.saturating_mul(2).max(1) {
+                dropped += crate::logs::keep_newest(&mut lines, cap);
             }
-            match out.next_token() {
-                Some(token) if !out.events().is_empty() => next = Some(token.to_owned()),
-                _ => break,
+            match next_page(next.as_deref(), out.next_token()) {
+                Some(token) => next = Some(token),
+                None => break,
             }
+        }
+        dropped += crate::logs::keep_newest(&mut lines, cap);
+        if dropped > 0 {
+            notes.push(format!(
+                "logs: capped at {cap} events, the newest kept ({dropped} older ones left out)"
+            ));
         }
         (lines, notes)
     }
+}
+
+/// The token for the next FilterLogEvents page, if there is one. An empty
+/// page with a token is not the end (the service searched part of the streams
+/// and has more to search); a token repeated is.
+fn next_page(current: Option<&str>, returned: Option<&str>) -> Option<String> {
+    returned.filter(|t| current != Some(*t)).map(str::to_owned)
 }
 
 fn stat_name(i: usize) -> &'static str {
@@ -212,4 +227,17 @@ fn stat_name(i: usize) -> &'static str {
         .chain(INSIGHTS_METRICS)
         .nth(i)
         .map_or("Sum", |(_, s)| s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_page;
+
+    #[test]
+    fn paging_goes_on_past_empty_pages_and_stops_on_a_repeated_token() {
+        assert_eq!(next_page(None, Some("a")).as_deref(), Some("a"));
+        assert_eq!(next_page(Some("a"), Some("b")).as_deref(), Some("b"));
+        assert_eq!(next_page(Some("b"), Some("b")), None);
+        assert_eq!(next_page(Some("b"), None), None);
+    }
 }

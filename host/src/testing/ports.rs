@@ -467,9 +467,11 @@ impl Telemetry for MemoryTelemetry {
             .cloned()
             .collect();
         let mut notes = Vec::new();
-        if found.len() > cap {
-            found.truncate(cap);
-            notes.push(format!("logs: capped at {cap} events"));
+        let dropped = crate::logs::keep_newest(&mut found, cap);
+        if dropped > 0 {
+            notes.push(format!(
+                "logs: capped at {cap} events, the newest kept ({dropped} older ones left out)"
+            ));
         }
         (found, notes)
     }
