@@ -26,6 +26,7 @@
 //! export_rule!(Throttles);
 //! ```
 
+pub mod leak;
 pub mod log;
 pub mod reports;
 pub mod sizing;
@@ -69,6 +70,7 @@ macro_rules! export_rule {
 
 /// Everything a rule usually needs, in one `use`.
 pub mod prelude {
+    pub use crate::leak::{self, Leak};
     pub use crate::log;
     pub use crate::sizing::{bump_after_oom, round_up_mb, with_margin};
     pub use crate::stats::{Stats, metric_max, metric_sum, percentile};

@@ -18,6 +18,18 @@ pub struct Report<'a> {
     pub request_id: Option<&'a str>,
 }
 
+impl Report<'_> {
+    /// A failed init phase (`INIT_REPORT`, `platform.initReport`): the host
+    /// reports it with its init duration as its duration and no memory
+    /// figures, under the request id `init`.
+    pub fn is_init_phase(&self) -> bool {
+        self.request_id == Some("init")
+            || (self.memory_size_mb == 0
+                && self.max_memory_used_mb == 0
+                && self.init_duration_ms == Some(self.duration_ms))
+    }
+}
+
 impl InvocationReports {
     /// Number of invocations (the shortest numeric column, should a host ever
     /// send ragged columns).

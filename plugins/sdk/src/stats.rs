@@ -1,10 +1,15 @@
 //! Figures rules compute again and again, computed once.
 
-use crate::{Evidence, InvocationStatus};
+use crate::{Evidence, InvocationStatus, Report};
 use autorepair_signatures as sig;
 
 /// How many sample log lines a [`Stats`] keeps per signature family.
 pub const SAMPLE_LINES: usize = 3;
+/// The share of its memory an invocation must have used for a runtime's
+/// out-of-memory message, or a killed runtime, to count as running out of
+/// memory (max memory used is sampled, so a real OOM can show a little less
+/// than the limit).
+pub const AT_LIMIT_SHARE: f64 = 0.95;
 
 /// Aggregates over an incident's evidence.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -17,6 +22,13 @@ pub struct Stats {
     pub oom_reports: usize,
     /// Failed or timed-out invocations whose peak memory reached the limit.
     pub failed_at_limit: usize,
+    /// Invocations whose runtime exited (killed) with memory at
+    /// [`AT_LIMIT_SHARE`] or more: the kernel's OOM killer, most likely.
+    pub killed_at_limit: usize,
+    /// Failed init phases (`INIT_REPORT`, `platform.initReport`), and of
+    /// those the ones that timed out.
+    pub init_failures: usize,
+    pub init_timeouts: usize,
     /// The function's configured memory (from config, else from the reports).
     pub memory_mb: u32,
     /// Highest `max-memory-used` over all reports.
@@ -25,8 +37,15 @@ pub struct Stats {
     pub duration_p50_ms: f64,
     pub duration_p95_ms: f64,
     pub duration_max_ms: f64,
-    /// Raw log lines with an out-of-memory signature (only with the `logs` grant).
+    /// Raw log lines with a runtime's out-of-memory message, corroborated: the
+    /// invocation they name (or, without request ids, some invocation) used
+    /// at least [`AT_LIMIT_SHARE`] of its memory, or the platform said
+    /// out of memory. The function prints these lines, and may echo a
+    /// caller's text in them: alone they prove nothing. Only with `logs`.
     pub oom_lines: usize,
+    /// Out-of-memory messages seen but not corroborated (a hint, never a
+    /// cause).
+    pub oom_hints: usize,
     /// Raw log lines where the runtime was killed by a signal.
     pub killed_lines: usize,
     /// Raw log lines with a downstream timeout or connection failure signature.
@@ -46,7 +65,17 @@ impl Stats {
         };
         let mut used = Vec::with_capacity(reports.len());
         let mut durations = Vec::with_capacity(reports.len());
+        let at_limit = |r: &Report<'_>| {
+            r.memory_size_mb > 0
+                && f64::from(r.max_memory_used_mb) >= AT_LIMIT_SHARE * f64::from(r.memory_size_mb)
+        };
         for r in reports.iter() {
+            if r.is_init_phase() {
+                stats.init_failures += 1;
+                if r.status == InvocationStatus::Timeout {
+                    stats.init_timeouts += 1;
+                }
+            }
             match r.status {
                 InvocationStatus::Success => {}
                 InvocationStatus::Error => stats.errors += 1,
@@ -55,14 +84,26 @@ impl Stats {
             if r.error_type == Some("Runtime.OutOfMemory") {
                 stats.oom_reports += 1;
             }
-            if r.status != InvocationStatus::Success && r.max_memory_used_mb >= r.memory_size_mb {
+            if r.status != InvocationStatus::Success
+                && r.memory_size_mb > 0
+                && r.max_memory_used_mb >= r.memory_size_mb
+            {
                 stats.failed_at_limit += 1;
+            }
+            if r.status == InvocationStatus::Error
+                && r.error_type == Some("Runtime.ExitError")
+                && at_limit(&r)
+                && r.max_memory_used_mb < r.memory_size_mb
+            {
+                stats.killed_at_limit += 1;
             }
             if stats.memory_mb == 0 {
                 stats.memory_mb = r.memory_size_mb;
             }
             stats.peak_used_mb = stats.peak_used_mb.max(r.max_memory_used_mb);
-            used.push(r.max_memory_used_mb as f64);
+            if r.memory_size_mb > 0 {
+                used.push(r.max_memory_used_mb as f64);
+            }
             durations.push(r.duration_ms);
         }
         stats.used_p95_mb = percentile(&mut used, 95.0);
@@ -70,6 +111,25 @@ impl Stats {
         stats.duration_p95_ms = percentile(&mut durations, 95.0);
         stats.duration_max_ms = durations.last().copied().unwrap_or(0.0);
 
+        // What backs a runtime's own out-of-memory line: its invocation at the
+        // limit or named out of memory by the platform; without request ids,
+        // any invocation at the limit.
+        let backed = |message: &str| -> bool {
+            let mut named = reports
+                .iter()
+                .filter(|r| {
+                    r.request_id
+                        .is_some_and(|id| !id.is_empty() && message.contains(id))
+                })
+                .peekable();
+            if named.peek().is_some() {
+                named.any(|r| at_limit(&r) || r.error_type == Some("Runtime.OutOfMemory"))
+            } else {
+                reports
+                    .iter()
+                    .any(|r| at_limit(&r) || r.error_type == Some("Runtime.OutOfMemory"))
+            }
+        };
         for line in &evidence.logs {
             let message = line.message.as_str();
             // Report lines carry the error type, already counted from the reports.
@@ -77,11 +137,17 @@ impl Stats {
                 continue;
             }
             if sig::out_of_memory(message).is_some() {
-                stats.oom_lines += 1;
-                keep_sample(&mut stats.oom_samples, message);
+                if backed(message) {
+                    stats.oom_lines += 1;
+                    keep_sample(&mut stats.oom_samples, message);
+                } else {
+                    stats.oom_hints += 1;
+                }
             } else if sig::runtime_killed(message) {
                 stats.killed_lines += 1;
-                keep_sample(&mut stats.oom_samples, message);
+                if backed(message) {
+                    keep_sample(&mut stats.oom_samples, message);
+                }
             }
             if sig::downstream(message).is_some() {
                 stats.downstream_lines += 1;
@@ -109,15 +175,21 @@ impl Stats {
         }
     }
 
-    /// Out-of-memory evidence of any kind: error types, signatures, killed runtimes,
-    /// or failures at the memory limit.
+    /// Out-of-memory evidence: the platform's error type, failures at the
+    /// memory limit, runtimes killed near it, and runtime messages backed by
+    /// one of those. A kill with memory to spare (after a timeout, say) is not
+    /// one, nor is a message the function printed at 40% memory.
     pub fn out_of_memory_events(&self) -> usize {
-        self.oom_reports + self.oom_lines + self.killed_lines + self.failed_at_limit
+        self.oom_reports + self.oom_lines + self.killed_at_limit + self.failed_at_limit
     }
 }
 
 fn is_report(message: &str) -> bool {
-    message.contains("REPORT RequestId:") || message.contains("\"platform.report\"")
+    let line = message.trim_start();
+    line.starts_with("REPORT RequestId:")
+        || line.starts_with("INIT_REPORT ")
+        || (line.starts_with('{')
+            && (line.contains("\"platform.report\"") || line.contains("\"platform.initReport\"")))
 }
 
 fn keep_sample(samples: &mut Vec<String>, line: &str) {

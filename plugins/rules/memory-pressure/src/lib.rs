@@ -30,6 +30,11 @@ impl Rule for MemoryPressure {
         if ratio < PRESSURE_RATIO {
             return Ok(vec![]);
         }
+        // Memory that climbs with every invocation is a leak, the oom rule's
+        // to report: more memory would only postpone it.
+        if leak::detect(evidence.reports.iter(), s.memory_mb).is_some() {
+            return Ok(vec![]);
+        }
         let target = with_margin(s.memory_mb, s.peak_used_mb as f64, MARGIN);
         let confidence = (0.6 + (ratio - PRESSURE_RATIO) * 3.0).min(0.9);
         let mut f = finding(

@@ -1,0 +1,249 @@
+//! Memory that grows with every invocation of an execution environment.
+//!
+//! Reports carry no environment id, so environments are rebuilt from the
+//! reports in time order: a cold start (`Init Duration`) opens one; a warm
+//! invocation continues the open environment whose last figure is the highest
+//! at or below its own (a leaking environment never shrinks); a failure at the
+//! limit closes it (Lambda replaces a crashed environment). Random per-request
+//! variation also forms rising runs this way, so a leak asks for more: a long
+//! run opened by a cold start, rising at a steady pace (small spread of the
+//! steps, nearly every step up) over a large share of the memory, with nearly
+//! every warm invocation fitting an environment — and two such environments,
+//! or one that reached the limit.
+
+use crate::{InvocationStatus, Report};
+
+/// The fewest invocations of one environment that can show a leak.
+pub const MIN_RUN: usize = 6;
+/// The least growth over one environment, as a share of the memory size.
+pub const MIN_GROWTH_SHARE: f64 = 0.35;
+/// The largest coefficient of variation of the steps: a leak grows by about
+/// the same amount each time; noise does not.
+pub const MAX_STEP_CV: f64 = 0.75;
+/// How close to the limit an environment must get for one alone to count.
+pub const NEAR_LIMIT_SHARE: f64 = 0.9;
+/// The largest share of warm invocations that fit no open environment (below
+/// every one's last figure). In a leak nearly every warm invocation continues
+/// its environment; per-request noise leaves many that fit none.
+pub const MAX_ORPHAN_SHARE: f64 = 0.25;
+/// The least share of steps that must grow: a plateau (memory a runtime
+/// keeps after warming up) is not a leak.
+pub const MIN_RISING_SHARE: f64 = 0.8;
+
+/// What a leak looks like in the evidence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leak {
+    /// Environments that grew steadily from their cold start.
+    pub environments: usize,
+    /// The median growth per invocation, in MB.
+    pub step_mb: f64,
+    /// From the cold start to the last invocation, of the steepest one.
+    pub from_mb: u32,
+    pub to_mb: u32,
+}
+
+#[derive(Debug)]
+struct Environment {
+    cold: bool,
+    used: Vec<u32>,
+    closed: bool,
+}
+
+/// The leak in `reports` on a function of `memory_mb`, if there is one.
+pub fn detect<'a>(reports: impl IntoIterator<Item = Report<'a>>, memory_mb: u32) -> Option<Leak> {
+    if memory_mb == 0 {
+        return None;
+    }
+    let mut rows: Vec<Report<'a>> = reports
+        .into_iter()
+        .filter(|r| !r.is_init_phase() && r.memory_size_mb > 0)
+        .collect();
+    rows.sort_by_key(|r| r.timestamp_ms);
+    let mut environments: Vec<Environment> = Vec::new();
+    let (mut warm, mut orphans) = (0usize, 0usize);
+    for r in &rows {
+        let used = r.max_memory_used_mb;
+        let open = if r.init_duration_ms.is_some() {
+            None
+        } else {
+            environments
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| !e.closed && e.used.last().is_some_and(|&last| last <= used))
+                .max_by_key(|(_, e)| e.used.last().copied())
+                .map(|(i, _)| i)
+        };
+        if r.init_duration_ms.is_none() {
+            warm += 1;
+            orphans += usize::from(open.is_none());
+        }
+        let i = match open {
+            Some(i) => i,
+            None => {
+                environments.push(Environment {
+                    cold: r.init_duration_ms.is_some(),
+                    used: Vec::new(),
+                    closed: false,
+                });
+                environments.len() - 1
+            }
+        };
+        let env = &mut environments[i];
+        env.used.push(used);
+        if r.status != InvocationStatus::Success && used >= r.memory_size_mb {
+            env.closed = true;
+        }
+    }
+    if orphans as f64 > MAX_ORPHAN_SHARE * warm as f64 {
+        return None;
+    }
+    let memory = f64::from(memory_mb);
+    let leaking: Vec<(&Environment, f64)> = environments
+        .iter()
+        .filter(|e| e.cold && e.used.len() >= MIN_RUN)
+        .filter_map(|e| {
+            let steps: Vec<f64> = e
+                .used
+                .windows(2)
+                .map(|w| f64::from(w[1]) - f64::from(w[0]))
+                .collect();
+            let growth = f64::from(*e.used.last()?) - f64::from(*e.used.first()?);
+            let mean = steps.iter().sum::<f64>() / steps.len() as f64;
+            let var = steps.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / steps.len() as f64;
+            let cv = var.sqrt() / mean;
+            let rising = steps.iter().filter(|s| **s > 0.0).count() as f64;
+            (growth >= MIN_GROWTH_SHARE * memory
+                && mean > 0.0
+                && cv <= MAX_STEP_CV
+                && rising >= MIN_RISING_SHARE * steps.len() as f64)
+                .then(|| {
+                    let mut sorted = steps.clone();
+                    sorted.sort_by(f64::total_cmp);
+                    (e, sorted[sorted.len() / 2])
+                })
+        })
+        .collect();
+    let near_limit = leaking.iter().any(|(e, _)| {
+        e.used
+            .last()
+            .is_some_and(|&u| f64::from(u) >= NEAR_LIMIT_SHARE * memory)
+    });
+    if leaking.len() < 2 && !near_limit {
+        return None;
+    }
+    let (steepest, step_mb) = leaking.iter().max_by(|a, b| {
+        let growth = |e: &Environment| e.used.last().unwrap_or(&0) - e.used.first().unwrap_or(&0);
+        growth(a.0).cmp(&growth(b.0))
+    })?;
+    Some(Leak {
+        environments: leaking.len(),
+        step_mb: *step_mb,
+        from_mb: *steepest.used.first()?,
+        to_mb: *steepest.used.last()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::report;
+
+    fn row(at: i64, used: u32, cold: bool, status: InvocationStatus) -> Report<'static> {
+        Report {
+            timestamp_ms: at,
+            init_duration_ms: cold.then_some(200.0),
+            ..report(1024, used, status)
+        }
+    }
+
+    /// Two environments side by side, each growing ~25 MB an invocation from
+    /// a low cold start until it dies at the limit.
+    fn sawtooth() -> Vec<Report<'static>> {
+        let mut rows = Vec::new();
+        let mut at = 0;
+        for env in 0..2u32 {
+            for i in 0..30u32 {
+                let used = (190 + env * 10 + i * 28 + (i * 7) % 5).min(1024);
+                let status = if used >= 1024 {
+                    InvocationStatus::Error
+                } else {
+                    InvocationStatus::Success
+                };
+                rows.push(row(at + i64::from(env), used, i == 0, status));
+                at += 1_000;
+                if used >= 1024 {
+                    break;
+                }
+            }
+        }
+        rows
+    }
+
+    #[test]
+    fn a_steady_climb_from_cold_starts_is_a_leak() {
+        let leak = detect(sawtooth(), 1024).expect("a leak");
+        assert_eq!(leak.environments, 2);
+        assert!((20.0..=35.0).contains(&leak.step_mb), "{leak:?}");
+        assert!(leak.from_mb < 300 && leak.to_mb >= 1000, "{leak:?}");
+    }
+
+    #[test]
+    fn requests_of_varying_size_are_not_a_leak() {
+        // Usage set by each request's size: 300..900 MB in a fixed shuffle.
+        let rows: Vec<Report<'static>> = (0..200u32)
+            .map(|i| {
+                let hash = (u64::from(i) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+                let used = 300 + (hash % 601) as u32;
+                row(
+                    i64::from(i) * 1_000,
+                    used,
+                    i % 40 == 0,
+                    InvocationStatus::Success,
+                )
+            })
+            .collect();
+        assert_eq!(detect(rows, 1024), None);
+    }
+
+    #[test]
+    fn a_big_request_at_a_steady_baseline_is_not_a_leak() {
+        let mut rows: Vec<Report<'static>> = (0..60u32)
+            .map(|i| {
+                row(
+                    i64::from(i) * 1_000,
+                    700 + (i * 13) % 60,
+                    i == 0,
+                    InvocationStatus::Success,
+                )
+            })
+            .collect();
+        rows.push(row(61_000, 1024, false, InvocationStatus::Error));
+        assert_eq!(detect(rows, 1024), None);
+    }
+}
+
+#[cfg(test)]
+mod plateau {
+    use super::*;
+    use crate::testing::report;
+
+    #[test]
+    fn memory_that_rises_then_stays_is_not_a_leak() {
+        // Each environment warms up to ~700 MB in three invocations, then stays.
+        let rows: Vec<Report<'static>> = (0..120u32)
+            .map(|i| {
+                let k = i % 30;
+                let used = [250, 480, 690]
+                    .get(k as usize)
+                    .copied()
+                    .unwrap_or(700 + k % 3);
+                Report {
+                    timestamp_ms: i64::from(i) * 1_000,
+                    init_duration_ms: (k == 0).then_some(200.0),
+                    ..report(1024, used, InvocationStatus::Success)
+                }
+            })
+            .collect();
+        assert_eq!(detect(rows, 1024), None);
+    }
+}
