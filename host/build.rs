@@ -93,7 +93,11 @@ fn main() {
         writeln!(code, "    ({name:?}, {:?}),", wasm.display()).unwrap();
     }
     #[cfg(feature = "test-support")]
-    for (name, wasm) in wat_plugins(&plugins.join("hostile"), &root.join("wit"), &out_dir) {
+    for (name, wasm) in wat_plugins(
+        &plugins.join("hostile"),
+        &root.join("wit/versions/0.1.0"),
+        &out_dir,
+    ) {
         writeln!(code, "    ({name:?}, {:?}),", wasm.display()).unwrap();
     }
     code.push_str("];\n");

@@ -35,16 +35,19 @@ fn main() -> wasmtime::Result<ExitCode> {
     let engine = Engine::default();
     let mut linker = Linker::<State>::new(&engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    // Rules under test may log through the host: print what they say.
-    linker
-        .root()
-        .instance("autorepair:rules/host@0.1.0")?
-        .func_new("log", |_store, _ty, params, _results| {
-            if let [level, Val::String(message)] = params {
-                eprintln!("[rule log {level:?}] {message}");
-            }
-            Ok(())
-        })?;
+    // Rules under test may log through the host (any line): print what
+    // they say.
+    for host in ["autorepair:rules/host@0.2.0", "autorepair:rules/host@0.1.0"] {
+        linker
+            .root()
+            .instance(host)?
+            .func_new("log", |_store, _ty, params, _results| {
+                if let [level, Val::String(message)] = params {
+                    eprintln!("[rule log {level:?}] {message}");
+                }
+                Ok(())
+            })?;
+    }
     let component = Component::from_file(&engine, program)?;
     let mut builder = WasiCtx::builder();
     builder.inherit_stdio().inherit_env().args(&args);

@@ -330,6 +330,18 @@ fn propose(findings: &[&SourcedFinding], current: u32, reasons: &mut Vec<String>
             Recommendation::Keep => {}
         }
     }
+    // A leak is not fixed by memory: whoever asks for more, a person looks.
+    if let Some(leak) = findings
+        .iter()
+        .find(|f| f.finding.kind == FindingKind::MemoryLeak)
+        && let Some(target_mb) = target
+    {
+        escalations.push(format!(
+            "{target_mb} MB recommended, but {} found a memory leak: more memory only postpones the failure",
+            leak.source
+        ));
+        return Proposal::Escalate(escalations);
+    }
     match target {
         Some(target_mb) => {
             if !escalations.is_empty() {

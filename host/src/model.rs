@@ -303,6 +303,9 @@ pub enum FindingKind {
     Throttling,
     CodeError,
     Other,
+    /// Memory grows with every invocation of an execution environment: more
+    /// memory only spaces out the failures (rule interface 0.2 on).
+    MemoryLeak,
 }
 
 impl FindingKind {

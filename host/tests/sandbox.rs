@@ -150,10 +150,36 @@ fn a_rule_built_for_another_major_version_is_refused_at_load() {
     match &set.load_failures()[0].cause {
         FailureCause::Incompatible(message) => {
             assert!(message.contains("autorepair:rules/rule@1.0.0"), "{message}");
-            assert!(message.contains("0.1.x"), "{message}");
+            assert!(
+                message.contains("0.2.x") && message.contains("0.1.x"),
+                "{message}"
+            );
         }
         other => panic!("expected incompatible, got {other:?}"),
     }
+}
+
+#[test]
+fn a_rule_built_against_the_previous_line_still_loads_runs_and_logs() {
+    let set = RuleSet::load(compiler(), &[hostile("old-line")]);
+    assert!(set.load_failures().is_empty(), "{:?}", set.load_failures());
+    assert_eq!(set.rules()[0].info.name, "old-line");
+    let e = evidence();
+    let outcome = &set.evaluate(&e)[0];
+    let findings = outcome.result.as_ref().expect("it runs");
+    assert_eq!(findings[0].kind, FindingKind::MemoryPressure);
+    assert!(
+        findings[0]
+            .summary
+            .contains(&format!("{} reports", e.reports.len())),
+        "{}: the evidence crossed",
+        findings[0].summary
+    );
+    assert_eq!(
+        outcome.report.logs.len(),
+        1,
+        "its log went through the 0.1 host"
+    );
 }
 
 #[test]

@@ -17,7 +17,8 @@ pub fn tool_schema() -> Value {
                 "type": "string",
                 "enum": [
                     "memory-exhaustion", "memory-pressure", "cpu-starvation",
-                    "downstream-timeout", "throttling", "code-error", "other"
+                    "downstream-timeout", "throttling", "code-error", "memory-leak",
+                    "other"
                 ],
                 "description": "What is wrong with the function."
             },

@@ -32,7 +32,8 @@ memory would fix it.\n\
 Answer by calling the {TOOL_NAME} tool exactly once. Kinds: memory-exhaustion (out of memory, \
 killed at the limit), memory-pressure (close to the limit, slow), cpu-starvation (CPU-bound at low \
 memory: Lambda gives CPU in proportion to memory), downstream-timeout (waiting on another \
-service), throttling (concurrency limits), code-error (a bug), other.\n\
+service), throttling (concurrency limits), code-error (a bug), memory-leak (memory grows with every \
+invocation of an execution environment until it runs out: more memory only postpones it), other.\n\
 Recommend set_memory with memory_mb only for memory-exhaustion, memory-pressure or \
 cpu-starvation, and only above the current size; keep when nothing needs changing; escalate with \
 a reason when a person must act.\n\

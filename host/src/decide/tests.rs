@@ -91,6 +91,31 @@ fn throttling_never_changes_memory() {
 }
 
 #[test]
+fn a_leak_escalates_even_when_another_source_asks_for_memory() {
+    let d = run(
+        512,
+        &[
+            finding(rule("oom"), FindingKind::MemoryLeak, escalate()),
+            finding(
+                rule("memory-pressure"),
+                FindingKind::MemoryPressure,
+                set(768),
+            ),
+        ],
+        MergeMode::Rules,
+    );
+    assert_eq!(d.action, Action::Escalate, "{:?}", d.reasons);
+    assert!(d.reasons.iter().any(|r| r.contains("memory leak")));
+    // Asking for memory under the leak kind itself changes nothing either.
+    let d = run(
+        512,
+        &[finding(rule("x"), FindingKind::MemoryLeak, set(1024))],
+        MergeMode::Rules,
+    );
+    assert_eq!(d.action, Action::Escalate);
+}
+
+#[test]
 fn not_opted_in_means_none() {
     let f = function(512, false);
     let findings = [finding(
@@ -390,6 +415,7 @@ fn any_kind() -> impl Strategy<Value = FindingKind> {
         Just(FindingKind::Throttling),
         Just(FindingKind::CodeError),
         Just(FindingKind::Other),
+        Just(FindingKind::MemoryLeak),
     ]
 }
 

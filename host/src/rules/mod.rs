@@ -20,7 +20,7 @@ use std::time::Instant;
 use serde::Serialize;
 use wasmtime::component::{Component, types::ComponentItem};
 
-pub use bindings::{INTERFACE_VERSION, RULE_INTERFACE};
+pub use bindings::{INTERFACE_VERSION, LINES, RULE_INTERFACE};
 pub use cache::{ArtifactCache, default_dir as default_cache_dir};
 pub use sandbox::{
     CallReport, EPOCH_TICK, Limits, MAX_LOG_BYTES, MAX_LOG_CALLS, RuleLog, Sandbox, SandboxError,
@@ -30,8 +30,7 @@ use crate::digest::sha256_hex;
 use crate::model::{Evidence, FailureCause, Finding, Grants, RuleFailure};
 use crate::text::clean;
 use crate::trust::Trust;
-use bindings::{RulePluginPre, wit};
-use sandbox::State;
+use bindings::{Line, Plugin, View};
 
 /// Where a rule came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -88,7 +87,7 @@ pub struct LoadedRule {
     pub shadow: bool,
     pub trust: Trust,
     pub veto_on_failure: bool,
-    pre: RulePluginPre<State>,
+    plugin: Plugin,
 }
 
 impl LoadedRule {
@@ -199,20 +198,19 @@ impl Compiler {
         let component = self
             .component(&spec.bytes, &digest)
             .map_err(|e| fail(FailureCause::Load(e)))?;
-        check_interface(&component, self.sandbox.engine())
+        let line = check_interface(&component, self.sandbox.engine())
             .map_err(|e| fail(FailureCause::Incompatible(e)))?;
         let instance_pre = self
             .sandbox
             .linker
             .instantiate_pre(&component)
             .map_err(|e| fail(FailureCause::Load(format!("{e:#}"))))?;
-        let pre = RulePluginPre::new(instance_pre)
+        let plugin = Plugin::new(line, instance_pre)
             .map_err(|e| fail(FailureCause::Incompatible(format!("{e:#}"))))?;
 
         let mut store = self.sandbox.store(&label, spec.limits);
-        let info = pre
-            .instantiate(&mut store)
-            .and_then(|plugin| plugin.autorepair_rules_rule().call_describe(&mut store))
+        let info = plugin
+            .describe(&mut store)
             .map_err(|e| fail(sandbox::classify(e, &store, spec.limits)))?;
         let info = rule_info(info).map_err(|e| fail(FailureCause::InvalidOutput(e)))?;
         Ok(LoadedRule {
@@ -224,28 +222,33 @@ impl Compiler {
             shadow: spec.shadow,
             trust: spec.trust.clone(),
             veto_on_failure: spec.veto_on_failure,
-            pre,
+            plugin,
         })
     }
 }
 
-fn rule_info(info: wit::RuleInfo) -> Result<RuleInfo, String> {
+fn rule_info(info: bindings::RawInfo) -> Result<RuleInfo, String> {
     validate::rule_name(&info.name)?;
     validate::rule_text("version", &info.version)?;
     validate::rule_text("summary", &info.summary)?;
     Ok(RuleInfo {
-        wants: bindings::wants_to_grants(info.wants),
+        wants: info.wants,
         name: info.name,
         version: clean(&info.version),
         summary: clean(&info.summary),
     })
 }
 
-/// Refuses a component that does not export a compatible `autorepair:rules/rule`:
-/// same major version, and for 0.x the same minor (semver's rule for 0.x).
-fn check_interface(component: &Component, engine: &wasmtime::Engine) -> Result<(), String> {
-    let (major, minor, _) = INTERFACE_VERSION;
-    let ours = format!("{RULE_INTERFACE}@{major}.{minor}.x");
+/// The line of `autorepair:rules/rule` the component exports, when this host
+/// speaks it (see [`LINES`]: for 0.x the minor number is the line, semver's
+/// rule for 0.x); anything else is refused, naming what it found and what
+/// this host runs.
+fn check_interface(component: &Component, engine: &wasmtime::Engine) -> Result<Line, String> {
+    let ours = LINES
+        .iter()
+        .map(|(major, minor)| format!("{RULE_INTERFACE}@{major}.{minor}.x"))
+        .collect::<Vec<_>>()
+        .join(" or ");
     let ty = component.component_type();
     let mut found = Vec::new();
     for (name, item) in ty.exports(engine) {
@@ -261,17 +264,14 @@ fn check_interface(component: &Component, engine: &wasmtime::Engine) -> Result<(
         let mut parts = version
             .split(['.', '-', '+'])
             .map(|p| p.parse::<u64>().ok());
-        let theirs = (parts.next().flatten(), parts.next().flatten());
-        let compatible = match theirs {
-            (Some(0), Some(m)) => major == 0 && m == minor,
-            (Some(m), Some(_)) => m == major && major != 0,
-            _ => false,
-        };
-        if compatible {
-            return Ok(());
+        if let (Some(major), Some(minor)) = (parts.next().flatten(), parts.next().flatten())
+            && let Some(line) = Line::of(major, minor)
+        {
+            return Ok(line);
         }
         found.push(name.to_owned());
     }
+    let (major, minor, _) = INTERFACE_VERSION;
     if found.is_empty() {
         Err(format!(
             "the component exports no {RULE_INTERFACE} interface; this host runs {ours}"
@@ -344,8 +344,8 @@ impl RuleSet {
     pub fn instantiate(&self, index: usize) -> Result<(), FailureCause> {
         let rule = &self.rules[index];
         let mut store = self.sandbox.store(&rule.info.name, rule.limits);
-        match rule.pre.instantiate(&mut store) {
-            Ok(_) => Ok(()),
+        match rule.plugin.instantiate(&mut store) {
+            Ok(()) => Ok(()),
             Err(e) => Err(sandbox::classify(e, &store, rule.limits)),
         }
     }
@@ -361,7 +361,7 @@ impl RuleSet {
                 .rules
                 .iter()
                 .map(|rule| {
-                    let view = &views[rule.effective_grants().index()];
+                    let view = &views[view_index(rule)];
                     scope.spawn(move || {
                         self.run(rule, view.as_ref().expect("view built for every grant set"))
                     })
@@ -394,42 +394,36 @@ impl RuleSet {
         self.evaluate_serial_with(&self.views(evidence))
     }
 
-    fn evaluate_serial_with(&self, views: &[Option<wit::Evidence>]) -> Vec<RuleOutcome> {
+    fn evaluate_serial_with(&self, views: &[Option<View>]) -> Vec<RuleOutcome> {
         self.rules
             .iter()
-            .map(|rule| {
-                self.run(
-                    rule,
-                    views[rule.effective_grants().index()]
-                        .as_ref()
-                        .expect("view built"),
-                )
-            })
+            .map(|rule| self.run(rule, views[view_index(rule)].as_ref().expect("view built")))
             .collect()
     }
 
-    /// The evidence converted once per distinct set of effective grants.
-    fn views(&self, evidence: &Evidence) -> Vec<Option<wit::Evidence>> {
-        let mut views: Vec<Option<wit::Evidence>> = vec![None; 16];
+    /// The evidence converted once per line and distinct set of effective
+    /// grants.
+    fn views(&self, evidence: &Evidence) -> Vec<Option<View>> {
+        let mut views: Vec<Option<View>> = vec![None; 16 * LINES.len()];
         for rule in &self.rules {
-            let grants = rule.effective_grants();
-            if views[grants.index()].is_none() {
-                views[grants.index()] = Some(bindings::evidence(evidence, grants));
+            let at = view_index(rule);
+            if views[at].is_none() {
+                views[at] = Some(View::of(
+                    rule.plugin.line(),
+                    evidence,
+                    rule.effective_grants(),
+                ));
             }
         }
         views
     }
 
-    fn run(&self, rule: &LoadedRule, evidence: &wit::Evidence) -> RuleOutcome {
+    fn run(&self, rule: &LoadedRule, evidence: &View) -> RuleOutcome {
         let span = tracing::debug_span!("rule", rule = %rule.info.name);
         let _guard = span.enter();
         let started = Instant::now();
         let mut store = self.sandbox.store(&rule.info.name, rule.limits);
-        let called = rule.pre.instantiate(&mut store).and_then(|plugin| {
-            plugin
-                .autorepair_rules_rule()
-                .call_evaluate(&mut store, evidence)
-        });
+        let called = rule.plugin.evaluate(&mut store, evidence);
         let result = match called {
             Err(e) => Err(sandbox::classify(e, &store, rule.limits)),
             Ok(Err(message)) => Err(FailureCause::RuleError(clean(
@@ -438,17 +432,13 @@ impl RuleSet {
                     .take(validate::MAX_TEXT_BYTES)
                     .collect::<String>(),
             ))),
-            Ok(Ok(findings)) => {
-                let mut findings: Vec<Finding> =
-                    findings.into_iter().map(bindings::finding).collect();
-                validate::findings(&findings)
-                    .and_then(|()| over_budget(&findings))
-                    .map(|()| {
-                        validate::clean_findings(&mut findings);
-                        findings
-                    })
-                    .map_err(FailureCause::InvalidOutput)
-            }
+            Ok(Ok(mut findings)) => validate::findings(&findings)
+                .and_then(|()| over_budget(&findings))
+                .map(|()| {
+                    validate::clean_findings(&mut findings);
+                    findings
+                })
+                .map_err(FailureCause::InvalidOutput),
         };
         let mut report = sandbox::take_report(&mut store);
         let used = result.as_ref().map_or(0, |f| validate::output_bytes(f));
@@ -468,6 +458,16 @@ impl RuleSet {
             report,
         }
     }
+}
+
+/// Where a rule's view sits among [`RuleSet::views`]: one per line and set
+/// of effective grants.
+fn view_index(rule: &LoadedRule) -> usize {
+    let line = match rule.plugin.line() {
+        Line::V0_2 => 0,
+        Line::V0_1 => 1,
+    };
+    line * 16 + rule.effective_grants().index()
 }
 
 /// Findings whose text is over the output budget are refused whole: half of

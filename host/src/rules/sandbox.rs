@@ -24,8 +24,9 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_io::bindings::wasi::io::poll::HostPollable;
 
-use super::bindings::{Host, Level, TypesHost};
+use super::bindings::{v0_1, v0_2};
 use crate::model::FailureCause;
+use v0_2::autorepair::rules::host::Level;
 
 /// How often the epoch ticker advances: the granularity of CPU deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(2);
@@ -48,7 +49,9 @@ const TABLE_ELEMENT_BYTES: usize = 8;
 /// The interfaces whose functions we replace: WASI's `poll` (the version
 /// wasmtime-wasi links, which serves every 0.2.x import) and our `host`.
 const WASI_POLL: &str = "wasi:io/poll@0.2.12";
-const HOST_INTERFACE: &str = "autorepair:rules/host@0.1.0";
+/// The host interface of every line this host speaks: each one's `log` is
+/// replaced the same way.
+const HOST_INTERFACES: &[&str] = &["autorepair:rules/host@0.2.0", "autorepair:rules/host@0.1.0"];
 
 /// Per-rule resource limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,10 +112,27 @@ impl WasiView for State {
     }
 }
 
-impl TypesHost for State {}
+// The generated traits: `log` is replaced in the linker (see
+// `replace_host_calls`), so these bodies are what an unreplaced call would do.
+impl v0_2::autorepair::rules::types::Host for State {}
+impl v0_1::autorepair::rules::types::Host for State {}
 
-impl Host for State {
+impl v0_2::autorepair::rules::host::Host for State {
     fn log(&mut self, level: Level, message: String) {
+        self.log_text(level, &message);
+    }
+}
+
+impl v0_1::autorepair::rules::host::Host for State {
+    fn log(&mut self, level: v0_1::autorepair::rules::host::Level, message: String) {
+        use v0_1::autorepair::rules::host::Level as Old;
+        let level = match level {
+            Old::Trace => Level::Trace,
+            Old::Debug => Level::Debug,
+            Old::Info => Level::Info,
+            Old::Warn => Level::Warn,
+            Old::Error => Level::Error,
+        };
         self.log_text(level, &message);
     }
 }
@@ -252,7 +272,9 @@ impl Sandbox {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| SandboxError::Engine(e.to_string()))?;
-        super::bindings::RulePlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+        super::bindings::v0_2::RulePlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| SandboxError::Engine(e.to_string()))?;
+        super::bindings::v0_1::RulePlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| SandboxError::Engine(e.to_string()))?;
         replace_host_calls(&mut linker).map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
         start_epoch_ticker(&engine);
@@ -329,20 +351,23 @@ fn replace_host_calls(linker: &mut Linker<State>) -> wasmtime::Result<()> {
         },
     )?;
     // The message stays in guest memory: only its first MAX_LOG_BYTES are
-    // read, however long it is.
-    linker.instance(HOST_INTERFACE)?.func_wrap(
-        "log",
-        |mut store: StoreContextMut<'_, State>, (level, message): (Level, WasmStr)| {
-            let text = message.to_str(&store)?;
-            let mut end = text.len().min(MAX_LOG_BYTES + 4);
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            let kept = text[..end].to_owned();
-            store.data_mut().log_text(level, &kept);
-            Ok(())
-        },
-    )?;
+    // read, however long it is. The level is an enum of the same cases in
+    // every line, lifted here as its index.
+    for interface in HOST_INTERFACES {
+        linker.instance(interface)?.func_wrap(
+            "log",
+            |mut store: StoreContextMut<'_, State>, (level, message): (Level, WasmStr)| {
+                let text = message.to_str(&store)?;
+                let mut end = text.len().min(MAX_LOG_BYTES + 4);
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                let kept = text[..end].to_owned();
+                store.data_mut().log_text(level, &kept);
+                Ok(())
+            },
+        )?;
+    }
     linker.allow_shadowing(false);
     Ok(())
 }

@@ -45,7 +45,7 @@ pub struct Import {
 pub struct Inspection {
     pub size_bytes: usize,
     pub sha256: String,
-    /// The versioned rule interface it exports (`autorepair:rules/rule@0.1.0`).
+    /// The versioned rule interface it exports (`autorepair:rules/rule@0.2.0`).
     pub exports_rule: Option<String>,
     pub exports: Vec<String>,
     pub imports: Vec<Import>,
@@ -137,10 +137,15 @@ pub fn render(i: &Inspection, label: &str) -> String {
     );
     let _ = writeln!(
         out,
-        "  targets: {}  (this host runs autorepair:rules@{major}.{minor}.{patch}, world rule-plugin)",
+        "  targets: {}  (this host runs autorepair:rules@{major}.{minor}.{patch}, world rule-plugin; it loads {})",
         i.exports_rule
             .as_deref()
-            .unwrap_or("no autorepair:rules/rule export")
+            .unwrap_or("no autorepair:rules/rule export"),
+        crate::rules::LINES
+            .iter()
+            .map(|(major, minor)| format!("{major}.{minor}.x"))
+            .collect::<Vec<_>>()
+            .join(" and ")
     );
     if let Some(d) = &i.describe {
         let _ = writeln!(out, "  describe: {} {} — {}", d.name, d.version, d.summary);

@@ -33,7 +33,7 @@ pub mod sizing;
 pub mod stats;
 pub mod testing;
 
-/// The generated bindings for `autorepair:rules@0.1.0` (world `rule-plugin`).
+/// The generated bindings for `autorepair:rules@0.2.0` (world `rule-plugin`).
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({

@@ -18,7 +18,7 @@ impl Rule for Oom {
         let s = Stats::of(&evidence);
         if let Some(leak) = leak::detect(evidence.reports.iter(), s.memory_mb) {
             let mut f = finding(
-                FindingKind::MemoryExhaustion,
+                FindingKind::MemoryLeak,
                 0.85,
                 format!(
                     "memory leak: memory grows with every invocation of an execution environment (about {:.0} MB each, {} → {} MB), until it runs out at {} MB",
