@@ -266,11 +266,34 @@ pub fn decide(situation: &Situation<'_>, policy: &Policy, mode: MergeMode) -> De
         Proposal::Memory { target_mb, by } => {
             reasons.push(format!("{target_mb} MB recommended by {}", by.join(", ")));
             match guard(current, target_mb, situation, policy, &mut reasons) {
+                // After an out of memory the need is unknown: a step the
+                // limits cut below a quarter more would most likely fail again.
+                Some(target)
+                    if target < smallest_oom_step(current)
+                        && situation.findings.iter().any(|f| {
+                            !f.shadow
+                                && f.finding.kind == FindingKind::MemoryExhaustion
+                                && by.contains(&f.source.to_string())
+                        }) =>
+                {
+                    reasons.push(format!(
+                        "out of memory at {current} MB, and the limits leave a step to {target} MB only (under {} MB, a quarter more): too small to fix it",
+                        smallest_oom_step(current)
+                    ));
+                    done(Action::Escalate, None, reasons)
+                }
                 Some(target) => done(Action::SetMemory, Some(target), reasons),
                 None => done(Action::Escalate, None, reasons),
             }
         }
     }
+}
+
+/// The least step worth making after an out of memory at `current`:
+/// `max(current × 1.25, current + 64)`, rounded up to 64 MB.
+pub fn smallest_oom_step(current: u32) -> u32 {
+    let wanted = (f64::from(current) * 1.25).max(f64::from(current) + 64.0);
+    ((wanted / 64.0).ceil() as u32).saturating_mul(64)
 }
 
 fn describe_view(f: &SourcedFinding) -> String {

@@ -36,58 +36,128 @@ pub const INIT_PHASE: &str = "init";
 /// How a non-report line says a request ended.
 #[derive(Debug, Clone, Copy, Default)]
 struct Marks {
-    timed_out: bool,
-    /// The platform's runtime-exit line (`signal: killed`, exit status …).
+    /// `Task timed out after N seconds`: N in milliseconds.
+    timed_out: Option<f64>,
+    /// The platform's runtime-exit line (`signal: killed`, exit status …,
+    /// `Process exited before completing request`).
     exited: bool,
     /// A runtime's out-of-memory message, printed by the function.
     oom_message: bool,
 }
 
+impl Marks {
+    fn merge(&mut self, other: Marks) {
+        self.timed_out = self.timed_out.or(other.timed_out);
+        self.exited |= other.exited;
+        self.oom_message |= other.oom_message;
+    }
+}
+
+/// How far from a report an exit line without a request id may be to be
+/// taken for that invocation's.
+const NEAREST_MS: i64 = 2_000;
+
 /// Parses every report in `lines`, in order, with status and error type refined
 /// by the timeout, exit and out-of-memory lines that name the same request.
+/// A timeout line with no report (the report lost, cut from a paste, or never
+/// written) is a timed-out invocation of its own; an exit line without a
+/// request id belongs to the report nearest in time.
 pub fn parse_reports(lines: &[LogLine]) -> Vec<InvocationReport> {
     let mut reports = Vec::new();
     let mut marks: HashMap<&str, Marks> = HashMap::new();
+    let mut anonymous: Vec<(i64, Marks)> = Vec::new();
     for line in lines {
         let message = line.message.as_str();
         if let Some(report) = parse_report(message, line.timestamp_ms) {
             reports.push(report);
         } else if let Some((request_id, mark)) = failure_mark(message) {
-            let entry = marks.entry(request_id).or_default();
-            entry.timed_out |= mark.timed_out;
-            entry.exited |= mark.exited;
-            entry.oom_message |= mark.oom_message;
+            match request_id {
+                Some(id) => marks.entry(id).or_default().merge(mark),
+                None => anonymous.push((line.timestamp_ms, mark)),
+            }
         }
     }
     for report in &mut reports {
-        let Some(mark) = marks.get(report.request_id.as_str()) else {
-            continue;
-        };
-        if mark.timed_out {
-            // Whatever happened to the runtime after the timeout (Lambda
-            // kills it), the invocation timed out.
-            report.status = InvocationStatus::Timeout;
-            if report.error_type.as_deref() == Some(EXIT_ERROR) {
-                report.error_type = None;
-            }
-            continue;
-        }
-        let at_limit = report.memory_size_mb > 0
-            && f64::from(report.max_memory_used_mb)
-                >= AT_LIMIT_SHARE * f64::from(report.memory_size_mb);
-        if mark.oom_message && at_limit {
-            report.status = InvocationStatus::Error;
-            if report.error_type.as_deref().is_none_or(|t| t == EXIT_ERROR) {
-                report.error_type = Some(OUT_OF_MEMORY_ERROR.to_owned());
-            }
-        } else if mark.exited {
-            report.status = InvocationStatus::Error;
-            if report.error_type.is_none() {
-                report.error_type = Some(EXIT_ERROR.to_owned());
-            }
+        if let Some(mark) = marks.remove(report.request_id.as_str()) {
+            apply(report, mark);
         }
     }
+    let mut orphans: Vec<(i64, Option<&str>, Marks)> = marks
+        .into_iter()
+        .map(|(id, mark)| (timestamp_of(lines, id), Some(id), mark))
+        .collect();
+    for (at, mark) in anonymous {
+        // A kill or exit without an id: the invocation that ended next to it.
+        let nearest = reports
+            .iter_mut()
+            .filter(|r| r.request_id != INIT_PHASE && (r.timestamp_ms - at).abs() <= NEAREST_MS)
+            .min_by_key(|r| (r.timestamp_ms - at).abs());
+        match nearest {
+            Some(report) if mark.timed_out.is_none() => apply(report, mark),
+            _ => orphans.push((at, None, mark)),
+        }
+    }
+    orphans.sort_by_key(|(at, _, _)| *at);
+    // A timeout (or an exit) with no report of its own still happened.
+    for (at, id, mark) in orphans {
+        let (status, duration_ms, error_type) = match mark {
+            Marks {
+                timed_out: Some(ms),
+                ..
+            } => (InvocationStatus::Timeout, ms, None),
+            Marks { exited: true, .. } => {
+                (InvocationStatus::Error, 0.0, Some(EXIT_ERROR.to_owned()))
+            }
+            _ => continue,
+        };
+        reports.push(InvocationReport {
+            request_id: id.unwrap_or_default().to_owned(),
+            timestamp_ms: at,
+            duration_ms,
+            billed_duration_ms: duration_ms.ceil(),
+            memory_size_mb: 0,
+            max_memory_used_mb: 0,
+            init_duration_ms: None,
+            status,
+            error_type,
+        });
+    }
+    reports.sort_by_key(|r| r.timestamp_ms);
     reports
+}
+
+/// When the first line naming `id` was logged.
+fn timestamp_of(lines: &[LogLine], id: &str) -> i64 {
+    lines
+        .iter()
+        .find(|l| l.message.contains(id))
+        .map_or(0, |l| l.timestamp_ms)
+}
+
+fn apply(report: &mut InvocationReport, mark: Marks) {
+    if mark.timed_out.is_some() {
+        // Whatever happened to the runtime after the timeout (Lambda
+        // kills it), the invocation timed out.
+        report.status = InvocationStatus::Timeout;
+        if report.error_type.as_deref() == Some(EXIT_ERROR) {
+            report.error_type = None;
+        }
+        return;
+    }
+    let at_limit = report.memory_size_mb > 0
+        && f64::from(report.max_memory_used_mb)
+            >= AT_LIMIT_SHARE * f64::from(report.memory_size_mb);
+    if mark.oom_message && at_limit {
+        report.status = InvocationStatus::Error;
+        if report.error_type.as_deref().is_none_or(|t| t == EXIT_ERROR) {
+            report.error_type = Some(OUT_OF_MEMORY_ERROR.to_owned());
+        }
+    } else if mark.exited {
+        report.status = InvocationStatus::Error;
+        if report.error_type.is_none() {
+            report.error_type = Some(EXIT_ERROR.to_owned());
+        }
+    }
 }
 
 /// One report from one line, in either log format: an invocation's, or the
@@ -251,70 +321,91 @@ fn to_mb(value: f64) -> u32 {
     value.round().min(u32::MAX as f64) as u32
 }
 
-/// A non-report line that says how a request ended: its request id and what
-/// it says. The platform's lines count only in the platform's shapes; a
-/// runtime's out-of-memory message may be anywhere in the function's line.
-fn failure_mark(message: &str) -> Option<(&str, Marks)> {
+/// A non-report line that says how a request ended: the request id it
+/// names (if any) and what it says. The platform's lines count only in the
+/// platform's shapes — what precedes them is a time, a request id, a
+/// `RequestId:` label or a tool's `[prefix]`, never a log level or the
+/// function's words; a runtime's out-of-memory message may be anywhere in the
+/// function's line, but it needs its request id.
+fn failure_mark(message: &str) -> Option<(Option<&str>, Marks)> {
     let text = message.trim_start();
-    let mut words = text.split_whitespace();
-    let first = words.next()?;
-    // `<time> <id> Task timed out after 3.00 seconds`, or without the time.
-    let (id, rest) = if is_uuid(first) {
-        (Some(first), after_words(text, 1))
-    } else if let Some(second) = words.next().filter(|w| is_uuid(w)) {
-        (Some(second), after_words(text, 2))
-    } else {
-        (None, "")
-    };
-    if let Some(id) = id
-        && rest.starts_with(sig::TASK_TIMED_OUT)
+    if let Some((prefix, rest)) = text.split_once(sig::TASK_TIMED_OUT)
+        && let Some(id) = platform_prefix(prefix)
     {
-        return Some((
-            id,
-            Marks {
-                timed_out: true,
-                ..Marks::default()
-            },
-        ));
+        let seconds = rest
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<f64>().ok())
+            .filter(|n| n.is_finite() && *n >= 0.0)
+            .unwrap_or(0.0);
+        let mark = Marks {
+            timed_out: Some(seconds * 1000.0),
+            ..Marks::default()
+        };
+        return Some((id, mark));
     }
-    // `RequestId: <id> Error: Runtime exited with error: signal: killed`
-    if let Some(after) = text.strip_prefix("RequestId: ") {
-        let id = after.split_whitespace().next()?;
-        if is_uuid(id)
-            && after_words(after, 1)
-                .strip_prefix("Error: ")
-                .is_some_and(|e| e.starts_with(sig::RUNTIME_EXITED))
-        {
-            return Some((
-                id,
-                Marks {
+    for exit in [sig::RUNTIME_EXITED, sig::PROCESS_EXITED] {
+        if let Some((prefix, _)) = text.split_once(exit) {
+            let prefix = prefix.trim_end();
+            let prefix = prefix
+                .strip_suffix("Error:")
+                .or_else(|| prefix.strip_suffix("Error"))
+                .unwrap_or(prefix);
+            if let Some(id) = platform_prefix(prefix) {
+                let mark = Marks {
                     exited: true,
                     ..Marks::default()
-                },
-            ));
+                };
+                return Some((id, mark));
+            }
         }
     }
     if sig::out_of_memory(message).is_some() {
-        return Some((
-            request_id_in(message)?,
-            Marks {
-                oom_message: true,
-                ..Marks::default()
-            },
-        ));
+        let mark = Marks {
+            oom_message: true,
+            ..Marks::default()
+        };
+        return Some((Some(request_id_in(message)?), mark));
     }
     None
 }
 
-/// `text` after its first `n` whitespace-separated words.
-fn after_words(text: &str, n: usize) -> &str {
-    let mut rest = text.trim_start();
-    for _ in 0..n {
-        rest = rest
-            .find(char::is_whitespace)
-            .map_or("", |i| rest[i..].trim_start());
+/// Whether `prefix` is what the platform puts before its own lines: times,
+/// request ids, a `RequestId:` label (its id may be blank), a tool's
+/// `[bracketed]` prefix. `Some(id)` with the request id it names, if any.
+fn platform_prefix(prefix: &str) -> Option<Option<&str>> {
+    let mut id = None;
+    for word in prefix.split_whitespace() {
+        if is_uuid(word) {
+            id = Some(word);
+        } else if word == "RequestId:"
+            || (word.starts_with('[') && word.ends_with(']') && word.len() > 2 && !is_level(word))
+            || is_timestamp(word)
+        {
+            continue;
+        } else {
+            return None;
+        }
     }
-    rest
+    Some(id)
+}
+
+fn is_level(word: &str) -> bool {
+    let inner = word.trim_matches(|c| c == '[' || c == ']');
+    matches!(
+        inner.to_ascii_uppercase().as_str(),
+        "ERROR" | "WARN" | "WARNING" | "INFO" | "DEBUG" | "TRACE" | "FATAL"
+    )
+}
+
+/// `2024-06-25T19:22:58.186Z` and the like.
+fn is_timestamp(word: &str) -> bool {
+    word.len() >= 10
+        && word.as_bytes()[0].is_ascii_digit()
+        && word.contains('-')
+        && word
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '-' | ':' | '.' | 'T' | 'Z' | '+'))
 }
 
 /// The first UUID-shaped word in `message`: Lambda request ids are UUIDs, and
@@ -338,7 +429,7 @@ fn is_uuid(word: &str) -> bool {
 /// (moto does not), and the same test applied to every line client-side.
 /// Each platform line is named, `INIT_REPORT` and `platform.initReport`
 /// included: a term matches whole words.
-pub const LOG_FILTER: &str = "?REPORT ?INIT_REPORT ?\"platform.report\" ?\"platform.initReport\" ?\"Task timed out\" ?\"Runtime exited\" ?ERROR ?Error ?MemoryError ?\"out of memory\" ?OutOfMemory";
+pub const LOG_FILTER: &str = "?REPORT ?INIT_REPORT ?\"platform.report\" ?\"platform.initReport\" ?\"Task timed out\" ?\"Runtime exited\" ?\"Process exited\" ?LAMBDA_WARNING ?Traceback ?ERROR ?Error ?MemoryError ?\"out of memory\" ?OutOfMemory";
 
 /// Sorts `lines` by time and keeps the newest `cap` (those nearest the
 /// alarm); returns how many went.
@@ -357,6 +448,8 @@ pub fn relevant(message: &str) -> bool {
         || message.contains("platform.initReport")
         || message.contains(sig::TASK_TIMED_OUT)
         || message.contains(sig::RUNTIME_EXITED)
+        || message.contains(sig::PROCESS_EXITED)
+        || sig::unhandled_error(message).is_some()
         || message.contains("ERROR")
         || message.contains("Error")
         || sig::out_of_memory(message).is_some()
@@ -584,6 +677,75 @@ mod tests {
         assert_eq!(keep_newest(&mut lines, 3), 2);
         let kept: Vec<i64> = lines.iter().map(|l| l.timestamp_ms).collect();
         assert_eq!(kept, [3, 4, 5]);
+    }
+
+    #[test]
+    fn a_timeout_without_a_report_is_a_timed_out_invocation() {
+        let lines = vec![
+            line(
+                "[/aws/lambda/chariot-MyFunction-] 2024-06-25T19:22:58.186Z  Task timed out after 30.27 seconds",
+            ),
+            line(
+                "[/aws/lambda/chariot-MyFunction-] RequestId:  Error: Runtime exited with error: signal: killed\nRuntime.ExitError",
+            ),
+            line(&format!(
+                "2023-07-15T01:18:36.345Z {ID} Task timed out after 60.06 seconds"
+            )),
+        ];
+        let reports = parse_reports(&lines);
+        let timeouts: Vec<f64> = reports
+            .iter()
+            .filter(|r| r.status == InvocationStatus::Timeout)
+            .map(|r| r.duration_ms)
+            .collect();
+        assert_eq!(timeouts.len(), 2, "{reports:?}");
+        assert!(timeouts.contains(&30_270.0) && timeouts.contains(&60_060.0));
+        assert!(reports.iter().all(|r| r.memory_size_mb == 0));
+    }
+
+    #[test]
+    fn an_exit_line_without_an_id_belongs_to_the_report_beside_it() {
+        let at = |t: i64, m: &str| LogLine {
+            timestamp_ms: t,
+            message: m.to_owned(),
+        };
+        let lines = vec![
+            at(
+                10_000,
+                &format!(
+                    "REPORT RequestId: {ID}\tDuration: 19266.38 ms\tBilled Duration: 19267 ms\tMemory Size: 2688 MB\tMax Memory Used: 2581 MB\t"
+                ),
+            ),
+            at(
+                10_050,
+                "Error Runtime exited with error: signal: killed\nRuntime.ExitError",
+            ),
+            at(
+                20_000,
+                "REPORT RequestId: 0f5e9a3c-1b2d-4c5e-9f70-123456789abc\tDuration: 54.30 ms\tBilled Duration: 100 ms\tMemory Size: 128 MB\tMax Memory Used: 29 MB",
+            ),
+            at(
+                20_010,
+                "RequestId: 0f5e9a3c-1b2d-4c5e-9f70-123456789abc Process exited before completing request",
+            ),
+        ];
+        let reports = parse_reports(&lines);
+        assert_eq!(reports.len(), 2);
+        assert_eq!(reports[0].status, InvocationStatus::Error);
+        assert_eq!(reports[0].error_type.as_deref(), Some(EXIT_ERROR));
+        assert_eq!(reports[1].status, InvocationStatus::Error);
+        // A function's own words before the platform's phrase are not its line.
+        let own = parse_reports(&[
+            at(
+                20_000,
+                "REPORT RequestId: 0f5e9a3c-1b2d-4c5e-9f70-123456789abc\tDuration: 54.30 ms\tBilled Duration: 100 ms\tMemory Size: 128 MB\tMax Memory Used: 29 MB",
+            ),
+            at(
+                20_010,
+                "[ERROR] user said: Runtime exited with error: signal: killed",
+            ),
+        ]);
+        assert_eq!(own[0].status, InvocationStatus::Success);
     }
 
     #[test]

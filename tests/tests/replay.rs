@@ -296,7 +296,18 @@ fn replay_then_report_in_every_format() {
     assert!(text.contains(&format!("{n} incidents")), "{text}");
     let md = report("markdown");
     assert!(md.starts_with("# autorepair: AI against rules"), "{md}");
-    assert!(md.matches("\n| 2026-").count() >= n, "one row per incident");
+    // A row starts with its incident's date: `| 2026-01-08 …`.
+    let rows = md
+        .lines()
+        .filter(|l| {
+            let b = l.as_bytes();
+            b.len() > 7
+                && l.starts_with("| ")
+                && b[2..6].iter().all(u8::is_ascii_digit)
+                && b[6] == b'-'
+        })
+        .count();
+    assert!(rows >= n, "one row per incident: {rows} of {n}");
     let html_path = dir.path().join("report.html");
     let out = cli(&[
         "report",

@@ -116,6 +116,35 @@ fn a_leak_escalates_even_when_another_source_asks_for_memory() {
 }
 
 #[test]
+fn an_out_of_memory_step_cut_too_small_by_the_ceiling_escalates() {
+    // 2688 MB out of memory: ×1.5 is 4032, the ceiling (3008) leaves +12 %.
+    let d = run(
+        2688,
+        &[finding(
+            rule("oom"),
+            FindingKind::MemoryExhaustion,
+            set(4032),
+        )],
+        MergeMode::Rules,
+    );
+    assert_eq!(d.action, Action::Escalate, "{:?}", d.reasons);
+    assert!(d.reasons.iter().any(|r| r.contains("too small")));
+    // Memory pressure is not an out of memory: a small step is a step.
+    let d = run(
+        2688,
+        &[finding(
+            rule("memory-pressure"),
+            FindingKind::MemoryPressure,
+            set(3200),
+        )],
+        MergeMode::Rules,
+    );
+    assert_eq!(d.action, Action::SetMemory);
+    assert_eq!(smallest_oom_step(512), 640);
+    assert_eq!(smallest_oom_step(128), 192);
+}
+
+#[test]
 fn not_opted_in_means_none() {
     let f = function(512, false);
     let findings = [finding(

@@ -50,6 +50,13 @@ pub struct Stats {
     pub killed_lines: usize,
     /// Raw log lines with a downstream timeout or connection failure signature.
     pub downstream_lines: usize,
+    /// Raw log lines a runtime writes when the function's code failed (an
+    /// unhandled exception, a module that cannot load): a code error.
+    pub error_lines: usize,
+    /// Whether Max Memory Used says nothing here: most successful invocations
+    /// report the whole memory size (a runtime that reserves it all up front).
+    /// Being at the limit is then no evidence of running out of it.
+    pub memory_uninformative: bool,
     /// A few of the matching lines, for a finding's evidence.
     pub oom_samples: Vec<String>,
     pub downstream_samples: Vec<String>,
@@ -69,6 +76,16 @@ impl Stats {
             r.memory_size_mb > 0
                 && f64::from(r.max_memory_used_mb) >= AT_LIMIT_SHARE * f64::from(r.memory_size_mb)
         };
+        let (successes, full) = reports
+            .iter()
+            .filter(|r| r.status == InvocationStatus::Success && r.memory_size_mb > 0)
+            .fold((0usize, 0usize), |(n, full), r| {
+                (
+                    n + 1,
+                    full + usize::from(r.max_memory_used_mb >= r.memory_size_mb),
+                )
+            });
+        stats.memory_uninformative = successes > 0 && full * 2 >= successes;
         for r in reports.iter() {
             if r.is_init_phase() {
                 stats.init_failures += 1;
@@ -153,6 +170,13 @@ impl Stats {
                 stats.downstream_lines += 1;
                 keep_sample(&mut stats.downstream_samples, message);
             }
+            if sig::unhandled_error(message).is_some() {
+                stats.error_lines += 1;
+            }
+        }
+        if stats.memory_uninformative {
+            stats.failed_at_limit = 0;
+            stats.killed_at_limit = 0;
         }
         stats
     }
@@ -166,9 +190,10 @@ impl Stats {
         }
     }
 
-    /// Peak memory use as a share of the configured memory.
+    /// Peak memory use as a share of the configured memory (0 when the
+    /// figure says nothing, see [`Stats::memory_uninformative`]).
     pub fn peak_ratio(&self) -> f64 {
-        if self.memory_mb == 0 {
+        if self.memory_mb == 0 || self.memory_uninformative {
             0.0
         } else {
             self.peak_used_mb as f64 / self.memory_mb as f64
@@ -243,6 +268,24 @@ mod tests {
         assert_eq!(percentile(&mut v, 95.0), 95.0);
         assert_eq!(percentile(&mut v, 50.0), 50.0);
         assert_eq!(percentile(&mut [], 50.0), 0.0);
+    }
+
+    #[test]
+    fn memory_reported_full_by_successes_says_nothing() {
+        let evidence = EvidenceBuilder::new(512)
+            .reports(2, report(512, 512, InvocationStatus::Success))
+            .reports(1, report(512, 512, InvocationStatus::Timeout))
+            .build();
+        let stats = Stats::of(&evidence);
+        assert!(stats.memory_uninformative);
+        assert_eq!(stats.out_of_memory_events(), 0);
+        assert_eq!(stats.peak_ratio(), 0.0);
+        // A function near its limit only when it fails is another story.
+        let failing = EvidenceBuilder::new(512)
+            .reports(5, report(512, 300, InvocationStatus::Success))
+            .reports(1, report(512, 512, InvocationStatus::Timeout))
+            .build();
+        assert_eq!(Stats::of(&failing).failed_at_limit, 1);
     }
 
     #[test]

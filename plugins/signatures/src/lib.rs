@@ -46,6 +46,28 @@ pub const TASK_TIMED_OUT: &str = "Task timed out after";
 /// is what the kernel's OOM killer leaves behind).
 pub const RUNTIME_EXITED: &str = "Runtime exited with error";
 
+/// How older runtimes (Node.js up to 8.10, and others before 2019) said their
+/// process died: not an out of memory by itself (it follows crashes of every
+/// kind).
+pub const PROCESS_EXITED: &str = "Process exited before completing request";
+
+/// Lines a runtime writes when the function's own code failed: an unhandled
+/// exception, a handler or module that cannot be loaded. Evidence of a code
+/// error, never of a memory problem.
+pub const UNHANDLED_ERROR: &[&str] = &[
+    "LAMBDA_WARNING: Unhandled exception",
+    "Traceback (most recent call last)",
+    "Runtime.ImportModuleError",
+    "Runtime.HandlerNotFound",
+    "Runtime.UserCodeSyntaxError",
+    "Runtime.InvalidEntrypoint",
+    "Runtime.UnhandledPromiseRejection",
+    "Runtime.MalformedHandlerName",
+    "\"errorType\"",
+    "Invoke Error",
+    PROCESS_EXITED,
+];
+
 /// `signal: killed` inside a runtime-exit line.
 pub const SIGNAL_KILLED: &str = "signal: killed";
 
@@ -60,6 +82,14 @@ pub fn out_of_memory(line: &str) -> Option<&'static str> {
 /// The downstream-failure signature found in `line`, if any.
 pub fn downstream(line: &str) -> Option<&'static str> {
     DOWNSTREAM
+        .iter()
+        .copied()
+        .find(|needle| line.contains(needle))
+}
+
+/// The unhandled-error signature found in `line`, if any.
+pub fn unhandled_error(line: &str) -> Option<&'static str> {
+    UNHANDLED_ERROR
         .iter()
         .copied()
         .find(|needle| line.contains(needle))

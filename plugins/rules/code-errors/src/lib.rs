@@ -7,7 +7,7 @@ impl Rule for CodeErrors {
     fn describe() -> RuleInfo {
         info(
             "code-errors",
-            "0.1.0",
+            "0.2.0",
             "Errors with no memory or timeout signature: a bug or bad input, for a person to fix",
             Wants::METRICS | Wants::REPORTS | Wants::LOGS | Wants::CONFIG,
         )
@@ -15,8 +15,12 @@ impl Rule for CodeErrors {
 
     fn evaluate(evidence: Evidence) -> Result<Vec<Finding>, String> {
         let s = Stats::of(&evidence);
-        // Reports can be missing (log group gone, capped); the Errors metric is not.
-        let errors = (s.errors as f64).max(metric_sum(&evidence, "Errors"));
+        // Reports can be missing (log group gone, capped, an old runtime that
+        // put no status in them); the Errors metric and the runtime's own
+        // unhandled-error lines are not.
+        let errors = (s.errors as f64)
+            .max(metric_sum(&evidence, "Errors"))
+            .max(s.error_lines as f64);
         if errors <= 0.0 || s.out_of_memory_events() > 0 || s.timeouts > 0 || s.downstream_lines > 0
         {
             return Ok(vec![]);
@@ -53,6 +57,18 @@ export_rule!(CodeErrors);
 mod tests {
     use super::*;
     use autorepair_rule_sdk::testing::{EvidenceBuilder, report};
+
+    #[test]
+    fn a_runtimes_unhandled_exception_lines_are_errors_without_metrics() {
+        let e = EvidenceBuilder::new(128)
+            .reports(1, report(128, 81, InvocationStatus::Success))
+            .log("LAMBDA_WARNING: Unhandled exception. The most likely cause is an issue in the function code.")
+            .log("[ERROR] Error: Only base64 data is allowed\nTraceback (most recent call last):")
+            .build();
+        let f = &CodeErrors::evaluate(e).unwrap()[0];
+        assert_eq!(f.kind, FindingKind::CodeError);
+        assert!(matches!(f.recommendation, Recommendation::Escalate(_)));
+    }
 
     #[test]
     fn plain_errors_escalate() {
