@@ -153,13 +153,20 @@ fn the_bundled_rules_score_on_the_labelled_corpus() {
     );
     // No memory change for a cause that is not memory: not one.
     assert!(wrong_changes.is_empty(), "{wrong_changes:#?}");
+    // Every scenario right, but for the one real leak whose five reports
+    // show a jump and a plateau rather than a climb (corpus README).
+    for (kind, (right, of)) in &scores {
+        let allowed_misses = usize::from(kind == "real-leak");
+        assert!(right + allowed_misses >= *of, "{kind}: {right}/{of}\n{table}");
+    }
     // The cases that used to go wrong: leaks, user text that looks like an
-    // OOM, a runtime killed after its timeout.
+    // OOM, a runtime killed after its timeout (`60`, real).
     for r in &records {
         let decided = r.decision.as_ref().unwrap().action;
         match scenario(&r.id).as_str() {
             "leak" => assert_eq!(decided, Action::Escalate, "{}", r.id),
             _ if r.id.starts_with("49-") => assert_eq!(decided, Action::None, "{}", r.id),
+            _ if r.id.starts_with("60-") => assert_eq!(decided, Action::Escalate, "{}", r.id),
             _ => {}
         }
     }
