@@ -157,7 +157,10 @@ fn the_bundled_rules_score_on_the_labelled_corpus() {
     // show a jump and a plateau rather than a climb (corpus README).
     for (kind, (right, of)) in &scores {
         let allowed_misses = usize::from(kind == "real-leak");
-        assert!(right + allowed_misses >= *of, "{kind}: {right}/{of}\n{table}");
+        assert!(
+            right + allowed_misses >= *of,
+            "{kind}: {right}/{of}\n{table}"
+        );
     }
     // The cases that used to go wrong: leaks, user text that looks like an
     // OOM, a runtime killed after its timeout (`60`, real).

@@ -764,7 +764,7 @@ pub async fn verify(ctx: &Context, run: &mut Run) {
     timed(run, "verify", started);
     let mut after_evidence = match collected {
         Ok(e) => e,
-        Err(e) => return fail(run, "verify", e.to_string()),
+        Err(e) => return unverifiable(run, "verify", &e.to_string(), window),
     };
     // Reports of invocations that still ran with the old memory do not count.
     after_evidence
@@ -782,6 +782,26 @@ pub async fn verify(ctx: &Context, run: &mut Run) {
         after,
         window,
         extended,
+    });
+}
+
+/// A change that could not be judged is undone: the verdict says so, and
+/// the rollback stage restores (never an unjudged change left in place).
+pub fn unverifiable(run: &mut Run, stage: &str, why: &str, window: Window) {
+    tracing::warn!(stage, why, "the change could not be verified: undoing it");
+    run.failure = Some(StageFailure {
+        stage: stage.to_owned(),
+        message: why.to_owned(),
+    });
+    run.verification = Some(Verification {
+        verdict: Verdict::Unchanged,
+        reasons: vec![format!(
+            "the change could not be verified ({why}): an unverified change is undone"
+        )],
+        before: run.before.unwrap_or_default(),
+        after: Health::default(),
+        window,
+        extended: run.verification.is_some(),
     });
 }
 

@@ -42,10 +42,14 @@ pub enum StageRequest {
         incident: String,
         version: u64,
     },
-    /// The AI diagnoser (the other Parallel branch).
+    /// The AI diagnoser (the other Parallel branch). With `step_error` (the
+    /// branch's Catch: its task failed after its retries) the AI is recorded
+    /// as failed and the rules still decide.
     Ai {
         incident: String,
         version: u64,
+        #[serde(default)]
+        step_error: Option<Value>,
     },
     /// Merge, decide; `version` is the one parse returned.
     Decide {
@@ -60,9 +64,13 @@ pub enum StageRequest {
         incident: String,
         version: u64,
     },
+    /// Keep or undo the change. With `step_error` (Verify's Catch: it failed
+    /// after its retries) the change is unjudged, and so undone.
     Rollback {
         incident: String,
         version: u64,
+        #[serde(default)]
+        step_error: Option<Value>,
     },
     /// Write the record, notify, unlock; `step_error` is what Step Functions'
     /// Catch caught when a stage failed after its retries.
@@ -121,6 +129,7 @@ impl StageReply {
 /// Runs one stage for the Lambda handler.
 pub async fn stage(ctx: &Context, request: StageRequest) -> Result<StageReply, String> {
     let options = Options::from_config(&ctx.config);
+    let mut caught = None;
     let (name, incident, version) = match request {
         StageRequest::Parse { event, execution } => {
             return parse_stage(ctx, &event, options, execution).await;
@@ -131,28 +140,61 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<StageReply, S
             step_error,
         } => return record_stage(ctx, &incident, version, step_error).await,
         StageRequest::Rules { incident, version } => ("rules", incident, version),
-        StageRequest::Ai { incident, version } => ("ai", incident, version),
+        StageRequest::Ai {
+            incident,
+            version,
+            step_error,
+        } => {
+            caught = step_error;
+            ("ai", incident, version)
+        }
         StageRequest::Decide { incident, version } => ("decide", incident, version),
         StageRequest::Execute { incident, version } => ("execute", incident, version),
         StageRequest::Verify { incident, version } => ("verify", incident, version),
-        StageRequest::Rollback { incident, version } => ("rollback", incident, version),
+        StageRequest::Rollback {
+            incident,
+            version,
+            step_error,
+        } => {
+            caught = step_error;
+            ("rollback", incident, version)
+        }
     };
     let (mut run, stored) = load(ctx, &incident).await?;
-    if next(name, version, &stored.stages).map_err(|e| format!("incident {incident}: {e}"))?
+    // Undoing an unjudged change may follow execute directly.
+    let asked = if name == "rollback" && caught.is_some() {
+        "rollback-unverified"
+    } else {
+        name
+    };
+    if next(asked, version, &stored.stages).map_err(|e| format!("incident {incident}: {e}"))?
         == Next::Done
     {
         // A retried task whose attempt committed: its result stands.
         return Ok(StageReply::of(&run, stored.version, true));
     }
     match name {
-        "rules" | "ai" => return branch(ctx, name, run, stored).await,
+        "rules" | "ai" => return branch(ctx, name, run, stored, caught).await,
         "decide" => decide(ctx, &mut run).await,
         "execute" => execute(ctx, &mut run).await,
         "verify" => {
             window_passed(ctx, &run)?;
             verify(ctx, &mut run).await;
         }
-        _ => rollback(ctx, &mut run).await,
+        _ => {
+            if let Some(error) = caught
+                && run.change.is_some()
+                && !run.status.is_terminal()
+            {
+                let why = format!("the verify task failed ({})", caught_text(&error));
+                let window = crate::model::Window {
+                    start_ms: run.change.as_ref().map_or(0, |c| c.at_ms),
+                    end_ms: ctx.clock.now_ms(),
+                };
+                super::unverifiable(&mut run, "verify", &why, window);
+            }
+            rollback(ctx, &mut run).await
+        }
     }
     commit(ctx, name, &run, stored.version).await
 }
@@ -202,6 +244,7 @@ async fn branch(
     name: &str,
     run: Run,
     mut stored: StoredRecord,
+    caught: Option<Value>,
 ) -> Result<StageReply, String> {
     let which = Diagnosers {
         rules: name == "rules",
@@ -215,8 +258,29 @@ async fn branch(
     mine.plugin_failures.clear();
     mine.rules.clear();
     mine.ai = None;
-    if which.rules || ctx.ai.is_some() {
-        diagnose(ctx, &mut mine, which).await;
+    match caught {
+        // The branch's task failed: the AI is recorded as failed, and the
+        // rules decide as they would without it.
+        Some(error) if which.ai => {
+            mine.ai = Some(crate::ai::AiRun {
+                model_id: ctx.config.ai.model_id.clone(),
+                status: crate::ai::AiStatus::Failed,
+                finding: None,
+                reason: Some(format!("the AI task failed: {}", caught_text(&error))),
+                latency_ms: 0,
+                attempts: 0,
+                input_tokens: 0,
+                output_tokens: 0,
+                stop_reason: None,
+                cost_usd: 0.0,
+                prompt_tokens_estimated: 0,
+                sample_lines: 0,
+                redactions: 0,
+                shadow: false,
+            })
+        }
+        _ if which.rules || ctx.ai.is_some() => diagnose(ctx, &mut mine, which).await,
+        _ => {}
     }
     let id = mine.incident.id.clone();
     for _ in 0..3 {
@@ -330,6 +394,22 @@ async fn commit(
     }
 }
 
+/// What Step Functions' Catch caught, in one line.
+fn caught_text(error: &Value) -> String {
+    let what = error
+        .get("Error")
+        .and_then(Value::as_str)
+        .unwrap_or("error");
+    let cause = error
+        .get("Cause")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    crate::text::clean(&format!(
+        "{what}: {}",
+        cause.chars().take(300).collect::<String>()
+    ))
+}
+
 /// A verification before its window has passed judges too little: refused.
 fn window_passed(ctx: &Context, run: &Run) -> Result<(), String> {
     let id = &run.incident.id;
@@ -406,7 +486,8 @@ pub(crate) fn next(stage: &str, version: u64, stages: &[String]) -> Result<Next,
         }
         _ => {
             if let Some(first) = since.first() {
-                return if first == stage {
+                let committed_as = stage.strip_suffix("-unverified").unwrap_or(stage);
+                return if first == committed_as {
                     Ok(Next::Done)
                 } else {
                     Err(format!(
@@ -422,6 +503,7 @@ pub(crate) fn next(stage: &str, version: u64, stages: &[String]) -> Result<Next,
                 "execute" => last == Some("decide"),
                 "verify" => last == Some("execute") || (last == Some("verify") && verifies == 1),
                 "rollback" => last == Some("verify"),
+                "rollback-unverified" => matches!(last, Some("execute" | "verify")),
                 _ => false,
             };
             if allowed {

@@ -514,9 +514,29 @@ async fn a_function_deleted_during_the_window_is_a_failure_at_verify() {
     let lambda = w.lambda.clone();
     w.clock.on_sleep(move |_, _| lambda.delete("gone"));
     let run = w.run("gone").await;
+    // Verify could not collect, so the change was to be undone; the restore
+    // then finds no function either.
     assert_eq!(run.status, Status::Failed);
-    assert_eq!(run.failure.unwrap().stage, "verify");
+    let verification = run.verification.as_ref().expect("a verdict");
+    assert!(verification.reasons[0].contains("could not be verified"));
+    assert_eq!(run.failure.unwrap().stage, "rollback");
     assert_eq!(w.audit.status(&run.incident.id).as_deref(), Some("failed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_that_cannot_be_verified_is_undone_not_left_raised() {
+    let w = World::new();
+    w.oom("unjudged");
+    // The function cannot be read after the change (once): verify has
+    // nothing to judge.
+    let lambda = w.lambda.clone();
+    w.clock.on_sleep(move |_, _| {
+        lambda.fail(LambdaOp::Read, vec![StoreError::Other("throttled".into())])
+    });
+    let run = w.run("unjudged").await;
+    assert_eq!(run.status, Status::RolledBack, "{:#?}", run.verification);
+    assert_eq!(w.lambda.memory_mb("unjudged"), Some(256), "put back");
+    assert_eq!(run.failure.unwrap().stage, "verify");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -461,9 +461,77 @@ fn only_the_workflows_order_is_taken() {
         ("record", 9, &verified, Err(())),
         ("execute", 9, &verified, Err(())),
         ("teleport", 1, &claimed, Err(())),
+        ("rollback-unverified", 5, &executed, Ok(Next::Run)),
+        ("rollback-unverified", 6, &verified, Ok(Next::Run)),
+        ("rollback-unverified", 4, &decided, Err(())),
+        (
+            "rollback-unverified",
+            5,
+            &s(&["parse", "ai", "rules", "decide", "execute", "rollback"]),
+            Ok(Next::Done),
+        ),
     ];
     for (stage_name, version, stages, expected) in cases {
         let got = next(stage_name, *version, stages).map_err(|_| ());
         assert_eq!(&got, expected, "{stage_name} at {version} after {stages:?}");
     }
+}
+
+fn caught(stage_name: &str, reply: &StageReply, cause: &str) -> StageRequest {
+    serde_json::from_value(serde_json::json!({
+        "stage": stage_name,
+        "incident": reply.incident,
+        "version": reply.version,
+        "step_error": {"Error": "Lambda.Unknown", "Cause": cause},
+    }))
+    .expect("a stage request")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_ai_branch_is_recorded_and_the_rules_still_decide() {
+    let w = World::new();
+    w.oom("ai-down");
+    let parsed = parsed(&w, "ai-down", "ALARM").await;
+    send(&w, "rules", &parsed).await.unwrap();
+    // The AI task failed after its retries; the branch's Catch says so.
+    stage(
+        &w.ctx,
+        caught("ai", &parsed, "Task timed out after 120.00 seconds"),
+    )
+    .await
+    .unwrap();
+    let decided = send(&w, "decide", &parsed).await.unwrap();
+    assert_eq!(decided.action, "set_memory", "the rules decide");
+    let ai = stored(&w, &decided.incident)
+        .ai
+        .expect("the AI's part recorded");
+    assert_eq!(ai.status, crate::ai::AiStatus::Failed);
+    assert!(ai.reason.unwrap().contains("timed out"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_verify_undoes_the_change() {
+    let w = World::new();
+    w.oom("verify-down");
+    let executed = send(&w, "execute", &decided(&w, "verify-down").await)
+        .await
+        .unwrap();
+    assert_eq!(w.lambda.memory_mb("verify-down"), Some(384));
+    // Verify's Catch sends the rollback with what it caught.
+    let rolled = stage(&w.ctx, caught("rollback", &executed, "States.Timeout"))
+        .await
+        .unwrap();
+    assert_eq!(rolled.status, Status::RolledBack);
+    assert_eq!(
+        w.lambda.memory_mb("verify-down"),
+        Some(256),
+        "never left raised"
+    );
+    let run = stored(&w, &rolled.incident);
+    assert!(run.verification.unwrap().reasons[0].contains("could not be verified"));
+    // Retried: the rollback stands, nothing more.
+    let again = stage(&w.ctx, caught("rollback", &executed, "States.Timeout"))
+        .await
+        .unwrap();
+    assert_eq!(again, rolled);
 }
