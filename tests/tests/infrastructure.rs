@@ -20,7 +20,8 @@ fn workflow() -> Value {
             "${HostFunctionArn}",
             "arn:aws:lambda:us-east-1:123456789012:function:autorepair-dev-host",
         )
-        .replace("${VerificationWindowSeconds}", "600");
+        .replace("${VerificationWindowSeconds}", "600")
+        .replace("${TaskTimeoutSeconds}", "120");
     serde_json::from_str(&text).expect("the ASL is JSON once substituted")
 }
 
@@ -168,7 +169,104 @@ fn the_rules_and_the_ai_are_two_branches_of_one_parallel_state() {
             })
         })
         .collect();
-    assert_eq!(branch_stages, ["rules", "ai"]);
+    // The AI branch catches its own failure with a second AI task that
+    // records it.
+    assert_eq!(branch_stages, ["rules", "ai", "ai"]);
+    let ai_branch = &state["Branches"][1]["States"];
+    assert_eq!(ai_branch["AI"]["Catch"][0]["Next"], "AIFailed");
+    assert_eq!(
+        ai_branch["AIFailed"]["Parameters"]["Payload"]["step_error.$"],
+        "$.step_error"
+    );
+}
+
+#[test]
+fn every_task_has_a_timeout_and_a_failed_verify_undoes_the_change() {
+    let machine = workflow();
+    for (name, task) in states(&machine)
+        .into_iter()
+        .filter(|(_, s)| s["Type"] == "Task")
+    {
+        assert!(
+            task["TimeoutSeconds"].as_u64().is_some_and(|t| t > 0),
+            "task {name} has no TimeoutSeconds"
+        );
+    }
+    let verify = &machine["States"]["Verify"];
+    let after = verify["Catch"][0]["Next"].as_str().unwrap();
+    let undo = &machine["States"][after];
+    assert_eq!(undo["Parameters"]["Payload"]["stage"], "rollback");
+    assert_eq!(
+        undo["Parameters"]["Payload"]["step_error.$"],
+        "$.step_error"
+    );
+}
+
+#[test]
+fn only_lambda_alarms_start_the_workflow_and_undelivered_ones_are_kept() {
+    let template = template();
+    let rule = &template["Resources"]["AlarmRule"]["Properties"];
+    assert_eq!(
+        rule["EventPattern"]["detail"]["configuration"]["metrics"]["metricStat"]["metric"]["namespace"],
+        serde_json::json!(["AWS/Lambda"])
+    );
+    let target = &rule["Targets"][0];
+    assert!(target["RetryPolicy"]["MaximumRetryAttempts"].as_u64() > Some(0));
+    assert_eq!(
+        target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0],
+        "DeadLetters"
+    );
+    // The host is invoked synchronously by Step Functions: a DLQ there would
+    // never receive anything.
+    assert!(
+        template["Resources"]["HostFunction"]["Properties"]
+            .get("DeadLetterQueue")
+            .is_none()
+    );
+    // The key outlives the stack as long as the table it encrypts does.
+    let key = &template["Resources"]["Key"];
+    assert_eq!(key["DeletionPolicy"], "Retain");
+    assert_eq!(
+        template["Resources"]["AuditTable"]["DeletionPolicy"],
+        "Retain"
+    );
+}
+
+#[test]
+fn the_watchers_alarms_reach_the_topic_and_never_the_workflow() {
+    let template = template();
+    let prefix = template["Parameters"]["AlarmNamePrefix"]["Default"]
+        .as_str()
+        .unwrap();
+    let alarms: Vec<(&String, &Value)> = template["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+        .collect();
+    assert!(alarms.len() >= 7, "{} alarms", alarms.len());
+    for (name, alarm) in alarms {
+        let props = &alarm["Properties"];
+        let alarm_name = props["AlarmName"]["Fn::Sub"].as_str().unwrap();
+        assert!(
+            !alarm_name.starts_with(prefix),
+            "{name}: {alarm_name} would start the workflow"
+        );
+        assert_eq!(props["AlarmActions"][0]["Ref"], "NoticeTopic", "{name}");
+    }
+    let body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+        .as_str()
+        .unwrap();
+    // The dashboard is JSON once its substitutions are made.
+    let resolved = body
+        .replace("${AWS::Region}", "us-east-1")
+        .replace("${HostFunction}", "host")
+        .replace(
+            "${Workflow}",
+            "arn:aws:states:us-east-1:123456789012:stateMachine:x",
+        );
+    let dashboard: Value = serde_json::from_str(&resolved).expect("dashboard JSON");
+    assert!(dashboard["widgets"].as_array().unwrap().len() >= 6);
 }
 
 #[test]
@@ -292,8 +390,23 @@ fn list(v: &Value) -> Vec<Value> {
 }
 
 /// Actions that have no resource-level permissions, where `Resource: "*"` is
-/// the only choice. All read-only.
-const STAR_RESOURCE_ALLOWED: &[&str] = &["cloudwatch:GetMetricData"];
+/// the only choice: reading metrics (the host), delivering the workflow's
+/// logs and traces (the state machine).
+const STAR_RESOURCE_ALLOWED: &[&str] = &[
+    "cloudwatch:GetMetricData",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+];
 const MUTATING_LAMBDA: &[&str] = &[
     "lambda:UpdateFunctionConfiguration",
     "lambda:PublishVersion",
