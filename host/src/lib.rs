@@ -23,6 +23,7 @@ pub mod digest;
 pub mod evidence;
 pub mod incident;
 pub mod logs;
+pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod pipeline;

@@ -436,6 +436,22 @@ pub enum FailureCause {
 }
 
 impl FailureCause {
+    /// The cause's name, as its JSON `cause` says it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FailureCause::Load(_) => "load",
+            FailureCause::Untrusted(_) => "untrusted",
+            FailureCause::Incompatible(_) => "incompatible",
+            FailureCause::CpuBudget(_) => "cpu-budget",
+            FailureCause::MemoryCap(_) => "memory-cap",
+            FailureCause::StackOverflow => "stack-overflow",
+            FailureCause::Panic(_) => "panic",
+            FailureCause::Trap(_) => "trap",
+            FailureCause::InvalidOutput(_) => "invalid-output",
+            FailureCause::RuleError(_) => "rule-error",
+        }
+    }
+
     /// Cuts the detail text to at most `max` characters, marking the cut.
     pub fn shorten(&mut self, max: usize) {
         match self {

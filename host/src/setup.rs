@@ -51,6 +51,14 @@ pub fn context(aws: &Aws, rules: RuleSet, config: Config) -> Context {
             .map(|topic| Arc::new(Sns::new(aws.sns.clone(), topic)) as _),
         ai,
         clock: Arc::new(SystemClock),
+        // In Lambda, EMF lines on stdout become metrics; elsewhere nothing
+        // reads them.
+        metrics: std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok().map(|host| {
+            (
+                Arc::new(crate::metrics::Stdout) as Arc<dyn crate::metrics::MetricSink>,
+                host,
+            )
+        }),
         rules,
         config,
     }

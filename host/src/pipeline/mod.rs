@@ -40,6 +40,9 @@ pub struct Context {
     /// The AI diagnoser, when `[ai] enabled`.
     pub ai: Option<Arc<dyn AiDiagnoser>>,
     pub clock: Arc<dyn Clock>,
+    /// Where autorepair's own metrics go (EMF on stdout in Lambda); none,
+    /// no metrics.
+    pub metrics: Option<(Arc<dyn crate::metrics::MetricSink>, String)>,
     pub rules: RuleSet,
     pub config: Config,
 }
@@ -927,4 +930,7 @@ async fn finish(ctx: &Context, run: &mut Run) {
         }
     }
     timed(run, "record", started);
+    if let Some((sink, host)) = &ctx.metrics {
+        sink.emit(&crate::metrics::documents(run, host, ctx.clock.now_ms()));
+    }
 }

@@ -14,8 +14,8 @@ use crate::ports::StoreError;
 use crate::rules::{Compiler, Sandbox};
 use crate::testing::alarm_event;
 use crate::testing::ports::{
-    AuditOp, FakeClock, LambdaOp, MemoryAudit, MemoryLambda, MemoryNotifier, MemoryTelemetry,
-    ScriptedAi,
+    AuditOp, FakeClock, LambdaOp, MemoryAudit, MemoryLambda, MemoryMetrics, MemoryNotifier,
+    MemoryTelemetry, ScriptedAi,
 };
 use crate::testing::workload::{Behaviour, traffic};
 
@@ -37,6 +37,7 @@ struct World {
     audit: Arc<MemoryAudit>,
     notifier: Arc<MemoryNotifier>,
     clock: Arc<FakeClock>,
+    metrics: Arc<MemoryMetrics>,
     ctx: Context,
 }
 
@@ -54,6 +55,7 @@ impl World {
         let audit = Arc::new(MemoryAudit::default());
         let notifier = Arc::new(MemoryNotifier::default());
         let clock = Arc::new(FakeClock::at(T0));
+        let metrics = Arc::new(MemoryMetrics::default());
         let ctx = Context {
             functions: lambda.clone(),
             telemetry: telemetry.clone(),
@@ -61,6 +63,7 @@ impl World {
             notifier: Some(notifier.clone()),
             ai: None,
             clock: clock.clone(),
+            metrics: Some((metrics.clone(), "autorepair-test-host".into())),
             rules: RuleSet::load(compiler(), &specs),
             config,
         };
@@ -70,6 +73,7 @@ impl World {
             audit,
             notifier,
             clock,
+            metrics,
             ctx,
         }
     }
@@ -167,6 +171,30 @@ async fn out_of_memory_is_repaired_verified_recorded_and_notified() {
         "parse", "collect", "rules", "decide", "execute", "verify", "record",
     ] {
         assert!(run.stage_ms.contains_key(stage), "{stage} not timed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_finished_incident_emits_its_metrics_once() {
+    let w = World::new();
+    w.oom("measured");
+    let run = w.run("measured").await;
+    assert_eq!(run.status, Status::Repaired);
+    let docs = w.metrics.documents.lock().unwrap().clone();
+    let incidents: Vec<&serde_json::Value> = docs
+        .iter()
+        .filter(|d| d.get("Incidents").is_some())
+        .collect();
+    assert_eq!(incidents.len(), 1, "{docs:#?}");
+    assert_eq!(incidents[0]["Status"], "repaired");
+    assert_eq!(incidents[0]["Changes"], 1);
+    assert_eq!(incidents[0]["Host"], "autorepair-test-host");
+    let stages: Vec<&str> = docs
+        .iter()
+        .filter_map(|d| d.get("Stage").and_then(|s| s.as_str()))
+        .collect();
+    for stage in ["collect", "rules", "decide", "execute", "verify", "record"] {
+        assert!(stages.contains(&stage), "no {stage} duration: {stages:?}");
     }
 }
 

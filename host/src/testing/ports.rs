@@ -776,3 +776,18 @@ impl AiDiagnoser for ScriptedAi {
         self.0.clone()
     }
 }
+
+/// Metric documents kept in memory, in the order emitted.
+#[derive(Default)]
+pub struct MemoryMetrics {
+    pub documents: Mutex<Vec<serde_json::Value>>,
+}
+
+impl crate::metrics::MetricSink for MemoryMetrics {
+    fn emit(&self, documents: &[String]) {
+        let mut kept = self.documents.lock().unwrap();
+        for d in documents {
+            kept.push(serde_json::from_str(d).expect("a metric document is JSON"));
+        }
+    }
+}
