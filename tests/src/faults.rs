@@ -3,12 +3,12 @@
 //! — the faults an emulator cannot produce (409 conflicts, 412 revision
 //! mismatches, 5xx). One request per connection (`Connection: close`).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use crate::http::{read_request, response};
+use crate::http::{forward, read_request, response};
 
 /// Answer the first `times` requests whose method and path start as given
 /// with `status` and AWS error type `error_type`.
@@ -109,13 +109,5 @@ fn serve(
         );
         return client.write_all(response(f.status, Some(f.error_type), &body).as_bytes());
     }
-    let mut upstream = TcpStream::connect(("127.0.0.1", upstream_port))?;
-    for line in &request.head {
-        upstream.write_all(line.as_bytes())?;
-    }
-    upstream.write_all(b"Connection: close\r\n\r\n")?;
-    upstream.write_all(&request.body)?;
-    let mut response = Vec::new();
-    upstream.read_to_end(&mut response)?;
-    client.write_all(&response)
+    client.write_all(&forward(&request, upstream_port)?)
 }

@@ -1,6 +1,6 @@
 //! The bit of HTTP/1.1 the loopback stand-ins need: read one request.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 
 /// One request as received.
@@ -57,4 +57,17 @@ pub fn response(status: u16, error_type: Option<&str>, body: &str) -> String {
 x-amzn-RequestId: stand-in\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
+}
+
+/// Sends `request` on to 127.0.0.1:`port` and returns the whole response.
+pub fn forward(request: &Request, port: u16) -> std::io::Result<Vec<u8>> {
+    let mut upstream = TcpStream::connect(("127.0.0.1", port))?;
+    for line in &request.head {
+        upstream.write_all(line.as_bytes())?;
+    }
+    upstream.write_all(b"Connection: close\r\n\r\n")?;
+    upstream.write_all(&request.body)?;
+    let mut response = Vec::new();
+    upstream.read_to_end(&mut response)?;
+    Ok(response)
 }

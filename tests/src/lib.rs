@@ -8,6 +8,7 @@ pub mod cli;
 pub mod converse;
 pub mod faults;
 pub mod http;
+pub mod local_lambda;
 pub mod moto;
 pub mod scenario;
 pub mod workload;

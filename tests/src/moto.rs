@@ -31,6 +31,12 @@ fn moto_binary() -> PathBuf {
 impl Moto {
     /// Starts a fresh emulator; panics with what to do when moto is missing.
     pub fn start() -> Moto {
+        Moto::start_with(&[], r#"{"lambda":{"use_docker":false}}"#)
+    }
+
+    /// Starts a fresh emulator with `env` and moto's `config` (the JSON of
+    /// `/moto-api/config`).
+    pub fn start_with(env: &[(&str, &str)], config: &str) -> Moto {
         let binary = moto_binary();
         assert!(
             binary.exists(),
@@ -42,6 +48,7 @@ impl Moto {
             let port = free_port();
             let child = Command::new(&binary)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .envs(env.iter().copied())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(log.reopen().map(Stdio::from).unwrap_or(Stdio::null()))
@@ -53,7 +60,9 @@ impl Moto {
                 endpoint: format!("http://127.0.0.1:{port}"),
                 _log: tempfile::NamedTempFile::new().expect("temp file"),
             };
-            if moto.wait_ready(Duration::from_secs(30)) && moto.configure(Duration::from_secs(30)) {
+            if moto.wait_ready(Duration::from_secs(30))
+                && moto.configure(config, Duration::from_secs(30))
+            {
                 moto._log = log;
                 return moto;
             }
@@ -82,7 +91,7 @@ impl Moto {
     /// Sets moto up for the tests once it answers. A server still starting may
     /// reset the first connections, so this retries; and a child that exited
     /// meanwhile lost its port to another process, whose answers are not ours.
-    fn configure(&mut self, limit: Duration) -> bool {
+    fn configure(&mut self, config: &str, limit: Duration) -> bool {
         let started = Instant::now();
         while started.elapsed() < limit {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -90,7 +99,7 @@ impl Moto {
             }
             let answer = self.try_request(
                 "/moto-api/config",
-                r#"{"lambda":{"use_docker":false}}"#,
+                config,
                 &[("Content-Type", "application/json")],
             );
             if let Ok((200..=299, _)) = answer {
@@ -142,6 +151,24 @@ impl Moto {
             .map(|(_, b)| b.to_owned())
             .unwrap_or_default();
         Ok((status, body))
+    }
+
+    /// One call of an AWS JSON-protocol API (`service` as SigV4 names it,
+    /// `target` as `X-Amz-Target`): the host has no SDK for some services
+    /// the tests drive (Step Functions).
+    pub fn aws_json(&self, service: &str, target: &str, body: &str) -> (u16, String) {
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential=test/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0"
+        );
+        self.request(
+            "/",
+            body,
+            &[
+                ("Content-Type", "application/x-amz-json-1.0"),
+                ("X-Amz-Target", target),
+                ("Authorization", &auth),
+            ],
+        )
     }
 
     /// Creates an IAM role Lambda functions can be created with (moto checks).

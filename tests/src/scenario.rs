@@ -14,6 +14,24 @@ use autorepair::model::Millis;
 
 use crate::Workload;
 
+/// What autorepair needs in moto before it runs: the notice topic
+/// (`autorepair`) and the audit table `config` names. Returns the topic's ARN.
+pub async fn provision(sdk: &aws_config::SdkConfig, config: &autorepair::config::Config) -> String {
+    let aws = autorepair::aws::Aws::new(sdk);
+    let topic = aws
+        .sns
+        .create_topic()
+        .name("autorepair")
+        .send()
+        .await
+        .expect("topic");
+    autorepair::setup::audit_table(&aws, config)
+        .ensure_table()
+        .await
+        .expect("audit table");
+    topic.topic_arn().expect("a topic ARN").to_owned()
+}
+
 /// The verification window tests pass in `Options::verify_after`.
 pub const WINDOW: Duration = Duration::from_secs(1);
 

@@ -44,22 +44,10 @@ fn context(sdk: &aws_config::SdkConfig, config: Config, traffic: &Arc<TrafficClo
 async fn env_with(tweak: impl FnOnce(&mut Config)) -> Env {
     let moto = Moto::start();
     let sdk = moto.sdk_config().await;
-    let aws = Aws::new(&sdk);
-    let topic = aws
-        .sns
-        .create_topic()
-        .name("autorepair")
-        .send()
-        .await
-        .expect("topic");
     let mut config = Config::default();
     config.run.audit_table = "autorepair-audit".into();
-    config.run.topic_arn = topic.topic_arn().map(str::to_owned);
     tweak(&mut config);
-    setup::audit_table(&aws, &config)
-        .ensure_table()
-        .await
-        .expect("audit table");
+    config.run.topic_arn = Some(autorepair_e2e::scenario::provision(&sdk, &config).await);
     let traffic = Arc::new(TrafficClock::default());
     let ctx = context(&sdk, config, &traffic);
     let role = moto.role("autorepair-test");

@@ -1,0 +1,420 @@
+//! The real workflow, executed: `infrastructure/statemachine/autorepair.asl.json`
+//! (its substitutions applied) runs in moto's Step Functions interpreter, and
+//! every Task runs the real `bootstrap` binary through a local Lambda Runtime
+//! API (tests/src/local_lambda.rs), against moto. Each scenario is one
+//! execution started by an alarm event, as EventBridge would start it.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use autorepair::aws::Aws;
+use autorepair::clock::now_ms;
+use autorepair::config::Config;
+use autorepair::ports::AuditStore;
+use autorepair::run::{Run, Status};
+use autorepair::setup;
+use autorepair_e2e::local_lambda::LocalLambda;
+use autorepair_e2e::moto::{ACCOUNT, REGION};
+use autorepair_e2e::{Behaviour, Moto, Workload, alarm_event, autorepair_bin};
+use serde_json::{Value, json};
+
+/// The verification window, short: the Wait states really wait.
+const WINDOW_S: u64 = 2;
+const HOST: &str = "autorepair-host";
+const TABLE: &str = "autorepair-audit";
+
+fn host_arn() -> String {
+    format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{HOST}")
+}
+
+fn topic_arn() -> String {
+    format!("arn:aws:sns:{REGION}:{ACCOUNT}:autorepair")
+}
+
+/// The definition as Step Functions gets it after SAM's substitutions.
+fn definition() -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../infrastructure/statemachine/autorepair.asl.json");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .replace("${HostFunctionArn}", &host_arn())
+        .replace("${VerificationWindowSeconds}", &WINDOW_S.to_string())
+        .replace("${TaskTimeoutSeconds}", "120")
+}
+
+/// The host's configuration, as the template writes it (short window).
+fn host_config() -> String {
+    format!(
+        "[run]\naudit_table = \"{TABLE}\"\ntopic_arn = \"{}\"\nverify_after_seconds = {WINDOW_S}\ndry_run = false\n",
+        topic_arn()
+    )
+}
+
+struct Harness {
+    // Dropped in this order: the bootstrap and router first, then moto.
+    lambda: LocalLambda,
+    moto: Moto,
+    sdk: aws_config::SdkConfig,
+    machine: String,
+    role: String,
+}
+
+impl Harness {
+    async fn new() -> Harness {
+        let moto_port = Arc::new(Mutex::new(0u16));
+        let bootstrap = autorepair_bin().with_file_name("bootstrap");
+        assert!(
+            bootstrap.exists(),
+            "{} not built: run `cargo build -p autorepair --bins` (tests/test.sh does)",
+            bootstrap.display()
+        );
+        // Compiled rules are shared by every harness's bootstrap.
+        let cache = bootstrap.with_file_name("workflow-tmp");
+        std::fs::create_dir_all(&cache).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        // The router's port is known before moto starts: moto sends its
+        // Invoke calls there, and the bootstrap its AWS calls (on to moto).
+        let lambda_env = |router: u16| -> Vec<(String, String)> {
+            vec![
+                (
+                    "AWS_ENDPOINT_URL".into(),
+                    format!("http://127.0.0.1:{router}"),
+                ),
+                ("AWS_REGION".into(), REGION.into()),
+                ("AWS_ACCESS_KEY_ID".into(), "test".into()),
+                ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
+                ("AWS_MAX_ATTEMPTS".into(), "2".into()),
+                ("AUTOREPAIR_CONFIG_TOML".into(), host_config()),
+                ("AUTOREPAIR_CACHE_DIR".into(), cache.display().to_string()),
+                ("TMPDIR".into(), cache.display().to_string()),
+                ("AUTOREPAIR_LOG".into(), "warn".into()),
+            ]
+        };
+        let lambda = LocalLambda::start(&bootstrap, &host_arn(), &lambda_env, moto_port.clone());
+        let router = lambda.router_port.to_string();
+        let moto = Moto::start_with(
+            &[("MOTO_PORT", router.as_str())],
+            r#"{"lambda":{"use_docker":false},"stepfunctions":{"execute_state_machine":true}}"#,
+        );
+        *moto_port.lock().unwrap() = moto.port;
+        let sdk = moto.sdk_config().await;
+        let mut config = Config::default();
+        config.run.audit_table = TABLE.into();
+        let topic = autorepair_e2e::scenario::provision(&sdk, &config).await;
+        assert_eq!(topic, topic_arn(), "the topic the host's config names");
+        let role = moto.role("autorepair-workflow");
+        let create = json!({
+            "name": "autorepair",
+            "definition": definition(),
+            "roleArn": role,
+        });
+        let (status, body) = moto.aws_json(
+            "states",
+            "AWSStepFunctions.CreateStateMachine",
+            &create.to_string(),
+        );
+        assert_eq!(status, 200, "CreateStateMachine: {body}");
+        let machine = serde_json::from_str::<Value>(&body).unwrap()["stateMachineArn"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        Harness {
+            lambda,
+            moto,
+            sdk,
+            machine,
+            role,
+        }
+    }
+
+    /// An opted-in function with `behaviour` and 10 minutes of its traffic.
+    async fn function(&self, name: &str, memory_mb: u32, behaviour: Behaviour) -> Arc<Workload> {
+        let w = Arc::new(Workload::new(&self.sdk, name, behaviour));
+        w.create_function(&self.role, memory_mb, true)
+            .await
+            .unwrap();
+        let now = now_ms();
+        w.invocations(120, now - 600_000, now - 1_000)
+            .await
+            .unwrap();
+        w
+    }
+
+    /// Starts an execution on the alarm event for `function`.
+    fn start(&self, function: &str) -> String {
+        let event = alarm_event(
+            &format!("{function}-errors"),
+            function,
+            None,
+            "ALARM",
+            now_ms(),
+        );
+        self.start_with(&event)
+    }
+
+    fn start_with(&self, event: &Value) -> String {
+        // Every execution has its own name, as EventBridge gives it one.
+        static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let name = format!(
+            "alarm-{}-{}",
+            now_ms(),
+            STARTED.fetch_add(1, Ordering::Relaxed)
+        );
+        let start = json!({
+            "stateMachineArn": self.machine,
+            "name": name,
+            "input": event.to_string(),
+        });
+        let (status, body) = self.moto.aws_json(
+            "states",
+            "AWSStepFunctions.StartExecution",
+            &start.to_string(),
+        );
+        assert_eq!(status, 200, "StartExecution: {body}");
+        serde_json::from_str::<Value>(&body).unwrap()["executionArn"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Waits for `execution` to end: (status, output).
+    fn finish(&self, execution: &str) -> (String, Value) {
+        let started = Instant::now();
+        loop {
+            let (code, body) = self.moto.aws_json(
+                "states",
+                "AWSStepFunctions.DescribeExecution",
+                &json!({"executionArn": execution}).to_string(),
+            );
+            assert_eq!(code, 200, "DescribeExecution: {body}");
+            let described: Value = serde_json::from_str(&body).unwrap();
+            let status = described["status"].as_str().unwrap_or_default().to_owned();
+            if status != "RUNNING" {
+                let output = described["output"]
+                    .as_str()
+                    .and_then(|o| serde_json::from_str(o).ok())
+                    .unwrap_or(Value::Null);
+                return (status, output);
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(240),
+                "{execution} still running; stages invoked: {:?}",
+                self.lambda.invoked()
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// Every event of `execution` (the interpreter's own history).
+    fn history(&self, execution: &str) -> Vec<Value> {
+        let (code, body) = self.moto.aws_json(
+            "states",
+            "AWSStepFunctions.GetExecutionHistory",
+            &json!({"executionArn": execution, "maxResults": 1000}).to_string(),
+        );
+        assert_eq!(code, 200, "GetExecutionHistory: {body}");
+        serde_json::from_str::<Value>(&body).unwrap()["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The incident's audit record: its run and the stages on record.
+    async fn record(&self, output: &Value) -> (Run, Vec<String>) {
+        let id = output["incident"]
+            .as_str()
+            .expect("the record stage's reply names the incident");
+        let mut config = Config::default();
+        config.run.audit_table = TABLE.into();
+        let stored = setup::audit_table(&Aws::new(&self.sdk), &config)
+            .get(id)
+            .await
+            .unwrap()
+            .expect("an audit record");
+        (
+            serde_json::from_str(&stored.document).unwrap(),
+            stored.stages,
+        )
+    }
+}
+
+/// Traffic while the workflow runs, at whatever memory the function has.
+struct Traffic {
+    running: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Traffic {
+    fn start(w: &Arc<Workload>) -> Traffic {
+        let running = Arc::new(AtomicBool::new(true));
+        let (w, flag) = (w.clone(), running.clone());
+        let task = tokio::spawn(async move {
+            let mut last = now_ms();
+            while flag.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let now = now_ms();
+                let _ = w.invocations(6, last, now).await;
+                last = now;
+            }
+        });
+        Traffic { running, task }
+    }
+
+    async fn stop(self) {
+        self.running.store(false, Ordering::Relaxed);
+        let _ = self.task.await;
+    }
+}
+
+/// Runs one execution on `function` with traffic flowing; (status, output).
+async fn execute(h: &Harness, w: &Arc<Workload>) -> (String, Value, String) {
+    let traffic = Traffic::start(w);
+    let execution = h.start(&w.function);
+    let (status, output) = tokio::task::block_in_place(|| h.finish(&execution));
+    traffic.stop().await;
+    (status, output, execution)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_out_of_memory_is_repaired_through_the_real_workflow() {
+    let h = Harness::new().await;
+    let w = h
+        .function("wf-orders", 256, Behaviour::NeedsMemory { need_mb: 350 })
+        .await;
+    let (status, output, execution) = execute(&h, &w).await;
+    assert_eq!(status, "SUCCEEDED", "{output}");
+    assert_eq!(output["status"], "repaired", "{output}");
+    assert_eq!(w.memory_mb().await.unwrap(), 384);
+    let (run, mut stages) = h.record(&output).await;
+    assert_eq!(run.status, Status::Repaired);
+    // The two branches commit in whichever order they finish.
+    stages[1..3].sort();
+    assert_eq!(
+        stages,
+        [
+            "parse", "ai", "rules", "decide", "execute", "verify", "rollback", "record"
+        ]
+    );
+    // What passed between states is a reference, whatever the run weighs.
+    let weight = serde_json::to_vec(&run).unwrap().len();
+    let mut largest = 0;
+    let mut outputs = 0;
+    for event in h.history(&execution) {
+        for details in ["taskSucceededEventDetails", "stateExitedEventDetails"] {
+            if let Some(out) = event[details]["output"].as_str() {
+                largest = largest.max(out.len());
+                outputs += 1;
+            }
+        }
+    }
+    assert!(outputs >= 8, "{outputs} outputs in the history");
+    assert!(largest < 1_024, "{largest} bytes passed on between states");
+    assert!(
+        weight > 3 * largest,
+        "the run weighs {weight} bytes, the largest payload {largest}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_that_does_not_help_is_rolled_back_through_the_real_workflow() {
+    let h = Harness::new().await;
+    let w = h.function("wf-leaky", 512, Behaviour::Leak).await;
+    let (status, output, _) = execute(&h, &w).await;
+    assert_eq!(status, "SUCCEEDED", "{output}");
+    assert_eq!(output["status"], "rolled_back", "{output}");
+    assert_eq!(w.memory_mb().await.unwrap(), 512, "put back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_ai_branch_leaves_the_rules_to_decide() {
+    let h = Harness::new().await;
+    // Once: the AI task fails (not retried: not a Lambda service error); the
+    // branch's Catch then records it through the same stage.
+    h.lambda.fail_stage("ai", 1);
+    let w = h
+        .function("wf-ai-down", 256, Behaviour::NeedsMemory { need_mb: 350 })
+        .await;
+    let (status, output, execution) = execute(&h, &w).await;
+    assert_eq!(
+        status,
+        "SUCCEEDED",
+        "{output}\n{:#?}",
+        h.history(&execution)
+            .iter()
+            .filter(|e| e["type"].as_str().is_some_and(|t| t.contains("Failed")))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(output["status"], "repaired", "{output}");
+    let (run, _) = h.record(&output).await;
+    let ai = run.ai.expect("the AI's failure is on record");
+    assert!(
+        ai.reason.unwrap().contains("injected"),
+        "the task's failure, as caught"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_verify_puts_the_memory_back() {
+    let h = Harness::new().await;
+    h.lambda.fail_stage("verify", 10);
+    let w = h
+        .function(
+            "wf-verify-down",
+            256,
+            Behaviour::NeedsMemory { need_mb: 350 },
+        )
+        .await;
+    let (status, output, _) = execute(&h, &w).await;
+    assert_eq!(status, "SUCCEEDED", "{output}");
+    assert_eq!(output["status"], "rolled_back", "{output}");
+    assert_eq!(w.memory_mb().await.unwrap(), 256, "never left raised");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_little_traffic_extends_the_wait_once() {
+    let h = Harness::new().await;
+    let w = h
+        .function("wf-quiet", 256, Behaviour::NeedsMemory { need_mb: 350 })
+        .await;
+    // No traffic after the alarm: nothing to judge the change on.
+    let execution = h.start(&w.function);
+    let (status, output) = tokio::task::block_in_place(|| h.finish(&execution));
+    assert_eq!(status, "SUCCEEDED", "{output}");
+    assert_eq!(output["status"], "inconclusive", "{output}");
+    let (run, stages) = h.record(&output).await;
+    assert_eq!(
+        stages.iter().filter(|s| *s == "verify").count(),
+        2,
+        "{stages:?}"
+    );
+    assert!(run.verification.unwrap().extended);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_alarm_changes_the_function_once() {
+    let h = Harness::new().await;
+    let w = h
+        .function("wf-twice", 256, Behaviour::NeedsMemory { need_mb: 350 })
+        .await;
+    let traffic = Traffic::start(&w);
+    let event = alarm_event("wf-twice-errors", "wf-twice", None, "ALARM", now_ms());
+    let first = h.start_with(&event);
+    let second = h.start_with(&event);
+    let (a, b) = tokio::task::block_in_place(|| (h.finish(&first), h.finish(&second)));
+    traffic.stop().await;
+    assert_eq!((a.0.as_str(), b.0.as_str()), ("SUCCEEDED", "SUCCEEDED"));
+    let outcomes = [a.1["status"].clone(), b.1["status"].clone()];
+    assert!(
+        outcomes.contains(&json!("duplicate")),
+        "{outcomes:?} {first} {second} {:?}",
+        h.history(&first).first()
+    );
+    assert!(outcomes.contains(&json!("repaired")), "{outcomes:?}");
+    assert_eq!(w.memory_mb().await.unwrap(), 384, "changed once");
+}
