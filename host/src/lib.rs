@@ -20,6 +20,7 @@ pub mod config;
 pub mod decide;
 pub mod diagnosis;
 pub mod digest;
+pub mod doctor;
 pub mod evidence;
 pub mod incident;
 pub mod logs;

@@ -22,6 +22,8 @@ pub async fn provision(sdk: &aws_config::SdkConfig, config: &autorepair::config:
         .sns
         .create_topic()
         .name("autorepair")
+        // Encrypted, as the template's topic is.
+        .attributes("KmsMasterKeyId", "alias/aws/sns")
         .send()
         .await
         .expect("topic");

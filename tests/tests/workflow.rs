@@ -418,3 +418,201 @@ async fn a_duplicate_alarm_changes_the_function_once() {
     assert!(outcomes.contains(&json!("repaired")), "{outcomes:?}");
     assert_eq!(w.memory_mb().await.unwrap(), 384, "changed once");
 }
+
+/// The host's role policy as the template grants it: reading everywhere,
+/// changing only tagged functions.
+fn host_policy() -> Value {
+    let mutating = [
+        "lambda:UpdateFunctionConfiguration",
+        "lambda:PublishVersion",
+        "lambda:UpdateAlias",
+        "lambda:InvokeFunction",
+    ];
+    let reading: Vec<&str> = autorepair::doctor::NEEDED
+        .iter()
+        .copied()
+        .filter(|a| !mutating.contains(a))
+        .collect();
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": reading, "Resource": "*"},
+            {"Effect": "Allow", "Action": mutating,
+             "Resource": format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:*"),
+             "Condition": {"StringEquals": {"aws:ResourceTag/autorepair": "enabled"}}},
+        ]
+    })
+}
+
+impl Harness {
+    /// The rest of a deployment around the workflow: the host function (its
+    /// configuration in the environment, its role and policy) and the alarm
+    /// rule that starts the state machine.
+    async fn deploy(&self) {
+        let host = Workload::new(&self.sdk, HOST, Behaviour::Throttled);
+        host.create_function(&self.role, 512, false).await.unwrap();
+        self.configure_host(&host_config()).await;
+        self.put_policy(&host_policy()).await;
+        let events = aws_sdk_eventbridge::Client::new(&self.sdk);
+        events
+            .put_rule()
+            .name("autorepair-dev-alarms")
+            .event_pattern(
+                json!({
+                    "source": ["aws.cloudwatch"],
+                    "detail-type": ["CloudWatch Alarm State Change"],
+                    "detail": {"state": {"value": ["ALARM"]},
+                               "configuration": {"metrics": {"metricStat": {"metric": {"namespace": ["AWS/Lambda"]}}}}}
+                })
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        events
+            .put_targets()
+            .rule("autorepair-dev-alarms")
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("workflow")
+                    .arn(&self.machine)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn configure_host(&self, config: &str) {
+        aws_sdk_lambda::Client::new(&self.sdk)
+            .update_function_configuration()
+            .function_name(HOST)
+            .environment(
+                aws_sdk_lambda::types::Environment::builder()
+                    .variables("AUTOREPAIR_CONFIG_TOML", config)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn put_policy(&self, policy: &Value) {
+        aws_sdk_iam::Client::new(&self.sdk)
+            .put_role_policy()
+            .role_name("autorepair-workflow")
+            .policy_name("host")
+            .policy_document(policy.to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// `autorepair doctor` against this deployment: (exit code, check → line).
+    fn doctor(
+        &self,
+    ) -> (
+        Option<i32>,
+        std::collections::BTreeMap<String, (String, String)>,
+    ) {
+        let cache = autorepair_bin().with_file_name("workflow-tmp");
+        let out = autorepair_e2e::autorepair_command([
+            "doctor",
+            "--function",
+            HOST,
+            "--state-machine",
+            "autorepair",
+            "--rule",
+            "autorepair-dev-alarms",
+            "--format",
+            "json",
+        ])
+        .envs(self.moto.env())
+        .env("AUTOREPAIR_CACHE_DIR", &cache)
+        .output()
+        .unwrap();
+        let checks: Vec<Value> = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        let lines = checks
+            .iter()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap().to_owned(),
+                    (
+                        c["outcome"].as_str().unwrap().to_owned(),
+                        c["detail"].as_str().unwrap().to_owned(),
+                    ),
+                )
+            })
+            .collect();
+        (out.status.code(), lines)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_passes_a_healthy_deployment_and_names_each_broken_piece() {
+    let h = Harness::new().await;
+    h.deploy().await;
+    let (code, checks) = tokio::task::block_in_place(|| h.doctor());
+    for (name, (outcome, detail)) in &checks {
+        let expected = if name == "model" { "skip" } else { "ok" };
+        assert_eq!(outcome, expected, "{name}: {detail}");
+    }
+    assert_eq!(code, Some(0), "{checks:#?}");
+    for name in [
+        "stack",
+        "config",
+        "table",
+        "topic",
+        "permissions",
+        "probe",
+        "rules",
+    ] {
+        assert!(checks.contains_key(name), "no {name} check: {checks:#?}");
+    }
+
+    // The role grows a wildcard: that line, and only it, fails.
+    let mut wide = host_policy();
+    wide["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"Effect": "Allow", "Action": "lambda:*", "Resource": "*"}));
+    h.put_policy(&wide).await;
+    let (code, checks) = tokio::task::block_in_place(|| h.doctor());
+    assert_eq!(code, Some(1));
+    assert_eq!(checks["permissions"].0, "fail");
+    assert!(checks["permissions"].1.contains("lambda:*"), "{checks:#?}");
+    assert_eq!(checks["stack"].0, "ok");
+    h.put_policy(&host_policy()).await;
+
+    // The rule no longer starts the workflow.
+    aws_sdk_eventbridge::Client::new(&h.sdk)
+        .remove_targets()
+        .rule("autorepair-dev-alarms")
+        .ids("workflow")
+        .send()
+        .await
+        .unwrap();
+    let (_, checks) = tokio::task::block_in_place(|| h.doctor());
+    assert_eq!(checks["stack"].0, "fail");
+    assert!(
+        checks["stack"].1.contains("does not start state machine"),
+        "{checks:#?}"
+    );
+    assert_eq!(checks["permissions"].0, "ok");
+
+    // A configuration that does not parse; the table and topic it would name
+    // are then not checked.
+    h.configure_host("mode = 42").await;
+    let (_, checks) = tokio::task::block_in_place(|| h.doctor());
+    assert_eq!(checks["config"].0, "fail", "{checks:#?}");
+    assert_eq!(checks["table"].0, "skip");
+
+    // A configuration naming a table that is not there.
+    h.configure_host(&host_config().replace(TABLE, "autorepair-missing"))
+        .await;
+    let (_, checks) = tokio::task::block_in_place(|| h.doctor());
+    assert_eq!(checks["table"].0, "fail");
+    assert!(checks["table"].1.contains("does not exist"), "{checks:#?}");
+}

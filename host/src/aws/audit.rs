@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    ScalarAttributeType, SseSpecification, TimeToLiveSpecification,
 };
 
 use async_trait::async_trait;
@@ -129,6 +129,9 @@ impl DynamoAudit {
             .key_schema(key("pk", KeyType::Hash).map_err(build)?)
             .key_schema(key("sk", KeyType::Range).map_err(build)?)
             .billing_mode(BillingMode::PayPerRequest)
+            // Encrypted with a KMS key (the account's aws/dynamodb), as the
+            // template's table is with its own.
+            .sse_specification(SseSpecification::builder().enabled(true).build())
             .send()
             .await
             .map_err(|e| self.err(format!("creating the table: {}", describe(&e))))?;

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod bedrock;
+pub mod deployment;
 pub mod lambda;
 pub mod notify;
 pub mod s3;

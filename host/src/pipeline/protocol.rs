@@ -207,6 +207,20 @@ async fn parse_stage(
     options: Options,
     execution: Option<String>,
 ) -> Result<StageReply, String> {
+    // `autorepair doctor`'s synthetic alarm: answered here, nothing claimed,
+    // changed or notified; the workflow ends.
+    if event.get("source").and_then(Value::as_str) == Some(crate::doctor::PROBE_SOURCE) {
+        return Ok(StageReply {
+            incident: crate::doctor::PROBE_INCIDENT.to_owned(),
+            version: 0,
+            claimed: false,
+            status: Status::NoAction,
+            action: Action::None.to_string(),
+            changed: false,
+            verdict: "none".to_owned(),
+            extended: false,
+        });
+    }
     let mut run = parse(ctx, event, options, execution)
         .await
         .map_err(|e| e.to_string())?;

@@ -5,6 +5,7 @@
 mod common;
 mod config;
 mod diagnose;
+mod doctor;
 mod replay;
 mod report;
 mod rule;
@@ -64,6 +65,13 @@ enum Command {
         #[command(subcommand)]
         command: rule::RuleCommand,
     },
+    /// Check a deployment as it stands, one line per check: the pieces exist
+    /// and are wired (alarm rule → state machine → host function), the host's
+    /// configuration parses, its table and topic are reachable, its role can
+    /// do what it needs and nothing more, its rules load, the model answers
+    /// (AI on), and a synthetic alarm goes through the workflow without
+    /// touching anything. Exit code 1 when a check fails.
+    Doctor(doctor::Args),
     /// Configuration.
     Config {
         #[command(subcommand)]
@@ -121,5 +129,6 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Diagnose(args) => diagnose::run(args, &config, no_cache),
         Command::Replay(args) => replay::run(args, &config, no_cache),
         Command::Report(args) => report::run(args, &config),
+        Command::Doctor(args) => doctor::run(args, no_cache),
     }
 }

@@ -1,0 +1,124 @@
+//! `autorepair doctor`: a deployment checked as it stands, one line per check.
+
+use autorepair::aws::Aws;
+use autorepair::aws::bedrock::Bedrock;
+use autorepair::aws::deployment::AwsDeployment;
+use autorepair::config::Config;
+use autorepair::doctor::{self, Check, Names, Outcome};
+use autorepair::ports::{Model, ModelRequest};
+
+use crate::Failure;
+use crate::common::{Format, load_rules, runtime};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The deployment's environment: its pieces are named as the template
+    /// names them (autorepair-<env>-host, autorepair-<env>,
+    /// autorepair-<env>-alarms).
+    #[arg(long, default_value = "dev")]
+    environment: String,
+    /// The host function, instead of autorepair-<env>-host.
+    #[arg(long)]
+    function: Option<String>,
+    /// The state machine, instead of autorepair-<env>.
+    #[arg(long)]
+    state_machine: Option<String>,
+    /// The EventBridge rule, instead of autorepair-<env>-alarms.
+    #[arg(long)]
+    rule: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+pub fn run(args: Args, no_cache: bool) -> Result<(), Failure> {
+    let mut names = Names::for_environment(&args.environment);
+    if let Some(f) = args.function {
+        names.function = f;
+    }
+    if let Some(m) = args.state_machine {
+        names.state_machine = m;
+    }
+    if let Some(r) = args.rule {
+        names.rule = r;
+    }
+    let runtime = runtime()?;
+    let aws = runtime.block_on(Aws::from_env());
+    let deployment = AwsDeployment::new(&aws.sdk);
+    let (mut checks, config) = runtime.block_on(doctor::inspect(&deployment, &names));
+    drop(runtime);
+    match &config {
+        Some(config) => {
+            checks.push(rules(config, no_cache));
+            checks.push(model(&aws, config));
+        }
+        None => {
+            checks.push(Check::skip("rules", "no configuration to name them"));
+            checks.push(Check::skip("model", "no configuration"));
+        }
+    }
+    match args.format {
+        Format::Text => print!("{}", doctor::render(&checks)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&checks)?),
+    }
+    let failed = checks.iter().filter(|c| c.outcome == Outcome::Fail).count();
+    if failed > 0 {
+        return Err(Failure {
+            code: 1,
+            error: anyhow::anyhow!("{failed} of {} checks failed", checks.len()),
+        });
+    }
+    Ok(())
+}
+
+/// The host's rules load as it would load them: bundled, pinned, signed.
+fn rules(config: &Config, no_cache: bool) -> Check {
+    match load_rules(config, no_cache) {
+        Err(e) => Check::fail("rules", format!("{:#}", e.error)),
+        Ok(set) if set.load_failures().is_empty() => Check::ok(
+            "rules",
+            format!(
+                "{} load: {}",
+                set.rules().len(),
+                set.rules()
+                    .iter()
+                    .map(|r| r.info.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        Ok(set) => Check::fail(
+            "rules",
+            set.load_failures()
+                .iter()
+                .map(|f| format!("{} {}", f.rule, f.cause))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+    }
+}
+
+/// With the AI on, one tiny Converse call to the model: access granted, the
+/// model id right.
+fn model(aws: &Aws, config: &Config) -> Check {
+    if !config.ai.enabled {
+        return Check::skip("model", "the AI diagnoser is off");
+    }
+    let bedrock = Bedrock::new(&aws.sdk, &config.ai);
+    let request = ModelRequest {
+        model_id: config.ai.model_id.clone(),
+        system: "Answer with the tool.".into(),
+        user: "ping".into(),
+        tool_name: "pong",
+        tool_description: "Say that you are reachable.",
+        tool_schema: serde_json::json!({"type": "object", "properties": {}}),
+        max_tokens: 16,
+    };
+    let answer = match runtime() {
+        Ok(rt) => rt.block_on(bedrock.converse(&request)),
+        Err(e) => return Check::fail("model", format!("{:#}", e.error)),
+    };
+    match answer {
+        Ok(_) => Check::ok("model", format!("{} answers", config.ai.model_id)),
+        Err(e) => Check::fail("model", format!("{}: {}", config.ai.model_id, e.message)),
+    }
+}
