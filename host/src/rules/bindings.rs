@@ -3,10 +3,6 @@
 //! `autorepair:rules@0.1.x` (wit/versions/0.1.0) — and the conversions between
 //! their types and the domain model. Nothing outside `rules` sees these types.
 
-use wasmtime::Store;
-use wasmtime::component::InstancePre;
-
-use super::sandbox::State;
 use crate::model::{
     Evidence, Finding, FindingKind, Grant, Grants, InvocationReport, InvocationStatus,
     Recommendation,
@@ -55,7 +51,7 @@ impl Line {
 /// own Rust types, so the code is stamped out per line.
 macro_rules! conversions {
     ($conversions:ident, $line:ident) => {
-        mod $conversions {
+        pub(crate) mod $conversions {
             use super::$line::autorepair::rules::types as wit;
             use super::*;
 
@@ -202,7 +198,7 @@ macro_rules! conversions {
 conversions!(conv_v0_2, v0_2);
 conversions!(conv_v0_1, v0_1);
 
-mod kinds {
+pub(crate) mod kinds {
     use super::*;
 
     pub(super) fn v0_2(kind: super::v0_2::autorepair::rules::types::FindingKind) -> FindingKind {
@@ -241,12 +237,6 @@ pub(crate) struct RawInfo {
     pub wants: Grants,
 }
 
-/// A rule component linked for its line, ready to instantiate.
-pub(crate) enum Plugin {
-    V0_2(v0_2::RulePluginPre<State>),
-    V0_1(v0_1::RulePluginPre<State>),
-}
-
 /// The evidence converted for one line.
 #[derive(Clone)]
 pub(crate) enum View {
@@ -259,72 +249,6 @@ impl View {
         match line {
             Line::V0_2 => View::V0_2(conv_v0_2::evidence(evidence, grants)),
             Line::V0_1 => View::V0_1(conv_v0_1::evidence(evidence, grants)),
-        }
-    }
-}
-
-impl Plugin {
-    pub(crate) fn new(line: Line, pre: InstancePre<State>) -> wasmtime::Result<Plugin> {
-        Ok(match line {
-            Line::V0_2 => Plugin::V0_2(v0_2::RulePluginPre::new(pre)?),
-            Line::V0_1 => Plugin::V0_1(v0_1::RulePluginPre::new(pre)?),
-        })
-    }
-
-    pub(crate) fn line(&self) -> Line {
-        match self {
-            Plugin::V0_2(_) => Line::V0_2,
-            Plugin::V0_1(_) => Line::V0_1,
-        }
-    }
-
-    /// A fresh instance, its `describe` not called: the fixed cost of a call.
-    pub(crate) fn instantiate(&self, store: &mut Store<State>) -> wasmtime::Result<()> {
-        match self {
-            Plugin::V0_2(pre) => pre.instantiate(store).map(drop),
-            Plugin::V0_1(pre) => pre.instantiate(store).map(drop),
-        }
-    }
-
-    pub(crate) fn describe(&self, store: &mut Store<State>) -> wasmtime::Result<RawInfo> {
-        match self {
-            Plugin::V0_2(pre) => {
-                let plugin = pre.instantiate(&mut *store)?;
-                let info = plugin.autorepair_rules_rule().call_describe(store)?;
-                Ok(conv_v0_2::info(info))
-            }
-            Plugin::V0_1(pre) => {
-                let plugin = pre.instantiate(&mut *store)?;
-                let info = plugin.autorepair_rules_rule().call_describe(store)?;
-                Ok(conv_v0_1::info(info))
-            }
-        }
-    }
-
-    /// One evaluation on `view` (converted for this plugin's line).
-    pub(crate) fn evaluate(
-        &self,
-        store: &mut Store<State>,
-        view: &View,
-    ) -> wasmtime::Result<Result<Vec<Finding>, String>> {
-        match (self, view) {
-            (Plugin::V0_2(pre), View::V0_2(evidence)) => {
-                let plugin = pre.instantiate(&mut *store)?;
-                let found = plugin
-                    .autorepair_rules_rule()
-                    .call_evaluate(store, evidence)?;
-                Ok(found.map(|f| f.into_iter().map(conv_v0_2::finding).collect()))
-            }
-            (Plugin::V0_1(pre), View::V0_1(evidence)) => {
-                let plugin = pre.instantiate(&mut *store)?;
-                let found = plugin
-                    .autorepair_rules_rule()
-                    .call_evaluate(store, evidence)?;
-                Ok(found.map(|f| f.into_iter().map(conv_v0_1::finding).collect()))
-            }
-            _ => Err(wasmtime::format_err!(
-                "evidence converted for another line of the rule interface"
-            )),
         }
     }
 }

@@ -8,6 +8,7 @@
 pub mod artifacts;
 mod bindings;
 mod cache;
+mod plugin;
 mod sandbox;
 pub mod source;
 pub mod validate;
@@ -30,7 +31,8 @@ use crate::digest::sha256_hex;
 use crate::model::{Evidence, FailureCause, Finding, Grants, RuleFailure};
 use crate::text::clean;
 use crate::trust::Trust;
-use bindings::{Line, Plugin, View};
+use bindings::{Line, View};
+use plugin::Plugin;
 
 /// Where a rule came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
