@@ -217,10 +217,11 @@ impl AuditStore for DynamoAudit {
         now_ms: Millis,
     ) -> Result<Claim, AuditError> {
         // A record claimed before versions existed counts as version 0.
+        // Every attribute goes by a placeholder: no reserved word can bite.
         let condition = if expected == 0 {
-            "attribute_exists(pk) AND (attribute_not_exists(version) OR version = :expected)"
+            "attribute_exists(pk) AND (attribute_not_exists(#version) OR #version = :expected)"
         } else {
-            "attribute_exists(pk) AND version = :expected"
+            "attribute_exists(pk) AND #version = :expected"
         };
         let result = self
             .client
@@ -229,12 +230,14 @@ impl AuditStore for DynamoAudit {
             .key("pk", s(format!("incident#{incident_id}")))
             .key("sk", s("record"))
             .update_expression(
-                "SET #status = :status, #record = :record, updated_ms = :now, version = :next, \
-                 stages = list_append(if_not_exists(stages, :none), :stage)",
+                "SET #status = :status, #record = :record, updated_ms = :now, #version = :next, \
+                 #stages = list_append(if_not_exists(#stages, :none), :stage)",
             )
             .condition_expression(condition)
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#record", "record")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#stages", "stages")
             .expression_attribute_values(":status", s(status))
             .expression_attribute_values(":record", s(record_json))
             .expression_attribute_values(":now", n(now_ms))
