@@ -64,7 +64,8 @@ const NEAREST_MS: i64 = 2_000;
 /// request id belongs to the report nearest in time.
 pub fn parse_reports(lines: &[LogLine]) -> Vec<InvocationReport> {
     let mut reports = Vec::new();
-    let mut marks: HashMap<&str, Marks> = HashMap::new();
+    // Per request id: when it was first named, and what its lines say.
+    let mut marks: HashMap<&str, (i64, Marks)> = HashMap::new();
     let mut anonymous: Vec<(i64, Marks)> = Vec::new();
     for line in lines {
         let message = line.message.as_str();
@@ -72,19 +73,23 @@ pub fn parse_reports(lines: &[LogLine]) -> Vec<InvocationReport> {
             reports.push(report);
         } else if let Some((request_id, mark)) = failure_mark(message) {
             match request_id {
-                Some(id) => marks.entry(id).or_default().merge(mark),
+                Some(id) => marks
+                    .entry(id)
+                    .or_insert((line.timestamp_ms, Marks::default()))
+                    .1
+                    .merge(mark),
                 None => anonymous.push((line.timestamp_ms, mark)),
             }
         }
     }
     for report in &mut reports {
-        if let Some(mark) = marks.remove(report.request_id.as_str()) {
+        if let Some((_, mark)) = marks.remove(report.request_id.as_str()) {
             apply(report, mark);
         }
     }
     let mut orphans: Vec<(i64, Option<&str>, Marks)> = marks
         .into_iter()
-        .map(|(id, mark)| (timestamp_of(lines, id), Some(id), mark))
+        .map(|(id, (at, mark))| (at, Some(id), mark))
         .collect();
     for (at, mark) in anonymous {
         // A kill or exit without an id: the invocation that ended next to it.
@@ -124,14 +129,6 @@ pub fn parse_reports(lines: &[LogLine]) -> Vec<InvocationReport> {
     }
     reports.sort_by_key(|r| r.timestamp_ms);
     reports
-}
-
-/// When the first line naming `id` was logged.
-fn timestamp_of(lines: &[LogLine], id: &str) -> i64 {
-    lines
-        .iter()
-        .find(|l| l.message.contains(id))
-        .map_or(0, |l| l.timestamp_ms)
 }
 
 fn apply(report: &mut InvocationReport, mark: Marks) {

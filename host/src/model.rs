@@ -525,3 +525,25 @@ pub struct AiRun {
     #[serde(default)]
     pub shadow: bool,
 }
+
+impl AiRun {
+    /// A run of `model_id` that got no answer yet: failed, nothing counted.
+    pub fn failed(model_id: &str, shadow: bool) -> AiRun {
+        AiRun {
+            model_id: model_id.to_owned(),
+            status: AiStatus::Failed,
+            finding: None,
+            reason: None,
+            latency_ms: 0,
+            attempts: 0,
+            input_tokens: 0,
+            output_tokens: 0,
+            stop_reason: None,
+            cost_usd: 0.0,
+            prompt_tokens_estimated: 0,
+            sample_lines: 0,
+            redactions: 0,
+            shadow,
+        }
+    }
+}

@@ -38,20 +38,10 @@ impl AiDiagnoser for Diagnoser {
         let started = Instant::now();
         let prompt = prompt::build(evidence, &self.config);
         let mut run = AiRun {
-            model_id: self.config.model_id.clone(),
-            status: AiStatus::Failed,
-            finding: None,
-            reason: None,
-            latency_ms: 0,
-            attempts: 0,
-            input_tokens: 0,
-            output_tokens: 0,
-            stop_reason: None,
-            cost_usd: 0.0,
             prompt_tokens_estimated: prompt.estimated_tokens,
             sample_lines: prompt.sample_lines,
             redactions: prompt.redactions,
-            shadow: self.config.shadow,
+            ..AiRun::failed(&self.config.model_id, self.config.shadow)
         };
         let timeout = Duration::from_secs(self.config.timeout_seconds);
         let answer = tokio::time::timeout(timeout, self.converse(&prompt, &mut run)).await;

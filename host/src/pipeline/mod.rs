@@ -872,6 +872,26 @@ pub async fn record(ctx: &Context, run: &mut Run) {
             });
         }
     }
+    release(ctx, run).await;
+}
+
+/// What Step Functions' Catch caught (`{"Error":…,"Cause":…}`), in one line
+/// with the cause cut at `max` characters.
+fn caught(error: &Value, max: usize) -> String {
+    let what = error
+        .get("Error")
+        .and_then(Value::as_str)
+        .unwrap_or("error");
+    let cause = error
+        .get("Cause")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    format!("{what}: {}", cause.chars().take(max).collect::<String>())
+}
+
+/// Releases the function's lock, unless this incident never held it
+/// (skipped); a lock left behind expires by itself.
+async fn release(ctx: &Context, run: &Run) {
     if run.status != Status::Skipped
         && let Err(e) = ctx
             .audit
@@ -889,19 +909,7 @@ async fn finish(ctx: &Context, run: &mut Run) {
     if let Some(error) = run.step_error.take()
         && run.failure.is_none()
     {
-        let what = error
-            .get("Error")
-            .and_then(Value::as_str)
-            .unwrap_or("error");
-        let cause = error
-            .get("Cause")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        fail(
-            run,
-            "workflow",
-            format!("{what}: {}", cause.chars().take(500).collect::<String>()),
-        );
+        fail(run, "workflow", caught(&error, 500));
     }
     if run.status == Status::Started {
         match &run.change {

@@ -264,7 +264,6 @@ async fn branch(
         rules: name == "rules",
         ai: name == "ai",
     };
-    // Without `[ai] enabled` the AI branch contributes no finding.
     // The loaded run may hold the other branch's work already: this branch
     // adds only its own, to the record as it stands when committing.
     let mut mine = run;
@@ -277,22 +276,11 @@ async fn branch(
         // rules decide as they would without it.
         Some(error) if which.ai => {
             mine.ai = Some(crate::ai::AiRun {
-                model_id: ctx.config.ai.model_id.clone(),
-                status: crate::ai::AiStatus::Failed,
-                finding: None,
                 reason: Some(format!("the AI task failed: {}", caught_text(&error))),
-                latency_ms: 0,
-                attempts: 0,
-                input_tokens: 0,
-                output_tokens: 0,
-                stop_reason: None,
-                cost_usd: 0.0,
-                prompt_tokens_estimated: 0,
-                sample_lines: 0,
-                redactions: 0,
-                shadow: false,
+                ..crate::ai::AiRun::failed(&ctx.config.ai.model_id, false)
             })
         }
+        // Without `[ai] enabled` the AI branch contributes no finding.
         _ if which.rules || ctx.ai.is_some() => diagnose(ctx, &mut mine, which).await,
         _ => {}
     }
@@ -304,27 +292,15 @@ async fn branch(
         } else {
             mine.clone()
         };
-        match ctx
-            .audit
-            .commit(
-                &id,
-                name,
-                &merged.status.to_string(),
-                &json(&merged),
-                stored.version,
-                ctx.clock.now_ms(),
-            )
-            .await
-        {
-            Ok(Claim::Won) => return Ok(StageReply::of(&merged, stored.version + 1, true)),
-            Ok(Claim::Taken) => {
+        match save(ctx, name, &merged, stored.version).await? {
+            Claim::Won => return Ok(StageReply::of(&merged, stored.version + 1, true)),
+            Claim::Taken => {
                 // The other branch committed first: merge with it.
                 stored = load(ctx, &id).await?.1;
                 if next(name, stored.version, &stored.stages)? == Next::Done {
                     return Err(format!("incident {id}: {name} was committed twice"));
                 }
             }
-            Err(e) => return Err(e.to_string()),
         }
     }
     Err(format!(
@@ -350,14 +326,8 @@ async fn record_stage(
     run.step_error = step_error;
     finish(ctx, &mut run).await;
     let reply = commit(ctx, "record", &run, stored.version).await;
-    if reply.is_ok()
-        && run.status != Status::Skipped
-        && let Err(e) = ctx
-            .audit
-            .unlock(&run.incident.function_name, incident)
-            .await
-    {
-        tracing::error!(error = %e, "could not release the lock (it expires by itself)");
+    if reply.is_ok() {
+        super::release(ctx, &run).await;
     }
     reply
 }
@@ -380,17 +350,11 @@ fn stored_run(incident: &str, stored: &StoredRecord) -> Result<Run, String> {
         .map_err(|e| format!("incident {incident}: the stored run does not parse ({e})"))
 }
 
-async fn commit(
-    ctx: &Context,
-    stage: &str,
-    run: &Run,
-    expected: u64,
-) -> Result<StageReply, String> {
-    let id = &run.incident.id;
-    match ctx
-        .audit
+/// Saves the run `stage` produced on version `expected`.
+async fn save(ctx: &Context, stage: &str, run: &Run, expected: u64) -> Result<Claim, String> {
+    ctx.audit
         .commit(
-            id,
+            &run.incident.id,
             stage,
             &run.status.to_string(),
             &json(run),
@@ -398,30 +362,29 @@ async fn commit(
             ctx.clock.now_ms(),
         )
         .await
-    {
-        Ok(Claim::Won) => Ok(StageReply::of(run, expected + 1, true)),
-        Ok(Claim::Taken) => Err(format!(
-            "incident {id}: another stage committed version {} first; this {stage} is not saved",
+        .map_err(|e| e.to_string())
+}
+
+/// Saves, and refuses when another stage committed that version first.
+async fn commit(
+    ctx: &Context,
+    stage: &str,
+    run: &Run,
+    expected: u64,
+) -> Result<StageReply, String> {
+    match save(ctx, stage, run, expected).await? {
+        Claim::Won => Ok(StageReply::of(run, expected + 1, true)),
+        Claim::Taken => Err(format!(
+            "incident {}: another stage committed version {} first; this {stage} is not saved",
+            run.incident.id,
             expected + 1
         )),
-        Err(e) => Err(e.to_string()),
     }
 }
 
-/// What Step Functions' Catch caught, in one line.
+/// What Step Functions' Catch caught, in one clean line.
 fn caught_text(error: &Value) -> String {
-    let what = error
-        .get("Error")
-        .and_then(Value::as_str)
-        .unwrap_or("error");
-    let cause = error
-        .get("Cause")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    crate::text::clean(&format!(
-        "{what}: {}",
-        cause.chars().take(300).collect::<String>()
-    ))
+    crate::text::clean(&super::caught(error, 300))
 }
 
 /// A verification before its window has passed judges too little: refused.
