@@ -23,6 +23,9 @@ echo "==> rule SDK and bundled rules, natively" >&2
 echo "==> rule SDK and bundled rules, in WebAssembly (wasmtime)" >&2
 cargo build --locked -p autorepair --example wasi_run
 export CARGO_TARGET_WASM32_WASIP2_RUNNER="$root/target/debug/examples/wasi_run"
+# local-statistics: the rules compute their statistics themselves, as a plain
+# WASI runner offers no `statistics` import (the host's sandbox does).
 (cd plugins && cargo test --locked --target wasm32-wasip2 \
+    --features autorepair-rule-sdk/local-statistics \
     -p autorepair-signatures -p autorepair-rule-sdk \
     -p oom -p memory-pressure -p timeouts -p throttles -p code-errors)

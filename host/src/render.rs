@@ -104,7 +104,7 @@ fn rule_entry(r: &LoadedRule) -> String {
         format!("  [{}]", flags.join(", "))
     };
     format!(
-        "{} {}{flags}\n  {}\n  from: {}  trust: {}  sha256: {}\n  wants: {}  granted: {}  sees: {}\n  limits: {} ms CPU, {} MiB memory\n\n",
+        "{} {}{flags}\n  {}\n  from: {}  trust: {}  sha256: {}\n  wants: {}  granted: {}  sees: {}{}\n  limits: {} ms CPU, {} MiB memory, {}\n\n",
         r.info.name,
         r.info.version,
         r.info.summary,
@@ -114,8 +114,18 @@ fn rule_entry(r: &LoadedRule) -> String {
         r.info.wants,
         r.grants,
         r.effective_grants(),
+        if r.uses_statistics() {
+            format!(", and the host's statistics over {}", r.grants)
+        } else {
+            String::new()
+        },
         r.limits.cpu_budget_ms,
         r.limits.memory_mib,
+        if r.keeps_instance() {
+            "instance kept between calls (built in)"
+        } else {
+            "a fresh instance per call"
+        },
     )
 }
 

@@ -8,7 +8,7 @@ use autorepair::diagnosis::load_evidence;
 use autorepair::model::{Evidence, FailureCause, FindingKind, Grant, Grants};
 use autorepair::rules::validate::MAX_OUTPUT_BYTES;
 use autorepair::rules::{
-    Compiler, Limits, Origin, RuleOutcome, RuleSet, RuleSpec, Sandbox, artifacts,
+    Compiler, Limits, NativeCode, Origin, RuleOutcome, RuleSet, RuleSpec, Sandbox, artifacts,
 };
 use autorepair::trust::Trust;
 
@@ -179,6 +179,123 @@ fn a_rule_built_against_the_previous_line_still_loads_runs_and_logs() {
         outcome.report.logs.len(),
         1,
         "its log went through the 0.1 host"
+    );
+}
+
+#[test]
+fn a_rule_built_against_an_earlier_release_of_the_line_still_loads_and_runs() {
+    // Built against autorepair:rules@0.2.0: no `statistics` import, and it
+    // exports rule@0.2.0, which this 0.2.1 host finds by semver.
+    let set = RuleSet::load(compiler(), &[hostile("earlier-minor")]);
+    assert!(set.load_failures().is_empty(), "{:?}", set.load_failures());
+    assert_eq!(set.rules()[0].info.version, "0.2.0");
+    let e = evidence();
+    let outcome = &set.evaluate(&e)[0];
+    let findings = outcome.result.as_ref().expect("it runs");
+    assert_eq!(findings[0].kind, FindingKind::MemoryLeak);
+    assert!(
+        findings[0]
+            .summary
+            .contains(&format!("{} reports", e.reports.len())),
+        "{}",
+        findings[0].summary
+    );
+    assert_eq!(outcome.report.logs.len(), 1, "its log reached the host");
+}
+
+#[test]
+fn only_bundled_rules_keep_their_instance_and_a_failure_drops_it() {
+    let called = |set: &RuleSet, function: &str| -> Result<String, FailureCause> {
+        let mut e = evidence();
+        e.function.name = function.into();
+        let outcome = set.evaluate_serial(&e).pop().expect("one outcome");
+        outcome.result.map(|f| f[0].summary.clone())
+    };
+    // A rule from a file: a fresh instance every call, nothing remembered.
+    let external = RuleSet::load(compiler(), &[hostile("remembers")]);
+    assert!(!external.rules()[0].keeps_instance());
+    for _ in 0..3 {
+        assert_eq!(
+            called(&external, "orders").unwrap(),
+            "call 1 of this instance"
+        );
+    }
+    // The same code as if built into the binary: its instance is kept...
+    let mut spec = hostile("remembers");
+    spec.origin = Origin::Bundled;
+    let kept = RuleSet::load(compiler(), &[spec]);
+    assert!(kept.rules()[0].keeps_instance());
+    assert_eq!(called(&kept, "orders").unwrap(), "call 1 of this instance");
+    assert_eq!(called(&kept, "orders").unwrap(), "call 2 of this instance");
+    // ...until a call fails: the instance is dropped, the next one is new.
+    assert!(matches!(
+        called(&kept, "trap-me"),
+        Err(FailureCause::Panic(_))
+    ));
+    assert_eq!(called(&kept, "orders").unwrap(), "call 1 of this instance");
+}
+
+#[test]
+fn bundled_rules_start_from_the_code_embedded_at_build_time() {
+    let set = RuleSet::load(
+        &Compiler::new(Arc::new(Sandbox::new(64).expect("sandbox")), None),
+        &[bundled("oom"), bundled("throttles")],
+    );
+    assert!(set.load_failures().is_empty(), "{:?}", set.load_failures());
+    for rule in set.rules() {
+        assert_eq!(rule.native_code, NativeCode::Embedded, "{}", rule.info.name);
+    }
+    // A component that is not bundled is compiled.
+    let other = RuleSet::load(
+        &Compiler::new(Arc::new(Sandbox::new(64).expect("sandbox")), None),
+        &[hostile("old-line")],
+    );
+    assert_eq!(other.rules()[0].native_code, NativeCode::Compiled);
+}
+
+#[test]
+fn embedded_code_for_another_engine_configuration_is_recompiled_not_trusted() {
+    // A metered engine (fuel on, as `rule test` uses) shapes code differently:
+    // wasmtime refuses the embedded artifacts and the rule is compiled, and runs.
+    let metered = Compiler::new(Arc::new(Sandbox::metered(64).expect("sandbox")), None);
+    let set = RuleSet::load(&metered, &[bundled("oom")]);
+    assert!(set.load_failures().is_empty(), "{:?}", set.load_failures());
+    assert_eq!(set.rules()[0].native_code, NativeCode::Compiled);
+    let outcome = &set.evaluate(&evidence())[0];
+    assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+}
+
+#[test]
+fn statistics_cover_what_was_granted_and_nothing_more() {
+    // The bundled oom rule reads out-of-memory lines through the host's
+    // statistics, not from raw lines: granted logs, its finding quotes them.
+    let e = evidence();
+    assert!(
+        e.logs
+            .iter()
+            .any(|l| l.message.contains("heap out of memory")),
+        "the fixture has an OOM line"
+    );
+    let granted = run_one(bundled("oom"));
+    let findings = granted.result.expect("oom runs");
+    assert!(
+        findings[0]
+            .evidence
+            .iter()
+            .any(|line| line.contains("heap out of memory")),
+        "{:?}",
+        findings[0].evidence
+    );
+    // Without the logs grant the statistics count no lines and quote none.
+    let mut withheld = bundled("oom");
+    withheld.grants = [Grant::Reports, Grant::Config].into_iter().collect();
+    let findings = run_one(withheld).result.expect("oom runs");
+    assert!(
+        findings
+            .iter()
+            .flat_map(|f| &f.evidence)
+            .all(|line| !line.contains("heap out of memory")),
+        "{findings:?}"
     );
 }
 
@@ -406,8 +523,12 @@ fn precompiled_rules_are_cached_on_disk_and_checked() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("cache");
     let sandbox = Arc::new(Sandbox::new(64).unwrap());
+    // A rule from a file (bundled ones start from the code in the binary).
     let first = Compiler::new(sandbox.clone(), Some(dir.clone()));
-    assert!(first.load(&bundled("throttles")).is_ok());
+    assert_eq!(
+        first.load(&hostile("old-line")).unwrap().native_code,
+        NativeCode::Compiled
+    );
     let files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -417,10 +538,9 @@ fn precompiled_rules_are_cached_on_disk_and_checked() {
 
     // A fresh process (a fresh compiler) loads from the cache...
     let second = Compiler::new(sandbox.clone(), Some(dir.clone()));
-    assert_eq!(
-        second.load(&bundled("throttles")).unwrap().info.name,
-        "throttles"
-    );
+    let loaded = second.load(&hostile("old-line")).unwrap();
+    assert_eq!(loaded.info.name, "old-line");
+    assert_eq!(loaded.native_code, NativeCode::Cache);
 
     // ...and a corrupted artifact is detected, dropped and rebuilt.
     let mut bytes = std::fs::read(&files[0]).unwrap();
@@ -429,13 +549,13 @@ fn precompiled_rules_are_cached_on_disk_and_checked() {
     std::fs::write(&files[0], &bytes).unwrap();
     let third = Compiler::new(sandbox.clone(), Some(dir.clone()));
     assert_eq!(
-        third.load(&bundled("throttles")).unwrap().info.name,
-        "throttles"
+        third.load(&hostile("old-line")).unwrap().info.name,
+        "old-line"
     );
     assert_ne!(std::fs::read(&files[0]).unwrap(), bytes);
 
     // Planted: the native code of another component (a hostile one) under
-    // throttles' name, with the sha256 trailer the old cache accepted.
+    // old-line's name, with the sha256 trailer the old cache accepted.
     let engine = sandbox.engine();
     let hostile_code = engine
         .precompile_component(&std::fs::read(autorepair::testing::hostile::path("panic")).unwrap())
@@ -445,9 +565,9 @@ fn precompiled_rules_are_cached_on_disk_and_checked() {
     std::fs::write(&files[0], &planted).unwrap();
     let fourth = Compiler::new(sandbox, Some(dir.clone()));
     let loaded = fourth
-        .load(&bundled("throttles"))
+        .load(&hostile("old-line"))
         .expect("recompiled from its bytes");
-    assert_eq!(loaded.info.name, "throttles", "the planted code never ran");
+    assert_eq!(loaded.info.name, "old-line", "the planted code never ran");
     assert_ne!(
         std::fs::read(&files[0]).unwrap(),
         planted,
@@ -481,6 +601,13 @@ fn bundled_rules_describe_themselves() {
             "code-errors"
         ]
     );
-    let throttles = &set.rules()[3];
-    assert!(!throttles.effective_grants().contains(Grant::Logs));
+    // None reads raw lines any more: the line counts they need come with the
+    // host's statistics (so no line is copied into any of them).
+    for rule in set.rules() {
+        assert!(
+            !rule.effective_grants().contains(Grant::Logs),
+            "{}",
+            rule.info.name
+        );
+    }
 }

@@ -1,7 +1,9 @@
 //! The generated host side of every line of the rule interface this host
-//! speaks — `autorepair:rules@0.2.x` (wit/rules.wit) and the frozen
-//! `autorepair:rules@0.1.x` (wit/versions/0.1.0) — and the conversions between
-//! their types and the domain model. Nothing outside `rules` sees these types.
+//! speaks — `autorepair:rules@0.2.x` (wit/rules.wit, which also serves rules
+//! built against earlier 0.2 releases: wasmtime matches semver-compatible
+//! names) and the frozen `autorepair:rules@0.1.x` (wit/versions/0.1.0) — and
+//! the conversions between their types and the domain model. Nothing outside
+//! `rules` sees these types.
 
 use crate::model::{
     Evidence, Finding, FindingKind, Grant, Grants, InvocationReport, InvocationStatus,
@@ -25,7 +27,7 @@ pub(crate) mod v0_1 {
 /// The package and interface every rule exports, without a version.
 pub const RULE_INTERFACE: &str = "autorepair:rules/rule";
 /// The current line: what the SDK builds and the docs describe.
-pub const INTERFACE_VERSION: (u64, u64, u64) = (0, 2, 0);
+pub const INTERFACE_VERSION: (u64, u64, u64) = (0, 2, 1);
 /// Every line this host loads, newest first: (major, minor).
 pub const LINES: &[(u64, u64)] = &[(0, 2), (0, 1)];
 
@@ -46,29 +48,13 @@ impl Line {
     }
 }
 
-/// The same conversions for every line: the evidence a rule sees, what it
-/// says about itself, the findings it returns. Each line's types are their
-/// own Rust types, so the code is stamped out per line.
-macro_rules! conversions {
-    ($conversions:ident, $line:ident) => {
-        pub(crate) mod $conversions {
-            use super::$line::autorepair::rules::types as wit;
-            use super::*;
-
-            pub(crate) fn wants_to_grants(wants: wit::Wants) -> Grants {
-                let mut grants = Grants::NONE;
-                for (flag, grant) in [
-                    (wit::Wants::METRICS, Grant::Metrics),
-                    (wit::Wants::REPORTS, Grant::Reports),
-                    (wit::Wants::LOGS, Grant::Logs),
-                    (wit::Wants::CONFIG, Grant::Config),
-                ] {
-                    if wants.contains(flag) {
-                        grants = grants.with(grant);
-                    }
-                }
-                grants
-            }
+/// The evidence a rule sees, for every set of types generated from a line of
+/// the interface: the host's bindings of each line, and the Rust SDK's (the
+/// host computes the statistics with the SDK's own code). Each is its own Rust
+/// type, so the code is stamped out per set.
+macro_rules! evidence_conversion {
+    ($($types:tt)+) => {
+            use $($types)+ as wit;
 
             /// The evidence a rule sees: lists it was not granted are empty,
             /// and without `config` the function is reduced to its name and
@@ -163,6 +149,38 @@ macro_rules! conversions {
                         Vec::new()
                     },
                 }
+            }
+    };
+}
+
+/// The evidence in the Rust SDK's types, for the statistics the host computes
+/// with the SDK's code.
+pub(crate) mod conv_sdk {
+    use super::*;
+    evidence_conversion!(autorepair_rule_sdk::bindings::autorepair::rules::types);
+}
+
+/// The same conversions for every line: the evidence a rule sees, what it
+/// says about itself, the findings it returns.
+macro_rules! conversions {
+    ($conversions:ident, $line:ident) => {
+        pub(crate) mod $conversions {
+            use super::*;
+            evidence_conversion!(super::$line::autorepair::rules::types);
+
+            pub(crate) fn wants_to_grants(wants: wit::Wants) -> Grants {
+                let mut grants = Grants::NONE;
+                for (flag, grant) in [
+                    (wit::Wants::METRICS, Grant::Metrics),
+                    (wit::Wants::REPORTS, Grant::Reports),
+                    (wit::Wants::LOGS, Grant::Logs),
+                    (wit::Wants::CONFIG, Grant::Config),
+                ] {
+                    if wants.contains(flag) {
+                        grants = grants.with(grant);
+                    }
+                }
+                grants
             }
 
             pub(crate) fn info(info: wit::RuleInfo) -> RawInfo {

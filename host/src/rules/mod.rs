@@ -8,9 +8,11 @@
 pub mod artifacts;
 mod bindings;
 mod cache;
+mod engine;
 mod plugin;
 mod sandbox;
 pub mod source;
+mod statistics;
 pub mod validate;
 
 use std::collections::HashMap;
@@ -23,6 +25,7 @@ use wasmtime::component::{Component, types::ComponentItem};
 
 pub use bindings::{INTERFACE_VERSION, LINES, RULE_INTERFACE};
 pub use cache::{ArtifactCache, default_dir as default_cache_dir};
+pub use engine::{MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES};
 pub use sandbox::{
     CallReport, EPOCH_TICK, Limits, MAX_LOG_BYTES, MAX_LOG_CALLS, RuleLog, Sandbox, SandboxError,
 };
@@ -32,7 +35,16 @@ use crate::model::{Evidence, FailureCause, Finding, Grants, RuleFailure};
 use crate::text::clean;
 use crate::trust::Trust;
 use bindings::{Line, View};
-use plugin::Plugin;
+use plugin::{Instance, Plugin};
+
+/// Computes the incident statistics the host hands to rules, as it does once
+/// per incident and set of grants (the leak only when a rule asks); the
+/// result is dropped (benchmarks).
+#[doc(hidden)]
+pub fn compute_statistics(evidence: &Evidence, grants: Grants) {
+    let statistics = statistics::Statistics::of(evidence, grants);
+    std::hint::black_box(statistics.incident);
+}
 
 /// Where a rule came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -78,6 +90,18 @@ pub struct RuleInfo {
     pub wants: Grants,
 }
 
+/// Where a rule's native code came from when it was loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NativeCode {
+    /// Precompiled when this binary was built, embedded in it (bundled rules).
+    Embedded,
+    /// Deserialized from the on-disk artifact cache.
+    Cache,
+    /// Compiled from the component at load.
+    Compiled,
+}
+
 /// A rule ready to run: compiled, linked, described and validated.
 pub struct LoadedRule {
     pub info: RuleInfo,
@@ -89,13 +113,43 @@ pub struct LoadedRule {
     pub shadow: bool,
     pub trust: Trust,
     pub veto_on_failure: bool,
+    pub native_code: NativeCode,
+    /// It imports `statistics` (since 0.2.1): the host computes them before
+    /// calling it.
+    uses_statistics: bool,
     plugin: Plugin,
+    /// Instances kept between calls, for bundled rules only (see [`MAX_WARM`]).
+    warm: Mutex<Vec<Warm>>,
 }
+
+/// A bundled rule's instance kept for its next call, with its store.
+struct Warm {
+    store: wasmtime::Store<sandbox::State>,
+    instance: Instance,
+}
+
+/// Instances kept per bundled rule: as many as threads usually evaluate it
+/// at once. Each holds a pooled slot and its memory (about a MiB).
+const MAX_WARM: usize = 4;
 
 impl LoadedRule {
     /// What the rule actually sees: what it wants, as far as it was granted.
     pub fn effective_grants(&self) -> Grants {
         self.info.wants.intersect(self.grants)
+    }
+
+    /// Whether its instance is kept between calls. Only for the rules built
+    /// into this binary — our own code, whose only state is its evidence;
+    /// every other rule gets a fresh instance, and a fresh store, per call,
+    /// so nothing of one incident can reach the next. A call that fails
+    /// (a trap, a budget) drops the instance whatever its origin.
+    pub fn keeps_instance(&self) -> bool {
+        self.origin == Origin::Bundled
+    }
+
+    /// Whether it imports the host's statistics (autorepair:rules@0.2.1).
+    pub fn uses_statistics(&self) -> bool {
+        self.uses_statistics
     }
 }
 
@@ -130,7 +184,7 @@ impl RuleOutcome {
 pub struct Compiler {
     sandbox: Arc<Sandbox>,
     cache: Option<ArtifactCache>,
-    memo: Mutex<HashMap<String, Component>>,
+    memo: Mutex<HashMap<String, (Component, NativeCode)>>,
 }
 
 impl Compiler {
@@ -147,37 +201,42 @@ impl Compiler {
         &self.sandbox
     }
 
-    /// The compiled component for `bytes`, whose sha256 is `digest`.
-    pub fn component(&self, bytes: &[u8], digest: &str) -> Result<Component, String> {
-        if let Some(component) = self
+    /// The compiled component for `bytes`, whose sha256 is `digest`, and
+    /// where its code came from: this process's memo, the code embedded in
+    /// the binary for the bundled rules, the artifact cache, or the compiler.
+    pub fn component(&self, bytes: &[u8], digest: &str) -> Result<(Component, NativeCode), String> {
+        if let Some(found) = self
             .memo
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(digest)
         {
-            return Ok(component.clone());
+            return Ok(found.clone());
         }
         let engine = self.sandbox.engine();
-        let cached = self.cache.as_ref().and_then(|c| c.load(engine, digest));
-        let component = match cached {
-            Some(component) => component,
-            None => {
-                let artifact = engine
-                    .precompile_component(bytes)
-                    .map_err(|e| format!("{e:#}"))?;
-                if let Some(cache) = &self.cache {
-                    cache.store(digest, &artifact);
+        let found = match embedded(engine, digest) {
+            Some(component) => (component, NativeCode::Embedded),
+            None => match self.cache.as_ref().and_then(|c| c.load(engine, digest)) {
+                Some(component) => (component, NativeCode::Cache),
+                None => {
+                    let artifact = engine
+                        .precompile_component(bytes)
+                        .map_err(|e| format!("{e:#}"))?;
+                    if let Some(cache) = &self.cache {
+                        cache.store(digest, &artifact);
+                    }
+                    // SAFETY: `artifact` was produced just above by this engine.
+                    let component = unsafe { Component::deserialize(engine, &artifact) }
+                        .map_err(|e| format!("{e:#}"))?;
+                    (component, NativeCode::Compiled)
                 }
-                // SAFETY: `artifact` was produced just above by this engine.
-                unsafe { Component::deserialize(engine, &artifact) }
-                    .map_err(|e| format!("{e:#}"))?
-            }
+            },
         };
         self.memo
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(digest.to_owned(), component.clone());
-        Ok(component)
+            .insert(digest.to_owned(), found.clone());
+        Ok(found)
     }
 
     /// Compiles, checks and describes one rule.
@@ -197,11 +256,12 @@ impl Compiler {
             cause,
         };
         let digest = sha256_hex(&spec.bytes);
-        let component = self
+        let (component, native_code) = self
             .component(&spec.bytes, &digest)
             .map_err(|e| fail(FailureCause::Load(e)))?;
         let line = check_interface(&component, self.sandbox.engine())
             .map_err(|e| fail(FailureCause::Incompatible(e)))?;
+        let uses_statistics = imports(&component, self.sandbox.engine(), STATISTICS_INTERFACE);
         let instance_pre = self
             .sandbox
             .linker
@@ -224,8 +284,29 @@ impl Compiler {
             shadow: spec.shadow,
             trust: spec.trust.clone(),
             veto_on_failure: spec.veto_on_failure,
+            native_code,
+            uses_statistics,
             plugin,
+            warm: Mutex::new(Vec::new()),
         })
+    }
+}
+
+/// The code build.rs precompiled for the component with sha256 `digest`, when
+/// it is a bundled rule's and matches this engine. wasmtime checks the match
+/// (its version, the target and CPU features, the settings that shape code);
+/// a mismatch — another CPU, a metered engine — costs a compile, nothing else.
+fn embedded(engine: &wasmtime::Engine, digest: &str) -> Option<Component> {
+    let (_, artifact) = artifacts::PRECOMPILED.iter().find(|(d, _)| *d == digest)?;
+    // SAFETY: the artifact is part of this binary, written by build.rs from
+    // `Engine::precompile_component`; wasmtime refuses it for an engine it
+    // was not compiled for.
+    match unsafe { Component::deserialize(engine, artifact) } {
+        Ok(component) => Some(component),
+        Err(e) => {
+            tracing::info!(error = %format!("{e:#}"), "precompiled bundled rule does not match this engine; compiling it");
+            None
+        }
     }
 }
 
@@ -239,6 +320,17 @@ fn rule_info(info: bindings::RawInfo) -> Result<RuleInfo, String> {
         version: clean(&info.version),
         summary: clean(&info.summary),
     })
+}
+
+/// The interface through which the host hands over the incident's statistics.
+const STATISTICS_INTERFACE: &str = "autorepair:rules/statistics";
+
+/// Whether the component imports `interface` (any version).
+fn imports(component: &Component, engine: &wasmtime::Engine, interface: &str) -> bool {
+    component
+        .component_type()
+        .imports(engine)
+        .any(|(name, _)| name.split('@').next() == Some(interface))
 }
 
 /// The line of `autorepair:rules/rule` the component exports, when this host
@@ -354,19 +446,17 @@ impl RuleSet {
 
     /// Runs every rule on `evidence`, concurrently (one thread per rule).
     pub fn evaluate(&self, evidence: &Evidence) -> Vec<RuleOutcome> {
-        let views = self.views(evidence);
+        let prepared = self.prepare(evidence);
         if self.rules.len() <= 1 {
-            return self.evaluate_serial_with(&views);
+            return self.evaluate_serial_with(&prepared);
         }
         std::thread::scope(|scope| {
             let handles: Vec<_> = self
                 .rules
                 .iter()
                 .map(|rule| {
-                    let view = &views[view_index(rule)];
-                    scope.spawn(move || {
-                        self.run(rule, view.as_ref().expect("view built for every grant set"))
-                    })
+                    let prepared = &prepared;
+                    scope.spawn(move || self.run(rule, prepared))
                 })
                 .collect();
             handles
@@ -393,20 +483,22 @@ impl RuleSet {
     /// Runs every rule on `evidence`, one after the other on this thread: for
     /// callers that already spread incidents over threads.
     pub fn evaluate_serial(&self, evidence: &Evidence) -> Vec<RuleOutcome> {
-        self.evaluate_serial_with(&self.views(evidence))
+        self.evaluate_serial_with(&self.prepare(evidence))
     }
 
-    fn evaluate_serial_with(&self, views: &[Option<View>]) -> Vec<RuleOutcome> {
+    fn evaluate_serial_with(&self, prepared: &Prepared) -> Vec<RuleOutcome> {
         self.rules
             .iter()
-            .map(|rule| self.run(rule, views[view_index(rule)].as_ref().expect("view built")))
+            .map(|rule| self.run(rule, prepared))
             .collect()
     }
 
     /// The evidence converted once per line and distinct set of effective
-    /// grants.
-    fn views(&self, evidence: &Evidence) -> Vec<Option<View>> {
+    /// grants, and the statistics once per set of grants, for the rules that
+    /// ask for them.
+    fn prepare(&self, evidence: &Evidence) -> Prepared {
         let mut views: Vec<Option<View>> = vec![None; 16 * LINES.len()];
+        let mut statistics: Vec<Option<Arc<statistics::Statistics>>> = vec![None; 16];
         for rule in &self.rules {
             let at = view_index(rule);
             if views[at].is_none() {
@@ -416,16 +508,51 @@ impl RuleSet {
                     rule.effective_grants(),
                 ));
             }
+            let at = rule.grants.index();
+            if rule.uses_statistics && statistics[at].is_none() {
+                statistics[at] = Some(Arc::new(statistics::Statistics::of(evidence, rule.grants)));
+            }
         }
-        views
+        Prepared { views, statistics }
     }
 
-    fn run(&self, rule: &LoadedRule, evidence: &View) -> RuleOutcome {
+    fn run(&self, rule: &LoadedRule, prepared: &Prepared) -> RuleOutcome {
         let span = tracing::debug_span!("rule", rule = %rule.info.name);
         let _guard = span.enter();
         let started = Instant::now();
-        let mut store = self.sandbox.store(&rule.info.name, rule.limits);
-        let called = rule.plugin.evaluate(&mut store, evidence);
+        let view = prepared.views[view_index(rule)]
+            .as_ref()
+            .expect("a view is prepared for every rule");
+        let kept = if rule.keeps_instance() {
+            lock(&rule.warm).pop()
+        } else {
+            None
+        };
+        let (mut store, instance) = match kept {
+            Some(Warm {
+                mut store,
+                instance,
+            }) => {
+                sandbox::rearm(&mut store, rule.limits);
+                (store, Ok(instance))
+            }
+            None => {
+                let mut store = self.sandbox.store(&rule.info.name, rule.limits);
+                let instance = rule.plugin.instance(&mut store);
+                (store, instance)
+            }
+        };
+        if rule.uses_statistics {
+            store.data_mut().statistics = prepared.statistics[rule.grants.index()].clone();
+        }
+        let called = instance.and_then(|instance| {
+            let called = instance.evaluate(&mut store, view)?;
+            Ok((called, instance))
+        });
+        let (called, instance) = match called {
+            Ok((called, instance)) => (Ok(called), Some(instance)),
+            Err(e) => (Err(e), None),
+        };
         let result = match called {
             Err(e) => Err(sandbox::classify(e, &store, rule.limits)),
             Ok(Err(message)) => Err(FailureCause::RuleError(clean(
@@ -446,6 +573,14 @@ impl RuleSet {
         let used = result.as_ref().map_or(0, |f| validate::output_bytes(f));
         keep_logs_within(&mut report, validate::MAX_OUTPUT_BYTES.saturating_sub(used));
         let elapsed_us = started.elapsed().as_micros() as u64;
+        if let Some(instance) = instance
+            && rule.keeps_instance()
+        {
+            let mut warm = lock(&rule.warm);
+            if warm.len() < MAX_WARM {
+                warm.push(Warm { store, instance });
+            }
+        }
         if let Err(cause) = &result {
             tracing::warn!(%cause, elapsed_us, "rule failed");
         }
@@ -462,7 +597,19 @@ impl RuleSet {
     }
 }
 
-/// Where a rule's view sits among [`RuleSet::views`]: one per line and set
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// An incident made ready for the rules of a set.
+struct Prepared {
+    /// By [`view_index`].
+    views: Vec<Option<View>>,
+    /// By the rule's grants' index.
+    statistics: Vec<Option<Arc<statistics::Statistics>>>,
+}
+
+/// Where a rule's view sits among [`Prepared::views`]: one per line and set
 /// of effective grants.
 fn view_index(rule: &LoadedRule) -> usize {
     let line = match rule.plugin.line() {

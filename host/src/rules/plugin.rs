@@ -52,22 +52,36 @@ impl Plugin {
         }
     }
 
-    /// One evaluation on `view` (converted for this plugin's line).
+    /// A fresh instance in `store`, ready for [`Instance::evaluate`].
+    pub(crate) fn instance(&self, store: &mut Store<State>) -> wasmtime::Result<Instance> {
+        Ok(match self {
+            Plugin::V0_2(pre) => Instance::V0_2(pre.instantiate(store)?),
+            Plugin::V0_1(pre) => Instance::V0_1(pre.instantiate(store)?),
+        })
+    }
+}
+
+/// An instantiated rule.
+pub(crate) enum Instance {
+    V0_2(v0_2::RulePlugin),
+    V0_1(v0_1::RulePlugin),
+}
+
+impl Instance {
+    /// One evaluation on `view` (converted for this instance's line).
     pub(crate) fn evaluate(
         &self,
         store: &mut Store<State>,
         view: &View,
     ) -> wasmtime::Result<Result<Vec<Finding>, String>> {
         match (self, view) {
-            (Plugin::V0_2(pre), View::V0_2(evidence)) => {
-                let plugin = pre.instantiate(&mut *store)?;
+            (Instance::V0_2(plugin), View::V0_2(evidence)) => {
                 let found = plugin
                     .autorepair_rules_rule()
                     .call_evaluate(store, evidence)?;
                 Ok(found.map(|f| f.into_iter().map(conv_v0_2::finding).collect()))
             }
-            (Plugin::V0_1(pre), View::V0_1(evidence)) => {
-                let plugin = pre.instantiate(&mut *store)?;
+            (Instance::V0_1(plugin), View::V0_1(evidence)) => {
                 let found = plugin
                     .autorepair_rules_rule()
                     .call_evaluate(store, evidence)?;

@@ -10,40 +10,32 @@
 //! memory and table of the component together, and the number of instances,
 //! memories and tables a component may create is capped.
 
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable, WasmStr};
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreContextMut,
-    Trap,
-};
+use wasmtime::{Engine, Store, StoreContextMut, Trap};
 use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_io::bindings::wasi::io::poll::HostPollable;
 
 use super::bindings::{v0_1, v0_2};
+use super::engine::{MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES, config};
+use super::statistics::{IncidentStatistics, Leak, Statistics};
 use crate::model::FailureCause;
 use v0_2::autorepair::rules::host::Level;
 
 /// How often the epoch ticker advances: the granularity of CPU deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(2);
-/// Concurrent rule instances the pooling allocator reserves room for.
-const POOL_SLOTS: u32 = 128;
 /// What a rule may write to stderr (where a Rust panic message goes) before its
 /// writes fail; kept to report why a rule panicked.
 const STDERR_CAPTURE_BYTES: usize = 16 * 1024;
 /// Per call: at most this many `log` calls reach the host, each cut to this size.
 pub const MAX_LOG_CALLS: usize = 64;
 pub const MAX_LOG_BYTES: usize = 1024;
-/// What one component may create: a Rust rule has ~5 core instances, one
-/// memory and a few tables; a Python rule (componentize-py) ~20 instances and
-/// as many tables. Far above both, far below wasmtime's 10,000 per store.
-pub const MAX_INSTANCES: usize = 64;
-pub const MAX_MEMORIES: usize = 4;
-pub const MAX_TABLES: usize = 64;
 /// A table element counted against the memory cap (a pointer-sized slot).
 const TABLE_ELEMENT_BYTES: usize = 8;
 /// The interfaces whose functions we replace: WASI's `poll` (the version
@@ -51,7 +43,7 @@ const TABLE_ELEMENT_BYTES: usize = 8;
 const WASI_POLL: &str = "wasi:io/poll@0.2.12";
 /// The host interface of every line this host speaks: each one's `log` is
 /// replaced the same way.
-const HOST_INTERFACES: &[&str] = &["autorepair:rules/host@0.2.0", "autorepair:rules/host@0.1.0"];
+const HOST_INTERFACES: &[&str] = &["autorepair:rules/host@0.2.1", "autorepair:rules/host@0.1.0"];
 
 /// Per-rule resource limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +93,8 @@ pub(crate) struct State {
     stderr: MemoryOutputPipe,
     report: CallReport,
     rule: String,
+    /// What `statistics.incident` and `statistics.find-leak` answer during this call.
+    pub(crate) statistics: Option<Arc<Statistics>>,
 }
 
 impl WasiView for State {
@@ -115,6 +109,19 @@ impl WasiView for State {
 // The generated traits: `log` is replaced in the linker (see
 // `replace_host_calls`), so these bodies are what an unreplaced call would do.
 impl v0_2::autorepair::rules::types::Host for State {}
+
+impl v0_2::autorepair::rules::statistics::Host for State {
+    fn incident(&mut self) -> IncidentStatistics {
+        match &self.statistics {
+            Some(statistics) => statistics.incident.clone(),
+            None => super::statistics::empty(),
+        }
+    }
+
+    fn find_leak(&mut self) -> Option<Leak> {
+        self.statistics.as_ref().and_then(|s| s.leak())
+    }
+}
 impl v0_1::autorepair::rules::types::Host for State {}
 
 impl v0_2::autorepair::rules::host::Host for State {
@@ -308,6 +315,7 @@ impl Sandbox {
             stderr,
             report: CallReport::default(),
             rule: rule.to_owned(),
+            statistics: None,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -317,6 +325,17 @@ impl Sandbox {
         let _ = store.set_fuel(FUEL);
         store
     }
+}
+
+/// Readies a store kept from an earlier call (a bundled rule's warm instance)
+/// for the next: a new deadline, an empty report, fuel counted from zero.
+pub(crate) fn rearm(store: &mut Store<State>, limits: Limits) {
+    let state = store.data_mut();
+    state.report = CallReport::default();
+    state.statistics = None;
+    store.set_epoch_deadline(deadline_ticks(limits.cpu_budget_ms));
+    // Fails only when fuel is off (an unmetered sandbox): nothing to set.
+    let _ = store.set_fuel(FUEL);
 }
 
 /// Replaces host functions that a rule could use to outlast its deadline or
@@ -390,35 +409,6 @@ fn is_ready(table: &mut ResourceTable, pollable: &Resource<DynPollable>) -> wasm
 
 /// A metered store's fuel: never the limit (the CPU deadline is), only a counter.
 const FUEL: u64 = u64::MAX / 2;
-
-fn config(pool_memory_mib: Option<u64>, metered: bool) -> Config {
-    let mut config = Config::new();
-    config.consume_fuel(metered);
-    config.wasm_component_model(true);
-    config.epoch_interruption(true);
-    config.parallel_compilation(true);
-    if let Some(mib) = pool_memory_mib {
-        let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(POOL_SLOTS)
-            .total_core_instances(POOL_SLOTS * 8)
-            .total_memories(POOL_SLOTS * 2)
-            .total_tables(POOL_SLOTS * 8)
-            .max_core_instances_per_component(MAX_INSTANCES as u32)
-            .max_memories_per_component(MAX_MEMORIES as u32)
-            .max_tables_per_component(MAX_TABLES as u32)
-            .max_memory_size((mib as usize) << 20)
-            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
-            .table_keep_resident(64 << 10);
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    }
-    config
-}
-
-/// Rust guests put a 1 MiB shadow stack at the bottom of linear memory and the
-/// heap right above it. Keeping that much of a pooled slot resident between
-/// calls (zeroed, not unmapped) saves re-faulting those pages on every call:
-/// measured 110 → 78 µs per `oom` call on a 1,000-invocation incident.
-const KEEP_RESIDENT_BYTES: usize = 1200 << 10;
 
 fn deadline_ticks(budget_ms: u64) -> u64 {
     let tick_ms = EPOCH_TICK.as_millis() as u64;

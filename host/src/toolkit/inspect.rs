@@ -17,6 +17,10 @@ pub const ALLOWED_IMPORTS: &[(&str, &str)] = &[
     ),
     ("autorepair:rules/host", "log through the host (capped)"),
     (
+        "autorepair:rules/statistics",
+        "the incident's statistics, computed once by the host (since 0.2.1)",
+    ),
+    (
         "wasi:cli/",
         "empty args and env; stdout discarded; stderr captured for panic messages",
     ),
@@ -45,7 +49,7 @@ pub struct Import {
 pub struct Inspection {
     pub size_bytes: usize,
     pub sha256: String,
-    /// The versioned rule interface it exports (`autorepair:rules/rule@0.2.0`).
+    /// The versioned rule interface it exports (`autorepair:rules/rule@0.2.1`).
     pub exports_rule: Option<String>,
     pub exports: Vec<String>,
     pub imports: Vec<Import>,
@@ -75,7 +79,7 @@ pub fn inspect(compiler: &Compiler, bytes: &[u8], label: &str) -> Inspection {
         load_error: None,
     };
     let component = match compiler.component(bytes, &digest) {
-        Ok(c) => c,
+        Ok((c, _)) => c,
         Err(e) => {
             inspection.load_error = Some(format!("not a loadable component: {e}"));
             return inspection;

@@ -128,7 +128,7 @@ impl Rule for ThisRule {
     }
 
     fn evaluate(evidence: Evidence) -> Result<Vec<Finding>, String> {
-        let s = Stats::of(&evidence);
+        let s = Stats::incident(&evidence);
         if s.invocations == 0 || s.memory_mb == 0 {
             return Ok(vec![]);
         }

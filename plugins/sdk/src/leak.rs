@@ -49,6 +49,20 @@ struct Environment {
     closed: bool,
 }
 
+/// The incident's leak, as the host found it for every rule (since 0.2.1;
+/// see [`crate::stats::Stats::incident`]), or natively computed here.
+pub fn of_incident(evidence: &crate::Evidence, memory_mb: u32) -> Option<Leak> {
+    #[cfg(all(target_family = "wasm", not(feature = "local-statistics")))]
+    {
+        let _ = (evidence, memory_mb);
+        crate::host::leak()
+    }
+    #[cfg(not(all(target_family = "wasm", not(feature = "local-statistics"))))]
+    {
+        detect(evidence.reports.iter(), memory_mb)
+    }
+}
+
 /// The leak in `reports` on a function of `memory_mb`, if there is one.
 pub fn detect<'a>(reports: impl IntoIterator<Item = Report<'a>>, memory_mb: u32) -> Option<Leak> {
     if memory_mb == 0 {
@@ -59,8 +73,13 @@ pub fn detect<'a>(reports: impl IntoIterator<Item = Report<'a>>, memory_mb: u32)
         .filter(|r| !r.is_init_phase() && r.memory_size_mb > 0)
         .collect();
     rows.sort_by_key(|r| r.timestamp_ms);
+    // Orphans only add up: once they are over their share of every warm
+    // invocation, no leak can be found, and the rest need not be matched
+    // (matching is the costly part with many environments open).
+    let warm = rows.iter().filter(|r| r.init_duration_ms.is_none()).count();
+    let too_many_orphans = |orphans: usize| orphans as f64 > MAX_ORPHAN_SHARE * warm as f64;
     let mut environments: Vec<Environment> = Vec::new();
-    let (mut warm, mut orphans) = (0usize, 0usize);
+    let mut orphans = 0usize;
     for r in &rows {
         let used = r.max_memory_used_mb;
         let open = if r.init_duration_ms.is_some() {
@@ -73,9 +92,11 @@ pub fn detect<'a>(reports: impl IntoIterator<Item = Report<'a>>, memory_mb: u32)
                 .max_by_key(|(_, e)| e.used.last().copied())
                 .map(|(i, _)| i)
         };
-        if r.init_duration_ms.is_none() {
-            warm += 1;
-            orphans += usize::from(open.is_none());
+        if r.init_duration_ms.is_none() && open.is_none() {
+            orphans += 1;
+            if too_many_orphans(orphans) {
+                return None;
+            }
         }
         let i = match open {
             Some(i) => i,
@@ -93,9 +114,6 @@ pub fn detect<'a>(reports: impl IntoIterator<Item = Report<'a>>, memory_mb: u32)
         if r.status != InvocationStatus::Success && used >= r.memory_size_mb {
             env.closed = true;
         }
-    }
-    if orphans as f64 > MAX_ORPHAN_SHARE * warm as f64 {
-        return None;
     }
     let memory = f64::from(memory_mb);
     let leaking: Vec<(&Environment, f64)> = environments

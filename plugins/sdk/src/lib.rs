@@ -26,6 +26,8 @@
 //! export_rule!(Throttles);
 //! ```
 
+#[cfg(all(target_family = "wasm", not(feature = "local-statistics")))]
+mod host;
 pub mod leak;
 pub mod log;
 pub mod reports;
@@ -33,7 +35,7 @@ pub mod sizing;
 pub mod stats;
 pub mod testing;
 
-/// The generated bindings for `autorepair:rules@0.2.0` (world `rule-plugin`).
+/// The generated bindings for `autorepair:rules@0.2.1` (world `rule-plugin`).
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({

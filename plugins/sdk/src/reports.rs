@@ -54,11 +54,19 @@ impl InvocationReports {
 
     /// Invocation `i`, if there is one.
     pub fn get(&self, i: usize) -> Option<Report<'_>> {
-        if i >= self.len() {
-            return None;
-        }
+        (i < self.len()).then(|| self.row(i))
+    }
+
+    /// Every invocation, in order. The length is taken once: rules walk
+    /// every report several times per incident.
+    pub fn iter(&self) -> impl Iterator<Item = Report<'_>> {
+        (0..self.len()).map(|i| self.row(i))
+    }
+
+    /// Row `i`, which must be below [`InvocationReports::len`].
+    fn row(&self, i: usize) -> Report<'_> {
         let init = self.init_durations_ms[i];
-        Some(Report {
+        Report {
             timestamp_ms: self.timestamps_ms[i],
             duration_ms: self.durations_ms[i],
             billed_duration_ms: self.billed_durations_ms[i],
@@ -68,11 +76,7 @@ impl InvocationReports {
             status: self.statuses[i],
             error_type: self.error_types.get(i).and_then(|e| e.as_deref()),
             request_id: self.request_ids.get(i).map(String::as_str),
-        })
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = Report<'_>> {
-        (0..self.len()).filter_map(|i| self.get(i))
+        }
     }
 
     /// Appends one invocation to every column.

@@ -37,6 +37,15 @@ pub struct Stats {
     pub duration_p50_ms: f64,
     pub duration_p95_ms: f64,
     pub duration_max_ms: f64,
+    /// Successful invocations (init phases aside), and the median and 90th
+    /// percentile of their durations: how long the work takes when it ends.
+    pub successes: usize,
+    pub success_p50_ms: f64,
+    pub success_p90_ms: f64,
+    /// The distinct error types of the reports, sorted.
+    pub error_types: Vec<String>,
+    /// Raw log lines seen (0 without `logs`).
+    pub log_lines: usize,
     /// Raw log lines with a runtime's out-of-memory message, corroborated: the
     /// invocation they name (or, without request ids, some invocation) used
     /// at least [`AT_LIMIT_SHARE`] of its memory, or the platform said
@@ -67,11 +76,13 @@ impl Stats {
         let reports = &evidence.reports;
         let mut stats = Stats {
             invocations: reports.len(),
+            log_lines: evidence.logs.len(),
             memory_mb: evidence.function.memory_mb,
             ..Stats::default()
         };
         let mut used = Vec::with_capacity(reports.len());
         let mut durations = Vec::with_capacity(reports.len());
+        let mut succeeded = Vec::with_capacity(reports.len());
         let at_limit = |r: &Report<'_>| {
             r.memory_size_mb > 0
                 && f64::from(r.max_memory_used_mb) >= AT_LIMIT_SHARE * f64::from(r.memory_size_mb)
@@ -122,11 +133,23 @@ impl Stats {
                 used.push(r.max_memory_used_mb as f64);
             }
             durations.push(r.duration_ms);
+            if r.status == InvocationStatus::Success && !r.is_init_phase() {
+                succeeded.push(r.duration_ms);
+            }
+            if let Some(error_type) = r.error_type
+                && !stats.error_types.iter().any(|t| t == error_type)
+            {
+                stats.error_types.push(error_type.to_owned());
+            }
         }
-        stats.used_p95_mb = percentile(&mut used, 95.0);
-        stats.duration_p50_ms = percentile(&mut durations, 50.0);
-        stats.duration_p95_ms = percentile(&mut durations, 95.0);
-        stats.duration_max_ms = durations.last().copied().unwrap_or(0.0);
+        stats.error_types.sort_unstable();
+        stats.successes = succeeded.len();
+        stats.success_p90_ms = nearest_rank(&mut succeeded, 90.0);
+        stats.success_p50_ms = nearest_rank(&mut succeeded, 50.0);
+        stats.used_p95_mb = nearest_rank(&mut used, 95.0);
+        stats.duration_p50_ms = nearest_rank(&mut durations, 50.0);
+        stats.duration_p95_ms = nearest_rank(&mut durations, 95.0);
+        stats.duration_max_ms = durations.iter().copied().fold(0.0, f64::max);
 
         // What backs a runtime's own out-of-memory line: its invocation at the
         // limit or named out of memory by the platform; without request ids,
@@ -179,6 +202,23 @@ impl Stats {
             stats.killed_at_limit = 0;
         }
         stats
+    }
+
+    /// The incident's statistics as the host computed them, once for every
+    /// rule (`autorepair:rules/statistics`, since 0.2.1): they cover what the
+    /// operator granted the rule, so a rule granted `logs` can leave raw lines
+    /// out of its `wants` and still count them. Natively (unit tests), and
+    /// with the `local-statistics` feature, computed here from `evidence`.
+    pub fn incident(evidence: &Evidence) -> Stats {
+        #[cfg(all(target_family = "wasm", not(feature = "local-statistics")))]
+        {
+            let _ = evidence;
+            crate::host::incident()
+        }
+        #[cfg(not(all(target_family = "wasm", not(feature = "local-statistics"))))]
+        {
+            Stats::of(evidence)
+        }
     }
 
     /// Share of invocations that failed or timed out, 0 when there were none.
@@ -237,6 +277,18 @@ pub fn percentile(values: &mut [f64], p: f64) -> f64 {
     values[rank.clamp(1, values.len()) - 1]
 }
 
+/// The same value as [`percentile`], found by selection instead of a full
+/// sort (linear time): `values` ends up partly reordered.
+fn nearest_rank(values: &mut [f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
+    let (_, value, _) =
+        values.select_nth_unstable_by(rank.clamp(1, values.len()) - 1, f64::total_cmp);
+    *value
+}
+
 /// Sum of every point of the metric series named `name`.
 pub fn metric_sum(evidence: &Evidence, name: &str) -> f64 {
     // From +0.0: `Sum for f64` starts at -0.0, which `{:.0}` prints as "-0".
@@ -261,6 +313,21 @@ fn series_points<'a>(evidence: &'a Evidence, name: &'a str) -> impl Iterator<Ite
 mod tests {
     use super::*;
     use crate::testing::{EvidenceBuilder, report};
+
+    #[test]
+    fn selection_finds_what_sorting_finds() {
+        let values: Vec<f64> = (0..1000)
+            .map(|i| f64::from((i * 7919) % 1013) / 3.0)
+            .collect();
+        for p in [0.0, 1.0, 50.0, 95.0, 99.9, 100.0] {
+            assert_eq!(
+                nearest_rank(&mut values.clone(), p),
+                percentile(&mut values.clone(), p),
+                "p{p}"
+            );
+        }
+        assert_eq!(nearest_rank(&mut [], 50.0), 0.0);
+    }
 
     #[test]
     fn percentile_uses_nearest_rank() {

@@ -7,14 +7,14 @@ impl Rule for CodeErrors {
     fn describe() -> RuleInfo {
         info(
             "code-errors",
-            "0.2.0",
+            "0.2.1",
             "Errors with no memory or timeout signature: a bug or bad input, for a person to fix",
-            Wants::METRICS | Wants::REPORTS | Wants::LOGS | Wants::CONFIG,
+            Wants::METRICS | Wants::CONFIG,
         )
     }
 
     fn evaluate(evidence: Evidence) -> Result<Vec<Finding>, String> {
-        let s = Stats::of(&evidence);
+        let s = Stats::incident(&evidence);
         // Reports can be missing (log group gone, capped, an old runtime that
         // put no status in them); the Errors metric and the runtime's own
         // unhandled-error lines are not.
@@ -36,16 +36,9 @@ impl Rule for CodeErrors {
                 "the function fails on its own code or input; memory does not help".into(),
             ),
         );
-        let mut types: Vec<&str> = evidence
-            .reports
-            .iter()
-            .filter_map(|r| r.error_type)
-            .collect();
-        types.sort_unstable();
-        types.dedup();
-        if !types.is_empty() {
+        if !s.error_types.is_empty() {
             f.evidence
-                .push(format!("error types: {}", types.join(", ")));
+                .push(format!("error types: {}", s.error_types.join(", ")));
         }
         Ok(vec![f])
     }

@@ -14,14 +14,14 @@ impl Rule for MemoryPressure {
     fn describe() -> RuleInfo {
         info(
             "memory-pressure",
-            "0.1.0",
+            "0.1.1",
             "Peak memory use at or above 90% of the configured memory, before it fails",
-            Wants::REPORTS | Wants::CONFIG,
+            Wants::CONFIG,
         )
     }
 
     fn evaluate(evidence: Evidence) -> Result<Vec<Finding>, String> {
-        let s = Stats::of(&evidence);
+        let s = Stats::incident(&evidence);
         // Failures at the limit are the oom rule's to report.
         if s.invocations == 0 || s.failed_at_limit + s.oom_reports > 0 {
             return Ok(vec![]);
@@ -32,7 +32,7 @@ impl Rule for MemoryPressure {
         }
         // Memory that climbs with every invocation is a leak, the oom rule's
         // to report: more memory would only postpone it.
-        if leak::detect(evidence.reports.iter(), s.memory_mb).is_some() {
+        if leak::of_incident(&evidence, s.memory_mb).is_some() {
             return Ok(vec![]);
         }
         let target = with_margin(s.memory_mb, s.peak_used_mb as f64, MARGIN);

@@ -8,15 +8,15 @@ impl Rule for Oom {
     fn describe() -> RuleInfo {
         info(
             "oom",
-            "0.2.0",
+            "0.2.1",
             "Out-of-memory failures (Runtime.OutOfMemory, failures and kills at the memory limit, runtime OOM messages backed by them); leaks escalate",
-            Wants::REPORTS | Wants::LOGS | Wants::CONFIG,
+            Wants::CONFIG,
         )
     }
 
     fn evaluate(evidence: Evidence) -> Result<Vec<Finding>, String> {
-        let s = Stats::of(&evidence);
-        if let Some(leak) = leak::detect(evidence.reports.iter(), s.memory_mb) {
+        let s = Stats::incident(&evidence);
+        if let Some(leak) = leak::of_incident(&evidence, s.memory_mb) {
             let mut f = finding(
                 FindingKind::MemoryLeak,
                 0.85,

@@ -34,24 +34,17 @@ enum Profile {
     Hang { successes: usize, p90_share: f64 },
 }
 
-fn profile(evidence: &Evidence, limit_ms: f64) -> Profile {
-    let mut ok: Vec<f64> = evidence
-        .reports
-        .iter()
-        .filter(|r| r.status == InvocationStatus::Success && !r.is_init_phase())
-        .map(|r| r.duration_ms)
-        .collect();
-    let successes = ok.len();
-    let p90 = percentile(&mut ok, 90.0) / limit_ms;
-    let p50 = percentile(&mut ok, 50.0) / limit_ms;
-    if successes >= MIN_SUCCESSES && p90 >= SPREAD_P90_SHARE && p50 >= SPREAD_P50_SHARE {
+fn profile(s: &Stats, limit_ms: f64) -> Profile {
+    let p90 = s.success_p90_ms / limit_ms;
+    let p50 = s.success_p50_ms / limit_ms;
+    if s.successes >= MIN_SUCCESSES && p90 >= SPREAD_P90_SHARE && p50 >= SPREAD_P50_SHARE {
         Profile::Starved {
             p50_share: p50,
             p90_share: p90,
         }
     } else {
         Profile::Hang {
-            successes,
+            successes: s.successes,
             p90_share: p90,
         }
     }
@@ -61,14 +54,14 @@ impl Rule for Timeouts {
     fn describe() -> RuleInfo {
         info(
             "timeouts",
-            "0.2.0",
+            "0.2.1",
             "Timeouts: CPU starvation below one vCPU (more memory helps), or a wait on something (it does not)",
-            Wants::REPORTS | Wants::LOGS | Wants::CONFIG,
+            Wants::CONFIG,
         )
     }
 
     fn evaluate(evidence: Evidence) -> Result<Vec<Finding>, String> {
-        let s = Stats::of(&evidence);
+        let s = Stats::incident(&evidence);
         if s.timeouts == 0 {
             return Ok(vec![]);
         }
@@ -131,13 +124,13 @@ impl Rule for Timeouts {
         if limit_ms <= 0.0 {
             return Ok(vec![]);
         }
-        match profile(&evidence, limit_ms) {
+        match profile(&s, limit_ms) {
             Profile::Hang {
                 successes,
                 p90_share,
             } => Ok(vec![escalate(
                 FindingKind::DownstreamTimeout,
-                if evidence.logs.is_empty() { 0.6 } else { 0.7 },
+                if s.log_lines == 0 { 0.6 } else { 0.7 },
                 format!(
                     "timeouts that wait on something: invocations pinned at the {:.0} s limit, while {} successes finished within {:.0}% of it (p90), memory at {:.0}%",
                     limit_ms / 1000.0,
@@ -167,7 +160,7 @@ impl Rule for Timeouts {
             } => {
                 let target = round_up_mb(s.memory_mb as f64 * CPU_BUMP_RATIO);
                 // Without the logs a slow dependency is less ruled out.
-                let confidence = if evidence.logs.is_empty() { 0.55 } else { 0.7 };
+                let confidence = if s.log_lines == 0 { 0.55 } else { 0.7 };
                 let mut f = finding(
                     FindingKind::CpuStarvation,
                     confidence,
