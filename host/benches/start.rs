@@ -35,8 +35,8 @@ fn main() {
     // Interleaved, so drift on a busy machine hits both alike.
     let (mut bare, mut host) = (Vec::new(), Vec::new());
     for _ in 0..RUNS {
-        bare.push(time_to_ready(Command::new(&me).env(BARE, "1")));
-        host.push(time_to_ready(&mut Command::new(bootstrap)));
+        bare.push(time_to_ready(&me, true));
+        host.push(time_to_ready(Path::new(bootstrap), false));
     }
     let (bare, host) = (median(bare), median(host));
     println!("| measure | median of {RUNS} |");
@@ -77,11 +77,16 @@ fn bare_runtime() {
 }
 
 /// Exec → the first request for work on a loopback Runtime API.
-fn time_to_ready(command: &mut Command) -> Duration {
+fn time_to_ready(program: &Path, bare: bool) -> Duration {
     let api = TcpListener::bind("127.0.0.1:0").expect("bind the runtime API");
     let tmp = tempfile::tempdir().expect("an empty /tmp");
+    let mut command = Command::new(program);
+    lambda_env(&mut command, &api, tmp.path());
+    if bare {
+        command.env(BARE, "1");
+    }
     let started = Instant::now();
-    let mut child = lambda_env(command, &api, tmp.path())
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
