@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use crate::diagnosis::Diagnosis;
 use crate::notify::{ai_line, decision, failures, finding_line};
-use crate::rules::{LoadedRule, RuleSet};
+use crate::rules::{LoadedRule, NativeCode, RuleSet};
 
 /// A finished run's story (the notice's text) is told by [`crate::notify`].
 pub use crate::notify::run_story;
@@ -104,11 +104,16 @@ fn rule_entry(r: &LoadedRule) -> String {
         format!("  [{}]", flags.join(", "))
     };
     format!(
-        "{} {}{flags}\n  {}\n  from: {}  trust: {}  sha256: {}\n  wants: {}  granted: {}  sees: {}{}\n  limits: {} ms CPU, {} MiB memory, {}\n\n",
+        "{} {}{flags}\n  {}\n  from: {}  code: {}  trust: {}  sha256: {}\n  wants: {}  granted: {}  sees: {}{}\n  limits: {} ms CPU, {} MiB memory, {}\n\n",
         r.info.name,
         r.info.version,
         r.info.summary,
         r.origin,
+        match r.native_code {
+            NativeCode::Embedded => "precompiled into this binary",
+            NativeCode::Cache => "from the artifact cache",
+            NativeCode::Compiled => "compiled at load",
+        },
         r.trust,
         &r.digest[..16],
         r.info.wants,

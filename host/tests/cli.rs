@@ -170,6 +170,16 @@ fn rules_list_shows_bundled_and_configured_rules() {
         greedy["sees"],
         serde_json::json!(["metrics", "reports", "config"])
     );
+    assert_eq!(greedy["keeps_instance"], false);
+    // The bundled rules start from the code built into the binary, keep
+    // their instance, and read the host's statistics instead of raw lines.
+    for bundled in &rules[..5] {
+        assert_eq!(bundled["native_code"], "embedded", "{bundled}");
+        assert_eq!(bundled["keeps_instance"], true, "{bundled}");
+    }
+    assert_eq!(rules[0]["name"], "oom");
+    assert_eq!(rules[0]["statistics"], true);
+    assert_eq!(rules[0]["sees"], serde_json::json!(["config"]));
 
     let text = stdout(&autorepair(&[
         "--config",
@@ -178,6 +188,10 @@ fn rules_list_shows_bundled_and_configured_rules() {
         "list",
     ]));
     assert!(text.contains("UNSIGNED: development only"), "{text}");
+    assert!(
+        text.contains("code: precompiled into this binary"),
+        "{text}"
+    );
 }
 
 #[test]
