@@ -37,16 +37,14 @@ impl Statistics {
     }
 
     pub(crate) fn leak(&self) -> Option<Leak> {
-        self.leak
-            .get_or_init(|| {
-                sdk::leak::detect(self.seen.reports.iter(), self.incident.memory_mb).map(|l| Leak {
-                    environments: count(l.environments),
-                    step_mb: l.step_mb,
-                    from_mb: l.from_mb,
-                    to_mb: l.to_mb,
-                })
+        *self.leak.get_or_init(|| {
+            sdk::leak::detect(self.seen.reports.iter(), self.incident.memory_mb).map(|l| Leak {
+                environments: count(l.environments),
+                step_mb: l.step_mb,
+                from_mb: l.from_mb,
+                to_mb: l.to_mb,
             })
-            .clone()
+        })
     }
 }
 
