@@ -373,7 +373,12 @@ async fn a_new_rule_goes_from_scaffold_to_a_signed_shadow_rule_in_run() {
     let inspect = autorepair(d, &["rule", "inspect", "headroom.wasm", "--format", "json"]);
     assert!(inspect.status.success(), "{}", describe(&inspect));
     let inspection: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
-    assert_eq!(inspection["exports_rule"], "autorepair:rules/rule@0.2.0");
+    // The SDK builds against the current release of the interface.
+    let (major, minor, patch) = autorepair::rules::INTERFACE_VERSION;
+    assert_eq!(
+        inspection["exports_rule"],
+        format!("autorepair:rules/rule@{major}.{minor}.{patch}")
+    );
     assert_eq!(inspection["describe"]["name"], "headroom");
 
     let key = keygen(d, "team");
