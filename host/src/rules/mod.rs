@@ -205,12 +205,7 @@ impl Compiler {
     /// where its code came from: this process's memo, the code embedded in
     /// the binary for the bundled rules, the artifact cache, or the compiler.
     pub fn component(&self, bytes: &[u8], digest: &str) -> Result<(Component, NativeCode), String> {
-        if let Some(found) = self
-            .memo
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(digest)
-        {
+        if let Some(found) = lock(&self.memo).get(digest) {
             return Ok(found.clone());
         }
         let engine = self.sandbox.engine();
@@ -232,10 +227,7 @@ impl Compiler {
                 }
             },
         };
-        self.memo
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(digest.to_owned(), found.clone());
+        lock(&self.memo).insert(digest.to_owned(), found.clone());
         Ok(found)
     }
 
