@@ -22,6 +22,7 @@ pub mod diagnosis;
 pub mod digest;
 pub mod doctor;
 pub mod evidence;
+pub mod fleet;
 pub mod incident;
 pub mod logs;
 pub mod metrics;

@@ -547,3 +547,154 @@ impl AiRun {
         }
     }
 }
+
+/// One function as the fleet's listing gives it (onboarding and sweeps).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetFunction {
+    pub name: String,
+    pub memory_mb: u32,
+    pub timeout_s: u32,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Layer ARNs (the Lambda Insights extension is one).
+    #[serde(default)]
+    pub layers: Vec<String>,
+}
+
+impl FleetFunction {
+    /// Whether the Lambda Insights extension is installed (its memory
+    /// metrics exist).
+    pub fn has_insights(&self) -> bool {
+        self.layers
+            .iter()
+            .any(|arn| arn.contains(":layer:LambdaInsightsExtension"))
+    }
+}
+
+/// A CloudWatch metric alarm autorepair manages for one function.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlarmSpec {
+    pub name: String,
+    pub function: String,
+    /// errors, duration, throttles or memory.
+    pub kind: String,
+    pub namespace: String,
+    pub metric: String,
+    /// The dimension naming the function (`FunctionName`; Lambda Insights
+    /// says `function_name`).
+    pub dimension: String,
+    pub statistic: String,
+    /// The alarm fires at or above this.
+    pub threshold: f64,
+    pub period_s: u32,
+    pub evaluation_periods: u32,
+}
+
+/// Which way a standing recommendation points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// More memory: pressure or out-of-memory risk.
+    Up,
+    /// Less memory: the largest use seen is far below the size.
+    Down,
+    /// Right as it is, or too little data to say.
+    Keep,
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Up => "up",
+            Direction::Down => "down",
+            Direction::Keep => "keep",
+        })
+    }
+}
+
+/// Where a function's memory is written in source, and what to write there
+/// so the next deploy keeps a change made outside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "tool", rename_all = "lowercase")]
+pub enum SourceChange {
+    /// A CloudFormation (or SAM) stack: `Resources.<logical_id>.Properties.MemorySize`.
+    Cloudformation {
+        stack: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        logical_id: String,
+        memory_mb: u32,
+    },
+    /// A Terraform-managed function: its `aws_lambda_function`'s `memory_size`.
+    Terraform {
+        /// The resource address when a tag names it.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        address: String,
+        memory_mb: u32,
+    },
+}
+
+impl fmt::Display for SourceChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceChange::Cloudformation {
+                stack,
+                logical_id,
+                memory_mb,
+            } => {
+                let id = if logical_id.is_empty() {
+                    "<the function's logical id>"
+                } else {
+                    logical_id
+                };
+                write!(
+                    f,
+                    "in stack {stack}'s template set Resources.{id}.Properties.MemorySize: {memory_mb}"
+                )
+            }
+            SourceChange::Terraform { address, memory_mb } => {
+                let at = if address.is_empty() {
+                    "the function's aws_lambda_function resource".to_owned()
+                } else {
+                    address.clone()
+                };
+                write!(f, "in Terraform, set memory_size = {memory_mb} on {at}")
+            }
+        }
+    }
+}
+
+/// A sweep's standing recommendation for one function (the newest sweep's
+/// replaces the one before).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StandingRecommendation {
+    pub function: String,
+    pub direction: Direction,
+    pub current_mb: u32,
+    /// The size to set; equals `current_mb` for `keep`.
+    pub target_mb: u32,
+    /// What the change would add to the monthly bill at the last 14 days'
+    /// traffic (negative: a saving), in USD.
+    pub monthly_cost_delta_usd: f64,
+    pub invocations: u64,
+    /// The 99th percentile of Max Memory Used over the window, when reports exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_used_mb: Option<u32>,
+    /// No recommendation goes below this: the size the last out-of-memory
+    /// invocation needed (more than the size it died at), remembered across sweeps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_floor_mb: Option<u32>,
+    pub reasons: Vec<String>,
+    /// The sweep that wrote it.
+    pub sweep: String,
+    pub at_ms: Millis,
+    pub window_days: u32,
+    /// The operator opted this function in to automatic downsizing.
+    #[serde(default)]
+    pub downsize_opted_in: bool,
+    /// Applied by the sweep (a downsizing the function opted in to).
+    #[serde(default)]
+    pub applied: bool,
+    /// Where to write the size in source, for an IaC-managed function.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_change: Option<SourceChange>,
+}

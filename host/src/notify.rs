@@ -89,6 +89,14 @@ pub const MAX_NOTICE_TEXT_BYTES: usize = 32 * 1024;
 /// fits SNS's limit with it, else its outcome (incident, status, decision,
 /// change, verification, rollback, failure) and where the whole run is.
 pub fn machine_record(run: &Run) -> String {
+    // The approval's task token answers the workflow: never in a notice.
+    let mut run = std::borrow::Cow::Borrowed(run);
+    if run.approval.as_ref().is_some_and(|a| a.token.is_some()) {
+        if let Some(a) = run.to_mut().approval.as_mut() {
+            a.token = None;
+        }
+    }
+    let run = run.as_ref();
     let full = serde_json::to_string(run).unwrap_or_default();
     // Escaping can double the text in JSON; two copies of it, three of the record.
     if 3 * full.len() + 4 * MAX_NOTICE_TEXT_BYTES + 4096 <= SNS_MESSAGE_BYTES {
@@ -196,6 +204,30 @@ pub fn run_story(run: &Run) -> String {
             out,
             "Change: memory {} MB → {} MB{via}",
             c.previous_memory_mb, c.new_memory_mb
+        );
+    }
+    if let Some(a) = &run.approval {
+        let by =
+            a.by.as_deref()
+                .map(|b| format!(" by {b}"))
+                .unwrap_or_default();
+        let why = a
+            .reason
+            .as_deref()
+            .map(|r| format!(": {}", crate::text::clean(r)))
+            .unwrap_or_default();
+        let _ = writeln!(out, "Approval: {}{by}{why}", a.state);
+    }
+    if let Some(source) = &run.source_change
+        && matches!(
+            run.status,
+            Status::Repaired | Status::Inconclusive | Status::Escalated | Status::Started
+        )
+        && run.rollback.is_none()
+    {
+        let _ = writeln!(
+            out,
+            "In source: {source} — the next deploy undoes the change otherwise"
         );
     }
     if let Some(v) = &run.verification {

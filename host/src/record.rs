@@ -84,6 +84,10 @@ pub struct Record {
     /// over this record says so.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unsigned_rules: Vec<String>,
+    /// A kept change to a function deployed from source: what the source
+    /// must say so the next deploy keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_change: Option<crate::model::SourceChange>,
 }
 
 impl Record {
@@ -118,6 +122,10 @@ impl Record {
             evidence: run.evidence.clone(),
             label: None,
             unsigned_rules: unsigned(&run.rules),
+            source_change: run
+                .source_change
+                .clone()
+                .filter(|_| run.change.is_some() && run.rollback.is_none()),
         }
     }
 
@@ -146,6 +154,7 @@ impl Record {
             evidence: Some(diagnosis.evidence.clone()),
             label,
             unsigned_rules: unsigned(&diagnosis.rules),
+            source_change: None,
         }
     }
 }

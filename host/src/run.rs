@@ -11,7 +11,7 @@ use crate::ai::AiRun;
 use crate::decide::{Decision, MergeMode};
 use crate::diagnosis::{EvidenceSummary, RuleRun};
 use crate::incident::Incident;
-use crate::model::{FunctionInfo, Millis, RuleFailure, SourcedFinding, Window};
+use crate::model::{FunctionInfo, Millis, RuleFailure, SourceChange, SourcedFinding, Window};
 use crate::repair::Change;
 use crate::verify::{Health, Verdict};
 
@@ -38,6 +38,8 @@ pub enum Status {
     Duplicate,
     /// Another incident is repairing the function right now.
     Skipped,
+    /// A person rejected the change (approval mode); nothing changed.
+    Rejected,
 }
 
 impl Status {
@@ -135,6 +137,51 @@ pub struct Run {
     /// What was cut to keep the document within [`MAX_DOCUMENT_BYTES`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trimmed: Vec<String>,
+    /// Approval mode: who was asked, who answered and how.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
+    /// For a function deployed from source: what to write there so the next
+    /// deploy keeps the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_change: Option<SourceChange>,
+}
+
+/// Where an approval stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalState {
+    /// The workflow waits for `autorepair approve|reject`.
+    Pending,
+    Approved,
+    Rejected,
+    /// Nobody answered in time: escalated, nothing changed.
+    Expired,
+}
+
+impl std::fmt::Display for ApprovalState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = serde_json::to_value(self).ok();
+        f.write_str(v.as_ref().and_then(Value::as_str).unwrap_or("?"))
+    }
+}
+
+/// A change waiting for, or given, a person's approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub state: ApprovalState,
+    pub requested_ms: Millis,
+    /// When the workflow stops waiting.
+    pub deadline_ms: Millis,
+    /// The Step Functions task token the workflow waits on; never in a notice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Who answered (the caller's AWS identity, and the name they gave).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_ms: Option<Millis>,
 }
 
 /// One invocation right after a change, with the operator's payload.
@@ -186,6 +233,8 @@ impl Run {
             claimed_by: None,
             smoke: None,
             trimmed: Vec::new(),
+            approval: None,
+            source_change: None,
         }
     }
 

@@ -64,6 +64,17 @@ pub fn context(aws: &Aws, rules: RuleSet, config: Config) -> Context {
     }
 }
 
+/// The fleet's ports on AWS: Lambda's listing, CloudWatch alarms, the audit
+/// table's recommendations, S3 for the sweep's items.
+pub fn fleet_ports(aws: &Aws, config: &Config) -> crate::fleet::FleetPorts {
+    crate::fleet::FleetPorts {
+        inventory: Arc::new(Lambda::new(aws.lambda.clone())),
+        alarms: Arc::new(crate::aws::alarms::Alarms::new(aws.cloudwatch.clone())),
+        recommendations: Arc::new(audit_table(aws, config)),
+        items: Arc::new(S3::new(&aws.sdk)),
+    }
+}
+
 /// The object store remote rules are fetched from.
 pub fn rule_store(sdk: &aws_config::SdkConfig) -> Arc<dyn ObjectStore> {
     Arc::new(S3::new(sdk))

@@ -399,3 +399,85 @@ fn string(item: &HashMap<String, AttributeValue>, key: &str) -> String {
         .cloned()
         .unwrap_or_default()
 }
+
+/// Standing recommendations live beside the incidents, one item a function
+/// (`recommendation#<function>` / `current`), replaced by each sweep and kept
+/// (no expiry): the report reads the newest.
+#[async_trait]
+impl crate::ports::RecommendationStore for DynamoAudit {
+    async fn put_recommendation(
+        &self,
+        recommendation: &crate::model::StandingRecommendation,
+    ) -> Result<(), crate::ports::FleetError> {
+        let document =
+            serde_json::to_string(recommendation).map_err(|e| fleet_error("PutItem", e))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(
+                "pk",
+                s(format!("recommendation#{}", recommendation.function)),
+            )
+            .item("sk", s("current"))
+            .item("direction", s(recommendation.direction.to_string()))
+            .item("document", s(document))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| fleet_error("PutItem (recommendation)", describe(&e)))
+    }
+
+    async fn recommendation(
+        &self,
+        function: &str,
+    ) -> Result<Option<crate::model::StandingRecommendation>, crate::ports::FleetError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("recommendation#{function}")))
+            .key("sk", s("current"))
+            .send()
+            .await
+            .map_err(|e| fleet_error("GetItem (recommendation)", describe(&e)))?;
+        match out.item() {
+            None => Ok(None),
+            Some(item) => serde_json::from_str(&string(item, "document"))
+                .map(Some)
+                .map_err(|e| fleet_error("a stored recommendation", e)),
+        }
+    }
+
+    async fn recommendations(
+        &self,
+    ) -> Result<Vec<crate::model::StandingRecommendation>, crate::ports::FleetError> {
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("sk = :current")
+            .expression_attribute_values(":current", s("current"))
+            .into_paginator()
+            .send();
+        let mut all = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| fleet_error("Scan (recommendations)", describe(&e)))?;
+            for item in page.items() {
+                match serde_json::from_str(&string(item, "document")) {
+                    Ok(r) => all.push(r),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a stored recommendation does not parse; left out")
+                    }
+                }
+            }
+        }
+        Ok(all)
+    }
+}
+
+fn fleet_error(what: &str, message: impl ToString) -> crate::ports::FleetError {
+    crate::ports::FleetError {
+        what: what.to_owned(),
+        message: message.to_string(),
+    }
+}

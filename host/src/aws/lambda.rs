@@ -244,3 +244,54 @@ impl FunctionStore for Lambda {
             .map_err(|e| store_error(name, &format!("moving alias {alias}"), &e))
     }
 }
+
+/// ListTags calls in flight at once while listing the fleet.
+const TAG_READS: usize = 8;
+
+#[async_trait]
+impl crate::ports::Inventory for Lambda {
+    /// ListFunctions, page by page, then each function's tags (ListTags, a
+    /// few at a time). A function whose tags cannot be read is listed without
+    /// tags: not opted in, so never touched.
+    async fn functions(
+        &self,
+    ) -> Result<Vec<crate::model::FleetFunction>, crate::ports::FleetError> {
+        use futures_util::StreamExt;
+        let mut pages = self.client.list_functions().into_paginator().send();
+        let mut listed = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| crate::ports::FleetError {
+                what: "ListFunctions".into(),
+                message: describe(&e),
+            })?;
+            for f in page.functions() {
+                listed.push((
+                    f.function_arn().unwrap_or_default().to_owned(),
+                    crate::model::FleetFunction {
+                        name: f.function_name().unwrap_or_default().to_owned(),
+                        memory_mb: f.memory_size().unwrap_or(128).max(0) as u32,
+                        timeout_s: f.timeout().unwrap_or(3).max(0) as u32,
+                        tags: BTreeMap::new(),
+                        layers: f
+                            .layers()
+                            .iter()
+                            .filter_map(|l| l.arn().map(str::to_owned))
+                            .collect(),
+                    },
+                ));
+            }
+        }
+        let functions = futures_util::stream::iter(listed)
+            .map(|(arn, mut f)| async move {
+                match self.client.list_tags().resource(&arn).send().await {
+                    Ok(out) => f.tags = out.tags().cloned().unwrap_or_default().into_iter().collect(),
+                    Err(e) => tracing::warn!(function = %f.name, error = %describe(&e), "tags unreadable: treated as not opted in"),
+                }
+                f
+            })
+            .buffered(TAG_READS)
+            .collect()
+            .await;
+        Ok(functions)
+    }
+}

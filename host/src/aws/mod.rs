@@ -4,6 +4,7 @@
 //! everything at a local emulator. Nothing outside this module (and the
 //! binaries' wiring) names an AWS SDK type.
 
+pub mod alarms;
 pub mod audit;
 pub mod bedrock;
 pub mod deployment;
@@ -11,6 +12,7 @@ pub mod lambda;
 pub mod notify;
 pub mod s3;
 pub mod telemetry;
+pub mod workflow;
 
 use std::time::Duration;
 

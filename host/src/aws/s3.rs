@@ -60,3 +60,27 @@ impl ObjectStore for S3 {
         }
     }
 }
+
+#[async_trait]
+impl crate::ports::ItemStore for S3 {
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+    ) -> Result<(), crate::ports::FleetError> {
+        self.client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(body.into())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| crate::ports::FleetError {
+                what: format!("PutObject s3://{bucket}/{key}"),
+                message: describe(&e),
+            })
+    }
+}

@@ -39,8 +39,15 @@ const INSIGHTS_METRICS: &[(&str, &str)] = &[
     ("used_memory_max", "Maximum"),
     ("memory_utilization", "Maximum"),
 ];
-/// One-minute points: the alarm's own resolution.
-const PERIOD_S: i32 = 60;
+/// One-minute points (the alarm's own resolution) for an incident's window;
+/// a longer window (a sweep's 14 days) gets coarser points, at most
+/// [`MAX_POINTS`] a series, in whole minutes as CloudWatch requires.
+fn period_s(window: Window) -> i32 {
+    let span_s = (window.end_ms - window.start_ms).max(0) / 1000;
+    let minutes = (span_s / (MAX_POINTS * 60)).max(0) + 1;
+    i32::try_from(minutes * 60).unwrap_or(i32::MAX)
+}
+const MAX_POINTS: i64 = 1_440;
 
 #[async_trait]
 impl Telemetry for CloudWatch {
@@ -72,7 +79,7 @@ impl Telemetry for CloudWatch {
                 .build();
             let stat = MetricStat::builder()
                 .metric(metric)
-                .period(PERIOD_S)
+                .period(period_s(window))
                 .stat(*stat)
                 .build();
             queries.push(

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use autorepair::aws::Aws;
 use autorepair::config::Config;
+use autorepair::fleet::stage::{self, FleetRequest};
 use autorepair::pipeline::{self, StageRequest};
 use autorepair::setup;
 
@@ -31,15 +32,22 @@ async fn main() -> Result<(), Error> {
         .map(|_| std::env::temp_dir().join("autorepair-rules"));
     let aws = Aws::from_env().await;
     let rules = setup::load_rules(&config, Some(setup::rule_store(&aws.sdk)), cache).await?;
+    let fleet = Arc::new(setup::fleet_ports(&aws, &config));
     let ctx = Arc::new(setup::context(&aws, rules, config));
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let ctx = ctx.clone();
+        let (ctx, fleet) = (ctx.clone(), fleet.clone());
         async move {
+            if stage::is_fleet(&event.payload) {
+                let request: FleetRequest = serde_json::from_value(event.payload)
+                    .map_err(|e| format!("not a fleet stage request ({e})"))?;
+                return Ok(stage::handle(&ctx, &fleet, request).await?);
+            }
             let request: StageRequest = serde_json::from_value(event.payload).map_err(|e| {
                 format!(
-                    "not a stage request ({e}); stages: {}",
-                    pipeline::STAGES.join(", ")
+                    "not a stage request ({e}); stages: {}, {}",
+                    pipeline::STAGES.join(", "),
+                    stage::STAGES.join(", ")
                 )
             })?;
             let run = pipeline::stage(&ctx, request).await?;

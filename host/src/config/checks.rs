@@ -43,6 +43,37 @@ impl AiConfig {
 }
 
 impl Config {
+    fn fleet_problems(&self) -> Vec<String> {
+        let (fleet, approval) = (&self.fleet, &self.approval);
+        let mut problems = Vec::new();
+        if !fleet
+            .alarm_prefix
+            .starts_with(|c: char| c.is_ascii_alphanumeric())
+        {
+            problems.push("fleet.alarm_prefix must start with a letter or digit".into());
+        }
+        if !(1..=90).contains(&fleet.sweep_days) {
+            problems.push("fleet.sweep_days must be within 1..=90".into());
+        }
+        if fleet.down_margin_percent > 400 {
+            problems.push("fleet.down_margin_percent must be within 0..=400".into());
+        }
+        if !(1..=500).contains(&fleet.batch_size) {
+            problems.push("fleet.batch_size must be within 1..=500".into());
+        }
+        if !(1..=64).contains(&fleet.concurrency) {
+            problems.push("fleet.concurrency must be within 1..=64".into());
+        }
+        // Step Functions' task timeout bounds how long a run may wait.
+        if !(1..=7 * 24 * 60).contains(&approval.timeout_minutes) {
+            problems.push("approval.timeout_minutes must be within 1..=10080 (a week)".into());
+        }
+        if !self.iac.terraform_tag.is_empty() && !self.iac.terraform_tag.contains('=') {
+            problems.push("iac.terraform_tag must be key=value (e.g. managed-by=terraform)".into());
+        }
+        problems
+    }
+
     /// Everything wrong with this configuration, each phrased as what to fix.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = self.policy.problems();
@@ -60,6 +91,7 @@ impl Config {
         if self.run.max_log_events == 0 {
             problems.push("run.max_log_events must be above 0".into());
         }
+        problems.extend(self.fleet_problems());
         let mut limits = vec![("sandbox".to_owned(), self.sandbox.limits())];
         problems.extend(trust::key_problems(&self.trust.keys));
         for (i, p) in self.plugins.iter().enumerate() {

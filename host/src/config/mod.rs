@@ -40,6 +40,99 @@ pub struct Config {
     pub pricing: PricingConfig,
     /// A functional check right after a change, off unless enabled.
     pub smoke: SmokeConfig,
+    /// Many functions: onboarding by tag and scheduled sweeps.
+    pub fleet: FleetConfig,
+    /// A person approves each change before it is made (off unless required).
+    pub approval: ApprovalConfig,
+    /// Functions deployed from source (CloudFormation, SAM, Terraform).
+    pub iac: IacConfig,
+}
+
+/// Onboarding (`autorepair onboard`) and the scheduled sweeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FleetConfig {
+    /// Managed alarms are named `<prefix><function>-<kind>`; the stack's
+    /// EventBridge rule sends alarms with this prefix to the workflow.
+    pub alarm_prefix: String,
+    /// Per-function thresholds are tags `<prefix>errors`, `<prefix>duration-percent`,
+    /// `<prefix>throttles`, `<prefix>memory-percent` (a number, or `off`).
+    pub threshold_tag_prefix: String,
+    /// Days of reports and metrics a sweep reads per function.
+    pub sweep_days: u32,
+    /// A downsizing keeps this much headroom above the p99 of Max Memory Used (percent).
+    pub down_margin_percent: u32,
+    /// A downsizing smaller than this (MB) is not worth recommending.
+    pub min_saving_mb: u32,
+    /// Tag (with value `apply`) that lets a sweep apply a downsizing itself;
+    /// without it a downsizing is only recommended.
+    pub downsize_tag: String,
+    /// The S3 bucket a sweep writes its item list to (the Distributed Map reads it).
+    pub sweep_bucket: String,
+    /// Functions per Distributed Map item (one host invocation each).
+    pub batch_size: usize,
+    /// Functions a batch sweeps at once.
+    pub concurrency: usize,
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        FleetConfig {
+            alarm_prefix: "autorepair-".into(),
+            threshold_tag_prefix: "autorepair:".into(),
+            sweep_days: 14,
+            down_margin_percent: 20,
+            min_saving_mb: 64,
+            downsize_tag: "autorepair:downsize".into(),
+            sweep_bucket: String::new(),
+            batch_size: 25,
+            concurrency: 4,
+        }
+    }
+}
+
+/// Approval mode: the workflow waits for `autorepair approve|reject` before
+/// changing anything.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApprovalConfig {
+    /// Every change waits for a person.
+    pub required: bool,
+    /// A function tag (with value `required`) that asks for approval on that
+    /// function alone.
+    pub tag: String,
+    /// Nobody answered within this: the incident is escalated, nothing changed.
+    pub timeout_minutes: u32,
+}
+
+impl Default for ApprovalConfig {
+    fn default() -> Self {
+        ApprovalConfig {
+            required: false,
+            tag: "autorepair:approval".into(),
+            timeout_minutes: 60,
+        }
+    }
+}
+
+/// How autorepair recognises a function deployed from source, to say where a
+/// change must be written so the next deploy keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IacConfig {
+    /// `key=value` of the tag Terraform-managed functions carry.
+    pub terraform_tag: String,
+    /// A tag whose value is the Terraform resource address (optional).
+    pub terraform_address_tag: String,
+}
+
+impl Default for IacConfig {
+    fn default() -> Self {
+        IacConfig {
+            terraform_tag: "managed-by=terraform".into(),
+            terraform_address_tag: "terraform:address".into(),
+        }
+    }
 }
 
 /// Functional verification: one invocation right after a memory change, with

@@ -4,6 +4,7 @@
 //! task), the CLI (all stages in one process) and the tests (in-memory ports,
 //! a fake clock) run the same code.
 
+pub mod approval;
 mod protocol;
 #[cfg(test)]
 mod tests;
@@ -16,18 +17,20 @@ use serde_json::Value;
 pub use crate::run::{
     MAX_DOCUMENT_BYTES, Rollback, Run, SmokeTest, StageFailure, Status, Verification,
 };
-pub use protocol::{STAGES, StageReply, StageRequest, stage};
+pub use protocol::{STAGES, StageReply, StageRequest, answer_approval, stage};
 
 use crate::config::Config;
 use crate::decide::{self, Action, Decision, History, MergeMode, Situation};
 use crate::diagnosis;
 use crate::evidence::{self, CollectError, Sources};
+use crate::fleet;
 use crate::incident::{self, AlarmState, IncidentError};
 use crate::model::{Evidence, FunctionInfo, LogLine, Window};
 use crate::notify;
 use crate::ports::{AiDiagnoser, AuditStore, Claim, Clock, FunctionStore, Notifier, Telemetry};
 use crate::repair::{RepairError, Repairer};
 use crate::rules::RuleSet;
+use crate::run::{Approval, ApprovalState};
 use crate::verify::{self, Health, Verdict};
 
 /// What every stage needs: the ports, the rules and the settings.
@@ -91,6 +94,14 @@ pub async fn run(ctx: &Context, event: &Value, options: Options) -> Result<Run, 
     if !run.status.is_terminal() {
         diagnose(ctx, &mut run, Diagnosers::BOTH).await;
         decide(ctx, &mut run).await;
+        if run.approval.is_some() {
+            // One process cannot wait days for a person: the deployed
+            // workflow pauses for `autorepair approve`; here nothing changes.
+            escalate(
+                &mut run,
+                "the change needs a person's approval (approval mode): the deployed workflow waits for `autorepair approve`; run alone, nothing was changed".into(),
+            );
+        }
         execute(ctx, &mut run).await;
         if run.change.is_some() && !run.status.is_terminal() {
             ctx.clock.sleep(options.verify_after).await;
@@ -380,6 +391,18 @@ pub async fn decide(ctx: &Context, run: &mut Run) {
         (Action::SetMemory, false) => Status::Started,
     };
     run.decision = Some(decision);
+    if run.status == Status::Started && approval::required(&ctx.config.approval, &function) {
+        let now = ctx.clock.now_ms();
+        run.approval = Some(Approval {
+            state: ApprovalState::Pending,
+            requested_ms: now,
+            deadline_ms: now + i64::from(ctx.config.approval.timeout_minutes) * 60_000,
+            token: None,
+            by: None,
+            reason: None,
+            answered_ms: None,
+        });
+    }
     timed(run, "decide", started);
 }
 
@@ -413,6 +436,18 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
     if decision.action != Action::SetMemory {
         return;
     }
+    // Approval mode: only an approved change is made, and only the one approved.
+    let approved_target = match &run.approval {
+        None => None,
+        Some(a) if a.state == ApprovalState::Approved => decision.target_memory_mb,
+        Some(a) => {
+            let state = a.state;
+            return escalate(
+                run,
+                format!("the change needs a person's approval and is {state}: nothing was changed"),
+            );
+        }
+    };
     let started = Instant::now();
     let bound = Duration::from_secs(ctx.config.run.collect_timeout_seconds);
     // The decision (and the function) in the run document came from the
@@ -458,6 +493,19 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
     let decision = decide_with(ctx, run, &function, history);
     run.function = Some(function.clone());
     run.decision = Some(decision.clone());
+    if approved_target.is_some() && decision.target_memory_mb != approved_target {
+        timed(run, "execute", started);
+        return escalate(
+            run,
+            format!(
+                "the function changed since the change was approved (now {} MB, the decision {}): nothing was changed",
+                function.memory_mb,
+                decision
+                    .target_memory_mb
+                    .map_or("none".to_owned(), |t| format!("{t} MB"))
+            ),
+        );
+    }
     let (Action::SetMemory, Some(mut target)) = (decision.action, decision.target_memory_mb) else {
         run.status = if decision.action == Action::Escalate {
             Status::Escalated
@@ -543,7 +591,9 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
                         function = fresh;
                         run.function = Some(function.clone());
                         match (again.action, again.target_memory_mb) {
-                            (Action::SetMemory, Some(t)) => {
+                            (Action::SetMemory, Some(t))
+                                if approved_target.is_none() || approved_target == Some(t) =>
+                            {
                                 target = t;
                                 run.decision = Some(again);
                             }
@@ -568,6 +618,8 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
     match result {
         None => {}
         Some(Ok(change)) => {
+            run.source_change =
+                fleet::source::change(&function.tags, change.new_memory_mb, &ctx.config.iac);
             run.change = Some(change);
             if let Err(e) = ctx
                 .audit

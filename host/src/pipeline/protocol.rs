@@ -12,17 +12,27 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    Context, Diagnosers, Options, Run, Status, decide, diagnose, execute, finish, json,
+    Context, Diagnosers, Options, Run, Status, approval, decide, diagnose, execute, finish, json,
     merge_branches, parse, rollback, verify,
 };
 use crate::decide::Action;
 use crate::incident::AlarmState;
+use crate::ports::AuditStore;
 use crate::ports::{Claim, StoredRecord};
 use crate::verify::Verdict;
 
 /// The stage names the Lambda handler knows, in workflow order.
 pub const STAGES: &[&str] = &[
-    "parse", "rules", "ai", "decide", "execute", "verify", "rollback", "record",
+    "parse",
+    "rules",
+    "ai",
+    "decide",
+    "await_approval",
+    "approve",
+    "execute",
+    "verify",
+    "rollback",
+    "record",
 ];
 
 /// One Step Functions task's payload: `{"stage": "...", ...}`.
@@ -55,6 +65,21 @@ pub enum StageRequest {
     Decide {
         incident: String,
         version: u64,
+    },
+    /// Approval mode: the workflow waits on `token` (a `waitForTaskToken`
+    /// task) until `autorepair approve|reject` answers or the wait times out.
+    AwaitApproval {
+        incident: String,
+        version: u64,
+        token: String,
+    },
+    /// The approval wait timed out (its Catch): the incident is escalated.
+    /// A person's answer never comes this way — `autorepair approve|reject`
+    /// records it and hands the token back.
+    Approve {
+        incident: String,
+        version: u64,
+        step_error: Value,
     },
     Execute {
         incident: String,
@@ -102,6 +127,8 @@ pub struct StageReply {
     pub verdict: String,
     /// Whether the verification window was extended once already.
     pub extended: bool,
+    /// Approval mode: `none`, `pending`, `approved`, `rejected` or `expired`.
+    pub approval: String,
 }
 
 impl StageReply {
@@ -122,6 +149,10 @@ impl StageReply {
                 .as_ref()
                 .map_or_else(|| "none".to_owned(), |v| v.verdict.to_string()),
             extended: run.verification.as_ref().is_some_and(|v| v.extended),
+            approval: run
+                .approval
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), |a| a.state.to_string()),
         }
     }
 }
@@ -149,6 +180,19 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<StageReply, S
             ("ai", incident, version)
         }
         StageRequest::Decide { incident, version } => ("decide", incident, version),
+        StageRequest::AwaitApproval {
+            incident,
+            version,
+            token,
+        } => return await_approval_stage(ctx, &incident, version, token).await,
+        StageRequest::Approve {
+            incident,
+            version,
+            step_error,
+        } => {
+            caught = Some(step_error);
+            ("approve", incident, version)
+        }
         StageRequest::Execute { incident, version } => ("execute", incident, version),
         StageRequest::Verify { incident, version } => ("verify", incident, version),
         StageRequest::Rollback {
@@ -176,6 +220,15 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<StageReply, S
     match name {
         "rules" | "ai" => return branch(ctx, name, run, stored, caught).await,
         "decide" => decide(ctx, &mut run).await,
+        "approve" => {
+            let why = caught.as_ref().map(caught_text).unwrap_or_default();
+            tracing::warn!(%why, "the approval wait ended without an answer");
+            approval::expire(
+                &mut run,
+                ctx.clock.now_ms(),
+                ctx.config.approval.timeout_minutes,
+            );
+        }
         "execute" => execute(ctx, &mut run).await,
         "verify" => {
             window_passed(ctx, &run)?;
@@ -219,6 +272,7 @@ async fn parse_stage(
             changed: false,
             verdict: "none".to_owned(),
             extended: false,
+            approval: "none".to_owned(),
         });
     }
     let mut run = parse(ctx, event, options, execution)
@@ -330,6 +384,100 @@ async fn record_stage(
         super::release(ctx, &run).await;
     }
     reply
+}
+
+/// The workflow waits: the token goes on the record, the team is asked.
+async fn await_approval_stage(
+    ctx: &Context,
+    incident: &str,
+    version: u64,
+    token: String,
+) -> Result<StageReply, String> {
+    let (mut run, stored) = load(ctx, incident).await?;
+    if next("await_approval", version, &stored.stages)
+        .map_err(|e| format!("incident {incident}: {e}"))?
+        == Next::Done
+    {
+        // A retried task: the token Step Functions waits on now is this one.
+        if let Some(a) = run.approval.as_mut()
+            && a.state == crate::run::ApprovalState::Pending
+            && a.token.as_deref() != Some(token.as_str())
+        {
+            a.token = Some(token);
+            ctx.audit
+                .update(
+                    incident,
+                    &run.status.to_string(),
+                    &json(&run),
+                    ctx.clock.now_ms(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        return Ok(StageReply::of(&run, stored.version, true));
+    }
+    if run.status != Status::Started {
+        return Err(format!(
+            "incident {incident} is {}: nothing to approve",
+            run.status
+        ));
+    }
+    approval::request(ctx, &mut run, token).await?;
+    commit(ctx, "await_approval", &run, stored.version).await
+}
+
+/// A person's answer to a waiting change (`autorepair approve|reject`):
+/// recorded as the `approve` stage on the version that waits, so it races
+/// the timeout fairly (one commit wins). Returns the reply to hand to the
+/// workflow and the task token to hand it with.
+pub async fn answer_approval(
+    audit: &dyn AuditStore,
+    incident: &str,
+    answer: &approval::Answer,
+    now_ms: crate::model::Millis,
+) -> Result<(StageReply, String), String> {
+    let stored = audit
+        .get(incident)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no incident {incident} in the audit table"))?;
+    let mut run = stored_run(incident, &stored)?;
+    if next("approve", stored.version, &stored.stages).is_err() {
+        let state = run
+            .approval
+            .as_ref()
+            .map_or("not asked for".to_owned(), |a| a.state.to_string());
+        return Err(format!(
+            "incident {incident} is not waiting for approval (it is {}, approval {state})",
+            run.status
+        ));
+    }
+    let token = run
+        .approval
+        .as_ref()
+        .and_then(|a| a.token.clone())
+        .ok_or_else(|| {
+            format!("incident {incident}: the workflow's wait has no task token on record")
+        })?;
+    approval::answer(&mut run, answer, now_ms)?;
+    let document = approval::document(&run);
+    match audit
+        .commit(
+            incident,
+            "approve",
+            &run.status.to_string(),
+            &document,
+            stored.version,
+            now_ms,
+        )
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Claim::Won => Ok((StageReply::of(&run, stored.version + 1, true), token)),
+        Claim::Taken => Err(format!(
+            "incident {incident}: answered already (or the wait timed out) — nothing recorded"
+        )),
+    }
 }
 
 /// The incident's stored run; an incident never claimed is refused.
@@ -477,7 +625,9 @@ pub(crate) fn next(stage: &str, version: u64, stages: &[String]) -> Result<Next,
             let verifies = before.iter().filter(|s| *s == "verify").count();
             let allowed = match stage {
                 "decide" => tail("rules", "ai") || tail("ai", "rules"),
-                "execute" => last == Some("decide"),
+                "await_approval" => last == Some("decide"),
+                "approve" => last == Some("await_approval"),
+                "execute" => matches!(last, Some("decide" | "approve")),
                 "verify" => last == Some("execute") || (last == Some("verify") && verifies == 1),
                 "rollback" => last == Some("verify"),
                 "rollback-unverified" => matches!(last, Some("execute" | "verify")),

@@ -273,3 +273,60 @@ pub trait Model: Send + Sync {
 pub trait AiDiagnoser: Send + Sync {
     async fn diagnose(&self, evidence: &Evidence) -> AiRun;
 }
+
+/// A failed call to one of the fleet's ports (listing, alarms, recommendations).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what}: {message}")]
+pub struct FleetError {
+    /// The call that failed (`ListFunctions`, `PutMetricAlarm my-alarm`, …).
+    pub what: String,
+    pub message: String,
+}
+
+/// Every function of the account and region, with its tags (Lambda's
+/// ListFunctions and ListTags).
+#[async_trait]
+pub trait Inventory: Send + Sync {
+    async fn functions(&self) -> Result<Vec<crate::model::FleetFunction>, FleetError>;
+}
+
+/// CloudWatch metric alarms, as onboarding manages them.
+#[async_trait]
+pub trait AlarmStore: Send + Sync {
+    /// The alarms named with `prefix` that carry autorepair's managed tag
+    /// (an alarm someone made by hand with the same prefix is not listed).
+    async fn managed(&self, prefix: &str) -> Result<Vec<crate::model::AlarmSpec>, FleetError>;
+    /// Creates or replaces one alarm, tagged as autorepair's.
+    async fn put(&self, alarm: &crate::model::AlarmSpec) -> Result<(), FleetError>;
+    async fn delete(&self, names: &[String]) -> Result<(), FleetError>;
+}
+
+/// Where sweeps keep their standing recommendations (the audit table).
+#[async_trait]
+pub trait RecommendationStore: Send + Sync {
+    async fn put_recommendation(
+        &self,
+        recommendation: &crate::model::StandingRecommendation,
+    ) -> Result<(), FleetError>;
+    async fn recommendation(
+        &self,
+        function: &str,
+    ) -> Result<Option<crate::model::StandingRecommendation>, FleetError>;
+    async fn recommendations(
+        &self,
+    ) -> Result<Vec<crate::model::StandingRecommendation>, FleetError>;
+}
+
+/// Where a sweep leaves its item list for the Distributed Map to read (S3).
+#[async_trait]
+pub trait ItemStore: Send + Sync {
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), FleetError>;
+}
+
+/// The workflow engine, as an approval answers it (Step Functions'
+/// SendTaskSuccess).
+#[async_trait]
+pub trait Workflow: Send + Sync {
+    /// Resumes the task waiting on `token` with `output` (JSON).
+    async fn resume(&self, token: &str, output: &str) -> Result<(), FleetError>;
+}

@@ -45,7 +45,30 @@ pub fn build(records: &[Record], usd_per_gb_second: f64) -> Report {
         .iter()
         .flat_map(|r| r.unsigned_rules.iter().cloned())
         .collect();
+    // Newest kept change per function: a later one replaces what to write.
+    let mut latest: BTreeMap<&str, &Record> = BTreeMap::new();
+    for r in records
+        .iter()
+        .filter(|r| r.source_change.is_some() && r.applied_memory_mb.is_some() && !r.rolled_back)
+    {
+        let slot = latest.entry(r.function.as_str()).or_insert(r);
+        if r.at_ms > slot.at_ms {
+            *slot = r;
+        }
+    }
+    let not_in_source = latest
+        .into_values()
+        .filter_map(|r| {
+            Some(super::SourceRow {
+                function: r.function.clone(),
+                incident: r.id.clone(),
+                at_ms: r.at_ms,
+                change: r.source_change.clone()?,
+            })
+        })
+        .collect();
     Report {
+        not_in_source,
         unsigned_rules,
         incidents: rows.len(),
         compared: compared.len(),

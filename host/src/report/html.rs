@@ -42,11 +42,16 @@ th{background:#f3f3f3}figure{margin:1rem 0}figcaption{font-weight:600}\
     out.push_str(&table(&t.sources.0, &t.sources.1));
     out.push_str("<h2>Incidents</h2>\n");
     out.push_str(&table(&t.incidents.0, &t.incidents.1));
+    if !report.not_in_source.is_empty() {
+        out.push_str("<h2>Changes not yet in source</h2>\n");
+        let (header, rows) = super::text::source_table(report);
+        out.push_str(&table(&header, &rows));
+    }
     out.push_str("</body></html>\n");
     out
 }
 
-fn escape(s: &str) -> String {
+pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

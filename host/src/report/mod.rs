@@ -16,7 +16,7 @@ use crate::model::Millis;
 use crate::verify::Verdict;
 
 pub use build::build;
-pub use html::html;
+pub use html::{escape as escape_html, html};
 pub use text::{date_time, json, markdown, text};
 
 /// The rules' view: what the rules alone decide (shadow rules left out).
@@ -129,6 +129,19 @@ pub struct Report {
     /// Rules that ran unsigned (`allow_unsigned`) in any of the incidents.
     pub unsigned_rules: std::collections::BTreeSet<String>,
     pub rows: Vec<IncidentRow>,
+    /// Kept changes to functions deployed from source, newest per function:
+    /// until the source says the same, the next deploy undoes them.
+    #[serde(default)]
+    pub not_in_source: Vec<SourceRow>,
+}
+
+/// A change the source does not carry yet.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SourceRow {
+    pub function: String,
+    pub incident: String,
+    pub at_ms: crate::model::Millis,
+    pub change: crate::model::SourceChange,
 }
 
 #[cfg(test)]

@@ -72,6 +72,7 @@ fn record(id: &str, at_ms: i64, rules: WouldHave, ai: Option<WouldHave>) -> Reco
         }),
         label: None,
         unsigned_rules: Vec::new(),
+        source_change: None,
     }
 }
 
@@ -295,4 +296,40 @@ fn text_of(records: &[Record]) -> String {
         records,
         Config::default().pricing.lambda_usd_per_gb_second,
     ))
+}
+
+#[test]
+fn kept_changes_to_stack_functions_are_listed_for_the_source_newest_first() {
+    use crate::model::SourceChange;
+    let set = |mb| would("", Action::SetMemory, Some(mb));
+    let stack = |mb| {
+        Some(SourceChange::Cloudformation {
+            stack: "orders-prod".into(),
+            logical_id: "Orders".into(),
+            memory_mb: mb,
+        })
+    };
+    let mut older = record("old", 1_000_000, set(768), None);
+    older.applied_memory_mb = Some(768);
+    older.source_change = stack(768);
+    let mut newer = record("new", 2_000_000, set(1024), None);
+    newer.applied_memory_mb = Some(1024);
+    newer.source_change = stack(1024);
+    let mut undone = record("undone", 3_000_000, set(2048), None);
+    undone.applied_memory_mb = Some(2048);
+    undone.rolled_back = true;
+    undone.source_change = stack(2048);
+    let report = build(&[older, newer.clone(), undone], 0.0000166667);
+    assert_eq!(report.not_in_source.len(), 1, "{:?}", report.not_in_source);
+    assert_eq!(report.not_in_source[0].incident, "new");
+    let out = text(&report);
+    assert!(out.contains("Changes not yet in source"), "{out}");
+    assert!(
+        out.contains("Resources.Orders.Properties.MemorySize: 1024"),
+        "{out}"
+    );
+    assert!(markdown(&report).contains("## Changes not yet in source"));
+    assert!(html(&report).contains("<h2>Changes not yet in source</h2>"));
+    let plain = build(&[record("x", 1, set(1024), None)], 0.0000166667);
+    assert!(!text(&plain).contains("not yet in source"));
 }

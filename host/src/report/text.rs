@@ -191,7 +191,43 @@ pub fn text(report: &Report) -> String {
     out.push_str(&grid(&t.sources.0, &t.sources.1));
     out.push('\n');
     out.push_str(&grid(&t.incidents.0, &t.incidents.1));
+    if !report.not_in_source.is_empty() {
+        // One line each: the change to make is the point, never cut short.
+        out.push_str("\nChanges not yet in source (the next deploy undoes them)\n");
+        for row in source_table(report).1 {
+            let _ = writeln!(
+                out,
+                "  {}  {} (incident {}): {}",
+                row[0], row[1], row[2], row[3]
+            );
+        }
+    }
     out
+}
+
+/// The kept changes the source must take, one row a function.
+pub(super) fn source_table(report: &Report) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let rows = report
+        .not_in_source
+        .iter()
+        .map(|s| {
+            vec![
+                date_time(s.at_ms),
+                s.function.clone(),
+                s.incident.clone(),
+                crate::text::clean(&s.change.to_string()),
+            ]
+        })
+        .collect();
+    (
+        vec![
+            "time (UTC)",
+            "function",
+            "incident",
+            "change to make in source",
+        ],
+        rows,
+    )
 }
 
 fn grid(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -229,6 +265,11 @@ pub fn markdown(report: &Report) -> String {
     out.push_str(&md_table(&t.sources.0, &t.sources.1));
     out.push_str("\n## Incidents\n\n");
     out.push_str(&md_table(&t.incidents.0, &t.incidents.1));
+    if !report.not_in_source.is_empty() {
+        out.push_str("\n## Changes not yet in source\n\n");
+        let (header, rows) = source_table(report);
+        out.push_str(&md_table(&header, &rows));
+    }
     out
 }
 

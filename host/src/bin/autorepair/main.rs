@@ -6,6 +6,7 @@ mod common;
 mod config;
 mod diagnose;
 mod doctor;
+mod fleet;
 mod replay;
 mod report;
 mod rule;
@@ -72,6 +73,24 @@ enum Command {
     /// (AI on), and a synthetic alarm goes through the workflow without
     /// touching anything. Exit code 1 when a check fails.
     Doctor(doctor::Args),
+    /// Create, update and delete the alarms of every function tagged
+    /// `autorepair=enabled` (errors, duration near the timeout, throttles,
+    /// Lambda Insights memory when installed); thresholds per function by
+    /// tag. Idempotent; `--dry-run` prints the difference.
+    Onboard(fleet::OnboardArgs),
+    /// Sweep the opted-in functions now, in this process: 14 days of reports
+    /// and metrics each, the same rules, a standing recommendation (up, down,
+    /// keep, with its monthly cost) written to the audit table. The stack runs
+    /// the same sweep weekly on a Step Functions Distributed Map.
+    Sweep(fleet::SweepArgs),
+    /// The standing recommendations the sweeps wrote: up first, then the
+    /// biggest savings (text, JSON, CSV or HTML).
+    Recommendations(fleet::RecommendationsArgs),
+    /// Approve a change waiting for a person (approval mode): recorded with
+    /// your AWS identity, then the workflow makes it.
+    Approve(fleet::AnswerArgs),
+    /// Reject a change waiting for a person: recorded, nothing changes.
+    Reject(fleet::AnswerArgs),
     /// Configuration.
     Config {
         #[command(subcommand)]
@@ -130,5 +149,10 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Replay(args) => replay::run(args, &config, no_cache),
         Command::Report(args) => report::run(args, &config),
         Command::Doctor(args) => doctor::run(args, no_cache),
+        Command::Onboard(args) => fleet::onboard(args, &config),
+        Command::Sweep(args) => fleet::sweep(args, &config, no_cache),
+        Command::Recommendations(args) => fleet::recommendations(args, &config),
+        Command::Approve(args) => fleet::answer(args, true, &config),
+        Command::Reject(args) => fleet::answer(args, false, &config),
     }
 }

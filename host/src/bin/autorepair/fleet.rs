@@ -1,0 +1,239 @@
+//! The fleet commands: `onboard` (alarms by tag), `sweep` (standing
+//! recommendations, here in one process), `recommendations` (the list), and
+//! `approve` / `reject` (approval mode's answers).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::ValueEnum;
+
+use autorepair::aws::Aws;
+use autorepair::aws::workflow::StepFunctions;
+use autorepair::clock::now_ms;
+use autorepair::config::Config;
+use autorepair::fleet::sweep::{self, BatchSummary, Item};
+use autorepair::fleet::{alarms, onboard, render};
+use autorepair::pipeline::approval::Answer;
+use autorepair::pipeline::{self, answer_approval};
+use autorepair::ports::{RecommendationStore, Workflow};
+use autorepair::setup;
+
+use crate::common::{Format, load_rules, runtime};
+use crate::{Failure, bad_input};
+
+#[derive(clap::Args)]
+pub struct OnboardArgs {
+    /// Print the difference (+ create, ~ update, - delete) and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+pub fn onboard(args: OnboardArgs, config: &Config) -> Result<(), Failure> {
+    let done = runtime()?.block_on(async {
+        let aws = Aws::from_env().await;
+        onboard::reconcile(&setup::fleet_ports(&aws, config), config, args.dry_run).await
+    })?;
+    match args.format {
+        Format::Text => print!("{}", alarms::render(&done.plan, args.dry_run)),
+        Format::Json => {
+            let (create, update, delete) = done.plan.count();
+            let changes: Vec<String> = done.plan.changes.iter().map(ToString::to_string).collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "dry_run": args.dry_run,
+                    "functions": done.plan.functions,
+                    "create": create,
+                    "update": update,
+                    "delete": delete,
+                    "unchanged": done.plan.unchanged,
+                    "changes": changes,
+                    "warnings": done.plan.warnings,
+                    "failures": done.failures,
+                }))?
+            )
+        }
+    }
+    if !done.failures.is_empty() {
+        for f in &done.failures {
+            eprintln!("failed: {f}");
+        }
+        return Err(anyhow::anyhow!(
+            "{} of {} alarm changes failed (the others were made; run again to retry)",
+            done.failures.len(),
+            done.plan.changes.len()
+        )
+        .into());
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct SweepArgs {
+    /// Sweep these functions only (repeatable), opted in or not; default:
+    /// every function tagged for autorepair.
+    #[arg(long = "function", value_name = "NAME")]
+    functions: Vec<String>,
+    /// A name for this sweep (recorded with each recommendation).
+    #[arg(long, default_value = "cli")]
+    name: String,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+/// The scheduled sweep's work in one process: every batch the Distributed Map
+/// would run, one after the other.
+pub fn sweep(args: SweepArgs, config: &Config, no_cache: bool) -> Result<(), Failure> {
+    let rules = load_rules(config, no_cache)?;
+    let total = runtime()?.block_on(async {
+        let aws = Aws::from_env().await;
+        let ports = setup::fleet_ports(&aws, config);
+        let ctx = setup::context(&aws, rules, config.clone());
+        let names = if args.functions.is_empty() {
+            let policy = &config.policy;
+            let mut names: Vec<String> = ports
+                .inventory
+                .functions()
+                .await?
+                .into_iter()
+                .filter(|f| alarms::opted_in(f, &policy.opt_in_tag_key, &policy.opt_in_tag_value))
+                .map(|f| f.name)
+                .collect();
+            names.sort();
+            names
+        } else {
+            args.functions.clone()
+        };
+        let mut batches: Vec<BatchSummary> = Vec::new();
+        for chunk in names.chunks(config.fleet.batch_size.max(1)) {
+            let item = Item {
+                sweep: args.name.clone(),
+                functions: chunk.to_vec(),
+            };
+            batches.push(sweep::batch(&ctx, &ports, &item).await);
+        }
+        Ok::<_, anyhow::Error>(sweep::summary(&ctx, &args.name, &batches).await)
+    })?;
+    match args.format {
+        Format::Text => print!("{}", render::sweep_notice(&args.name, &total)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&total)?),
+    }
+    if total.swept == 0 && !total.failed.is_empty() {
+        return Err(anyhow::anyhow!("no function could be swept").into());
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ListFormat {
+    Text,
+    Json,
+    Csv,
+    /// One self-contained page.
+    Html,
+}
+
+#[derive(clap::Args)]
+pub struct RecommendationsArgs {
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    format: ListFormat,
+    /// Only these directions (repeatable): up, down, keep.
+    #[arg(long, value_name = "DIRECTION", value_parser = ["up", "down", "keep"])]
+    only: Vec<String>,
+    /// Write the list here instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+pub fn recommendations(args: RecommendationsArgs, config: &Config) -> Result<(), Failure> {
+    let mut all = runtime()?.block_on(async {
+        let aws = Aws::from_env().await;
+        setup::audit_table(&aws, config).recommendations().await
+    })?;
+    if !args.only.is_empty() {
+        all.retain(|r| args.only.contains(&r.direction.to_string()));
+    }
+    render::sort(&mut all);
+    let text = match args.format {
+        ListFormat::Text => render::text(&all),
+        ListFormat::Json => render::json(&all),
+        ListFormat::Csv => render::csv(&all),
+        ListFormat::Html => render::html(&all),
+    };
+    match args.output {
+        Some(path) => std::fs::write(&path, text)
+            .with_context(|| format!("writing the recommendations to {}", path.display()))?,
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct AnswerArgs {
+    /// The incident id the approval notice names.
+    incident: String,
+    /// Why (recorded with the answer, shown in the notice).
+    #[arg(long)]
+    reason: Option<String>,
+    /// Your name, recorded beside your AWS identity.
+    #[arg(long, value_name = "NAME")]
+    by: Option<String>,
+}
+
+/// `autorepair approve|reject INCIDENT`: records the answer in the audit
+/// table (who, when, why), then resumes the waiting workflow.
+pub fn answer(args: AnswerArgs, approve: bool, config: &Config) -> Result<(), Failure> {
+    if args.incident.trim().is_empty() {
+        return Err(bad_input(anyhow::anyhow!("name the incident to answer")));
+    }
+    let reply = runtime()?.block_on(async {
+        let aws = Aws::from_env().await;
+        let identity = match aws_sdk_sts::Client::new(&aws.sdk)
+            .get_caller_identity()
+            .send()
+            .await
+        {
+            Ok(out) => out.arn().unwrap_or("unknown identity").to_owned(),
+            Err(e) => {
+                return Err(bad_input(anyhow::anyhow!(
+                    "who you are could not be read (sts:GetCallerIdentity: {e}); an answer must be attributable"
+                )));
+            }
+        };
+        let by = match &args.by {
+            Some(name) => format!("{name} ({identity})"),
+            None => identity,
+        };
+        let answer = Answer {
+            approve,
+            by,
+            reason: args.reason.clone(),
+        };
+        let audit = setup::audit_table(&aws, config);
+        let (reply, token) = answer_approval(&audit, &args.incident, &answer, now_ms())
+            .await
+            .map_err(|e| bad_input(anyhow::anyhow!(e)))?;
+        let output = serde_json::to_string(&reply).map_err(anyhow::Error::from)?;
+        if let Err(e) = StepFunctions::new(&aws.sdk).resume(&token, &output).await {
+            return Err(anyhow::anyhow!(
+                "the answer is recorded, but the workflow could not be resumed ({e}); \
+if its wait timed out meanwhile, the timeout path reads the recorded answer"
+            )
+            .into());
+        }
+        Ok::<_, Failure>(reply)
+    })?;
+    println!(
+        "incident {}: {} — the workflow goes on ({})",
+        args.incident,
+        if approve { "approved" } else { "rejected" },
+        if reply.status == pipeline::Status::Started {
+            "the change is made next"
+        } else {
+            "nothing changes"
+        }
+    );
+    Ok(())
+}

@@ -1,0 +1,403 @@
+//! A scheduled sweep, as three steps the Distributed Map drives: [`plan`]
+//! lists the opted-in functions and writes them, in batches, where the map
+//! reads its items; [`batch`] sweeps one item's functions; [`summary`] adds up
+//! the batches and tells the team. Each function's sweep collects the
+//! window's reports and metrics, runs the same rules as an incident, and
+//! writes a standing recommendation (see [`super::recommend`]).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::FleetPorts;
+use super::alarms::opted_in;
+use super::recommend::{self, Observed, Settings};
+use crate::decide::{History, MergeMode};
+use crate::diagnosis::{self, Threads};
+use crate::evidence::{self, Sources};
+use crate::model::{AlarmInfo, Direction, Millis, StandingRecommendation, Window};
+use crate::pipeline::Context;
+use crate::ports::FleetError;
+use crate::repair::Repairer;
+
+/// What [`plan`] wrote: the map's ItemReader reads `bucket`/`key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepPlan {
+    pub sweep: String,
+    pub bucket: String,
+    pub key: String,
+    pub functions: usize,
+    pub batches: usize,
+}
+
+/// One map item: a batch of functions (the engine fans the items out; a
+/// batch keeps the invocations, and their cold starts, few).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Item {
+    pub sweep: String,
+    pub functions: Vec<String>,
+}
+
+/// What one batch found.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct BatchSummary {
+    pub swept: usize,
+    pub up: usize,
+    pub down: usize,
+    pub keep: usize,
+    /// Downsizings applied (functions opted in to it).
+    pub applied: usize,
+    /// The sum of every up and down recommendation's monthly cost delta (USD).
+    pub monthly_delta_usd: f64,
+    /// Functions that could not be swept, with why.
+    #[serde(default)]
+    pub failed: BTreeMap<String, String>,
+}
+
+impl BatchSummary {
+    fn add(&mut self, other: &BatchSummary) {
+        self.swept += other.swept;
+        self.up += other.up;
+        self.down += other.down;
+        self.keep += other.keep;
+        self.applied += other.applied;
+        self.monthly_delta_usd += other.monthly_delta_usd;
+        self.failed
+            .extend(other.failed.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+}
+
+/// Lists the opted-in functions and writes the map's items, `batch_size`
+/// functions each, to the sweep bucket.
+pub async fn plan(ctx: &Context, ports: &FleetPorts, sweep: &str) -> Result<SweepPlan, FleetError> {
+    let fleet = &ctx.config.fleet;
+    if fleet.sweep_bucket.is_empty() {
+        return Err(FleetError {
+            what: "sweep".into(),
+            message:
+                "fleet.sweep_bucket is not set: the Distributed Map reads its items from there"
+                    .into(),
+        });
+    }
+    let policy = &ctx.config.policy;
+    let mut names: Vec<String> = ports
+        .inventory
+        .functions()
+        .await?
+        .into_iter()
+        .filter(|f| opted_in(f, &policy.opt_in_tag_key, &policy.opt_in_tag_value))
+        .map(|f| f.name)
+        .collect();
+    names.sort();
+    let items: Vec<Item> = names
+        .chunks(fleet.batch_size.max(1))
+        .map(|chunk| Item {
+            sweep: sweep.to_owned(),
+            functions: chunk.to_vec(),
+        })
+        .collect();
+    let key = format!("sweeps/{}/items.json", key_safe(sweep));
+    let body = serde_json::to_vec(&items).map_err(|e| FleetError {
+        what: "sweep items".into(),
+        message: e.to_string(),
+    })?;
+    ports.items.put(&fleet.sweep_bucket, &key, body).await?;
+    Ok(SweepPlan {
+        sweep: sweep.to_owned(),
+        bucket: fleet.sweep_bucket.clone(),
+        key,
+        functions: names.len(),
+        batches: items.len(),
+    })
+}
+
+/// An execution ARN's last part, usable in an S3 key.
+fn key_safe(sweep: &str) -> String {
+    sweep
+        .rsplit(':')
+        .next()
+        .unwrap_or(sweep)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// Sweeps one item's functions, a few at a time; a function that fails is
+/// noted in the summary, and the others go on.
+pub async fn batch(ctx: &Context, ports: &FleetPorts, item: &Item) -> BatchSummary {
+    use futures_util::StreamExt;
+    let results: Vec<(String, Result<StandingRecommendation, String>)> =
+        futures_util::stream::iter(item.functions.iter().cloned())
+            .map(|name| async move {
+                let result = function(ctx, ports, &name, &item.sweep).await;
+                (name, result)
+            })
+            .buffer_unordered(ctx.config.fleet.concurrency.max(1))
+            .collect()
+            .await;
+    let mut summary = BatchSummary::default();
+    for (name, result) in results {
+        match result {
+            Ok(r) => {
+                summary.swept += 1;
+                match r.direction {
+                    Direction::Up => summary.up += 1,
+                    Direction::Down => summary.down += 1,
+                    Direction::Keep => summary.keep += 1,
+                }
+                summary.applied += usize::from(r.applied);
+                summary.monthly_delta_usd += r.monthly_cost_delta_usd;
+            }
+            Err(why) => {
+                tracing::warn!(function = %name, %why, "not swept");
+                summary.failed.insert(name, why);
+            }
+        }
+    }
+    summary
+}
+
+/// The window a sweep at `now_ms` reads.
+pub fn window(now_ms: Millis, days: u32) -> Window {
+    Window {
+        start_ms: now_ms - i64::from(days) * 86_400_000,
+        end_ms: now_ms,
+    }
+}
+
+/// Sweeps one function: its window's evidence, the rules' decision, the
+/// recommendation (applied when it is a downsizing the function opted in
+/// to), written over the last one.
+pub async fn function(
+    ctx: &Context,
+    ports: &FleetPorts,
+    name: &str,
+    sweep: &str,
+) -> Result<StandingRecommendation, String> {
+    let config = &ctx.config;
+    let now = ctx.clock.now_ms();
+    let sources = Sources {
+        functions: ctx.functions.as_ref(),
+        telemetry: ctx.telemetry.as_ref(),
+    };
+    let alarm = AlarmInfo {
+        name: format!("sweep {sweep}"),
+        metric: String::new(),
+        state: "OK".into(),
+        reason: format!("scheduled sweep over {} days", config.fleet.sweep_days),
+    };
+    let evidence = evidence::collect(
+        sources,
+        name,
+        None,
+        alarm,
+        window(now, config.fleet.sweep_days),
+        &config.run,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let report = diagnosis::run_rules(&ctx.rules, &evidence, Threads::Caller);
+    // A standing recommendation is not held back by a recent change's
+    // cooldown: that guards applying, below.
+    let diagnosis = diagnosis::conclude(
+        report,
+        &evidence,
+        &config.policy,
+        MergeMode::Rules,
+        History::default(),
+        now,
+        None,
+    );
+    let previous = ports
+        .recommendations
+        .recommendation(name)
+        .await
+        .map_err(|e| e.to_string())?;
+    let outcome = recommend::recommend(
+        Observed {
+            memory_mb: evidence.function.memory_mb,
+            reports: &evidence.reports,
+            metrics: &evidence.metrics,
+            decision: &diagnosis.decision,
+            previous_floor_mb: previous.and_then(|p| p.oom_floor_mb),
+        },
+        Settings {
+            window_days: config.fleet.sweep_days,
+            margin_percent: config.fleet.down_margin_percent,
+            min_saving_mb: config.fleet.min_saving_mb,
+            min_memory_mb: config.policy.min_memory_mb,
+            usd_per_gb_second: config.pricing.lambda_usd_per_gb_second,
+        },
+    );
+    let tags = &evidence.function.tags;
+    let mut recommendation = StandingRecommendation {
+        function: name.to_owned(),
+        direction: outcome.direction,
+        current_mb: evidence.function.memory_mb,
+        target_mb: outcome.target_mb,
+        monthly_cost_delta_usd: outcome.monthly_cost_delta_usd,
+        invocations: outcome.invocations,
+        p99_used_mb: outcome.p99_used_mb,
+        oom_floor_mb: outcome.oom_floor_mb,
+        reasons: outcome.reasons,
+        sweep: sweep.to_owned(),
+        at_ms: now,
+        window_days: config.fleet.sweep_days,
+        downsize_opted_in: tags
+            .get(&config.fleet.downsize_tag)
+            .is_some_and(|v| v.eq_ignore_ascii_case("apply")),
+        applied: false,
+        source_change: (outcome.direction != Direction::Keep)
+            .then(|| super::source::change(tags, outcome.target_mb, &config.iac))
+            .flatten(),
+    };
+    if recommendation.direction == Direction::Down && recommendation.downsize_opted_in {
+        match apply_downsizing(ctx, &evidence.function, &recommendation, now).await {
+            Ok(()) => recommendation.applied = true,
+            Err(why) => recommendation.reasons.push(format!("not applied: {why}")),
+        }
+    }
+    ports
+        .recommendations
+        .put_recommendation(&recommendation)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(recommendation)
+}
+
+/// Applies an opted-in downsizing under the same guards as a repair: the
+/// function's lock, the cooldown and the daily cap, the write-ahead history,
+/// the revision guard; never in dry-run.
+async fn apply_downsizing(
+    ctx: &Context,
+    function: &crate::model::FunctionInfo,
+    recommendation: &StandingRecommendation,
+    now: Millis,
+) -> Result<(), String> {
+    let config = &ctx.config;
+    if config.run.dry_run {
+        return Err("run.dry_run is on".into());
+    }
+    let holder = format!("sweep:{}", recommendation.sweep);
+    let ttl_ms =
+        i64::try_from(config.run.lock_ttl_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+    match ctx.audit.lock(&function.name, &holder, now, ttl_ms).await {
+        Ok(crate::ports::Claim::Won) => {}
+        Ok(crate::ports::Claim::Taken) => {
+            return Err("an incident is repairing the function right now".into());
+        }
+        Err(e) => return Err(e.to_string()),
+    }
+    let result = async {
+        let history = ctx
+            .audit
+            .history(&function.name, now)
+            .await
+            .map_err(|e| e.to_string())?;
+        let cooldown_ms = i64::from(config.policy.cooldown_minutes) * 60_000;
+        if history
+            .last_change_ms
+            .is_some_and(|at| now - at < cooldown_ms)
+        {
+            return Err(format!(
+                "changed less than {} minutes ago (cooldown)",
+                config.policy.cooldown_minutes
+            ));
+        }
+        if history.changes_last_24h >= config.policy.max_changes_per_day {
+            return Err(format!(
+                "{} changes in 24 hours already (the daily cap)",
+                history.changes_last_24h
+            ));
+        }
+        ctx.audit
+            .record_change(
+                &function.name,
+                &holder,
+                function.memory_mb,
+                recommendation.target_mb,
+                now,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let repairer = Repairer {
+            functions: ctx.functions.as_ref(),
+            clock: ctx.clock.as_ref(),
+        };
+        tokio::time::timeout(
+            Duration::from_secs(config.run.collect_timeout_seconds.max(1) * 3),
+            repairer.set_memory(function, recommendation.target_mb),
+        )
+        .await
+        .map_err(|_| "timed out".to_owned())?
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    }
+    .await;
+    if let Err(e) = ctx.audit.unlock(&function.name, &holder).await {
+        tracing::warn!(error = %e, "could not release the lock (it expires by itself)");
+    }
+    result
+}
+
+/// Adds up the batches and sends the sweep's notice.
+pub async fn summary(ctx: &Context, sweep: &str, batches: &[BatchSummary]) -> BatchSummary {
+    let mut total = BatchSummary::default();
+    for b in batches {
+        total.add(b);
+    }
+    if let Some(notifier) = &ctx.notifier {
+        let text = super::render::sweep_notice(sweep, &total);
+        let subject = format!(
+            "autorepair sweep: {} up, {} down of {} functions",
+            total.up, total.down, total.swept
+        );
+        let json = serde_json::to_string(&total).unwrap_or_default();
+        if let Err(e) = notifier.publish(&subject, &text, &json).await {
+            tracing::error!(error = %e, "the sweep notice could not be sent");
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_execution_arn_makes_a_clean_key() {
+        assert_eq!(
+            key_safe("arn:aws:states:us-east-1:123:execution:autorepair-sweep:weekly/2026 11"),
+            "weekly-2026-11"
+        );
+    }
+
+    #[test]
+    fn summaries_add_up() {
+        let mut a = BatchSummary {
+            swept: 2,
+            up: 1,
+            down: 1,
+            monthly_delta_usd: -3.5,
+            ..BatchSummary::default()
+        };
+        let b = BatchSummary {
+            swept: 1,
+            keep: 1,
+            failed: [("f".to_owned(), "gone".to_owned())].into(),
+            ..BatchSummary::default()
+        };
+        a.add(&b);
+        assert_eq!(
+            (a.swept, a.up, a.down, a.keep, a.failed.len()),
+            (3, 1, 1, 1, 1)
+        );
+    }
+}
