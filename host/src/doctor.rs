@@ -151,6 +151,14 @@ pub const NEEDED: &[&str] = &[
     "dynamodb:Query",
     "dynamodb:DescribeTable",
     "sns:Publish",
+    // The fleet: onboarding's alarms, the sweep's listing and item file.
+    "lambda:ListFunctions",
+    "cloudwatch:DescribeAlarms",
+    "cloudwatch:PutMetricAlarm",
+    "cloudwatch:DeleteAlarms",
+    "cloudwatch:ListTagsForResource",
+    "cloudwatch:TagResource",
+    "s3:PutObject",
     "kms:Decrypt",
     "kms:GenerateDataKey",
 ];

@@ -91,10 +91,10 @@ pub const MAX_NOTICE_TEXT_BYTES: usize = 32 * 1024;
 pub fn machine_record(run: &Run) -> String {
     // The approval's task token answers the workflow: never in a notice.
     let mut run = std::borrow::Cow::Borrowed(run);
-    if run.approval.as_ref().is_some_and(|a| a.token.is_some()) {
-        if let Some(a) = run.to_mut().approval.as_mut() {
-            a.token = None;
-        }
+    if run.approval.as_ref().is_some_and(|a| a.token.is_some())
+        && let Some(a) = run.to_mut().approval.as_mut()
+    {
+        a.token = None;
     }
     let run = run.as_ref();
     let full = serde_json::to_string(run).unwrap_or_default();

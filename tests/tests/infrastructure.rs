@@ -21,8 +21,93 @@ fn workflow() -> Value {
             "arn:aws:lambda:us-east-1:123456789012:function:autorepair-dev-host",
         )
         .replace("${VerificationWindowSeconds}", "600")
+        .replace("${ApprovalTimeoutSeconds}", "3600")
         .replace("${TaskTimeoutSeconds}", "120");
     serde_json::from_str(&text).expect("the ASL is JSON once substituted")
+}
+
+/// The sweep's ASL after SAM's substitutions.
+fn sweep_workflow() -> Value {
+    let text =
+        std::fs::read_to_string(infrastructure().join("statemachine/sweep.asl.json")).unwrap();
+    let text = text
+        .replace(
+            "${HostFunctionArn}",
+            "arn:aws:lambda:us-east-1:123456789012:function:autorepair-dev-host",
+        )
+        .replace("${SweepConcurrency}", "10")
+        .replace("${TaskTimeoutSeconds}", "120");
+    serde_json::from_str(&text).expect("the sweep ASL is JSON once substituted")
+}
+
+#[test]
+fn the_sweep_fans_out_on_a_distributed_map_over_an_s3_item_file() {
+    let machine = sweep_workflow();
+    let map = &machine["States"]["Sweep"];
+    assert_eq!(map["Type"], "Map");
+    assert_eq!(
+        map["ItemProcessor"]["ProcessorConfig"]["Mode"],
+        "DISTRIBUTED"
+    );
+    assert_eq!(
+        map["ItemReader"]["Resource"],
+        "arn:aws:states:::s3:getObject"
+    );
+    assert_eq!(map["MaxConcurrency"], 10);
+    // Every task sends a payload the host's fleet handler takes.
+    let mut tasks = vec![
+        machine["States"]["ListFunctions"].clone(),
+        machine["States"]["Summary"].clone(),
+    ];
+    tasks.extend(
+        map["ItemProcessor"]["States"]
+            .as_object()
+            .unwrap()
+            .values()
+            .cloned(),
+    );
+    let mut seen = Vec::new();
+    for task in tasks {
+        assert!(task["Retry"].as_array().is_some_and(|r| !r.is_empty()));
+        assert!(task["TimeoutSeconds"].is_number());
+        let mut payload = serde_json::Map::new();
+        for (key, value) in task["Parameters"]["Payload"].as_object().unwrap() {
+            match key.strip_suffix(".$") {
+                None => payload.insert(key.clone(), value.clone()),
+                Some(k) => payload.insert(
+                    k.to_owned(),
+                    match k {
+                        "functions" => serde_json::json!(["a", "b"]),
+                        "batches" => serde_json::json!([{"swept": 2, "up": 1, "down": 0, "keep": 1, "applied": 0, "monthly_delta_usd": 1.5}]),
+                        _ => Value::from("weekly-1"),
+                    },
+                ),
+            };
+        }
+        let payload = Value::Object(payload);
+        assert!(autorepair::fleet::stage::is_fleet(&payload), "{payload}");
+        let parsed: Result<autorepair::fleet::stage::FleetRequest, _> =
+            serde_json::from_value(payload.clone());
+        assert!(parsed.is_ok(), "{payload}: {parsed:?}");
+        seen.push(payload["stage"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(seen, ["sweep_plan", "sweep_summary", "sweep_batch"]);
+    // The template schedules it, and lets it start its own children.
+    let template = template();
+    let sweep = &template["Resources"]["SweepWorkflow"]["Properties"];
+    assert_eq!(sweep["DefinitionUri"], "statemachine/sweep.asl.json");
+    assert_eq!(sweep["Events"]["Weekly"]["Type"], "Schedule");
+    let policy = serde_json::to_string(&sweep["Policies"]).unwrap();
+    assert!(
+        policy.contains("states:StartExecution")
+            && policy.contains("stateMachine:autorepair-${Environment}-sweep"),
+        "{policy}"
+    );
+    let host = &template["Resources"]["HostFunction"]["Properties"];
+    assert_eq!(
+        host["Events"]["Reconcile"]["Properties"]["Input"],
+        r#"{"stage": "onboard"}"#
+    );
 }
 
 /// Every state, nested Parallel branches included: (name, state).
@@ -83,6 +168,7 @@ fn payload_at_run_time(payload: &Value) -> Value {
             Some(key) => {
                 let sample = match (key, value.as_str().unwrap()) {
                     (_, "$$.Execution.Id") => Value::from("arn:aws:states:execution:x"),
+                    ("token", "$$.Task.Token") => Value::from("AAAAKgAAAAIAAAAA"),
                     ("event", "$") => serde_json::json!({"detail-type": "x"}),
                     ("incident", "$.incident") => Value::from("abc"),
                     ("version", "$.version") => Value::from(3),
@@ -121,7 +207,8 @@ fn every_choice_reads_a_field_every_stage_reply_has() {
     let machine = workflow();
     let reply: autorepair::pipeline::StageReply = serde_json::from_value(serde_json::json!({
         "incident": "abc", "version": 1, "claimed": true, "status": "started",
-        "action": "none", "changed": false, "verdict": "none", "extended": false
+        "action": "none", "changed": false, "verdict": "none", "extended": false,
+        "approval": "none"
     }))
     .unwrap();
     let fields = serde_json::to_value(reply).unwrap();
@@ -340,6 +427,16 @@ fn the_config_the_template_writes_is_valid() {
     assert_eq!(config.ai.model_id, default("ModelId"));
     assert!(default("ModelId").ends_with(&default("FoundationModelId")));
     assert_eq!(config.run.dry_run.to_string(), default("DryRun"));
+    assert_eq!(config.fleet.alarm_prefix, default("AlarmNamePrefix"));
+    assert_eq!(config.fleet.sweep_bucket, "SweepBucket");
+    assert_eq!(
+        config.approval.required.to_string(),
+        default("ApprovalRequired")
+    );
+    assert_eq!(
+        config.approval.timeout_seconds.to_string(),
+        template["Parameters"]["ApprovalTimeoutSeconds"]["Default"].to_string()
+    );
     assert!(config.plugins.is_empty() && config.trust.keys.is_empty());
 
     // Third-party rules come in through RuleConfig, appended after [ai].
@@ -394,6 +491,7 @@ fn list(v: &Value) -> Vec<Value> {
 /// logs and traces (the state machine).
 const STAR_RESOURCE_ALLOWED: &[&str] = &[
     "cloudwatch:GetMetricData",
+    "lambda:ListFunctions",
     "logs:CreateLogDelivery",
     "logs:GetLogDelivery",
     "logs:UpdateLogDelivery",

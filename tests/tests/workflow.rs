@@ -22,7 +22,10 @@ use serde_json::{Value, json};
 
 /// The verification window, short: the Wait states really wait.
 const WINDOW_S: u64 = 2;
+/// The approval wait, short: the timeout path really times out.
+const APPROVAL_TIMEOUT_S: u64 = 8;
 const HOST: &str = "autorepair-host";
+const SWEEP_BUCKET: &str = "autorepair-sweeps";
 const TABLE: &str = "autorepair-audit";
 
 fn host_arn() -> String {
@@ -41,13 +44,16 @@ fn definition() -> String {
         .unwrap()
         .replace("${HostFunctionArn}", &host_arn())
         .replace("${VerificationWindowSeconds}", &WINDOW_S.to_string())
+        .replace("${ApprovalTimeoutSeconds}", &APPROVAL_TIMEOUT_S.to_string())
         .replace("${TaskTimeoutSeconds}", "120")
 }
 
 /// The host's configuration, as the template writes it (short window).
 fn host_config() -> String {
     format!(
-        "[run]\naudit_table = \"{TABLE}\"\ntopic_arn = \"{}\"\nverify_after_seconds = {WINDOW_S}\ndry_run = false\n",
+        "[run]\naudit_table = \"{TABLE}\"\ntopic_arn = \"{}\"\nverify_after_seconds = {WINDOW_S}\ndry_run = false\n\
+[fleet]\nsweep_bucket = \"{SWEEP_BUCKET}\"\nbatch_size = 2\n\
+[approval]\ntimeout_seconds = {APPROVAL_TIMEOUT_S}\n",
         topic_arn()
     )
 }
@@ -615,4 +621,282 @@ async fn doctor_passes_a_healthy_deployment_and_names_each_broken_piece() {
     let (_, checks) = tokio::task::block_in_place(|| h.doctor());
     assert_eq!(checks["table"].0, "fail");
     assert!(checks["table"].1.contains("does not exist"), "{checks:#?}");
+}
+
+impl Harness {
+    /// Tags `function` (beside what create_function gave it).
+    async fn tag(&self, function: &str, key: &str, value: &str) {
+        let lambda = aws_sdk_lambda::Client::new(&self.sdk);
+        let arn = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}");
+        lambda
+            .tag_resource()
+            .resource(arn)
+            .tags(key, value)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Waits until `function`'s incident waits for approval; its id.
+    async fn waiting_for_approval(&self, function: &str) -> String {
+        let mut config = Config::default();
+        config.run.audit_table = TABLE.into();
+        let audit = setup::audit_table(&Aws::new(&self.sdk), &config);
+        let started = Instant::now();
+        loop {
+            for document in audit.records().await.unwrap() {
+                let run: Run = serde_json::from_str(&document).unwrap();
+                if run.incident.function_name == function
+                    && run.approval.as_ref().is_some_and(|a| a.token.is_some())
+                {
+                    return run.incident.id;
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "{function} never waited for approval; stages: {:?}",
+                self.lambda.invoked()
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// `autorepair ARGS` against this emulator, with the host's table.
+    fn cli(&self, args: &[&str]) -> std::process::Output {
+        let dir = std::env::temp_dir().join(format!("autorepair-wf-{}", self.moto.port));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("config.toml");
+        std::fs::write(&config, host_config()).unwrap();
+        let mut command = autorepair_e2e::cli::autorepair_command(args);
+        command.arg("--config").arg(&config).envs(self.moto.env());
+        autorepair_e2e::cli::output(&mut command)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_waits_for_approval_and_a_rejection_or_silence_changes_nothing() {
+    let h = Harness::new().await;
+    // Approved: the change is made once a person answers, and who is recorded.
+    let w = h
+        .function("wf-approved", 256, Behaviour::NeedsMemory { need_mb: 350 })
+        .await;
+    h.tag(&w.function, "autorepair:approval", "required").await;
+    let traffic = Traffic::start(&w);
+    let execution = h.start(&w.function);
+    let incident = h.waiting_for_approval(&w.function).await;
+    assert_eq!(
+        w.memory_mb().await.unwrap(),
+        256,
+        "nothing changes before the answer"
+    );
+    let out = tokio::task::block_in_place(|| {
+        h.cli(&[
+            "approve",
+            &incident,
+            "--by",
+            "alice",
+            "--reason",
+            "seen the OOMs",
+        ])
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        autorepair_e2e::cli::describe(&out)
+    );
+    let (status, output) = tokio::task::block_in_place(|| h.finish(&execution));
+    traffic.stop().await;
+    assert_eq!(status, "SUCCEEDED", "{output}");
+    assert_eq!(output["status"], "repaired", "{output}");
+    assert_eq!(w.memory_mb().await.unwrap(), 384);
+    let (run, stages) = h.record(&output).await;
+    let approval = run.approval.expect("the approval is on record");
+    assert_eq!(approval.state, autorepair::run::ApprovalState::Approved);
+    let by = approval.by.unwrap_or_default();
+    assert!(by.starts_with("alice (arn:aws:"), "{by}");
+    assert_eq!(approval.reason.as_deref(), Some("seen the OOMs"));
+    assert!(
+        stages
+            .windows(3)
+            .any(|s| s == ["await_approval", "approve", "execute"]),
+        "{stages:?}"
+    );
+    // Answering again is refused: the answer stands.
+    let again = tokio::task::block_in_place(|| h.cli(&["reject", &incident]));
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "{}",
+        autorepair_e2e::cli::describe(&again)
+    );
+
+    // Rejected: the workflow ends, nothing changed, the rejection recorded.
+    let w = h
+        .function("wf-rejected", 256, Behaviour::NeedsMemory { need_mb: 350 })
+        .await;
+    h.tag(&w.function, "autorepair:approval", "required").await;
+    let execution = h.start(&w.function);
+    let incident = h.waiting_for_approval(&w.function).await;
+    let out =
+        tokio::task::block_in_place(|| h.cli(&["reject", &incident, "--reason", "freeze week"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        autorepair_e2e::cli::describe(&out)
+    );
+    let (status, output) = tokio::task::block_in_place(|| h.finish(&execution));
+    assert_eq!(
+        (status.as_str(), output["status"].as_str()),
+        ("SUCCEEDED", Some("rejected")),
+        "{output}"
+    );
+    assert_eq!(w.memory_mb().await.unwrap(), 256);
+
+    // Nobody answers: the wait times out, the incident is escalated.
+    let w = h
+        .function(
+            "wf-unanswered",
+            256,
+            Behaviour::NeedsMemory { need_mb: 350 },
+        )
+        .await;
+    h.tag(&w.function, "autorepair:approval", "required").await;
+    let execution = h.start(&w.function);
+    let (status, output) = tokio::task::block_in_place(|| h.finish(&execution));
+    assert_eq!(
+        (status.as_str(), output["status"].as_str()),
+        ("SUCCEEDED", Some("escalated")),
+        "{output}\n{:#?}",
+        h.history(&execution)
+            .iter()
+            .rev()
+            .take(6)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(w.memory_mb().await.unwrap(), 256);
+    let (run, _) = h.record(&output).await;
+    assert_eq!(
+        run.approval.unwrap().state,
+        autorepair::run::ApprovalState::Expired
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_runs_its_distributed_map_and_writes_standing_recommendations() {
+    let h = Harness::new().await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&h.sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket()
+        .bucket(SWEEP_BUCKET)
+        .send()
+        .await
+        .unwrap();
+    let oversized = h
+        .function(
+            "sw-oversized",
+            1024,
+            Behaviour::NeedsMemory { need_mb: 200 },
+        )
+        .await;
+    let tight = h
+        .function("sw-tight", 256, Behaviour::NeedsMemory { need_mb: 350 })
+        .await;
+    let idle = Workload::new(&h.sdk, "sw-not-opted-in", Behaviour::Throttled);
+    idle.create_function(&h.role, 512, false).await.unwrap();
+    let third = h
+        .function("sw-third", 512, Behaviour::DownstreamTimeouts)
+        .await;
+    // The sweep's own state machine, as SAM substitutes it.
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../infrastructure/statemachine/sweep.asl.json"),
+    )
+    .unwrap()
+    .replace("${HostFunctionArn}", &host_arn())
+    .replace("${SweepConcurrency}", "2")
+    .replace("${TaskTimeoutSeconds}", "120");
+    let (code, body) = h.moto.aws_json(
+        "states",
+        "AWSStepFunctions.CreateStateMachine",
+        &json!({"name": "autorepair-sweep", "definition": text, "roleArn": h.role}).to_string(),
+    );
+    assert_eq!(code, 200, "CreateStateMachine: {body}");
+    let machine = serde_json::from_str::<Value>(&body).unwrap()["stateMachineArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, body) = h.moto.aws_json(
+        "states",
+        "AWSStepFunctions.StartExecution",
+        &json!({"stateMachineArn": machine, "name": "weekly-1", "input": "{}"}).to_string(),
+    );
+    assert_eq!(code, 200, "StartExecution: {body}");
+    let execution = serde_json::from_str::<Value>(&body).unwrap()["executionArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, output) = tokio::task::block_in_place(|| h.finish(&execution));
+    assert_eq!(status, "SUCCEEDED", "{output}");
+    // Three opted-in functions in batches of two: two map items.
+    assert_eq!(output["swept"], 3, "{output}");
+    let batches = h
+        .lambda
+        .invoked()
+        .iter()
+        .filter(|s| *s == "sweep_batch")
+        .count();
+    assert_eq!(batches, 2, "{:?}", h.lambda.invoked());
+    let item_file = s3
+        .get_object()
+        .bucket(SWEEP_BUCKET)
+        .key("sweeps/weekly-1/items.json")
+        .send()
+        .await
+        .unwrap();
+    let items: Value =
+        serde_json::from_slice(&item_file.body.collect().await.unwrap().into_bytes()).unwrap();
+    assert_eq!(items.as_array().unwrap().len(), 2, "{items}");
+
+    let out = tokio::task::block_in_place(|| h.cli(&["recommendations", "--format", "json"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        autorepair_e2e::cli::describe(&out)
+    );
+    let list: Vec<autorepair::model::StandingRecommendation> =
+        serde_json::from_slice(&out.stdout).unwrap();
+    let by = |name: &str| {
+        list.iter()
+            .find(|r| r.function == name)
+            .unwrap_or_else(|| panic!("{name}: {list:?}"))
+    };
+    assert_eq!(list.len(), 3, "{list:?}");
+    assert!(list.iter().all(|r| r.function != idle.function));
+    let down = by(&oversized.function);
+    assert_eq!(
+        down.direction,
+        autorepair::model::Direction::Down,
+        "{down:?}"
+    );
+    assert!(down.target_mb < 1024 && down.target_mb > down.p99_used_mb.unwrap());
+    assert!(down.monthly_cost_delta_usd < 0.0);
+    assert!(
+        !down.applied,
+        "downsizing is recommended only, unless opted in"
+    );
+    assert_eq!(oversized.memory_mb().await.unwrap(), 1024);
+    let up = by(&tight.function);
+    assert_eq!(up.direction, autorepair::model::Direction::Up, "{up:?}");
+    assert!(up.oom_floor_mb.is_some_and(|f| f > 256));
+    let _ = third;
+    let csv = tokio::task::block_in_place(|| h.cli(&["recommendations", "--format", "csv"]));
+    let csv = String::from_utf8_lossy(&csv.stdout).into_owned();
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    assert!(
+        csv.lines().nth(1).unwrap().starts_with("sw-tight,up,256,"),
+        "{csv}"
+    );
 }

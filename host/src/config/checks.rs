@@ -65,8 +65,8 @@ impl Config {
             problems.push("fleet.concurrency must be within 1..=64".into());
         }
         // Step Functions' task timeout bounds how long a run may wait.
-        if !(1..=7 * 24 * 60).contains(&approval.timeout_minutes) {
-            problems.push("approval.timeout_minutes must be within 1..=10080 (a week)".into());
+        if !(1..=7 * 24 * 3600).contains(&approval.timeout_seconds) {
+            problems.push("approval.timeout_seconds must be within 1..=604800 (a week)".into());
         }
         if !self.iac.terraform_tag.is_empty() && !self.iac.terraform_tag.contains('=') {
             problems.push("iac.terraform_tag must be key=value (e.g. managed-by=terraform)".into());

@@ -101,8 +101,10 @@ pub struct ApprovalConfig {
     /// A function tag (with value `required`) that asks for approval on that
     /// function alone.
     pub tag: String,
-    /// Nobody answered within this: the incident is escalated, nothing changed.
-    pub timeout_minutes: u32,
+    /// Nobody answered within this (seconds): the incident is escalated,
+    /// nothing changed. The stack's workflow waits as long (its parameter
+    /// ApprovalTimeoutSeconds writes both).
+    pub timeout_seconds: u32,
 }
 
 impl Default for ApprovalConfig {
@@ -110,7 +112,7 @@ impl Default for ApprovalConfig {
         ApprovalConfig {
             required: false,
             tag: "autorepair:approval".into(),
-            timeout_minutes: 60,
+            timeout_seconds: 3600,
         }
     }
 }

@@ -53,7 +53,7 @@ impl Kind {
     /// The values a tag may set; percentages within 1..=100.
     fn valid(self, value: f64) -> bool {
         match self {
-            Kind::Errors | Kind::Throttles => value >= 1.0 && value <= 1e9,
+            Kind::Errors | Kind::Throttles => (1.0..=1e9).contains(&value),
             Kind::Duration | Kind::Memory => (1.0..=100.0).contains(&value),
         }
     }
@@ -302,7 +302,7 @@ mod tests {
     fn an_opted_in_function_gets_three_alarms_and_insights_a_fourth() {
         let fleet = FleetConfig::default();
         let mut f = function("orders", &[("autorepair", "enabled")]);
-        let plan = plan(&[f.clone()], &[], &fleet, OPT_IN);
+        let plan = plan(std::slice::from_ref(&f), &[], &fleet, OPT_IN);
         let mut names: Vec<_> = plan
             .changes
             .iter()
@@ -374,7 +374,7 @@ mod tests {
     fn the_plan_is_idempotent_updates_what_differs_and_deletes_opted_out() {
         let fleet = FleetConfig::default();
         let on = function("a", &[("autorepair", "enabled")]);
-        let first = plan(&[on.clone()], &[], &fleet, OPT_IN);
+        let first = plan(std::slice::from_ref(&on), &[], &fleet, OPT_IN);
         let existing: Vec<AlarmSpec> = first
             .changes
             .iter()
@@ -383,7 +383,7 @@ mod tests {
                 other => panic!("{other}"),
             })
             .collect();
-        let again = plan(&[on.clone()], &existing, &fleet, OPT_IN);
+        let again = plan(std::slice::from_ref(&on), &existing, &fleet, OPT_IN);
         assert!(again.is_empty(), "{:?}", again.changes);
         assert_eq!(again.unchanged, 3);
 

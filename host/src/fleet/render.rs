@@ -176,9 +176,9 @@ th{background:#f3f3f3}.up{color:#a40000}.down{color:#00643c}td.n{text-align:righ
             };
             let _ = write!(out, "<td{class}>{}</td>", escape_html(&clean(cell)));
         }
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<td>{}</td></tr>\n",
+            "<td>{}</td></tr>",
             escape_html(&clean(&r.reasons.join("; ")))
         );
     }

@@ -140,7 +140,7 @@ pub fn answer(run: &mut Run, answer: &Answer, now_ms: Millis) -> Result<(), Stri
 }
 
 /// Nobody answered in time: escalated, nothing changes.
-pub fn expire(run: &mut Run, now_ms: Millis, timeout_minutes: u32) {
+pub fn expire(run: &mut Run, now_ms: Millis, timeout_seconds: u32) {
     if let Some(a) = run.approval.as_mut()
         && a.state == ApprovalState::Pending
     {
@@ -149,7 +149,7 @@ pub fn expire(run: &mut Run, now_ms: Millis, timeout_minutes: u32) {
         escalate(
             run,
             format!(
-                "nobody approved or rejected the change within {timeout_minutes} minutes: nothing was changed"
+                "nobody approved or rejected the change within {timeout_seconds} s: nothing was changed"
             ),
         );
     }

@@ -396,7 +396,7 @@ pub async fn decide(ctx: &Context, run: &mut Run) {
         run.approval = Some(Approval {
             state: ApprovalState::Pending,
             requested_ms: now,
-            deadline_ms: now + i64::from(ctx.config.approval.timeout_minutes) * 60_000,
+            deadline_ms: now + i64::from(ctx.config.approval.timeout_seconds) * 1000,
             token: None,
             by: None,
             reason: None,

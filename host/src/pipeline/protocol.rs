@@ -226,7 +226,7 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<StageReply, S
             approval::expire(
                 &mut run,
                 ctx.clock.now_ms(),
-                ctx.config.approval.timeout_minutes,
+                ctx.config.approval.timeout_seconds,
             );
         }
         "execute" => execute(ctx, &mut run).await,
@@ -589,6 +589,15 @@ pub(crate) fn next(stage: &str, version: u64, stages: &[String]) -> Result<Next,
         {
             version += 1;
         }
+    }
+    if stage == "approve"
+        && stages
+            .get(version as usize)
+            .is_some_and(|s| s == "await_approval")
+    {
+        // The wait's timeout is caught with decide's reference: the wait
+        // committed since.
+        version += 1;
     }
     let (before, since) = stages.split_at(version as usize);
     let last = before.last().map(String::as_str);

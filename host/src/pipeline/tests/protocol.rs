@@ -464,6 +464,35 @@ fn only_the_workflows_order_is_taken() {
         ("rollback-unverified", 5, &executed, Ok(Next::Run)),
         ("rollback-unverified", 6, &verified, Ok(Next::Run)),
         ("rollback-unverified", 4, &decided, Err(())),
+        ("await_approval", 4, &decided, Ok(Next::Run)),
+        ("await_approval", 1, &branched, Err(())),
+        // The wait's timeout is caught with decide's reference.
+        (
+            "approve",
+            4,
+            &s(&["parse", "rules", "ai", "decide", "await_approval"]),
+            Ok(Next::Run),
+        ),
+        ("approve", 4, &decided, Err(())),
+        (
+            "execute",
+            6,
+            &s(&[
+                "parse",
+                "rules",
+                "ai",
+                "decide",
+                "await_approval",
+                "approve",
+            ]),
+            Ok(Next::Run),
+        ),
+        (
+            "execute",
+            5,
+            &s(&["parse", "rules", "ai", "decide", "await_approval"]),
+            Err(()),
+        ),
         (
             "rollback-unverified",
             5,
@@ -534,4 +563,144 @@ async fn a_failed_verify_undoes_the_change() {
         .await
         .unwrap();
     assert_eq!(again, rolled);
+}
+
+fn waiting(w: &World, reply: &StageReply, token: &str) -> StageRequest {
+    let _ = w;
+    serde_json::from_value(serde_json::json!({
+        "stage": "await_approval",
+        "incident": reply.incident,
+        "version": reply.version,
+        "token": token,
+    }))
+    .expect("a stage request")
+}
+
+fn answer(approve: bool, by: &str) -> crate::pipeline::approval::Answer {
+    crate::pipeline::approval::Answer {
+        approve,
+        by: by.into(),
+        reason: Some("because".into()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_mode_changes_only_what_a_person_approved() {
+    let w = World::with(|c| c.approval.required = true);
+    w.oom("gated");
+    let d = decided(&w, "gated").await;
+    assert_eq!(
+        (d.action.as_str(), d.approval.as_str()),
+        ("set_memory", "pending")
+    );
+    // Execute sent straight after decide, skipping the wait: nothing changes.
+    let forged = send(&w, "execute", &d).await.unwrap();
+    assert!(!forged.changed);
+    assert_eq!(forged.status, Status::Escalated);
+    assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 0);
+
+    let w = World::with(|c| c.approval.required = true);
+    w.oom("gated");
+    let d = decided(&w, "gated").await;
+    let asked = stage(&w.ctx, waiting(&w, &d, "token-1")).await.unwrap();
+    assert_eq!(asked.approval, "pending");
+    let (subject, text, record) = w.notifier.sent.lock().unwrap().last().cloned().unwrap();
+    assert!(
+        subject.starts_with("autorepair: approve memory 256 MB -> "),
+        "{subject}"
+    );
+    assert!(
+        text.contains(&format!("autorepair approve {}", d.incident)),
+        "{text}"
+    );
+    assert!(
+        !record.contains("token-1"),
+        "the task token never goes into a notice"
+    );
+    // The person answers: recorded with who, on the version that waits.
+    let (reply, token) = crate::pipeline::answer_approval(
+        w.ctx.audit.as_ref(),
+        &d.incident,
+        &answer(true, "alice"),
+        T0,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (token.as_str(), reply.approval.as_str()),
+        ("token-1", "approved")
+    );
+    let twice = crate::pipeline::answer_approval(
+        w.ctx.audit.as_ref(),
+        &d.incident,
+        &answer(false, "mallory"),
+        T0,
+    )
+    .await
+    .unwrap_err();
+    assert!(twice.contains("not waiting for approval"), "{twice}");
+    let executed = send(&w, "execute", &reply).await.unwrap();
+    assert!(executed.changed);
+    let run = stored(&w, &d.incident);
+    assert_eq!(run.approval.unwrap().by.as_deref(), Some("alice"));
+
+    // Rejected: nothing changes.
+    let w = World::with(|c| c.approval.required = true);
+    w.oom("gated");
+    let d = decided(&w, "gated").await;
+    stage(&w.ctx, waiting(&w, &d, "token-2")).await.unwrap();
+    let (reply, _) = crate::pipeline::answer_approval(
+        w.ctx.audit.as_ref(),
+        &d.incident,
+        &answer(false, "bob"),
+        T0,
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.status, Status::Rejected);
+    // Execute sent anyway after a rejection changes nothing.
+    let after = send(&w, "execute", &reply).await.unwrap();
+    assert!(
+        !after.changed && after.status == Status::Rejected,
+        "{after:?}"
+    );
+    assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 0);
+
+    // Unanswered: the wait's timeout escalates.
+    let w = World::with(|c| c.approval.required = true);
+    w.oom("gated");
+    let d = decided(&w, "gated").await;
+    stage(&w.ctx, waiting(&w, &d, "token-3")).await.unwrap();
+    let expired = stage(&w.ctx, caught("approve", &d, "States.Timeout"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (expired.status, expired.approval.as_str()),
+        (Status::Escalated, "expired")
+    );
+    // An answer after the timeout is refused.
+    assert!(
+        crate::pipeline::answer_approval(
+            w.ctx.audit.as_ref(),
+            &d.incident,
+            &answer(true, "late"),
+            T0
+        )
+        .await
+        .is_err()
+    );
+    assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_approval_mode_nothing_waits() {
+    let w = World::new();
+    w.oom("free");
+    let d = decided(&w, "free").await;
+    assert_eq!(d.approval, "none");
+    let refused = stage(&w.ctx, waiting(&w, &d, "t")).await.unwrap_err();
+    assert!(
+        refused.contains("no change waits for approval"),
+        "{refused}"
+    );
 }
