@@ -167,7 +167,15 @@ pub fn parse_value(event: &Value) -> Result<Incident, IncidentError> {
                 .to_owned();
         }
         let dims = stat_metric.get("dimensions");
-        let Some(name) = dims.and_then(|d| str_at(d, &["FunctionName"])) else {
+        // Lambda Insights names the function `function_name` (onboarding's
+        // memory alarm watches its memory_utilization).
+        let Some(name) = dims.and_then(|d| {
+            str_at(d, &["FunctionName"]).or_else(|| {
+                (str_at(stat_metric, &["namespace"]) == Some("LambdaInsights"))
+                    .then(|| str_at(d, &["function_name"]))
+                    .flatten()
+            })
+        }) else {
             continue;
         };
         if let (Some(theirs), Some(ours)) = (str_at(m, &["accountId"]), alarm_account.as_deref())

@@ -11,33 +11,39 @@ fn infrastructure() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../infrastructure")
 }
 
-/// The ASL as Step Functions sees it after SAM's DefinitionSubstitutions.
-fn workflow() -> Value {
-    let text =
-        std::fs::read_to_string(infrastructure().join("statemachine/autorepair.asl.json")).unwrap();
-    let text = text
+/// `statemachine/FILE` as Step Functions sees it after SAM's
+/// DefinitionSubstitutions: the host's ARN and `substitutions`.
+fn substituted(file: &str, substitutions: &[(&str, &str)]) -> Value {
+    let mut text = std::fs::read_to_string(infrastructure().join("statemachine").join(file))
+        .unwrap()
         .replace(
             "${HostFunctionArn}",
             "arn:aws:lambda:us-east-1:123456789012:function:autorepair-dev-host",
-        )
-        .replace("${VerificationWindowSeconds}", "600")
-        .replace("${ApprovalTimeoutSeconds}", "3600")
-        .replace("${TaskTimeoutSeconds}", "120");
+        );
+    for (name, value) in substitutions {
+        text = text.replace(&format!("${{{name}}}"), value);
+    }
     serde_json::from_str(&text).expect("the ASL is JSON once substituted")
 }
 
-/// The sweep's ASL after SAM's substitutions.
+/// The incident workflow.
+fn workflow() -> Value {
+    substituted(
+        "autorepair.asl.json",
+        &[
+            ("VerificationWindowSeconds", "600"),
+            ("ApprovalTimeoutSeconds", "3600"),
+            ("TaskTimeoutSeconds", "120"),
+        ],
+    )
+}
+
+/// The sweep.
 fn sweep_workflow() -> Value {
-    let text =
-        std::fs::read_to_string(infrastructure().join("statemachine/sweep.asl.json")).unwrap();
-    let text = text
-        .replace(
-            "${HostFunctionArn}",
-            "arn:aws:lambda:us-east-1:123456789012:function:autorepair-dev-host",
-        )
-        .replace("${SweepConcurrency}", "10")
-        .replace("${TaskTimeoutSeconds}", "120");
-    serde_json::from_str(&text).expect("the sweep ASL is JSON once substituted")
+    substituted(
+        "sweep.asl.json",
+        &[("SweepConcurrency", "10"), ("TaskTimeoutSeconds", "120")],
+    )
 }
 
 #[test]
@@ -295,7 +301,7 @@ fn only_lambda_alarms_start_the_workflow_and_undelivered_ones_are_kept() {
     let rule = &template["Resources"]["AlarmRule"]["Properties"];
     assert_eq!(
         rule["EventPattern"]["detail"]["configuration"]["metrics"]["metricStat"]["metric"]["namespace"],
-        serde_json::json!(["AWS/Lambda"])
+        serde_json::json!(["AWS/Lambda", "LambdaInsights"])
     );
     let target = &rule["Targets"][0];
     assert!(target["RetryPolicy"]["MaximumRetryAttempts"].as_u64() > Some(0));

@@ -155,3 +155,27 @@ fn impossible_times_and_offsets_are_refused() {
         parse_timestamp("2026-01-01T10:00:00.000Z")
     );
 }
+
+#[test]
+fn a_lambda_insights_memory_alarm_names_its_function_by_function_name() {
+    let event = with_metrics(
+        r#"[{ "id": "m1", "metricStat": { "metric": {
+            "namespace": "LambdaInsights", "name": "memory_utilization", "dimensions": { "function_name": "orders-api" } },
+            "period": 60, "stat": "Maximum" }, "returnData": true }]"#,
+    );
+    let incident = parse_value(&event).unwrap();
+    assert_eq!(
+        (incident.function_name.as_str(), incident.metric.as_str()),
+        ("orders-api", "memory_utilization")
+    );
+    // The lower-case dimension means nothing in another namespace.
+    let other = with_metrics(
+        r#"[{ "id": "m1", "metricStat": { "metric": {
+            "namespace": "Custom/App", "name": "rss", "dimensions": { "function_name": "orders-api" } },
+            "period": 60, "stat": "Maximum" }, "returnData": true }]"#,
+    );
+    assert!(matches!(
+        parse_value(&other),
+        Err(IncidentError::NotLambda(_))
+    ));
+}

@@ -791,3 +791,127 @@ impl crate::metrics::MetricSink for MemoryMetrics {
         }
     }
 }
+
+impl MemoryLambda {
+    /// Tags `name` with `key` = `value`.
+    pub fn tag(&self, name: &str, key: &str, value: &str) {
+        if let Some(f) = self.functions.lock().unwrap().get_mut(name) {
+            f.latest.tags.insert(key.to_owned(), value.to_owned());
+        }
+    }
+}
+
+#[async_trait]
+impl crate::ports::Inventory for MemoryLambda {
+    async fn functions(
+        &self,
+    ) -> Result<Vec<crate::model::FleetFunction>, crate::ports::FleetError> {
+        Ok(self
+            .functions
+            .lock()
+            .unwrap()
+            .values()
+            .map(|f| crate::model::FleetFunction {
+                name: f.latest.name.clone(),
+                memory_mb: f.latest.memory_mb,
+                timeout_s: f.latest.timeout_s,
+                tags: f.latest.tags.clone(),
+                layers: Vec::new(),
+            })
+            .collect())
+    }
+}
+
+/// Standing recommendations in memory, by function.
+#[derive(Default)]
+pub struct MemoryRecommendations {
+    pub stored: Mutex<BTreeMap<String, crate::model::StandingRecommendation>>,
+}
+
+#[async_trait]
+impl crate::ports::RecommendationStore for MemoryRecommendations {
+    async fn put_recommendation(
+        &self,
+        recommendation: &crate::model::StandingRecommendation,
+    ) -> Result<(), crate::ports::FleetError> {
+        self.stored
+            .lock()
+            .unwrap()
+            .insert(recommendation.function.clone(), recommendation.clone());
+        Ok(())
+    }
+
+    async fn recommendation(
+        &self,
+        function: &str,
+    ) -> Result<Option<crate::model::StandingRecommendation>, crate::ports::FleetError> {
+        Ok(self.stored.lock().unwrap().get(function).cloned())
+    }
+
+    async fn recommendations(
+        &self,
+    ) -> Result<Vec<crate::model::StandingRecommendation>, crate::ports::FleetError> {
+        Ok(self.stored.lock().unwrap().values().cloned().collect())
+    }
+}
+
+/// Objects in memory: (bucket, key) → bytes.
+#[derive(Default)]
+pub struct MemoryItems {
+    pub objects: Mutex<BTreeMap<(String, String), Vec<u8>>>,
+}
+
+#[async_trait]
+impl crate::ports::ItemStore for MemoryItems {
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+    ) -> Result<(), crate::ports::FleetError> {
+        self.objects
+            .lock()
+            .unwrap()
+            .insert((bucket.to_owned(), key.to_owned()), body);
+        Ok(())
+    }
+}
+
+/// Alarms in memory (onboarding's plan applied), by name.
+#[derive(Default)]
+pub struct MemoryAlarms {
+    pub alarms: Mutex<BTreeMap<String, crate::model::AlarmSpec>>,
+}
+
+#[async_trait]
+impl crate::ports::AlarmStore for MemoryAlarms {
+    async fn managed(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<crate::model::AlarmSpec>, crate::ports::FleetError> {
+        Ok(self
+            .alarms
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|a| a.name.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
+
+    async fn put(&self, alarm: &crate::model::AlarmSpec) -> Result<(), crate::ports::FleetError> {
+        self.alarms
+            .lock()
+            .unwrap()
+            .insert(alarm.name.clone(), alarm.clone());
+        Ok(())
+    }
+
+    async fn delete(&self, names: &[String]) -> Result<(), crate::ports::FleetError> {
+        let mut alarms = self.alarms.lock().unwrap();
+        for name in names {
+            alarms.remove(name);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,203 @@
+//! The fleet's sweep and onboarding over the in-memory ports: what a
+//! recommendation says, and when a sweep may change a function itself (an
+//! opted-in downsizing, under the repair's guards).
+
+use super::*;
+use crate::fleet::FleetPorts;
+use crate::fleet::sweep::{self, Item};
+use crate::model::{Direction, StandingRecommendation};
+use crate::testing::ports::{MemoryAlarms, MemoryItems, MemoryRecommendations};
+
+struct Fleet {
+    ports: FleetPorts,
+    recommendations: Arc<MemoryRecommendations>,
+    items: Arc<MemoryItems>,
+    alarms: Arc<MemoryAlarms>,
+}
+
+fn fleet(w: &World) -> Fleet {
+    let recommendations = Arc::new(MemoryRecommendations::default());
+    let items = Arc::new(MemoryItems::default());
+    let alarms = Arc::new(MemoryAlarms::default());
+    Fleet {
+        ports: FleetPorts {
+            inventory: w.lambda.clone(),
+            alarms: alarms.clone(),
+            recommendations: recommendations.clone(),
+            items: items.clone(),
+        },
+        recommendations,
+        items,
+        alarms,
+    }
+}
+
+/// A function far larger than it needs: 1024 MB, using 160.
+fn oversized(w: &World, name: &str) {
+    w.function(name, 1024, Behaviour::NeedsMemory { need_mb: 200 }, true);
+}
+
+async fn swept(w: &World, f: &Fleet, name: &str) -> StandingRecommendation {
+    sweep::function(&w.ctx, &f.ports, name, "weekly")
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_downsizing_is_recommended_and_applied_only_where_opted_in() {
+    let w = World::new();
+    let f = fleet(&w);
+    oversized(&w, "recommended");
+    oversized(&w, "applied");
+    w.lambda.tag("applied", "autorepair:downsize", "apply");
+    let r = swept(&w, &f, "recommended").await;
+    assert_eq!(r.direction, Direction::Down, "{r:?}");
+    assert!(!r.applied && !r.downsize_opted_in);
+    assert_eq!(w.lambda.memory_mb("recommended"), Some(1024));
+
+    let r = swept(&w, &f, "applied").await;
+    assert!(r.applied, "{r:?}");
+    assert_eq!(w.lambda.memory_mb("applied"), Some(r.target_mb));
+    let change = w
+        .audit
+        .changes()
+        .pop()
+        .expect("the change is in the history");
+    assert_eq!((change.from_mb, change.to_mb), (1024, r.target_mb));
+    assert_eq!(change.incident_id, "sweep:weekly");
+    assert_eq!(w.audit.lock_holder("applied"), None, "the lock is released");
+    assert_eq!(f.recommendations.stored.lock().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opted_in_downsizing_waits_for_the_cooldown_a_running_repair_and_dry_run() {
+    // Changed ten minutes ago: the cooldown holds it.
+    let w = World::new();
+    let f = fleet(&w);
+    oversized(&w, "cooling");
+    w.lambda.tag("cooling", "autorepair:downsize", "apply");
+    w.audit
+        .record_change("cooling", "earlier", 512, 1024, T0 - 600_000)
+        .await
+        .unwrap();
+    let r = swept(&w, &f, "cooling").await;
+    assert!(!r.applied);
+    assert!(r.reasons.iter().any(|x| x.contains("cooldown")), "{r:?}");
+    assert_eq!(w.lambda.memory_mb("cooling"), Some(1024));
+
+    // An incident holds the function: the sweep leaves it alone.
+    let w = World::new();
+    let f = fleet(&w);
+    oversized(&w, "busy");
+    w.lambda.tag("busy", "autorepair:downsize", "apply");
+    w.audit.hold_lock("busy", "incident-7", T0 + 600_000);
+    let r = swept(&w, &f, "busy").await;
+    assert!(!r.applied);
+    assert!(r.reasons.iter().any(|x| x.contains("repairing")), "{r:?}");
+    assert_eq!(w.audit.lock_holder("busy").as_deref(), Some("incident-7"));
+
+    let w = World::with(|c| c.run.dry_run = true);
+    let f = fleet(&w);
+    oversized(&w, "dry");
+    w.lambda.tag("dry", "autorepair:downsize", "apply");
+    let r = swept(&w, &f, "dry").await;
+    assert!(
+        !r.applied && r.reasons.iter().any(|x| x.contains("dry_run")),
+        "{r:?}"
+    );
+    assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oom_remembered_from_an_earlier_sweep_is_a_floor() {
+    let w = World::new();
+    let f = fleet(&w);
+    oversized(&w, "once-oom");
+    let mut earlier = swept(&w, &f, "once-oom").await;
+    assert_eq!(earlier.direction, Direction::Down);
+    earlier.oom_floor_mb = Some(900);
+    f.recommendations
+        .stored
+        .lock()
+        .unwrap()
+        .insert("once-oom".into(), earlier);
+    let r = swept(&w, &f, "once-oom").await;
+    assert!(r.target_mb >= 900, "{r:?}");
+    assert_eq!(r.oom_floor_mb, Some(900));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plan_batches_the_opted_in_functions_and_a_batch_survives_a_missing_one() {
+    let w = World::with(|c| {
+        c.fleet.sweep_bucket = "sweeps".into();
+        c.fleet.batch_size = 2;
+    });
+    let f = fleet(&w);
+    for name in ["a", "b", "c"] {
+        oversized(&w, name);
+    }
+    w.function("outsider", 512, Behaviour::Throttled, false);
+    let plan = sweep::plan(
+        &w.ctx,
+        &f.ports,
+        "arn:aws:states:x:execution:sweep:weekly-3",
+    )
+    .await
+    .unwrap();
+    assert_eq!((plan.functions, plan.batches), (3, 2));
+    assert_eq!(plan.key, "sweeps/weekly-3/items.json");
+    let objects = f.items.objects.lock().unwrap();
+    let items: Vec<Item> =
+        serde_json::from_slice(&objects[&("sweeps".to_owned(), plan.key.clone())]).unwrap();
+    assert_eq!(items[0].functions, ["a", "b"]);
+    assert_eq!(items[1].functions, ["c"]);
+    drop(objects);
+
+    let summary = sweep::batch(
+        &w.ctx,
+        &f.ports,
+        &Item {
+            sweep: "weekly-3".into(),
+            functions: vec!["a".into(), "deleted-meanwhile".into()],
+        },
+    )
+    .await;
+    assert_eq!((summary.swept, summary.down), (1, 1));
+    assert!(
+        summary.failed["deleted-meanwhile"].contains("not found"),
+        "{summary:?}"
+    );
+
+    // Without a bucket the plan says what to set.
+    let w = World::new();
+    let err = sweep::plan(&w.ctx, &fleet(&w).ports, "s")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("fleet.sweep_bucket"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onboarding_reconciles_over_the_ports() {
+    let w = World::new();
+    let f = fleet(&w);
+    w.function("on", 512, Behaviour::Throttled, true);
+    w.function("off", 512, Behaviour::Throttled, false);
+    let dry = crate::fleet::onboard::reconcile(&f.ports, &w.ctx.config, true)
+        .await
+        .unwrap();
+    assert_eq!(dry.plan.count(), (3, 0, 0));
+    assert!(
+        f.alarms.alarms.lock().unwrap().is_empty(),
+        "a dry run changes nothing"
+    );
+    crate::fleet::onboard::reconcile(&f.ports, &w.ctx.config, false)
+        .await
+        .unwrap();
+    assert_eq!(f.alarms.alarms.lock().unwrap().len(), 3);
+    w.lambda.opt_out("on");
+    let done = crate::fleet::onboard::reconcile(&f.ports, &w.ctx.config, false)
+        .await
+        .unwrap();
+    assert_eq!(done.plan.count(), (0, 0, 3));
+    assert!(f.alarms.alarms.lock().unwrap().is_empty());
+}
