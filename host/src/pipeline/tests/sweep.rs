@@ -146,12 +146,10 @@ async fn the_plan_batches_the_opted_in_functions_and_a_batch_survives_a_missing_
     .unwrap();
     assert_eq!((plan.functions, plan.batches), (3, 2));
     assert_eq!(plan.key, "sweeps/weekly-3/items.json");
-    let objects = f.items.objects.lock().unwrap();
-    let items: Vec<Item> =
-        serde_json::from_slice(&objects[&("sweeps".to_owned(), plan.key.clone())]).unwrap();
+    let file = f.items.objects.lock().unwrap()[&("sweeps".to_owned(), plan.key.clone())].clone();
+    let items: Vec<Item> = serde_json::from_slice(&file).unwrap();
     assert_eq!(items[0].functions, ["a", "b"]);
     assert_eq!(items[1].functions, ["c"]);
-    drop(objects);
 
     let summary = sweep::batch(
         &w.ctx,
