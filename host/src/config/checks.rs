@@ -61,6 +61,11 @@ impl Config {
         if !(1..=500).contains(&fleet.batch_size) {
             problems.push("fleet.batch_size must be within 1..=500".into());
         }
+        if !(1..=900).contains(&fleet.batch_budget_seconds) {
+            problems.push(
+                "fleet.batch_budget_seconds must be within 1..=900 (Lambda's longest run)".into(),
+            );
+        }
         if !(1..=64).contains(&fleet.concurrency) {
             problems.push("fleet.concurrency must be within 1..=64".into());
         }

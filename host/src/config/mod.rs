@@ -73,6 +73,9 @@ pub struct FleetConfig {
     pub batch_size: usize,
     /// Functions a batch sweeps at once.
     pub concurrency: usize,
+    /// A batch starts no function after this many seconds (keep it below the
+    /// host's timeout); the rest are noted and left for the next sweep.
+    pub batch_budget_seconds: u64,
 }
 
 impl Default for FleetConfig {
@@ -87,6 +90,7 @@ impl Default for FleetConfig {
             sweep_bucket: String::new(),
             batch_size: 25,
             concurrency: 4,
+            batch_budget_seconds: 90,
         }
     }
 }

@@ -54,6 +54,33 @@ fn unknown_keys_and_bad_values_are_refused_with_a_reason() {
 }
 
 #[test]
+fn fleet_approval_and_iac_settings_are_checked() {
+    for (toml, says) in [
+        ("[fleet]\nsweep_days = 0\n", "fleet.sweep_days"),
+        ("[fleet]\nbatch_size = 0\n", "fleet.batch_size"),
+        (
+            "[fleet]\nbatch_budget_seconds = 0\n",
+            "fleet.batch_budget_seconds",
+        ),
+        ("[fleet]\nalarm_prefix = \"\"\n", "fleet.alarm_prefix"),
+        (
+            "[approval]\ntimeout_seconds = 0\n",
+            "approval.timeout_seconds",
+        ),
+        (
+            "[iac]\nterraform_tag = \"terraform\"\n",
+            "iac.terraform_tag",
+        ),
+        ("[fleet]\nsweep_bukcet = \"x\"\n", "sweep_bukcet"),
+    ] {
+        let err = parse(toml).unwrap_err().to_string();
+        assert!(err.contains(says), "{toml}: {err}");
+    }
+    let ok = parse("[fleet]\nsweep_bucket = \"s\"\n[approval]\nrequired = true\n").unwrap();
+    assert!(ok.approval.required && ok.fleet.sweep_bucket == "s");
+}
+
+#[test]
 fn an_unpinned_plugin_is_refused_unless_allowed() {
     let err = parse("[[plugins]]\npath = \"x.wasm\"\n")
         .unwrap_err()

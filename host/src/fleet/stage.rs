@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::FleetPorts;
-use super::sweep::{self, BatchSummary, Item};
+use super::sweep::{self, Item};
 use crate::pipeline::Context;
 
 /// The fleet's stage names.
@@ -31,7 +31,8 @@ pub enum FleetRequest {
     /// The map's results, added up and told.
     SweepSummary {
         sweep: String,
-        batches: Vec<BatchSummary>,
+        /// Each a [`BatchSummary`]; anything else is an item that failed.
+        batches: Vec<Value>,
     },
 }
 
@@ -85,7 +86,7 @@ pub async fn handle(
             serde_json::to_value(summary).map_err(|e| e.to_string())
         }
         FleetRequest::SweepSummary { sweep, batches } => {
-            let total = sweep::summary(ctx, &sweep, &batches).await;
+            let total = sweep::summary(ctx, &sweep, &sweep::parse_results(&batches)).await;
             serde_json::to_value(total).map_err(|e| e.to_string())
         }
     }

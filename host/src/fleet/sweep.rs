@@ -133,9 +133,20 @@ fn key_safe(sweep: &str) -> String {
 /// noted in the summary, and the others go on.
 pub async fn batch(ctx: &Context, ports: &FleetPorts, item: &Item) -> BatchSummary {
     use futures_util::StreamExt;
+    // A function not started within the budget is left for the next sweep,
+    // rather than the whole item timing out with its work unsaved.
+    let started = std::time::Instant::now();
+    let budget = Duration::from_secs(ctx.config.fleet.batch_budget_seconds);
     let results: Vec<(String, Result<StandingRecommendation, String>)> =
         futures_util::stream::iter(item.functions.iter().cloned())
             .map(|name| async move {
+                if started.elapsed() >= budget {
+                    let why = format!(
+                        "not swept: the item's {} s budget was spent (fleet.batch_budget_seconds); the next sweep tries again",
+                        budget.as_secs()
+                    );
+                    return (name, Err(why));
+                }
                 let result = function(ctx, ports, &name, &item.sweep).await;
                 (name, result)
             })
@@ -347,6 +358,28 @@ async fn apply_downsizing(
     result
 }
 
+/// The map's results as they come: a batch's summary, or — for an item
+/// whose child execution failed — whatever the engine put in its place.
+pub fn parse_results(results: &[serde_json::Value]) -> Vec<BatchSummary> {
+    results
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            serde_json::from_value(r.clone()).unwrap_or_else(|_| BatchSummary {
+                failed: [(
+                    format!("item {i}"),
+                    format!(
+                        "the item failed: {}",
+                        crate::text::clean(&r.to_string().chars().take(300).collect::<String>())
+                    ),
+                )]
+                .into(),
+                ..BatchSummary::default()
+            })
+        })
+        .collect()
+}
+
 /// Adds up the batches and sends the sweep's notice.
 pub async fn summary(ctx: &Context, sweep: &str, batches: &[BatchSummary]) -> BatchSummary {
     let mut total = BatchSummary::default();
@@ -376,6 +409,21 @@ mod tests {
         assert_eq!(
             key_safe("arn:aws:states:us-east-1:123:execution:autorepair-sweep:weekly/2026 11"),
             "weekly-2026-11"
+        );
+    }
+
+    #[test]
+    fn a_failed_item_in_the_maps_results_is_counted_not_fatal() {
+        let results = vec![
+            serde_json::json!({"swept": 2, "up": 1, "down": 1, "keep": 0, "applied": 0, "monthly_delta_usd": -1.0}),
+            serde_json::json!({"Error": "States.TaskFailed", "Cause": "boom"}),
+        ];
+        let parsed = parse_results(&results);
+        assert_eq!(parsed[0].swept, 2);
+        assert!(
+            parsed[1].failed["item 1"].contains("States.TaskFailed"),
+            "{:?}",
+            parsed[1]
         );
     }
 

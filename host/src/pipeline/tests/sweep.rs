@@ -199,3 +199,22 @@ async fn onboarding_reconciles_over_the_ports() {
     assert_eq!(done.plan.count(), (0, 0, 3));
     assert!(f.alarms.alarms.lock().unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_out_of_time_leaves_the_rest_for_the_next_sweep() {
+    let w = World::with(|c| c.fleet.batch_budget_seconds = 0);
+    let f = fleet(&w);
+    oversized(&w, "late");
+    let summary = sweep::batch(
+        &w.ctx,
+        &f.ports,
+        &Item {
+            sweep: "weekly".into(),
+            functions: vec!["late".into()],
+        },
+    )
+    .await;
+    assert_eq!(summary.swept, 0);
+    assert!(summary.failed["late"].contains("budget"), "{summary:?}");
+    assert!(f.recommendations.stored.lock().unwrap().is_empty());
+}
