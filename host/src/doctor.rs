@@ -153,6 +153,7 @@ pub const NEEDED: &[&str] = &[
     "sns:Publish",
     // The fleet: onboarding's alarms, the sweep's listing and item file.
     "lambda:ListFunctions",
+    "tag:GetResources",
     "cloudwatch:DescribeAlarms",
     "cloudwatch:PutMetricAlarm",
     "cloudwatch:DeleteAlarms",

@@ -68,7 +68,17 @@ pub fn context(aws: &Aws, rules: RuleSet, config: Config) -> Context {
 /// table's recommendations, S3 for the sweep's items.
 pub fn fleet_ports(aws: &Aws, config: &Config) -> crate::fleet::FleetPorts {
     crate::fleet::FleetPorts {
-        inventory: Arc::new(Lambda::new(aws.lambda.clone())),
+        inventory: Arc::new(crate::aws::inventory::LambdaInventory::new(
+            aws.lambda.clone(),
+            match config.fleet.tags_from {
+                crate::config::TagSource::TaggingApi => crate::aws::inventory::Tags::TaggingApi {
+                    client: aws_sdk_resourcegroupstagging::Client::new(&aws.sdk),
+                    key: config.policy.opt_in_tag_key.clone(),
+                    value: config.policy.opt_in_tag_value.clone(),
+                },
+                crate::config::TagSource::ListTags => crate::aws::inventory::Tags::ListTags,
+            },
+        )),
         alarms: Arc::new(crate::aws::alarms::Alarms::new(aws.cloudwatch.clone())),
         recommendations: Arc::new(audit_table(aws, config)),
         items: Arc::new(S3::new(&aws.sdk)),

@@ -57,6 +57,8 @@ async fn main() -> anyhow::Result<()> {
     let sdk = moto.sdk_config().await;
     let mut config = Config::default();
     config.fleet.sweep_bucket = "autorepair-sweeps".into();
+    // moto's tagging API does not serve Lambda: ListTags, per function.
+    config.fleet.tags_from = autorepair::config::TagSource::ListTags;
     let aws = Aws::new(&sdk);
     setup::audit_table(&aws, &config).ensure_table().await?;
     let s3 = aws_sdk_s3::Client::from_conf(

@@ -8,7 +8,12 @@ use autorepair_e2e::{Behaviour, Moto, Workload, autorepair_command};
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
 
 fn onboard(moto: &Moto, extra: &[&str]) -> (String, String, bool) {
-    let out = autorepair_command(["onboard"])
+    // moto's Resource Groups Tagging API does not serve Lambda: the tags come
+    // from ListTags here (the tagging API's path is the stand-in test below).
+    let config = std::env::temp_dir().join(format!("autorepair-fleet-{}.toml", moto.port));
+    std::fs::write(&config, "[fleet]\ntags_from = \"list-tags\"\n").unwrap();
+    let out = autorepair_command(["onboard", "--config"])
+        .arg(&config)
         .args(extra)
         .envs(moto.env())
         .output()
@@ -177,4 +182,107 @@ async fn onboarding_makes_the_alarms_of_tagged_functions_and_only_those() {
         "{done}"
     );
     assert_eq!(alarm_names(&cw).await, ["autorepair-handmade"]);
+}
+
+/// The tagging API's path: Lambda is moto, GetResources a loopback stand-in
+/// (moto's tagging API does not serve Lambda) answering in two pages, as the
+/// service pages a large account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_opted_in_functions_come_from_one_tag_query_not_one_call_each() {
+    use autorepair::ports::Inventory;
+    use std::io::Write;
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let role = moto.role("fleet");
+    let mut arns = Vec::new();
+    for (name, opted_in) in [("tg-a", true), ("tg-b", true), ("tg-c", false)] {
+        arns.push(
+            Workload::new(&sdk, name, Behaviour::Throttled)
+                .create_function(&role, 512, opted_in)
+                .await
+                .unwrap(),
+        );
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let requests: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    {
+        let (requests, arns) = (requests.clone(), arns.clone());
+        std::thread::spawn(move || {
+            for mut client in listener.incoming().flatten() {
+                let Ok(Some(request)) = autorepair_e2e::http::read_request(&client) else {
+                    continue;
+                };
+                let body: serde_json::Value =
+                    serde_json::from_slice(&request.body).unwrap_or_default();
+                let first = body
+                    .get("PaginationToken")
+                    .and_then(|t| t.as_str())
+                    .is_none_or(str::is_empty);
+                requests.lock().unwrap().push(body);
+                let (arn, token) = if first {
+                    (&arns[0], "page-2")
+                } else {
+                    (&arns[1], "")
+                };
+                let page = serde_json::json!({
+                    "PaginationToken": token,
+                    "ResourceTagMappingList": [{"ResourceARN": arn, "Tags": [
+                        {"Key": "autorepair", "Value": "enabled"},
+                        {"Key": "autorepair:errors", "Value": "4"}]}]
+                });
+                let _ = client.write_all(
+                    autorepair_e2e::http::response(200, None, &page.to_string()).as_bytes(),
+                );
+            }
+        });
+    }
+    let tagging = aws_sdk_resourcegroupstagging::Client::from_conf(
+        aws_sdk_resourcegroupstagging::config::Builder::from(&sdk)
+            .endpoint_url(format!("http://127.0.0.1:{port}"))
+            .build(),
+    );
+    let inventory = autorepair::aws::inventory::LambdaInventory::new(
+        aws_sdk_lambda::Client::new(&sdk),
+        autorepair::aws::inventory::Tags::TaggingApi {
+            client: tagging,
+            key: "autorepair".into(),
+            value: "enabled".into(),
+        },
+    );
+    let mut functions = inventory.functions().await.unwrap();
+    functions.sort_by(|a, b| a.name.cmp(&b.name));
+    let tagged: Vec<(&str, Option<&str>)> = functions
+        .iter()
+        .map(|f| {
+            (
+                f.name.as_str(),
+                f.tags.get("autorepair:errors").map(String::as_str),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tagged,
+        [("tg-a", Some("4")), ("tg-b", Some("4")), ("tg-c", None)]
+    );
+    // Sizes and timeouts come from ListFunctions (moto).
+    assert!(
+        functions
+            .iter()
+            .all(|f| f.memory_mb == 512 && f.timeout_s == 6)
+    );
+    let requests = requests.lock().unwrap();
+    assert_eq!(requests.len(), 2, "two pages: {requests:?}");
+    assert_eq!(
+        requests[0]["ResourceTypeFilters"],
+        serde_json::json!(["lambda:function"])
+    );
+    assert_eq!(
+        requests[0]["TagFilters"],
+        serde_json::json!([{"Key": "autorepair", "Values": ["enabled"]}])
+    );
+    assert_eq!(requests[1]["PaginationToken"], "page-2");
 }

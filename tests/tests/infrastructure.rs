@@ -498,6 +498,7 @@ fn list(v: &Value) -> Vec<Value> {
 const STAR_RESOURCE_ALLOWED: &[&str] = &[
     "cloudwatch:GetMetricData",
     "lambda:ListFunctions",
+    "tag:GetResources",
     "logs:CreateLogDelivery",
     "logs:GetLogDelivery",
     "logs:UpdateLogDelivery",

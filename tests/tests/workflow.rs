@@ -52,7 +52,7 @@ fn definition() -> String {
 fn host_config() -> String {
     format!(
         "[run]\naudit_table = \"{TABLE}\"\ntopic_arn = \"{}\"\nverify_after_seconds = {WINDOW_S}\ndry_run = false\n\
-[fleet]\nsweep_bucket = \"{SWEEP_BUCKET}\"\nbatch_size = 2\n\
+[fleet]\nsweep_bucket = \"{SWEEP_BUCKET}\"\nbatch_size = 2\ntags_from = \"list-tags\"\n\
 [approval]\ntimeout_seconds = {APPROVAL_TIMEOUT_S}\n",
         topic_arn()
     )

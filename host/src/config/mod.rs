@@ -76,6 +76,23 @@ pub struct FleetConfig {
     /// A batch starts no function after this many seconds (keep it below the
     /// host's timeout); the rest are noted and left for the next sweep.
     pub batch_budget_seconds: u64,
+    /// Where the opted-in functions' tags come from: `tagging-api` (one
+    /// GetResources page per 100 tagged functions) or `list-tags` (one
+    /// ListTags call per function: fine for a few hundred, and what local
+    /// emulators answer).
+    pub tags_from: TagSource,
+}
+
+/// Where the fleet reads tags from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TagSource {
+    /// The Resource Groups Tagging API: the tagged functions, 100 a call.
+    #[default]
+    TaggingApi,
+    /// Lambda's ListTags, per function (Lambda's control-plane quota: about
+    /// 15 calls a second).
+    ListTags,
 }
 
 impl Default for FleetConfig {
@@ -91,6 +108,7 @@ impl Default for FleetConfig {
             batch_size: 25,
             concurrency: 4,
             batch_budget_seconds: 90,
+            tags_from: TagSource::TaggingApi,
         }
     }
 }

@@ -283,8 +283,8 @@ pub struct FleetError {
     pub message: String,
 }
 
-/// Every function of the account and region, with its tags (Lambda's
-/// ListFunctions and ListTags).
+/// Every function of the account and region, with the tags of those opted
+/// in (a function listed without tags is not opted in).
 #[async_trait]
 pub trait Inventory: Send + Sync {
     async fn functions(&self) -> Result<Vec<crate::model::FleetFunction>, FleetError>;
