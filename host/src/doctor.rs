@@ -157,7 +157,6 @@ pub const NEEDED: &[&str] = &[
     "cloudwatch:DescribeAlarms",
     "cloudwatch:PutMetricAlarm",
     "cloudwatch:DeleteAlarms",
-    "cloudwatch:ListTagsForResource",
     "cloudwatch:TagResource",
     "s3:PutObject",
     "kms:Decrypt",

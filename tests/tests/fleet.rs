@@ -72,7 +72,26 @@ async fn onboarding_makes_the_alarms_of_tagged_functions_and_only_those() {
         .send()
         .await
         .unwrap();
-    // Someone's own alarm with the same prefix: never autorepair's to touch.
+    // Someone's own alarms with the prefix, one even with the name onboarding
+    // would give: never autorepair's to touch.
+    cw.put_metric_alarm()
+        .alarm_name("autorepair-fl-orders-errors")
+        .namespace("AWS/Lambda")
+        .metric_name("Errors")
+        .dimensions(
+            Dimension::builder()
+                .name("FunctionName")
+                .value("fl-orders")
+                .build(),
+        )
+        .statistic(Statistic::Sum)
+        .period(300)
+        .evaluation_periods(1)
+        .threshold(7.0)
+        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+        .send()
+        .await
+        .unwrap();
     cw.put_metric_alarm()
         .alarm_name("autorepair-handmade")
         .namespace("AWS/Lambda")
@@ -96,7 +115,11 @@ async fn onboarding_makes_the_alarms_of_tagged_functions_and_only_those() {
     let (plan, err, ok) = onboard(&moto, &["--dry-run"]);
     assert!(ok, "{err}");
     assert!(
-        plan.contains("+ autorepair-fl-orders-errors: Errors Sum >= 1 (60 s × 1)"),
+        plan.contains("+ autorepair-fl-orders-duration: Duration Maximum >= 5400 (60 s × 1)"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("warning: autorepair-fl-orders-errors exists and is not autorepair's"),
         "{plan}"
     );
     assert!(
@@ -108,14 +131,17 @@ async fn onboarding_makes_the_alarms_of_tagged_functions_and_only_those() {
         "{plan}"
     );
     assert!(
-        plan.contains("plan: 5 to create, 0 to update, 0 to delete"),
+        plan.contains("plan: 4 to create, 0 to update, 0 to delete"),
         "{plan}"
     );
-    assert_eq!(alarm_names(&cw).await, ["autorepair-handmade"]);
+    assert_eq!(
+        alarm_names(&cw).await,
+        ["autorepair-fl-orders-errors", "autorepair-handmade"]
+    );
 
     let (done, err, ok) = onboard(&moto, &[]);
     assert!(ok, "{err}");
-    assert!(done.contains("done: 5 to create"), "{done}");
+    assert!(done.contains("done: 4 to create"), "{done}");
     let names = alarm_names(&cw).await;
     assert_eq!(names.len(), 6, "{names:?}");
     let duration = cw
@@ -140,7 +166,7 @@ async fn onboarding_makes_the_alarms_of_tagged_functions_and_only_those() {
             again["delete"].as_u64(),
             again["unchanged"].as_u64()
         ),
-        (Some(0), Some(0), Some(0), Some(5)),
+        (Some(0), Some(0), Some(0), Some(4)),
         "{again}"
     );
 
@@ -181,7 +207,21 @@ async fn onboarding_makes_the_alarms_of_tagged_functions_and_only_those() {
         done.contains("0 to create, 0 to update, 2 to delete"),
         "{done}"
     );
-    assert_eq!(alarm_names(&cw).await, ["autorepair-handmade"]);
+    assert_eq!(
+        alarm_names(&cw).await,
+        ["autorepair-fl-orders-errors", "autorepair-handmade"]
+    );
+    let theirs = cw
+        .describe_alarms()
+        .alarm_names("autorepair-fl-orders-errors")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        theirs.metric_alarms()[0].threshold(),
+        Some(7.0),
+        "the hand-made alarm is untouched"
+    );
 }
 
 /// The tagging API's path: Lambda is moto, GetResources a loopback stand-in

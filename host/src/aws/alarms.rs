@@ -6,9 +6,56 @@ use aws_sdk_cloudwatch::types::{AlarmType, ComparisonOperator, Dimension, Statis
 
 use super::describe;
 use crate::model::AlarmSpec;
-use crate::ports::{AlarmStore, FleetError};
+use crate::ports::{AlarmStore, ExistingAlarms, FleetError};
 
-/// The tag that marks an alarm as autorepair's own (value: the function).
+const OWNER: &str = "Managed by autorepair onboard for Lambda function ";
+
+/// What onboarding writes in an alarm's description: whose it is, for
+/// people, and for the next reconcile to know it as its own.
+fn description(alarm: &AlarmSpec) -> String {
+    format!(
+        "{OWNER}{} ({}); changes are overwritten — set thresholds with the function's tags",
+        alarm.function, alarm.kind
+    )
+}
+
+/// (function, kind) from a description onboarding wrote.
+fn owner(description: &str) -> Option<(String, String)> {
+    let rest = description.strip_prefix(OWNER)?;
+    let (function, rest) = rest.split_once(" (")?;
+    let (kind, _) = rest.split_once(')')?;
+    (!function.is_empty() && !kind.is_empty()).then(|| (function.to_owned(), kind.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_description_names_the_owner_and_reads_back() {
+        let alarm = AlarmSpec {
+            name: "autorepair-orders-errors".into(),
+            function: "orders".into(),
+            kind: "errors".into(),
+            namespace: "AWS/Lambda".into(),
+            metric: "Errors".into(),
+            dimension: "FunctionName".into(),
+            statistic: "Sum".into(),
+            threshold: 1.0,
+            period_s: 60,
+            evaluation_periods: 1,
+        };
+        assert_eq!(
+            owner(&description(&alarm)),
+            Some(("orders".into(), "errors".into()))
+        );
+        assert_eq!(owner("Errors of orders, paged to the team"), None);
+        assert_eq!(owner(OWNER), None);
+    }
+}
+
+/// The tag that marks an alarm as autorepair's own (value: the function),
+/// for people and IAM conditions; the reconcile reads the description.
 pub const MANAGED_TAG: &str = "autorepair:managed-for";
 /// Which kind of alarm it is (errors, duration, throttles, memory).
 pub const KIND_TAG: &str = "autorepair:alarm";
@@ -30,8 +77,11 @@ fn error(what: String, message: String) -> FleetError {
 
 #[async_trait]
 impl AlarmStore for Alarms {
-    async fn managed(&self, prefix: &str) -> Result<Vec<AlarmSpec>, FleetError> {
-        let mut found = Vec::new();
+    /// DescribeAlarms, page by page: autorepair's own are told by the
+    /// description onboarding writes (no call per alarm; the tags it also
+    /// writes are for people and IAM).
+    async fn existing(&self, prefix: &str) -> Result<ExistingAlarms, FleetError> {
+        let mut found = ExistingAlarms::default();
         let mut next: Option<String> = None;
         loop {
             let out = self
@@ -44,25 +94,11 @@ impl AlarmStore for Alarms {
                 .await
                 .map_err(|e| error("DescribeAlarms".into(), describe(&e)))?;
             for a in out.metric_alarms() {
-                let (Some(name), Some(arn)) = (a.alarm_name(), a.alarm_arn()) else {
+                let Some(name) = a.alarm_name() else {
                     continue;
                 };
-                let tags = self
-                    .client
-                    .list_tags_for_resource()
-                    .resource_arn(arn)
-                    .send()
-                    .await
-                    .map_err(|e| error(format!("ListTagsForResource {name}"), describe(&e)))?;
-                let tag = |key: &str| {
-                    tags.tags()
-                        .iter()
-                        .find(|t| t.key() == Some(key))
-                        .and_then(|t| t.value())
-                        .map(str::to_owned)
-                };
-                // Hand-made alarms with the same prefix are not ours to change.
-                let Some(function) = tag(MANAGED_TAG) else {
+                let Some((function, kind)) = a.alarm_description().and_then(owner) else {
+                    found.unmanaged.push(name.to_owned());
                     continue;
                 };
                 let dimension = a
@@ -71,10 +107,10 @@ impl AlarmStore for Alarms {
                     .and_then(|d| d.name())
                     .unwrap_or_default()
                     .to_owned();
-                found.push(AlarmSpec {
+                found.managed.push(AlarmSpec {
                     name: name.to_owned(),
                     function,
-                    kind: tag(KIND_TAG).unwrap_or_default(),
+                    kind,
                     namespace: a.namespace().unwrap_or_default().to_owned(),
                     metric: a.metric_name().unwrap_or_default().to_owned(),
                     dimension,
@@ -100,10 +136,7 @@ impl AlarmStore for Alarms {
         self.client
             .put_metric_alarm()
             .alarm_name(&alarm.name)
-            .alarm_description(format!(
-                "Managed by autorepair onboard for Lambda function {} ({}); changes are overwritten — set thresholds with the function's tags",
-                alarm.function, alarm.kind
-            ))
+            .alarm_description(description(alarm))
             .namespace(&alarm.namespace)
             .metric_name(&alarm.metric)
             .dimensions(

@@ -384,6 +384,9 @@ impl AuditStore for DynamoAudit {
         let times: Vec<Millis> = out
             .items()
             .iter()
+            .filter(|item| {
+                !string(item, "incident_id").starts_with(crate::ports::SWEEP_CHANGE_PREFIX)
+            })
             .filter_map(|item| string(item, "sk").strip_prefix("change#")?.parse().ok())
             .collect();
         Ok(History {

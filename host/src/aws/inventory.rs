@@ -126,28 +126,33 @@ impl Inventory for LambdaInventory {
                     })
                     .collect())
             }
-            Tags::ListTags => Ok(futures_util::stream::iter(listed)
+            // A function whose tags cannot be read fails the listing: read
+            // as "not opted in", its alarms would be deleted.
+            Tags::ListTags => futures_util::stream::iter(listed)
                 .map(|(arn, mut f)| async move {
-                    match self.lambda.list_tags().resource(&arn).send().await {
-                        Ok(out) => {
-                            f.tags = out
-                                .tags()
-                                .cloned()
-                                .unwrap_or_default()
-                                .into_iter()
-                                .collect()
-                        }
-                        Err(e) => tracing::warn!(
-                            function = %f.name,
-                            error = %describe(&e),
-                            "tags unreadable: treated as not opted in"
-                        ),
-                    }
-                    f
+                    let out = self
+                        .lambda
+                        .list_tags()
+                        .resource(&arn)
+                        .send()
+                        .await
+                        .map_err(|e| FleetError {
+                            what: format!("ListTags {}", f.name),
+                            message: describe(&e),
+                        })?;
+                    f.tags = out
+                        .tags()
+                        .cloned()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .collect();
+                    Ok(f)
                 })
                 .buffered(TAG_READS)
-                .collect()
-                .await),
+                .collect::<Vec<Result<FleetFunction, FleetError>>>()
+                .await
+                .into_iter()
+                .collect(),
         }
     }
 }

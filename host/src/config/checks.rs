@@ -52,8 +52,10 @@ impl Config {
         {
             problems.push("fleet.alarm_prefix must start with a letter or digit".into());
         }
-        if !(1..=90).contains(&fleet.sweep_days) {
-            problems.push("fleet.sweep_days must be within 1..=90".into());
+        // Older than 15 days, CloudWatch keeps 5-minute points only: the
+        // sweep's periods would miss them.
+        if !(1..=15).contains(&fleet.sweep_days) {
+            problems.push("fleet.sweep_days must be within 1..=15".into());
         }
         if fleet.down_margin_percent > 400 {
             problems.push("fleet.down_margin_percent must be within 0..=400".into());

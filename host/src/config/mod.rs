@@ -73,8 +73,10 @@ pub struct FleetConfig {
     pub batch_size: usize,
     /// Functions a batch sweeps at once.
     pub concurrency: usize,
-    /// A batch starts no function after this many seconds (keep it below the
-    /// host's timeout); the rest are noted and left for the next sweep.
+    /// A batch starts no function after this many seconds; the rest are
+    /// noted and left for the next sweep. A function started just before
+    /// takes up to 2 × run.collect_timeout_seconds more (evidence) and one
+    /// more for an applied downsizing: keep the sum below the host's timeout.
     pub batch_budget_seconds: u64,
     /// Where the opted-in functions' tags come from: `tagging-api` (one
     /// GetResources page per 100 tagged functions) or `list-tags` (one
@@ -107,7 +109,7 @@ impl Default for FleetConfig {
             sweep_bucket: String::new(),
             batch_size: 25,
             concurrency: 4,
-            batch_budget_seconds: 90,
+            batch_budget_seconds: 45,
             tags_from: TagSource::TaggingApi,
         }
     }

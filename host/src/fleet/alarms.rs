@@ -177,10 +177,12 @@ pub fn alarm_name(prefix: &str, function: &str, kind: &str) -> String {
 
 /// The plan from the `existing` managed alarms to what the opted-in
 /// `functions` should have. Alarms of functions that opted out or no longer
-/// exist are deleted; an alarm is updated when anything it watches differs.
+/// exist are deleted; an alarm is updated when anything it watches differs;
+/// a name someone's own alarm has (`taken`) is left to them, with a warning.
 pub fn plan(
     functions: &[FleetFunction],
     existing: &[AlarmSpec],
+    taken: &[String],
     fleet: &FleetConfig,
     opt_in: (&str, &str),
 ) -> Plan {
@@ -197,6 +199,12 @@ pub fn plan(
         have.insert(alarm.name.as_str(), alarm);
     }
     for (name, new) in &wanted {
+        if taken.contains(name) {
+            plan.warnings.push(format!(
+                "{name} exists and is not autorepair's (made by hand?): left alone — rename or delete it to let onboarding manage it"
+            ));
+            continue;
+        }
         match have.get(name.as_str()) {
             None => plan.changes.push(AlarmChange::Create(new.clone())),
             Some(old) if !same(old, new) => plan.changes.push(AlarmChange::Update {
@@ -302,7 +310,7 @@ mod tests {
     fn an_opted_in_function_gets_three_alarms_and_insights_a_fourth() {
         let fleet = FleetConfig::default();
         let mut f = function("orders", &[("autorepair", "enabled")]);
-        let plan = plan(std::slice::from_ref(&f), &[], &fleet, OPT_IN);
+        let plan = plan(std::slice::from_ref(&f), &[], &[], &fleet, OPT_IN);
         let mut names: Vec<_> = plan
             .changes
             .iter()
@@ -374,7 +382,7 @@ mod tests {
     fn the_plan_is_idempotent_updates_what_differs_and_deletes_opted_out() {
         let fleet = FleetConfig::default();
         let on = function("a", &[("autorepair", "enabled")]);
-        let first = plan(std::slice::from_ref(&on), &[], &fleet, OPT_IN);
+        let first = plan(std::slice::from_ref(&on), &[], &[], &fleet, OPT_IN);
         let existing: Vec<AlarmSpec> = first
             .changes
             .iter()
@@ -383,13 +391,13 @@ mod tests {
                 other => panic!("{other}"),
             })
             .collect();
-        let again = plan(std::slice::from_ref(&on), &existing, &fleet, OPT_IN);
+        let again = plan(std::slice::from_ref(&on), &existing, &[], &fleet, OPT_IN);
         assert!(again.is_empty(), "{:?}", again.changes);
         assert_eq!(again.unchanged, 3);
 
         let mut raised = on.clone();
         raised.timeout_s = 60;
-        let update = plan(&[raised], &existing, &fleet, OPT_IN);
+        let update = plan(&[raised], &existing, &[], &fleet, OPT_IN);
         assert_eq!(update.count(), (0, 1, 0));
         assert!(
             update.changes[0]
@@ -399,14 +407,34 @@ mod tests {
 
         let opted_out = function("a", &[("autorepair", "disabled")]);
         assert_eq!(
-            plan(&[opted_out], &existing, &fleet, OPT_IN).count(),
+            plan(&[opted_out], &existing, &[], &fleet, OPT_IN).count(),
             (0, 0, 3)
         );
         assert_eq!(
-            plan(&[], &existing, &fleet, OPT_IN).count(),
+            plan(&[], &existing, &[], &fleet, OPT_IN).count(),
             (0, 0, 3),
             "deleted function"
         );
+    }
+
+    #[test]
+    fn a_hand_made_alarm_with_our_name_is_left_alone_with_a_warning() {
+        let fleet = FleetConfig::default();
+        let on = function("a", &[("autorepair", "enabled")]);
+        let p = plan(
+            std::slice::from_ref(&on),
+            &[],
+            &["autorepair-a-errors".to_owned()],
+            &fleet,
+            OPT_IN,
+        );
+        assert_eq!(p.count(), (2, 0, 0));
+        assert!(
+            p.changes
+                .iter()
+                .all(|c| !c.to_string().contains("autorepair-a-errors"))
+        );
+        assert!(p.warnings[0].contains("autorepair-a-errors exists and is not autorepair's"));
     }
 
     #[test]
@@ -414,6 +442,7 @@ mod tests {
         let fleet = FleetConfig::default();
         let p = plan(
             &[function("a", &[("autorepair", "enabled")])],
+            &[],
             &[],
             &fleet,
             OPT_IN,

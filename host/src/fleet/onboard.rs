@@ -1,56 +1,103 @@
 //! `autorepair onboard` and the stack's scheduled reconcile: the plan from
 //! [`super::alarms`], applied.
 
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+
 use super::FleetPorts;
 use super::alarms::{self, AlarmChange, Plan};
 use crate::config::Config;
 use crate::ports::FleetError;
 
-/// What a reconcile did: the plan, and the changes that failed (the others
-/// were made; the next reconcile retries the rest).
+/// Alarm writes in flight at once (PutMetricAlarm's quota is low; the SDK's
+/// retries absorb a throttle).
+const WRITES: usize = 4;
+
+/// What a reconcile did: the plan, the changes that failed, and those left
+/// for the next run when the time ran out (the others were made).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Reconciled {
     pub plan: Plan,
     pub failures: Vec<String>,
+    pub left: usize,
 }
 
-/// Lists the functions and autorepair's alarms, plans, and (unless
-/// `dry_run`) applies the plan.
+/// Lists the functions and the alarms with the prefix, plans, and (unless
+/// `dry_run`) applies the plan — within `budget` when one is given (the
+/// scheduled reconcile, inside the host's timeout: a first onboarding of
+/// thousands of functions takes a few runs).
 pub async fn reconcile(
     ports: &FleetPorts,
     config: &Config,
     dry_run: bool,
+    budget: Option<Duration>,
 ) -> Result<Reconciled, FleetError> {
+    let started = Instant::now();
     let functions = ports.inventory.functions().await?;
-    let existing = ports.alarms.managed(&config.fleet.alarm_prefix).await?;
+    let existing = ports.alarms.existing(&config.fleet.alarm_prefix).await?;
     let plan = alarms::plan(
         &functions,
-        &existing,
+        &existing.managed,
+        &existing.unmanaged,
         &config.fleet,
         (
             &config.policy.opt_in_tag_key,
             &config.policy.opt_in_tag_value,
         ),
     );
-    let mut failures = Vec::new();
-    if !dry_run {
-        let mut deletes = Vec::new();
-        for change in &plan.changes {
-            match change {
-                AlarmChange::Create(a) | AlarmChange::Update { new: a, .. } => {
-                    if let Err(e) = ports.alarms.put(a).await {
-                        failures.push(e.to_string());
-                    }
-                }
-                AlarmChange::Delete(a) => deletes.push(a.name.clone()),
+    let mut done = Reconciled {
+        plan,
+        ..Reconciled::default()
+    };
+    if dry_run {
+        return Ok(done);
+    }
+    let in_time = || budget.is_none_or(|b| started.elapsed() < b);
+    let puts: Vec<_> = done
+        .plan
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            AlarmChange::Create(a) | AlarmChange::Update { new: a, .. } => Some(a),
+            AlarmChange::Delete(_) => None,
+        })
+        .collect();
+    let results: Vec<Option<Result<(), FleetError>>> = futures_util::stream::iter(puts)
+        .map(|a| async move {
+            if !in_time() {
+                return None;
             }
-        }
-        // DeleteAlarms takes at most 100 names.
-        for chunk in deletes.chunks(100) {
-            if let Err(e) = ports.alarms.delete(chunk).await {
-                failures.push(e.to_string());
-            }
+            Some(ports.alarms.put(a).await)
+        })
+        .buffered(WRITES)
+        .collect()
+        .await;
+    let deletes: Vec<String> = done
+        .plan
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            AlarmChange::Delete(a) => Some(a.name.clone()),
+            _ => None,
+        })
+        .collect();
+    for result in results {
+        match result {
+            None => done.left += 1,
+            Some(Err(e)) => done.failures.push(e.to_string()),
+            Some(Ok(())) => {}
         }
     }
-    Ok(Reconciled { plan, failures })
+    // DeleteAlarms takes at most 100 names.
+    for chunk in deletes.chunks(100) {
+        if !in_time() {
+            done.left += chunk.len();
+            continue;
+        }
+        if let Err(e) = ports.alarms.delete(chunk).await {
+            done.failures.push(e.to_string());
+        }
+    }
+    Ok(done)
 }

@@ -31,6 +31,9 @@ pub struct Observed<'a> {
     /// The floor an earlier sweep remembered (an out-of-memory invocation
     /// older than this window).
     pub previous_floor_mb: Option<u32>,
+    /// Every log line of the window was read (not capped, no read failed or
+    /// timed out): an out-of-memory invocation cannot hide in what was not.
+    pub logs_complete: bool,
 }
 
 /// The recommendation's numbers and why.
@@ -94,7 +97,13 @@ pub fn recommend(observed: Observed<'_>, settings: Settings) -> Outcome {
     let (direction, target) = match (observed.decision.action, observed.decision.target_memory_mb) {
         (Action::SetMemory, Some(target)) if target > current => {
             reasons.extend(observed.decision.reasons.iter().cloned());
-            (Direction::Up, target)
+            let floor = oom_floor.unwrap_or(0).min(LAMBDA_MAX_MB);
+            if floor > target {
+                reasons.push(format!(
+                    "raised to {floor} MB, what the last out-of-memory invocation needed"
+                ));
+            }
+            (Direction::Up, target.max(floor))
         }
         (Action::Escalate, _) => {
             reasons.push("the rules escalated: a person should look before any resize".into());
@@ -106,6 +115,13 @@ pub fn recommend(observed: Observed<'_>, settings: Settings) -> Outcome {
                 "{} invocations ran out of memory in the window, and the rules did not raise it: never smaller",
                 stats.out_of_memory
             ));
+            (Direction::Keep, current)
+        }
+        _ if !observed.logs_complete => {
+            reasons.push(
+                "the window's logs were not all read (capped, failed or timed out): an out-of-memory invocation may be in what was not, so never smaller"
+                    .into(),
+            );
             (Direction::Keep, current)
         }
         _ if stats.invocations < MIN_REPORTS_TO_DOWNSIZE => {
@@ -217,6 +233,7 @@ mod tests {
             metrics: &[],
             decision,
             previous_floor_mb: None,
+            logs_complete: true,
         }
     }
 
@@ -269,6 +286,31 @@ mod tests {
             SETTINGS,
         );
         assert_eq!((o.direction, o.target_mb), (Direction::Down, 576), "{o:?}");
+    }
+
+    #[test]
+    fn logs_not_all_read_never_size_down_and_an_up_respects_the_floor() {
+        let reports: Vec<_> = (0..100).map(|_| report(1024, 100, false)).collect();
+        let d = none();
+        let capped = Observed {
+            logs_complete: false,
+            ..observed(1024, &reports, &d)
+        };
+        assert_eq!(recommend(capped, SETTINGS).direction, Direction::Keep);
+        let up = Decision {
+            action: Action::SetMemory,
+            current_memory_mb: 512,
+            target_memory_mb: Some(640),
+            reasons: Vec::new(),
+        };
+        let o = recommend(
+            Observed {
+                previous_floor_mb: Some(1088),
+                ..observed(512, &reports, &up)
+            },
+            SETTINGS,
+        );
+        assert_eq!((o.direction, o.target_mb), (Direction::Up, 1088));
     }
 
     #[test]

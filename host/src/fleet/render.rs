@@ -193,11 +193,11 @@ pub fn sweep_notice(sweep: &str, total: &BatchSummary) -> String {
 Together the recommendations change the monthly bill by ${:+.2}.\n",
         total.swept, total.up, total.down, total.keep, total.applied, total.monthly_delta_usd
     );
-    if !total.failed.is_empty() {
+    if total.failed_count > 0 || !total.failed.is_empty() {
         let _ = writeln!(
             out,
-            "\n{} functions could not be swept:",
-            total.failed.len()
+            "\n{} functions could not be swept (the host's log names each); for example:",
+            total.failed_count.max(total.failed.len())
         );
         for (name, why) in total.failed.iter().take(20) {
             let _ = writeln!(out, "- {name}: {}", clean(why));

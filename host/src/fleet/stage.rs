@@ -9,6 +9,10 @@ use super::FleetPorts;
 use super::sweep::{self, Item};
 use crate::pipeline::Context;
 
+/// How long the scheduled reconcile writes alarms (inside the host's
+/// timeout); what is left, the next hour's run does.
+const ONBOARD_BUDGET: std::time::Duration = std::time::Duration::from_secs(80);
+
 /// The fleet's stage names.
 pub const STAGES: &[&str] = &["onboard", "sweep_plan", "sweep_batch", "sweep_summary"];
 
@@ -52,7 +56,7 @@ pub async fn handle(
 ) -> Result<Value, String> {
     match request {
         FleetRequest::Onboard { dry_run } => {
-            let done = super::onboard::reconcile(ports, &ctx.config, dry_run)
+            let done = super::onboard::reconcile(ports, &ctx.config, dry_run, Some(ONBOARD_BUDGET))
                 .await
                 .map_err(|e| e.to_string())?;
             let (create, update, delete) = done.plan.count();
@@ -71,6 +75,7 @@ pub async fn handle(
                 "updated": update,
                 "deleted": delete,
                 "unchanged": done.plan.unchanged,
+                "left_for_next_run": done.left,
                 "warnings": done.plan.warnings,
                 "dry_run": dry_run,
             }))

@@ -50,10 +50,17 @@ pub struct BatchSummary {
     pub applied: usize,
     /// The sum of every up and down recommendation's monthly cost delta (USD).
     pub monthly_delta_usd: f64,
-    /// Functions that could not be swept, with why.
+    /// Functions that could not be swept, with why: at most
+    /// [`FAILED_EXAMPLES`] a batch (the map's results must stay small; every
+    /// failure is in the host's log), the count in `failed_count`.
     #[serde(default)]
     pub failed: BTreeMap<String, String>,
+    #[serde(default)]
+    pub failed_count: usize,
 }
+
+/// Failures a batch names in its result.
+pub const FAILED_EXAMPLES: usize = 1;
 
 impl BatchSummary {
     fn add(&mut self, other: &BatchSummary) {
@@ -63,6 +70,7 @@ impl BatchSummary {
         self.keep += other.keep;
         self.applied += other.applied;
         self.monthly_delta_usd += other.monthly_delta_usd;
+        self.failed_count += other.failed_count.max(other.failed.len());
         self.failed
             .extend(other.failed.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
@@ -137,8 +145,20 @@ pub async fn batch(ctx: &Context, ports: &FleetPorts, item: &Item) -> BatchSumma
     // rather than the whole item timing out with its work unsaved.
     let started = std::time::Instant::now();
     let budget = Duration::from_secs(ctx.config.fleet.batch_budget_seconds);
+    // Each sweep starts the item at another function, so a tail left out
+    // for time is not the same tail every week.
+    let mut order = item.functions.clone();
+    if !order.is_empty() {
+        let turn = crate::digest::sha256_hex(item.sweep.as_bytes())
+            .bytes()
+            .fold(0usize, |a, b| {
+                a.wrapping_mul(31).wrapping_add(usize::from(b))
+            });
+        let len = order.len();
+        order.rotate_left(turn % len);
+    }
     let results: Vec<(String, Result<StandingRecommendation, String>)> =
-        futures_util::stream::iter(item.functions.iter().cloned())
+        futures_util::stream::iter(order)
             .map(|name| async move {
                 if started.elapsed() >= budget {
                     let why = format!(
@@ -168,7 +188,10 @@ pub async fn batch(ctx: &Context, ports: &FleetPorts, item: &Item) -> BatchSumma
             }
             Err(why) => {
                 tracing::warn!(function = %name, %why, "not swept");
-                summary.failed.insert(name, why);
+                summary.failed_count += 1;
+                if summary.failed.len() < FAILED_EXAMPLES {
+                    summary.failed.insert(name, why);
+                }
             }
         }
     }
@@ -238,6 +261,7 @@ pub async fn function(
             metrics: &evidence.metrics,
             decision: &diagnosis.decision,
             previous_floor_mb: previous.and_then(|p| p.oom_floor_mb),
+            logs_complete: !evidence.notes.iter().any(|n| n.starts_with("logs:")),
         },
         Settings {
             window_days: config.fleet.sweep_days,
@@ -270,7 +294,13 @@ pub async fn function(
             .flatten(),
     };
     if recommendation.direction == Direction::Down && recommendation.downsize_opted_in {
-        match apply_downsizing(ctx, &evidence.function, &recommendation, now).await {
+        // Approval mode covers every change, a sweep's too: recommended only.
+        let applied = if crate::pipeline::approval::required(&config.approval, &evidence.function) {
+            Err("the function is in approval mode: a person makes this change".to_owned())
+        } else {
+            apply_downsizing(ctx, &evidence.function, &recommendation, now).await
+        };
+        match applied {
             Ok(()) => recommendation.applied = true,
             Err(why) => recommendation.reasons.push(format!("not applied: {why}")),
         }
@@ -296,7 +326,11 @@ async fn apply_downsizing(
     if config.run.dry_run {
         return Err("run.dry_run is on".into());
     }
-    let holder = format!("sweep:{}", recommendation.sweep);
+    let holder = format!(
+        "{}{}",
+        crate::ports::SWEEP_CHANGE_PREFIX,
+        recommendation.sweep
+    );
     let ttl_ms =
         i64::try_from(config.run.lock_ttl_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
     match ctx.audit.lock(&function.name, &holder, now, ttl_ms).await {
@@ -343,7 +377,7 @@ async fn apply_downsizing(
             clock: ctx.clock.as_ref(),
         };
         tokio::time::timeout(
-            Duration::from_secs(config.run.collect_timeout_seconds.max(1) * 3),
+            Duration::from_secs(config.run.collect_timeout_seconds.max(1)),
             repairer.set_memory(function, recommendation.target_mb),
         )
         .await

@@ -51,12 +51,21 @@ pub async fn request(ctx: &Context, run: &mut Run, token: String) -> Result<(), 
     let ttl = (deadline - now)
         .max(0)
         .saturating_add(ctx.config.run.lock_ttl_ms());
-    if let Err(e) = ctx
+    match ctx
         .audit
         .lock(&run.incident.function_name, &id, now, ttl)
         .await
     {
-        tracing::warn!(error = %e, "the lock could not be extended for the approval wait");
+        Ok(crate::ports::Claim::Won) => {}
+        // Another incident took the function since (our lock expired):
+        // this one must not change it later.
+        Ok(crate::ports::Claim::Taken) => {
+            return Err(format!(
+                "incident {id}: another incident holds {} now; nothing will be changed",
+                run.incident.function_name
+            ));
+        }
+        Err(e) => return Err(format!("the lock could not be extended for the wait: {e}")),
     }
     if let Some(notifier) = &ctx.notifier {
         let (subject, text) = request_notice(run, deadline);
@@ -64,8 +73,8 @@ pub async fn request(ctx: &Context, run: &mut Run, token: String) -> Result<(), 
             .publish(&subject, &text, &crate::notify::machine_record(run))
             .await
         {
-            // Without the notice nobody knows to answer: the task fails and
-            // Step Functions retries it.
+            // Without the notice nobody knows to answer: the task fails
+            // and the workflow records the failure (nothing changes).
             return Err(format!("the approval request could not be sent: {e}"));
         }
     }
@@ -111,6 +120,12 @@ pub fn answer(run: &mut Run, answer: &Answer, now_ms: Millis) -> Result<(), Stri
                 .as_deref()
                 .map(|b| format!(" (by {b})"))
                 .unwrap_or_default()
+        ));
+    }
+    if now_ms >= approval.deadline_ms {
+        return Err(format!(
+            "incident {id}: the approval's deadline ({} UTC) has passed; the workflow escalates it",
+            crate::report::date_time(approval.deadline_ms)
         ));
     }
     if run.status != Status::Started {

@@ -439,7 +439,9 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
     // Approval mode: only an approved change is made, and only the one approved.
     let approved_target = match &run.approval {
         None => None,
-        Some(a) if a.state == ApprovalState::Approved => decision.target_memory_mb,
+        Some(a) if a.state == ApprovalState::Approved => decision
+            .target_memory_mb
+            .map(|t| (decision.current_memory_mb, t)),
         Some(a) => {
             let state = a.state;
             return escalate(
@@ -493,7 +495,9 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
     let decision = decide_with(ctx, run, &function, history);
     run.function = Some(function.clone());
     run.decision = Some(decision.clone());
-    if approved_target.is_some() && decision.target_memory_mb != approved_target {
+    if approved_target.is_some()
+        && Some((function.memory_mb, decision.target_memory_mb.unwrap_or(0))) != approved_target
+    {
         timed(run, "execute", started);
         return escalate(
             run,
@@ -592,7 +596,8 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
                         run.function = Some(function.clone());
                         match (again.action, again.target_memory_mb) {
                             (Action::SetMemory, Some(t))
-                                if approved_target.is_none() || approved_target == Some(t) =>
+                                if approved_target.is_none()
+                                    || approved_target == Some((function.memory_mb, t)) =>
                             {
                                 target = t;
                                 run.decision = Some(again);

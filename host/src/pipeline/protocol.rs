@@ -398,8 +398,10 @@ async fn await_approval_stage(
         .map_err(|e| format!("incident {incident}: {e}"))?
         == Next::Done
     {
-        // A retried task: the token Step Functions waits on now is this one.
-        if let Some(a) = run.approval.as_mut()
+        // A retried task: the token Step Functions waits on now is this one
+        // — unless an answer came meanwhile (it stands).
+        if stored.stages.last().is_some_and(|s| s == "await_approval")
+            && let Some(a) = run.approval.as_mut()
             && a.state == crate::run::ApprovalState::Pending
             && a.token.as_deref() != Some(token.as_str())
         {
@@ -442,6 +444,21 @@ pub async fn answer_approval(
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no incident {incident} in the audit table"))?;
     let mut run = stored_run(incident, &stored)?;
+    // The same answer again (the workflow could not be resumed the first
+    // time): hand the token back to resume it; nothing more is recorded.
+    if stored.stages.last().is_some_and(|s| s == "approve")
+        && let Some(a) = &run.approval
+        && let Some(token) = &a.token
+        && a.by.is_some()
+        && a.state
+            == (if answer.approve {
+                crate::run::ApprovalState::Approved
+            } else {
+                crate::run::ApprovalState::Rejected
+            })
+    {
+        return Ok((StageReply::of(&run, stored.version, true), token.clone()));
+    }
     if next("approve", stored.version, &stored.stages).is_err() {
         let state = run
             .approval

@@ -142,6 +142,9 @@ pub struct StoredRecord {
     pub stages: Vec<String>,
 }
 
+/// Who a sweep's applied downsizing is recorded under (`sweep:<name>`).
+pub const SWEEP_CHANGE_PREFIX: &str = "sweep:";
+
 /// The audit table: incident records (idempotency), a lock per function, the
 /// history of changes per function.
 #[async_trait]
@@ -197,7 +200,9 @@ pub trait AuditStore: Send + Sync {
         to_mb: u32,
         at_ms: Millis,
     ) -> Result<(), AuditError>;
-    /// Changes to `function` in the 24 hours before `now_ms`.
+    /// Changes to `function` in the 24 hours before `now_ms` made by
+    /// incidents: a sweep's downsizing (recorded under [`SWEEP_CHANGE_PREFIX`])
+    /// is not one, so an out-of-memory right after it is repaired at once.
     async fn history(&self, function: &str, now_ms: Millis) -> Result<History, AuditError>;
     /// Every incident's record document (the run JSON), for the A/B report.
     async fn records(&self) -> Result<Vec<String>, AuditError>;
@@ -290,12 +295,19 @@ pub trait Inventory: Send + Sync {
     async fn functions(&self) -> Result<Vec<crate::model::FleetFunction>, FleetError>;
 }
 
+/// The alarms named with a prefix: autorepair's own, and the names of the
+/// others (made by hand), which onboarding never touches.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExistingAlarms {
+    pub managed: Vec<crate::model::AlarmSpec>,
+    pub unmanaged: Vec<String>,
+}
+
 /// CloudWatch metric alarms, as onboarding manages them.
 #[async_trait]
 pub trait AlarmStore: Send + Sync {
-    /// The alarms named with `prefix` that carry autorepair's managed tag
-    /// (an alarm someone made by hand with the same prefix is not listed).
-    async fn managed(&self, prefix: &str) -> Result<Vec<crate::model::AlarmSpec>, FleetError>;
+    /// The alarms named with `prefix`, autorepair's own told apart.
+    async fn existing(&self, prefix: &str) -> Result<ExistingAlarms, FleetError>;
     /// Creates or replaces one alarm, tagged as autorepair's.
     async fn put(&self, alarm: &crate::model::AlarmSpec) -> Result<(), FleetError>;
     async fn delete(&self, names: &[String]) -> Result<(), FleetError>;

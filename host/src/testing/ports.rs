@@ -724,6 +724,7 @@ impl AuditStore for MemoryAudit {
             .unwrap()
             .iter()
             .filter(|c| c.function == function && c.at_ms > since)
+            .filter(|c| !c.incident_id.starts_with(crate::ports::SWEEP_CHANGE_PREFIX))
             .map(|c| c.at_ms)
             .collect();
         Ok(History {
@@ -881,22 +882,34 @@ impl crate::ports::ItemStore for MemoryItems {
 #[derive(Default)]
 pub struct MemoryAlarms {
     pub alarms: Mutex<BTreeMap<String, crate::model::AlarmSpec>>,
+    /// Alarms someone made by hand, by name.
+    pub hand_made: Mutex<Vec<String>>,
 }
 
 #[async_trait]
 impl crate::ports::AlarmStore for MemoryAlarms {
-    async fn managed(
+    async fn existing(
         &self,
         prefix: &str,
-    ) -> Result<Vec<crate::model::AlarmSpec>, crate::ports::FleetError> {
-        Ok(self
-            .alarms
-            .lock()
-            .unwrap()
-            .values()
-            .filter(|a| a.name.starts_with(prefix))
-            .cloned()
-            .collect())
+    ) -> Result<crate::ports::ExistingAlarms, crate::ports::FleetError> {
+        Ok(crate::ports::ExistingAlarms {
+            managed: self
+                .alarms
+                .lock()
+                .unwrap()
+                .values()
+                .filter(|a| a.name.starts_with(prefix))
+                .cloned()
+                .collect(),
+            unmanaged: self
+                .hand_made
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|n| n.starts_with(prefix))
+                .cloned()
+                .collect(),
+        })
     }
 
     async fn put(&self, alarm: &crate::model::AlarmSpec) -> Result<(), crate::ports::FleetError> {

@@ -33,7 +33,13 @@ pub struct OnboardArgs {
 pub fn onboard(args: OnboardArgs, config: &Config) -> Result<(), Failure> {
     let done = runtime()?.block_on(async {
         let aws = Aws::from_env().await;
-        onboard::reconcile(&setup::fleet_ports(&aws, config), config, args.dry_run).await
+        onboard::reconcile(
+            &setup::fleet_ports(&aws, config),
+            config,
+            args.dry_run,
+            None,
+        )
+        .await
     })?;
     match args.format {
         Format::Text => print!("{}", alarms::render(&done.plan, args.dry_run)),

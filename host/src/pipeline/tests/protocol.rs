@@ -704,3 +704,72 @@ async fn without_approval_mode_nothing_waits() {
         "{refused}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_is_refused_after_the_deadline_and_can_be_resent_to_resume() {
+    let w = World::with(|c| c.approval.required = true);
+    w.oom("gated");
+    let d = decided(&w, "gated").await;
+    stage(&w.ctx, waiting(&w, &d, "token-9")).await.unwrap();
+    let deadline = stored(&w, &d.incident).approval.unwrap().deadline_ms;
+    let late = crate::pipeline::answer_approval(
+        w.ctx.audit.as_ref(),
+        &d.incident,
+        &answer(true, "late"),
+        deadline,
+    )
+    .await
+    .unwrap_err();
+    assert!(late.contains("deadline"), "{late}");
+    let (first, _) = crate::pipeline::answer_approval(
+        w.ctx.audit.as_ref(),
+        &d.incident,
+        &answer(true, "alice"),
+        deadline - 1,
+    )
+    .await
+    .unwrap();
+    // The workflow could not be resumed: the same answer hands the token
+    // back, records nothing new; the opposite answer is refused.
+    let (again, token) = crate::pipeline::answer_approval(
+        w.ctx.audit.as_ref(),
+        &d.incident,
+        &answer(true, "alice"),
+        deadline - 1,
+    )
+    .await
+    .unwrap();
+    assert_eq!((again.version, token.as_str()), (first.version, "token-9"));
+    assert!(
+        crate::pipeline::answer_approval(
+            w.ctx.audit.as_ref(),
+            &d.incident,
+            &answer(false, "bob"),
+            deadline - 1
+        )
+        .await
+        .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_change_is_not_made_when_the_function_moved_meanwhile() {
+    let w = World::with(|c| c.approval.required = true);
+    w.oom("gated");
+    let d = decided(&w, "gated").await;
+    stage(&w.ctx, waiting(&w, &d, "t")).await.unwrap();
+    let (reply, _) = crate::pipeline::answer_approval(
+        w.ctx.audit.as_ref(),
+        &d.incident,
+        &answer(true, "alice"),
+        T0,
+    )
+    .await
+    .unwrap();
+    // Someone resized it during the wait: what was approved no longer applies.
+    w.lambda.set_memory_behind_our_back("gated", 320);
+    let executed = send(&w, "execute", &reply).await.unwrap();
+    assert!(!executed.changed, "{executed:?}");
+    assert_eq!(executed.status, Status::Escalated);
+    assert_eq!(w.lambda.memory_mb("gated"), Some(320));
+}

@@ -180,7 +180,7 @@ async fn onboarding_reconciles_over_the_ports() {
     let f = fleet(&w);
     w.function("on", 512, Behaviour::Throttled, true);
     w.function("off", 512, Behaviour::Throttled, false);
-    let dry = crate::fleet::onboard::reconcile(&f.ports, &w.ctx.config, true)
+    let dry = crate::fleet::onboard::reconcile(&f.ports, &w.ctx.config, true, None)
         .await
         .unwrap();
     assert_eq!(dry.plan.count(), (3, 0, 0));
@@ -188,12 +188,12 @@ async fn onboarding_reconciles_over_the_ports() {
         f.alarms.alarms.lock().unwrap().is_empty(),
         "a dry run changes nothing"
     );
-    crate::fleet::onboard::reconcile(&f.ports, &w.ctx.config, false)
+    crate::fleet::onboard::reconcile(&f.ports, &w.ctx.config, false, None)
         .await
         .unwrap();
     assert_eq!(f.alarms.alarms.lock().unwrap().len(), 3);
     w.lambda.opt_out("on");
-    let done = crate::fleet::onboard::reconcile(&f.ports, &w.ctx.config, false)
+    let done = crate::fleet::onboard::reconcile(&f.ports, &w.ctx.config, false, None)
         .await
         .unwrap();
     assert_eq!(done.plan.count(), (0, 0, 3));
@@ -217,4 +217,52 @@ async fn a_batch_out_of_time_leaves_the_rest_for_the_next_sweep() {
     assert_eq!(summary.swept, 0);
     assert!(summary.failed["late"].contains("budget"), "{summary:?}");
     assert!(f.recommendations.stored.lock().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconcile_out_of_time_leaves_the_rest_for_the_next_run() {
+    let w = World::new();
+    let f = fleet(&w);
+    w.function("on", 512, Behaviour::Throttled, true);
+    let done = crate::fleet::onboard::reconcile(
+        &f.ports,
+        &w.ctx.config,
+        false,
+        Some(std::time::Duration::ZERO),
+    )
+    .await
+    .unwrap();
+    assert_eq!((done.left, done.failures.len()), (3, 0));
+    assert!(f.alarms.alarms.lock().unwrap().is_empty());
+    let done = crate::fleet::onboard::reconcile(&f.ports, &w.ctx.config, false, None)
+        .await
+        .unwrap();
+    assert_eq!(done.left, 0);
+    assert_eq!(f.alarms.alarms.lock().unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_mode_covers_a_sweeps_downsizing_and_a_downsizing_never_blocks_a_repair() {
+    let w = World::new();
+    let f = fleet(&w);
+    oversized(&w, "gated");
+    w.lambda.tag("gated", "autorepair:downsize", "apply");
+    w.lambda.tag("gated", "autorepair:approval", "required");
+    let r = swept(&w, &f, "gated").await;
+    assert!(
+        !r.applied && r.reasons.iter().any(|x| x.contains("approval")),
+        "{r:?}"
+    );
+    assert_eq!(w.lambda.memory_mb("gated"), Some(1024));
+
+    // Applied, then an out-of-memory: the repair is not held by a cooldown
+    // the downsizing started.
+    oversized(&w, "shrunk");
+    w.lambda.tag("shrunk", "autorepair:downsize", "apply");
+    assert!(swept(&w, &f, "shrunk").await.applied);
+    let history = w.audit.history("shrunk", T0 + 60_000).await.unwrap();
+    assert_eq!(
+        (history.last_change_ms, history.changes_last_24h),
+        (None, 0)
+    );
 }
