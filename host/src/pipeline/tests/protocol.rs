@@ -576,6 +576,18 @@ fn waiting(w: &World, reply: &StageReply, token: &str) -> StageRequest {
     .expect("a stage request")
 }
 
+/// `autorepair approve|reject` as the CLI sends it, at `now_ms`.
+async fn answered(
+    w: &World,
+    incident: &str,
+    approve: bool,
+    by: &str,
+    now_ms: Millis,
+) -> Result<(StageReply, String), String> {
+    crate::pipeline::answer_approval(w.ctx.audit.as_ref(), incident, &answer(approve, by), now_ms)
+        .await
+}
+
 fn answer(approve: bool, by: &str) -> crate::pipeline::approval::Answer {
     crate::pipeline::approval::Answer {
         approve,
@@ -618,26 +630,14 @@ async fn approval_mode_changes_only_what_a_person_approved() {
         "the task token never goes into a notice"
     );
     // The person answers: recorded with who, on the version that waits.
-    let (reply, token) = crate::pipeline::answer_approval(
-        w.ctx.audit.as_ref(),
-        &d.incident,
-        &answer(true, "alice"),
-        T0,
-    )
-    .await
-    .unwrap();
+    let (reply, token) = answered(&w, &d.incident, true, "alice", T0).await.unwrap();
     assert_eq!(
         (token.as_str(), reply.approval.as_str()),
         ("token-1", "approved")
     );
-    let twice = crate::pipeline::answer_approval(
-        w.ctx.audit.as_ref(),
-        &d.incident,
-        &answer(false, "mallory"),
-        T0,
-    )
-    .await
-    .unwrap_err();
+    let twice = answered(&w, &d.incident, false, "mallory", T0)
+        .await
+        .unwrap_err();
     assert!(twice.contains("not waiting for approval"), "{twice}");
     let executed = send(&w, "execute", &reply).await.unwrap();
     assert!(executed.changed);
@@ -649,14 +649,7 @@ async fn approval_mode_changes_only_what_a_person_approved() {
     w.oom("gated");
     let d = decided(&w, "gated").await;
     stage(&w.ctx, waiting(&w, &d, "token-2")).await.unwrap();
-    let (reply, _) = crate::pipeline::answer_approval(
-        w.ctx.audit.as_ref(),
-        &d.incident,
-        &answer(false, "bob"),
-        T0,
-    )
-    .await
-    .unwrap();
+    let (reply, _) = answered(&w, &d.incident, false, "bob", T0).await.unwrap();
     assert_eq!(reply.status, Status::Rejected);
     // Execute sent anyway after a rejection changes nothing.
     let after = send(&w, "execute", &reply).await.unwrap();
@@ -679,16 +672,7 @@ async fn approval_mode_changes_only_what_a_person_approved() {
         (Status::Escalated, "expired")
     );
     // An answer after the timeout is refused.
-    assert!(
-        crate::pipeline::answer_approval(
-            w.ctx.audit.as_ref(),
-            &d.incident,
-            &answer(true, "late"),
-            T0
-        )
-        .await
-        .is_err()
-    );
+    assert!(answered(&w, &d.incident, true, "late", T0).await.is_err());
     assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 0);
 }
 
@@ -712,43 +696,23 @@ async fn an_answer_is_refused_after_the_deadline_and_can_be_resent_to_resume() {
     let d = decided(&w, "gated").await;
     stage(&w.ctx, waiting(&w, &d, "token-9")).await.unwrap();
     let deadline = stored(&w, &d.incident).approval.unwrap().deadline_ms;
-    let late = crate::pipeline::answer_approval(
-        w.ctx.audit.as_ref(),
-        &d.incident,
-        &answer(true, "late"),
-        deadline,
-    )
-    .await
-    .unwrap_err();
+    let late = answered(&w, &d.incident, true, "late", deadline)
+        .await
+        .unwrap_err();
     assert!(late.contains("deadline"), "{late}");
-    let (first, _) = crate::pipeline::answer_approval(
-        w.ctx.audit.as_ref(),
-        &d.incident,
-        &answer(true, "alice"),
-        deadline - 1,
-    )
-    .await
-    .unwrap();
+    let (first, _) = answered(&w, &d.incident, true, "alice", deadline - 1)
+        .await
+        .unwrap();
     // The workflow could not be resumed: the same answer hands the token
     // back, records nothing new; the opposite answer is refused.
-    let (again, token) = crate::pipeline::answer_approval(
-        w.ctx.audit.as_ref(),
-        &d.incident,
-        &answer(true, "alice"),
-        deadline - 1,
-    )
-    .await
-    .unwrap();
+    let (again, token) = answered(&w, &d.incident, true, "alice", deadline - 1)
+        .await
+        .unwrap();
     assert_eq!((again.version, token.as_str()), (first.version, "token-9"));
     assert!(
-        crate::pipeline::answer_approval(
-            w.ctx.audit.as_ref(),
-            &d.incident,
-            &answer(false, "bob"),
-            deadline - 1
-        )
-        .await
-        .is_err()
+        answered(&w, &d.incident, false, "bob", deadline - 1)
+            .await
+            .is_err()
     );
 }
 
@@ -758,14 +722,7 @@ async fn an_approved_change_is_not_made_when_the_function_moved_meanwhile() {
     w.oom("gated");
     let d = decided(&w, "gated").await;
     stage(&w.ctx, waiting(&w, &d, "t")).await.unwrap();
-    let (reply, _) = crate::pipeline::answer_approval(
-        w.ctx.audit.as_ref(),
-        &d.incident,
-        &answer(true, "alice"),
-        T0,
-    )
-    .await
-    .unwrap();
+    let (reply, _) = answered(&w, &d.incident, true, "alice", T0).await.unwrap();
     // Someone resized it during the wait: what was approved no longer applies.
     w.lambda.set_memory_behind_our_back("gated", 320);
     let executed = send(&w, "execute", &reply).await.unwrap();
