@@ -3,15 +3,17 @@
 //! The layers, bottom up (docs/architecture.md walks one alarm through them):
 //! - leaves: [`model`] (domain types), [`clock`], [`digest`], [`stats`], [`logs`],
 //!   [`text`];
-//! - pure steps: [`decide`] (merge + safety guard), [`verify`]'s verdict;
+//! - pure steps: [`decide`] (merge + safety guard), [`verify`]'s verdict,
+//!   [`iac`] (where memory is written in source);
 //! - [`ports`]: what the stages need from outside, as traits;
 //! - stages over ports: [`incident`] (parse), [`evidence`] (collect), [`rules`]
 //!   (the WebAssembly sandbox) and [`ai`] (diagnose), [`repair`] (execute and
 //!   roll back), [`notify`];
 //! - [`pipeline`] wires the stages over a [`run::Run`];
 //! - adapters: [`aws`] implements the ports; [`setup`] plugs them in;
-//! - on top: [`diagnose`] (offline), [`replay`], [`record`], [`report`],
-//!   [`render`], [`toolkit`] and the two binaries.
+//! - on top: [`fleet`] (onboarding, sweeps), [`diagnose`] (offline),
+//!   [`replay`], [`record`], [`report`], [`render`], [`toolkit`] and the two
+//!   binaries.
 
 pub mod ai;
 pub mod aws;
@@ -23,6 +25,7 @@ pub mod digest;
 pub mod doctor;
 pub mod evidence;
 pub mod fleet;
+pub mod iac;
 pub mod incident;
 pub mod logs;
 pub mod metrics;

@@ -45,6 +45,15 @@ impl Civil {
     }
 }
 
+/// `2026-01-01 00:00` (UTC) from Unix ms.
+pub fn date_time(ms: Millis) -> String {
+    let c = Civil::from_ms(ms);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        c.year, c.month, c.day, c.hour, c.minute
+    )
+}
+
 /// The function under incident, as configured when evidence was collected.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FunctionInfo {

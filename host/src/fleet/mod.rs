@@ -2,14 +2,14 @@
 //! function should have) and scheduled sweeps (a standing memory
 //! recommendation per function from 14 days of its reports, by the same rules
 //! that handle incidents). Plans and recommendations are pure ([`alarms`],
-//! [`recommend`], [`source`]); [`onboard`] and [`sweep`] run them over ports.
+//! [`recommend`]); [`onboard`] and [`sweep`] run them over ports. A layer
+//! above the pipeline: it uses the stages' context, never the reverse.
 //! docs/fleet.md walks a team through it.
 
 pub mod alarms;
 pub mod onboard;
 pub mod recommend;
 pub mod render;
-pub mod source;
 pub mod stage;
 pub mod sweep;
 

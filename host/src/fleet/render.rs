@@ -3,7 +3,6 @@
 
 use std::fmt::Write as _;
 
-use super::sweep::BatchSummary;
 use crate::model::{Direction, StandingRecommendation};
 use crate::report::{date_time, escape_html};
 use crate::text::clean;
@@ -183,27 +182,6 @@ th{background:#f3f3f3}.up{color:#a40000}.down{color:#00643c}td.n{text-align:righ
         );
     }
     out.push_str("</tbody></table>\n</body></html>\n");
-    out
-}
-
-/// The sweep's notice: the counts, the money, what failed.
-pub fn sweep_notice(sweep: &str, total: &BatchSummary) -> String {
-    let mut out = format!(
-        "autorepair swept {} functions ({sweep}).\n\n{} up, {} down, {} keep; {} downsizings applied (opted in).\n\
-Together the recommendations change the monthly bill by ${:+.2}.\n",
-        total.swept, total.up, total.down, total.keep, total.applied, total.monthly_delta_usd
-    );
-    if total.failed_count > 0 || !total.failed.is_empty() {
-        let _ = writeln!(
-            out,
-            "\n{} functions could not be swept (the host's log names each); for example:",
-            total.failed_count.max(total.failed.len())
-        );
-        for (name, why) in total.failed.iter().take(20) {
-            let _ = writeln!(out, "- {name}: {}", clean(why));
-        }
-    }
-    out.push_str("\nThe list: autorepair recommendations (--format csv|json|html).\n");
     out
 }
 

@@ -6,6 +6,7 @@
 //! writes a standing recommendation (see [`super::recommend`]).
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -290,7 +291,7 @@ pub async fn function(
             .is_some_and(|v| v.eq_ignore_ascii_case("apply")),
         applied: false,
         source_change: (outcome.direction != Direction::Keep)
-            .then(|| super::source::change(tags, outcome.target_mb, &config.iac))
+            .then(|| crate::iac::change(tags, outcome.target_mb, &config.iac))
             .flatten(),
     };
     if recommendation.direction == Direction::Down && recommendation.downsize_opted_in {
@@ -421,7 +422,7 @@ pub async fn summary(ctx: &Context, sweep: &str, batches: &[BatchSummary]) -> Ba
         total.add(b);
     }
     if let Some(notifier) = &ctx.notifier {
-        let text = super::render::sweep_notice(sweep, &total);
+        let text = notice(sweep, &total);
         let subject = format!(
             "autorepair sweep: {} up, {} down of {} functions",
             total.up, total.down, total.swept
@@ -432,6 +433,27 @@ pub async fn summary(ctx: &Context, sweep: &str, batches: &[BatchSummary]) -> Ba
         }
     }
     total
+}
+
+/// The sweep's notice: the counts, the money, what failed.
+pub fn notice(sweep: &str, total: &BatchSummary) -> String {
+    let mut out = format!(
+        "autorepair swept {} functions ({sweep}).\n\n{} up, {} down, {} keep; {} downsizings applied (opted in).\n\
+Together the recommendations change the monthly bill by ${:+.2}.\n",
+        total.swept, total.up, total.down, total.keep, total.applied, total.monthly_delta_usd
+    );
+    if total.failed_count > 0 || !total.failed.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{} functions could not be swept (the host's log names each); for example:",
+            total.failed_count.max(total.failed.len())
+        );
+        for (name, why) in total.failed.iter().take(20) {
+            let _ = writeln!(out, "- {name}: {}", crate::text::clean(why));
+        }
+    }
+    out.push_str("\nThe list: autorepair recommendations (--format csv|json|html).\n");
+    out
 }
 
 #[cfg(test)]

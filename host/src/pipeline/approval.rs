@@ -99,7 +99,7 @@ pub fn request_notice(run: &Run, deadline_ms: Millis) -> (String, String) {
 Approve:  autorepair approve {id}\n\
 Reject:   autorepair reject {id} --reason \"...\"\n\n\
 Unanswered by {} UTC, the incident is escalated and nothing changes.\n\n",
-        crate::report::date_time(deadline_ms)
+        crate::model::date_time(deadline_ms)
     );
     text.push_str(&crate::notify::run_story(run));
     (subject, text)
@@ -125,7 +125,7 @@ pub fn answer(run: &mut Run, answer: &Answer, now_ms: Millis) -> Result<(), Stri
     if now_ms >= approval.deadline_ms {
         return Err(format!(
             "incident {id}: the approval's deadline ({} UTC) has passed; the workflow escalates it",
-            crate::report::date_time(approval.deadline_ms)
+            crate::model::date_time(approval.deadline_ms)
         ));
     }
     if run.status != Status::Started {

@@ -23,7 +23,6 @@ use crate::config::Config;
 use crate::decide::{self, Action, Decision, History, MergeMode, Situation};
 use crate::diagnosis;
 use crate::evidence::{self, CollectError, Sources};
-use crate::fleet;
 use crate::incident::{self, AlarmState, IncidentError};
 use crate::model::{Evidence, FunctionInfo, LogLine, Window};
 use crate::notify;
@@ -624,7 +623,7 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
         None => {}
         Some(Ok(change)) => {
             run.source_change =
-                fleet::source::change(&function.tags, change.new_memory_mb, &ctx.config.iac);
+                crate::iac::change(&function.tags, change.new_memory_mb, &ctx.config.iac);
             run.change = Some(change);
             if let Err(e) = ctx
                 .audit

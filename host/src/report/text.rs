@@ -3,18 +3,9 @@
 
 use std::fmt::Write as _;
 
-use crate::model::Millis;
-
 use super::Report;
 
-/// `2026-01-01 00:00` (UTC) from Unix ms.
-pub fn date_time(ms: Millis) -> String {
-    let c = crate::model::Civil::from_ms(ms);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}",
-        c.year, c.month, c.day, c.hour, c.minute
-    )
-}
+pub use crate::model::date_time;
 
 fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map_or_else(|| "—".to_owned(), |v| v.to_string())

@@ -123,7 +123,7 @@ pub fn sweep(args: SweepArgs, config: &Config, no_cache: bool) -> Result<(), Fai
         Ok::<_, anyhow::Error>(sweep::summary(&ctx, &args.name, &batches).await)
     })?;
     match args.format {
-        Format::Text => print!("{}", render::sweep_notice(&args.name, &total)),
+        Format::Text => print!("{}", sweep::notice(&args.name, &total)),
         Format::Json => println!("{}", serde_json::to_string_pretty(&total)?),
     }
     if total.swept == 0 && !total.failed.is_empty() {

@@ -1,6 +1,7 @@
 //! Functions deployed from source: where their memory is written, so a change
 //! autorepair makes can be carried into the template before the next deploy
-//! undoes it.
+//! undoes it. A pure step over the function's tags (the incident's execute
+//! and the fleet's sweep both ask it).
 
 use std::collections::BTreeMap;
 
