@@ -419,6 +419,27 @@ fn consensus(rules: Proposal, ai: Proposal) -> Proposal {
     }
 }
 
+/// Why a change now would break the rate limits — the cooldown since the
+/// last change, the daily cap — or `None` when it may go ahead.
+pub fn rate_limited(history: History, now_ms: Millis, policy: &Policy) -> Option<String> {
+    if let Some(last) = history.last_change_ms {
+        let since_min = (now_ms - last).max(0) / 60_000;
+        if since_min < i64::from(policy.cooldown_minutes) {
+            return Some(format!(
+                "refused: last change {since_min} min ago, inside the {} min cooldown",
+                policy.cooldown_minutes
+            ));
+        }
+    }
+    if history.changes_last_24h >= policy.max_changes_per_day {
+        return Some(format!(
+            "refused: {} changes in the last 24 h reach the cap of {}",
+            history.changes_last_24h, policy.max_changes_per_day
+        ));
+    }
+    None
+}
+
 /// The safety guard on a memory step: rate limits first, then every clamp, each
 /// named in the reasons. `None` means the step is refused (escalate).
 fn guard(
@@ -428,21 +449,8 @@ fn guard(
     policy: &Policy,
     reasons: &mut Vec<String>,
 ) -> Option<u32> {
-    if let Some(last) = situation.history.last_change_ms {
-        let since_min = (situation.now_ms - last).max(0) / 60_000;
-        if since_min < i64::from(policy.cooldown_minutes) {
-            reasons.push(format!(
-                "refused: last change {since_min} min ago, inside the {} min cooldown",
-                policy.cooldown_minutes
-            ));
-            return None;
-        }
-    }
-    if situation.history.changes_last_24h >= policy.max_changes_per_day {
-        reasons.push(format!(
-            "refused: {} changes in the last 24 h reach the cap of {}",
-            situation.history.changes_last_24h, policy.max_changes_per_day
-        ));
+    if let Some(refused) = rate_limited(situation.history, situation.now_ms, policy) {
+        reasons.push(refused);
         return None;
     }
     let floor = policy.min_memory_mb.max(LAMBDA_MIN_MB);

@@ -58,19 +58,12 @@ fn needed_after_oom(size_mb: u32) -> u32 {
     round_up(size_mb.saturating_add(1), STEP_MB).max(size_mb.saturating_add(STEP_MB))
 }
 
-fn series_total(metrics: &[MetricSeries], name: &str, statistic: &str) -> Option<f64> {
+/// The sum of a Lambda series' points and how many there are, when it has any.
+fn series(metrics: &[MetricSeries], name: &str, statistic: &str) -> Option<(f64, usize)> {
     let s = metrics
         .iter()
         .find(|s| s.namespace == "AWS/Lambda" && s.name == name && s.statistic == statistic)?;
-    (!s.points.is_empty()).then(|| s.points.iter().map(|p| p.value).sum())
-}
-
-fn series_mean(metrics: &[MetricSeries], name: &str, statistic: &str) -> Option<f64> {
-    let s = metrics
-        .iter()
-        .find(|s| s.namespace == "AWS/Lambda" && s.name == name && s.statistic == statistic)?;
-    (!s.points.is_empty())
-        .then(|| s.points.iter().map(|p| p.value).sum::<f64>() / s.points.len() as f64)
+    (!s.points.is_empty()).then(|| (s.points.iter().map(|p| p.value).sum(), s.points.len()))
 }
 
 /// The standing recommendation for what `observed` shows.
@@ -78,12 +71,12 @@ pub fn recommend(observed: Observed<'_>, settings: Settings) -> Outcome {
     let stats = ReportStats::of(observed.reports);
     let current = observed.memory_mb;
     // The metric counts every invocation; the reports may be a capped sample.
-    let invocations = series_total(observed.metrics, "Invocations", "Sum")
-        .map_or(stats.invocations as u64, |n| n.max(0.0).round() as u64);
+    let invocations = series(observed.metrics, "Invocations", "Sum")
+        .map_or(stats.invocations as u64, |(n, _)| n.max(0.0).round() as u64);
     let mean_duration_ms = if stats.invocations > 0 {
         stats.durations_ms.iter().sum::<f64>() / stats.invocations as f64
     } else {
-        series_mean(observed.metrics, "Duration", "Average").unwrap_or(0.0)
+        series(observed.metrics, "Duration", "Average").map_or(0.0, |(sum, n)| sum / n as f64)
     };
     let oom_floor = observed
         .reports

@@ -16,11 +16,10 @@ use super::alarms::opted_in;
 use super::recommend::{self, Observed, Settings};
 use crate::decide::{History, MergeMode};
 use crate::diagnosis::{self, Threads};
-use crate::evidence::{self, Sources};
+use crate::evidence;
 use crate::model::{AlarmInfo, Direction, Millis, StandingRecommendation, Window};
 use crate::pipeline::Context;
 use crate::ports::FleetError;
-use crate::repair::Repairer;
 
 /// What [`plan`] wrote: the map's ItemReader reads `bucket`/`key`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,10 +217,6 @@ pub async fn function(
 ) -> Result<StandingRecommendation, String> {
     let config = &ctx.config;
     let now = ctx.clock.now_ms();
-    let sources = Sources {
-        functions: ctx.functions.as_ref(),
-        telemetry: ctx.telemetry.as_ref(),
-    };
     let alarm = AlarmInfo {
         name: format!("sweep {sweep}"),
         metric: String::new(),
@@ -229,7 +224,7 @@ pub async fn function(
         reason: format!("scheduled sweep over {} days", config.fleet.sweep_days),
     };
     let evidence = evidence::collect(
-        sources,
+        ctx.sources(),
         name,
         None,
         alarm,
@@ -347,21 +342,9 @@ async fn apply_downsizing(
             .history(&function.name, now)
             .await
             .map_err(|e| e.to_string())?;
-        let cooldown_ms = i64::from(config.policy.cooldown_minutes) * 60_000;
-        if history
-            .last_change_ms
-            .is_some_and(|at| now - at < cooldown_ms)
-        {
-            return Err(format!(
-                "changed less than {} minutes ago (cooldown)",
-                config.policy.cooldown_minutes
-            ));
-        }
-        if history.changes_last_24h >= config.policy.max_changes_per_day {
-            return Err(format!(
-                "{} changes in 24 hours already (the daily cap)",
-                history.changes_last_24h
-            ));
+        // The repair's own rate limits, the same check.
+        if let Some(refused) = crate::decide::rate_limited(history, now, &config.policy) {
+            return Err(refused);
         }
         ctx.audit
             .record_change(
@@ -373,13 +356,10 @@ async fn apply_downsizing(
             )
             .await
             .map_err(|e| e.to_string())?;
-        let repairer = Repairer {
-            functions: ctx.functions.as_ref(),
-            clock: ctx.clock.as_ref(),
-        };
         tokio::time::timeout(
             Duration::from_secs(config.run.collect_timeout_seconds.max(1)),
-            repairer.set_memory(function, recommendation.target_mb),
+            ctx.repairer()
+                .set_memory(function, recommendation.target_mb),
         )
         .await
         .map_err(|_| "timed out".to_owned())?

@@ -50,14 +50,14 @@ pub struct Context {
 }
 
 impl Context {
-    fn sources(&self) -> Sources<'_> {
+    pub(crate) fn sources(&self) -> Sources<'_> {
         Sources {
             functions: self.functions.as_ref(),
             telemetry: self.telemetry.as_ref(),
         }
     }
 
-    fn repairer(&self) -> Repairer<'_> {
+    pub(crate) fn repairer(&self) -> Repairer<'_> {
         Repairer {
             functions: self.functions.as_ref(),
             clock: self.clock.as_ref(),
