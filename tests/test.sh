@@ -14,15 +14,20 @@ AUTOREPAIR_PY_VENV="$root/.venv" plugins/python/build.sh "$root/target/python-ru
 export AUTOREPAIR_PYTHON_RULES="$root/target/python-rules"
 
 echo "==> host and end-to-end tests (moto_server per test, on 127.0.0.1)" >&2
-cargo build --locked -p autorepair --bins
+# One build for everything: this invocation also builds the `autorepair`
+# binary the end-to-end tests run (the host's CLI tests need it) and the WASI
+# runner example used below. A separate `cargo build -p autorepair` would
+# resolve other features and compile the whole dependency tree a second time
+# (minutes, and gigabytes of target/).
 cargo test --workspace --locked
 
 echo "==> rule SDK and bundled rules, natively" >&2
 (cd plugins && cargo test --workspace --locked)
 
 echo "==> rule SDK and bundled rules, in WebAssembly (wasmtime)" >&2
-cargo build --locked -p autorepair --example wasi_run
-export CARGO_TARGET_WASM32_WASIP2_RUNNER="$root/target/debug/examples/wasi_run"
+runner="$root/target/debug/examples/wasi_run"
+[ -x "$runner" ] || { echo "$runner was not built by cargo test" >&2; exit 1; }
+export CARGO_TARGET_WASM32_WASIP2_RUNNER="$runner"
 # local-statistics: the rules compute their statistics themselves, as a plain
 # WASI runner offers no `statistics` import (the host's sandbox does).
 (cd plugins && cargo test --locked --target wasm32-wasip2 \
