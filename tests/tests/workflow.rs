@@ -661,6 +661,17 @@ impl Harness {
         }
     }
 
+    /// `autorepair approvals --format json`: what waits for an answer.
+    fn approvals(&self) -> Vec<Value> {
+        let out = self.cli(&["approvals", "--format", "json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            autorepair_e2e::cli::describe(&out)
+        );
+        serde_json::from_slice(&out.stdout).expect("approvals --format json")
+    }
+
     /// `autorepair ARGS` against this emulator, with the host's table.
     fn cli(&self, args: &[&str]) -> std::process::Output {
         let dir = std::env::temp_dir().join(format!("autorepair-wf-{}", self.moto.port));
@@ -688,6 +699,14 @@ async fn a_change_waits_for_approval_and_a_rejection_or_silence_changes_nothing(
         w.memory_mb().await.unwrap(),
         256,
         "nothing changes before the answer"
+    );
+    // `autorepair approvals` lists it, with the change asked for.
+    let waiting = tokio::task::block_in_place(|| h.approvals());
+    assert!(
+        waiting.iter().any(|x| x["incident"] == incident.as_str()
+            && x["function"] == "wf-approved"
+            && x["target_memory_mb"] == 384),
+        "{waiting:?}"
     );
     let out = tokio::task::block_in_place(|| {
         h.cli(&[
@@ -720,6 +739,12 @@ async fn a_change_waits_for_approval_and_a_rejection_or_silence_changes_nothing(
             .windows(3)
             .any(|s| s == ["await_approval", "approve", "execute"]),
         "{stages:?}"
+    );
+    assert!(
+        !tokio::task::block_in_place(|| h.approvals())
+            .iter()
+            .any(|x| x["incident"] == incident.as_str()),
+        "an answered change no longer waits"
     );
     // Answering again is refused: the answer stands.
     let again = tokio::task::block_in_place(|| h.cli(&["reject", &incident]));

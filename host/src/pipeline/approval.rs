@@ -2,7 +2,10 @@
 //! a task token ([`request`] keeps it on the record and tells the team how to
 //! answer); `autorepair approve|reject` records the answer ([`answer`]) and
 //! hands the token back; a timeout escalates ([`expire`]). Execute makes only
-//! an approved change, and only the one approved.
+//! an approved change, and only the one approved. [`waiting`] lists what waits
+//! (`autorepair approvals`).
+
+use serde::Serialize;
 
 use super::{Context, Run, Status, escalate, json};
 use crate::config::ApprovalConfig;
@@ -170,7 +173,192 @@ pub fn expire(run: &mut Run, now_ms: Millis, timeout_seconds: u32) {
     }
 }
 
+/// A change waiting for a person's answer, as `autorepair approvals` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Waiting {
+    pub incident: String,
+    pub function: String,
+    pub current_memory_mb: Option<u32>,
+    pub target_memory_mb: Option<u32>,
+    pub requested_ms: Millis,
+    pub deadline_ms: Millis,
+    /// The deadline has passed: an answer is refused, and the workflow's
+    /// timeout escalates the incident.
+    pub overdue: bool,
+}
+
+/// The changes waiting for an answer among the audit table's run documents,
+/// soonest deadline first, and the count of documents that do not parse as
+/// runs (another version's).
+/// Only a run whose workflow waits on its task token is listed: before the
+/// token is on record there is nothing an answer could resume.
+pub fn waiting(documents: &[String], now_ms: Millis) -> (Vec<Waiting>, usize) {
+    let mut skipped = 0;
+    let mut list: Vec<Waiting> = documents
+        .iter()
+        .filter_map(|d| match serde_json::from_str::<Run>(d) {
+            Ok(run) => Some(run),
+            Err(_) => {
+                skipped += 1;
+                None
+            }
+        })
+        .filter_map(|run| {
+            let a = run.approval.as_ref()?;
+            let asks = a.state == ApprovalState::Pending
+                && a.token.is_some()
+                && run.status == Status::Started;
+            asks.then(|| Waiting {
+                incident: run.incident.id.clone(),
+                function: run.incident.function_name.clone(),
+                current_memory_mb: run.decision.as_ref().map(|d| d.current_memory_mb),
+                target_memory_mb: run.decision.as_ref().and_then(|d| d.target_memory_mb),
+                requested_ms: a.requested_ms,
+                deadline_ms: a.deadline_ms,
+                overdue: now_ms >= a.deadline_ms,
+            })
+        })
+        .collect();
+    list.sort_by(|a, b| (a.deadline_ms, &a.incident).cmp(&(b.deadline_ms, &b.incident)));
+    (list, skipped)
+}
+
+/// `waiting`'s list for people: one block per change, with both commands.
+pub fn render_waiting(list: &[Waiting]) -> String {
+    if list.is_empty() {
+        return "No change waits for approval.\n".to_owned();
+    }
+    let mut out = format!(
+        "{} change{} wait{} for approval (soonest deadline first):\n",
+        list.len(),
+        if list.len() == 1 { "" } else { "s" },
+        if list.len() == 1 { "s" } else { "" }
+    );
+    for w in list {
+        let change = match (w.current_memory_mb, w.target_memory_mb) {
+            (Some(from), Some(to)) => format!("memory {from} MB -> {to} MB"),
+            _ => "a memory change".to_owned(),
+        };
+        let when = if w.overdue {
+            format!(
+                "deadline passed {} UTC: the workflow escalates it",
+                crate::model::date_time(w.deadline_ms)
+            )
+        } else {
+            format!("answer by {} UTC", crate::model::date_time(w.deadline_ms))
+        };
+        out.push_str(&format!(
+            "\n{}  {}: {change}\n  asked {} UTC, {when}\n",
+            w.incident,
+            crate::text::clean(&w.function),
+            crate::model::date_time(w.requested_ms),
+        ));
+        if !w.overdue {
+            out.push_str(&format!(
+                "  autorepair approve {id}   |   autorepair reject {id} --reason \"...\"\n",
+                id = w.incident
+            ));
+        }
+    }
+    out
+}
+
 /// The run document as committed (for the CLI's answer).
 pub(super) fn document(run: &Run) -> String {
     json(run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::{Action, Decision, MergeMode};
+    use crate::incident::{AlarmState, Incident};
+    use crate::run::Approval;
+
+    const HOUR: Millis = 3_600_000;
+
+    fn run(id: &str, state: ApprovalState, token: bool, deadline_ms: Millis) -> Run {
+        let incident = Incident {
+            id: id.into(),
+            function_name: format!("fn-{id}"),
+            qualifier: None,
+            alarm_name: "autorepair-x".into(),
+            alarm_arn: "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:autorepair-x".into(),
+            state: AlarmState::Alarm,
+            reason: "Threshold Crossed".into(),
+            metric: "Errors".into(),
+            timestamp_ms: 0,
+            region: None,
+        };
+        let mut run = Run::new(incident, MergeMode::Rules, false, 0);
+        run.decision = Some(Decision {
+            action: Action::SetMemory,
+            current_memory_mb: 256,
+            target_memory_mb: Some(384),
+            reasons: Vec::new(),
+        });
+        run.approval = Some(Approval {
+            state,
+            requested_ms: deadline_ms - HOUR,
+            deadline_ms,
+            token: token.then(|| "token".to_owned()),
+            by: None,
+            reason: None,
+            answered_ms: None,
+        });
+        run
+    }
+
+    fn documents(runs: &[Run]) -> Vec<String> {
+        runs.iter().map(json).collect()
+    }
+
+    #[test]
+    fn only_runs_waiting_on_their_token_are_listed_soonest_first() {
+        let now = 10 * HOUR;
+        let mut rejected = run("rejected", ApprovalState::Rejected, true, now + HOUR);
+        rejected.status = Status::Rejected;
+        let mut docs = documents(&[
+            run("later", ApprovalState::Pending, true, now + 3 * HOUR),
+            run("sooner", ApprovalState::Pending, true, now + HOUR),
+            run("no-token-yet", ApprovalState::Pending, false, now + HOUR),
+            run("approved", ApprovalState::Approved, true, now + HOUR),
+            run("expired", ApprovalState::Expired, true, now - HOUR),
+            rejected,
+        ]);
+        docs.push(r#"{"pk":"lock#fn-a"}"#.to_owned());
+        let (list, skipped) = waiting(&docs, now);
+        let ids: Vec<&str> = list.iter().map(|w| w.incident.as_str()).collect();
+        assert_eq!(ids, ["sooner", "later"]);
+        assert_eq!(skipped, 1);
+        assert_eq!(list[0].function, "fn-sooner");
+        assert_eq!(
+            (list[0].current_memory_mb, list[0].target_memory_mb),
+            (Some(256), Some(384))
+        );
+        assert!(!list[0].overdue);
+    }
+
+    #[test]
+    fn a_pending_run_past_its_deadline_is_listed_as_overdue_without_commands() {
+        let now = 10 * HOUR;
+        let docs = documents(&[run("late", ApprovalState::Pending, true, now - 1)]);
+        let (list, _) = waiting(&docs, now);
+        assert!(list[0].overdue);
+        let text = render_waiting(&list);
+        assert!(text.contains("deadline passed"), "{text}");
+        assert!(!text.contains("autorepair approve"), "{text}");
+    }
+
+    #[test]
+    fn the_list_names_the_change_and_both_answers() {
+        let now = 10 * HOUR;
+        let docs = documents(&[run("inc-1", ApprovalState::Pending, true, now + HOUR)]);
+        let text = render_waiting(&waiting(&docs, now).0);
+        assert!(text.starts_with("1 change waits for approval"), "{text}");
+        assert!(text.contains("fn-inc-1: memory 256 MB -> 384 MB"), "{text}");
+        assert!(text.contains("autorepair approve inc-1"), "{text}");
+        assert!(text.contains("autorepair reject inc-1 --reason"), "{text}");
+        assert_eq!(render_waiting(&[]), "No change waits for approval.\n");
+    }
 }

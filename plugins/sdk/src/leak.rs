@@ -55,12 +55,23 @@ pub fn of_incident(evidence: &crate::Evidence, memory_mb: u32) -> Option<Leak> {
     #[cfg(all(target_family = "wasm", not(feature = "local-statistics")))]
     {
         let _ = (evidence, memory_mb);
-        crate::host::leak()
+        from_host()
     }
     #[cfg(not(all(target_family = "wasm", not(feature = "local-statistics"))))]
     {
         detect(evidence.reports.iter(), memory_mb)
     }
+}
+
+/// The leak the host found in the incident's reports, if any.
+#[cfg(all(target_family = "wasm", not(feature = "local-statistics")))]
+fn from_host() -> Option<Leak> {
+    crate::bindings::autorepair::rules::statistics::find_leak().map(|l| Leak {
+        environments: l.environments as usize,
+        step_mb: l.step_mb,
+        from_mb: l.from_mb,
+        to_mb: l.to_mb,
+    })
 }
 
 /// The leak in `reports` on a function of `memory_mb`, if there is one.

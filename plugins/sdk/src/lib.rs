@@ -26,8 +26,6 @@
 //! export_rule!(Throttles);
 //! ```
 
-#[cfg(all(target_family = "wasm", not(feature = "local-statistics")))]
-mod host;
 pub mod leak;
 pub mod log;
 pub mod reports;

@@ -213,7 +213,7 @@ impl Stats {
         #[cfg(all(target_family = "wasm", not(feature = "local-statistics")))]
         {
             let _ = evidence;
-            crate::host::incident()
+            from_host()
         }
         #[cfg(not(all(target_family = "wasm", not(feature = "local-statistics"))))]
         {
@@ -307,6 +307,42 @@ fn series_points<'a>(evidence: &'a Evidence, name: &'a str) -> impl Iterator<Ite
         .filter(move |s| s.name == name)
         .flat_map(|s| s.values.iter().copied())
         .filter(|v| v.is_finite())
+}
+
+/// The host's statistics of the incident being evaluated.
+#[cfg(all(target_family = "wasm", not(feature = "local-statistics")))]
+fn from_host() -> Stats {
+    let s = crate::bindings::autorepair::rules::statistics::incident();
+    let n = |v: u32| v as usize;
+    Stats {
+        invocations: n(s.invocations),
+        errors: n(s.errors),
+        timeouts: n(s.timeouts),
+        oom_reports: n(s.oom_reports),
+        failed_at_limit: n(s.failed_at_limit),
+        killed_at_limit: n(s.killed_at_limit),
+        init_failures: n(s.init_failures),
+        init_timeouts: n(s.init_timeouts),
+        memory_mb: s.memory_mb,
+        peak_used_mb: s.peak_used_mb,
+        used_p95_mb: s.used_p95_mb,
+        duration_p50_ms: s.duration_p50_ms,
+        duration_p95_ms: s.duration_p95_ms,
+        duration_max_ms: s.duration_max_ms,
+        successes: n(s.successes),
+        success_p50_ms: s.success_p50_ms,
+        success_p90_ms: s.success_p90_ms,
+        error_types: s.error_types,
+        log_lines: n(s.log_lines),
+        oom_lines: n(s.oom_lines),
+        oom_hints: n(s.oom_hints),
+        killed_lines: n(s.killed_lines),
+        downstream_lines: n(s.downstream_lines),
+        error_lines: n(s.error_lines),
+        memory_uninformative: s.memory_uninformative,
+        oom_samples: s.oom_samples,
+        downstream_samples: s.downstream_samples,
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The fleet commands: `onboard` (alarms by tag), `sweep` (standing
 //! recommendations, here in one process), `recommendations` (the list), and
-//! `approve` / `reject` (approval mode's answers).
+//! approval mode's `approvals` (what waits), `approve` / `reject` (answers).
 
 use std::path::PathBuf;
 
@@ -13,9 +13,9 @@ use autorepair::clock::now_ms;
 use autorepair::config::Config;
 use autorepair::fleet::sweep::{self, BatchSummary, Item};
 use autorepair::fleet::{alarms, onboard, render};
-use autorepair::pipeline::approval::Answer;
+use autorepair::pipeline::approval::{self, Answer};
 use autorepair::pipeline::{self, answer_approval};
-use autorepair::ports::{RecommendationStore, Workflow};
+use autorepair::ports::{AuditStore, RecommendationStore, Workflow};
 use autorepair::setup;
 
 use crate::common::{Format, load_rules, runtime};
@@ -172,6 +172,30 @@ pub fn recommendations(args: RecommendationsArgs, config: &Config) -> Result<(),
         Some(path) => std::fs::write(&path, text)
             .with_context(|| format!("writing the recommendations to {}", path.display()))?,
         None => print!("{text}"),
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct ApprovalsArgs {
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+/// `autorepair approvals`: the audit table's runs whose workflow waits for
+/// an answer.
+pub fn approvals(args: ApprovalsArgs, config: &Config) -> Result<(), Failure> {
+    let documents = runtime()?.block_on(async {
+        let aws = Aws::from_env().await;
+        setup::audit_table(&aws, config).records().await
+    })?;
+    let (list, skipped) = approval::waiting(&documents, now_ms());
+    if skipped > 0 {
+        eprintln!("warning: {skipped} audit records are not run documents and were left out");
+    }
+    match args.format {
+        Format::Text => print!("{}", approval::render_waiting(&list)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&list)?),
     }
     Ok(())
 }

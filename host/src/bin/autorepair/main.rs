@@ -86,6 +86,9 @@ enum Command {
     /// The standing recommendations the sweeps wrote: up first, then the
     /// biggest savings (text, JSON, CSV or HTML).
     Recommendations(fleet::RecommendationsArgs),
+    /// The changes waiting for a person's answer (approval mode), soonest
+    /// deadline first, each with the commands to approve or reject it.
+    Approvals(fleet::ApprovalsArgs),
     /// Approve a change waiting for a person (approval mode): recorded with
     /// your AWS identity, then the workflow makes it.
     Approve(fleet::AnswerArgs),
@@ -152,6 +155,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Onboard(args) => fleet::onboard(args, &config),
         Command::Sweep(args) => fleet::sweep(args, &config, no_cache),
         Command::Recommendations(args) => fleet::recommendations(args, &config),
+        Command::Approvals(args) => fleet::approvals(args, &config),
         Command::Approve(args) => fleet::answer(args, true, &config),
         Command::Reject(args) => fleet::answer(args, false, &config),
     }
