@@ -54,6 +54,20 @@ pub fn date_time(ms: Millis) -> String {
     )
 }
 
+/// A function's name from what a person or a payload gave: the name itself,
+/// or its ARN (`arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`),
+/// whose qualifier is dropped. Anything else is returned as it is (the
+/// Lambda API says whether it exists).
+pub fn function_name(given: &str) -> &str {
+    let given = given.trim();
+    match given.split_once(":function:") {
+        Some((prefix, rest)) if prefix.starts_with("arn:") => {
+            rest.split(':').next().unwrap_or(rest)
+        }
+        _ => given,
+    }
+}
+
 /// The function under incident, as configured when evidence was collected.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FunctionInfo {
@@ -597,6 +611,11 @@ pub struct AlarmSpec {
     pub threshold: f64,
     pub period_s: u32,
     pub evaluation_periods: u32,
+    /// Read back from CloudWatch, it differs from what autorepair writes in
+    /// something not modelled above (the function the dimension names, the
+    /// comparison, missing-data handling): the reconcile puts it back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub edited: bool,
 }
 
 /// Which way a standing recommendation points.
@@ -706,4 +725,29 @@ pub struct StandingRecommendation {
     /// Where to write the size in source, for an IaC-managed function.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_change: Option<SourceChange>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::function_name;
+
+    #[test]
+    fn a_function_is_named_by_its_name_or_its_arn() {
+        assert_eq!(function_name("orders"), "orders");
+        assert_eq!(function_name(" orders "), "orders");
+        assert_eq!(
+            function_name("arn:aws:lambda:eu-west-1:123456789012:function:orders"),
+            "orders"
+        );
+        assert_eq!(
+            function_name("arn:aws:lambda:eu-west-1:123456789012:function:orders:live"),
+            "orders"
+        );
+        assert_eq!(
+            function_name("arn:aws-cn:lambda:cn-north-1:123456789012:function:orders:7"),
+            "orders"
+        );
+        // Not an ARN: left for the API to judge.
+        assert_eq!(function_name("my:function:x"), "my:function:x");
+    }
 }

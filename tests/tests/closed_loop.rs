@@ -143,6 +143,11 @@ async fn oom_is_repaired_and_verified_improved() {
     assert!(run.notification_id.is_some(), "an SNS notice was published");
     let history = env.ctx.audit.history("orders-api", now_ms()).await.unwrap();
     assert_eq!(history.changes_last_24h, 1);
+    // A later sweep never sizes it back to what failed.
+    assert_eq!(
+        env.ctx.audit.raised_from("orders-api").await.unwrap(),
+        vec![256]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -170,6 +170,41 @@ async fn onboarding_makes_the_alarms_of_tagged_functions_and_only_those() {
         "{again}"
     );
 
+    // Edited by hand where the threshold does not show (the comparison):
+    // the reconcile puts it back.
+    cw.put_metric_alarm()
+        .alarm_name(duration.alarm_name().unwrap())
+        .set_alarm_description(duration.alarm_description().map(str::to_owned))
+        .namespace("AWS/Lambda")
+        .metric_name("Duration")
+        .set_dimensions(Some(duration.dimensions().to_vec()))
+        .statistic(Statistic::Maximum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(5400.0)
+        .comparison_operator(ComparisonOperator::LessThanThreshold)
+        .treat_missing_data("notBreaching")
+        .send()
+        .await
+        .unwrap();
+    let (plan, _, _) = onboard(&moto, &["--dry-run"]);
+    assert!(
+        plan.contains("~ autorepair-fl-orders-duration:") && plan.contains("edited by hand"),
+        "{plan}"
+    );
+    let (_, err, ok) = onboard(&moto, &[]);
+    assert!(ok, "{err}");
+    let put_back = cw
+        .describe_alarms()
+        .alarm_names("autorepair-fl-orders-duration")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        put_back.metric_alarms()[0].comparison_operator(),
+        Some(&ComparisonOperator::GreaterThanOrEqualToThreshold)
+    );
+
     // A threshold tag changed: updated. Opted out, and deleted: removed.
     lambda
         .tag_resource()

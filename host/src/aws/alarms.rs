@@ -44,6 +44,7 @@ mod tests {
             threshold: 1.0,
             period_s: 60,
             evaluation_periods: 1,
+            edited: false,
         };
         assert_eq!(
             owner(&description(&alarm)),
@@ -107,6 +108,12 @@ impl AlarmStore for Alarms {
                     .and_then(|d| d.name())
                     .unwrap_or_default()
                     .to_owned();
+                // What `put` always writes, beside what the spec models.
+                let edited = a.dimensions().len() != 1
+                    || a.dimensions().first().and_then(|d| d.value()) != Some(function.as_str())
+                    || a.comparison_operator()
+                        != Some(&ComparisonOperator::GreaterThanOrEqualToThreshold)
+                    || a.treat_missing_data() != Some("notBreaching");
                 found.managed.push(AlarmSpec {
                     name: name.to_owned(),
                     function,
@@ -121,6 +128,7 @@ impl AlarmStore for Alarms {
                     threshold: a.threshold().unwrap_or_default(),
                     period_s: a.period().unwrap_or_default().max(0) as u32,
                     evaluation_periods: a.evaluation_periods().unwrap_or_default().max(0) as u32,
+                    edited,
                 });
             }
             match out.next_token() {

@@ -347,6 +347,41 @@ impl AuditStore for DynamoAudit {
             .map_err(|e| self.err(format!("recording the change: {}", describe(&e))))
     }
 
+    /// Every change item of `function` the table still keeps (its TTL is the
+    /// records'), page by page; the sizes incidents raised it from.
+    async fn raised_from(&self, function: &str) -> Result<Vec<u32>, AuditError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :change)")
+            .expression_attribute_values(":pk", s(format!("function#{function}")))
+            .expression_attribute_values(":change", s("change#"))
+            .into_paginator()
+            .send();
+        let mut sizes = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page
+                .map_err(|e| self.err(format!("reading the change history: {}", describe(&e))))?;
+            for item in page.items() {
+                let number = |key: &str| {
+                    item.get(key)
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|v| v.parse::<u32>().ok())
+                };
+                let by_sweep =
+                    string(item, "incident_id").starts_with(crate::ports::SWEEP_CHANGE_PREFIX);
+                if let (Some(from), Some(to)) = (number("from_mb"), number("to_mb"))
+                    && to > from
+                    && !by_sweep
+                {
+                    sizes.push(from);
+                }
+            }
+        }
+        Ok(sizes)
+    }
+
     /// Every incident's record document (the run JSON), for the A/B report.
     /// A scan: the report reads the whole table, page by page.
     async fn records(&self) -> Result<Vec<String>, AuditError> {

@@ -85,7 +85,9 @@ impl FunctionStore for Lambda {
             .await
             .map_err(|e| store_error(name, "", &e))?;
         let mut info = FunctionInfo {
-            name: name.to_owned(),
+            // The API's own name, also when asked by ARN: callers key locks
+            // and history by it.
+            name: config.function_name().unwrap_or(name).to_owned(),
             arn: config.function_arn().unwrap_or_default().to_owned(),
             runtime: config
                 .runtime()

@@ -2,6 +2,7 @@
 //! Functions with `{"stage": "...", ...}` payloads (see `pipeline::StageRequest`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -41,7 +42,14 @@ async fn main() -> Result<(), Error> {
             if stage::is_fleet(&event.payload) {
                 let request: FleetRequest = serde_json::from_value(event.payload)
                     .map_err(|e| format!("not a fleet stage request ({e})"))?;
-                return Ok(stage::handle(&ctx, &fleet, request).await?);
+                // The invocation's deadline (Unix ms): the fleet's budgets
+                // fit inside whatever timeout the host was deployed with.
+                let deadline = event.context.deadline;
+                let remaining = u64::try_from(autorepair::clock::now_ms())
+                    .ok()
+                    .filter(|_| deadline > 0)
+                    .map(|now| Duration::from_millis(deadline.saturating_sub(now)));
+                return Ok(stage::handle(&ctx, &fleet, request, remaining).await?);
             }
             let request: StageRequest = serde_json::from_value(event.payload).map_err(|e| {
                 format!(

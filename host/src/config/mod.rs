@@ -122,8 +122,9 @@ impl Default for FleetConfig {
 pub struct ApprovalConfig {
     /// Every change waits for a person.
     pub required: bool,
-    /// A function tag (with value `required`) that asks for approval on that
-    /// function alone.
+    /// A function tag (value `required`) that asks for approval on that
+    /// function alone. It fails closed: any value but `off`, `none`, `no`,
+    /// `false` or empty asks too.
     pub tag: String,
     /// Nobody answered within this (seconds): the incident is escalated,
     /// nothing changed. The stack's workflow waits as long (its parameter

@@ -167,6 +167,7 @@ fn spec(function: &FleetFunction, kind: Kind, value: f64, fleet: &FleetConfig) -
         threshold,
         period_s: 60,
         evaluation_periods: 1,
+        edited: false,
     }
 }
 
@@ -225,7 +226,9 @@ pub fn plan(
 /// Whether two alarms watch the same thing the same way (the kind and the
 /// function are read back from tags, which a hand edit may have lost).
 fn same(a: &AlarmSpec, b: &AlarmSpec) -> bool {
-    a.namespace == b.namespace
+    !a.edited
+        && !b.edited
+        && a.namespace == b.namespace
         && a.metric == b.metric
         && a.dimension == b.dimension
         && a.statistic == b.statistic
@@ -249,7 +252,7 @@ impl fmt::Display for AlarmChange {
 /// `Errors Sum >= 1 (60 s × 1)`.
 pub fn describe(a: &AlarmSpec) -> String {
     format!(
-        "{}{} {} >= {} ({} s × {})",
+        "{}{} {} >= {} ({} s × {}){}",
         if a.namespace == "AWS/Lambda" {
             String::new()
         } else {
@@ -259,7 +262,8 @@ pub fn describe(a: &AlarmSpec) -> String {
         a.statistic,
         a.threshold,
         a.period_s,
-        a.evaluation_periods
+        a.evaluation_periods,
+        if a.edited { ", edited by hand" } else { "" }
     )
 }
 
@@ -394,6 +398,17 @@ mod tests {
         let again = plan(std::slice::from_ref(&on), &existing, &[], &fleet, OPT_IN);
         assert!(again.is_empty(), "{:?}", again.changes);
         assert_eq!(again.unchanged, 3);
+
+        // Edited by hand in what the spec does not model: put back.
+        let mut edited = existing.clone();
+        edited[1].edited = true;
+        let repair = plan(std::slice::from_ref(&on), &edited, &[], &fleet, OPT_IN);
+        assert_eq!(repair.count(), (0, 1, 0));
+        assert!(
+            repair.changes[0].to_string().contains("edited by hand"),
+            "{}",
+            repair.changes[0]
+        );
 
         let mut raised = on.clone();
         raised.timeout_s = 60;

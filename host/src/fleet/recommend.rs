@@ -31,6 +31,10 @@ pub struct Observed<'a> {
     /// The floor an earlier sweep remembered (an out-of-memory invocation
     /// older than this window).
     pub previous_floor_mb: Option<u32>,
+    /// The sizes incidents raised the function from, over the audit table's
+    /// whole retained history: each proved too small, whether or not its
+    /// out-of-memory invocation falls in this window.
+    pub raised_from_mb: &'a [u32],
     /// Every log line of the window was read (not capped, no read failed or
     /// timed out): an out-of-memory invocation cannot hide in what was not.
     pub logs_complete: bool,
@@ -82,7 +86,9 @@ pub fn recommend(observed: Observed<'_>, settings: Settings) -> Outcome {
         .reports
         .iter()
         .filter(|r| ran_out_of_memory(r) && r.memory_size_mb > 0)
-        .map(|r| needed_after_oom(r.memory_size_mb))
+        .map(|r| r.memory_size_mb)
+        .chain(observed.raised_from_mb.iter().copied())
+        .map(needed_after_oom)
         .chain(observed.previous_floor_mb)
         .max();
     let p99 = (stats.invocations > 0).then(|| stats.memory_percentile(0.99));
@@ -226,6 +232,7 @@ mod tests {
             metrics: &[],
             decision,
             previous_floor_mb: None,
+            raised_from_mb: &[],
             logs_complete: true,
         }
     }
@@ -279,6 +286,17 @@ mod tests {
             SETTINGS,
         );
         assert_eq!((o.direction, o.target_mb), (Direction::Down, 576), "{o:?}");
+        // No sweep saw it at all (sweeps further apart than their window),
+        // but an incident raised the function from 512: the same floor.
+        let o = recommend(
+            Observed {
+                raised_from_mb: &[256, 512],
+                ..observed(2048, &reports, &d)
+            },
+            SETTINGS,
+        );
+        assert_eq!((o.direction, o.target_mb), (Direction::Down, 576), "{o:?}");
+        assert_eq!(o.oom_floor_mb, Some(576));
     }
 
     #[test]
@@ -364,14 +382,20 @@ mod tests {
             current in 128u32..=10_240,
             used in proptest::collection::vec(1u32..=10_240, 50..300),
             floor in proptest::option::of(128u32..=10_240),
+            raised in proptest::collection::vec(128u32..=10_240, 0..3),
         ) {
             let reports: Vec<_> = used.iter().map(|u| report(current, (*u).min(current), false)).collect();
             let d = none();
-            let o = recommend(Observed { previous_floor_mb: floor, ..observed(current, &reports, &d) }, SETTINGS);
+            let o = recommend(
+                Observed { previous_floor_mb: floor, raised_from_mb: &raised, ..observed(current, &reports, &d) },
+                SETTINGS,
+            );
             if o.direction == Direction::Down {
                 let p99 = o.p99_used_mb.unwrap();
                 prop_assert!(o.target_mb > p99);
                 prop_assert!(o.target_mb >= floor.unwrap_or(0));
+                // Never back to (or below) a size an incident raised it from.
+                prop_assert!(raised.iter().all(|r| o.target_mb > *r));
                 prop_assert!(o.target_mb >= 128 && o.target_mb < current);
                 prop_assert!(o.monthly_cost_delta_usd <= 0.0);
             } else {

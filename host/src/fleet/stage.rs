@@ -2,6 +2,8 @@
 //! sweep's three steps, as `{"stage": "...", ...}` payloads beside an
 //! incident's stages (`crate::pipeline::StageRequest`).
 
+use std::time::Duration;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -9,9 +11,22 @@ use super::FleetPorts;
 use super::sweep::{self, Item};
 use crate::pipeline::Context;
 
-/// How long the scheduled reconcile writes alarms (inside the host's
-/// timeout); what is left, the next hour's run does.
-const ONBOARD_BUDGET: std::time::Duration = std::time::Duration::from_secs(80);
+/// How long the scheduled reconcile writes alarms at most; what is left, the
+/// next hour's run does.
+const ONBOARD_BUDGET: Duration = Duration::from_secs(80);
+/// Kept free at the end of an invocation: the reply, and one write or
+/// function still finishing.
+const MARGIN: Duration = Duration::from_secs(10);
+
+/// A stage's budget: `wanted`, cut to what the invocation has left
+/// (`remaining`, from the Lambda deadline; `None` when there is no deadline)
+/// less `MARGIN` and `tail` — the longest a unit of work started at the last
+/// moment may still take.
+fn within(wanted: Duration, remaining: Option<Duration>, tail: Duration) -> Duration {
+    remaining.map_or(wanted, |left| {
+        wanted.min(left.saturating_sub(MARGIN).saturating_sub(tail))
+    })
+}
 
 /// The fleet's stage names.
 pub const STAGES: &[&str] = &["onboard", "sweep_plan", "sweep_batch", "sweep_summary"];
@@ -48,15 +63,19 @@ pub fn is_fleet(payload: &Value) -> bool {
         .is_some_and(|s| STAGES.contains(&s))
 }
 
-/// Runs one fleet stage; the reply is what the state machine passes on.
+/// Runs one fleet stage within `remaining` (the invocation's time left; the
+/// budgets shrink to fit a short host timeout rather than be killed by it);
+/// the reply is what the state machine passes on.
 pub async fn handle(
     ctx: &Context,
     ports: &FleetPorts,
     request: FleetRequest,
+    remaining: Option<Duration>,
 ) -> Result<Value, String> {
     match request {
         FleetRequest::Onboard { dry_run } => {
-            let done = super::onboard::reconcile(ports, &ctx.config, dry_run, Some(ONBOARD_BUDGET))
+            let budget = within(ONBOARD_BUDGET, remaining, Duration::ZERO);
+            let done = super::onboard::reconcile(ports, &ctx.config, dry_run, Some(budget))
                 .await
                 .map_err(|e| e.to_string())?;
             let (create, update, delete) = done.plan.count();
@@ -87,12 +106,40 @@ pub async fn handle(
             serde_json::to_value(plan).map_err(|e| e.to_string())
         }
         FleetRequest::SweepBatch { sweep, functions } => {
-            let summary = sweep::batch(ctx, ports, &Item { sweep, functions }).await;
+            let fleet = &ctx.config.fleet;
+            // A function started at the budget's end may still read its
+            // configuration, then its logs (each up to the collect timeout),
+            // then run the rules and write.
+            let budget = within(
+                Duration::from_secs(fleet.batch_budget_seconds),
+                remaining,
+                Duration::from_secs(ctx.config.run.collect_timeout_seconds.saturating_mul(3)),
+            );
+            let summary = sweep::batch(ctx, ports, &Item { sweep, functions }, budget).await;
             serde_json::to_value(summary).map_err(|e| e.to_string())
         }
         FleetRequest::SweepSummary { sweep, batches } => {
             let total = sweep::summary(ctx, &sweep, &sweep::parse_results(&batches)).await;
             serde_json::to_value(total).map_err(|e| e.to_string())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_budget_fits_inside_what_the_invocation_has_left() {
+        let s = Duration::from_secs;
+        // No deadline (the CLI): as configured.
+        assert_eq!(within(s(45), None, s(20)), s(45));
+        // Plenty of time left: as configured.
+        assert_eq!(within(s(45), Some(s(300)), s(20)), s(45));
+        // A 60 s host: 60 - 10 margin - 20 for the last function.
+        assert_eq!(within(s(45), Some(s(60)), s(20)), s(30));
+        assert_eq!(within(ONBOARD_BUDGET, Some(s(60)), Duration::ZERO), s(50));
+        // Too short for anything: nothing is started (all left for next time).
+        assert_eq!(within(s(45), Some(s(15)), s(20)), Duration::ZERO);
     }
 }

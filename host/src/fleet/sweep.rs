@@ -61,6 +61,11 @@ pub struct BatchSummary {
 
 /// Failures a batch names in its result.
 pub const FAILED_EXAMPLES: usize = 1;
+/// Failures the whole sweep's summary names (the notice shows as many).
+pub const FAILED_EXAMPLES_TOTAL: usize = 20;
+/// The most of one failure's text a result carries: an SDK error can run to
+/// kilobytes, and thousands of items' results share the 256 KiB state limit.
+const FAILED_WHY_CHARS: usize = 240;
 
 impl BatchSummary {
     fn add(&mut self, other: &BatchSummary) {
@@ -71,8 +76,20 @@ impl BatchSummary {
         self.applied += other.applied;
         self.monthly_delta_usd += other.monthly_delta_usd;
         self.failed_count += other.failed_count.max(other.failed.len());
-        self.failed
-            .extend(other.failed.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for (k, v) in &other.failed {
+            if self.failed.len() >= FAILED_EXAMPLES_TOTAL {
+                break;
+            }
+            self.failed.insert(k.clone(), clip(v));
+        }
+    }
+}
+
+/// `why`, cut to [`FAILED_WHY_CHARS`] characters.
+fn clip(why: &str) -> String {
+    match why.char_indices().nth(FAILED_WHY_CHARS) {
+        Some((at, _)) => format!("{}…", &why[..at]),
+        None => why.to_owned(),
     }
 }
 
@@ -138,13 +155,17 @@ fn key_safe(sweep: &str) -> String {
 }
 
 /// Sweeps one item's functions, a few at a time; a function that fails is
-/// noted in the summary, and the others go on.
-pub async fn batch(ctx: &Context, ports: &FleetPorts, item: &Item) -> BatchSummary {
+/// noted in the summary, and the others go on. A function not started within
+/// `budget` is left for the next sweep, rather than the whole item timing out
+/// with its work unsaved.
+pub async fn batch(
+    ctx: &Context,
+    ports: &FleetPorts,
+    item: &Item,
+    budget: Duration,
+) -> BatchSummary {
     use futures_util::StreamExt;
-    // A function not started within the budget is left for the next sweep,
-    // rather than the whole item timing out with its work unsaved.
     let started = std::time::Instant::now();
-    let budget = Duration::from_secs(ctx.config.fleet.batch_budget_seconds);
     // Each sweep starts the item at another function, so a tail left out
     // for time is not the same tail every week.
     let mut order = item.functions.clone();
@@ -162,7 +183,7 @@ pub async fn batch(ctx: &Context, ports: &FleetPorts, item: &Item) -> BatchSumma
             .map(|name| async move {
                 if started.elapsed() >= budget {
                     let why = format!(
-                        "not swept: the item's {} s budget was spent (fleet.batch_budget_seconds); the next sweep tries again",
+                        "not swept: the item's {} s budget was spent (fleet.batch_budget_seconds, within the host's timeout); the next sweep tries again",
                         budget.as_secs()
                     );
                     return (name, Err(why));
@@ -190,7 +211,7 @@ pub async fn batch(ctx: &Context, ports: &FleetPorts, item: &Item) -> BatchSumma
                 tracing::warn!(function = %name, %why, "not swept");
                 summary.failed_count += 1;
                 if summary.failed.len() < FAILED_EXAMPLES {
-                    summary.failed.insert(name, why);
+                    summary.failed.insert(name, clip(&why));
                 }
             }
         }
@@ -217,6 +238,10 @@ pub async fn function(
 ) -> Result<StandingRecommendation, String> {
     let config = &ctx.config;
     let now = ctx.clock.now_ms();
+    // The lock, the change history and the stored recommendation (with its
+    // OOM floor) are keyed by the function's name: an ARN must land on the
+    // same keys, or the floor and the rate limits would be missed.
+    let name = crate::model::function_name(name);
     let alarm = AlarmInfo {
         name: format!("sweep {sweep}"),
         metric: String::new(),
@@ -250,8 +275,14 @@ pub async fn function(
         .recommendation(name)
         .await
         .map_err(|e| e.to_string())?;
+    let raised_from = ctx
+        .audit
+        .raised_from(name)
+        .await
+        .map_err(|e| e.to_string())?;
     let outcome = recommend::recommend(
         Observed {
+            raised_from_mb: &raised_from,
             memory_mb: evidence.function.memory_mb,
             reports: &evidence.reports,
             metrics: &evidence.metrics,
@@ -321,6 +352,15 @@ async fn apply_downsizing(
     let config = &ctx.config;
     if config.run.dry_run {
         return Err("run.dry_run is on".into());
+    }
+    // Opted out of autorepair (its alarms, the safety net, are gone): the
+    // downsize tag alone does not let a sweep change it.
+    let policy = &config.policy;
+    if function.tags.get(&policy.opt_in_tag_key) != Some(&policy.opt_in_tag_value) {
+        return Err(format!(
+            "the function is not opted in ({}={})",
+            policy.opt_in_tag_key, policy.opt_in_tag_value
+        ));
     }
     let holder = format!(
         "{}{}",
@@ -483,5 +523,27 @@ mod tests {
             (a.swept, a.up, a.down, a.keep, a.failed.len()),
             (3, 1, 1, 1, 1)
         );
+    }
+
+    #[test]
+    fn a_whole_sweeps_failures_stay_small_and_counted() {
+        let mut total = BatchSummary::default();
+        let long = "é".repeat(10_000);
+        for i in 0..1_000 {
+            total.add(&BatchSummary {
+                failed: [(format!("f{i}"), long.clone())].into(),
+                failed_count: 3,
+                ..BatchSummary::default()
+            });
+        }
+        assert_eq!(total.failed_count, 3_000);
+        assert_eq!(total.failed.len(), FAILED_EXAMPLES_TOTAL);
+        assert!(
+            total
+                .failed
+                .values()
+                .all(|why| why.chars().count() == FAILED_WHY_CHARS + 1)
+        );
+        assert!(serde_json::to_vec(&total).unwrap().len() < 16 * 1024);
     }
 }

@@ -15,14 +15,20 @@ use crate::run::ApprovalState;
 /// The value of the approval tag that asks for approval on one function.
 pub const TAG_VALUE: &str = "required";
 
-/// Whether a change to `function` waits for a person.
+/// The approval tag's values that say "no approval" (any letter case).
+const TAG_OFF: [&str; 4] = ["off", "none", "no", "false"];
+
+/// Whether a change to `function` waits for a person. The tag fails closed:
+/// besides `required`, any value that is not plainly "no" (`off`, `none`,
+/// `no`, `false`, or empty) asks too — a misspelt `requierd` or a `yes` must
+/// not let a production change through unasked.
 pub fn required(config: &ApprovalConfig, function: &FunctionInfo) -> bool {
     config.required
         || (!config.tag.is_empty()
-            && function
-                .tags
-                .get(&config.tag)
-                .is_some_and(|v| v.eq_ignore_ascii_case(TAG_VALUE)))
+            && function.tags.get(&config.tag).is_some_and(|v| {
+                let v = v.trim();
+                !v.is_empty() && !TAG_OFF.iter().any(|off| v.eq_ignore_ascii_case(off))
+            }))
 }
 
 /// How a person answered.
@@ -348,6 +354,35 @@ mod tests {
         let text = render_waiting(&list);
         assert!(text.contains("deadline passed"), "{text}");
         assert!(!text.contains("autorepair approve"), "{text}");
+    }
+
+    #[test]
+    fn the_approval_tag_fails_closed() {
+        let config = ApprovalConfig::default();
+        let asks = |value: &str| {
+            let mut f = FunctionInfo::default();
+            f.tags.insert(config.tag.clone(), value.to_owned());
+            required(&config, &f)
+        };
+        for value in [
+            "required",
+            "REQUIRED",
+            " required ",
+            "yes",
+            "true",
+            "requierd",
+        ] {
+            assert!(asks(value), "{value:?} must ask for approval");
+        }
+        for value in ["off", "OFF", "none", "no", "false", "", "  "] {
+            assert!(!asks(value), "{value:?} must not");
+        }
+        assert!(!required(&config, &FunctionInfo::default()));
+        let everyone = ApprovalConfig {
+            required: true,
+            ..ApprovalConfig::default()
+        };
+        assert!(required(&everyone, &FunctionInfo::default()));
     }
 
     #[test]

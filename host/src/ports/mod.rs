@@ -204,6 +204,10 @@ pub trait AuditStore: Send + Sync {
     /// incidents: a sweep's downsizing (recorded under [`SWEEP_CHANGE_PREFIX`])
     /// is not one, so an out-of-memory right after it is repaired at once.
     async fn history(&self, function: &str, now_ms: Millis) -> Result<History, AuditError>;
+    /// The sizes incidents raised `function` from, over the whole retained
+    /// change history (not only 24 hours; a sweep's own changes left out):
+    /// each proved too small, so a sweep never sizes the function back to it.
+    async fn raised_from(&self, function: &str) -> Result<Vec<u32>, AuditError>;
     /// Every incident's record document (the run JSON), for the A/B report.
     async fn records(&self) -> Result<Vec<String>, AuditError>;
 }

@@ -733,6 +733,19 @@ impl AuditStore for MemoryAudit {
         })
     }
 
+    async fn raised_from(&self, function: &str) -> Result<Vec<u32>, AuditError> {
+        self.enter(AuditOp::History)?;
+        Ok(self
+            .changes
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.function == function && c.to_mb > c.from_mb)
+            .filter(|c| !c.incident_id.starts_with(crate::ports::SWEEP_CHANGE_PREFIX))
+            .map(|c| c.from_mb)
+            .collect())
+    }
+
     async fn records(&self) -> Result<Vec<String>, AuditError> {
         Ok(self
             .records

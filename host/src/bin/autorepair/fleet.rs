@@ -78,7 +78,8 @@ pub fn onboard(args: OnboardArgs, config: &Config) -> Result<(), Failure> {
 
 #[derive(clap::Args)]
 pub struct SweepArgs {
-    /// Sweep these functions only (repeatable), opted in or not; default:
+    /// Sweep these functions only (repeatable; a name or an ARN), opted in
+    /// or not (a downsizing is applied only to opted-in ones); default:
     /// every function tagged for autorepair.
     #[arg(long = "function", value_name = "NAME")]
     functions: Vec<String>,
@@ -118,7 +119,15 @@ pub fn sweep(args: SweepArgs, config: &Config, no_cache: bool) -> Result<(), Fai
                 sweep: args.name.clone(),
                 functions: chunk.to_vec(),
             };
-            batches.push(sweep::batch(&ctx, &ports, &item).await);
+            batches.push(
+                sweep::batch(
+                    &ctx,
+                    &ports,
+                    &item,
+                    std::time::Duration::from_secs(config.fleet.batch_budget_seconds),
+                )
+                .await,
+            );
         }
         Ok::<_, anyhow::Error>(sweep::summary(&ctx, &args.name, &batches).await)
     })?;
@@ -215,7 +224,8 @@ pub struct AnswerArgs {
 /// `autorepair approve|reject INCIDENT`: records the answer in the audit
 /// table (who, when, why), then resumes the waiting workflow.
 pub fn answer(args: AnswerArgs, approve: bool, config: &Config) -> Result<(), Failure> {
-    if args.incident.trim().is_empty() {
+    let incident = args.incident.trim();
+    if incident.is_empty() {
         return Err(bad_input(anyhow::anyhow!("name the incident to answer")));
     }
     let reply = runtime()?.block_on(async {
@@ -242,7 +252,7 @@ pub fn answer(args: AnswerArgs, approve: bool, config: &Config) -> Result<(), Fa
             reason: args.reason.clone(),
         };
         let audit = setup::audit_table(&aws, config);
-        let (reply, token) = answer_approval(&audit, &args.incident, &answer, now_ms())
+        let (reply, token) = answer_approval(&audit, incident, &answer, now_ms())
             .await
             .map_err(|e| bad_input(anyhow::anyhow!(e)))?;
         let output = serde_json::to_string(&reply).map_err(anyhow::Error::from)?;
@@ -257,7 +267,7 @@ if its wait timed out meanwhile, the timeout path reads the recorded answer"
     })?;
     println!(
         "incident {}: {} — the workflow goes on ({})",
-        args.incident,
+        incident,
         if approve { "approved" } else { "rejected" },
         if reply.status == pipeline::Status::Started {
             "the change is made next"

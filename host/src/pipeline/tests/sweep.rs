@@ -124,6 +124,56 @@ async fn an_oom_remembered_from_an_earlier_sweep_is_a_floor() {
     let r = swept(&w, &f, "once-oom").await;
     assert!(r.target_mb >= 900, "{r:?}");
     assert_eq!(r.oom_floor_mb, Some(900));
+    // Named by its ARN, the function finds the same floor (and is kept
+    // under its name, not a second entry).
+    let arn = "arn:aws:lambda:eu-west-1:123456789012:function:once-oom:live";
+    let r = swept(&w, &f, arn).await;
+    assert_eq!(r.function, "once-oom");
+    assert!(r.target_mb >= 900, "{r:?}");
+    assert_eq!(f.recommendations.stored.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_size_an_incident_raised_the_function_from_is_a_floor_long_after() {
+    let w = World::new();
+    let f = fleet(&w);
+    oversized(&w, "raised");
+    w.lambda.tag("raised", "autorepair:downsize", "apply");
+    // A month ago an incident raised it from 512 (the OOM is long out of
+    // the sweep's window); a sweep's own change does not count.
+    w.audit
+        .record_change("raised", "incident-1", 512, 1024, T0 - 30 * 86_400_000)
+        .await
+        .unwrap();
+    w.audit
+        .record_change("raised", "sweep:old", 1024, 640, T0 - 20 * 86_400_000)
+        .await
+        .unwrap();
+    w.audit
+        .record_change("raised", "sweep:older", 640, 1024, T0 - 19 * 86_400_000)
+        .await
+        .unwrap();
+    let r = swept(&w, &f, "raised").await;
+    assert_eq!(r.direction, Direction::Down, "{r:?}");
+    assert_eq!(r.oom_floor_mb, Some(576), "{r:?}");
+    assert!(r.applied && r.target_mb >= 576, "{r:?}");
+    assert_eq!(w.lambda.memory_mb("raised"), Some(r.target_mb));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_that_opted_out_is_never_downsized_by_its_downsize_tag_alone() {
+    let w = World::new();
+    let f = fleet(&w);
+    w.function("left", 1024, Behaviour::NeedsMemory { need_mb: 200 }, false);
+    w.lambda.tag("left", "autorepair:downsize", "apply");
+    let r = swept(&w, &f, "left").await;
+    assert_eq!(r.direction, Direction::Down, "{r:?}");
+    assert!(!r.applied, "{r:?}");
+    assert!(
+        r.reasons.iter().any(|x| x.contains("not opted in")),
+        "{r:?}"
+    );
+    assert_eq!(w.lambda.memory_mb("left"), Some(1024));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,6 +208,7 @@ async fn the_plan_batches_the_opted_in_functions_and_a_batch_survives_a_missing_
             sweep: "weekly-3".into(),
             functions: vec!["a".into(), "deleted-meanwhile".into()],
         },
+        Duration::from_secs(45),
     )
     .await;
     assert_eq!((summary.swept, summary.down), (1, 1));
@@ -202,7 +253,7 @@ async fn onboarding_reconciles_over_the_ports() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_out_of_time_leaves_the_rest_for_the_next_sweep() {
-    let w = World::with(|c| c.fleet.batch_budget_seconds = 0);
+    let w = World::new();
     let f = fleet(&w);
     oversized(&w, "late");
     let summary = sweep::batch(
@@ -212,6 +263,7 @@ async fn a_batch_out_of_time_leaves_the_rest_for_the_next_sweep() {
             sweep: "weekly".into(),
             functions: vec!["late".into()],
         },
+        Duration::ZERO,
     )
     .await;
     assert_eq!(summary.swept, 0);
