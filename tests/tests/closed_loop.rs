@@ -148,6 +148,35 @@ async fn oom_is_repaired_and_verified_improved() {
         env.ctx.audit.raised_from("orders-api").await.unwrap(),
         vec![256]
     );
+    // A conditional write on a version the record does not have is refused
+    // by DynamoDB and changes nothing; on its own version it is made.
+    let id = run.incident.id.as_str();
+    let stored = env.ctx.audit.get(id).await.unwrap().expect("the record");
+    let stale = env
+        .ctx
+        .audit
+        .update_at(id, stored.version + 1, "forged", "{}", now_ms())
+        .await
+        .unwrap();
+    assert_eq!(stale, autorepair::ports::Claim::Taken);
+    let again = env.ctx.audit.get(id).await.unwrap().expect("the record");
+    assert_eq!(
+        (again.status.as_str(), again.document.as_str()),
+        (stored.status.as_str(), stored.document.as_str())
+    );
+    let current = env
+        .ctx
+        .audit
+        .update_at(
+            id,
+            stored.version,
+            &stored.status,
+            &stored.document,
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(current, autorepair::ports::Claim::Won);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

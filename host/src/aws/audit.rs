@@ -70,6 +70,27 @@ impl DynamoAudit {
 
     /// A conditional write's outcome: the condition failing means someone was
     /// there first.
+    /// The record's document and status, set (no condition yet).
+    fn record_update(
+        &self,
+        incident_id: &str,
+        status: &str,
+        record_json: &str,
+        now_ms: Millis,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("incident#{incident_id}")))
+            .key("sk", s("record"))
+            .update_expression("SET #status = :status, #record = :record, updated_ms = :now")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#record", "record")
+            .expression_attribute_values(":status", s(status))
+            .expression_attribute_values(":record", s(record_json))
+            .expression_attribute_values(":now", n(now_ms))
+    }
+
     fn claimed<O, E, R>(
         &self,
         result: Result<O, SdkError<E, R>>,
@@ -189,21 +210,30 @@ impl AuditStore for DynamoAudit {
         record_json: &str,
         now_ms: Millis,
     ) -> Result<(), AuditError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("incident#{incident_id}")))
-            .key("sk", s("record"))
-            .update_expression("SET #status = :status, #record = :record, updated_ms = :now")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#record", "record")
-            .expression_attribute_values(":status", s(status))
-            .expression_attribute_values(":record", s(record_json))
-            .expression_attribute_values(":now", n(now_ms))
+        self.record_update(incident_id, status, record_json, now_ms)
             .send()
             .await
             .map(|_| ())
             .map_err(|e| self.err(format!("updating the incident record: {}", describe(&e))))
+    }
+
+    /// `update`, on the condition that the record is still at `version`.
+    async fn update_at(
+        &self,
+        incident_id: &str,
+        version: u64,
+        status: &str,
+        record_json: &str,
+        now_ms: Millis,
+    ) -> Result<Claim, AuditError> {
+        let result = self
+            .record_update(incident_id, status, record_json, now_ms)
+            .condition_expression(version_condition(version))
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":expected", n(version))
+            .send()
+            .await;
+        self.claimed(result, "updating the incident record")
     }
 
     /// Saves a stage's run if the record is still at version `expected`.
@@ -216,13 +246,8 @@ impl AuditStore for DynamoAudit {
         expected: u64,
         now_ms: Millis,
     ) -> Result<Claim, AuditError> {
-        // A record claimed before versions existed counts as version 0.
         // Every attribute goes by a placeholder: no reserved word can bite.
-        let condition = if expected == 0 {
-            "attribute_exists(pk) AND (attribute_not_exists(#version) OR #version = :expected)"
-        } else {
-            "attribute_exists(pk) AND #version = :expected"
-        };
+        let condition = version_condition(expected);
         let result = self
             .client
             .update_item()
@@ -428,6 +453,16 @@ impl AuditStore for DynamoAudit {
             last_change_ms: times.iter().copied().max(),
             changes_last_24h: times.len() as u32,
         })
+    }
+}
+
+/// The record exists at version `:expected` (`#version`); a record claimed
+/// before versions existed counts as version 0.
+fn version_condition(expected: u64) -> &'static str {
+    if expected == 0 {
+        "attribute_exists(pk) AND (attribute_not_exists(#version) OR #version = :expected)"
+    } else {
+        "attribute_exists(pk) AND #version = :expected"
     }
 }
 

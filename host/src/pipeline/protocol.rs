@@ -398,25 +398,9 @@ async fn await_approval_stage(
         .map_err(|e| format!("incident {incident}: {e}"))?
         == Next::Done
     {
-        // A retried task: the token Step Functions waits on now is this one
-        // — unless an answer came meanwhile (it stands).
-        if stored.stages.last().is_some_and(|s| s == "await_approval")
-            && let Some(a) = run.approval.as_mut()
-            && a.state == crate::run::ApprovalState::Pending
-            && a.token.as_deref() != Some(token.as_str())
-        {
-            a.token = Some(token);
-            ctx.audit
-                .update(
-                    incident,
-                    &run.status.to_string(),
-                    &json(&run),
-                    ctx.clock.now_ms(),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-        }
-        return Ok(StageReply::of(&run, stored.version, true));
+        // A retried task: the token Step Functions waits on now is this one.
+        let (run, version) = keep_token(ctx, incident, token).await?;
+        return Ok(StageReply::of(&run, version, true));
     }
     if run.status != Status::Started {
         return Err(format!(
@@ -426,6 +410,47 @@ async fn await_approval_stage(
     }
     approval::request(ctx, &mut run, token).await?;
     commit(ctx, "await_approval", &run, stored.version).await
+}
+
+/// Keeps a retried wait's task token on the record: while the change waits,
+/// and beside an answer that came first (its resume went to the old token),
+/// so a repeated `autorepair approve` resumes the live wait. Written only on
+/// the version read — an answer committed in between is never overwritten;
+/// the write is tried again on the new version. The run as it stands, and
+/// its version.
+async fn keep_token(ctx: &Context, incident: &str, token: String) -> Result<(Run, u64), String> {
+    for _ in 0..3 {
+        let (mut run, stored) = load(ctx, incident).await?;
+        let waits_or_answered = matches!(
+            stored.stages.last().map(String::as_str),
+            Some("await_approval" | "approve")
+        );
+        let Some(a) = run.approval.as_mut().filter(|a| {
+            waits_or_answered
+                && a.state != crate::run::ApprovalState::Expired
+                && a.token.as_deref() != Some(token.as_str())
+        }) else {
+            return Ok((run, stored.version));
+        };
+        a.token = Some(token.clone());
+        let written = ctx
+            .audit
+            .update_at(
+                incident,
+                stored.version,
+                &run.status.to_string(),
+                &json(&run),
+                ctx.clock.now_ms(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if written == Claim::Won {
+            return Ok((run, stored.version));
+        }
+    }
+    Err(format!(
+        "incident {incident}: the record kept moving while the wait's new token was stored"
+    ))
 }
 
 /// A person's answer to a waiting change (`autorepair approve|reject`):

@@ -166,6 +166,17 @@ pub trait AuditStore: Send + Sync {
         record_json: &str,
         now_ms: Millis,
     ) -> Result<(), AuditError>;
+    /// Like [`AuditStore::update`], only while the record is still at
+    /// `version`; `Taken` when a commit (an answer, another stage) came
+    /// since — for a write that must never overwrite one.
+    async fn update_at(
+        &self,
+        incident_id: &str,
+        version: u64,
+        status: &str,
+        record_json: &str,
+        now_ms: Millis,
+    ) -> Result<Claim, AuditError>;
     /// Saves the run `stage` produced, only when the record is still at
     /// version `expected` (it becomes `expected + 1`); `Taken` when another
     /// commit came first.

@@ -636,6 +636,26 @@ impl AuditStore for MemoryAudit {
         Ok(())
     }
 
+    async fn update_at(
+        &self,
+        incident_id: &str,
+        version: u64,
+        status: &str,
+        record_json: &str,
+        _now_ms: Millis,
+    ) -> Result<Claim, AuditError> {
+        self.enter(AuditOp::Update)?;
+        let mut records = self.records.lock().unwrap();
+        match records.get_mut(incident_id) {
+            Some(record) if record.version == version => {
+                record.status = status.to_owned();
+                record.document = record_json.to_owned();
+                Ok(Claim::Won)
+            }
+            _ => Ok(Claim::Taken),
+        }
+    }
+
     async fn commit(
         &self,
         incident_id: &str,

@@ -677,6 +677,90 @@ async fn approval_mode_changes_only_what_a_person_approved() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_wait_keeps_its_new_token_and_never_an_answer_less() {
+    // Retried while the change waits: the answer resumes the newest token.
+    let w = World::with(|c| c.approval.required = true);
+    w.oom("gated");
+    let d = decided(&w, "gated").await;
+    stage(&w.ctx, waiting(&w, &d, "token-1")).await.unwrap();
+    let sent = w.notifier.sent.lock().unwrap().len();
+    stage(&w.ctx, waiting(&w, &d, "token-2")).await.unwrap();
+    assert_eq!(
+        w.notifier.sent.lock().unwrap().len(),
+        sent,
+        "asked once, not again"
+    );
+    let (_, token) = answered(&w, &d.incident, true, "alice", T0).await.unwrap();
+    assert_eq!(token, "token-2");
+
+    // Retried after the answer (its resume went to the old token): the
+    // answer stands, the new token is kept beside it, and the same answer
+    // again resumes the live wait; another answer is still refused.
+    let w = World::with(|c| c.approval.required = true);
+    w.oom("gated");
+    let d = decided(&w, "gated").await;
+    stage(&w.ctx, waiting(&w, &d, "token-1")).await.unwrap();
+    let (_, token) = answered(&w, &d.incident, true, "alice", T0).await.unwrap();
+    assert_eq!(token, "token-1");
+    let retried = stage(&w.ctx, waiting(&w, &d, "token-2")).await.unwrap();
+    assert_eq!(retried.approval, "approved");
+    let run = stored(&w, &d.incident);
+    let approval = run.approval.unwrap();
+    assert_eq!(
+        (approval.by.as_deref(), approval.token.as_deref()),
+        (Some("alice"), Some("token-2"))
+    );
+    let (again, token) = answered(&w, &d.incident, true, "alice", T0).await.unwrap();
+    assert_eq!(
+        (token.as_str(), again.approval.as_str()),
+        ("token-2", "approved")
+    );
+    assert!(
+        answered(&w, &d.incident, false, "mallory", T0)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conditional_update_never_overwrites_a_later_commit() {
+    let w = World::with(|c| c.approval.required = true);
+    w.oom("gated");
+    let d = decided(&w, "gated").await;
+    stage(&w.ctx, waiting(&w, &d, "token-1")).await.unwrap();
+    let before = w.audit.stored(&d.incident).unwrap();
+    // An answer commits: the version moves on.
+    answered(&w, &d.incident, true, "alice", T0).await.unwrap();
+    let answered_doc = w.audit.stored(&d.incident).unwrap();
+    assert_eq!(answered_doc.version, before.version + 1);
+    let stale = w
+        .ctx
+        .audit
+        .update_at(&d.incident, before.version, "started", &before.document, T0)
+        .await
+        .unwrap();
+    assert_eq!(stale, crate::ports::Claim::Taken);
+    assert_eq!(
+        w.audit.stored(&d.incident).unwrap().document,
+        answered_doc.document,
+        "the answer stands"
+    );
+    let current = w
+        .ctx
+        .audit
+        .update_at(
+            &d.incident,
+            answered_doc.version,
+            "started",
+            &answered_doc.document,
+            T0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(current, crate::ports::Claim::Won);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_approval_mode_nothing_waits() {
     let w = World::new();
     w.oom("free");
