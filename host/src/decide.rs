@@ -53,6 +53,12 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// Whether a function with these tags opted in to autorepair (the opt-in
+    /// tag with its exact value): nothing else is ever changed.
+    pub fn opts_in(&self, tags: &std::collections::BTreeMap<String, String>) -> bool {
+        tags.get(&self.opt_in_tag_key) == Some(&self.opt_in_tag_value)
+    }
+
     /// Errors in a policy an operator wrote, each phrased as what to fix.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
@@ -200,8 +206,7 @@ pub fn decide(situation: &Situation<'_>, policy: &Policy, mode: MergeMode) -> De
         reasons,
     };
 
-    let tag = situation.function.tags.get(&policy.opt_in_tag_key);
-    if tag != Some(&policy.opt_in_tag_value) {
+    if !policy.opts_in(&situation.function.tags) {
         reasons.push(format!(
             "function is not opted in (tag {}={} missing): nothing will be changed",
             policy.opt_in_tag_key, policy.opt_in_tag_value

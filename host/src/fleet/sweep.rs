@@ -356,7 +356,7 @@ async fn apply_downsizing(
     // Opted out of autorepair (its alarms, the safety net, are gone): the
     // downsize tag alone does not let a sweep change it.
     let policy = &config.policy;
-    if function.tags.get(&policy.opt_in_tag_key) != Some(&policy.opt_in_tag_value) {
+    if !policy.opts_in(&function.tags) {
         return Err(format!(
             "the function is not opted in ({}={})",
             policy.opt_in_tag_key, policy.opt_in_tag_value
@@ -468,7 +468,7 @@ Together the recommendations change the monthly bill by ${:+.2}.\n",
             "\n{} functions could not be swept (the host's log names each); for example:",
             total.failed_count.max(total.failed.len())
         );
-        for (name, why) in total.failed.iter().take(20) {
+        for (name, why) in total.failed.iter().take(FAILED_EXAMPLES_TOTAL) {
             let _ = writeln!(out, "- {name}: {}", crate::text::clean(why));
         }
     }
