@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::ai::AiRun;
 use crate::decide::{
@@ -14,6 +14,7 @@ use crate::decide::{
 };
 use crate::logs;
 use crate::model::{Evidence, Millis, RuleFailure, Source, SourcedFinding};
+pub use crate::model::{EvidenceSummary, RuleRun};
 use crate::rules::{RuleOutcome, RuleSet};
 
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +30,7 @@ pub enum EvidenceError {
     Invalid { path: PathBuf, message: String },
 }
 
-/// Reads a recorded evidence file (format: see the README) and fills in the
+/// Reads a recorded evidence file (format: docs/run-document.md) and fills in the
 /// invocation reports from its log lines when it has none.
 pub fn load_evidence(path: &Path) -> Result<Evidence, EvidenceError> {
     let text = std::fs::read_to_string(path).map_err(|source| EvidenceError::Read {
@@ -79,39 +80,6 @@ pub fn fill_reports(evidence: &mut Evidence) {
     if evidence.reports.is_empty() && !evidence.logs.is_empty() {
         evidence.reports = logs::parse_reports(&evidence.logs);
     }
-}
-
-/// What one rule did on this incident, for people and for the audit record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RuleRun {
-    pub rule: String,
-    pub version: String,
-    pub shadow: bool,
-    /// Loaded without pin or signature (`allow_unsigned`, development only).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub unsigned: bool,
-    pub elapsed_us: u64,
-    pub findings: usize,
-    pub failed: bool,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub logs: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EvidenceSummary {
-    pub function_name: String,
-    pub memory_mb: u32,
-    pub invocations: usize,
-    pub log_lines: usize,
-    pub metric_series: usize,
-    /// The window's length and the mean invocation duration in it: with
-    /// `invocations`, what the A/B report prices memory changes with.
-    #[serde(default)]
-    pub window_ms: i64,
-    #[serde(default)]
-    pub mean_duration_ms: f64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -15,36 +15,30 @@
 //!   [`replay`], [`record`], [`report`], [`render`], [`toolkit`] and the two
 //!   binaries.
 
+// The core's modules at their old paths, so `autorepair::model` and
+// `crate::decide` name one thing wherever they are written.
+pub use autorepair_core::{
+    clock, dates, decide, digest, incident, logs, metrics, model, ports, run, stats, text, verify,
+};
+
 pub mod ai;
 pub mod aws;
-pub mod clock;
 pub mod config;
-pub mod decide;
 pub mod diagnosis;
-pub mod digest;
 pub mod doctor;
 pub mod evidence;
 pub mod fleet;
 pub mod iac;
-pub mod incident;
-pub mod logs;
-pub mod metrics;
-pub mod model;
 pub mod notify;
 pub mod pipeline;
-pub mod ports;
 pub mod record;
 pub mod render;
 pub mod repair;
 pub mod replay;
 pub mod report;
 pub mod rules;
-pub mod run;
 pub mod setup;
-pub mod stats;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
-pub mod text;
 pub mod toolkit;
 pub mod trust;
-pub mod verify;

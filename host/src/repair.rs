@@ -9,36 +9,10 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use crate::clock::Clock;
-use crate::model::{FunctionInfo, Millis};
+pub use crate::model::Change;
+use crate::model::FunctionInfo;
 use crate::ports::{FunctionStore, StoreError, UpdateState};
-
-/// A change made, with what it takes to undo it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Change {
-    pub function_name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alias: Option<String>,
-    pub previous_memory_mb: u32,
-    pub new_memory_mb: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous_revision_id: Option<String>,
-    /// The revision our update produced: the guard for a rollback.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub new_revision_id: Option<String>,
-    /// With an alias: the version it pointed at before, and the one we published.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub published_version: Option<String>,
-    /// With an alias: `$LATEST`'s memory before our update (the alias's
-    /// version may have had another), what a rollback restores `$LATEST` to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous_latest_memory_mb: Option<u32>,
-    pub at_ms: Millis,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RepairError {

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::sha256_hex;
-use crate::model::{Civil, Millis};
+use crate::model::Millis;
 
 /// A minisign public key the operator trusts to sign rules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,23 +116,14 @@ fn signature_key_id(text: &str) -> Option<String> {
     (raw.len() == 74).then(|| key_id_hex(&raw[2..10]))
 }
 
-/// Whether `s` is a calendar date written YYYY-MM-DD.
+/// Whether `s` is a calendar day that exists, written YYYY-MM-DD.
 pub fn is_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && [0, 1, 2, 3, 5, 6, 8, 9]
-            .iter()
-            .all(|&i| b[i].is_ascii_digit())
-        && (1..=12).contains(&s[5..7].parse::<u32>().unwrap_or(0))
-        && (1..=31).contains(&s[8..10].parse::<u32>().unwrap_or(0))
+    crate::dates::parse_day(s).is_ok()
 }
 
 /// Today (UTC) as YYYY-MM-DD: ISO dates compare correctly as strings.
 pub fn day(now_ms: Millis) -> String {
-    let c = Civil::from_ms(now_ms);
-    format!("{:04}-{:02}-{:02}", c.year, c.month, c.day)
+    crate::dates::day(now_ms)
 }
 
 /// The `expires:` field of a trusted comment (tab- or space-separated fields).
@@ -529,6 +520,9 @@ mod tests {
         assert!(is_date("2027-01-31"));
         assert!(!is_date("2027-1-31"));
         assert!(!is_date("2027-13-01"));
+        assert!(!is_date("2027-02-30"), "February has no 30th");
+        assert!(!is_date("2026-02-29"), "2026 is no leap year");
+        assert!(is_date("2028-02-29"));
         assert_eq!(day(NOW), "2026-11-18");
     }
 }

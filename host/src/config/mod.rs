@@ -1,7 +1,7 @@
 //! The configuration file (TOML): its schema here, its checks in [`checks`],
 //! loading it (and the rules it names) in [`load`]. Every key is optional;
 //! `autorepair config show` prints the effective configuration with every
-//! default filled in. The format is a public contract, documented in the README.
+//! default filled in. The format is a public contract, documented in docs/configuration.md.
 
 mod checks;
 mod load;

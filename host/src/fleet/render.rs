@@ -3,8 +3,9 @@
 
 use std::fmt::Write as _;
 
+use crate::dates::date_time;
 use crate::model::{Direction, StandingRecommendation};
-use crate::report::{date_time, escape_html};
+use crate::report::escape_html;
 use crate::text::clean;
 
 /// Up first (risk), then down by saving, then the rest by name.

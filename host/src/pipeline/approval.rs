@@ -108,7 +108,7 @@ pub fn request_notice(run: &Run, deadline_ms: Millis) -> (String, String) {
 Approve:  autorepair approve {id}\n\
 Reject:   autorepair reject {id} --reason \"...\"\n\n\
 Unanswered by {} UTC, the incident is escalated and nothing changes.\n\n",
-        crate::model::date_time(deadline_ms)
+        crate::dates::date_time(deadline_ms)
     );
     text.push_str(&crate::notify::run_story(run));
     (subject, text)
@@ -134,7 +134,7 @@ pub fn answer(run: &mut Run, answer: &Answer, now_ms: Millis) -> Result<(), Stri
     if now_ms >= approval.deadline_ms {
         return Err(format!(
             "incident {id}: the approval's deadline ({} UTC) has passed; the workflow escalates it",
-            crate::model::date_time(approval.deadline_ms)
+            crate::dates::date_time(approval.deadline_ms)
         ));
     }
     if run.status != Status::Started {
@@ -248,16 +248,16 @@ pub fn render_waiting(list: &[Waiting]) -> String {
         let when = if w.overdue {
             format!(
                 "deadline passed {} UTC: the workflow escalates it",
-                crate::model::date_time(w.deadline_ms)
+                crate::dates::date_time(w.deadline_ms)
             )
         } else {
-            format!("answer by {} UTC", crate::model::date_time(w.deadline_ms))
+            format!("answer by {} UTC", crate::dates::date_time(w.deadline_ms))
         };
         out.push_str(&format!(
             "\n{}  {}: {change}\n  asked {} UTC, {when}\n",
             w.incident,
             crate::text::clean(&w.function),
-            crate::model::date_time(w.requested_ms),
+            crate::dates::date_time(w.requested_ms),
         ));
         if !w.overdue {
             out.push_str(&format!(

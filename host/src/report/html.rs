@@ -121,7 +121,7 @@ fn draw_agreement(
     chart
         .configure_mesh()
         .x_labels(5)
-        .x_label_formatter(&|x| super::date_time(*x as i64))
+        .x_label_formatter(&|x| crate::dates::date_time(*x as i64))
         .y_label_formatter(&|y| format!("{y:.0}%"))
         .y_desc("agreement (cumulative)")
         .draw()?;

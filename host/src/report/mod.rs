@@ -17,7 +17,7 @@ use crate::verify::Verdict;
 
 pub use build::build;
 pub use html::{escape as escape_html, html};
-pub use text::{date_time, json, markdown, text};
+pub use text::{json, markdown, text};
 
 /// The rules' view: what the rules alone decide (shadow rules left out).
 pub const RULES: &str = "mode:rules";

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::Report;
 
-pub use crate::model::date_time;
+use crate::dates::date_time;
 
 fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map_or_else(|| "—".to_owned(), |v| v.to_string())

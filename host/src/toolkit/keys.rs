@@ -30,7 +30,7 @@ pub enum KeyError {
     #[error("writing {}", path.display())]
     Write { path: PathBuf, source: io::Error },
     /// An expiry that is not a YYYY-MM-DD date.
-    #[error("{0:?} is not a YYYY-MM-DD date")]
+    #[error("{0:?} is not a day that exists, written YYYY-MM-DD (e.g. 2027-02-28)")]
     BadDate(String),
     #[error("cannot read {}: {error}", path.display())]
     ReadRule { path: PathBuf, error: io::Error },
@@ -403,8 +403,10 @@ mod tests {
             ),
             "{err}"
         );
-        let bad = sign_file(&rule, &files.secret, Some("31/01/2026"), None, NOW, never);
-        assert!(matches!(bad, Err(KeyError::BadDate(_))), "{bad:?}");
+        for date in ["31/01/2026", "2027-02-30", "2026-02-29"] {
+            let bad = sign_file(&rule, &files.secret, Some(date), None, NOW, never);
+            assert!(matches!(bad, Err(KeyError::BadDate(_))), "{date}: {bad:?}");
+        }
     }
 
     #[test]

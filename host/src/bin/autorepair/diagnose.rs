@@ -17,7 +17,7 @@ use crate::{Failure, bad_input};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The evidence file (JSON; see the README for its format).
+    /// The evidence file (JSON; its format: docs/run-document.md).
     #[arg(long, value_name = "FILE")]
     evidence: PathBuf,
     #[arg(long, value_enum, default_value_t = Format::Text)]

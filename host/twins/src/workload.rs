@@ -3,7 +3,7 @@
 //! and behaviour. Too little memory gives out-of-memory failures, enough gives
 //! healthy invocations, so a real repair shows up as healthy data afterwards.
 
-use crate::model::Millis;
+use autorepair_core::model::Millis;
 
 /// How the simulated function behaves.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,18 +1,18 @@
 //! The run document: the incident's audit record (which each Lambda stage
 //! loads and commits; Step Functions passes only a reference to it), and the
-//! `autorepair run --format json` output (README).
+//! `autorepair run --format json` output (docs/run-document.md).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::ai::AiRun;
 use crate::decide::{Decision, MergeMode};
-use crate::diagnosis::{EvidenceSummary, RuleRun};
 use crate::incident::Incident;
+use crate::model::AiRun;
+use crate::model::Change;
+use crate::model::{EvidenceSummary, RuleRun};
 use crate::model::{FunctionInfo, Millis, RuleFailure, SourceChange, SourcedFinding, Window};
-use crate::repair::Change;
 use crate::verify::{Health, Verdict};
 
 /// Where a run ended, or stands.
@@ -81,7 +81,7 @@ pub struct StageFailure {
 }
 
 /// One incident's run: the audit record the stages load and commit.
-/// Its JSON form is the `autorepair run --format json` document (README).
+/// Its JSON form is the `autorepair run --format json` document (docs/run-document.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
     pub incident: Incident,
@@ -306,7 +306,7 @@ mod tests {
     use crate::model::{Finding, FindingKind, Recommendation, Source};
 
     fn run_with(findings: usize, text_bytes: usize, shadow_every: usize) -> Run {
-        let event = crate::testing::alarm_event("a", "orders", None, "ALARM", 1_767_225_600_000);
+        let event = crate::fixtures::alarm_event("a", "orders", None, "ALARM", 1_767_225_600_000);
         let incident = crate::incident::parse_value(&event).unwrap();
         let mut run = Run::new(incident, MergeMode::Rules, false, 0);
         let text = "x".repeat(text_bytes);

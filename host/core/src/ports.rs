@@ -1,6 +1,6 @@
 //! Ports: what the stages need from outside, as small traits. Each has one
-//! production adapter in [`crate::aws`] and an in-memory twin the orchestrator's
-//! unit tests drive (`testing::ports`); the clock port lives in
+//! production adapter in the host's `aws` module and an in-memory twin the orchestrator's
+//! unit tests drive (the `autorepair-twins` crate); the clock port lives in
 //! [`crate::clock`]. Stages import these and the domain model, never an SDK.
 
 use async_trait::async_trait;

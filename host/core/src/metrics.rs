@@ -118,8 +118,8 @@ pub fn documents(run: &Run, host: &str, now_ms: Millis) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::alarm_event;
     use crate::model::{FailureCause, RuleFailure};
-    use crate::testing::alarm_event;
 
     fn run(status: Status) -> Run {
         let incident = crate::incident::parse_value(&alarm_event(

@@ -12,11 +12,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::ai::{AiDiagnoser, AiRun};
-use crate::clock::Clock;
-use crate::decide::History;
-use crate::model::{Evidence, FunctionInfo, LogLine, MetricSeries, Millis, Window};
-use crate::ports::{
+use autorepair_core::clock::Clock;
+use autorepair_core::decide::History;
+use autorepair_core::model::AiRun;
+use autorepair_core::model::{Evidence, FunctionInfo, LogLine, MetricSeries, Millis, Window};
+use autorepair_core::ports::AiDiagnoser;
+use autorepair_core::ports::{
     AliasTarget, AuditError, AuditStore, Claim, FunctionStore, Invoked, Notifier, StoreError,
     StoredRecord, Telemetry, UpdateState,
 };
@@ -463,11 +464,11 @@ impl Telemetry for MemoryTelemetry {
         let mut found: Vec<LogLine> = all
             .iter()
             .filter(|l| l.timestamp_ms >= window.start_ms && l.timestamp_ms <= window.end_ms)
-            .filter(|l| crate::logs::relevant(&l.message))
+            .filter(|l| autorepair_core::logs::relevant(&l.message))
             .cloned()
             .collect();
         let mut notes = Vec::new();
-        let dropped = crate::logs::keep_newest(&mut found, cap);
+        let dropped = autorepair_core::logs::keep_newest(&mut found, cap);
         if dropped > 0 {
             notes.push(format!(
                 "logs: capped at {cap} events, the newest kept ({dropped} older ones left out)"
@@ -744,7 +745,10 @@ impl AuditStore for MemoryAudit {
             .unwrap()
             .iter()
             .filter(|c| c.function == function && c.at_ms > since)
-            .filter(|c| !c.incident_id.starts_with(crate::ports::SWEEP_CHANGE_PREFIX))
+            .filter(|c| {
+                !c.incident_id
+                    .starts_with(autorepair_core::ports::SWEEP_CHANGE_PREFIX)
+            })
             .map(|c| c.at_ms)
             .collect();
         Ok(History {
@@ -761,7 +765,10 @@ impl AuditStore for MemoryAudit {
             .unwrap()
             .iter()
             .filter(|c| c.function == function && c.to_mb > c.from_mb)
-            .filter(|c| !c.incident_id.starts_with(crate::ports::SWEEP_CHANGE_PREFIX))
+            .filter(|c| {
+                !c.incident_id
+                    .starts_with(autorepair_core::ports::SWEEP_CHANGE_PREFIX)
+            })
             .map(|c| c.from_mb)
             .collect())
     }
@@ -817,7 +824,7 @@ pub struct MemoryMetrics {
     pub documents: Mutex<Vec<serde_json::Value>>,
 }
 
-impl crate::metrics::MetricSink for MemoryMetrics {
+impl autorepair_core::metrics::MetricSink for MemoryMetrics {
     fn emit(&self, documents: &[String]) {
         let mut kept = self.documents.lock().unwrap();
         for d in documents {
@@ -836,16 +843,17 @@ impl MemoryLambda {
 }
 
 #[async_trait]
-impl crate::ports::Inventory for MemoryLambda {
+impl autorepair_core::ports::Inventory for MemoryLambda {
     async fn functions(
         &self,
-    ) -> Result<Vec<crate::model::FleetFunction>, crate::ports::FleetError> {
+    ) -> Result<Vec<autorepair_core::model::FleetFunction>, autorepair_core::ports::FleetError>
+    {
         Ok(self
             .functions
             .lock()
             .unwrap()
             .values()
-            .map(|f| crate::model::FleetFunction {
+            .map(|f| autorepair_core::model::FleetFunction {
                 name: f.latest.name.clone(),
                 memory_mb: f.latest.memory_mb,
                 timeout_s: f.latest.timeout_s,
@@ -859,15 +867,15 @@ impl crate::ports::Inventory for MemoryLambda {
 /// Standing recommendations in memory, by function.
 #[derive(Default)]
 pub struct MemoryRecommendations {
-    pub stored: Mutex<BTreeMap<String, crate::model::StandingRecommendation>>,
+    pub stored: Mutex<BTreeMap<String, autorepair_core::model::StandingRecommendation>>,
 }
 
 #[async_trait]
-impl crate::ports::RecommendationStore for MemoryRecommendations {
+impl autorepair_core::ports::RecommendationStore for MemoryRecommendations {
     async fn put_recommendation(
         &self,
-        recommendation: &crate::model::StandingRecommendation,
-    ) -> Result<(), crate::ports::FleetError> {
+        recommendation: &autorepair_core::model::StandingRecommendation,
+    ) -> Result<(), autorepair_core::ports::FleetError> {
         self.stored
             .lock()
             .unwrap()
@@ -878,13 +886,19 @@ impl crate::ports::RecommendationStore for MemoryRecommendations {
     async fn recommendation(
         &self,
         function: &str,
-    ) -> Result<Option<crate::model::StandingRecommendation>, crate::ports::FleetError> {
+    ) -> Result<
+        Option<autorepair_core::model::StandingRecommendation>,
+        autorepair_core::ports::FleetError,
+    > {
         Ok(self.stored.lock().unwrap().get(function).cloned())
     }
 
     async fn recommendations(
         &self,
-    ) -> Result<Vec<crate::model::StandingRecommendation>, crate::ports::FleetError> {
+    ) -> Result<
+        Vec<autorepair_core::model::StandingRecommendation>,
+        autorepair_core::ports::FleetError,
+    > {
         Ok(self.stored.lock().unwrap().values().cloned().collect())
     }
 }
@@ -896,13 +910,13 @@ pub struct MemoryItems {
 }
 
 #[async_trait]
-impl crate::ports::ItemStore for MemoryItems {
+impl autorepair_core::ports::ItemStore for MemoryItems {
     async fn put(
         &self,
         bucket: &str,
         key: &str,
         body: Vec<u8>,
-    ) -> Result<(), crate::ports::FleetError> {
+    ) -> Result<(), autorepair_core::ports::FleetError> {
         self.objects
             .lock()
             .unwrap()
@@ -914,18 +928,18 @@ impl crate::ports::ItemStore for MemoryItems {
 /// Alarms in memory (onboarding's plan applied), by name.
 #[derive(Default)]
 pub struct MemoryAlarms {
-    pub alarms: Mutex<BTreeMap<String, crate::model::AlarmSpec>>,
+    pub alarms: Mutex<BTreeMap<String, autorepair_core::model::AlarmSpec>>,
     /// Alarms someone made by hand, by name.
     pub hand_made: Mutex<Vec<String>>,
 }
 
 #[async_trait]
-impl crate::ports::AlarmStore for MemoryAlarms {
+impl autorepair_core::ports::AlarmStore for MemoryAlarms {
     async fn existing(
         &self,
         prefix: &str,
-    ) -> Result<crate::ports::ExistingAlarms, crate::ports::FleetError> {
-        Ok(crate::ports::ExistingAlarms {
+    ) -> Result<autorepair_core::ports::ExistingAlarms, autorepair_core::ports::FleetError> {
+        Ok(autorepair_core::ports::ExistingAlarms {
             managed: self
                 .alarms
                 .lock()
@@ -945,7 +959,10 @@ impl crate::ports::AlarmStore for MemoryAlarms {
         })
     }
 
-    async fn put(&self, alarm: &crate::model::AlarmSpec) -> Result<(), crate::ports::FleetError> {
+    async fn put(
+        &self,
+        alarm: &autorepair_core::model::AlarmSpec,
+    ) -> Result<(), autorepair_core::ports::FleetError> {
         self.alarms
             .lock()
             .unwrap()
@@ -953,7 +970,7 @@ impl crate::ports::AlarmStore for MemoryAlarms {
         Ok(())
     }
 
-    async fn delete(&self, names: &[String]) -> Result<(), crate::ports::FleetError> {
+    async fn delete(&self, names: &[String]) -> Result<(), autorepair_core::ports::FleetError> {
         let mut alarms = self.alarms.lock().unwrap();
         for name in names {
             alarms.remove(name);

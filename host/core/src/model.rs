@@ -8,52 +8,6 @@ use serde::{Deserialize, Serialize};
 /// Unix time in milliseconds.
 pub type Millis = i64;
 
-/// A UTC calendar time, for people.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Civil {
-    pub year: i64,
-    pub month: i64,
-    pub day: i64,
-    pub hour: i64,
-    pub minute: i64,
-    pub second: i64,
-    pub milli: i64,
-}
-
-impl Civil {
-    pub fn from_ms(ms: Millis) -> Civil {
-        let secs = ms.div_euclid(1000);
-        let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-        // Howard Hinnant's civil_from_days.
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        Civil {
-            year: yoe + era * 400 + i64::from(month <= 2),
-            month,
-            day,
-            hour: rem / 3600,
-            minute: rem % 3600 / 60,
-            second: rem % 60,
-            milli: ms.rem_euclid(1000),
-        }
-    }
-}
-
-/// `2026-01-01 00:00` (UTC) from Unix ms.
-pub fn date_time(ms: Millis) -> String {
-    let c = Civil::from_ms(ms);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}",
-        c.year, c.month, c.day, c.hour, c.minute
-    )
-}
-
 /// A function's name from what a person or a payload gave: the name itself,
 /// or its ARN (`arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`),
 /// whose qualifier is dropped. Anything else is returned as it is (the
@@ -209,7 +163,7 @@ pub struct LogLine {
 }
 
 /// Everything known about one incident. This is also the recorded evidence file
-/// format (`autorepair diagnose --evidence FILE`), documented in the README.
+/// format (`autorepair diagnose --evidence FILE`), documented in docs/run-document.md.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
     pub function: FunctionInfo,
@@ -750,4 +704,62 @@ mod tests {
         // Not an ARN: left for the API to judge.
         assert_eq!(function_name("my:function:x"), "my:function:x");
     }
+}
+
+/// What one rule did on this incident, for people and for the audit record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleRun {
+    pub rule: String,
+    pub version: String,
+    pub shadow: bool,
+    /// Loaded without pin or signature (`allow_unsigned`, development only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unsigned: bool,
+    pub elapsed_us: u64,
+    pub findings: usize,
+    pub failed: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceSummary {
+    pub function_name: String,
+    pub memory_mb: u32,
+    pub invocations: usize,
+    pub log_lines: usize,
+    pub metric_series: usize,
+    /// The window's length and the mean invocation duration in it: with
+    /// `invocations`, what the A/B report prices memory changes with.
+    #[serde(default)]
+    pub window_ms: i64,
+    #[serde(default)]
+    pub mean_duration_ms: f64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// A change made, with what it takes to undo it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub function_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    pub previous_memory_mb: u32,
+    pub new_memory_mb: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_revision_id: Option<String>,
+    /// The revision our update produced: the guard for a rollback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_revision_id: Option<String>,
+    /// With an alias: the version it pointed at before, and the one we published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_version: Option<String>,
+    /// With an alias: `$LATEST`'s memory before our update (the alias's
+    /// version may have had another), what a rollback restores `$LATEST` to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_latest_memory_mb: Option<u32>,
+    pub at_ms: Millis,
 }

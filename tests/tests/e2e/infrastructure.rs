@@ -390,7 +390,8 @@ fn every_transition_goes_to_a_state_that_exists() {
 
 fn template() -> Value {
     let text = std::fs::read_to_string(infrastructure().join("template.yaml")).unwrap();
-    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).expect("the template is plain YAML");
+    let yaml: serde_norway::Value =
+        serde_norway::from_str(&text).expect("the template is plain YAML");
     serde_json::to_value(yaml).unwrap()
 }
 
@@ -591,9 +592,7 @@ fn iam_is_least_privilege() {
 
 #[test]
 fn per_environment_parameters_name_only_template_parameters() {
-    let text = std::fs::read_to_string(infrastructure().join("template.yaml")).unwrap();
-    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-    let template: Value = serde_json::to_value(yaml).unwrap();
+    let template = template();
     let known: Vec<&String> = template["Parameters"].as_object().unwrap().keys().collect();
     for entry in std::fs::read_dir(infrastructure().join("parameters")).unwrap() {
         let path = entry.unwrap().path();

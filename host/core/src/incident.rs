@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::dates;
 use crate::digest::sha256_hex;
 use crate::model::{AlarmInfo, Millis};
 
@@ -122,8 +123,8 @@ pub fn parse_value(event: &Value) -> Result<Incident, IncidentError> {
     };
     let timestamp =
         str_at(data, &["state", "timestamp"]).ok_or_else(|| not_alarm("no state.timestamp"))?;
-    let timestamp_ms = parse_timestamp(timestamp)
-        .ok_or_else(|| not_alarm(&format!("unreadable state.timestamp {timestamp:?}")))?;
+    let timestamp_ms = dates::parse_timestamp(timestamp)
+        .map_err(|e| not_alarm(&format!("unreadable state.timestamp: {e}")))?;
     let region = event
         .get("region")
         .and_then(Value::as_str)
@@ -240,84 +241,6 @@ pub fn incident_id(alarm_arn: &str, state_timestamp: &str) -> String {
 
 fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(value, |v, key| v.get(key))?.as_str()
-}
-
-/// `2026-01-01T00:00:00.000+0000`, `…Z` or `…+00:00` → Unix ms.
-pub fn parse_timestamp(s: &str) -> Option<Millis> {
-    let s = s.trim();
-    let date = s.get(0..10)?;
-    let mut parts = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (year, month, day) = (parts.next()??, parts.next()??, parts.next()??);
-    if s.as_bytes()
-        .get(10)
-        .is_none_or(|c| *c != b'T' && *c != b' ')
-    {
-        return None;
-    }
-    let time = s.get(11..19)?;
-    // Two digits each, no sign: `-1:00:00` is not a time.
-    if !time.bytes().enumerate().all(|(i, b)| {
-        if i % 3 == 2 {
-            b == b':'
-        } else {
-            b.is_ascii_digit()
-        }
-    }) {
-        return None;
-    }
-    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (hour, minute, second) = (hms.next()??, hms.next()??, hms.next()??);
-    let mut rest = &s[19..];
-    let mut millis = 0;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        let padded = format!("{:0<3}", &frac[..digits.min(3)]);
-        millis = padded.parse::<i64>().ok()?;
-        rest = &frac[digits..];
-    }
-    let offset_min = match rest {
-        "" | "Z" => 0,
-        _ => {
-            let sign = match rest.as_bytes()[0] {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let digits: String = rest[1..].chars().filter(char::is_ascii_digit).collect();
-            if digits.len() != 4 || rest[1..].chars().any(|c| !c.is_ascii_digit() && c != ':') {
-                return None;
-            }
-            let (hours, minutes) = (
-                digits[..2].parse::<i64>().ok()?,
-                digits[2..].parse::<i64>().ok()?,
-            );
-            // Real offsets run from -12:00 to +14:00.
-            if hours > 14 || minutes > 59 {
-                return None;
-            }
-            sign * (hours * 60 + minutes)
-        }
-    };
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    Some(((days * 86_400 + hour * 3_600 + minute * 60 + second - offset_min * 60) * 1_000) + millis)
-}
-
-/// Days since 1970-01-01 (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

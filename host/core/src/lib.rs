@@ -1,0 +1,29 @@
+//! autorepair's core: what every other layer stands on, and nothing that
+//! talks to AWS or runs WebAssembly (`cargo tree -p autorepair-core` shows
+//! neither wasmtime nor an `aws-sdk-*` crate).
+//!
+//! - leaves: [`model`] (domain types), [`clock`], [`dates`], [`digest`], [`text`],
+//!   [`logs`] (Lambda's platform lines), [`stats`];
+//! - pure steps: [`decide`] (merge + safety guard), [`verify`]'s verdict,
+//!   [`incident`] (an alarm event to an incident);
+//! - [`ports`]: what the stages need from outside, as traits, and
+//!   [`metrics`]' sink;
+//! - [`run`]: the run document every stage reads and writes.
+//!
+//! The module map of the whole product is docs/architecture.md.
+
+pub mod clock;
+pub mod dates;
+pub mod decide;
+pub mod digest;
+#[cfg(any(test, feature = "test-support"))]
+pub mod fixtures;
+pub mod incident;
+pub mod logs;
+pub mod metrics;
+pub mod model;
+pub mod ports;
+pub mod run;
+pub mod stats;
+pub mod text;
+pub mod verify;
