@@ -147,11 +147,17 @@ pub struct History {
     pub changes_last_24h: u32,
 }
 
+/// What the decision step resolved to do about one incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
+    /// Change the function's memory to [`Decision::target_memory_mb`].
     SetMemory,
+    /// Change nothing: no source asked for a change the guard allows, or it
+    /// is not needed.
     None,
+    /// Change nothing and hand the incident to a person (a leak, a hang, a
+    /// source that asked for it, a vetoing rule that failed).
     Escalate,
 }
 
@@ -165,9 +171,14 @@ impl fmt::Display for Action {
     }
 }
 
+/// The outcome of the pure decision step: the merged findings of every
+/// source, passed through the safety guard. `execute` acts on it only after
+/// re-reading the function and deciding again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
+    /// What to do.
     pub action: Action,
+    /// The function's memory when the decision was made (MB).
     pub current_memory_mb: u32,
     /// Set only when `action` is `set_memory`.
     pub target_memory_mb: Option<u32>,

@@ -270,15 +270,24 @@ impl<'de> Deserialize<'de> for Grants {
     }
 }
 
+/// What a diagnoser thinks is wrong; the same list as the WIT's
+/// `finding-kind` enum (kebab-case on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FindingKind {
+    /// Invocations ran out of memory (`Runtime.OutOfMemory`, `MemoryError`…).
     MemoryExhaustion,
+    /// Memory used runs close to the limit without failing yet.
     MemoryPressure,
+    /// Too little CPU: Lambda's CPU share grows with memory, so more memory helps.
     CpuStarvation,
+    /// Time spent waiting on something else; more memory does not help.
     DownstreamTimeout,
+    /// Invocations refused by a concurrency limit; not a memory problem.
     Throttling,
+    /// The function's own code fails; not a memory problem.
     CodeError,
+    /// Anything else a diagnoser wants to say.
     Other,
     /// Memory grows with every invocation of an execution environment: more
     /// memory only spaces out the failures (rule interface 0.2 on).
@@ -305,12 +314,23 @@ impl fmt::Display for FindingKind {
     }
 }
 
+/// What a diagnoser proposes; the decision step merges proposals and the
+/// safety guard clamps them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Recommendation {
-    SetMemory { memory_mb: u32 },
+    /// Set the memory to this size (MB).
+    SetMemory {
+        /// The proposed memory size in MB.
+        memory_mb: u32,
+    },
+    /// Leave the function as it is.
     Keep,
-    Escalate { reason: String },
+    /// Hand the incident to a person.
+    Escalate {
+        /// Why, for the notice and the record.
+        reason: String,
+    },
 }
 
 impl fmt::Display for Recommendation {
@@ -323,13 +343,20 @@ impl fmt::Display for Recommendation {
     }
 }
 
+/// One diagnosis by one source (a rule plugin or the AI), validated by the
+/// host before it counts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
+    /// What is wrong.
     pub kind: FindingKind,
+    /// How sure the source is, from 0 to 1.
     pub confidence: f64,
+    /// One line for people.
     pub summary: String,
+    /// The lines or figures that support it (clipped and cleaned by the host).
     #[serde(default)]
     pub evidence: Vec<String>,
+    /// What the source proposes.
     pub recommendation: Recommendation,
 }
 

@@ -185,7 +185,7 @@ fn artifact_key(path: &Path) -> [u8; 32] {
 
 fn fresh_key() -> [u8; 32] {
     let mut key = [0u8; 32];
-    if getrandom::getrandom(&mut key).is_err() {
+    if getrandom::fill(&mut key).is_err() {
         // No randomness: a key nobody else can know is still this process's
         // address space layout and time; the cache then only saves work.
         let seed = format!("{:?}{:p}", std::time::SystemTime::now(), &key);

@@ -301,3 +301,17 @@ fn rule_toolkit_exit_codes_tell_bad_input_from_a_failing_rule() {
         stdout(&tested)
     );
 }
+
+#[test]
+fn completions_print_a_script_even_when_the_configuration_is_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(&broken, "this is = = not toml").unwrap();
+    let broken = broken.to_str().unwrap();
+    let o = autorepair(&["--config", broken, "completions", "zsh"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("#compdef autorepair"), "{}", stdout(&o));
+    // Anything that needs the configuration still says it is broken.
+    let o = autorepair(&["--config", broken, "config", "show"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

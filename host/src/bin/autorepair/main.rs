@@ -7,6 +7,7 @@ mod config;
 mod diagnose;
 mod doctor;
 mod fleet;
+mod reference;
 mod replay;
 mod report;
 mod rule;
@@ -99,6 +100,13 @@ enum Command {
         #[command(subcommand)]
         command: config::ConfigCommand,
     },
+    /// Print a shell completion script: `autorepair completions bash >
+    /// ~/.local/share/bash-completion/completions/autorepair`, `… zsh >
+    /// ~/.zfunc/_autorepair`, `… fish > ~/.config/fish/completions/autorepair.fish`.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// An error and the exit code it deserves: 2 for bad input, 1 for the rest.
@@ -142,7 +150,12 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> Result<(), Failure> {
-    let config = Config::load(cli.config.as_deref()).map_err(bad_input)?;
+    // Completions need no configuration: a broken one must not block them.
+    let config = if matches!(cli.command, Command::Completions { .. }) {
+        Config::default()
+    } else {
+        Config::load(cli.config.as_deref()).map_err(bad_input)?
+    };
     let no_cache = cli.no_cache;
     match cli.command {
         Command::Config { command } => config::run(command, &config),
@@ -158,5 +171,9 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Approvals(args) => fleet::approvals(args, &config),
         Command::Approve(args) => fleet::answer(args, true, &config),
         Command::Reject(args) => fleet::answer(args, false, &config),
+        Command::Completions { shell } => {
+            reference::completions(shell);
+            Ok(())
+        }
     }
 }
