@@ -9,10 +9,10 @@ use serde_json::Value;
 
 use crate::decide::{Decision, MergeMode};
 use crate::incident::Incident;
-use crate::model::AiRun;
-use crate::model::Change;
-use crate::model::{EvidenceSummary, RuleRun};
-use crate::model::{FunctionInfo, Millis, RuleFailure, SourceChange, SourcedFinding, Window};
+use crate::model::{
+    AiRun, Change, EvidenceSummary, FunctionInfo, Millis, RuleFailure, RuleRun, SourceChange,
+    SourcedFinding, Window,
+};
 use crate::verify::{Health, Verdict};
 
 /// Where a run ended, or stands.
