@@ -13,6 +13,7 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+use crate::dates;
 use crate::digest::sha256_hex;
 use crate::model::Millis;
 
@@ -116,16 +117,6 @@ fn signature_key_id(text: &str) -> Option<String> {
     (raw.len() == 74).then(|| key_id_hex(&raw[2..10]))
 }
 
-/// Whether `s` is a calendar day that exists, written YYYY-MM-DD.
-pub fn is_date(s: &str) -> bool {
-    crate::dates::parse_day(s).is_ok()
-}
-
-/// Today (UTC) as YYYY-MM-DD: ISO dates compare correctly as strings.
-pub fn day(now_ms: Millis) -> String {
-    crate::dates::day(now_ms)
-}
-
 /// The `expires:` field of a trusted comment (tab- or space-separated fields).
 fn comment_expiry(trusted_comment: &str) -> Option<&str> {
     trusted_comment
@@ -174,7 +165,7 @@ pub fn admit(
         .map_err(|e| Refusal::MalformedSignature(e.to_string()))?;
     let key_id = signature_key_id(text)
         .ok_or_else(|| Refusal::MalformedSignature("no key id in the signature line".into()))?;
-    let today = day(now_ms);
+    let today = dates::day(now_ms);
     // Every key is tried: the same key may be listed twice while it is being
     // rotated (an expired entry beside a current one), and a key id is only a
     // hint. The first refusal is kept for when no key accepts it.
@@ -217,7 +208,7 @@ fn expiry(key: &TrustedKey, trusted_comment: &str, today: &str) -> Option<Refusa
         });
     }
     let expires = comment_expiry(trusted_comment)?;
-    if !is_date(expires) {
+    if dates::parse_day(expires).is_err() {
         return Some(Refusal::MalformedSignature(format!(
             "trusted comment has expires:{expires}, not a YYYY-MM-DD date"
         )));
@@ -244,7 +235,7 @@ pub fn key_problems(keys: &[TrustedKey]) -> Vec<String> {
             problems.push(format!("{name}: public_key: {e}"));
         }
         if let Some(expires) = &key.expires
-            && !is_date(expires)
+            && dates::parse_day(expires).is_err()
         {
             problems.push(format!("{name}: expires must be a YYYY-MM-DD date"));
         }
@@ -517,12 +508,13 @@ mod tests {
 
     #[test]
     fn dates() {
+        let is_date = |s: &str| dates::parse_day(s).is_ok();
         assert!(is_date("2027-01-31"));
         assert!(!is_date("2027-1-31"));
         assert!(!is_date("2027-13-01"));
         assert!(!is_date("2027-02-30"), "February has no 30th");
         assert!(!is_date("2026-02-29"), "2026 is no leap year");
         assert!(is_date("2028-02-29"));
-        assert_eq!(day(NOW), "2026-11-18");
+        assert_eq!(dates::day(NOW), "2026-11-18");
     }
 }

@@ -121,6 +121,11 @@ mod tests {
         ] {
             assert_eq!(parse_timestamp(text), Ok(NEW_YEAR_2026), "{text}");
         }
+        assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Ok(0));
+        assert_eq!(
+            parse_timestamp("2026-01-01T05:00:00.000-0500"),
+            parse_timestamp("2026-01-01T10:00:00.000Z")
+        );
         assert_eq!(
             parse_timestamp("2026-01-01T00:00:00.5Z"),
             Ok(NEW_YEAR_2026 + 500)
@@ -135,6 +140,8 @@ mod tests {
             "2026-04-31T00:00:00.000+0000",
             "2026-13-01T00:00:00Z",
             "2026-01-01T24:00:01Z",
+            "2026-01-01T-1:00:00Z",
+            "2026-01-01T00:-5:00Z",
         ] {
             assert!(parse_timestamp(text).is_err(), "{text}");
         }

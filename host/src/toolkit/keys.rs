@@ -192,7 +192,7 @@ pub fn sign_file(
     ask: impl FnOnce() -> io::Result<Option<String>>,
 ) -> Result<PathBuf, KeyError> {
     if let Some(date) = expires
-        && !trust::is_date(date)
+        && crate::dates::parse_day(date).is_err()
     {
         return Err(KeyError::BadDate(date.to_owned()));
     }

@@ -172,7 +172,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Approve(args) => fleet::answer(args, true, &config),
         Command::Reject(args) => fleet::answer(args, false, &config),
         Command::Completions { shell } => {
-            reference::completions(shell);
+            reference::completions(shell, &mut std::io::stdout());
             Ok(())
         }
     }

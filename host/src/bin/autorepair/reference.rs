@@ -45,14 +45,10 @@ fn section(out: &mut String, cmd: &mut clap::Command, path: &str) {
     }
 }
 
-/// Writes the completion script for `shell` to stdout.
-pub fn completions(shell: clap_complete::Shell) {
-    clap_complete::generate(
-        shell,
-        &mut Cli::command(),
-        "autorepair",
-        &mut std::io::stdout(),
-    );
+/// Writes the completion script for `shell` to `out` (stdout for
+/// `autorepair completions`).
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    clap_complete::generate(shell, &mut Cli::command(), "autorepair", out);
 }
 
 #[cfg(test)]
@@ -99,12 +95,7 @@ mod tests {
             clap_complete::Shell::Fish,
         ] {
             let mut script = Vec::new();
-            clap_complete::generate(
-                shell,
-                &mut <crate::Cli as clap::CommandFactory>::command(),
-                "autorepair",
-                &mut script,
-            );
+            super::completions(shell, &mut script);
             let script = String::from_utf8(script).unwrap();
             assert!(
                 script.contains("recommendations"),
