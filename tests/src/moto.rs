@@ -43,10 +43,16 @@ impl Moto {
             "moto_server not found at {}: run tests/setup.sh (tests/test.sh does) to install it",
             binary.display()
         );
+        // moto_server itself, with DynamoDB's writes serialized as DynamoDB
+        // serializes them (tests/moto/serialized_dynamodb.py says why): run
+        // by the Python of the venv moto_server belongs to.
+        let python = binary.with_file_name("python");
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("moto/serialized_dynamodb.py");
         let log = tempfile::NamedTempFile::new().expect("temp file for moto's log");
         for _ in 0..5 {
             let port = free_port();
-            let child = Command::new(&binary)
+            let child = Command::new(&python)
+                .arg(&script)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .envs(env.iter().copied())
                 .stdin(Stdio::null())
