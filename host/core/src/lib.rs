@@ -8,7 +8,8 @@
 //!   [`incident`] (an alarm event to an incident);
 //! - [`ports`]: what the stages need from outside, as traits, and
 //!   [`metrics`]' sink;
-//! - [`run`]: the run document every stage reads and writes.
+//! - [`run`]: the run document every stage reads and writes; [`stage`]:
+//!   the stages by name.
 //!
 //! The module map of the whole product is docs/architecture.md.
 
@@ -24,6 +25,7 @@ pub mod metrics;
 pub mod model;
 pub mod ports;
 pub mod run;
+pub mod stage;
 pub mod stats;
 pub mod text;
 pub mod verify;

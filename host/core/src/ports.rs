@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::model::{AiRun, Evidence, FunctionInfo, LogLine, MetricSeries, Millis, Window};
+use crate::stage::Stage;
 
 pub use crate::decide::History;
 
@@ -139,7 +140,7 @@ pub struct StoredRecord {
     /// a commit names the version it read, so two writers never both win.
     pub version: u64,
     /// The stage behind each commit: `stages[v]` made version `v + 1`.
-    pub stages: Vec<String>,
+    pub stages: Vec<Stage>,
 }
 
 /// Who a sweep's applied downsizing is recorded under (`sweep:<name>`).
@@ -183,7 +184,7 @@ pub trait AuditStore: Send + Sync {
     async fn commit(
         &self,
         incident_id: &str,
-        stage: &str,
+        stage: Stage,
         status: &str,
         record_json: &str,
         expected: u64,

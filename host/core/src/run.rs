@@ -13,6 +13,7 @@ use crate::model::{
     AiRun, Change, EvidenceSummary, FunctionInfo, Millis, RuleFailure, RuleRun, SourceChange,
     SourcedFinding, Window,
 };
+use crate::stage::Stage;
 use crate::verify::{Health, Verdict};
 
 /// Where a run ended, or stands.
@@ -76,7 +77,7 @@ pub struct Rollback {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageFailure {
-    pub stage: String,
+    pub stage: Stage,
     pub message: String,
 }
 

@@ -24,6 +24,7 @@ use super::describe;
 use crate::decide::History;
 use crate::model::Millis;
 use crate::ports::{AuditError, AuditStore, Claim, StoredRecord};
+use crate::stage::Stage;
 
 /// The TTL attribute (epoch seconds), as DynamoDB's TTL wants it.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
@@ -240,7 +241,7 @@ impl AuditStore for DynamoAudit {
     async fn commit(
         &self,
         incident_id: &str,
-        stage: &str,
+        stage: Stage,
         status: &str,
         record_json: &str,
         expected: u64,
@@ -269,7 +270,7 @@ impl AuditStore for DynamoAudit {
             .expression_attribute_values(":expected", n(expected))
             .expression_attribute_values(":next", n(expected + 1))
             .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
-            .expression_attribute_values(":stage", AttributeValue::L(vec![s(stage)]))
+            .expression_attribute_values(":stage", AttributeValue::L(vec![s(stage.name())]))
             .send()
             .await;
         self.claimed(result, "committing the incident record")
@@ -287,7 +288,28 @@ impl AuditStore for DynamoAudit {
             .send()
             .await
             .map_err(|e| self.err(format!("reading the incident record: {}", describe(&e))))?;
-        Ok(out.item().map(|item| StoredRecord {
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
+        // `stages[v]` made version `v + 1`: a name dropped or unknown would
+        // shift every stage after it, so the record is refused instead.
+        let stages = item
+            .get("stages")
+            .and_then(|v| v.as_l().ok())
+            .map(|l| {
+                l.iter()
+                    .map(|v| {
+                        v.as_s().ok().and_then(|name| name.parse::<Stage>().ok()).ok_or_else(|| {
+                            self.err(format!(
+                                "incident {incident_id}: the record names a stage this host does not know ({v:?})"
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        Ok(Some(StoredRecord {
             status: string(item, "status"),
             document: string(item, "record"),
             version: item
@@ -295,11 +317,7 @@ impl AuditStore for DynamoAudit {
                 .and_then(|v| v.as_n().ok())
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
-            stages: item
-                .get("stages")
-                .and_then(|v| v.as_l().ok())
-                .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
-                .unwrap_or_default(),
+            stages,
         }))
     }
 

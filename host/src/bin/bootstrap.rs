@@ -12,6 +12,7 @@ use autorepair::config::Config;
 use autorepair::fleet::stage::{self, FleetRequest};
 use autorepair::pipeline::{self, StageRequest};
 use autorepair::setup;
+use autorepair::stage::Stage;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -54,8 +55,8 @@ async fn main() -> Result<(), Error> {
             let request: StageRequest = serde_json::from_value(event.payload).map_err(|e| {
                 format!(
                     "not a stage request ({e}); stages: {}, {}",
-                    pipeline::STAGES.join(", "),
-                    stage::STAGES.join(", ")
+                    names(&Stage::WORKFLOW),
+                    names(&Stage::FLEET)
                 )
             })?;
             let run = pipeline::stage(&ctx, request).await?;
@@ -63,4 +64,13 @@ async fn main() -> Result<(), Error> {
         }
     }))
     .await
+}
+
+/// `parse, rules, …`: the names a payload's `stage` may take.
+fn names(stages: &[Stage]) -> String {
+    stages
+        .iter()
+        .map(|s| s.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

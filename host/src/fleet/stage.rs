@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::FleetPorts;
 use super::sweep::{self, Item};
 use crate::pipeline::Context;
+use crate::stage::Stage;
 
 /// How long the scheduled reconcile writes alarms at most; what is left, the
 /// next hour's run does.
@@ -27,9 +28,6 @@ fn within(wanted: Duration, remaining: Option<Duration>, tail: Duration) -> Dura
         wanted.min(left.saturating_sub(MARGIN).saturating_sub(tail))
     })
 }
-
-/// The fleet's stage names.
-pub const STAGES: &[&str] = &["onboard", "sweep_plan", "sweep_batch", "sweep_summary"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "stage", rename_all = "snake_case", deny_unknown_fields)]
@@ -60,7 +58,8 @@ pub fn is_fleet(payload: &Value) -> bool {
     payload
         .get("stage")
         .and_then(Value::as_str)
-        .is_some_and(|s| STAGES.contains(&s))
+        .and_then(|s| s.parse::<Stage>().ok())
+        .is_some_and(|s| Stage::FLEET.contains(&s))
 }
 
 /// Runs one fleet stage within `remaining` (the invocation's time left; the

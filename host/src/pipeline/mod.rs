@@ -17,7 +17,7 @@ use serde_json::Value;
 pub use crate::run::{
     MAX_DOCUMENT_BYTES, Rollback, Run, SmokeTest, StageFailure, Status, Verification,
 };
-pub use protocol::{STAGES, StageReply, StageRequest, answer_approval, stage};
+pub use protocol::{StageReply, StageRequest, answer_approval, stage};
 
 use crate::config::Config;
 use crate::decide::{self, Action, Decision, History, MergeMode, Situation};
@@ -30,6 +30,7 @@ use crate::ports::{AiDiagnoser, AuditStore, Claim, Clock, FunctionStore, Notifie
 use crate::repair::{RepairError, Repairer};
 use crate::rules::RuleSet;
 use crate::run::{Approval, ApprovalState};
+use crate::stage::Stage;
 use crate::verify::{self, Health, Verdict};
 
 /// What every stage needs: the ports, the rules and the settings.
@@ -121,14 +122,11 @@ pub async fn run(ctx: &Context, event: &Value, options: Options) -> Result<Run, 
     Ok(run)
 }
 
-fn fail(run: &mut Run, stage: &str, message: impl Into<String>) {
+fn fail(run: &mut Run, stage: Stage, message: impl Into<String>) {
     let message = message.into();
-    tracing::error!(stage, %message, "stage failed");
+    tracing::error!(%stage, %message, "stage failed");
     run.status = Status::Failed;
-    run.failure = Some(StageFailure {
-        stage: stage.to_owned(),
-        message,
-    });
+    run.failure = Some(StageFailure { stage, message });
 }
 
 /// Ends the run as escalated: nothing changes, a person is told why.
@@ -152,9 +150,11 @@ fn escalate(run: &mut Run, reason: String) {
     }
 }
 
-fn timed(run: &mut Run, stage: &str, started: Instant) {
-    run.stage_ms
-        .insert(stage.to_owned(), started.elapsed().as_millis() as u64);
+fn timed(run: &mut Run, stage: Stage, started: Instant) {
+    run.stage_ms.insert(
+        stage.name().to_owned(),
+        started.elapsed().as_millis() as u64,
+    );
 }
 
 fn json(run: &Run) -> String {
@@ -194,7 +194,7 @@ pub async fn parse(
             "alarm is {}, not ALARM: nothing to do",
             run.incident.alarm_info().state
         )));
-        timed(&mut run, "parse", started);
+        timed(&mut run, Stage::Parse, started);
         return Ok(run);
     }
     let id = run.incident.id.clone();
@@ -213,11 +213,11 @@ pub async fn parse(
             None => {
                 tracing::info!("incident already handled: redelivered event ignored");
                 run.status = Status::Duplicate;
-                timed(&mut run, "parse", started);
+                timed(&mut run, Stage::Parse, started);
                 return Ok(run);
             }
         },
-        Err(e) => fail(&mut run, "parse", e.to_string()),
+        Err(e) => fail(&mut run, Stage::Parse, e.to_string()),
     }
     if !run.status.is_terminal() {
         let ttl_ms = ctx.config.run.lock_ttl_ms();
@@ -233,10 +233,10 @@ pub async fn parse(
                     "another incident is repairing {function} right now: this one changes nothing"
                 )));
             }
-            Err(e) => fail(&mut run, "parse", e.to_string()),
+            Err(e) => fail(&mut run, Stage::Parse, e.to_string()),
         }
     }
-    timed(&mut run, "parse", started);
+    timed(&mut run, Stage::Parse, started);
     Ok(run)
 }
 
@@ -295,10 +295,10 @@ pub async fn diagnose(ctx: &Context, run: &mut Run, which: Diagnosers) {
     );
     let qualifier = run.incident.qualifier.clone();
     let collected = collect(ctx, run, qualifier.as_deref(), window).await;
-    timed(run, "collect", started);
+    timed(run, Stage::Collect, started);
     let evidence = match collected {
         Ok(e) => Arc::new(e),
-        Err(e) => return fail(run, "collect", e.to_string()),
+        Err(e) => return fail(run, Stage::Collect, e.to_string()),
     };
     // The model answers in seconds, the rules in a millisecond: start the
     // model first, run the rules meanwhile.
@@ -317,7 +317,7 @@ pub async fn diagnose(ctx: &Context, run: &mut Run, which: Diagnosers) {
         run.findings.extend(report.findings);
         run.plugin_failures.extend(report.plugin_failures);
         run.rules = report.rules;
-        timed(run, "rules", started);
+        timed(run, Stage::Rules, started);
     }
     if let Some(task) = ai {
         let started = Instant::now();
@@ -328,7 +328,7 @@ pub async fn diagnose(ctx: &Context, run: &mut Run, which: Diagnosers) {
             }
             Err(e) => tracing::error!(error = %e, "the AI diagnoser's task died"),
         }
-        timed(run, "ai", started);
+        timed(run, Stage::Ai, started);
     }
     run.evidence = Some(diagnosis::summarize(&evidence));
     run.before = Some(Health::of(&evidence));
@@ -367,7 +367,7 @@ pub async fn decide(ctx: &Context, run: &mut Run) {
     let Some(function) = run.function.clone() else {
         return fail(
             run,
-            "decide",
+            Stage::Decide,
             "no function state: the collect stage did not run",
         );
     };
@@ -402,7 +402,7 @@ pub async fn decide(ctx: &Context, run: &mut Run) {
             answered_ms: None,
         });
     }
-    timed(run, "decide", started);
+    timed(run, Stage::Decide, started);
 }
 
 fn decide_with(
@@ -463,7 +463,7 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
     .await;
     let mut function = match fresh {
         Ok(f) => f,
-        Err(e) => return fail(run, "execute", e.to_string()),
+        Err(e) => return fail(run, Stage::Execute, e.to_string()),
     };
     // A retried execute (the last attempt crashed): finish what it started.
     let ours_in_history = match resume(ctx, run, &function).await {
@@ -472,7 +472,7 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
         Resume::Changed(change) => {
             tracing::info!("a retried execute: the change was made before the crash; verifying it");
             run.change = Some(change);
-            timed(run, "execute", started);
+            timed(run, Stage::Execute, started);
             return;
         }
         Resume::Escalate(reason) => return escalate(run, reason),
@@ -497,7 +497,7 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
     if approved_target.is_some()
         && Some((function.memory_mb, decision.target_memory_mb.unwrap_or(0))) != approved_target
     {
-        timed(run, "execute", started);
+        timed(run, Stage::Execute, started);
         return escalate(
             run,
             format!(
@@ -515,7 +515,7 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
         } else {
             Status::NoAction
         };
-        timed(run, "execute", started);
+        timed(run, Stage::Execute, started);
         return;
     };
     // Write-ahead: the change goes into the function's history (so the next
@@ -581,7 +581,7 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
                                 changes_last_24h: h.changes_last_24h.saturating_sub(1),
                             },
                             Err(e) => {
-                                timed(run, "execute", started);
+                                timed(run, Stage::Execute, started);
                                 return escalate(
                                     run,
                                     format!(
@@ -618,7 +618,7 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
             other => break Some(other),
         }
     };
-    timed(run, "execute", started);
+    timed(run, Stage::Execute, started);
     match result {
         None => {}
         Some(Ok(change)) => {
@@ -635,10 +635,12 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
             }
             smoke(ctx, run).await;
         }
-        Some(Err(RepairError::NotFound(name))) => {
-            fail(run, "execute", format!("function {name} no longer exists"))
-        }
-        Some(Err(RepairError::Aws(message))) => fail(run, "execute", message),
+        Some(Err(RepairError::NotFound(name))) => fail(
+            run,
+            Stage::Execute,
+            format!("function {name} no longer exists"),
+        ),
+        Some(Err(RepairError::Aws(message))) => fail(run, Stage::Execute, message),
         Some(Err(e)) => {
             run.status = Status::Escalated;
             if let Some(d) = run.decision.as_mut() {
@@ -739,7 +741,7 @@ async fn smoke(ctx: &Context, run: &mut Run) {
         .functions
         .invoke(&function.name, change.alias.as_deref(), payload.as_bytes())
         .await;
-    timed(run, "smoke", started);
+    timed(run, Stage::Smoke, started);
     let test = match invoked {
         Err(e) => SmokeTest {
             ok: false,
@@ -820,10 +822,10 @@ pub async fn verify(ctx: &Context, run: &mut Run) {
         end_ms: ctx.clock.now_ms(),
     };
     let collected = collect(ctx, run, change.alias.as_deref(), window).await;
-    timed(run, "verify", started);
+    timed(run, Stage::Verify, started);
     let mut after_evidence = match collected {
         Ok(e) => e,
-        Err(e) => return unverifiable(run, "verify", &e.to_string(), window),
+        Err(e) => return unverifiable(run, Stage::Verify, &e.to_string(), window),
     };
     // Reports of invocations that still ran with the old memory do not count.
     after_evidence
@@ -846,10 +848,10 @@ pub async fn verify(ctx: &Context, run: &mut Run) {
 
 /// A change that could not be judged is undone: the verdict says so, and
 /// the rollback stage restores (never an unjudged change left in place).
-pub fn unverifiable(run: &mut Run, stage: &str, why: &str, window: Window) {
-    tracing::warn!(stage, why, "the change could not be verified: undoing it");
+pub fn unverifiable(run: &mut Run, stage: Stage, why: &str, window: Window) {
+    tracing::warn!(%stage, why, "the change could not be verified: undoing it");
     run.failure = Some(StageFailure {
-        stage: stage.to_owned(),
+        stage,
         message: why.to_owned(),
     });
     run.verification = Some(Verification {
@@ -878,7 +880,7 @@ pub async fn rollback(ctx: &Context, run: &mut Run) {
         Verdict::Unchanged | Verdict::Worse => {
             let started = Instant::now();
             let result = ctx.repairer().restore(&change).await;
-            timed(run, "rollback", started);
+            timed(run, Stage::Rollback, started);
             run.rollback = Some(Rollback {
                 restored_memory_mb: change.previous_memory_mb,
                 ok: result.is_ok(),
@@ -894,7 +896,7 @@ pub async fn rollback(ctx: &Context, run: &mut Run) {
                         d.reasons.push(format!("not rolled back: {e}"));
                     }
                 }
-                Err(e) => fail(run, "rollback", e.to_string()),
+                Err(e) => fail(run, Stage::Rollback, e.to_string()),
             }
         }
     }
@@ -923,7 +925,7 @@ pub async fn record(ctx: &Context, run: &mut Run) {
         tracing::error!(error = %e, "could not write the audit record");
         if run.failure.is_none() {
             run.failure = Some(StageFailure {
-                stage: "record".into(),
+                stage: Stage::Record,
                 message: e.to_string(),
             });
         }
@@ -965,7 +967,7 @@ async fn finish(ctx: &Context, run: &mut Run) {
     if let Some(error) = run.step_error.take()
         && run.failure.is_none()
     {
-        fail(run, "workflow", caught(&error, 500));
+        fail(run, Stage::Workflow, caught(&error, 500));
     }
     if run.status == Status::Started {
         match &run.change {
@@ -993,7 +995,7 @@ async fn finish(ctx: &Context, run: &mut Run) {
             Err(e) => tracing::error!(error = %e, "could not notify"),
         }
     }
-    timed(run, "record", started);
+    timed(run, Stage::Record, started);
     if let Some((sink, host)) = &ctx.metrics {
         sink.emit(&crate::metrics::documents(run, host, ctx.clock.now_ms()));
     }

@@ -19,21 +19,8 @@ use crate::decide::Action;
 use crate::incident::AlarmState;
 use crate::ports::AuditStore;
 use crate::ports::{Claim, StoredRecord};
+use crate::stage::Stage;
 use crate::verify::Verdict;
-
-/// The stage names the Lambda handler knows, in workflow order.
-pub const STAGES: &[&str] = &[
-    "parse",
-    "rules",
-    "ai",
-    "decide",
-    "await_approval",
-    "approve",
-    "execute",
-    "verify",
-    "rollback",
-    "record",
-];
 
 /// One Step Functions task's payload: `{"stage": "...", ...}`.
 #[derive(Debug, Clone, Deserialize)]
@@ -170,16 +157,16 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<StageReply, S
             version,
             step_error,
         } => return record_stage(ctx, &incident, version, step_error).await,
-        StageRequest::Rules { incident, version } => ("rules", incident, version),
+        StageRequest::Rules { incident, version } => (Stage::Rules, incident, version),
         StageRequest::Ai {
             incident,
             version,
             step_error,
         } => {
             caught = step_error;
-            ("ai", incident, version)
+            (Stage::Ai, incident, version)
         }
-        StageRequest::Decide { incident, version } => ("decide", incident, version),
+        StageRequest::Decide { incident, version } => (Stage::Decide, incident, version),
         StageRequest::AwaitApproval {
             incident,
             version,
@@ -191,36 +178,33 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<StageReply, S
             step_error,
         } => {
             caught = Some(step_error);
-            ("approve", incident, version)
+            (Stage::Approve, incident, version)
         }
-        StageRequest::Execute { incident, version } => ("execute", incident, version),
-        StageRequest::Verify { incident, version } => ("verify", incident, version),
+        StageRequest::Execute { incident, version } => (Stage::Execute, incident, version),
+        StageRequest::Verify { incident, version } => (Stage::Verify, incident, version),
         StageRequest::Rollback {
             incident,
             version,
             step_error,
         } => {
             caught = step_error;
-            ("rollback", incident, version)
+            (Stage::Rollback, incident, version)
         }
     };
     let (mut run, stored) = load(ctx, &incident).await?;
     // Undoing an unjudged change may follow execute directly.
-    let asked = if name == "rollback" && caught.is_some() {
-        "rollback-unverified"
-    } else {
-        name
-    };
-    if next(asked, version, &stored.stages).map_err(|e| format!("incident {incident}: {e}"))?
+    let unverified = name == Stage::Rollback && caught.is_some();
+    if next(name, unverified, version, &stored.stages)
+        .map_err(|e| format!("incident {incident}: {e}"))?
         == Next::Done
     {
         // A retried task whose attempt committed: its result stands.
         return Ok(StageReply::of(&run, stored.version, true));
     }
     match name {
-        "rules" | "ai" => return branch(ctx, name, run, stored, caught).await,
-        "decide" => decide(ctx, &mut run).await,
-        "approve" => {
+        Stage::Rules | Stage::Ai => return branch(ctx, name, run, stored, caught).await,
+        Stage::Decide => decide(ctx, &mut run).await,
+        Stage::Approve => {
             let why = caught.as_ref().map(caught_text).unwrap_or_default();
             tracing::warn!(%why, "the approval wait ended without an answer");
             approval::expire(
@@ -229,8 +213,8 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<StageReply, S
                 ctx.config.approval.timeout_seconds,
             );
         }
-        "execute" => execute(ctx, &mut run).await,
-        "verify" => {
+        Stage::Execute => execute(ctx, &mut run).await,
+        Stage::Verify => {
             window_passed(ctx, &run)?;
             verify(ctx, &mut run).await;
         }
@@ -244,7 +228,7 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<StageReply, S
                     start_ms: run.change.as_ref().map_or(0, |c| c.at_ms),
                     end_ms: ctx.clock.now_ms(),
                 };
-                super::unverifiable(&mut run, "verify", &why, window);
+                super::unverifiable(&mut run, Stage::Verify, &why, window);
             }
             rollback(ctx, &mut run).await
         }
@@ -302,21 +286,21 @@ async fn parse_stage(
         let run = stored_run(&run.incident.id, &stored)?;
         return Ok(StageReply::of(&run, stored.version, true));
     }
-    commit(ctx, "parse", &run, stored.version).await
+    commit(ctx, Stage::Parse, &run, stored.version).await
 }
 
 /// A Parallel branch: its findings join whatever the other branch committed
 /// meanwhile.
 async fn branch(
     ctx: &Context,
-    name: &str,
+    name: Stage,
     run: Run,
     mut stored: StoredRecord,
     caught: Option<Value>,
 ) -> Result<StageReply, String> {
     let which = Diagnosers {
-        rules: name == "rules",
-        ai: name == "ai",
+        rules: name == Stage::Rules,
+        ai: name == Stage::Ai,
     };
     // The loaded run may hold the other branch's work already: this branch
     // adds only its own, to the record as it stands when committing.
@@ -340,7 +324,7 @@ async fn branch(
     }
     let id = mine.incident.id.clone();
     for _ in 0..3 {
-        let merged = if stored.stages.last().is_some_and(|s| s != "parse") {
+        let merged = if stored.stages.last().is_some_and(|s| *s != Stage::Parse) {
             let theirs = stored_run(&id, &stored)?;
             merge_branches(vec![theirs, mine.clone()]).unwrap_or_else(|| mine.clone())
         } else {
@@ -351,7 +335,7 @@ async fn branch(
             Claim::Taken => {
                 // The other branch committed first: merge with it.
                 stored = load(ctx, &id).await?.1;
-                if next(name, stored.version, &stored.stages)? == Next::Done {
+                if next(name, false, stored.version, &stored.stages)? == Next::Done {
                     return Err(format!("incident {id}: {name} was committed twice"));
                 }
             }
@@ -371,7 +355,8 @@ async fn record_stage(
     step_error: Option<Value>,
 ) -> Result<StageReply, String> {
     let (mut run, stored) = load(ctx, incident).await?;
-    next("record", version, &stored.stages).map_err(|e| format!("incident {incident}: {e}"))?;
+    next(Stage::Record, false, version, &stored.stages)
+        .map_err(|e| format!("incident {incident}: {e}"))?;
     // Recorded already (a retried task): the record stands, and nobody is
     // told twice.
     if run.status.is_terminal() && run.finished_ms.is_some() {
@@ -379,7 +364,7 @@ async fn record_stage(
     }
     run.step_error = step_error;
     finish(ctx, &mut run).await;
-    let reply = commit(ctx, "record", &run, stored.version).await;
+    let reply = commit(ctx, Stage::Record, &run, stored.version).await;
     if reply.is_ok() {
         super::release(ctx, &run).await;
     }
@@ -394,7 +379,7 @@ async fn await_approval_stage(
     token: String,
 ) -> Result<StageReply, String> {
     let (mut run, stored) = load(ctx, incident).await?;
-    if next("await_approval", version, &stored.stages)
+    if next(Stage::AwaitApproval, false, version, &stored.stages)
         .map_err(|e| format!("incident {incident}: {e}"))?
         == Next::Done
     {
@@ -409,7 +394,7 @@ async fn await_approval_stage(
         ));
     }
     approval::request(ctx, &mut run, token).await?;
-    commit(ctx, "await_approval", &run, stored.version).await
+    commit(ctx, Stage::AwaitApproval, &run, stored.version).await
 }
 
 /// Keeps a retried wait's task token on the record: while the change waits,
@@ -422,8 +407,8 @@ async fn keep_token(ctx: &Context, incident: &str, token: String) -> Result<(Run
     for _ in 0..3 {
         let (mut run, stored) = load(ctx, incident).await?;
         let waits_or_answered = matches!(
-            stored.stages.last().map(String::as_str),
-            Some("await_approval" | "approve")
+            stored.stages.last(),
+            Some(Stage::AwaitApproval | Stage::Approve)
         );
         let Some(a) = run.approval.as_mut().filter(|a| {
             waits_or_answered
@@ -471,7 +456,7 @@ pub async fn answer_approval(
     let mut run = stored_run(incident, &stored)?;
     // The same answer again (the workflow could not be resumed the first
     // time): hand the token back to resume it; nothing more is recorded.
-    if stored.stages.last().is_some_and(|s| s == "approve")
+    if stored.stages.last() == Some(&Stage::Approve)
         && let Some(a) = &run.approval
         && let Some(token) = &a.token
         && a.by.is_some()
@@ -484,7 +469,7 @@ pub async fn answer_approval(
     {
         return Ok((StageReply::of(&run, stored.version, true), token.clone()));
     }
-    if next("approve", stored.version, &stored.stages).is_err() {
+    if next(Stage::Approve, false, stored.version, &stored.stages).is_err() {
         let state = run
             .approval
             .as_ref()
@@ -506,7 +491,7 @@ pub async fn answer_approval(
     match audit
         .commit(
             incident,
-            "approve",
+            Stage::Approve,
             &run.status.to_string(),
             &document,
             stored.version,
@@ -541,7 +526,7 @@ fn stored_run(incident: &str, stored: &StoredRecord) -> Result<Run, String> {
 }
 
 /// Saves the run `stage` produced on version `expected`.
-async fn save(ctx: &Context, stage: &str, run: &Run, expected: u64) -> Result<Claim, String> {
+async fn save(ctx: &Context, stage: Stage, run: &Run, expected: u64) -> Result<Claim, String> {
     ctx.audit
         .commit(
             &run.incident.id,
@@ -558,7 +543,7 @@ async fn save(ctx: &Context, stage: &str, run: &Run, expected: u64) -> Result<Cl
 /// Saves, and refuses when another stage committed that version first.
 async fn commit(
     ctx: &Context,
-    stage: &str,
+    stage: Stage,
     run: &Run,
     expected: u64,
 ) -> Result<StageReply, String> {
@@ -614,8 +599,17 @@ pub(crate) enum Next {
 /// Whether `stage`, asked at `version`, may run after the `stages` on record
 /// (`stages[v]` made version `v + 1`). The workflow's order is the only one
 /// taken: parse, both branches, decide, execute, verify (once more when the
-/// data was too thin), rollback; record after anything.
-pub(crate) fn next(stage: &str, version: u64, stages: &[String]) -> Result<Next, String> {
+/// data was too thin), rollback; record after anything. `unverified`: a
+/// rollback of a change whose verification failed, which may follow execute.
+pub(crate) fn next(
+    stage: Stage,
+    unverified: bool,
+    version: u64,
+    stages: &[Stage],
+) -> Result<Next, String> {
+    use Stage::{
+        Ai, Approve, AwaitApproval, Decide, Execute, Parse, Record, Rollback, Rules, Verify,
+    };
     let at = stages.len() as u64;
     if version > at {
         return Err(format!(
@@ -623,72 +617,72 @@ pub(crate) fn next(stage: &str, version: u64, stages: &[String]) -> Result<Next,
         ));
     }
     let mut version = version;
-    if stage == "decide" {
+    if stage == Decide {
         // Decide is asked with parse's version: the branches committed since.
         while stages
             .get(version as usize)
-            .is_some_and(|s| s == "rules" || s == "ai")
+            .is_some_and(|s| matches!(s, Rules | Ai))
         {
             version += 1;
         }
     }
-    if stage == "approve"
-        && stages
-            .get(version as usize)
-            .is_some_and(|s| s == "await_approval")
-    {
+    if stage == Approve && stages.get(version as usize) == Some(&AwaitApproval) {
         // The wait's timeout is caught with decide's reference: the wait
         // committed since.
         version += 1;
     }
     let (before, since) = stages.split_at(version as usize);
-    let last = before.last().map(String::as_str);
-    let names = |s: &[String]| s.join(" → ");
+    let last = before.last().copied();
+    let names = |s: &[Stage]| s.iter().map(|s| s.name()).collect::<Vec<_>>().join(" → ");
+    let asked = if unverified {
+        format!("{stage} (unverified)")
+    } else {
+        stage.to_string()
+    };
     match stage {
-        "record" => Ok(Next::Run),
-        "rules" | "ai" => {
-            if since.iter().any(|s| s == stage) {
+        Record => Ok(Next::Run),
+        Rules | Ai => {
+            if since.contains(&stage) {
                 return Ok(Next::Done);
             }
-            let other = if stage == "rules" { "ai" } else { "rules" };
-            if last == Some("parse") && since.iter().all(|s| s == other) {
+            let other = if stage == Rules { Ai } else { Rules };
+            if last == Some(Parse) && since.iter().all(|s| *s == other) {
                 Ok(Next::Run)
             } else {
                 Err(format!(
-                    "{stage} cannot follow {} (at version {version}); refusing",
+                    "{asked} cannot follow {} (at version {version}); refusing",
                     names(stages)
                 ))
             }
         }
         _ => {
             if let Some(first) = since.first() {
-                let committed_as = stage.strip_suffix("-unverified").unwrap_or(stage);
-                return if first == committed_as {
+                return if *first == stage {
                     Ok(Next::Done)
                 } else {
                     Err(format!(
-                        "a stale {stage} request: the record has moved on to {}; refusing",
+                        "a stale {asked} request: the record has moved on to {}; refusing",
                         names(since)
                     ))
                 };
             }
-            let tail = |a: &str, b: &str| before.ends_with(&[a.to_owned(), b.to_owned()]);
-            let verifies = before.iter().filter(|s| *s == "verify").count();
+            let tail = |a: Stage, b: Stage| before.ends_with(&[a, b]);
+            let verifies = before.iter().filter(|s| **s == Verify).count();
             let allowed = match stage {
-                "decide" => tail("rules", "ai") || tail("ai", "rules"),
-                "await_approval" => last == Some("decide"),
-                "approve" => last == Some("await_approval"),
-                "execute" => matches!(last, Some("decide" | "approve")),
-                "verify" => last == Some("execute") || (last == Some("verify") && verifies == 1),
-                "rollback" => last == Some("verify"),
-                "rollback-unverified" => matches!(last, Some("execute" | "verify")),
+                Decide => tail(Rules, Ai) || tail(Ai, Rules),
+                AwaitApproval => last == Some(Decide),
+                Approve => last == Some(AwaitApproval),
+                Execute => matches!(last, Some(Decide | Approve)),
+                Verify => last == Some(Execute) || (last == Some(Verify) && verifies == 1),
+                Rollback if unverified => matches!(last, Some(Execute | Verify)),
+                Rollback => last == Some(Verify),
                 _ => false,
             };
             if allowed {
                 Ok(Next::Run)
             } else {
                 Err(format!(
-                    "{stage} cannot follow {}; refusing",
+                    "{asked} cannot follow {}; refusing",
                     if before.is_empty() {
                         "the claim".to_owned()
                     } else {

@@ -428,7 +428,7 @@ async fn a_failed_claim_is_a_failure_at_parse_and_changes_nothing() {
     w.audit.fail(AuditOp::Claim);
     let run = w.run("noclaim").await;
     assert_eq!(run.status, Status::Failed);
-    assert_eq!(run.failure.unwrap().stage, "parse");
+    assert_eq!(run.failure.unwrap().stage.name(), "parse");
     assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 0);
 }
 
@@ -443,7 +443,7 @@ async fn a_function_that_cannot_be_read_is_a_failure_at_collect() {
     let run = w.run("unreadable").await;
     assert_eq!(run.status, Status::Failed);
     let failure = run.failure.unwrap();
-    assert_eq!(failure.stage, "collect");
+    assert_eq!(failure.stage.name(), "collect");
     assert!(failure.message.contains("AccessDenied"), "{failure:?}");
     assert_eq!(w.audit.status(&run.incident.id).as_deref(), Some("failed"));
     assert_eq!(
@@ -527,7 +527,7 @@ async fn a_failed_update_is_a_failure_at_execute_and_nothing_changed() {
     );
     let run = w.run("stuck").await;
     assert_eq!(run.status, Status::Failed);
-    assert_eq!(run.failure.unwrap().stage, "execute");
+    assert_eq!(run.failure.unwrap().stage.name(), "execute");
     assert_eq!(w.lambda.memory_mb("stuck"), Some(256));
     assert_eq!(
         w.audit.changes().len(),
@@ -548,7 +548,7 @@ async fn a_function_deleted_during_the_window_is_a_failure_at_verify() {
     assert_eq!(run.status, Status::Failed);
     let verification = run.verification.as_ref().expect("a verdict");
     assert!(verification.reasons[0].contains("could not be verified"));
-    assert_eq!(run.failure.unwrap().stage, "rollback");
+    assert_eq!(run.failure.unwrap().stage.name(), "rollback");
     assert_eq!(w.audit.status(&run.incident.id).as_deref(), Some("failed"));
 }
 
@@ -565,7 +565,7 @@ async fn a_change_that_cannot_be_verified_is_undone_not_left_raised() {
     let run = w.run("unjudged").await;
     assert_eq!(run.status, Status::RolledBack, "{:#?}", run.verification);
     assert_eq!(w.lambda.memory_mb("unjudged"), Some(256), "put back");
-    assert_eq!(run.failure.unwrap().stage, "verify");
+    assert_eq!(run.failure.unwrap().stage.name(), "verify");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -586,7 +586,7 @@ async fn a_failed_rollback_is_recorded_as_such() {
     });
     let run = w.run("stubborn").await;
     assert_eq!(run.status, Status::Failed, "{run:#?}");
-    assert_eq!(run.failure.unwrap().stage, "rollback");
+    assert_eq!(run.failure.unwrap().stage.name(), "rollback");
     assert!(!run.rollback.unwrap().ok);
 }
 
@@ -598,7 +598,7 @@ async fn a_record_that_cannot_be_written_is_reported_and_the_notice_still_goes()
     w.audit.fail_after(AuditOp::Update, 2);
     let run = w.run("norecord").await;
     assert_eq!(run.status, Status::Repaired);
-    assert_eq!(run.failure.unwrap().stage, "record");
+    assert_eq!(run.failure.unwrap().stage.name(), "record");
     assert_eq!(w.notifier.sent.lock().unwrap().len(), 1);
 }
 

@@ -21,6 +21,7 @@ use autorepair_core::ports::{
     AliasTarget, AuditError, AuditStore, Claim, FunctionStore, Invoked, Notifier, StoreError,
     StoredRecord, Telemetry, UpdateState,
 };
+use autorepair_core::stage::Stage;
 
 /// A clock that stands still until a stage sleeps; each sleep moves it on and
 /// runs the hooks (a workload writing the traffic of the elapsed time).
@@ -660,7 +661,7 @@ impl AuditStore for MemoryAudit {
     async fn commit(
         &self,
         incident_id: &str,
-        stage: &str,
+        stage: Stage,
         status: &str,
         record_json: &str,
         expected: u64,
@@ -673,7 +674,7 @@ impl AuditStore for MemoryAudit {
                 record.status = status.to_owned();
                 record.document = record_json.to_owned();
                 record.version += 1;
-                record.stages.push(stage.to_owned());
+                record.stages.push(stage);
                 Ok(Claim::Won)
             }
             _ => Ok(Claim::Taken),

@@ -12,6 +12,7 @@ use autorepair::pipeline::{self, Context, Options, Run, Status};
 
 use autorepair::rules::{Compiler, RuleSet, Sandbox};
 use autorepair::setup;
+use autorepair::stage::Stage;
 use autorepair::verify::Verdict;
 use autorepair_e2e::scenario::{TrafficClock, WINDOW};
 use autorepair_e2e::{Behaviour, Moto, Workload, alarm_event};
@@ -444,7 +445,7 @@ async fn a_function_deleted_mid_run_is_a_recorded_failure() {
     drop(w);
     assert_eq!(run.status, Status::Failed);
     assert_eq!(
-        run.failure.as_ref().map(|f| f.stage.as_str()),
+        run.failure.as_ref().map(|f| f.stage.name()),
         Some("execute")
     );
     assert_eq!(audit_status(&env, &run).await, "failed");
@@ -545,7 +546,7 @@ async fn the_lambda_stage_protocol_runs_the_whole_loop() {
     let id = recorded["incident"]["id"].as_str().unwrap();
     let record = env.ctx.audit.get(id).await.unwrap().unwrap();
     assert_eq!(
-        record.stages,
+        record.stages.iter().map(|s| s.name()).collect::<Vec<_>>(),
         [
             "parse", "rules", "ai", "decide", "execute", "verify", "rollback", "record"
         ]
@@ -553,7 +554,7 @@ async fn the_lambda_stage_protocol_runs_the_whole_loop() {
     let stale = env
         .ctx
         .audit
-        .commit(id, "execute", "started", "{}", 4, now_ms())
+        .commit(id, Stage::Execute, "started", "{}", 4, now_ms())
         .await
         .unwrap();
     assert_eq!(stale, autorepair::ports::Claim::Taken);
@@ -568,6 +569,25 @@ async fn the_lambda_stage_protocol_runs_the_whole_loop() {
     let bad: Result<pipeline::StageRequest, _> =
         serde_json::from_value(serde_json::json!({"stage": "teleport"}));
     assert!(bad.is_err());
+    // A record naming a stage this host does not know is refused, never read
+    // with the name dropped (every later stage would shift a version).
+    use aws_sdk_dynamodb::types::AttributeValue;
+    aws_sdk_dynamodb::Client::new(&env.sdk)
+        .update_item()
+        .table_name("autorepair-audit")
+        .key("pk", AttributeValue::S(format!("incident#{id}")))
+        .key("sk", AttributeValue::S("record".into()))
+        .update_expression("SET #stages = list_append(#stages, :more)")
+        .expression_attribute_names("#stages", "stages")
+        .expression_attribute_values(
+            ":more",
+            AttributeValue::L(vec![AttributeValue::S("teleport".into())]),
+        )
+        .send()
+        .await
+        .unwrap();
+    let unknown = env.ctx.audit.get(id).await.unwrap_err();
+    assert!(unknown.to_string().contains("does not know"), "{unknown}");
 }
 
 /// The AI beside the rules, through the Converse stand-in, deciding in `ai`
@@ -752,7 +772,7 @@ mod faults {
         let run = run_through(&ctx, &event).await;
         assert_eq!(run.status, Status::Failed);
         assert_eq!(
-            run.failure.as_ref().map(|f| f.stage.as_str()),
+            run.failure.as_ref().map(|f| f.stage.name()),
             Some("execute")
         );
         assert_eq!(w.memory_mb().await.unwrap(), 256, "no half-applied change");
@@ -807,7 +827,7 @@ mod faults {
         let run = run_through(&ctx, &event).await;
         assert_eq!(run.status, Status::Failed);
         let failure = run.failure.clone().unwrap();
-        assert_eq!(failure.stage, "collect");
+        assert_eq!(failure.stage.name(), "collect");
         assert!(failure.message.contains("timed out"), "{failure:?}");
         assert_eq!(w.memory_mb().await.unwrap(), 256);
         assert_eq!(

@@ -245,7 +245,7 @@ impl Harness {
             .expect("an audit record");
         (
             serde_json::from_str(&stored.document).unwrap(),
-            stored.stages,
+            stored.stages.iter().map(|s| s.name().to_owned()).collect(),
         )
     }
 }

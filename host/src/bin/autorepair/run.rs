@@ -99,7 +99,7 @@ pub fn run(args: Args, mut config: Config, no_cache: bool) -> Result<(), Failure
     if run.status == Status::Failed {
         return Err(anyhow::anyhow!(
             "the run stopped at stage {} (recorded in the audit table)",
-            run.failure.as_ref().map_or("?", |f| f.stage.as_str())
+            run.failure.as_ref().map_or("?", |f| f.stage.name())
         )
         .into());
     }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::pipeline::protocol::{Next, next};
+use crate::stage::Stage;
 
 fn request(stage: &str, reply: &StageReply) -> StageRequest {
     serde_json::from_value(serde_json::json!({
@@ -64,7 +65,7 @@ async fn the_stage_protocol_runs_the_whole_loop_by_reference() {
 
     let record = w.audit.stored(&recorded.incident).unwrap();
     assert_eq!(
-        record.stages,
+        record.stages.iter().map(|s| s.name()).collect::<Vec<_>>(),
         [
             "parse", "rules", "ai", "decide", "execute", "verify", "rollback", "record"
         ]
@@ -281,7 +282,13 @@ async fn both_branches_commit_in_either_order_and_decide_sees_both() {
     );
     assert!(run.function.is_some() && run.before.is_some());
     assert_eq!(
-        w.audit.stored(&decided.incident).unwrap().stages,
+        w.audit
+            .stored(&decided.incident)
+            .unwrap()
+            .stages
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>(),
         ["parse", "ai", "rules", "decide"]
     );
 }
@@ -419,14 +426,19 @@ async fn the_failure_path_records_what_step_functions_caught() {
     assert_eq!(recorded.status, Status::Failed);
     let run = stored(&w, &recorded.incident);
     let failure = run.failure.unwrap();
-    assert_eq!(failure.stage, "workflow");
+    assert_eq!(failure.stage.name(), "workflow");
     assert!(failure.message.contains("timed out"));
     assert_eq!(w.audit.lock_holder("caught"), None, "the lock is released");
 }
 
 #[test]
 fn only_the_workflows_order_is_taken() {
-    let s = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+    let s = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| n.parse::<Stage>().unwrap())
+            .collect::<Vec<_>>()
+    };
     let claimed = s(&["parse"]);
     let branched = s(&["parse", "rules", "ai"]);
     let decided = s(&["parse", "ai", "rules", "decide"]);
@@ -436,7 +448,7 @@ fn only_the_workflows_order_is_taken() {
         "parse", "rules", "ai", "decide", "execute", "verify", "verify",
     ]);
     // (stage, version asked, stages on record, what happens)
-    type Case<'a> = (&'a str, u64, &'a [String], Result<Next, ()>);
+    type Case<'a> = (&'a str, u64, &'a [Stage], Result<Next, ()>);
     let cases: &[Case] = &[
         ("rules", 1, &claimed, Ok(Next::Run)),
         ("ai", 1, &s(&["parse", "rules"]), Ok(Next::Run)),
@@ -501,7 +513,15 @@ fn only_the_workflows_order_is_taken() {
         ),
     ];
     for (stage_name, version, stages, expected) in cases {
-        let got = next(stage_name, *version, stages).map_err(|_| ());
+        // A name that is no stage never reaches `next`: the request does
+        // not deserialize.
+        let asked = match *stage_name {
+            "rollback-unverified" => Ok((Stage::Rollback, true)),
+            name => name.parse::<Stage>().map(|s| (s, false)).map_err(|_| ()),
+        };
+        let got = asked.and_then(|(stage, unverified)| {
+            next(stage, unverified, *version, stages).map_err(|_| ())
+        });
         assert_eq!(&got, expected, "{stage_name} at {version} after {stages:?}");
     }
 }
