@@ -311,6 +311,10 @@ async fn a_new_rule_goes_from_scaffold_to_a_signed_shadow_rule_in_run() {
             .current_dir(cwd)
             .env("CARGO_TARGET_DIR", &target)
             .env("CARGO_NET_OFFLINE", "true")
+            // CI lints its own build through clippy-driver (.ci/run); a
+            // user's new crate builds with plain rustc, as it would for them.
+            .env_remove("RUSTC_WORKSPACE_WRAPPER")
+            .env_remove("RUSTFLAGS")
             .output()
             .unwrap()
     };
@@ -323,6 +327,8 @@ async fn a_new_rule_goes_from_scaffold_to_a_signed_shadow_rule_in_run() {
     let built = autorepair_command(["rule", "build", krate.to_str().unwrap()])
         .env("CARGO_TARGET_DIR", &target)
         .env("CARGO_NET_OFFLINE", "true")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("RUSTFLAGS")
         .output()
         .unwrap();
     assert!(built.status.success(), "{}", describe(&built));
