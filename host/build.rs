@@ -35,7 +35,7 @@ fn main() {
         "Cargo.toml",
         "Cargo.lock",
         "sdk",
-        "signatures",
+        "lambda",
         "rules",
         "hostile",
     ] {

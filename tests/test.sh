@@ -32,5 +32,5 @@ export CARGO_TARGET_WASM32_WASIP2_RUNNER="$runner"
 # WASI runner offers no `statistics` import (the host's sandbox does).
 (cd plugins && cargo test --locked --target wasm32-wasip2 \
     --features autorepair-rule-sdk/local-statistics \
-    -p autorepair-signatures -p autorepair-rule-sdk \
+    -p autorepair-lambda -p autorepair-rule-sdk \
     -p oom -p memory-pressure -p timeouts -p throttles -p code-errors)

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::config::RunConfig;
 use crate::logs;
 use crate::model::{AlarmInfo, Evidence, FunctionInfo, Millis, Window};
-use crate::ports::{FunctionStore, StoreError, Telemetry};
+use crate::ports::{FunctionStore, LogRead, StoreError, Telemetry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
@@ -69,16 +69,20 @@ pub async fn collect(
                 .log_lines(&info.log_group(), window, settings.max_log_events),
         )
         .await
-        .unwrap_or_else(|_| (Vec::new(), vec![timed_out("logs")]));
+        .unwrap_or_else(|_| LogRead {
+            notes: vec![timed_out("logs")],
+            ..LogRead::default()
+        });
         Ok::<_, CollectError>((info, lines))
     };
     let (read, metrics) = tokio::join!(
         function_then_logs,
         tokio::time::timeout(bound, sources.telemetry.metrics(function_name, window)),
     );
-    let (info, (lines, log_notes)) = read?;
+    let (info, read) = read?;
     let (metrics, mut notes) = metrics.unwrap_or_else(|_| (Vec::new(), vec![timed_out("metrics")]));
-    notes.extend(log_notes);
+    notes.extend(read.notes);
+    let lines = read.lines;
     let reports = logs::parse_reports(&lines);
     Ok(Evidence {
         function: info,
@@ -87,6 +91,7 @@ pub async fn collect(
         metrics,
         reports,
         logs: lines,
+        logs_complete: read.complete,
         notes,
     })
 }

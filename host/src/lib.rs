@@ -11,9 +11,9 @@
 //!   roll back), [`notify`];
 //! - [`pipeline`] wires the stages over a [`run::Run`];
 //! - adapters: [`aws`] implements the ports; [`setup`] plugs them in;
-//! - on top: [`fleet`] (onboarding, sweeps), [`diagnose`] (offline),
-//!   [`replay`], [`record`], [`report`], [`render`], [`toolkit`] and the two
-//!   binaries.
+//! - on top: [`fleet`] (onboarding, sweeps), [`diagnosis`] (offline),
+//!   [`replay`], [`comparison`] (the A/B record), [`report`], [`render`],
+//!   [`checkup`] (`autorepair doctor`), [`toolkit`] and the two binaries.
 
 // The core's modules at their old paths, so `autorepair::model` and
 // `crate::decide` name one thing wherever they are written.
@@ -24,15 +24,15 @@ pub use autorepair_core::{
 
 pub mod ai;
 pub mod aws;
+pub mod checkup;
+pub mod comparison;
 pub mod config;
 pub mod diagnosis;
-pub mod doctor;
 pub mod evidence;
 pub mod fleet;
 pub mod iac;
 pub mod notify;
 pub mod pipeline;
-pub mod record;
 pub mod render;
 pub mod repair;
 pub mod replay;

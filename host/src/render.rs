@@ -136,7 +136,7 @@ fn rule_entry(r: &LoadedRule) -> String {
 
 /// `autorepair rule test` for people: one block per evidence file.
 pub fn rule_test(
-    outcome: &crate::toolkit::check::Outcome,
+    outcome: &crate::toolkit::rule_test::Outcome,
     sees: crate::model::Grants,
     limits: crate::rules::Limits,
     expecting: bool,

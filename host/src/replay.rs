@@ -13,11 +13,11 @@ use std::sync::mpsc;
 use serde::Serialize;
 
 use crate::ai::AiDiagnoser;
+use crate::comparison::{self, Label, Record};
 use crate::config::Config;
 use crate::decide::{Action, History, MergeMode};
 use crate::diagnosis::{self, EvidenceError, Threads};
 use crate::model::Evidence;
-use crate::record::{self, Label, Record};
 
 /// One recorded incident.
 #[derive(Debug, Clone)]
@@ -200,7 +200,7 @@ pub fn confusion(records: &[Record]) -> Vec<Confusion> {
         for w in r
             .would_have
             .iter()
-            .filter(|w| record::informative(&w.by, &all))
+            .filter(|w| comparison::informative(&w.by, &all))
         {
             let c = by
                 .entry((!w.by.starts_with("mode:"), w.by.clone()))

@@ -198,7 +198,7 @@ async fn main() -> anyhow::Result<()> {
         .map(|r| {
             let document = serde_json::to_vec(r).map_or(0, |v| v.len());
             // Attribute names and values: pk, sk, direction, document.
-            let pk = "recommendation#".len() + r.function.len();
+            let pk = autorepair::aws::audit::keys::RECOMMENDATION_PREFIX.len() + r.function.len();
             (2 + pk + 2 + "current".len() + 9 + r.direction.to_string().len() + 8 + document) as f64
         })
         .collect();
@@ -253,8 +253,8 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "  sweep, items one after another: {sweep_s:.0} s = {per_function_ms:.1} ms a function \
 (item p50 {:.2} s, p99 {:.2} s; {} at once within an item)",
-        percentile(&batch_s, 0.5),
-        percentile(&batch_s, 0.99),
+        percentile(&batch_s, 50.0),
+        percentile(&batch_s, 99.0),
         config.fleet.concurrency
     );
     println!(
@@ -268,7 +268,7 @@ largest item {largest_item} B, largest item result {largest_result} B, Summary i
         "  DynamoDB per sweep: {} recommendation items, {:.0} B median, {:.0} B largest; \
 {write_units:.0} write units, {read_units:.0} read units",
         stored.len(),
-        percentile(&item_bytes, 0.5),
+        percentile(&item_bytes, 50.0),
         item_bytes.last().copied().unwrap_or(0.0)
     );
     println!("  one sweep on AWS at list prices (us-east-1):");

@@ -16,6 +16,7 @@ pub fn now_ms() -> Millis {
 /// The time source the stages read and wait on.
 #[async_trait::async_trait]
 pub trait Clock: Send + Sync {
+    /// Now, in ms since the Unix epoch.
     fn now_ms(&self) -> Millis;
     /// Waits `duration` (the verification window, a retry's backoff).
     async fn sleep(&self, duration: Duration);

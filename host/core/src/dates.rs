@@ -18,10 +18,22 @@ const MAX_OFFSET_SECONDS: i32 = 14 * 3_600;
 /// A timestamp or a day that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DateError {
+    /// A timestamp [`parse_timestamp`] could not read.
     #[error("{text:?} is not a timestamp like 2026-01-01T00:00:00.000+0000: {reason}")]
-    Timestamp { text: String, reason: String },
+    Timestamp {
+        /// The text given.
+        text: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A day [`parse_day`] could not read.
     #[error("{text:?} is not a YYYY-MM-DD date: {reason}")]
-    Day { text: String, reason: String },
+    Day {
+        /// The text given.
+        text: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// `2026-01-01T00:00:00.000+0000`, `…Z`, `…+00:00` or with a space for the

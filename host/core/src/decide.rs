@@ -7,12 +7,12 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    FindingKind, FunctionInfo, Millis, Recommendation, RuleFailure, SourcedFinding,
+    FindingKind, FunctionInfo, Millis, Recommendation, RecordedChange, RuleFailure, SourcedFinding,
 };
 
-/// Lambda's own bounds on memory, in MB.
-pub const LAMBDA_MIN_MB: u32 = 128;
-pub const LAMBDA_MAX_MB: u32 = 10_240;
+/// Lambda's own bounds on memory, in MB (from the `autorepair-lambda` crate
+/// the rules read too).
+pub use autorepair_lambda::memory::{MAX_MB as LAMBDA_MAX_MB, MIN_MB as LAMBDA_MIN_MB};
 
 /// The safety guard. Every field has a default and can be set in config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +34,7 @@ pub struct Policy {
     pub max_changes_per_day: u32,
     /// Only functions carrying this tag with this value are repaired.
     pub opt_in_tag_key: String,
+    /// The value the opt-in tag must have.
     pub opt_in_tag_value: String,
 }
 
@@ -64,7 +65,7 @@ impl Policy {
         let mut problems = Vec::new();
         if !(LAMBDA_MIN_MB..=LAMBDA_MAX_MB).contains(&self.ceiling_mb) {
             problems.push(format!(
-                "policy.ceiling_mb = {} must be within 128..=10240",
+                "policy.ceiling_mb = {} must be within {LAMBDA_MIN_MB}..={LAMBDA_MAX_MB}",
                 self.ceiling_mb
             ));
         }
@@ -108,6 +109,7 @@ pub enum MergeMode {
 }
 
 impl MergeMode {
+    /// Every mode, in declaration order: what [`would_have`] compares.
     pub const ALL: [MergeMode; 5] = [
         MergeMode::Rules,
         MergeMode::Ai,
@@ -140,11 +142,35 @@ impl fmt::Display for MergeMode {
     }
 }
 
+/// How far back the guard counts a function's changes (the daily cap).
+pub const HISTORY_WINDOW_MS: Millis = 24 * 3_600_000;
+
 /// What the guard knows of the function's past changes (kept by the audit log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct History {
+    /// When an incident last changed the function (ms since the Unix epoch); `None`
+    /// when none did in the window.
     pub last_change_ms: Option<Millis>,
+    /// How many changes incidents made in the last 24 hours (the daily cap's count).
     pub changes_last_24h: u32,
+}
+
+impl History {
+    /// The history the guard judges by at `now_ms`: incidents' changes in
+    /// the [`HISTORY_WINDOW_MS`] before it. A sweep's downsizing is not one,
+    /// so an out-of-memory right after it is repaired at once.
+    pub fn at(changes: &[RecordedChange], now_ms: Millis) -> History {
+        let since = now_ms - HISTORY_WINDOW_MS;
+        let times: Vec<Millis> = changes
+            .iter()
+            .filter(|c| c.at_ms > since && !c.by_sweep())
+            .map(|c| c.at_ms)
+            .collect();
+        History {
+            last_change_ms: times.iter().copied().max(),
+            changes_last_24h: times.len() as u32,
+        }
+    }
 }
 
 /// What the decision step resolved to do about one incident.
@@ -189,12 +215,16 @@ pub struct Decision {
 /// Everything the decision depends on besides the policy and the mode.
 #[derive(Debug, Clone, Copy)]
 pub struct Situation<'a> {
+    /// The function as read now: its memory and tags.
     pub function: &'a FunctionInfo,
+    /// Every source's findings, shadow ones included.
     pub findings: &'a [SourcedFinding],
     /// Rules that failed on this incident (or never loaded); those marked
     /// `veto` could have vetoed a memory change.
     pub failures: &'a [RuleFailure],
+    /// The function's recent changes, for the cooldown and the daily cap.
     pub history: History,
+    /// The time the decision is made at (ms since the Unix epoch).
     pub now_ms: Millis,
 }
 
@@ -307,10 +337,7 @@ pub fn decide(situation: &Situation<'_>, policy: &Policy, mode: MergeMode) -> De
 
 /// The least step worth making after an out of memory at `current`:
 /// `max(current × 1.25, current + 64)`, rounded up to 64 MB.
-pub fn smallest_oom_step(current: u32) -> u32 {
-    let wanted = (f64::from(current) * 1.25).max(f64::from(current) + 64.0);
-    ((wanted / 64.0).ceil() as u32).saturating_mul(64)
-}
+pub use autorepair_lambda::memory::least_after_out_of_memory as smallest_oom_step;
 
 fn describe_view(f: &SourcedFinding) -> String {
     let shadow = if f.shadow {
@@ -509,7 +536,9 @@ fn guard(
 pub struct WouldHave {
     /// `mode:<mode>` or `source:<source>` (e.g. `source:rule:oom`, `source:ai`).
     pub by: String,
+    /// What it would have done.
     pub action: Action,
+    /// The memory it would have set (MB), for `set_memory`.
     pub target_memory_mb: Option<u32>,
 }
 

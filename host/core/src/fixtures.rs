@@ -3,6 +3,7 @@
 
 /// The account and region the test fixtures name (moto's defaults).
 pub const ACCOUNT: &str = "123456789012";
+/// The region the fixtures' events and ARNs name.
 pub const REGION: &str = "us-east-1";
 
 /// Unix ms → `2026-01-01T00:00:00.000+0000`, CloudWatch's alarm timestamp format.

@@ -12,11 +12,15 @@ use crate::dates;
 use crate::digest::sha256_hex;
 use crate::model::{AlarmInfo, Millis};
 
+/// A CloudWatch alarm's state, as the event names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AlarmState {
+    /// Past its threshold (`ALARM`): the only state autorepair acts on.
     Alarm,
+    /// Back within its threshold (`OK`).
     Ok,
+    /// Too little data to judge (`INSUFFICIENT_DATA`).
     InsufficientData,
 }
 
@@ -26,23 +30,30 @@ pub struct Incident {
     /// Derived from the alarm ARN and the state timestamp, so a redelivered
     /// event has the same id.
     pub id: String,
+    /// The function the alarm's metric names (its `FunctionName` dimension).
     pub function_name: String,
     /// The alias or version the alarm names (`Resource` = `name:alias`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qualifier: Option<String>,
+    /// The alarm's name.
     pub alarm_name: String,
+    /// The alarm's ARN; built from the account and region when the event lacks it.
     pub alarm_arn: String,
+    /// The state the alarm entered.
     pub state: AlarmState,
+    /// CloudWatch's text for why the state changed.
     pub reason: String,
     /// The first metric the alarm watches (e.g. "Errors").
     pub metric: String,
     /// When the alarm entered this state.
     pub timestamp_ms: Millis,
+    /// The AWS region the event came from, when it says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
 }
 
 impl Incident {
+    /// The alarm as the evidence records it.
     pub fn alarm_info(&self) -> AlarmInfo {
         AlarmInfo {
             name: self.alarm_name.clone(),
@@ -58,26 +69,41 @@ impl Incident {
     }
 }
 
+/// Why an event is no incident autorepair can handle.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IncidentError {
+    /// Not JSON (the parser's message).
     #[error("the event is not valid JSON: {0}")]
     Json(String),
+    /// JSON, but not an alarm state change (what is missing or wrong).
     #[error("the event is not a CloudWatch alarm state change: {0}")]
     NotAnAlarm(String),
+    /// The alarm watches no Lambda function (the alarm's name).
     #[error("alarm {0:?} watches no Lambda function (no FunctionName dimension in any metric)")]
     NotLambda(String),
+    /// The alarm watches another account's metric: autorepair changes only its own
+    /// account's functions.
     #[error(
         "alarm {alarm:?} watches a metric of account {metric_account}, not of this account ({alarm_account}): autorepair changes functions in its own account only; alarm there instead"
     )]
     CrossAccount {
+        /// The alarm's name.
         alarm: String,
+        /// The account the metric belongs to.
         metric_account: String,
+        /// This account: the alarm's.
         alarm_account: String,
     },
+    /// The alarm combines metrics of several functions: which to repair is unclear.
     #[error(
         "alarm {alarm:?} combines metrics of several functions ({functions}): which one to repair is ambiguous; alarm on one function"
     )]
-    Ambiguous { alarm: String, functions: String },
+    Ambiguous {
+        /// The alarm's name.
+        alarm: String,
+        /// Two of the functions it names, comma-separated.
+        functions: String,
+    },
 }
 
 /// Parses an alarm event in either shape.
@@ -87,6 +113,7 @@ pub fn parse(text: &str) -> Result<Incident, IncidentError> {
     parse_value(&event)
 }
 
+/// Like [`parse`], for an event already read as JSON.
 pub fn parse_value(event: &Value) -> Result<Incident, IncidentError> {
     let not_alarm = |what: &str| IncidentError::NotAnAlarm(what.to_owned());
     let (data, alarm_arn) = if let Some(detail) = event.get("detail") {

@@ -13,6 +13,10 @@
 //!
 //! The module map of the whole product is docs/architecture.md.
 
+// Every public item says what it is: this crate is the vocabulary the rest
+// of the product is written in (checked with `-D warnings` in CI).
+#![warn(missing_docs)]
+
 pub mod clock;
 pub mod dates;
 pub mod decide;

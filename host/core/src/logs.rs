@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 
-use autorepair_signatures as sig;
+use autorepair_lambda::signatures as sig;
 use serde_json::Value;
 
 use crate::model::{InvocationReport, InvocationStatus, LogLine};
@@ -439,7 +439,7 @@ pub fn keep_newest(lines: &mut Vec<LogLine>, cap: usize) -> usize {
 
 /// The client-side twin of [`LOG_FILTER`].
 pub fn relevant(message: &str) -> bool {
-    use autorepair_signatures as sig;
+    use autorepair_lambda::signatures as sig;
     message.contains("REPORT")
         || message.contains("platform.report")
         || message.contains("platform.initReport")

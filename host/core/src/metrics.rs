@@ -15,6 +15,7 @@ pub const NAMESPACE: &str = "autorepair";
 
 /// Where metric documents go: in Lambda, a line each on standard output.
 pub trait MetricSink: Send + Sync {
+    /// Writes `documents`, each one EMF JSON document; never fails a stage.
     fn emit(&self, documents: &[String]);
 }
 

@@ -8,6 +8,29 @@ use serde::{Deserialize, Serialize};
 /// Unix time in milliseconds.
 pub type Millis = i64;
 
+/// One memory change on a function's record (the audit table's history).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedChange {
+    /// The incident that made it, or `sweep:<name>` for a sweep's downsizing.
+    pub incident_id: String,
+    /// When it was made (ms since the Unix epoch).
+    pub at_ms: Millis,
+    /// The memory before (MB).
+    pub from_mb: u32,
+    /// The memory after (MB).
+    pub to_mb: u32,
+}
+
+impl RecordedChange {
+    /// Whether a sweep made it (recorded under
+    /// [`SWEEP_CHANGE_PREFIX`](crate::ports::SWEEP_CHANGE_PREFIX)), not an
+    /// incident.
+    pub fn by_sweep(&self) -> bool {
+        self.incident_id
+            .starts_with(crate::ports::SWEEP_CHANGE_PREFIX)
+    }
+}
+
 /// A function's name from what a person or a payload gave: the name itself,
 /// or its ARN (`arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`),
 /// whose qualifier is dropped. Anything else is returned as it is (the
@@ -25,14 +48,20 @@ pub fn function_name(given: &str) -> &str {
 /// The function under incident, as configured when evidence was collected.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FunctionInfo {
+    /// The function's name (never an ARN).
     pub name: String,
     #[serde(default)]
+    /// Its ARN; it ends in `:<qualifier>` when a qualifier was read.
     pub arn: String,
     #[serde(default)]
+    /// Lambda's runtime id (`python3.12`, `nodejs20.x`…); empty when unknown.
     pub runtime: String,
+    /// `x86_64` (Lambda's default) or `arm64`.
     #[serde(default = "default_architecture")]
     pub architecture: String,
+    /// The configured memory size (MB): what a repair changes.
     pub memory_mb: u32,
+    /// The configured timeout (seconds); Lambda's default is 3.
     #[serde(default = "default_timeout_s")]
     pub timeout_s: u32,
     /// Alias or version the alarm names, if any (`alias` in runs recorded
@@ -96,11 +125,15 @@ fn default_timeout_s() -> u32 {
 /// The alarm that opened the incident.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlarmInfo {
+    /// The CloudWatch alarm's name.
     pub name: String,
     #[serde(default)]
+    /// The first metric it watches (e.g. `Errors`); empty when unknown.
     pub metric: String,
+    /// Its state on the event: `ALARM`, `OK` or `INSUFFICIENT_DATA`.
     #[serde(default = "default_alarm_state")]
     pub state: String,
+    /// CloudWatch's text for why the state changed.
     #[serde(default)]
     pub reason: String,
 }
@@ -109,74 +142,122 @@ fn default_alarm_state() -> String {
     "ALARM".into()
 }
 
+/// A span of time: what evidence covers, or what a verification reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
+    /// Where it starts (ms since the Unix epoch).
     pub start_ms: Millis,
+    /// Where it ends (ms since the Unix epoch).
     pub end_ms: Millis,
 }
 
+/// One sample of a metric series.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Point {
+    /// The sample's time (ms since the Unix epoch).
     pub timestamp_ms: Millis,
+    /// The statistic's value, in the series' unit.
     pub value: f64,
 }
 
+/// One CloudWatch metric over the incident's window (e.g. `AWS/Lambda` `Errors`, `Sum`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricSeries {
+    /// CloudWatch namespace (`AWS/Lambda`, `LambdaInsights`).
     pub namespace: String,
+    /// Metric name (`Errors`, `Duration`, `memory_utilization`…).
     pub name: String,
+    /// The statistic each point holds (`Sum`, `Maximum`…).
     pub statistic: String,
+    /// CloudWatch's unit (`Count`, `Milliseconds`, `Percent`…); empty when not given.
     #[serde(default)]
     pub unit: String,
+    /// The samples, as CloudWatch returned them.
     #[serde(default)]
     pub points: Vec<Point>,
 }
 
+/// How an invocation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InvocationStatus {
+    /// It returned normally.
     Success,
+    /// It failed: the function's error, a crash, an out-of-memory.
     Error,
+    /// It ran past the function's timeout.
     Timeout,
 }
 
 /// One invocation, from a REPORT or platform.report log line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InvocationReport {
+    /// Lambda's request id (a UUID), or [`INIT_PHASE`](crate::logs::INIT_PHASE) for a failed
+    /// init phase.
     pub request_id: String,
+    /// When the line was logged (ms since the Unix epoch).
     pub timestamp_ms: Millis,
+    /// How long the invocation ran (ms).
     pub duration_ms: f64,
+    /// The duration Lambda billed (ms).
     pub billed_duration_ms: f64,
+    /// The memory it ran with (MB); 0 when the report gives no memory figures.
     pub memory_size_mb: u32,
+    /// The most memory it used (MB), the report's Max Memory Used; 0 when not given.
     pub max_memory_used_mb: u32,
+    /// The init phase's duration (ms), for a cold start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_duration_ms: Option<f64>,
+    /// How it ended.
     pub status: InvocationStatus,
+    /// Lambda's error type when it failed, e.g.
+    /// [`OUT_OF_MEMORY_ERROR`](crate::logs::OUT_OF_MEMORY_ERROR).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_type: Option<String>,
 }
 
+/// One CloudWatch Logs event of the function's log group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogLine {
+    /// When it was logged (ms since the Unix epoch).
     pub timestamp_ms: Millis,
+    /// The line's text, as logged.
     pub message: String,
+}
+
+fn complete() -> bool {
+    true
+}
+
+fn is_complete(complete: &bool) -> bool {
+    *complete
 }
 
 /// Everything known about one incident. This is also the recorded evidence file
 /// format (`autorepair diagnose --evidence FILE`), documented in docs/run-document.md.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
+    /// The function, as configured when the evidence was collected.
     pub function: FunctionInfo,
+    /// The alarm that opened the incident.
     pub alarm: AlarmInfo,
+    /// The span the metrics, reports and logs cover.
     pub window: Window,
+    /// CloudWatch series over the window (Lambda's, and Lambda Insights' when installed).
     #[serde(default)]
     pub metrics: Vec<MetricSeries>,
     /// Parsed invocation reports. When a file leaves this out, the host parses
     /// them from `logs`.
     #[serde(default)]
     pub reports: Vec<InvocationReport>,
+    /// The function's relevant log lines in the window (see
+    /// [`LOG_FILTER`](crate::logs::LOG_FILTER)).
     #[serde(default)]
     pub logs: Vec<LogLine>,
+    /// Whether `logs` holds every relevant line of the window (no error, no
+    /// cap). A file without it is taken as complete: it holds what it holds.
+    #[serde(default = "complete", skip_serializing_if = "is_complete")]
+    pub logs_complete: bool,
     /// What could not be collected, or was cut short ("logs capped at 20000 events").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -186,13 +267,18 @@ pub struct Evidence {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Grant {
+    /// CloudWatch metric series.
     Metrics,
+    /// Invocation reports parsed from the platform's log lines.
     Reports,
+    /// Raw log lines, which may carry what the function itself printed.
     Logs,
+    /// The function's configuration beyond its name and memory (ARN, runtime, tags…).
     Config,
 }
 
 impl Grant {
+    /// Every grant.
     pub const ALL: [Grant; 4] = [Grant::Metrics, Grant::Reports, Grant::Logs, Grant::Config];
 
     fn bit(self) -> u8 {
@@ -216,21 +302,27 @@ impl fmt::Display for Grant {
 pub struct Grants(u8);
 
 impl Grants {
+    /// Nothing granted.
     pub const NONE: Grants = Grants(0);
+    /// Every grant.
     pub const ALL: Grants = Grants(0b1111);
 
+    /// Whether the set holds `grant`.
     pub fn contains(self, grant: Grant) -> bool {
         self.0 & grant.bit() != 0
     }
 
+    /// The set with `grant` added.
     pub fn with(self, grant: Grant) -> Grants {
         Grants(self.0 | grant.bit())
     }
 
+    /// What both sets hold: what a rule wants and its operator granted.
     pub fn intersect(self, other: Grants) -> Grants {
         Grants(self.0 & other.0)
     }
 
+    /// The grants in the set, in [`Grant::ALL`]'s order.
     pub fn iter(self) -> impl Iterator<Item = Grant> {
         Grant::ALL.into_iter().filter(move |g| self.contains(*g))
     }
@@ -295,6 +387,35 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
+    /// Every kind, in the WIT enum's order: the AI's answer schema lists
+    /// these (never a copy of its own).
+    pub const ALL: [FindingKind; 8] = {
+        // A new kind fails to compile here until it is listed below.
+        const fn listed(kind: FindingKind) {
+            match kind {
+                FindingKind::MemoryExhaustion
+                | FindingKind::MemoryPressure
+                | FindingKind::CpuStarvation
+                | FindingKind::DownstreamTimeout
+                | FindingKind::Throttling
+                | FindingKind::CodeError
+                | FindingKind::Other
+                | FindingKind::MemoryLeak => {}
+            }
+        }
+        listed(FindingKind::Other);
+        [
+            FindingKind::MemoryExhaustion,
+            FindingKind::MemoryPressure,
+            FindingKind::CpuStarvation,
+            FindingKind::DownstreamTimeout,
+            FindingKind::Throttling,
+            FindingKind::CodeError,
+            FindingKind::Other,
+            FindingKind::MemoryLeak,
+        ]
+    };
+
     /// Kinds that more memory can fix. Every other kind never turns into a
     /// memory change, whatever its recommendation says.
     pub fn memory_can_help(self) -> bool {
@@ -333,6 +454,35 @@ pub enum Recommendation {
     },
 }
 
+impl Recommendation {
+    /// The `action` names on the wire, one per variant (derived from serde's
+    /// own names, so the AI's answer schema cannot drift from them).
+    pub fn actions() -> Vec<String> {
+        let every = [
+            Recommendation::SetMemory { memory_mb: 0 },
+            Recommendation::Keep,
+            Recommendation::Escalate {
+                reason: String::new(),
+            },
+        ];
+        // A new variant fails to compile here until it is added above.
+        for r in &every {
+            match r {
+                Recommendation::SetMemory { .. }
+                | Recommendation::Keep
+                | Recommendation::Escalate { .. } => {}
+            }
+        }
+        every
+            .iter()
+            .filter_map(|r| {
+                let v = serde_json::to_value(r).ok()?;
+                Some(v.get("action")?.as_str()?.to_owned())
+            })
+            .collect()
+    }
+}
+
 impl fmt::Display for Recommendation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -363,11 +513,14 @@ pub struct Finding {
 /// Who said something: a rule plugin by name, or the AI diagnoser.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Source {
+    /// A rule plugin, by the name it gives (`rule:<name>` on the wire).
     Rule(String),
+    /// The AI diagnoser (`ai` on the wire).
     Ai,
 }
 
 impl Source {
+    /// Whether this is the AI diagnoser, not a rule.
     pub fn is_ai(&self) -> bool {
         matches!(self, Source::Ai)
     }
@@ -404,9 +557,12 @@ impl<'de> Deserialize<'de> for Source {
 /// A finding with who said it, and whether that source only watches (shadow).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourcedFinding {
+    /// Who said it.
     pub source: Source,
+    /// Recorded only: the source watches and never decides.
     #[serde(default)]
     pub shadow: bool,
+    /// What it said (its fields sit beside `source` in JSON).
     #[serde(flatten)]
     pub finding: Finding,
 }
@@ -416,25 +572,34 @@ pub struct SourcedFinding {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "cause", content = "detail", rename_all = "kebab-case")]
 pub enum FailureCause {
+    /// Its module could not be fetched, read, compiled or instantiated.
     #[error("could not be loaded: {0}")]
     Load(String),
     /// Neither pinned nor validly signed by a trusted key (see `trust`).
     #[error("refused: {0}")]
     Untrusted(String),
+    /// Built for a rule interface this host does not speak.
     #[error("targets an incompatible interface: {0}")]
     Incompatible(String),
+    /// Interrupted at its CPU budget (the budget, in ms).
     #[error("ran past its CPU budget of {0} ms")]
     CpuBudget(u64),
+    /// Tried to grow its memory past the cap (the cap, in MiB).
     #[error("grew past its memory cap of {0} MiB")]
     MemoryCap(u64),
+    /// Ran out of stack.
     #[error("exhausted its stack")]
     StackOverflow,
+    /// The rule's own code panicked (its message).
     #[error("panicked: {0}")]
     Panic(String),
+    /// Stopped by any other WebAssembly trap or host error.
     #[error("trapped: {0}")]
     Trap(String),
+    /// Returned data the host refused (a malformed finding or description).
     #[error("returned invalid data: {0}")]
     InvalidOutput(String),
+    /// The rule ran and returned an error of its own.
     #[error("reported an error: {0}")]
     RuleError(String),
 }
@@ -477,6 +642,7 @@ impl FailureCause {
     }
 }
 
+/// A rule plugin that produced nothing usable on an incident, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("rule {rule}: {cause}")]
 pub struct RuleFailure {
@@ -487,6 +653,7 @@ pub struct RuleFailure {
     /// a memory rule win unopposed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub veto: bool,
+    /// Why (`cause` and `detail` in JSON).
     #[serde(flatten)]
     pub cause: FailureCause,
 }
@@ -507,23 +674,34 @@ pub enum AiStatus {
 /// record so AI and rules can be compared later.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AiRun {
+    /// The model asked, by its Bedrock id.
     pub model_id: String,
+    /// How it ended.
     pub status: AiStatus,
+    /// The finding, when the model gave a valid one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finding: Option<Finding>,
+    /// Why the answer was discarded or never came.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Wall time of the whole diagnosis, retries included (ms).
     pub latency_ms: u64,
+    /// Model calls made, retries included.
     pub attempts: u32,
+    /// Tokens the model read, as it reported them.
     pub input_tokens: u64,
+    /// Tokens the model wrote, as it reported them.
     pub output_tokens: u64,
+    /// Why the model stopped (`tool_use`, `max_tokens`…), as it said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_reason: Option<String>,
     /// From the configured prices per 1k tokens.
     pub cost_usd: f64,
     /// The prompt's own estimate, and how many sample lines and redactions it carried.
     pub prompt_tokens_estimated: usize,
+    /// Distinct error lines from the logs quoted in the prompt.
     pub sample_lines: usize,
+    /// Secret-looking strings masked in those lines.
     pub redactions: usize,
     /// Watch only: recorded, never deciding.
     #[serde(default)]
@@ -555,9 +733,14 @@ impl AiRun {
 /// One function as the fleet's listing gives it (onboarding and sweeps).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FleetFunction {
+    /// The function's name.
     pub name: String,
+    /// Its configured memory (MB).
     pub memory_mb: u32,
+    /// Its configured timeout (seconds).
     pub timeout_s: u32,
+    /// Its tags; empty for a function not opted in (see
+    /// [`Inventory`](crate::ports::Inventory)).
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     /// Layer ARNs (the Lambda Insights extension is one).
@@ -578,19 +761,26 @@ impl FleetFunction {
 /// A CloudWatch metric alarm autorepair manages for one function.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlarmSpec {
+    /// The alarm's name: `<prefix><function>-<kind>`.
     pub name: String,
+    /// The function it watches.
     pub function: String,
     /// errors, duration, throttles or memory.
     pub kind: String,
+    /// CloudWatch namespace: `AWS/Lambda`, or `LambdaInsights` for memory.
     pub namespace: String,
+    /// Metric name (`Errors`, `Duration`, `Throttles`, `memory_utilization`).
     pub metric: String,
     /// The dimension naming the function (`FunctionName`; Lambda Insights
     /// says `function_name`).
     pub dimension: String,
+    /// The statistic compared with the threshold (`Sum`, `Maximum`).
     pub statistic: String,
     /// The alarm fires at or above this.
     pub threshold: f64,
+    /// Length of one evaluated period (seconds).
     pub period_s: u32,
+    /// Periods evaluated before it fires (CloudWatch's `EvaluationPeriods`).
     pub evaluation_periods: u32,
     /// Read back from CloudWatch, it differs from what autorepair writes in
     /// something not modelled above (the function the dimension names, the
@@ -628,9 +818,12 @@ impl fmt::Display for Direction {
 pub enum SourceChange {
     /// A CloudFormation (or SAM) stack: `Resources.<logical_id>.Properties.MemorySize`.
     Cloudformation {
+        /// The stack's name.
         stack: String,
+        /// The function's logical id in the template; empty when unknown.
         #[serde(default, skip_serializing_if = "String::is_empty")]
         logical_id: String,
+        /// The size to write (MB).
         memory_mb: u32,
     },
     /// A Terraform-managed function: its `aws_lambda_function`'s `memory_size`.
@@ -638,6 +831,7 @@ pub enum SourceChange {
         /// The resource address when a tag names it.
         #[serde(default, skip_serializing_if = "String::is_empty")]
         address: String,
+        /// The size to write (MB).
         memory_mb: u32,
     },
 }
@@ -676,14 +870,18 @@ impl fmt::Display for SourceChange {
 /// replaces the one before).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StandingRecommendation {
+    /// The function's name.
     pub function: String,
+    /// Which way it points.
     pub direction: Direction,
+    /// The function's memory when the sweep read it (MB).
     pub current_mb: u32,
     /// The size to set; equals `current_mb` for `keep`.
     pub target_mb: u32,
     /// What the change would add to the monthly bill at the last 14 days'
     /// traffic (negative: a saving), in USD.
     pub monthly_cost_delta_usd: f64,
+    /// Invocations in the window the sweep read.
     pub invocations: u64,
     /// The 99th percentile of Max Memory Used over the window, when reports exist.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -692,10 +890,13 @@ pub struct StandingRecommendation {
     /// invocation needed (more than the size it died at), remembered across sweeps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oom_floor_mb: Option<u32>,
+    /// Why, for people.
     pub reasons: Vec<String>,
     /// The sweep that wrote it.
     pub sweep: String,
+    /// When the sweep wrote it (ms since the Unix epoch).
     pub at_ms: Millis,
+    /// How many days of traffic the sweep read.
     pub window_days: u32,
     /// The operator opted this function in to automatic downsizing.
     #[serde(default)]
@@ -736,32 +937,48 @@ mod tests {
 /// What one rule did on this incident, for people and for the audit record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleRun {
+    /// The rule's name (from `describe`).
     pub rule: String,
+    /// The version the rule gives itself.
     pub version: String,
+    /// Watch only: its findings were recorded, never deciding.
     pub shadow: bool,
     /// Loaded without pin or signature (`allow_unsigned`, development only).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unsigned: bool,
+    /// How long it ran (microseconds).
     pub elapsed_us: u64,
+    /// How many findings it returned.
     pub findings: usize,
+    /// Whether it failed (the cause is among the run's plugin failures).
     pub failed: bool,
+    /// Lines the rule logged while it ran.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub logs: Vec<String>,
 }
 
+/// What an incident's evidence held, in figures: the run document keeps this, not the
+/// evidence itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvidenceSummary {
+    /// The function the evidence is about.
     pub function_name: String,
+    /// Its memory when the evidence was collected (MB).
     pub memory_mb: u32,
+    /// Invocation reports in the window.
     pub invocations: usize,
+    /// Log lines read.
     pub log_lines: usize,
+    /// Metric series read.
     pub metric_series: usize,
     /// The window's length and the mean invocation duration in it: with
     /// `invocations`, what the A/B report prices memory changes with.
     #[serde(default)]
     pub window_ms: i64,
+    /// Mean invocation duration in the window (ms).
     #[serde(default)]
     pub mean_duration_ms: f64,
+    /// What could not be collected, or was cut short (the evidence's notes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
@@ -769,11 +986,16 @@ pub struct EvidenceSummary {
 /// A change made, with what it takes to undo it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
+    /// The function changed.
     pub function_name: String,
+    /// The alias the incident named, moved to the published version; `None` for `$LATEST`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias: Option<String>,
+    /// Memory before the change (MB).
     pub previous_memory_mb: u32,
+    /// Memory after the change (MB).
     pub new_memory_mb: u32,
+    /// The function's revision before our update.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_revision_id: Option<String>,
     /// The revision our update produced: the guard for a rollback.
@@ -782,11 +1004,13 @@ pub struct Change {
     /// With an alias: the version it pointed at before, and the one we published.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_version: Option<String>,
+    /// The version we published with the new memory, the alias's target now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published_version: Option<String>,
     /// With an alias: `$LATEST`'s memory before our update (the alias's
     /// version may have had another), what a rollback restores `$LATEST` to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_latest_memory_mb: Option<u32>,
+    /// When the change was made (ms since the Unix epoch).
     pub at_ms: Millis,
 }

@@ -7,16 +7,22 @@ use async_trait::async_trait;
 
 use serde_json::Value;
 
-use crate::model::{AiRun, Evidence, FunctionInfo, LogLine, MetricSeries, Millis, Window};
+use crate::model::{
+    AiRun, Evidence, FunctionInfo, LogLine, MetricSeries, Millis, RecordedChange, Window,
+};
+use crate::run::Status;
 use crate::stage::Stage;
 
+/// What the guard knows of a function's past changes ([`AuditStore::history`]).
 pub use crate::decide::History;
 
+/// The clock port, re-exported with the others.
 pub use crate::clock::Clock;
 
 /// Why a function store call failed, as the stages branch on it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
+    /// No such function (or alias); the name given.
     #[error("function {0} not found")]
     NotFound(String),
     /// Someone changed the function (or alias) since the revision we sent.
@@ -25,6 +31,7 @@ pub enum StoreError {
     /// Another update is in progress (HTTP 409).
     #[error("another update is in progress")]
     Busy,
+    /// Anything else the service said.
     #[error("{0}")]
     Other(String),
 }
@@ -32,7 +39,9 @@ pub enum StoreError {
 /// Where Lambda says the last configuration update stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpdateState {
+    /// Still being applied.
     InProgress,
+    /// It failed; Lambda's reason.
     Failed(String),
     /// Done; the revision the update produced.
     Successful(Option<String>),
@@ -50,7 +59,9 @@ pub struct Invoked {
 /// The version an alias serves, and the alias's own revision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AliasTarget {
+    /// The version the alias points at.
     pub version: String,
+    /// The alias's own revision: the guard for moving it.
     pub revision_id: Option<String>,
 }
 
@@ -79,6 +90,7 @@ pub trait FunctionStore: Send + Sync {
         code_sha256: &str,
         revision: Option<&str>,
     ) -> Result<String, StoreError>;
+    /// The version `alias` of `name` serves, and the alias's revision.
     async fn alias(&self, name: &str, alias: &str) -> Result<AliasTarget, StoreError>;
     /// Invokes the function (or alias) once, synchronously, with `payload`.
     async fn invoke(
@@ -97,6 +109,46 @@ pub trait FunctionStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
+/// What a read of a function's log lines found.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogRead {
+    /// The relevant lines, the newest kept when there were more than the cap.
+    pub lines: Vec<LogLine>,
+    /// What went wrong or was cut short, for the evidence's notes.
+    pub notes: Vec<String>,
+    /// Whether every relevant line of the window is in `lines`: no error, no
+    /// cap. A sweep never sizes down on a partial read.
+    pub complete: bool,
+}
+
+impl LogRead {
+    /// The read of `lines` (with `dropped` older ones already left out on the
+    /// way), cut to the newest `cap`; `failure` when the read stopped on an
+    /// error.
+    pub fn new(
+        mut lines: Vec<LogLine>,
+        cap: usize,
+        mut dropped: usize,
+        failure: Option<String>,
+    ) -> LogRead {
+        dropped += crate::logs::keep_newest(&mut lines, cap);
+        let mut notes = Vec::new();
+        if let Some(failure) = &failure {
+            notes.push(format!("logs: {failure}"));
+        }
+        if dropped > 0 {
+            notes.push(format!(
+                "logs: capped at {cap} events, the newest kept ({dropped} older ones left out)"
+            ));
+        }
+        LogRead {
+            lines,
+            notes,
+            complete: failure.is_none() && dropped == 0,
+        }
+    }
+}
+
 /// CloudWatch, as the collect stage uses it. A source that fails or is missing
 /// is a note, never an error: evidence is collected with what there is.
 #[async_trait]
@@ -104,26 +156,24 @@ pub trait Telemetry: Send + Sync {
     /// The Lambda (and Lambda Insights, when present) series of `function`
     /// over `window`, with notes on what was missing.
     async fn metrics(&self, function: &str, window: Window) -> (Vec<MetricSeries>, Vec<String>);
-    /// The relevant lines of `log_group` in `window`, at most `cap`, with notes.
-    async fn log_lines(
-        &self,
-        log_group: &str,
-        window: Window,
-        cap: usize,
-    ) -> (Vec<LogLine>, Vec<String>);
+    /// The relevant lines of `log_group` in `window`, at most `cap`.
+    async fn log_lines(&self, log_group: &str, window: Window, cap: usize) -> LogRead;
 }
 
 /// A failed audit store call.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("audit table {table}: {message}")]
 pub struct AuditError {
+    /// The table's name.
     pub table: String,
+    /// What went wrong.
     pub message: String,
 }
 
 /// Whether a conditional write went through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
+    /// The write went through.
     Won,
     /// Someone was there first (a redelivered event, a lock held, another
     /// stage's commit).
@@ -133,7 +183,8 @@ pub enum Claim {
 /// One incident's record as the audit table holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRecord {
-    pub status: String,
+    /// The run's status, as the record holds it.
+    pub status: Status,
     /// The run document (JSON).
     pub document: String,
     /// How many stages have committed since the claim (0 right after it);
@@ -163,7 +214,7 @@ pub trait AuditStore: Send + Sync {
     async fn update(
         &self,
         incident_id: &str,
-        status: &str,
+        status: Status,
         record_json: &str,
         now_ms: Millis,
     ) -> Result<(), AuditError>;
@@ -174,7 +225,7 @@ pub trait AuditStore: Send + Sync {
         &self,
         incident_id: &str,
         version: u64,
-        status: &str,
+        status: Status,
         record_json: &str,
         now_ms: Millis,
     ) -> Result<Claim, AuditError>;
@@ -185,7 +236,7 @@ pub trait AuditStore: Send + Sync {
         &self,
         incident_id: &str,
         stage: Stage,
-        status: &str,
+        status: Status,
         record_json: &str,
         expected: u64,
         now_ms: Millis,
@@ -203,33 +254,86 @@ pub trait AuditStore: Send + Sync {
     ) -> Result<Claim, AuditError>;
     /// Releases the lock if `incident_id` still holds it.
     async fn unlock(&self, function: &str, incident_id: &str) -> Result<(), AuditError>;
-    /// Records a change to `function` (for cooldown and the daily cap).
+    /// Records a change to `function` (for cooldown and the daily cap): who
+    /// made it, when, from and to what size, by name (two sizes side by side
+    /// are too easy to swap).
     async fn record_change(
         &self,
         function: &str,
-        incident_id: &str,
-        from_mb: u32,
-        to_mb: u32,
-        at_ms: Millis,
+        change: &RecordedChange,
     ) -> Result<(), AuditError>;
-    /// Changes to `function` in the 24 hours before `now_ms` made by
-    /// incidents: a sweep's downsizing (recorded under [`SWEEP_CHANGE_PREFIX`])
-    /// is not one, so an out-of-memory right after it is repaired at once.
-    async fn history(&self, function: &str, now_ms: Millis) -> Result<History, AuditError>;
+    /// The changes to `function` on record after `since_ms` (every one the
+    /// table keeps for `None`), in any order. Adapters only list: what counts
+    /// is decided by [`AuditStore::history`] and [`AuditStore::raised_from`].
+    async fn list_changes(
+        &self,
+        function: &str,
+        since_ms: Option<Millis>,
+    ) -> Result<Vec<RecordedChange>, AuditError>;
+    /// What the guard judges `function`'s past by at `now_ms`
+    /// ([`History::at`]).
+    async fn history(&self, function: &str, now_ms: Millis) -> Result<History, AuditError> {
+        let since = now_ms - crate::decide::HISTORY_WINDOW_MS;
+        let changes = self.list_changes(function, Some(since)).await?;
+        Ok(History::at(&changes, now_ms))
+    }
     /// The sizes incidents raised `function` from, over the whole retained
     /// change history (not only 24 hours; a sweep's own changes left out):
     /// each proved too small, so a sweep never sizes the function back to it.
-    async fn raised_from(&self, function: &str) -> Result<Vec<u32>, AuditError>;
+    async fn raised_from(&self, function: &str) -> Result<Vec<u32>, AuditError> {
+        let changes = self.list_changes(function, None).await?;
+        Ok(changes
+            .iter()
+            .filter(|c| c.to_mb > c.from_mb && !c.by_sweep())
+            .map(|c| c.from_mb)
+            .collect())
+    }
     /// Every incident's record document (the run JSON), for the A/B report.
     async fn records(&self) -> Result<Vec<String>, AuditError>;
 }
+
+/// A notice that could not be published.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("publishing the notice: {0}")]
+pub struct NotifyError(pub String);
 
 /// Where notices go (SNS in production).
 #[async_trait]
 pub trait Notifier: Send + Sync {
     /// Publishes one notice; returns its message id.
-    async fn publish(&self, subject: &str, text: &str, record_json: &str)
-    -> Result<String, String>;
+    async fn publish(
+        &self,
+        subject: &str,
+        text: &str,
+        record_json: &str,
+    ) -> Result<String, NotifyError>;
+}
+
+/// Why an object could not be fetched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ObjectError {
+    /// Over the caller's limit: refused without being read.
+    #[error("s3://{bucket}/{key} is {bytes} bytes, over the {limit}-byte limit for a rule")]
+    TooLarge {
+        /// The bucket.
+        bucket: String,
+        /// The object's key.
+        key: String,
+        /// The object's size (bytes).
+        bytes: u64,
+        /// The caller's limit (bytes).
+        limit: usize,
+    },
+    /// The store failed (or the body could not be read).
+    #[error("fetching s3://{bucket}/{key}: {message}")]
+    Failed {
+        /// The bucket.
+        bucket: String,
+        /// The object's key.
+        key: String,
+        /// What the store said.
+        message: String,
+    },
 }
 
 /// An object store rules can be fetched from (S3 in production).
@@ -242,49 +346,66 @@ pub trait ObjectStore: Send + Sync {
         bucket: &str,
         key: &str,
         max_bytes: usize,
-    ) -> Result<Option<Vec<u8>>, String>;
+    ) -> Result<Option<Vec<u8>>, ObjectError>;
 }
 
 /// One request to the model: a system prompt, one user message and the one
 /// tool it must call.
 #[derive(Debug, Clone)]
 pub struct ModelRequest {
+    /// The model to call, by its Bedrock id.
     pub model_id: String,
+    /// The system prompt: the instructions.
     pub system: String,
+    /// The one user message: the incident's figures and log samples.
     pub user: String,
+    /// The tool the model must call to answer.
     pub tool_name: &'static str,
+    /// What the tool is for, as the model reads it.
     pub tool_description: &'static str,
+    /// The tool input's JSON Schema: the answer's shape.
     pub tool_schema: Value,
+    /// The most tokens the model may write.
     pub max_tokens: u32,
 }
 
 /// The tool call a model answered with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolUse {
+    /// The tool the model called.
     pub name: String,
+    /// The input it gave (JSON), not yet validated.
     pub input: Value,
 }
 
 /// What the model answered.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ModelReply {
+    /// Tokens the model read.
     pub input_tokens: u64,
+    /// Tokens the model wrote.
     pub output_tokens: u64,
+    /// Why it stopped (`tool_use`, `end_turn`, `max_tokens`…).
     pub stop_reason: String,
+    /// The tool call, if it made one.
     pub tool_use: Option<ToolUse>,
 }
 
 /// A failed model call, and whether trying again may help (throttling, a
 /// model not ready, a timeout).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct ModelError {
+    /// Whether trying again may help.
     pub retryable: bool,
+    /// What failed.
     pub message: String,
 }
 
 /// The port to a language model.
 #[async_trait]
 pub trait Model: Send + Sync {
+    /// Sends one request and waits for the reply.
     async fn converse(&self, request: &ModelRequest) -> Result<ModelReply, ModelError>;
 }
 
@@ -292,6 +413,7 @@ pub trait Model: Send + Sync {
 /// fails: a failure is an [`AiRun`] with status `failed` and the reason.
 #[async_trait]
 pub trait AiDiagnoser: Send + Sync {
+    /// What the AI makes of `evidence`; a failure is a run with status `failed`.
     async fn diagnose(&self, evidence: &Evidence) -> AiRun;
 }
 
@@ -301,6 +423,7 @@ pub trait AiDiagnoser: Send + Sync {
 pub struct FleetError {
     /// The call that failed (`ListFunctions`, `PutMetricAlarm my-alarm`, …).
     pub what: String,
+    /// What went wrong.
     pub message: String,
 }
 
@@ -308,6 +431,7 @@ pub struct FleetError {
 /// in (a function listed without tags is not opted in).
 #[async_trait]
 pub trait Inventory: Send + Sync {
+    /// Every function, with tags for those opted in.
     async fn functions(&self) -> Result<Vec<crate::model::FleetFunction>, FleetError>;
 }
 
@@ -315,7 +439,9 @@ pub trait Inventory: Send + Sync {
 /// others (made by hand), which onboarding never touches.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ExistingAlarms {
+    /// autorepair's own alarms, as CloudWatch holds them.
     pub managed: Vec<crate::model::AlarmSpec>,
+    /// The names of the others, made by hand: never touched.
     pub unmanaged: Vec<String>,
 }
 
@@ -326,20 +452,24 @@ pub trait AlarmStore: Send + Sync {
     async fn existing(&self, prefix: &str) -> Result<ExistingAlarms, FleetError>;
     /// Creates or replaces one alarm, tagged as autorepair's.
     async fn put(&self, alarm: &crate::model::AlarmSpec) -> Result<(), FleetError>;
+    /// Deletes the alarms named.
     async fn delete(&self, names: &[String]) -> Result<(), FleetError>;
 }
 
 /// Where sweeps keep their standing recommendations (the audit table).
 #[async_trait]
 pub trait RecommendationStore: Send + Sync {
+    /// Saves `recommendation`, replacing the function's previous one.
     async fn put_recommendation(
         &self,
         recommendation: &crate::model::StandingRecommendation,
     ) -> Result<(), FleetError>;
+    /// The standing recommendation for `function`, if a sweep left one.
     async fn recommendation(
         &self,
         function: &str,
     ) -> Result<Option<crate::model::StandingRecommendation>, FleetError>;
+    /// Every function's standing recommendation.
     async fn recommendations(
         &self,
     ) -> Result<Vec<crate::model::StandingRecommendation>, FleetError>;
@@ -348,6 +478,7 @@ pub trait RecommendationStore: Send + Sync {
 /// Where a sweep leaves its item list for the Distributed Map to read (S3).
 #[async_trait]
 pub trait ItemStore: Send + Sync {
+    /// Writes `body` as the object `key` in `bucket`.
     async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), FleetError>;
 }
 

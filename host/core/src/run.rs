@@ -20,6 +20,7 @@ use crate::verify::{Health, Verdict};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// Under way: claimed, not yet ended.
     Started,
     /// Nothing to do (alarm not in ALARM, nothing recommended, not opted in).
     NoAction,
@@ -41,11 +42,35 @@ pub enum Status {
     Skipped,
     /// A person rejected the change (approval mode); nothing changed.
     Rejected,
+    /// On the audit record only, never a run's own: the execute stage wrote
+    /// its intent and is changing the function now (a retry after a crash
+    /// reads it to tell what was done).
+    Executing,
+    /// On the audit record only: the change is made, its verdict not yet in.
+    Changed,
+    /// In the A/B report only: an evidence file replayed, nothing changed.
+    Replayed,
 }
 
 impl Status {
+    /// Whether the run has ended (every status but the three that say work
+    /// is under way).
     pub fn is_terminal(self) -> bool {
-        !matches!(self, Status::Started)
+        !matches!(self, Status::Started | Status::Executing | Status::Changed)
+    }
+}
+
+/// A status name this host does not know (a record written by another
+/// version, or edited by hand).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown status {0:?}")]
+pub struct UnknownStatus(pub String);
+
+impl std::str::FromStr for Status {
+    type Err = UnknownStatus;
+
+    fn from_str(name: &str) -> Result<Status, UnknownStatus> {
+        serde_json::from_value(Value::from(name)).map_err(|_| UnknownStatus(name.to_owned()))
     }
 }
 
@@ -56,28 +81,41 @@ impl std::fmt::Display for Status {
     }
 }
 
+/// Whether a change helped: health before and after it, and the verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verification {
+    /// Improved, unchanged, worse, or too little data to say.
     pub verdict: Verdict,
+    /// The figures compared and why the verdict, for people.
     pub reasons: Vec<String>,
+    /// Health in the incident's window, before the change.
     pub before: Health,
+    /// Health in the window after the change.
     pub after: Health,
+    /// The window after the change that was read.
     pub window: Window,
     /// Whether the window was extended once for lack of data.
     pub extended: bool,
 }
 
+/// The undo of a change that did not help.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rollback {
+    /// The memory put back (MB).
     pub restored_memory_mb: u32,
+    /// Whether the rollback went through.
     pub ok: bool,
+    /// Why it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
+/// A stage that failed after its retries, and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageFailure {
+    /// The stage that failed.
     pub stage: Stage,
+    /// What went wrong.
     pub message: String,
 }
 
@@ -85,38 +123,54 @@ pub struct StageFailure {
 /// Its JSON form is the `autorepair run --format json` document (docs/run-document.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
+    /// The alarm firing this run handles.
     pub incident: Incident,
+    /// Where the run ended, or stands.
     pub status: Status,
+    /// How the rules' and the AI's findings were merged.
     pub mode: MergeMode,
+    /// Decide only: never change the function.
     pub dry_run: bool,
+    /// The evidence in figures, once collected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<EvidenceSummary>,
+    /// The function as read when the evidence was collected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function: Option<FunctionInfo>,
+    /// Health in the incident's window: what verification compares against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<Health>,
+    /// Every source's findings, shadow ones included.
     #[serde(default)]
     pub findings: Vec<SourcedFinding>,
+    /// Rules that failed or never loaded, and why.
     #[serde(default)]
     pub plugin_failures: Vec<RuleFailure>,
+    /// What each rule did.
     #[serde(default)]
     pub rules: Vec<RuleRun>,
     /// What the AI diagnoser did (absent when it is not enabled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ai: Option<AiRun>,
+    /// What the decision step resolved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
     /// What every merge mode, and every source alone, would have decided.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub would_have: Vec<crate::decide::WouldHave>,
+    /// The change made, with what it takes to undo it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change: Option<Change>,
+    /// Whether the change helped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
+    /// The undo, when the change did not help.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<Rollback>,
+    /// Where and how the run failed (status `failed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<StageFailure>,
+    /// The notice's message id (SNS), once sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notification_id: Option<String>,
     /// Set by Step Functions' Catch (`ResultPath: $.step_error`) when a task
@@ -126,7 +180,9 @@ pub struct Run {
     /// Milliseconds spent per stage.
     #[serde(default)]
     pub stage_ms: BTreeMap<String, u64>,
+    /// When the run started (ms since the Unix epoch).
     pub started_ms: Millis,
+    /// When it ended (ms since the Unix epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_ms: Option<Millis>,
     /// Who claimed the incident (the Step Functions execution), when known.
@@ -153,7 +209,9 @@ pub struct Run {
 pub enum ApprovalState {
     /// The workflow waits for `autorepair approve|reject`.
     Pending,
+    /// A person approved: the change goes ahead.
     Approved,
+    /// A person rejected: nothing changed.
     Rejected,
     /// Nobody answered in time: escalated, nothing changed.
     Expired,
@@ -169,7 +227,9 @@ impl std::fmt::Display for ApprovalState {
 /// A change waiting for, or given, a person's approval.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {
+    /// Where it stands.
     pub state: ApprovalState,
+    /// When approval was asked for (ms since the Unix epoch).
     pub requested_ms: Millis,
     /// When the workflow stops waiting.
     pub deadline_ms: Millis,
@@ -179,8 +239,10 @@ pub struct Approval {
     /// Who answered (the caller's AWS identity, and the name they gave).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
+    /// The reason they gave, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// When they answered (ms since the Unix epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answered_ms: Option<Millis>,
 }
@@ -188,14 +250,18 @@ pub struct Approval {
 /// One invocation right after a change, with the operator's payload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SmokeTest {
+    /// Whether the invocation succeeded.
     pub ok: bool,
     /// Why not: the function's error, the invocation's failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// How long it ran (ms), from the REPORT line in its log tail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<f64>,
+    /// The most memory it used (MB), from the same line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_memory_used_mb: Option<u32>,
+    /// The memory it ran with (MB), from the same line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_size_mb: Option<u32>,
 }

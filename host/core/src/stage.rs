@@ -95,6 +95,15 @@ impl Stage {
         }
     }
 
+    /// The names of `stages` joined by `separator` (`parse → rules`, `parse, rules`).
+    pub fn join(stages: &[Stage], separator: &str) -> String {
+        stages
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join(separator)
+    }
+
     /// Every stage, for lookups by name.
     const ALL: [Stage; 17] = [
         Stage::Parse,

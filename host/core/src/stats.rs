@@ -1,18 +1,13 @@
 //! Statistics over an incident's invocation reports: one home for the counts
-//! (errors, timeouts, out-of-memory) and the nearest-rank percentile that the
-//! verdict, the AI prompt and the report all read.
+//! (errors, timeouts, out-of-memory) over which the verdict, the AI prompt and
+//! the report read percentiles, all with the one nearest-rank [`percentile`]
+//! (0–100 scale) the rules use too.
 
 use crate::logs::OUT_OF_MEMORY_ERROR;
 use crate::model::{InvocationReport, InvocationStatus};
 
-/// Nearest-rank percentile of `sorted` (ascending) values; `p` in (0, 1].
-pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    Some(sorted[rank - 1])
-}
+/// The nearest-rank percentile (0–100) of sorted values, shared with the rules.
+pub use autorepair_lambda::percentile;
 
 /// Whether an invocation ran out of memory: the platform said so, or it failed
 /// at the limit (a report without memory figures never did).
@@ -26,9 +21,13 @@ pub fn ran_out_of_memory(r: &InvocationReport) -> bool {
 /// Counts and sorted distributions over a set of invocation reports.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReportStats {
+    /// Reports counted.
     pub invocations: usize,
+    /// Invocations that failed, timeouts not counted.
     pub errors: usize,
+    /// Invocations that timed out.
     pub timeouts: usize,
+    /// Invocations that ran out of memory (see [`ran_out_of_memory`]).
     pub out_of_memory: usize,
     /// Highest max-memory-used over memory size.
     pub peak_memory_ratio: f64,
@@ -36,10 +35,12 @@ pub struct ReportStats {
     pub memory_mb: Vec<u32>,
     /// Duration of every invocation, ascending.
     pub durations_ms: Vec<f64>,
+    /// The longest init duration (ms), when any report had one (a cold start).
     pub init_max_ms: Option<f64>,
 }
 
 impl ReportStats {
+    /// The statistics of `reports`, in any order.
     pub fn of<'a>(reports: impl IntoIterator<Item = &'a InvocationReport>) -> ReportStats {
         let mut s = ReportStats::default();
         for r in reports {
@@ -68,10 +69,12 @@ impl ReportStats {
         s
     }
 
+    /// The `p`-th percentile (0–100) of the durations; 0 with no reports.
     pub fn duration_percentile(&self, p: f64) -> f64 {
         percentile(&self.durations_ms, p).unwrap_or(0.0)
     }
 
+    /// The `p`-th percentile (0–100) of max memory used; 0 with no reports.
     pub fn memory_percentile(&self, p: f64) -> u32 {
         percentile(&self.memory_mb, p).unwrap_or(0)
     }
@@ -80,15 +83,6 @@ impl ReportStats {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentile_is_nearest_rank() {
-        let v = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-        assert_eq!(percentile(&v, 0.5), Some(5));
-        assert_eq!(percentile(&v, 0.95), Some(10));
-        assert_eq!(percentile(&v, 0.01), Some(1));
-        assert_eq!(percentile::<u32>(&[], 0.5), None);
-    }
 
     fn report(status: InvocationStatus, used: u32, size: u32, ms: f64) -> InvocationReport {
         InvocationReport {
@@ -116,6 +110,7 @@ mod tests {
         assert_eq!(s.out_of_memory, 1, "the error at the limit");
         assert_eq!(s.peak_memory_ratio, 1.0);
         assert_eq!(s.durations_ms, vec![10.0, 30.0, 3000.0]);
-        assert_eq!(s.memory_percentile(0.5), 120);
+        assert_eq!(s.memory_percentile(50.0), 120);
+        assert_eq!(s.duration_percentile(95.0), 3000.0);
     }
 }

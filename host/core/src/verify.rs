@@ -8,21 +8,27 @@ use crate::stats::ReportStats;
 /// The figures a verdict compares.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Health {
+    /// Invocations in the window.
     pub invocations: usize,
+    /// Invocations that failed, timeouts not counted.
     pub errors: usize,
+    /// Invocations that timed out.
     pub timeouts: usize,
     /// Invocations that ran out of memory (error type, or failed at the limit).
     pub out_of_memory: usize,
     /// Highest max-memory-used over memory size.
     pub peak_memory_ratio: f64,
+    /// The 95th percentile of duration (ms).
     pub p95_duration_ms: f64,
 }
 
 impl Health {
+    /// The health `evidence`'s invocation reports show.
     pub fn of(evidence: &Evidence) -> Health {
         Health::from_stats(&ReportStats::of(&evidence.reports))
     }
 
+    /// The figures a verdict compares, from report statistics.
     pub fn from_stats(s: &ReportStats) -> Health {
         Health {
             invocations: s.invocations,
@@ -30,10 +36,11 @@ impl Health {
             timeouts: s.timeouts,
             out_of_memory: s.out_of_memory,
             peak_memory_ratio: s.peak_memory_ratio,
-            p95_duration_ms: s.duration_percentile(0.95),
+            p95_duration_ms: s.duration_percentile(95.0),
         }
     }
 
+    /// Errors and timeouts over invocations, from 0 to 1; 0 with no invocations.
     pub fn failure_rate(&self) -> f64 {
         if self.invocations == 0 {
             0.0
@@ -43,12 +50,18 @@ impl Health {
     }
 }
 
+/// Whether a change helped, as [`verdict`] judges it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
+    /// Failures fell by half or out-of-memory ones stopped; with none before, memory
+    /// headroom or latency improved.
     Improved,
+    /// No difference worth counting.
     Unchanged,
+    /// Failures rose after the change.
     Worse,
+    /// Too few invocations since the change to judge.
     InsufficientData,
 }
 

@@ -4,7 +4,9 @@
 
 use serde_json::{Value, json};
 
-use crate::model::{Finding, FindingKind};
+use autorepair_lambda::memory;
+
+use crate::model::{Finding, FindingKind, Recommendation};
 use crate::rules::validate;
 use crate::text::clean;
 
@@ -15,11 +17,7 @@ pub fn tool_schema() -> Value {
         "properties": {
             "kind": {
                 "type": "string",
-                "enum": [
-                    "memory-exhaustion", "memory-pressure", "cpu-starvation",
-                    "downstream-timeout", "throttling", "code-error", "memory-leak",
-                    "other"
-                ],
+                "enum": FindingKind::ALL.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "description": "What is wrong with the function."
             },
             "confidence": {
@@ -37,9 +35,9 @@ pub fn tool_schema() -> Value {
             "recommendation": {
                 "type": "object",
                 "properties": {
-                    "action": { "type": "string", "enum": ["set_memory", "keep", "escalate"] },
+                    "action": { "type": "string", "enum": Recommendation::actions() },
                     "memory_mb": {
-                        "type": "integer", "minimum": 128, "maximum": 10240,
+                        "type": "integer", "minimum": memory::MIN_MB, "maximum": memory::MAX_MB,
                         "description": "With set_memory: the new memory size in MB."
                     },
                     "reason": {
@@ -114,7 +112,6 @@ pub fn finding(input: &Value) -> Result<Finding, Rejection> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Recommendation;
 
     fn answer(rec: Value) -> Value {
         json!({"kind": "memory-exhaustion", "confidence": 0.8, "summary": "OOM",
@@ -132,6 +129,34 @@ mod tests {
         assert!(matches!(f.recommendation, Recommendation::Escalate { .. }));
         let f = finding(&answer(json!({"action": "keep", "reason": "fine"}))).unwrap();
         assert_eq!(f.recommendation, Recommendation::Keep);
+    }
+
+    /// Whatever the schema offers the model, the checks accept: every kind,
+    /// every action, Lambda's smallest and largest size.
+    #[test]
+    fn everything_the_schema_offers_is_accepted() {
+        let schema = tool_schema();
+        let kinds = schema["properties"]["kind"]["enum"].as_array().unwrap();
+        assert_eq!(kinds.len(), FindingKind::ALL.len());
+        for kind in kinds {
+            let mut a = answer(json!({"action": "keep"}));
+            a["kind"] = kind.clone();
+            assert!(finding(&a).is_ok(), "{kind}");
+        }
+        let rec = &schema["properties"]["recommendation"]["properties"];
+        let size = |bound: &str| rec["memory_mb"][bound].clone();
+        assert_eq!(size("minimum"), json!(memory::MIN_MB));
+        assert_eq!(size("maximum"), json!(memory::MAX_MB));
+        for action in rec["action"]["enum"].as_array().unwrap() {
+            for memory_mb in [size("minimum"), size("maximum")] {
+                let a = answer(json!({"action": action, "memory_mb": memory_mb}));
+                assert!(finding(&a).is_ok(), "{action} {memory_mb}");
+            }
+        }
+        assert_eq!(
+            rec["action"]["enum"],
+            json!(["set_memory", "keep", "escalate"])
+        );
     }
 
     #[test]

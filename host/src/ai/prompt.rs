@@ -92,10 +92,10 @@ impl Figures {
                 .map(|p| p.value)
                 .sum(),
             memory_peak_mb: s.memory_mb.last().copied().unwrap_or(0),
-            memory_p95_mb: s.memory_percentile(0.95),
-            memory_p99_mb: s.memory_percentile(0.99),
-            duration_p50_ms: s.duration_percentile(0.50),
-            duration_p95_ms: s.duration_percentile(0.95),
+            memory_p95_mb: s.memory_percentile(95.0),
+            memory_p99_mb: s.memory_percentile(99.0),
+            duration_p50_ms: s.duration_percentile(50.0),
+            duration_p95_ms: s.duration_percentile(95.0),
             duration_max_ms: s.durations_ms.last().copied().unwrap_or(0.0),
             init_max_ms: s.init_max_ms,
         }

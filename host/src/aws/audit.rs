@@ -21,10 +21,73 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::error::SdkError;
 
 use super::describe;
-use crate::decide::History;
-use crate::model::Millis;
+use crate::model::{Millis, RecordedChange};
 use crate::ports::{AuditError, AuditStore, Claim, StoredRecord};
+use crate::run::Status;
 use crate::stage::Stage;
+
+/// The table's keys (the table in the module docs), written in one place.
+pub mod keys {
+    use crate::model::Millis;
+
+    /// The sort key of an incident's record.
+    pub const RECORD: &str = "record";
+    /// The sort key of a function's lock.
+    pub const LOCK: &str = "lock";
+    /// The sort key of a function's standing recommendation.
+    pub const CURRENT: &str = "current";
+    /// What every change item's sort key starts with.
+    pub const CHANGE_PREFIX: &str = "change#";
+    pub const INCIDENT_PREFIX: &str = "incident#";
+    pub const FUNCTION_PREFIX: &str = "function#";
+    pub const LOCK_PREFIX: &str = "lock#";
+    pub const RECOMMENDATION_PREFIX: &str = "recommendation#";
+
+    /// The partition key of an incident's record.
+    pub fn incident(id: &str) -> String {
+        format!("{INCIDENT_PREFIX}{id}")
+    }
+
+    /// The partition key of a function's lock.
+    pub fn lock(function: &str) -> String {
+        format!("{LOCK_PREFIX}{function}")
+    }
+
+    /// The partition key of a function's change history.
+    pub fn function(function: &str) -> String {
+        format!("{FUNCTION_PREFIX}{function}")
+    }
+
+    /// The partition key of a function's standing recommendation.
+    pub fn recommendation(function: &str) -> String {
+        format!("{RECOMMENDATION_PREFIX}{function}")
+    }
+
+    /// The sort key of a change at `at_ms`: zero-padded so that the keys'
+    /// order is time order (a range query by time is a range of keys).
+    pub fn change(at_ms: Millis) -> String {
+        format!("{CHANGE_PREFIX}{at_ms:013}")
+    }
+
+    /// When the change under sort key `sk` was made.
+    pub fn change_time(sk: &str) -> Option<Millis> {
+        sk.strip_prefix(CHANGE_PREFIX)?.parse().ok()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn change_keys_sort_in_time_order_and_read_back() {
+            let (early, late) = (change(999_999_999_999), change(1_000_000_000_000));
+            assert!(early < late, "{early} < {late}");
+            assert_eq!(change_time(&late), Some(1_000_000_000_000));
+            assert_eq!(change_time("record"), None);
+            assert_eq!(incident("a"), "incident#a");
+        }
+    }
+}
 
 /// The TTL attribute (epoch seconds), as DynamoDB's TTL wants it.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
@@ -75,19 +138,19 @@ impl DynamoAudit {
     fn record_update(
         &self,
         incident_id: &str,
-        status: &str,
+        status: Status,
         record_json: &str,
         now_ms: Millis,
     ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(format!("incident#{incident_id}")))
-            .key("sk", s("record"))
+            .key("pk", s(keys::incident(incident_id)))
+            .key("sk", s(keys::RECORD))
             .update_expression("SET #status = :status, #record = :record, updated_ms = :now")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#record", "record")
-            .expression_attribute_values(":status", s(status))
+            .expression_attribute_values(":status", s(status.to_string()))
             .expression_attribute_values(":record", s(record_json))
             .expression_attribute_values(":now", n(now_ms))
     }
@@ -187,10 +250,10 @@ impl AuditStore for DynamoAudit {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(format!("incident#{incident_id}")))
-            .item("sk", s("record"))
+            .item("pk", s(keys::incident(incident_id)))
+            .item("sk", s(keys::RECORD))
             .item("function", s(function))
-            .item("status", s("started"))
+            .item("status", s(Status::Started.to_string()))
             .item("record", s(record_json))
             .item("version", n(0))
             .item("stages", AttributeValue::L(Vec::new()))
@@ -207,7 +270,7 @@ impl AuditStore for DynamoAudit {
     async fn update(
         &self,
         incident_id: &str,
-        status: &str,
+        status: Status,
         record_json: &str,
         now_ms: Millis,
     ) -> Result<(), AuditError> {
@@ -223,7 +286,7 @@ impl AuditStore for DynamoAudit {
         &self,
         incident_id: &str,
         version: u64,
-        status: &str,
+        status: Status,
         record_json: &str,
         now_ms: Millis,
     ) -> Result<Claim, AuditError> {
@@ -242,7 +305,7 @@ impl AuditStore for DynamoAudit {
         &self,
         incident_id: &str,
         stage: Stage,
-        status: &str,
+        status: Status,
         record_json: &str,
         expected: u64,
         now_ms: Millis,
@@ -253,8 +316,8 @@ impl AuditStore for DynamoAudit {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(format!("incident#{incident_id}")))
-            .key("sk", s("record"))
+            .key("pk", s(keys::incident(incident_id)))
+            .key("sk", s(keys::RECORD))
             .update_expression(
                 "SET #status = :status, #record = :record, updated_ms = :now, #version = :next, \
                  #stages = list_append(if_not_exists(#stages, :none), :stage)",
@@ -264,7 +327,7 @@ impl AuditStore for DynamoAudit {
             .expression_attribute_names("#record", "record")
             .expression_attribute_names("#version", "version")
             .expression_attribute_names("#stages", "stages")
-            .expression_attribute_values(":status", s(status))
+            .expression_attribute_values(":status", s(status.to_string()))
             .expression_attribute_values(":record", s(record_json))
             .expression_attribute_values(":now", n(now_ms))
             .expression_attribute_values(":expected", n(expected))
@@ -282,8 +345,8 @@ impl AuditStore for DynamoAudit {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(format!("incident#{incident_id}")))
-            .key("sk", s("record"))
+            .key("pk", s(keys::incident(incident_id)))
+            .key("sk", s(keys::RECORD))
             .consistent_read(true)
             .send()
             .await
@@ -309,8 +372,14 @@ impl AuditStore for DynamoAudit {
             })
             .transpose()?
             .unwrap_or_default();
+        let status = string(item, "status");
+        let status = status.parse::<Status>().map_err(|e| {
+            self.err(format!(
+                "incident {incident_id}: the record's {e}: refused, not guessed"
+            ))
+        })?;
         Ok(Some(StoredRecord {
-            status: string(item, "status"),
+            status,
             document: string(item, "record"),
             version: item
                 .get("version")
@@ -334,8 +403,8 @@ impl AuditStore for DynamoAudit {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(format!("lock#{function}")))
-            .item("sk", s("lock"))
+            .item("pk", s(keys::lock(function)))
+            .item("sk", s(keys::LOCK))
             .item("incident_id", s(incident_id))
             .item("lock_expires_ms", n(now_ms + ttl_ms))
             .item(TTL_ATTRIBUTE, self.expires_at(now_ms))
@@ -355,8 +424,8 @@ impl AuditStore for DynamoAudit {
             .client
             .delete_item()
             .table_name(&self.table)
-            .key("pk", s(format!("lock#{function}")))
-            .key("sk", s("lock"))
+            .key("pk", s(keys::lock(function)))
+            .key("sk", s(keys::LOCK))
             .condition_expression("incident_id = :me")
             .expression_attribute_values(":me", s(incident_id))
             .send()
@@ -370,39 +439,46 @@ impl AuditStore for DynamoAudit {
     async fn record_change(
         &self,
         function: &str,
-        incident_id: &str,
-        from_mb: u32,
-        to_mb: u32,
-        at_ms: Millis,
+        change: &RecordedChange,
     ) -> Result<(), AuditError> {
         self.client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(format!("function#{function}")))
-            .item("sk", s(format!("change#{at_ms:013}")))
-            .item("incident_id", s(incident_id))
-            .item("from_mb", n(from_mb))
-            .item("to_mb", n(to_mb))
-            .item(TTL_ATTRIBUTE, self.expires_at(at_ms))
+            .item("pk", s(keys::function(function)))
+            .item("sk", s(keys::change(change.at_ms)))
+            .item("incident_id", s(&change.incident_id))
+            .item("from_mb", n(change.from_mb))
+            .item("to_mb", n(change.to_mb))
+            .item(TTL_ATTRIBUTE, self.expires_at(change.at_ms))
             .send()
             .await
             .map(|_| ())
             .map_err(|e| self.err(format!("recording the change: {}", describe(&e))))
     }
 
-    /// Every change item of `function` the table still keeps (its TTL is the
-    /// records'), page by page; the sizes incidents raised it from.
-    async fn raised_from(&self, function: &str) -> Result<Vec<u32>, AuditError> {
-        let mut pages = self
+    /// The change items of `function` after `since_ms` (every one the table
+    /// still keeps for `None`: their TTL is the records'), page by page.
+    async fn list_changes(
+        &self,
+        function: &str,
+        since_ms: Option<Millis>,
+    ) -> Result<Vec<RecordedChange>, AuditError> {
+        let query = self
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :change)")
-            .expression_attribute_values(":pk", s(format!("function#{function}")))
-            .expression_attribute_values(":change", s("change#"))
-            .into_paginator()
-            .send();
-        let mut sizes = Vec::new();
+            .expression_attribute_values(":pk", s(keys::function(function)))
+            .consistent_read(true);
+        let query = match since_ms {
+            Some(since) => query
+                .key_condition_expression("pk = :pk AND sk > :since")
+                .expression_attribute_values(":since", s(keys::change(since))),
+            None => query
+                .key_condition_expression("pk = :pk AND begins_with(sk, :change)")
+                .expression_attribute_values(":change", s(keys::CHANGE_PREFIX)),
+        };
+        let mut pages = query.into_paginator().send();
+        let mut changes = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page
                 .map_err(|e| self.err(format!("reading the change history: {}", describe(&e))))?;
@@ -412,17 +488,22 @@ impl AuditStore for DynamoAudit {
                         .and_then(|v| v.as_n().ok())
                         .and_then(|v| v.parse::<u32>().ok())
                 };
-                let by_sweep =
-                    string(item, "incident_id").starts_with(crate::ports::SWEEP_CHANGE_PREFIX);
-                if let (Some(from), Some(to)) = (number("from_mb"), number("to_mb"))
-                    && to > from
-                    && !by_sweep
-                {
-                    sizes.push(from);
-                }
+                let (Some(at_ms), Some(from_mb), Some(to_mb)) = (
+                    keys::change_time(&string(item, "sk")),
+                    number("from_mb"),
+                    number("to_mb"),
+                ) else {
+                    continue;
+                };
+                changes.push(RecordedChange {
+                    incident_id: string(item, "incident_id"),
+                    at_ms,
+                    from_mb,
+                    to_mb,
+                });
             }
         }
-        Ok(sizes)
+        Ok(changes)
     }
 
     /// Every incident's record document (the run JSON), for the A/B report.
@@ -433,7 +514,7 @@ impl AuditStore for DynamoAudit {
             .scan()
             .table_name(&self.table)
             .filter_expression("sk = :record")
-            .expression_attribute_values(":record", s("record"))
+            .expression_attribute_values(":record", s(keys::RECORD))
             .into_paginator()
             .send();
         let mut documents = Vec::new();
@@ -443,34 +524,6 @@ impl AuditStore for DynamoAudit {
             documents.extend(page.items().iter().map(|item| string(item, "record")));
         }
         Ok(documents)
-    }
-
-    /// Changes to `function` in the 24 hours before `now_ms`.
-    async fn history(&self, function: &str, now_ms: Millis) -> Result<History, AuditError> {
-        let since = now_ms - 24 * 3_600_000;
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND sk > :since")
-            .expression_attribute_values(":pk", s(format!("function#{function}")))
-            .expression_attribute_values(":since", s(format!("change#{since:013}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| self.err(format!("reading change history: {}", describe(&e))))?;
-        let times: Vec<Millis> = out
-            .items()
-            .iter()
-            .filter(|item| {
-                !string(item, "incident_id").starts_with(crate::ports::SWEEP_CHANGE_PREFIX)
-            })
-            .filter_map(|item| string(item, "sk").strip_prefix("change#")?.parse().ok())
-            .collect();
-        Ok(History {
-            last_change_ms: times.iter().copied().max(),
-            changes_last_24h: times.len() as u32,
-        })
     }
 }
 
@@ -505,11 +558,8 @@ impl crate::ports::RecommendationStore for DynamoAudit {
         self.client
             .put_item()
             .table_name(&self.table)
-            .item(
-                "pk",
-                s(format!("recommendation#{}", recommendation.function)),
-            )
-            .item("sk", s("current"))
+            .item("pk", s(keys::recommendation(&recommendation.function)))
+            .item("sk", s(keys::CURRENT))
             .item("direction", s(recommendation.direction.to_string()))
             .item("document", s(document))
             .send()
@@ -526,8 +576,8 @@ impl crate::ports::RecommendationStore for DynamoAudit {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(format!("recommendation#{function}")))
-            .key("sk", s("current"))
+            .key("pk", s(keys::recommendation(function)))
+            .key("sk", s(keys::CURRENT))
             .send()
             .await
             .map_err(|e| fleet_error("GetItem (recommendation)", describe(&e)))?;
@@ -547,7 +597,7 @@ impl crate::ports::RecommendationStore for DynamoAudit {
             .scan()
             .table_name(&self.table)
             .filter_expression("sk = :current")
-            .expression_attribute_values(":current", s("current"))
+            .expression_attribute_values(":current", s(keys::CURRENT))
             .into_paginator()
             .send();
         let mut all = Vec::new();

@@ -8,7 +8,7 @@ use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::SseStatus;
 
 use super::describe;
-use crate::doctor::{AlarmRule, Deployment, HostFunction, Policy, StateMachine};
+use crate::checkup::{AlarmRule, Deployment, HostFunction, Policy, StateMachine};
 
 /// How long the probe execution may take.
 const PROBE_LIMIT: Duration = Duration::from_secs(120);

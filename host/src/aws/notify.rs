@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::describe;
 use crate::notify::subject;
-use crate::ports::Notifier;
+use crate::ports::{Notifier, NotifyError};
 
 #[derive(Debug, Clone)]
 pub struct Sns {
@@ -29,7 +29,7 @@ impl Notifier for Sns {
         subject_text: &str,
         readable: &str,
         record_json: &str,
-    ) -> Result<String, String> {
+    ) -> Result<String, NotifyError> {
         let message = serde_json::json!({
             "default": readable,
             "email": readable,
@@ -46,6 +46,6 @@ impl Notifier for Sns {
             .send()
             .await
             .map(|out| out.message_id().unwrap_or_default().to_owned())
-            .map_err(|e| describe(&e))
+            .map_err(|e| NotifyError(describe(&e)))
     }
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 
 use super::describe;
-use crate::ports::ObjectStore;
+use crate::ports::{ObjectError, ObjectStore};
 
 #[derive(Debug, Clone)]
 pub struct S3 {
@@ -32,7 +32,12 @@ impl ObjectStore for S3 {
         bucket: &str,
         key: &str,
         max_bytes: usize,
-    ) -> Result<Option<Vec<u8>>, String> {
+    ) -> Result<Option<Vec<u8>>, ObjectError> {
+        let failed = |message: String| ObjectError::Failed {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            message,
+        };
         match self
             .client
             .get_object()
@@ -43,20 +48,24 @@ impl ObjectStore for S3 {
         {
             // Not even read when too large: whoever can write the bucket must
             // not be able to exhaust the host's memory with a rule it refuses.
-            Ok(object) if object.content_length().unwrap_or(0) > max_bytes as i64 => Err(format!(
-                "s3://{bucket}/{key} is {} bytes, over the {max_bytes}-byte limit for a rule",
-                object.content_length().unwrap_or(0)
-            )),
+            Ok(object) if object.content_length().unwrap_or(0) > max_bytes as i64 => {
+                Err(ObjectError::TooLarge {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                    bytes: object.content_length().unwrap_or(0).max(0) as u64,
+                    limit: max_bytes,
+                })
+            }
             Ok(object) => object
                 .body
                 .collect()
                 .await
                 .map(|data| Some(data.into_bytes().to_vec()))
-                .map_err(|e| format!("reading s3://{bucket}/{key}: {e}")),
+                .map_err(|e| failed(format!("reading the body: {e}"))),
             Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
                 Ok(None)
             }
-            Err(e) => Err(format!("fetching s3://{bucket}/{key}: {}", describe(&e))),
+            Err(e) => Err(failed(describe(&e))),
         }
     }
 }

@@ -8,7 +8,7 @@ use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use super::describe;
 use crate::logs::{LOG_FILTER, relevant};
 use crate::model::{LogLine, MetricSeries, Point, Window};
-use crate::ports::Telemetry;
+use crate::ports::{LogRead, Telemetry};
 
 #[derive(Debug, Clone)]
 pub struct CloudWatch {
@@ -157,14 +157,9 @@ impl Telemetry for CloudWatch {
     /// FilterLogEvents on the function's log group, every page, kept to the
     /// lines that matter; past `cap`, the newest `cap` (those nearest the
     /// alarm) are kept.
-    async fn log_lines(
-        &self,
-        group: &str,
-        window: Window,
-        cap: usize,
-    ) -> (Vec<LogLine>, Vec<String>) {
+    async fn log_lines(&self, group: &str, window: Window, cap: usize) -> LogRead {
         let mut lines = Vec::new();
-        let mut notes = Vec::new();
+        let mut failure = None;
         let mut next: Option<String> = None;
         let mut dropped = 0usize;
         loop {
@@ -184,10 +179,10 @@ impl Telemetry for CloudWatch {
                     let missing = e
                         .as_service_error()
                         .is_some_and(|s| s.is_resource_not_found_exception());
-                    notes.push(if missing {
-                        format!("logs: log group {group} does not exist")
+                    failure = Some(if missing {
+                        format!("log group {group} does not exist")
                     } else {
-                        format!("logs: {}", describe(&e))
+                        describe(&e)
                     });
                     break;
                 }
@@ -211,13 +206,7 @@ impl Telemetry for CloudWatch {
                 None => break,
             }
         }
-        dropped += crate::logs::keep_newest(&mut lines, cap);
-        if dropped > 0 {
-            notes.push(format!(
-                "logs: capped at {cap} events, the newest kept ({dropped} older ones left out)"
-            ));
-        }
-        (lines, notes)
+        LogRead::new(lines, cap, dropped, failure)
     }
 }
 

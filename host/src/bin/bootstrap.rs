@@ -55,8 +55,8 @@ async fn main() -> Result<(), Error> {
             let request: StageRequest = serde_json::from_value(event.payload).map_err(|e| {
                 format!(
                     "not a stage request ({e}); stages: {}, {}",
-                    names(&Stage::WORKFLOW),
-                    names(&Stage::FLEET)
+                    Stage::join(&Stage::WORKFLOW, ", "),
+                    Stage::join(&Stage::FLEET, ", ")
                 )
             })?;
             let run = pipeline::stage(&ctx, request).await?;
@@ -66,11 +66,3 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
-/// `parse, rules, …`: the names a payload's `stage` may take.
-fn names(stages: &[Stage]) -> String {
-    stages
-        .iter()
-        .map(|s| s.name())
-        .collect::<Vec<_>>()
-        .join(", ")
-}

@@ -1,14 +1,14 @@
 //! A sweep's standing recommendation for one function, from what the rules
 //! decided over the window and the window's invocation reports. Pure.
 
+use autorepair_lambda::memory;
+
 use crate::decide::{Action, Decision, LAMBDA_MAX_MB, LAMBDA_MIN_MB};
 use crate::model::{Direction, InvocationReport, MetricSeries};
 use crate::stats::{ReportStats, ran_out_of_memory};
 
 /// Fewer reports than this say too little about the largest use to shrink on.
 pub const MIN_REPORTS_TO_DOWNSIZE: usize = 50;
-/// Sizes are recommended in these steps (MB).
-const STEP_MB: u32 = 64;
 
 /// What a recommendation is computed under.
 #[derive(Debug, Clone, Copy)]
@@ -52,16 +52,6 @@ pub struct Outcome {
     pub reasons: Vec<String>,
 }
 
-fn round_up(mb: u32, step: u32) -> u32 {
-    mb.div_ceil(step).saturating_mul(step)
-}
-
-/// The size an out-of-memory invocation needed: more than it died at, so at
-/// least one step above.
-fn needed_after_oom(size_mb: u32) -> u32 {
-    round_up(size_mb.saturating_add(1), STEP_MB).max(size_mb.saturating_add(STEP_MB))
-}
-
 /// The sum of a Lambda series' points and how many there are, when it has any.
 fn series(metrics: &[MetricSeries], name: &str, statistic: &str) -> Option<(f64, usize)> {
     let s = metrics
@@ -88,10 +78,10 @@ pub fn recommend(observed: Observed<'_>, settings: Settings) -> Outcome {
         .filter(|r| ran_out_of_memory(r) && r.memory_size_mb > 0)
         .map(|r| r.memory_size_mb)
         .chain(observed.raised_from_mb.iter().copied())
-        .map(needed_after_oom)
+        .map(memory::needed_after_out_of_memory)
         .chain(observed.previous_floor_mb)
         .max();
-    let p99 = (stats.invocations > 0).then(|| stats.memory_percentile(0.99));
+    let p99 = (stats.invocations > 0).then(|| stats.memory_percentile(99.0));
     let mut reasons = Vec::new();
     let (direction, target) = match (observed.decision.action, observed.decision.target_memory_mb) {
         (Action::SetMemory, Some(target)) if target > current => {
@@ -131,9 +121,9 @@ pub fn recommend(observed: Observed<'_>, settings: Settings) -> Outcome {
             (Direction::Keep, current)
         }
         _ => {
-            let p99 = stats.memory_percentile(0.99);
+            let p99 = stats.memory_percentile(99.0);
             let with_margin = u64::from(p99) * u64::from(100 + settings.margin_percent) / 100;
-            let mut candidate = round_up(u32::try_from(with_margin).unwrap_or(u32::MAX), STEP_MB);
+            let mut candidate = memory::to_step(u32::try_from(with_margin).unwrap_or(u32::MAX));
             let mut why = format!(
                 "p99 Max Memory Used {p99} MB over {} reports, +{}% margin → {candidate} MB",
                 stats.invocations, settings.margin_percent

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::FleetPorts;
 use super::sweep::{self, Item};
 use crate::pipeline::Context;
+use crate::ports::FleetError;
 use crate::stage::Stage;
 
 /// How long the scheduled reconcile writes alarms at most; what is left, the
@@ -62,6 +63,25 @@ pub fn is_fleet(payload: &Value) -> bool {
         .is_some_and(|s| Stage::FLEET.contains(&s))
 }
 
+/// Why a fleet stage failed (the state machine's Catch records it).
+#[derive(Debug, thiserror::Error)]
+pub enum FleetStageError {
+    /// Listing the functions, the alarms or the recommendations, or writing
+    /// the sweep's item file, failed.
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+    /// Some alarm changes failed; the next scheduled reconcile retries them.
+    #[error("{failed} of {total} alarm changes failed: {details}")]
+    AlarmChanges {
+        failed: usize,
+        total: usize,
+        details: String,
+    },
+    /// The reply could not be written as JSON.
+    #[error("the stage's reply could not be written: {0}")]
+    Reply(#[from] serde_json::Error),
+}
+
 /// Runs one fleet stage within `remaining` (the invocation's time left; the
 /// budgets shrink to fit a short host timeout rather than be killed by it);
 /// the reply is what the state machine passes on.
@@ -70,22 +90,19 @@ pub async fn handle(
     ports: &FleetPorts,
     request: FleetRequest,
     remaining: Option<Duration>,
-) -> Result<Value, String> {
+) -> Result<Value, FleetStageError> {
     match request {
         FleetRequest::Onboard { dry_run } => {
             let budget = within(ONBOARD_BUDGET, remaining, Duration::ZERO);
-            let done = super::onboard::reconcile(ports, &ctx.config, dry_run, Some(budget))
-                .await
-                .map_err(|e| e.to_string())?;
+            let done = super::onboard::reconcile(ports, &ctx.config, dry_run, Some(budget)).await?;
             let (create, update, delete) = done.plan.count();
             if !done.failures.is_empty() {
                 // The next scheduled reconcile retries what failed.
-                return Err(format!(
-                    "{} of {} alarm changes failed: {}",
-                    done.failures.len(),
-                    done.plan.changes.len(),
-                    done.failures.join("; ")
-                ));
+                return Err(FleetStageError::AlarmChanges {
+                    failed: done.failures.len(),
+                    total: done.plan.changes.len(),
+                    details: done.failures.join("; "),
+                });
             }
             Ok(json!({
                 "functions": done.plan.functions,
@@ -99,10 +116,8 @@ pub async fn handle(
             }))
         }
         FleetRequest::SweepPlan { sweep } => {
-            let plan = sweep::plan(ctx, ports, &sweep)
-                .await
-                .map_err(|e| e.to_string())?;
-            serde_json::to_value(plan).map_err(|e| e.to_string())
+            let plan = sweep::plan(ctx, ports, &sweep).await?;
+            Ok(serde_json::to_value(plan)?)
         }
         FleetRequest::SweepBatch { sweep, functions } => {
             let fleet = &ctx.config.fleet;
@@ -115,11 +130,11 @@ pub async fn handle(
                 Duration::from_secs(ctx.config.run.collect_timeout_seconds.saturating_mul(3)),
             );
             let summary = sweep::batch(ctx, ports, &Item { sweep, functions }, budget).await;
-            serde_json::to_value(summary).map_err(|e| e.to_string())
+            Ok(serde_json::to_value(summary)?)
         }
         FleetRequest::SweepSummary { sweep, batches } => {
             let total = sweep::summary(ctx, &sweep, &sweep::parse_results(&batches)).await;
-            serde_json::to_value(total).map_err(|e| e.to_string())
+            Ok(serde_json::to_value(total)?)
         }
     }
 }

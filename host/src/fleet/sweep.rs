@@ -17,7 +17,7 @@ use super::recommend::{self, Observed, Settings};
 use crate::decide::{History, MergeMode};
 use crate::diagnosis::{self, Threads};
 use crate::evidence;
-use crate::model::{AlarmInfo, Direction, Millis, StandingRecommendation, Window};
+use crate::model::{AlarmInfo, Direction, Millis, RecordedChange, StandingRecommendation, Window};
 use crate::pipeline::Context;
 use crate::ports::FleetError;
 
@@ -288,7 +288,7 @@ pub async fn function(
             metrics: &evidence.metrics,
             decision: &diagnosis.decision,
             previous_floor_mb: previous.and_then(|p| p.oom_floor_mb),
-            logs_complete: !evidence.notes.iter().any(|n| n.starts_with("logs:")),
+            logs_complete: evidence.logs_complete,
         },
         Settings {
             window_days: config.fleet.sweep_days,
@@ -389,10 +389,12 @@ async fn apply_downsizing(
         ctx.audit
             .record_change(
                 &function.name,
-                &holder,
-                function.memory_mb,
-                recommendation.target_mb,
-                now,
+                &RecordedChange {
+                    incident_id: holder.clone(),
+                    at_ms: now,
+                    from_mb: function.memory_mb,
+                    to_mb: recommendation.target_mb,
+                },
             )
             .await
             .map_err(|e| e.to_string())?;

@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use super::{Context, Run, Status, escalate, json};
+use super::{Context, ProtocolError, Run, Status, escalate, json};
 use crate::config::ApprovalConfig;
 use crate::model::{FunctionInfo, Millis};
 use crate::run::ApprovalState;
@@ -42,15 +42,15 @@ pub struct Answer {
 
 /// Keeps the workflow's task token on the record, holds the function's lock
 /// until the approval's deadline, and asks the team.
-pub async fn request(ctx: &Context, run: &mut Run, token: String) -> Result<(), String> {
+pub async fn request(ctx: &Context, run: &mut Run, token: String) -> Result<(), ProtocolError> {
     let id = run.incident.id.clone();
     let Some(approval) = run.approval.as_mut() else {
-        return Err(format!("incident {id}: no change waits for approval"));
+        return Err(ProtocolError::refused(&id, "no change waits for approval"));
     };
     if approval.state != ApprovalState::Pending {
-        return Err(format!(
-            "incident {id}: the approval is {} already",
-            approval.state
+        return Err(ProtocolError::refused(
+            &id,
+            format!("the approval is {} already", approval.state),
         ));
     }
     approval.token = Some(token);
@@ -69,12 +69,15 @@ pub async fn request(ctx: &Context, run: &mut Run, token: String) -> Result<(), 
         // Another incident took the function since (our lock expired):
         // this one must not change it later.
         Ok(crate::ports::Claim::Taken) => {
-            return Err(format!(
-                "incident {id}: another incident holds {} now; nothing will be changed",
-                run.incident.function_name
+            return Err(ProtocolError::refused(
+                &id,
+                format!(
+                    "another incident holds {} now; nothing will be changed",
+                    run.incident.function_name
+                ),
             ));
         }
-        Err(e) => return Err(format!("the lock could not be extended for the wait: {e}")),
+        Err(e) => return Err(e.into()),
     }
     if let Some(notifier) = &ctx.notifier {
         let (subject, text) = request_notice(run, deadline);
@@ -84,7 +87,7 @@ pub async fn request(ctx: &Context, run: &mut Run, token: String) -> Result<(), 
         {
             // Without the notice nobody knows to answer: the task fails
             // and the workflow records the failure (nothing changes).
-            return Err(format!("the approval request could not be sent: {e}"));
+            return Err(e.into());
         }
     }
     Ok(())
@@ -115,30 +118,42 @@ Unanswered by {} UTC, the incident is escalated and nothing changes.\n\n",
 }
 
 /// Records `answer` on a run waiting for one.
-pub fn answer(run: &mut Run, answer: &Answer, now_ms: Millis) -> Result<(), String> {
+pub fn answer(run: &mut Run, answer: &Answer, now_ms: Millis) -> Result<(), ProtocolError> {
     let id = run.incident.id.clone();
     let Some(approval) = run.approval.as_mut() else {
-        return Err(format!("incident {id} has no change waiting for approval"));
+        return Err(ProtocolError::refused(
+            &id,
+            "no change waiting for approval",
+        ));
     };
     if approval.state != ApprovalState::Pending {
-        return Err(format!(
-            "incident {id}: the approval is {} already{}",
-            approval.state,
-            approval
-                .by
-                .as_deref()
-                .map(|b| format!(" (by {b})"))
-                .unwrap_or_default()
+        return Err(ProtocolError::refused(
+            &id,
+            format!(
+                "the approval is {} already{}",
+                approval.state,
+                approval
+                    .by
+                    .as_deref()
+                    .map(|b| format!(" (by {b})"))
+                    .unwrap_or_default()
+            ),
         ));
     }
     if now_ms >= approval.deadline_ms {
-        return Err(format!(
-            "incident {id}: the approval's deadline ({} UTC) has passed; the workflow escalates it",
-            crate::dates::date_time(approval.deadline_ms)
+        return Err(ProtocolError::refused(
+            &id,
+            format!(
+                "the approval's deadline ({} UTC) has passed; the workflow escalates it",
+                crate::dates::date_time(approval.deadline_ms)
+            ),
         ));
     }
     if run.status != Status::Started {
-        return Err(format!("incident {id} is {} already", run.status));
+        return Err(ProtocolError::refused(
+            &id,
+            format!("it is {} already", run.status),
+        ));
     }
     approval.by = Some(answer.by.clone());
     approval.reason = answer.reason.clone();

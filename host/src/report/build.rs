@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::ai::AiStatus;
+use crate::comparison::Record;
 use crate::decide::Action;
-use crate::record::Record;
 use crate::stats::percentile;
 use crate::verify::Verdict;
 
@@ -29,7 +29,7 @@ pub fn build(records: &[Record], usd_per_gb_second: f64) -> Report {
         .collect();
     keys.sort_by_key(|k| (!k.starts_with("mode:"), *k));
     keys.dedup();
-    keys.retain(|k| crate::record::informative(k, &records));
+    keys.retain(|k| crate::comparison::informative(k, &records));
     let sources = keys
         .into_iter()
         .map(|by| source_stats(by, &records, usd_per_gb_second))
@@ -114,7 +114,7 @@ fn row(r: &Record) -> IncidentRow {
         ai,
         ai_note,
         applied_memory_mb: r.applied_memory_mb,
-        status: r.status.clone(),
+        status: r.status,
         verdict: r.verdict,
     }
 }
@@ -188,7 +188,7 @@ fn ai_stats(records: &[&Record]) -> AiStats {
     }
     latencies.sort_unstable();
     let pick = |p: f64| percentile(&latencies, p);
-    s.latency_p50_ms = pick(0.5);
-    s.latency_p95_ms = pick(0.95);
+    s.latency_p50_ms = pick(50.0);
+    s.latency_p95_ms = pick(95.0);
     s
 }

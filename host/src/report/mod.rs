@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::decide::{Action, WouldHave};
 use crate::model::Millis;
+use crate::run::Status;
 use crate::verify::Verdict;
 
 pub use build::build;
@@ -64,7 +65,7 @@ pub struct IncidentRow {
     /// Whether both views agree on the action; none when one is missing.
     pub agree: Option<bool>,
     pub applied_memory_mb: Option<u32>,
-    pub status: String,
+    pub status: Status,
     pub verdict: Option<Verdict>,
     /// With a labelled corpus: whether the rules' and the AI's views match the label.
     #[serde(skip_serializing_if = "Option::is_none")]

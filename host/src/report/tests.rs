@@ -1,11 +1,11 @@
 use super::*;
 use crate::ai::{AiRun, AiStatus};
+use crate::comparison::Label;
+use crate::comparison::Record;
 use crate::config::Config;
 use crate::decide::{MergeMode, WouldHave};
 use crate::diagnosis::EvidenceSummary;
 use crate::model::{FailureCause, RuleFailure};
-use crate::record::Label;
-use crate::record::Record;
 
 fn would(by: &str, action: Action, target: Option<u32>) -> WouldHave {
     WouldHave {
@@ -51,7 +51,7 @@ fn record(id: &str, at_ms: i64, rules: WouldHave, ai: Option<WouldHave>) -> Reco
         origin: "run".into(),
         mode: MergeMode::Rules,
         memory_mb: 512,
-        status: "repaired".into(),
+        status: crate::run::Status::Repaired,
         decision: None,
         would_have,
         findings: Vec::new(),
@@ -90,7 +90,7 @@ fn sample() -> Vec<Record> {
     rolled.applied_memory_mb = Some(1024);
     rolled.verdict = Some(Verdict::Unchanged);
     rolled.rolled_back = true;
-    rolled.status = "rolled_back".into();
+    rolled.status = crate::run::Status::RolledBack;
     rolled.plugin_failures.push(RuleFailure {
         rule: "timeouts".into(),
         veto: false,

@@ -44,7 +44,7 @@ pub(super) fn tables(report: &Report) -> Tables {
                 r.applied_memory_mb
                     .map_or_else(|| "—".to_owned(), |m| format!("{m} MB")),
                 r.verdict
-                    .map_or_else(|| r.status.clone(), |v| format!("{} ({v})", r.status)),
+                    .map_or_else(|| r.status.to_string(), |v| format!("{} ({v})", r.status)),
             ];
             if r.rules_correct.is_some() || r.ai_correct.is_some() {
                 cells.push(format!(

@@ -188,7 +188,10 @@ impl RemoteSource {
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
-        self.store.get(bucket, key, MAX_FETCH_BYTES).await
+        self.store
+            .get(bucket, key, MAX_FETCH_BYTES)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -6,10 +6,10 @@
 //! configured rules loaded as the command line loads them (`load`).
 
 pub mod build;
-pub mod check;
 pub mod inspect;
 pub mod keys;
 pub mod load;
+pub mod rule_test;
 pub mod scaffold;
 
 use std::path::Path;

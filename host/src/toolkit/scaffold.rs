@@ -260,7 +260,7 @@ mod tests {
             e.reports.iter().map(|r| r.max_memory_used_mb).max(),
             Some(497)
         );
-        let expect: crate::toolkit::check::Expectations = serde_json::from_str(EXPECT).unwrap();
+        let expect: crate::toolkit::rule_test::Expectations = serde_json::from_str(EXPECT).unwrap();
         assert_eq!(expect.len(), 2);
     }
 

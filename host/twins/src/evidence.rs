@@ -54,6 +54,7 @@ impl EvidenceBuilder {
             metrics: Vec::new(),
             reports: Vec::new(),
             logs: Vec::new(),
+            logs_complete: true,
             notes: Vec::new(),
         })
     }

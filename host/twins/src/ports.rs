@@ -13,14 +13,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use autorepair_core::clock::Clock;
-use autorepair_core::decide::History;
 use autorepair_core::model::AiRun;
-use autorepair_core::model::{Evidence, FunctionInfo, LogLine, MetricSeries, Millis, Window};
+use autorepair_core::model::{
+    Evidence, FunctionInfo, LogLine, MetricSeries, Millis, RecordedChange, Window,
+};
 use autorepair_core::ports::AiDiagnoser;
 use autorepair_core::ports::{
-    AliasTarget, AuditError, AuditStore, Claim, FunctionStore, Invoked, Notifier, StoreError,
-    StoredRecord, Telemetry, UpdateState,
+    AliasTarget, AuditError, AuditStore, Claim, FunctionStore, Invoked, LogRead, Notifier,
+    NotifyError, StoreError, StoredRecord, Telemetry, UpdateState,
 };
+use autorepair_core::run::Status;
 use autorepair_core::stage::Stage;
 
 /// A clock that stands still until a stage sleeps; each sleep moves it on and
@@ -449,33 +451,19 @@ impl Telemetry for MemoryTelemetry {
         (series, Vec::new())
     }
 
-    async fn log_lines(
-        &self,
-        group: &str,
-        window: Window,
-        cap: usize,
-    ) -> (Vec<LogLine>, Vec<String>) {
+    async fn log_lines(&self, group: &str, window: Window, cap: usize) -> LogRead {
         let lines = self.lines.lock().unwrap();
         let Some(all) = lines.get(group) else {
-            return (
-                Vec::new(),
-                vec![format!("logs: log group {group} does not exist")],
-            );
+            let missing = format!("log group {group} does not exist");
+            return LogRead::new(Vec::new(), cap, 0, Some(missing));
         };
-        let mut found: Vec<LogLine> = all
+        let found: Vec<LogLine> = all
             .iter()
             .filter(|l| l.timestamp_ms >= window.start_ms && l.timestamp_ms <= window.end_ms)
             .filter(|l| autorepair_core::logs::relevant(&l.message))
             .cloned()
             .collect();
-        let mut notes = Vec::new();
-        let dropped = autorepair_core::logs::keep_newest(&mut found, cap);
-        if dropped > 0 {
-            notes.push(format!(
-                "logs: capped at {cap} events, the newest kept ({dropped} older ones left out)"
-            ));
-        }
-        (found, notes)
+        LogRead::new(found, cap, 0, None)
     }
 }
 
@@ -543,12 +531,13 @@ impl MemoryAudit {
         self.changes.lock().unwrap().clone()
     }
 
+    /// The status on `incident_id`'s record, as its wire name.
     pub fn status(&self, incident_id: &str) -> Option<String> {
         self.records
             .lock()
             .unwrap()
             .get(incident_id)
-            .map(|r| r.status.clone())
+            .map(|r| r.status.to_string())
     }
 
     pub fn lock_holder(&self, function: &str) -> Option<String> {
@@ -607,7 +596,7 @@ impl AuditStore for MemoryAudit {
         records.insert(
             incident_id.to_owned(),
             StoredRecord {
-                status: "started".to_owned(),
+                status: Status::Started,
                 document: record_json.to_owned(),
                 version: 0,
                 stages: Vec::new(),
@@ -619,7 +608,7 @@ impl AuditStore for MemoryAudit {
     async fn update(
         &self,
         incident_id: &str,
-        status: &str,
+        status: Status,
         record_json: &str,
         _now_ms: Millis,
     ) -> Result<(), AuditError> {
@@ -628,12 +617,12 @@ impl AuditStore for MemoryAudit {
         let record = records
             .entry(incident_id.to_owned())
             .or_insert_with(|| StoredRecord {
-                status: String::new(),
+                status: Status::Started,
                 document: String::new(),
                 version: 0,
                 stages: Vec::new(),
             });
-        record.status = status.to_owned();
+        record.status = status;
         record.document = record_json.to_owned();
         Ok(())
     }
@@ -642,7 +631,7 @@ impl AuditStore for MemoryAudit {
         &self,
         incident_id: &str,
         version: u64,
-        status: &str,
+        status: Status,
         record_json: &str,
         _now_ms: Millis,
     ) -> Result<Claim, AuditError> {
@@ -650,7 +639,7 @@ impl AuditStore for MemoryAudit {
         let mut records = self.records.lock().unwrap();
         match records.get_mut(incident_id) {
             Some(record) if record.version == version => {
-                record.status = status.to_owned();
+                record.status = status;
                 record.document = record_json.to_owned();
                 Ok(Claim::Won)
             }
@@ -662,7 +651,7 @@ impl AuditStore for MemoryAudit {
         &self,
         incident_id: &str,
         stage: Stage,
-        status: &str,
+        status: Status,
         record_json: &str,
         expected: u64,
         _now_ms: Millis,
@@ -671,7 +660,7 @@ impl AuditStore for MemoryAudit {
         let mut records = self.records.lock().unwrap();
         match records.get_mut(incident_id) {
             Some(record) if record.version == expected => {
-                record.status = status.to_owned();
+                record.status = status;
                 record.document = record_json.to_owned();
                 record.version += 1;
                 record.stages.push(stage);
@@ -721,56 +710,37 @@ impl AuditStore for MemoryAudit {
     async fn record_change(
         &self,
         function: &str,
-        incident_id: &str,
-        from_mb: u32,
-        to_mb: u32,
-        at_ms: Millis,
+        change: &RecordedChange,
     ) -> Result<(), AuditError> {
         self.enter(AuditOp::RecordChange)?;
         self.changes.lock().unwrap().push(ChangeEntry {
             function: function.to_owned(),
-            incident_id: incident_id.to_owned(),
-            from_mb,
-            to_mb,
-            at_ms,
+            incident_id: change.incident_id.clone(),
+            from_mb: change.from_mb,
+            to_mb: change.to_mb,
+            at_ms: change.at_ms,
         });
         Ok(())
     }
 
-    async fn history(&self, function: &str, now_ms: Millis) -> Result<History, AuditError> {
-        self.enter(AuditOp::History)?;
-        let since = now_ms - 24 * 3_600_000;
-        let times: Vec<Millis> = self
-            .changes
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|c| c.function == function && c.at_ms > since)
-            .filter(|c| {
-                !c.incident_id
-                    .starts_with(autorepair_core::ports::SWEEP_CHANGE_PREFIX)
-            })
-            .map(|c| c.at_ms)
-            .collect();
-        Ok(History {
-            last_change_ms: times.iter().copied().max(),
-            changes_last_24h: times.len() as u32,
-        })
-    }
-
-    async fn raised_from(&self, function: &str) -> Result<Vec<u32>, AuditError> {
+    async fn list_changes(
+        &self,
+        function: &str,
+        since_ms: Option<Millis>,
+    ) -> Result<Vec<RecordedChange>, AuditError> {
         self.enter(AuditOp::History)?;
         Ok(self
             .changes
             .lock()
             .unwrap()
             .iter()
-            .filter(|c| c.function == function && c.to_mb > c.from_mb)
-            .filter(|c| {
-                !c.incident_id
-                    .starts_with(autorepair_core::ports::SWEEP_CHANGE_PREFIX)
+            .filter(|c| c.function == function && since_ms.is_none_or(|s| c.at_ms > s))
+            .map(|c| RecordedChange {
+                incident_id: c.incident_id.clone(),
+                at_ms: c.at_ms,
+                from_mb: c.from_mb,
+                to_mb: c.to_mb,
             })
-            .map(|c| c.from_mb)
             .collect())
     }
 
@@ -799,9 +769,9 @@ impl Notifier for MemoryNotifier {
         subject: &str,
         text: &str,
         record_json: &str,
-    ) -> Result<String, String> {
+    ) -> Result<String, NotifyError> {
         if self.failing.load(Ordering::SeqCst) {
-            return Err("notifier down (injected)".into());
+            return Err(NotifyError("notifier down (injected)".into()));
         }
         let mut sent = self.sent.lock().unwrap();
         sent.push((subject.to_owned(), text.to_owned(), record_json.to_owned()));

@@ -46,7 +46,7 @@ pub mod bindings {
     });
 }
 
-pub use autorepair_signatures as signatures;
+pub use autorepair_lambda::signatures;
 pub use bindings::autorepair::rules::types::{
     AlarmInfo, Evidence, Finding, FindingKind, FunctionInfo, InvocationReports, InvocationStatus,
     LogLine, MetricSeries, Recommendation, RuleInfo, Wants, Window,

@@ -1,7 +1,7 @@
 //! Figures rules compute again and again, computed once.
 
 use crate::{Evidence, InvocationStatus, Report};
-use autorepair_signatures as sig;
+use autorepair_lambda::signatures as sig;
 
 /// How many sample log lines a [`Stats`] keeps per signature family.
 pub const SAMPLE_LINES: usize = 3;
@@ -269,23 +269,17 @@ fn keep_sample(samples: &mut Vec<String>, line: &str) {
 /// The `p`-th percentile (nearest rank) of `values`, which it sorts in place;
 /// 0 for an empty slice.
 pub fn percentile(values: &mut [f64], p: f64) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
     values.sort_unstable_by(f64::total_cmp);
-    let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
-    values[rank.clamp(1, values.len()) - 1]
+    autorepair_lambda::percentile(values, p).unwrap_or(0.0)
 }
 
 /// The same value as [`percentile`], found by selection instead of a full
 /// sort (linear time): `values` ends up partly reordered.
 fn nearest_rank(values: &mut [f64], p: f64) -> f64 {
-    if values.is_empty() {
+    let Some(index) = autorepair_lambda::percentile_index(values.len(), p) else {
         return 0.0;
-    }
-    let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
-    let (_, value, _) =
-        values.select_nth_unstable_by(rank.clamp(1, values.len()) - 1, f64::total_cmp);
+    };
+    let (_, value, _) = values.select_nth_unstable_by(index, f64::total_cmp);
     *value
 }
 

@@ -92,13 +92,13 @@ async fn main() -> Result<()> {
                 .unwrap_or_default()
         };
         let pk = get("pk");
-        if let Some(id) = pk.strip_prefix("incident#") {
+        if let Some(id) = pk.strip_prefix(autorepair::aws::audit::keys::INCIDENT_PREFIX) {
             println!(
                 "incident {id}  function {}  status {}",
                 get("function"),
                 get("status")
             );
-        } else if let Some(f) = pk.strip_prefix("function#") {
+        } else if let Some(f) = pk.strip_prefix(autorepair::aws::audit::keys::FUNCTION_PREFIX) {
             let n = |k: &str| {
                 item.get(k)
                     .and_then(|v| v.as_n().ok())

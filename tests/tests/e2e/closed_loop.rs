@@ -109,6 +109,7 @@ async fn run(env: &Env, event: &serde_json::Value, dry_run: bool) -> Run {
         .expect("event parses")
 }
 
+/// The status on the incident's audit item, as its wire name.
 async fn audit_status(env: &Env, run: &Run) -> String {
     env.ctx
         .audit
@@ -117,6 +118,7 @@ async fn audit_status(env: &Env, run: &Run) -> String {
         .expect("audit")
         .expect("an audit item")
         .status
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,14 +158,14 @@ async fn oom_is_repaired_and_verified_improved() {
     let stale = env
         .ctx
         .audit
-        .update_at(id, stored.version + 1, "forged", "{}", now_ms())
+        .update_at(id, stored.version + 1, Status::Repaired, "{}", now_ms())
         .await
         .unwrap();
     assert_eq!(stale, autorepair::ports::Claim::Taken);
     let again = env.ctx.audit.get(id).await.unwrap().expect("the record");
     assert_eq!(
-        (again.status.as_str(), again.document.as_str()),
-        (stored.status.as_str(), stored.document.as_str())
+        (again.status, again.document.as_str()),
+        (stored.status, stored.document.as_str())
     );
     let current = env
         .ctx
@@ -171,7 +173,7 @@ async fn oom_is_repaired_and_verified_improved() {
         .update_at(
             id,
             stored.version,
-            &stored.status,
+            stored.status,
             &stored.document,
             now_ms(),
         )
@@ -554,7 +556,7 @@ async fn the_lambda_stage_protocol_runs_the_whole_loop() {
     let stale = env
         .ctx
         .audit
-        .commit(id, Stage::Execute, "started", "{}", 4, now_ms())
+        .commit(id, Stage::Execute, Status::Started, "{}", 4, now_ms())
         .await
         .unwrap();
     assert_eq!(stale, autorepair::ports::Claim::Taken);
@@ -575,8 +577,14 @@ async fn the_lambda_stage_protocol_runs_the_whole_loop() {
     aws_sdk_dynamodb::Client::new(&env.sdk)
         .update_item()
         .table_name("autorepair-audit")
-        .key("pk", AttributeValue::S(format!("incident#{id}")))
-        .key("sk", AttributeValue::S("record".into()))
+        .key(
+            "pk",
+            AttributeValue::S(autorepair::aws::audit::keys::incident(id)),
+        )
+        .key(
+            "sk",
+            AttributeValue::S(autorepair::aws::audit::keys::RECORD.into()),
+        )
         .update_expression("SET #stages = list_append(#stages, :more)")
         .expression_attribute_names("#stages", "stages")
         .expression_attribute_values(
@@ -777,7 +785,7 @@ mod faults {
         );
         assert_eq!(w.memory_mb().await.unwrap(), 256, "no half-applied change");
         let record = env.ctx.audit.get(&run.incident.id).await.unwrap().unwrap();
-        assert_eq!(record.status, "failed");
+        assert_eq!(record.status, Status::Failed);
         assert!(record.document.contains("\"stage\":\"execute\""));
     }
 
@@ -838,7 +846,7 @@ mod faults {
                 .unwrap()
                 .unwrap()
                 .status,
-            "failed"
+            Status::Failed
         );
     }
 }
@@ -902,7 +910,7 @@ async fn hostile_shadow_rules_leave_a_complete_record_a_notice_and_clean_text() 
     assert!(escapes.shadow);
 
     let record = env.ctx.audit.get(&run.incident.id).await.unwrap().unwrap();
-    assert_eq!(record.status, "repaired");
+    assert_eq!(record.status, Status::Repaired);
     let stored: Run = serde_json::from_str(&record.document).expect("a complete run document");
     assert_eq!(stored.findings.len(), run.findings.len());
     let (_, text) = autorepair::notify::notice(&stored);

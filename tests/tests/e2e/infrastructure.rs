@@ -609,3 +609,16 @@ fn per_environment_parameters_name_only_template_parameters() {
         }
     }
 }
+
+/// The template's memory parameters allow exactly Lambda's sizes: YAML cannot
+/// read the host's constants, so this test holds it to them.
+#[test]
+fn memory_parameters_are_bounded_by_lambdas_own_limits() {
+    use autorepair::decide::{LAMBDA_MAX_MB, LAMBDA_MIN_MB};
+    let template = template();
+    for name in ["HostMemorySize", "CeilingMb"] {
+        let p = &template["Parameters"][name];
+        assert_eq!(p["MinValue"], LAMBDA_MIN_MB, "{name}");
+        assert_eq!(p["MaxValue"], LAMBDA_MAX_MB, "{name}");
+    }
+}

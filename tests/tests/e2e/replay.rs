@@ -9,9 +9,9 @@ use std::sync::atomic::AtomicBool;
 
 use autorepair::ai::{AiDiagnoser, Diagnoser};
 use autorepair::aws::bedrock::Bedrock;
+use autorepair::comparison::{self, Record, RecordWriter};
 use autorepair::config::Config;
 use autorepair::decide::{Action, MergeMode};
-use autorepair::record::{self, Record, RecordWriter};
 use autorepair::replay::{self, Case, Options};
 use autorepair::rules::{Compiler, RuleSet, Sandbox};
 use autorepair_e2e::autorepair_command;
@@ -246,11 +246,11 @@ fn a_stopped_replay_keeps_every_record_it_finished() {
             // What the Ctrl-C handler does.
             stop.store(true, std::sync::atomic::Ordering::SeqCst);
         }
-        Ok::<_, record::RecordError>(())
+        Ok::<_, comparison::RecordError>(())
     })
     .unwrap();
     assert!((5..cases.len()).contains(&done), "{done} replayed");
-    let back = record::read_jsonl(&path).unwrap();
+    let back = comparison::read_jsonl(&path).unwrap();
     assert_eq!(back.len(), done, "every finished record is on disk, whole");
 }
 
@@ -283,7 +283,7 @@ fn replay_then_report_in_every_format() {
         "{text}"
     );
     let n = corpus().len();
-    assert_eq!(record::read_jsonl(&records).unwrap().len(), n);
+    assert_eq!(comparison::read_jsonl(&records).unwrap().len(), n);
 
     let report = |format: &str| {
         let out = cli(&[

@@ -434,7 +434,7 @@ fn host_policy() -> Value {
         "lambda:UpdateAlias",
         "lambda:InvokeFunction",
     ];
-    let reading: Vec<&str> = autorepair::doctor::NEEDED
+    let reading: Vec<&str> = autorepair::checkup::NEEDED
         .iter()
         .copied()
         .filter(|a| !mutating.contains(a))

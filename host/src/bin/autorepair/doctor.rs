@@ -3,8 +3,8 @@
 use autorepair::aws::Aws;
 use autorepair::aws::bedrock::Bedrock;
 use autorepair::aws::deployment::AwsDeployment;
+use autorepair::checkup::{self, Check, Names, Outcome};
 use autorepair::config::Config;
-use autorepair::doctor::{self, Check, Names, Outcome};
 use autorepair::ports::{Model, ModelRequest};
 
 use crate::Failure;
@@ -44,7 +44,7 @@ pub fn run(args: Args, no_cache: bool) -> Result<(), Failure> {
     let runtime = runtime()?;
     let aws = runtime.block_on(Aws::from_env());
     let deployment = AwsDeployment::new(&aws.sdk);
-    let (mut checks, config) = runtime.block_on(doctor::inspect(&deployment, &names));
+    let (mut checks, config) = runtime.block_on(checkup::inspect(&deployment, &names));
     drop(runtime);
     match &config {
         Some(config) => {
@@ -57,7 +57,7 @@ pub fn run(args: Args, no_cache: bool) -> Result<(), Failure> {
         }
     }
     match args.format {
-        Format::Text => print!("{}", doctor::render(&checks)),
+        Format::Text => print!("{}", checkup::render(&checks)),
         Format::Json => println!("{}", serde_json::to_string_pretty(&checks)?),
     }
     let failed = checks.iter().filter(|c| c.outcome == Outcome::Fail).count();

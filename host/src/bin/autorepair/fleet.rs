@@ -14,7 +14,7 @@ use autorepair::config::Config;
 use autorepair::fleet::sweep::{self, BatchSummary, Item};
 use autorepair::fleet::{alarms, onboard, render};
 use autorepair::pipeline::approval::{self, Answer};
-use autorepair::pipeline::{self, answer_approval};
+use autorepair::pipeline::{self, ProtocolError, answer_approval};
 use autorepair::ports::{AuditStore, RecommendationStore, Workflow};
 use autorepair::setup;
 
@@ -254,7 +254,12 @@ pub fn answer(args: AnswerArgs, approve: bool, config: &Config) -> Result<(), Fa
         let audit = setup::audit_table(&aws, config);
         let (reply, token) = answer_approval(&audit, incident, &answer, now_ms())
             .await
-            .map_err(|e| bad_input(anyhow::anyhow!(e)))?;
+            .map_err(|e| match e {
+                // The table could not be read or written: try again later.
+                ProtocolError::Audit(_) => Failure::from(anyhow::Error::from(e)),
+                // The incident refuses this answer: nothing to retry.
+                _ => bad_input(e),
+            })?;
         let output = serde_json::to_string(&reply).map_err(anyhow::Error::from)?;
         if let Err(e) = StepFunctions::new(&aws.sdk).resume(&token, &output).await {
             return Err(anyhow::anyhow!(

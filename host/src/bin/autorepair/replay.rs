@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use autorepair::ai::AiDiagnoser;
 use autorepair::aws::Aws;
+use autorepair::comparison::{self, RecordWriter};
 use autorepair::config::Config;
 use autorepair::decide::MergeMode;
-use autorepair::record::{self, RecordWriter};
 use autorepair::replay;
 use autorepair::setup;
 
@@ -96,7 +96,7 @@ pub fn run(args: Args, config: &Config, no_cache: bool) -> Result<(), Failure> {
             w.write(&r)?;
         }
         records.push(r);
-        Ok::<_, record::RecordError>(())
+        Ok::<_, comparison::RecordError>(())
     })?;
     bar.finish_and_clear();
     let elapsed = started.elapsed();

@@ -8,9 +8,9 @@ use clap::ValueEnum;
 
 use autorepair::aws::Aws;
 use autorepair::aws::audit::DynamoAudit;
+use autorepair::comparison;
 use autorepair::config::Config;
 use autorepair::ports::AuditStore;
-use autorepair::record;
 use autorepair::report;
 
 use crate::common::runtime;
@@ -51,7 +51,7 @@ pub fn run(args: Args, config: &Config) -> Result<(), Failure> {
     } = args;
     let mut all = Vec::new();
     for path in &records {
-        all.extend(record::read_jsonl(path).map_err(bad_input)?);
+        all.extend(comparison::read_jsonl(path).map_err(bad_input)?);
     }
     if let Some(table) = table {
         let table = if table.is_empty() {
@@ -66,7 +66,7 @@ pub fn run(args: Args, config: &Config) -> Result<(), Failure> {
                 .records()
                 .await
         })?;
-        let (records, skipped) = record::from_documents(&documents);
+        let (records, skipped) = comparison::from_documents(&documents);
         if skipped > 0 {
             eprintln!("warning: {skipped} audit records are not run documents and were left out");
         }

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use autorepair::aws::Aws;
+use autorepair::comparison::{Record, RecordWriter};
 use autorepair::config::Config;
 use autorepair::decide::MergeMode;
 use autorepair::pipeline::{self, Options, Status};
-use autorepair::record::{Record, RecordWriter};
 use autorepair::render;
 use autorepair::setup;
 

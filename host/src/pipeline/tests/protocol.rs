@@ -2,6 +2,7 @@
 //! the only one taken, retries that finish what a crashed attempt started.
 
 use super::*;
+use crate::pipeline::ProtocolError;
 use crate::pipeline::protocol::{Next, next};
 use crate::stage::Stage;
 
@@ -14,8 +15,11 @@ fn request(stage: &str, reply: &StageReply) -> StageRequest {
     .expect("a stage request")
 }
 
+/// The stage's reply, or its error as the workflow's Catch would read it.
 async fn send(w: &World, stage_name: &str, reply: &StageReply) -> Result<StageReply, String> {
-    stage(&w.ctx, request(stage_name, reply)).await
+    stage(&w.ctx, request(stage_name, reply))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The run as the audit table holds it.
@@ -118,6 +122,24 @@ async fn execute_out_of_order_is_refused() {
     // Straight from parse to execute: no diagnosis, no decision.
     let refused = send(&w, "execute", &parsed).await.unwrap_err();
     assert!(refused.contains("cannot follow parse"), "{refused}");
+    // The error a caller can match on, not only read.
+    let typed = stage(&w.ctx, request("execute", &parsed))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &typed,
+            ProtocolError::OutOfOrder {
+                source: crate::pipeline::OrderError::CannotFollow {
+                    stage: Stage::Execute,
+                    unverified: false,
+                    ..
+                },
+                ..
+            }
+        ),
+        "{typed:?}"
+    );
     // A version the record never had.
     let mut ahead = parsed.clone();
     ahead.version = 7;
@@ -606,6 +628,7 @@ async fn answered(
 ) -> Result<(StageReply, String), String> {
     crate::pipeline::answer_approval(w.ctx.audit.as_ref(), incident, &answer(approve, by), now_ms)
         .await
+        .map_err(|e| e.to_string())
 }
 
 fn answer(approve: bool, by: &str) -> crate::pipeline::approval::Answer {
@@ -756,7 +779,13 @@ async fn a_conditional_update_never_overwrites_a_later_commit() {
     let stale = w
         .ctx
         .audit
-        .update_at(&d.incident, before.version, "started", &before.document, T0)
+        .update_at(
+            &d.incident,
+            before.version,
+            Status::Started,
+            &before.document,
+            T0,
+        )
         .await
         .unwrap();
     assert_eq!(stale, crate::ports::Claim::Taken);
@@ -771,7 +800,7 @@ async fn a_conditional_update_never_overwrites_a_later_commit() {
         .update_at(
             &d.incident,
             answered_doc.version,
-            "started",
+            Status::Started,
             &answered_doc.document,
             T0,
         )
@@ -788,8 +817,8 @@ async fn without_approval_mode_nothing_waits() {
     assert_eq!(d.approval, "none");
     let refused = stage(&w.ctx, waiting(&w, &d, "t")).await.unwrap_err();
     assert!(
-        refused.contains("no change waits for approval"),
-        "{refused}"
+        matches!(&refused, ProtocolError::Refused { reason, .. } if reason == "no change waits for approval"),
+        "{refused:?}"
     );
 }
 

@@ -5,7 +5,7 @@
 use super::*;
 use crate::fleet::FleetPorts;
 use crate::fleet::sweep::{self, Item};
-use crate::model::{Direction, StandingRecommendation};
+use crate::model::{Direction, RecordedChange, StandingRecommendation};
 use crate::testing::ports::{MemoryAlarms, MemoryItems, MemoryRecommendations};
 
 struct Fleet {
@@ -33,6 +33,16 @@ fn fleet(w: &World) -> Fleet {
 }
 
 /// A function far larger than it needs: 1024 MB, using 160.
+/// A change on record: by `by` at `at_ms`, from `from_mb` to `to_mb`.
+fn recorded(by: &str, from_mb: u32, to_mb: u32, at_ms: crate::model::Millis) -> RecordedChange {
+    RecordedChange {
+        incident_id: by.to_owned(),
+        at_ms,
+        from_mb,
+        to_mb,
+    }
+}
+
 fn oversized(w: &World, name: &str) {
     w.function(name, 1024, Behaviour::NeedsMemory { need_mb: 200 }, true);
 }
@@ -77,7 +87,7 @@ async fn an_opted_in_downsizing_waits_for_the_cooldown_a_running_repair_and_dry_
     oversized(&w, "cooling");
     w.lambda.tag("cooling", "autorepair:downsize", "apply");
     w.audit
-        .record_change("cooling", "earlier", 512, 1024, T0 - 600_000)
+        .record_change("cooling", &recorded("earlier", 512, 1024, T0 - 600_000))
         .await
         .unwrap();
     let r = swept(&w, &f, "cooling").await;
@@ -142,15 +152,24 @@ async fn a_size_an_incident_raised_the_function_from_is_a_floor_long_after() {
     // A month ago an incident raised it from 512 (the OOM is long out of
     // the sweep's window); a sweep's own change does not count.
     w.audit
-        .record_change("raised", "incident-1", 512, 1024, T0 - 30 * 86_400_000)
+        .record_change(
+            "raised",
+            &recorded("incident-1", 512, 1024, T0 - 30 * 86_400_000),
+        )
         .await
         .unwrap();
     w.audit
-        .record_change("raised", "sweep:old", 1024, 640, T0 - 20 * 86_400_000)
+        .record_change(
+            "raised",
+            &recorded("sweep:old", 1024, 640, T0 - 20 * 86_400_000),
+        )
         .await
         .unwrap();
     w.audit
-        .record_change("raised", "sweep:older", 640, 1024, T0 - 19 * 86_400_000)
+        .record_change(
+            "raised",
+            &recorded("sweep:older", 640, 1024, T0 - 19 * 86_400_000),
+        )
         .await
         .unwrap();
     let r = swept(&w, &f, "raised").await;

@@ -10,7 +10,7 @@ use autorepair::config::Config;
 use autorepair::model::Grant;
 use autorepair::render;
 use autorepair::rules::{Compiler, RuleSet};
-use autorepair::toolkit::{self, check, load};
+use autorepair::toolkit::{self, load, rule_test};
 
 use crate::common::Format;
 use crate::{Failure, bad_input};
@@ -27,24 +27,24 @@ pub fn run(
     format: Format,
 ) -> Result<(), Failure> {
     let (origin, bytes) = toolkit::rule_bytes(rule).map_err(|e| bad_input(anyhow!(e)))?;
-    let files = check::evidence_files(evidence).map_err(|e| bad_input(anyhow!(e)))?;
+    let files = rule_test::evidence_files(evidence).map_err(|e| bad_input(anyhow!(e)))?;
     let expectations = expect
-        .map(check::load_expectations)
+        .map(rule_test::load_expectations)
         .transpose()
         .map_err(|e| bad_input(anyhow!(e)))?;
-    let overrides = check::Overrides {
+    let overrides = rule_test::Overrides {
         grants,
         cpu_budget_ms,
         memory_mib,
     };
-    let spec = check::production_spec(config, rule, origin, bytes, overrides);
+    let spec = rule_test::production_spec(config, rule, origin, bytes, overrides);
     let limits = spec.limits;
     let sandbox = load::metered_sandbox(config, Some(limits.memory_mib))?;
     let compiler = Compiler::new(Arc::new(sandbox), None);
     let rules = RuleSet::load(&compiler, &[spec]);
-    let outcome = check::run(&rules, &files, expectations.as_ref()).map_err(|e| match e {
-        check::CheckError::Evidence(_) => bad_input(e),
-        check::CheckError::NotLoaded(_) => e.into(),
+    let outcome = rule_test::run(&rules, &files, expectations.as_ref()).map_err(|e| match e {
+        rule_test::CheckError::Evidence(_) => bad_input(e),
+        rule_test::CheckError::NotLoaded(_) => e.into(),
     })?;
     match format {
         Format::Text => {

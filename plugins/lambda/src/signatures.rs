@@ -4,7 +4,6 @@
 //! reports with it, and the guest SDK scans raw lines with it for rules that were
 //! granted `logs`. Matching is plain substring search: these strings are printed
 //! by language runtimes and the Lambda service, so they are stable and exact.
-#![no_std]
 
 /// Out-of-memory messages, by the runtime that prints them.
 pub const OUT_OF_MEMORY: &[(&str, &str)] = &[

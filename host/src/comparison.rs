@@ -58,7 +58,7 @@ pub struct Record {
     pub mode: MergeMode,
     pub memory_mb: u32,
     /// The run's status (`replayed` for replays).
-    pub status: String,
+    pub status: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
     #[serde(default)]
@@ -110,7 +110,7 @@ impl Record {
                 .or(run.function.as_ref().map(|f| f.memory_mb))
                 .or(run.evidence.as_ref().map(|e| e.memory_mb))
                 .unwrap_or(0),
-            status: run.status.to_string(),
+            status: run.status,
             decision: run.decision.clone(),
             would_have: run.would_have.clone(),
             findings: run.findings.clone(),
@@ -142,7 +142,7 @@ impl Record {
             origin: "replay".into(),
             mode: diagnosis.mode,
             memory_mb: diagnosis.evidence.memory_mb,
-            status: "replayed".into(),
+            status: Status::Replayed,
             decision: Some(diagnosis.decision.clone()),
             would_have: diagnosis.would_have.clone(),
             findings: diagnosis.findings.clone(),

@@ -1,0 +1,97 @@
+//! The decide stage: the findings merged under the safety policy, with the
+//! function's change history; approval asked for when the function needs it.
+
+use std::time::Instant;
+
+use super::{Context, Run, Status, approval, escalate, fail, timed};
+use crate::decide::{self, Action, Decision, History, Situation};
+use crate::model::FunctionInfo;
+use crate::run::{Approval, ApprovalState};
+use crate::stage::Stage;
+
+/// Stage 4: decide under the policy, with the function's change history.
+pub async fn decide(ctx: &Context, run: &mut Run) {
+    if run.status.is_terminal() {
+        return;
+    }
+    let started = Instant::now();
+    let Some(function) = run.function.clone() else {
+        return fail(
+            run,
+            Stage::Decide,
+            "no function state: the collect stage did not run",
+        );
+    };
+    // Without the history the cooldown and the daily cap cannot be checked:
+    // fail closed — no change, a person looks.
+    let decision = match decide_on(ctx, run, &function, false).await {
+        Ok(d) => d,
+        Err(why) => return escalate(run, format!("{why}: nothing will be changed")),
+    };
+    run.status = match (decision.action, run.dry_run) {
+        (Action::None, _) => Status::NoAction,
+        (Action::Escalate, _) => Status::Escalated,
+        (Action::SetMemory, true) => Status::DryRun,
+        (Action::SetMemory, false) => Status::Started,
+    };
+    run.decision = Some(decision);
+    if run.status == Status::Started && approval::required(&ctx.config.approval, &function) {
+        let now = ctx.clock.now_ms();
+        run.approval = Some(Approval {
+            state: ApprovalState::Pending,
+            requested_ms: now,
+            deadline_ms: now + i64::from(ctx.config.approval.timeout_seconds) * 1000,
+            token: None,
+            by: None,
+            reason: None,
+            answered_ms: None,
+        });
+    }
+    timed(run, Stage::Decide, started);
+}
+
+/// The guard on `function` as just read (decide, then execute again, and
+/// once more after a 412): with its change history, less this incident's own
+/// intent when `ours` is on record (written ahead of the change, it is not
+/// another change). `Err` says why no decision could be made: without the
+/// history the cooldown and the daily cap cannot be checked, so nothing
+/// changes.
+pub(super) async fn decide_on(
+    ctx: &Context,
+    run: &mut Run,
+    function: &FunctionInfo,
+    ours: bool,
+) -> Result<Decision, String> {
+    let history = ctx
+        .audit
+        .history(&function.name, ctx.clock.now_ms())
+        .await
+        .map_err(|e| format!("the change history could not be read ({e})"))?;
+    let history = if ours {
+        History {
+            last_change_ms: None,
+            changes_last_24h: history.changes_last_24h.saturating_sub(1),
+        }
+    } else {
+        history
+    };
+    Ok(decide_with(ctx, run, function, history))
+}
+
+fn decide_with(
+    ctx: &Context,
+    run: &mut Run,
+    function: &FunctionInfo,
+    history: History,
+) -> Decision {
+    let situation = Situation {
+        function,
+        findings: &run.findings,
+        failures: &run.plugin_failures,
+        history,
+        now_ms: ctx.clock.now_ms(),
+    };
+    let decision = decide::decide(&situation, &ctx.config.policy, run.mode);
+    run.would_have = decide::would_have(&situation, &ctx.config.policy);
+    decision
+}

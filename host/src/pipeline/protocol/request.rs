@@ -1,0 +1,130 @@
+//! The stage protocol on the wire: what a Step Functions task sends, and what
+//! it gets back.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::decide::Action;
+use crate::pipeline::{Run, Status};
+
+/// One Step Functions task's payload: `{"stage": "...", ...}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "stage", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StageRequest {
+    /// `{"stage":"parse","event":{…alarm event…},"execution":"arn:…"}`
+    Parse {
+        event: Value,
+        /// The Step Functions execution (`$$.Execution.Id`): a retried parse
+        /// of the same execution finds its own claim instead of a duplicate.
+        #[serde(default)]
+        execution: Option<String>,
+    },
+    /// Collect and run the rules (a Parallel branch).
+    Rules {
+        incident: String,
+        version: u64,
+    },
+    /// The AI diagnoser (the other Parallel branch). With `step_error` (the
+    /// branch's Catch: its task failed after its retries) the AI is recorded
+    /// as failed and the rules still decide.
+    Ai {
+        incident: String,
+        version: u64,
+        #[serde(default)]
+        step_error: Option<Value>,
+    },
+    /// Merge, decide; `version` is the one parse returned.
+    Decide {
+        incident: String,
+        version: u64,
+    },
+    /// Approval mode: the workflow waits on `token` (a `waitForTaskToken`
+    /// task) until `autorepair approve|reject` answers or the wait times out.
+    AwaitApproval {
+        incident: String,
+        version: u64,
+        token: String,
+    },
+    /// The approval wait timed out (its Catch): the incident is escalated.
+    /// A person's answer never comes this way — `autorepair approve|reject`
+    /// records it and hands the token back.
+    Approve {
+        incident: String,
+        version: u64,
+        step_error: Value,
+    },
+    Execute {
+        incident: String,
+        version: u64,
+    },
+    Verify {
+        incident: String,
+        version: u64,
+    },
+    /// Keep or undo the change. With `step_error` (Verify's Catch: it failed
+    /// after its retries) the change is unjudged, and so undone.
+    Rollback {
+        incident: String,
+        version: u64,
+        #[serde(default)]
+        step_error: Option<Value>,
+    },
+    /// Write the record, notify, unlock; `step_error` is what Step Functions'
+    /// Catch caught when a stage failed after its retries.
+    Record {
+        incident: String,
+        version: u64,
+        #[serde(default)]
+        step_error: Option<Value>,
+    },
+}
+
+/// What a stage returns: the reference to pass on, and what the workflow's
+/// Choice states branch on. Every field is always present (a Choice on a
+/// missing path is a runtime error in Step Functions).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageReply {
+    pub incident: String,
+    /// The record version after this stage: the next request's `version`.
+    pub version: u64,
+    /// Whether this workflow owns the incident (false: a redelivered event,
+    /// or an alarm that is not in ALARM; the workflow ends).
+    pub claimed: bool,
+    pub status: Status,
+    /// The decision's action, `none` before there is one.
+    pub action: String,
+    /// Whether a change is on record.
+    pub changed: bool,
+    /// The verification's verdict, `none` before there is one.
+    pub verdict: String,
+    /// Whether the verification window was extended once already.
+    pub extended: bool,
+    /// Approval mode: `none`, `pending`, `approved`, `rejected` or `expired`.
+    pub approval: String,
+}
+
+impl StageReply {
+    pub(super) fn of(run: &Run, version: u64, claimed: bool) -> StageReply {
+        StageReply {
+            incident: run.incident.id.clone(),
+            version,
+            claimed,
+            status: run.status,
+            action: run
+                .decision
+                .as_ref()
+                .map_or(Action::None, |d| d.action)
+                .to_string(),
+            changed: run.change.is_some(),
+            verdict: run
+                .verification
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), |v| v.verdict.to_string()),
+            extended: run.verification.as_ref().is_some_and(|v| v.extended),
+            approval: run
+                .approval
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), |a| a.state.to_string()),
+        }
+    }
+}
