@@ -176,6 +176,7 @@ pub fn summarize(evidence: &Evidence) -> EvidenceSummary {
                 / evidence.reports.len() as f64
         },
         notes: evidence.notes.clone(),
+        report_doubt: crate::logs::report_doubt(&evidence.reports, &evidence.metrics),
     }
 }
 
@@ -201,12 +202,14 @@ pub fn conclude(
 ) -> Diagnosis {
     report.findings.extend(ai.as_ref().and_then(ai_finding));
     let started = Instant::now();
+    let doubt = crate::logs::report_doubt(&evidence.reports, &evidence.metrics);
     let situation = Situation {
         function: &evidence.function,
         findings: &report.findings,
         failures: &report.plugin_failures,
         history,
         now_ms,
+        report_doubt: doubt.as_deref(),
     };
     let decision = decide::decide(&situation, policy, mode);
     let decide_us = started.elapsed().as_micros() as u64;

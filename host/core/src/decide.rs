@@ -226,6 +226,9 @@ pub struct Situation<'a> {
     pub history: History,
     /// The time the decision is made at (ms since the Unix epoch).
     pub now_ms: Millis,
+    /// Why the invocation reports cannot be trusted, if they cannot (a
+    /// function printed lines in REPORT's shape): no memory change then.
+    pub report_doubt: Option<&'a str>,
 }
 
 /// What one group of sources proposes.
@@ -307,6 +310,14 @@ pub fn decide(situation: &Situation<'_>, policy: &Policy, mode: MergeMode) -> De
         }
         Proposal::Escalate(why) => {
             reasons.extend(why);
+            done(Action::Escalate, None, reasons)
+        }
+        Proposal::Memory { target_mb, by } if situation.report_doubt.is_some() => {
+            reasons.push(format!("{target_mb} MB recommended by {}", by.join(", ")));
+            reasons.push(format!(
+                "the invocation reports cannot be trusted ({}): no memory change on their figures; a person should look",
+                situation.report_doubt.unwrap_or_default()
+            ));
             done(Action::Escalate, None, reasons)
         }
         Proposal::Memory { target_mb, by } => {

@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use crate::dates;
 use crate::digest::sha256_hex;
-use crate::model::{AlarmInfo, Millis};
+use crate::model::{AlarmInfo, FunctionRef, Millis};
+use crate::text::clean;
 
 /// A CloudWatch alarm's state, as the event names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +94,19 @@ pub enum IncidentError {
         metric_account: String,
         /// This account: the alarm's.
         alarm_account: String,
+    },
+    /// The alarm names its function by an ARN of another region: the audit
+    /// table and the lock are this region's.
+    #[error(
+        "alarm {alarm:?} names a function in region {function_region}, not this alarm's ({alarm_region}): autorepair changes functions in its own region only"
+    )]
+    CrossRegion {
+        /// The alarm's name.
+        alarm: String,
+        /// The region the function's ARN names.
+        function_region: String,
+        /// The alarm's region.
+        alarm_region: String,
     },
     /// The alarm combines metrics of several functions: which to repair is unclear.
     #[error(
@@ -215,13 +229,36 @@ pub fn parse_value(event: &Value) -> Result<Incident, IncidentError> {
                 alarm_account: ours.to_owned(),
             });
         }
+        // One function, however it is named (name, partial or full ARN):
+        // every per-function key is its plain name, so an ARN must name this
+        // account and region.
+        let named = FunctionRef::of(name);
+        if let (Some(theirs), Some(ours)) = (named.account, alarm_account.as_deref())
+            && theirs != ours
+        {
+            return Err(IncidentError::CrossAccount {
+                alarm: alarm_name.to_owned(),
+                metric_account: theirs.to_owned(),
+                alarm_account: ours.to_owned(),
+            });
+        }
+        if let (Some(theirs), Some(ours)) = (named.region, region.as_deref())
+            && theirs != ours
+        {
+            return Err(IncidentError::CrossRegion {
+                alarm: alarm_name.to_owned(),
+                function_region: theirs.to_owned(),
+                alarm_region: ours.to_owned(),
+            });
+        }
         let resource = dims.and_then(|d| str_at(d, &["Resource"]));
         let qualifier = resource
             .and_then(|r| r.strip_prefix(name))
             .and_then(|r| r.strip_prefix(':'))
             .filter(|q| !q.is_empty())
+            .or(named.qualifier)
             .map(str::to_owned);
-        let this = (name.to_owned(), qualifier);
+        let this = (named.name.to_owned(), qualifier);
         match &function {
             None => {
                 metric = str_at(stat_metric, &["name"])
@@ -245,21 +282,31 @@ pub fn parse_value(event: &Value) -> Result<Incident, IncidentError> {
     let (function_name, qualifier) =
         function.ok_or_else(|| IncidentError::NotLambda(alarm_name.to_owned()))?;
 
+    // Event text reaches notices and the prompt: one line each (a newline
+    // could fake a line of a notice, an "Approve: …" among them), and no
+    // longer than CloudWatch lets it be.
+    let line = |text: &str, max: usize| -> String { clean(text).chars().take(max).collect() };
     Ok(Incident {
         id: incident_id(&alarm_arn, timestamp),
-        function_name,
-        qualifier,
-        alarm_name: alarm_name.to_owned(),
-        alarm_arn,
+        function_name: line(&function_name, MAX_NAME_CHARS),
+        qualifier: qualifier.map(|q| line(&q, MAX_NAME_CHARS)),
+        alarm_name: line(alarm_name, MAX_NAME_CHARS),
+        alarm_arn: line(&alarm_arn, MAX_REASON_CHARS),
         state,
-        reason: str_at(data, &["state", "reason"])
-            .unwrap_or_default()
-            .to_owned(),
-        metric,
+        reason: line(
+            str_at(data, &["state", "reason"]).unwrap_or_default(),
+            MAX_REASON_CHARS,
+        ),
+        metric: line(&metric, MAX_NAME_CHARS),
         timestamp_ms,
         region,
     })
 }
+
+/// The longest alarm name (and metric or function name) CloudWatch allows.
+const MAX_NAME_CHARS: usize = 255;
+/// The longest state reason CloudWatch writes.
+const MAX_REASON_CHARS: usize = 1_023;
 
 /// The idempotency key: the same alarm transition always gives the same id.
 pub fn incident_id(alarm_arn: &str, state_timestamp: &str) -> String {

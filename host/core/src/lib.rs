@@ -3,7 +3,8 @@
 //! neither wasmtime nor an `aws-sdk-*` crate).
 //!
 //! - leaves: [`model`] (domain types), [`clock`], [`dates`], [`digest`], [`text`],
-//!   [`logs`] (Lambda's platform lines), [`stats`];
+//!   [`redact`] (secrets out of text that leaves the host), [`logs`] (Lambda's
+//!   platform lines), [`stats`];
 //! - pure steps: [`decide`] (merge + safety guard), [`verify`]'s verdict,
 //!   [`incident`] (an alarm event to an incident);
 //! - [`ports`]: what the stages need from outside, as traits, and
@@ -28,6 +29,7 @@ pub mod logs;
 pub mod metrics;
 pub mod model;
 pub mod ports;
+pub mod redact;
 pub mod run;
 pub mod stage;
 pub mod stats;

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use autorepair_lambda::signatures as sig;
 use serde_json::Value;
 
-use crate::model::{InvocationReport, InvocationStatus, LogLine};
+use crate::model::{InvocationReport, InvocationStatus, LogLine, MetricSeries};
 
 /// The error type Lambda gives an invocation that ran out of memory.
 pub const OUT_OF_MEMORY_ERROR: &str = "Runtime.OutOfMemory";
@@ -155,6 +155,60 @@ fn apply(report: &mut InvocationReport, mark: Marks) {
             report.error_type = Some(EXIT_ERROR.to_owned());
         }
     }
+}
+
+/// Reports beyond the `Invocations` metric that are tolerated before the
+/// reports are in doubt: one, and one in a hundred (a report whose invocation
+/// the metric counts in the next period).
+pub const EXTRA_REPORTS_PER_HUNDRED: usize = 1;
+
+/// Why an evidence's invocation reports cannot be trusted, if they cannot.
+///
+/// A function that prints its input raw (Python's `print`, Go's `fmt`, a
+/// custom runtime) can print a line in REPORT's shape. Such a line cannot
+/// hide, though: its request id is one Lambda's own REPORT uses too, or the
+/// reports outnumber the invocations CloudWatch counted. Either way the
+/// figures may be forged: a memory change or a downsizing must not rest on
+/// them. Without the `Invocations` metric the count cannot be checked, and
+/// reports after its last point (CloudWatch publishes with a delay) are not
+/// counted against it.
+pub fn report_doubt(reports: &[InvocationReport], metrics: &[MetricSeries]) -> Option<String> {
+    // Reports from REPORT lines (not init phases, not timeouts without one).
+    let platform = || {
+        reports.iter().filter(|r| {
+            r.request_id != INIT_PHASE && !r.request_id.is_empty() && r.memory_size_mb > 0
+        })
+    };
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for r in platform() {
+        *seen.entry(r.request_id.as_str()).or_default() += 1;
+    }
+    if let Some((id, n)) = seen
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .min_by_key(|(id, _)| **id)
+    {
+        return Some(format!(
+            "request {id} has {n} REPORT lines (Lambda writes one): a function printed one"
+        ));
+    }
+    let invocations = metrics
+        .iter()
+        .find(|s| s.namespace == "AWS/Lambda" && s.name == "Invocations" && s.statistic == "Sum")
+        .filter(|s| !s.points.is_empty())?;
+    let last = invocations.points.iter().map(|p| p.timestamp_ms).max()?;
+    let counted: f64 = invocations.points.iter().map(|p| p.value.max(0.0)).sum();
+    let counted = counted.round() as usize;
+    // A point covers the minute after its timestamp.
+    let reported = platform()
+        .filter(|r| r.timestamp_ms < last + 60_000)
+        .count();
+    let tolerated = counted + 1 + counted * EXTRA_REPORTS_PER_HUNDRED / 100;
+    (reported > tolerated).then(|| {
+        format!(
+            "{reported} REPORT lines but {counted} invocations counted by CloudWatch: lines in REPORT's shape were printed by the function"
+        )
+    })
 }
 
 /// One report from one line, in either log format: an invocation's, or the
@@ -465,6 +519,74 @@ mod tests {
             timestamp_ms: 1_000,
             message: message.to_owned(),
         }
+    }
+
+    /// `n` REPORT lines a minute apart from `at`, of requests `first..`.
+    fn reports(n: usize, first: usize, at: i64, used_mb: u32) -> Vec<LogLine> {
+        (0..n)
+            .map(|i| LogLine {
+                timestamp_ms: at + i as i64 * 1_000,
+                message: format!(
+                    "REPORT RequestId: 00000000-0000-4000-8000-{:012}\tDuration: 10.00 ms\tBilled Duration: 10 ms\tMemory Size: 256 MB\tMax Memory Used: {used_mb} MB\t",
+                    first + i
+                ),
+            })
+            .collect()
+    }
+
+    fn invocations(points: &[(i64, f64)]) -> Vec<MetricSeries> {
+        vec![MetricSeries {
+            namespace: "AWS/Lambda".into(),
+            name: "Invocations".into(),
+            statistic: "Sum".into(),
+            unit: "Count".into(),
+            points: points
+                .iter()
+                .map(|&(timestamp_ms, value)| crate::model::Point {
+                    timestamp_ms,
+                    value,
+                })
+                .collect(),
+        }]
+    }
+
+    #[test]
+    fn reports_agreeing_with_the_invocations_metric_are_trusted() {
+        let lines = reports(40, 0, 0, 100);
+        let metrics = invocations(&[(0, 40.0)]);
+        assert_eq!(report_doubt(&parse_reports(&lines), &metrics), None);
+        // Without the metric, nothing to check against.
+        assert_eq!(report_doubt(&parse_reports(&lines), &[]), None);
+    }
+
+    /// A function printing lines in REPORT's shape (fresh request ids) makes
+    /// more reports than invocations; one reusing a real request id makes two
+    /// reports of one request. Either way the reports are in doubt.
+    #[test]
+    fn printed_reports_put_every_report_in_doubt() {
+        let mut lines = reports(40, 0, 0, 100);
+        lines.extend(reports(5, 1_000, 10_000, 256));
+        let why = report_doubt(&parse_reports(&lines), &invocations(&[(0, 40.0)]))
+            .expect("45 reports for 40 invocations");
+        assert!(why.contains("45 REPORT lines but 40 invocations"), "{why}");
+
+        let mut lines = reports(40, 0, 0, 100);
+        lines.extend(reports(1, 7, 50_000, 30));
+        let why = report_doubt(&parse_reports(&lines), &invocations(&[(0, 40.0)]))
+            .expect("a request reported twice");
+        assert!(why.contains("has 2 REPORT lines"), "{why}");
+    }
+
+    /// CloudWatch publishes with a delay: reports after the metric's last
+    /// point (plus its minute) are not counted against it.
+    #[test]
+    fn reports_past_the_last_metric_point_are_not_counted() {
+        let mut lines = reports(40, 0, 0, 100);
+        lines.extend(reports(10, 100, 200_000, 100));
+        assert_eq!(
+            report_doubt(&parse_reports(&lines), &invocations(&[(0, 40.0)])),
+            None
+        );
     }
 
     #[test]

@@ -32,16 +32,67 @@ impl RecordedChange {
 }
 
 /// A function's name from what a person or a payload gave: the name itself,
-/// or its ARN (`arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`),
-/// whose qualifier is dropped. Anything else is returned as it is (the
-/// Lambda API says whether it exists).
+/// its partial ARN (`ACCOUNT:function:NAME`) or its ARN
+/// (`arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`), whose
+/// qualifier is dropped. Anything else is returned as it is (the Lambda API
+/// says whether it exists).
 pub fn function_name(given: &str) -> &str {
-    let given = given.trim();
-    match given.split_once(":function:") {
-        Some((prefix, rest)) if prefix.starts_with("arn:") => {
-            rest.split(':').next().unwrap_or(rest)
+    FunctionRef::of(given).name
+}
+
+/// A function as Lambda's API lets it be named — plain name, partial ARN or
+/// full ARN — taken apart. Every per-function key (the lock, the change
+/// history, the cooldown, the daily cap) is the plain [`name`](Self::name):
+/// one function's name and ARNs share one lock (the audit table is per account
+/// and region; an ARN naming another is refused where it is read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunctionRef<'a> {
+    /// The plain name.
+    pub name: &'a str,
+    /// The account an ARN named.
+    pub account: Option<&'a str>,
+    /// The region a full ARN named.
+    pub region: Option<&'a str>,
+    /// The version or alias a full ARN ended with.
+    pub qualifier: Option<&'a str>,
+}
+
+impl<'a> FunctionRef<'a> {
+    /// `given` taken apart (trimmed); a string that is no ARN is a name.
+    pub fn of(given: &'a str) -> FunctionRef<'a> {
+        let given = given.trim();
+        let plain = FunctionRef {
+            name: given,
+            account: None,
+            region: None,
+            qualifier: None,
+        };
+        let Some((prefix, rest)) = given.split_once(":function:") else {
+            return plain;
+        };
+        let mut tail = rest.splitn(2, ':');
+        let name = tail.next().unwrap_or(rest);
+        let qualifier = tail.next().filter(|q| !q.is_empty());
+        let parts: Vec<&str> = prefix.split(':').collect();
+        match parts.as_slice() {
+            // arn:PARTITION:lambda:REGION:ACCOUNT
+            ["arn", _, "lambda", region, account] => FunctionRef {
+                name,
+                account: Some(account),
+                region: Some(region),
+                qualifier,
+            },
+            // ACCOUNT:function:NAME
+            [account] if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) => {
+                FunctionRef {
+                    name,
+                    account: Some(account),
+                    region: None,
+                    qualifier,
+                }
+            }
+            _ => plain,
         }
-        _ => given,
     }
 }
 
@@ -911,7 +962,7 @@ pub struct StandingRecommendation {
 
 #[cfg(test)]
 mod tests {
-    use super::function_name;
+    use super::{FunctionRef, function_name};
 
     #[test]
     fn a_function_is_named_by_its_name_or_its_arn() {
@@ -931,6 +982,28 @@ mod tests {
         );
         // Not an ARN: left for the API to judge.
         assert_eq!(function_name("my:function:x"), "my:function:x");
+        // A partial ARN names the same function.
+        assert_eq!(function_name("123456789012:function:orders"), "orders");
+    }
+
+    #[test]
+    fn an_arn_is_taken_apart() {
+        let r = FunctionRef::of("arn:aws:lambda:eu-west-1:123456789012:function:orders:live");
+        assert_eq!(
+            r,
+            FunctionRef {
+                name: "orders",
+                account: Some("123456789012"),
+                region: Some("eu-west-1"),
+                qualifier: Some("live"),
+            }
+        );
+        let partial = FunctionRef::of("123456789012:function:orders");
+        assert_eq!(
+            (partial.name, partial.account, partial.region),
+            ("orders", Some("123456789012"), None)
+        );
+        assert_eq!(FunctionRef::of("orders").account, None);
     }
 }
 
@@ -981,6 +1054,11 @@ pub struct EvidenceSummary {
     /// What could not be collected, or was cut short (the evidence's notes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Why the invocation reports cannot be trusted, if they cannot
+    /// ([`report_doubt`](crate::logs::report_doubt)): no memory change rests
+    /// on their figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_doubt: Option<String>,
 }
 
 /// A change made, with what it takes to undo it.

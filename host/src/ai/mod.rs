@@ -118,7 +118,9 @@ fn read_answer(reply: &ModelReply, run: &mut AiRun) {
         }
         Err(rejection) => {
             run.status = AiStatus::Discarded;
-            run.reason = Some(rejection.to_string());
+            // A rejection quotes what the model sent, which may echo the
+            // logs it was shown.
+            run.reason = Some(crate::redact::redact(&rejection.to_string()).0);
         }
     }
 }

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::AiConfig;
 use crate::model::Evidence;
+use crate::redact::redact;
 use crate::stats::ReportStats;
 
 /// The one tool the model is forced to call.
@@ -179,9 +180,8 @@ pub fn build(evidence: &Evidence, config: &AiConfig) -> Prompt {
     let mut block = String::new();
     let mut included = 0;
     let mut redactions = 0;
-    for line in samples.lines.iter().take(config.max_sample_lines) {
-        let (clean, n) = redact(line);
-        let clean = clean.replace("untrusted-logs", "untrusted_logs");
+    for (line, n) in samples.lines.iter().take(config.max_sample_lines) {
+        let clean = line.replace("untrusted-logs", "untrusted_logs");
         if clean.len() + 1 > room {
             break;
         }
@@ -189,7 +189,7 @@ pub fn build(evidence: &Evidence, config: &AiConfig) -> Prompt {
         block.push_str(&clean);
         block.push('\n');
         included += 1;
-        redactions += n;
+        redactions += *n;
     }
     let _ = writeln!(
         user,
@@ -238,8 +238,9 @@ fn nonce(evidence: &Evidence) -> String {
 }
 
 struct Samples {
-    /// Distinct error lines, first seen first, truncated.
-    lines: Vec<String>,
+    /// Distinct error lines, first seen first, redacted then truncated, with
+    /// how many secrets each had.
+    lines: Vec<(String, usize)>,
     distinct: usize,
     total: usize,
 }
@@ -257,7 +258,9 @@ fn error_lines(evidence: &Evidence, max_chars: usize) -> Samples {
         }
         total += 1;
         if seen.insert(shape(m)) {
-            lines.push(clip(m, max_chars).to_owned());
+            // Redacted whole, then cut: a secret cut in half no longer matches.
+            let (clean, n) = redact(m);
+            lines.push((clip(&clean, max_chars).to_owned(), n));
         }
     }
     Samples {
@@ -301,43 +304,6 @@ fn shape(m: &str) -> String {
     out
 }
 
-static SECRETS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
-    [
-        (r"\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{16}\b", "[REDACTED-AWS-KEY]"),
-        (
-            r"(?i)\b(aws_secret_access_key|secret|password|passwd|token|api[_-]?key)(\s*[=:]\s*)\S+",
-            "${1}${2}[REDACTED]",
-        ),
-        (r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+", "Bearer [REDACTED-TOKEN]"),
-        (
-            r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+",
-            "[REDACTED-JWT]",
-        ),
-        (r"\b[A-Za-z0-9/+]{40}\b", "[REDACTED-SECRET]"),
-        (
-            r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b",
-            "[REDACTED-EMAIL]",
-        ),
-    ]
-    .into_iter()
-    .map(|(pattern, with)| (Regex::new(pattern).expect("valid pattern"), with))
-    .collect()
-});
-
-/// Replaces secrets-looking strings; returns the clean text and how many.
-pub fn redact(line: &str) -> (String, usize) {
-    let mut text = line.to_owned();
-    let mut count = 0;
-    for (pattern, with) in SECRETS.iter() {
-        let n = pattern.find_iter(&text).count();
-        if n > 0 {
-            count += n;
-            text = pattern.replace_all(&text, *with).into_owned();
-        }
-    }
-    (text, count)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,21 +315,18 @@ mod tests {
             .build()
     }
 
+    /// A secret at the end of a long line is redacted before the line is
+    /// cut (cut first, it would no longer match, and half of it would leave).
     #[test]
-    fn secrets_are_redacted() {
-        let (clean, n) = redact(
-            "ERROR key AKIAIOSFODNN7EXAMPLE secret=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY \
-             Authorization: Bearer abc.def-ghi mail ops@example.com",
+    fn long_lines_are_redacted_before_they_are_cut() {
+        let config = AiConfig::default();
+        let long = format!(
+            "ERROR {} key AKIAIOSFODNN7EXAMPLE",
+            "x".repeat(config.max_line_chars - 20)
         );
-        for leaked in [
-            "AKIAIOSFODNN7EXAMPLE",
-            "wJalrXUtnFEMI",
-            "abc.def-ghi",
-            "ops@example.com",
-        ] {
-            assert!(!clean.contains(leaked), "{leaked} leaked: {clean}");
-        }
-        assert!(n >= 4, "{n} redactions in {clean}");
+        let p = build(&evidence(&[&long]), &config);
+        assert!(!p.user.contains("AKIAIOSF"), "{}", p.user);
+        assert_eq!(p.redactions, 1);
     }
 
     #[test]

@@ -65,4 +65,3 @@ async fn main() -> Result<(), Error> {
     }))
     .await
 }
-

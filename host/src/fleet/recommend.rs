@@ -38,6 +38,9 @@ pub struct Observed<'a> {
     /// Every log line of the window was read (not capped, no read failed or
     /// timed out): an out-of-memory invocation cannot hide in what was not.
     pub logs_complete: bool,
+    /// Why the window's invocation reports cannot be trusted, if they cannot
+    /// (`logs::report_doubt`): a downsizing never rests on them.
+    pub report_doubt: Option<&'a str>,
 }
 
 /// The recommendation's numbers and why.
@@ -111,6 +114,13 @@ pub fn recommend(observed: Observed<'_>, settings: Settings) -> Outcome {
                 "the window's logs were not all read (capped, failed or timed out): an out-of-memory invocation may be in what was not, so never smaller"
                     .into(),
             );
+            (Direction::Keep, current)
+        }
+        _ if observed.report_doubt.is_some() => {
+            reasons.push(format!(
+                "the invocation reports cannot be trusted ({}): never smaller on their figures",
+                observed.report_doubt.unwrap_or_default()
+            ));
             (Direction::Keep, current)
         }
         _ if stats.invocations < MIN_REPORTS_TO_DOWNSIZE => {
@@ -224,6 +234,7 @@ mod tests {
             previous_floor_mb: None,
             raised_from_mb: &[],
             logs_complete: true,
+            report_doubt: None,
         }
     }
 
@@ -241,6 +252,26 @@ mod tests {
         // 100 invocations in 14 days → 214.3 a month × 0.2 s × -0.75 GB × price.
         let expected = 100.0 * 30.0 / 14.0 * 0.2 * -0.75 * 0.000_016_666_7;
         assert!((o.monthly_cost_delta_usd - expected).abs() < 1e-12, "{o:?}");
+    }
+
+    /// Reports a function may have printed (more than CloudWatch counted, or
+    /// a request reported twice) never size it down.
+    #[test]
+    fn reports_in_doubt_never_size_down() {
+        let reports: Vec<_> = (0..100)
+            .map(|i| report(1024, 150 + i % 50, false))
+            .collect();
+        let d = none();
+        let why = "140 REPORT lines but 100 invocations counted by CloudWatch";
+        let o = recommend(
+            Observed {
+                report_doubt: Some(why),
+                ..observed(1024, &reports, &d)
+            },
+            SETTINGS,
+        );
+        assert_eq!((o.direction, o.target_mb), (Direction::Keep, 1024));
+        assert!(o.reasons.iter().any(|r| r.contains(why)), "{o:?}");
     }
 
     #[test]
@@ -295,6 +326,7 @@ mod tests {
         let d = none();
         let capped = Observed {
             logs_complete: false,
+            report_doubt: None,
             ..observed(1024, &reports, &d)
         };
         assert_eq!(recommend(capped, SETTINGS).direction, Direction::Keep);

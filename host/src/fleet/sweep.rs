@@ -280,6 +280,7 @@ pub async fn function(
         .raised_from(name)
         .await
         .map_err(|e| e.to_string())?;
+    let doubt = crate::logs::report_doubt(&evidence.reports, &evidence.metrics);
     let outcome = recommend::recommend(
         Observed {
             raised_from_mb: &raised_from,
@@ -289,6 +290,7 @@ pub async fn function(
             decision: &diagnosis.decision,
             previous_floor_mb: previous.and_then(|p| p.oom_floor_mb),
             logs_complete: evidence.logs_complete,
+            report_doubt: doubt.as_deref(),
         },
         Settings {
             window_days: config.fleet.sweep_days,

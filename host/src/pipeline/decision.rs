@@ -4,8 +4,8 @@
 use std::time::Instant;
 
 use super::{Context, Run, Status, approval, escalate, fail, timed};
-use crate::decide::{self, Action, Decision, History, Situation};
-use crate::model::FunctionInfo;
+use crate::decide::{self, Action, Decision, HISTORY_WINDOW_MS, History, Situation};
+use crate::model::{FunctionInfo, RecordedChange};
 use crate::run::{Approval, ApprovalState};
 use crate::stage::Stage;
 
@@ -24,7 +24,7 @@ pub async fn decide(ctx: &Context, run: &mut Run) {
     };
     // Without the history the cooldown and the daily cap cannot be checked:
     // fail closed — no change, a person looks.
-    let decision = match decide_on(ctx, run, &function, false).await {
+    let decision = match decide_on(ctx, run, &function).await {
         Ok(d) => d,
         Err(why) => return escalate(run, format!("{why}: nothing will be changed")),
     };
@@ -51,31 +51,28 @@ pub async fn decide(ctx: &Context, run: &mut Run) {
 }
 
 /// The guard on `function` as just read (decide, then execute again, and
-/// once more after a 412): with its change history, less this incident's own
-/// intent when `ours` is on record (written ahead of the change, it is not
-/// another change). `Err` says why no decision could be made: without the
-/// history the cooldown and the daily cap cannot be checked, so nothing
-/// changes.
+/// once more after a 412), with its change history. This incident's own
+/// entries — its intent, written ahead of the change, perhaps by an attempt
+/// that crashed — are not another change; every other entry is, whoever
+/// wrote it (after a 412, another incident may well have). `Err` says why no
+/// decision could be made: without the history the cooldown and the daily
+/// cap cannot be checked, so nothing changes.
 pub(super) async fn decide_on(
     ctx: &Context,
     run: &mut Run,
     function: &FunctionInfo,
-    ours: bool,
 ) -> Result<Decision, String> {
-    let history = ctx
+    let now = ctx.clock.now_ms();
+    let changes = ctx
         .audit
-        .history(&function.name, ctx.clock.now_ms())
+        .list_changes(&function.name, Some(now - HISTORY_WINDOW_MS))
         .await
         .map_err(|e| format!("the change history could not be read ({e})"))?;
-    let history = if ours {
-        History {
-            last_change_ms: None,
-            changes_last_24h: history.changes_last_24h.saturating_sub(1),
-        }
-    } else {
-        history
-    };
-    Ok(decide_with(ctx, run, function, history))
+    let others: Vec<RecordedChange> = changes
+        .into_iter()
+        .filter(|c| c.incident_id != run.incident.id)
+        .collect();
+    Ok(decide_with(ctx, run, function, History::at(&others, now)))
 }
 
 fn decide_with(
@@ -90,6 +87,10 @@ fn decide_with(
         failures: &run.plugin_failures,
         history,
         now_ms: ctx.clock.now_ms(),
+        report_doubt: run
+            .evidence
+            .as_ref()
+            .and_then(|e| e.report_doubt.as_deref()),
     };
     let decision = decide::decide(&situation, &ctx.config.policy, run.mode);
     run.would_have = decide::would_have(&situation, &ctx.config.policy);

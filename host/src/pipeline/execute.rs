@@ -67,7 +67,7 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
         }
         Resume::Escalate(reason) => return escalate(run, reason),
     };
-    let decision = match decide_on(ctx, run, &function, ours).await {
+    let decision = match decide_on(ctx, run, &function).await {
         Ok(d) => d,
         Err(why) => return escalate(run, format!("{why}: nothing was changed")),
     };
@@ -114,9 +114,9 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
                     Ok(fresh) => fresh,
                     Err(e) => break Some(Err(RepairError::Aws(e.to_string()))),
                 };
-                // Our own intent is in the history now: it is not another
-                // change, so it does not count against us.
-                let again = match decide_on(ctx, run, &fresh, true).await {
+                // Someone changed the function since our read: whatever
+                // they recorded counts (our own intent does not).
+                let again = match decide_on(ctx, run, &fresh).await {
                     Ok(d) => d,
                     Err(why) => {
                         timed(run, Stage::Execute, started);

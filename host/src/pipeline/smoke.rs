@@ -70,6 +70,10 @@ pub(super) async fn smoke(ctx: &Context, run: &mut Run) {
             }
         }
     };
+    // The function's own error text (its log tail, its FunctionError) goes
+    // into the record and the notice: secrets out first.
+    let mut test = test;
+    test.error = test.error.map(|e| crate::redact::redact(&e).0);
     let failed = !test.ok;
     let reason = test.error.clone().unwrap_or_default();
     run.smoke = Some(test);

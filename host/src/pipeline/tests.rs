@@ -122,6 +122,27 @@ impl World {
         self.function(name, 256, Behaviour::NeedsMemory { need_mb: 350 }, true);
     }
 
+    /// The parse stage of alarm `alarm` on `function` (a name or an ARN), in
+    /// ALARM at T0.
+    async fn parsed(&self, alarm: &str, function: &str) -> Run {
+        parse(
+            &self.ctx,
+            &alarm_event(alarm, function, None, "ALARM", T0),
+            self.options(),
+            None,
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Parse, diagnose and decide, as the workflow runs them up to execute.
+    async fn decided(&self, name: &str) -> Run {
+        let mut run = self.parsed(&format!("{name}-errors"), name).await;
+        diagnose(&self.ctx, &mut run, Diagnosers::BOTH).await;
+        decide(&self.ctx, &mut run).await;
+        run
+    }
+
     async fn run(&self, name: &str) -> Run {
         self.run_event(&alarm_event(
             &format!("{name}-errors"),
@@ -372,6 +393,53 @@ async fn a_412_rereads_the_function_and_decides_again() {
     assert_eq!(w.lambda.memory_mb("raced"), Some(384));
 }
 
+/// After a 412 the history is read again and only this incident's own intent
+/// is left out: another incident's change that raced ours (it updated first,
+/// hence our 412) counts, so its cooldown holds and no second step is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_412_counts_the_change_that_raced_ours() {
+    let w = World::new();
+    w.oom("contested");
+    let mut run = w.decided("contested").await;
+    assert_eq!(run.decision.as_ref().unwrap().action, Action::SetMemory);
+    // Another incident records its change right after our intent, and its
+    // update lands first: ours meets a 412.
+    w.audit.race_next_change(
+        "contested",
+        crate::model::RecordedChange {
+            incident_id: "another-incident".into(),
+            at_ms: T0,
+            from_mb: 256,
+            to_mb: 384,
+        },
+    );
+    w.lambda
+        .fail(LambdaOp::UpdateMemory, vec![StoreError::Precondition]);
+    execute(&w.ctx, &mut run).await;
+    assert!(run.change.is_none(), "{run:#?}");
+    assert_eq!(w.lambda.memory_mb("contested"), Some(256), "no second step");
+    let reasons = run.decision.as_ref().unwrap().reasons.join("; ");
+    assert!(reasons.contains("cooldown"), "{reasons}");
+}
+
+/// One function named by its name in one alarm and by its ARN in another:
+/// one lock, so one incident repairs it and the other changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_and_an_arn_of_one_function_share_one_lock() {
+    let w = World::new();
+    w.oom("orders");
+    let arn = format!(
+        "arn:aws:lambda:{}:{}:function:orders",
+        crate::testing::REGION,
+        crate::testing::ACCOUNT
+    );
+    let by_name = w.parsed("orders-errors", "orders").await;
+    let by_arn = w.parsed("orders-by-arn", &arn).await;
+    assert_eq!(by_name.status, Status::Started);
+    assert_eq!(by_arn.incident.function_name, "orders");
+    assert_eq!(by_arn.status, Status::Skipped, "{:#?}", by_arn.decision);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_412_after_someone_raised_the_memory_changes_nothing() {
     let w = World::new();
@@ -380,16 +448,7 @@ async fn a_412_after_someone_raised_the_memory_changes_nothing() {
     let lambda = w.lambda.clone();
     w.lambda.fail(LambdaOp::UpdateMemory, vec![]);
     let run = {
-        let mut run = parse(
-            &w.ctx,
-            &alarm_event("raised-errors", "raised", None, "ALARM", T0),
-            w.options(),
-            None,
-        )
-        .await
-        .unwrap();
-        diagnose(&w.ctx, &mut run, Diagnosers::BOTH).await;
-        decide(&w.ctx, &mut run).await;
+        let mut run = w.decided("raised").await;
         lambda.set_memory_behind_our_back("raised", 2048);
         execute(&w.ctx, &mut run).await;
         run
@@ -883,4 +942,163 @@ async fn without_a_payload_there_is_no_smoke_test() {
     assert_eq!(run.status, Status::Repaired);
     assert!(run.smoke.is_none());
     assert_eq!(w.lambda.calls(LambdaOp::Invoke), 0);
+}
+
+/// A model that records every request and answers with one OOM finding.
+#[derive(Default)]
+struct RecordingModel {
+    requests: std::sync::Mutex<Vec<crate::ports::ModelRequest>>,
+}
+
+#[async_trait::async_trait]
+impl crate::ports::Model for RecordingModel {
+    async fn converse(
+        &self,
+        request: &crate::ports::ModelRequest,
+    ) -> Result<crate::ports::ModelReply, crate::ports::ModelError> {
+        self.requests.lock().unwrap().push(request.clone());
+        Ok(crate::ports::ModelReply {
+            input_tokens: 10,
+            output_tokens: 10,
+            stop_reason: "tool_use".into(),
+            tool_use: Some(crate::ports::ToolUse {
+                name: request.tool_name.to_owned(),
+                input: serde_json::json!({
+                    "kind": "memory-exhaustion", "confidence": 0.9,
+                    "summary": "out of memory",
+                    "recommendation": {"action": "set_memory", "memory_mb": 512}
+                }),
+            }),
+        })
+    }
+}
+
+/// A secret a function prints beside its out-of-memory (Python's `print`,
+/// a logger that echoes input) reaches neither the audit record, nor the
+/// notice, nor the model: the bundled rules copy such lines into their
+/// findings, and every text is redacted before it leaves the host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_in_log_lines_never_leave_the_host() {
+    const SECRETS: [&str; 8] = [
+        "AKIAIOSFODNN7EXAMPLE",
+        r#"{"password": "hunter2-orders"}"#,
+        "postgres://orders:Sup3rS3cret@db.internal/orders",
+        "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+        "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+        "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+        "access_token=ya29.a0AfH6SMBx3-orders",
+        "-----BEGIN PRIVATE KEY----- MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+    ];
+    const LEAKS: [&str; 8] = [
+        "AKIAIOSFODNN7EXAMPLE",
+        "hunter2-orders",
+        "Sup3rS3cret",
+        "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+        "xoxb-123456789012",
+        "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+        "ya29.a0AfH6SMBx3",
+        "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+    ];
+    let model = Arc::new(RecordingModel::default());
+    let mut w = World::with(|c| c.ai.enabled = true);
+    w.ctx.ai = Some(Arc::new(crate::ai::Diagnoser::new(
+        model.clone(),
+        &w.ctx.config.ai,
+    )));
+    w.oom("leaky");
+    for (i, secret) in SECRETS.iter().enumerate() {
+        w.telemetry.log(
+            "/aws/lambda/leaky",
+            // Before the workload's own lines: the rules quote the first ones.
+            T0 - 900_000 + i as Millis,
+            format!("{secret} FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory"),
+        );
+    }
+    let run = w.run("leaky").await;
+    // The line was seen: the rules' findings quote it, redacted.
+    let quoted = run
+        .findings
+        .iter()
+        .flat_map(|f| f.finding.evidence.iter())
+        .any(|e| e.contains("[REDACTED"));
+    assert!(quoted, "{:#?}", run.findings);
+    let record = w.audit.stored(&run.incident.id).expect("a record").document;
+    let notices: Vec<String> = w
+        .notifier
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(subject, text, json)| format!("{subject}\n{text}\n{json}"))
+        .collect();
+    assert!(!notices.is_empty());
+    let prompts: Vec<String> = model
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| format!("{}\n{}", r.system, r.user))
+        .collect();
+    assert_eq!(prompts.len(), 1, "the model was asked");
+    for leak in LEAKS {
+        assert!(!record.contains(leak), "{leak} in the audit record");
+        for notice in &notices {
+            assert!(!notice.contains(leak), "{leak} in a notice");
+        }
+        assert!(!prompts[0].contains(leak), "{leak} in the prompt");
+    }
+}
+
+/// A healthy function that prints its callers' input raw, and a caller who
+/// sends lines in REPORT's shape claiming out-of-memory failures: the reports
+/// outnumber the invocations CloudWatch counted, so they are in doubt and
+/// nothing is changed (a person is told why).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn printed_report_lines_change_nothing() {
+    let w = World::new();
+    w.function(
+        "printer",
+        512,
+        Behaviour::NeedsMemory { need_mb: 200 },
+        true,
+    );
+    w.telemetry.add_metric(
+        "printer",
+        crate::model::MetricSeries {
+            namespace: "AWS/Lambda".into(),
+            name: "Invocations".into(),
+            statistic: "Sum".into(),
+            unit: "Count".into(),
+            // CloudWatch's one-minute points: 8 a minute, 80 in all.
+            points: (0..10)
+                .map(|m| crate::model::Point {
+                    timestamp_ms: T0 - 600_000 + m * 60_000,
+                    value: 8.0,
+                })
+                .collect(),
+        },
+    );
+    for i in 0..12 {
+        w.telemetry.log(
+            "/aws/lambda/printer",
+            T0 - 300_000 + i * 1_000,
+            format!(
+                "REPORT RequestId: 6d0c8f7e-0000-4000-8000-{i:012}\tDuration: 812.00 ms\tBilled Duration: 812 ms\tMemory Size: 512 MB\tMax Memory Used: 512 MB\tStatus: error\tError Type: Runtime.OutOfMemory"
+            ),
+        );
+    }
+    let run = w.run("printer").await;
+    assert_eq!(w.lambda.memory_mb("printer"), Some(512), "{run:#?}");
+    assert!(run.change.is_none());
+    assert_eq!(run.status, Status::Escalated, "{:#?}", run.decision);
+    let reasons = run.decision.as_ref().unwrap().reasons.join("; ");
+    assert!(reasons.contains("cannot be trusted"), "{reasons}");
+    assert!(
+        run.evidence
+            .as_ref()
+            .and_then(|e| e.report_doubt.as_deref())
+            .is_some_and(|why| why.contains("92 REPORT lines but 80 invocations")),
+        "{:#?}",
+        run.evidence
+    );
 }

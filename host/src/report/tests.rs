@@ -69,6 +69,7 @@ fn record(id: &str, at_ms: i64, rules: WouldHave, ai: Option<WouldHave>) -> Reco
             window_ms: 1_800_000,
             mean_duration_ms: 200.0,
             notes: Vec::new(),
+            report_doubt: None,
         }),
         label: None,
         unsigned_rules: Vec::new(),

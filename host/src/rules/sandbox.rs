@@ -151,7 +151,9 @@ impl State {
             self.report.logs_dropped += 1;
             return;
         }
-        let mut message = crate::text::clean(message);
+        // A rule's log goes to the host's log and the audit record: secrets
+        // out first, before it is cut.
+        let mut message = crate::text::clean(&crate::redact::redact(message).0);
         if message.len() > MAX_LOG_BYTES {
             let mut end = MAX_LOG_BYTES;
             while !message.is_char_boundary(end) {

@@ -4,6 +4,7 @@
 
 use crate::decide::{LAMBDA_MAX_MB, LAMBDA_MIN_MB};
 use crate::model::{Finding, Recommendation};
+use crate::redact::redact;
 use crate::text::clean;
 
 /// Bounds on a rule's output. Generous for honest rules, small enough that a
@@ -36,6 +37,9 @@ pub fn output_bytes(findings: &[Finding]) -> usize {
 /// Neutralises control characters and line breaks in every text of
 /// `findings` (see [`crate::text::clean`]).
 pub fn clean_findings(findings: &mut [Finding]) {
+    // Rules copy log lines into their findings (the bundled ones do), and a
+    // finding goes to DynamoDB, SNS and the host's logs: secrets out first.
+    let clean = |text: &str| clean(&redact(text).0);
     for f in findings {
         f.summary = clean(&f.summary);
         for line in &mut f.evidence {

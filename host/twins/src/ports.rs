@@ -495,6 +495,8 @@ pub struct MemoryAudit {
     records: Mutex<BTreeMap<String, StoredRecord>>,
     locks: Mutex<BTreeMap<String, (String, Millis)>>,
     changes: Mutex<Vec<ChangeEntry>>,
+    /// Changes another writer records right after our next one (a race).
+    racing: Mutex<Vec<ChangeEntry>>,
     /// (operation, calls that succeed before it fails, calls that fail then).
     failing: Mutex<Vec<(AuditOp, usize, usize)>>,
     calls: Mutex<HashMap<AuditOp, usize>>,
@@ -529,6 +531,18 @@ impl MemoryAudit {
 
     pub fn changes(&self) -> Vec<ChangeEntry> {
         self.changes.lock().unwrap().clone()
+    }
+
+    /// Right after the next change recorded, another writer records
+    /// `change` to `function` (another incident racing ours).
+    pub fn race_next_change(&self, function: &str, change: RecordedChange) {
+        self.racing.lock().unwrap().push(ChangeEntry {
+            function: function.to_owned(),
+            incident_id: change.incident_id,
+            from_mb: change.from_mb,
+            to_mb: change.to_mb,
+            at_ms: change.at_ms,
+        });
     }
 
     /// The status on `incident_id`'s record, as its wire name.
@@ -713,13 +727,15 @@ impl AuditStore for MemoryAudit {
         change: &RecordedChange,
     ) -> Result<(), AuditError> {
         self.enter(AuditOp::RecordChange)?;
-        self.changes.lock().unwrap().push(ChangeEntry {
+        let mut changes = self.changes.lock().unwrap();
+        changes.push(ChangeEntry {
             function: function.to_owned(),
             incident_id: change.incident_id.clone(),
             from_mb: change.from_mb,
             to_mb: change.to_mb,
             at_ms: change.at_ms,
         });
+        changes.append(&mut self.racing.lock().unwrap());
         Ok(())
     }
 

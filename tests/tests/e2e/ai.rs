@@ -230,6 +230,7 @@ async fn an_injected_instruction_cannot_get_past_the_guard() {
             failures: &[],
             history: History::default(),
             now_ms: e.window.end_ms,
+            report_doubt: None,
         },
         &policy,
         MergeMode::Ai,

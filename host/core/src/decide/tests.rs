@@ -59,6 +59,7 @@ fn run(memory: u32, findings: &[SourcedFinding], mode: MergeMode) -> Decision {
         failures: &[],
         history: History::default(),
         now_ms: 0,
+        report_doubt: None,
     };
     decide(&situation, &Policy::default(), mode)
 }
@@ -156,6 +157,7 @@ fn not_opted_in_means_none() {
         failures: &[],
         history: History::default(),
         now_ms: 0,
+        report_doubt: None,
     };
     let d = decide(&s, &Policy::default(), MergeMode::Rules);
     assert_eq!(d.action, Action::None);
@@ -225,6 +227,7 @@ fn cooldown_and_daily_cap_refuse_a_step() {
             changes_last_24h: 1,
         },
         now_ms: 30 * 60_000,
+        report_doubt: None,
     };
     assert_eq!(
         decide(&recent, &Policy::default(), MergeMode::Rules).action,
@@ -354,6 +357,7 @@ fn a_failed_veto_rule_escalates_instead_of_letting_memory_win() {
         failures: &failures,
         history: History::default(),
         now_ms: 0,
+        report_doubt: None,
     };
     for mode in MergeMode::ALL {
         let d = decide(&s, &Policy::default(), mode);
@@ -408,6 +412,7 @@ fn would_have_covers_every_mode_and_each_source_alone() {
         failures: &[],
         history: History::default(),
         now_ms: 0,
+        report_doubt: None,
     };
     let all = would_have(&s, &Policy::default());
     let by = |key: &str| {
@@ -495,7 +500,7 @@ proptest! {
         policy in any_policy(),
     ) {
         let f = function(memory, true);
-        let s = Situation { function: &f, findings: &findings, failures: &[], history: History::default(), now_ms: 0 };
+        let s = Situation { function: &f, findings: &findings, failures: &[], history: History::default(), now_ms: 0, report_doubt: None };
         let d = decide(&s, &policy, mode);
         prop_assert_eq!(d.target_memory_mb.is_some(), d.action == Action::SetMemory);
         if let Some(t) = d.target_memory_mb {
@@ -545,7 +550,7 @@ proptest! {
         // escalation, never nothing.
         let findings = [finding(rule("oom"), FindingKind::MemoryExhaustion, set(wanted))];
         let f = function(memory, true);
-        let s = Situation { function: &f, findings: &findings, failures: &[], history: History::default(), now_ms: 0 };
+        let s = Situation { function: &f, findings: &findings, failures: &[], history: History::default(), now_ms: 0, report_doubt: None };
         prop_assert_ne!(decide(&s, &policy, mode).action, Action::None);
     }
 
@@ -558,8 +563,27 @@ proptest! {
     ) {
         let f = function(memory, true);
         let failures = [failed("code-errors", true)];
-        let s = Situation { function: &f, findings: &findings, failures: &failures, history: History::default(), now_ms: 0 };
+        let s = Situation { function: &f, findings: &findings, failures: &failures, history: History::default(), now_ms: 0, report_doubt: None };
         prop_assert_ne!(decide(&s, &policy, mode).action, Action::SetMemory);
+    }
+
+    /// Reports in doubt (a function printed lines in REPORT's shape): no
+    /// memory change, whatever the findings, the mode or the policy.
+    #[test]
+    fn reports_in_doubt_never_change_memory(
+        memory in 128u32..=10_240,
+        findings in prop::collection::vec(any_finding(), 0..8),
+        mode in any_mode(),
+        policy in any_policy(),
+    ) {
+        let f = function(memory, true);
+        let why = "45 REPORT lines but 40 invocations";
+        let s = Situation { function: &f, findings: &findings, failures: &[], history: History::default(), now_ms: 0, report_doubt: Some(why) };
+        let d = decide(&s, &policy, mode);
+        prop_assert_ne!(d.action, Action::SetMemory);
+        if d.action == Action::Escalate && d.reasons.iter().any(|r| r.contains("recommended by")) {
+            prop_assert!(d.reasons.iter().any(|r| r.contains(why)), "{:?}", d.reasons);
+        }
     }
 
     #[test]
@@ -569,7 +593,7 @@ proptest! {
         mode in any_mode(),
     ) {
         let f = function(memory, false);
-        let s = Situation { function: &f, findings: &findings, failures: &[], history: History::default(), now_ms: 0 };
+        let s = Situation { function: &f, findings: &findings, failures: &[], history: History::default(), now_ms: 0, report_doubt: None };
         prop_assert_eq!(decide(&s, &Policy::default(), mode).action, Action::None);
     }
 }
