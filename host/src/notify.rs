@@ -85,9 +85,46 @@ const SNS_MESSAGE_BYTES: usize = 256 * 1024;
 /// The notice's text at most; a longer story is cut, and says so.
 pub const MAX_NOTICE_TEXT_BYTES: usize = 32 * 1024;
 
+/// The SNS message for a notice: the readable text for people (default,
+/// e-mail), the record for machines (SQS, Lambda, HTTPS). With a text from
+/// [`cut`] and a record from [`machine_record`] it always fits SNS's limit.
+pub fn sns_message(readable: &str, record_json: &str) -> String {
+    serde_json::json!({
+        "default": readable,
+        "email": readable,
+        "sqs": record_json,
+        "lambda": record_json,
+        "https": record_json,
+    })
+    .to_string()
+}
+
+/// `text` cut to [`MAX_NOTICE_TEXT_BYTES`] (on a character boundary), saying
+/// where the rest is when it was cut.
+pub fn cut(mut text: String, incident: &str) -> String {
+    if text.len() > MAX_NOTICE_TEXT_BYTES {
+        let mut end = MAX_NOTICE_TEXT_BYTES - 200;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str(&format!(
+            "\n… cut here: the rest of the story is in the audit record of incident {incident}\n"
+        ));
+    }
+    text
+}
+
+/// The most of the decision's reasons an elided record carries, each cut to
+/// [`MAX_ELIDED_REASON_CHARS`]: a reason per finding of every rule would
+/// otherwise push the message past SNS's limit.
+const MAX_ELIDED_REASONS: usize = 40;
+const MAX_ELIDED_REASON_CHARS: usize = 300;
+
 /// The record machine subscribers get: the whole run when the message still
-/// fits SNS's limit with it, else its outcome (incident, status, decision,
-/// change, verification, rollback, failure) and where the whole run is.
+/// fits SNS's limit with it, else its outcome (incident, status, decision —
+/// its reasons bounded —, change, verification, rollback, failure) and where
+/// the whole run is.
 pub fn machine_record(run: &Run) -> String {
     // The approval's task token answers the workflow: never in a notice.
     let mut run = std::borrow::Cow::Borrowed(run);
@@ -102,16 +139,42 @@ pub fn machine_record(run: &Run) -> String {
     if 3 * full.len() + 4 * MAX_NOTICE_TEXT_BYTES + 4096 <= SNS_MESSAGE_BYTES {
         return full;
     }
+    let decision = run.decision.clone().map(|mut d| {
+        let all = d.reasons.len();
+        d.reasons.truncate(MAX_ELIDED_REASONS);
+        for r in &mut d.reasons {
+            if r.chars().count() > MAX_ELIDED_REASON_CHARS {
+                *r = r
+                    .chars()
+                    .take(MAX_ELIDED_REASON_CHARS - 1)
+                    .collect::<String>()
+                    + "…";
+            }
+        }
+        if all > MAX_ELIDED_REASONS {
+            d.reasons.push(format!(
+                "… {} more reasons in the audit record",
+                all - MAX_ELIDED_REASONS
+            ));
+        }
+        d
+    });
+    let failure = run.failure.clone().map(|mut f| {
+        if f.message.chars().count() > MAX_ELIDED_REASON_CHARS {
+            f.message = f.message.chars().take(MAX_ELIDED_REASON_CHARS).collect();
+        }
+        f
+    });
     serde_json::json!({
         "incident": run.incident,
         "status": run.status,
         "dry_run": run.dry_run,
         "mode": run.mode,
-        "decision": run.decision,
+        "decision": decision,
         "change": run.change,
         "verification": run.verification,
         "rollback": run.rollback,
-        "failure": run.failure,
+        "failure": failure,
         "started_ms": run.started_ms,
         "finished_ms": run.finished_ms,
         "record_elided": format!(
@@ -138,19 +201,7 @@ pub fn notice(run: &Run) -> (String, String) {
         (Status::DryRun, _) => format!("autorepair: {f} dry run, would change memory"),
         (status, _) => format!("autorepair: {f} {status}"),
     };
-    let mut text = run_story(run);
-    if text.len() > MAX_NOTICE_TEXT_BYTES {
-        let mut end = MAX_NOTICE_TEXT_BYTES - 200;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push_str(&format!(
-            "\n… cut here: the rest of the story is in the audit record of incident {}\n",
-            run.incident.id
-        ));
-    }
-    (subject, text)
+    (subject, cut(run_story(run), &run.incident.id))
 }
 
 /// A run as a story for people: what fired, what each source said, what was
@@ -282,11 +333,7 @@ mod tests {
             let run = run(bytes, findings);
             let (_, text) = notice(&run);
             let machine = machine_record(&run);
-            let message = serde_json::json!({
-                "default": text, "email": text,
-                "sqs": machine, "lambda": machine, "https": machine,
-            })
-            .to_string();
+            let message = sns_message(&text, &machine);
             assert!(
                 message.len() <= SNS_MESSAGE_BYTES,
                 "{} bytes",
@@ -298,6 +345,89 @@ mod tests {
         assert!(!machine_record(&run(10, 2)).contains("record_elided"));
         assert!(machine_record(&run(1000, 90)).contains("record_elided"));
         assert!(notice(&run(10, 600)).1.contains("cut here"));
+    }
+
+    /// The worst a run can carry: `rules` rules each at their output budget
+    /// (16 findings of 300-character summaries and 8 evidence lines), a
+    /// reason per finding and one of `reason_chars`, a failure of
+    /// `failure_chars`, an alarm name of 255 characters with newlines.
+    fn verbose(rules: usize, reason_chars: usize, failure_chars: usize, alarm: &str) -> Run {
+        let event = crate::testing::alarm_event(alarm, "orders", None, "ALARM", 1_767_225_600_000);
+        let incident = crate::incident::parse_value(&event).unwrap();
+        let mut run = Run::new(incident, Default::default(), false, 0);
+        for rule in 0..rules {
+            for i in 0..16 {
+                run.findings.push(crate::model::SourcedFinding {
+                    source: crate::model::Source::Rule(format!("third-party-{rule}")),
+                    shadow: false,
+                    finding: crate::model::Finding {
+                        kind: crate::model::FindingKind::MemoryPressure,
+                        confidence: 0.5,
+                        summary: format!("{i} {}", "s".repeat(296)),
+                        evidence: vec!["e".repeat(300); 8],
+                        recommendation: crate::model::Recommendation::Escalate {
+                            reason: "r".repeat(300),
+                        },
+                    },
+                });
+            }
+        }
+        // As the decision step words them: one per finding, with its
+        // recommendation.
+        let mut reasons: Vec<String> = run
+            .findings
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}: {} ({:.2}) {} → {}",
+                    f.source,
+                    f.finding.kind,
+                    f.finding.confidence,
+                    f.finding.summary,
+                    f.finding.recommendation
+                )
+            })
+            .collect();
+        reasons.push("x".repeat(reason_chars));
+        run.decision = Some(Decision {
+            action: Action::Escalate,
+            current_memory_mb: 512,
+            target_memory_mb: None,
+            reasons,
+        });
+        run.failure = Some(crate::run::StageFailure {
+            stage: crate::stage::Stage::Execute,
+            message: "f".repeat(failure_chars),
+        });
+        run.status = Status::Escalated;
+        run
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Every notice fits one SNS message (256 KiB), every record one
+        /// DynamoDB item (400 KB), every subject SNS's 100 characters —
+        /// whatever the rules, the reasons and the alarm say.
+        #[test]
+        fn every_notice_and_record_fits_whatever_the_rules_say(
+            rules in 0usize..=5,
+            reason_chars in 0usize..=10_000,
+            failure_chars in 0usize..=10_000,
+            alarm in "[a-z\n]{1,255}",
+        ) {
+            let mut run = verbose(rules, reason_chars, failure_chars, &alarm);
+            run.fit(crate::run::MAX_DOCUMENT_BYTES);
+            let (subject, text) = notice(&run);
+            let message = sns_message(&text, &machine_record(&run));
+            proptest::prop_assert!(message.len() <= SNS_MESSAGE_BYTES, "{} bytes", message.len());
+            proptest::prop_assert!(subject.chars().count() <= 100 && !subject.contains('\n'));
+            proptest::prop_assert!(serde_json::to_string(&run).unwrap().len() <= 400_000);
+            let (_, ask) = crate::pipeline::approval::request_notice(&run, 0);
+            proptest::prop_assert!(ask.len() <= MAX_NOTICE_TEXT_BYTES);
+            let asked = sns_message(&ask, &machine_record(&run));
+            proptest::prop_assert!(asked.len() <= SNS_MESSAGE_BYTES);
+        }
     }
 
     #[test]

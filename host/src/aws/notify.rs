@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::describe;
-use crate::notify::subject;
+use crate::notify::{sns_message, subject};
 use crate::ports::{Notifier, NotifyError};
 
 #[derive(Debug, Clone)]
@@ -30,19 +30,13 @@ impl Notifier for Sns {
         readable: &str,
         record_json: &str,
     ) -> Result<String, NotifyError> {
-        let message = serde_json::json!({
-            "default": readable,
-            "email": readable,
-            "sqs": record_json,
-            "lambda": record_json,
-            "https": record_json,
-        });
+        let message = sns_message(readable, record_json);
         self.client
             .publish()
             .topic_arn(&self.topic_arn)
             .subject(subject(subject_text))
             .message_structure("json")
-            .message(message.to_string())
+            .message(message)
             .send()
             .await
             .map(|out| out.message_id().unwrap_or_default().to_owned())

@@ -31,6 +31,9 @@ pub fn required(config: &ApprovalConfig, function: &FunctionInfo) -> bool {
             }))
 }
 
+/// The longest answer reason kept (`--reason`); the rest is dropped.
+pub const MAX_REASON_CHARS: usize = 1_000;
+
 /// How a person answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
@@ -114,7 +117,7 @@ Unanswered by {} UTC, the incident is escalated and nothing changes.\n\n",
         crate::dates::date_time(deadline_ms)
     );
     text.push_str(&crate::notify::run_story(run));
-    (subject, text)
+    (subject, crate::notify::cut(text, id))
 }
 
 /// Records `answer` on a run waiting for one.
@@ -156,7 +159,13 @@ pub fn answer(run: &mut Run, answer: &Answer, now_ms: Millis) -> Result<(), Prot
         ));
     }
     approval.by = Some(answer.by.clone());
-    approval.reason = answer.reason.clone();
+    // One clean line of bounded length: it goes into the record and notices.
+    approval.reason = answer.reason.as_deref().map(|r| {
+        crate::text::clean(r)
+            .chars()
+            .take(MAX_REASON_CHARS)
+            .collect()
+    });
     approval.answered_ms = Some(now_ms);
     if answer.approve {
         approval.state = ApprovalState::Approved;

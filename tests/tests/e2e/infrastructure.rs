@@ -622,3 +622,25 @@ fn memory_parameters_are_bounded_by_lambdas_own_limits() {
         assert_eq!(p["MaxValue"], LAMBDA_MAX_MB, "{name}");
     }
 }
+
+/// The key's service principals use it only for this account (aws:SourceAccount):
+/// a service acting for another account is no deputy of ours.
+#[test]
+fn the_keys_service_principals_are_bound_to_this_account() {
+    let template = template();
+    let statements = template["Resources"]["Key"]["Properties"]["KeyPolicy"]["Statement"]
+        .as_array()
+        .expect("the key policy's statements")
+        .clone();
+    let services: Vec<&Value> = statements
+        .iter()
+        .filter(|s| !s["Principal"]["Service"].is_null())
+        .collect();
+    assert!(!services.is_empty());
+    for s in services {
+        assert_eq!(
+            s["Condition"]["StringEquals"]["aws:SourceAccount"]["Ref"], "AWS::AccountId",
+            "{s}"
+        );
+    }
+}
