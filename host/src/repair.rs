@@ -89,6 +89,14 @@ impl Repairer<'_> {
         // The alias: $LATEST must be what the alias serves but for memory —
         // same code, same everything a version snapshots — or stop.
         let current = self.functions.alias(&function.name, alias).await?;
+        // The alias must still serve the version the guard judged: a release
+        // since then stands, and nothing is changed.
+        if !function.version.is_empty() && current.version != function.version {
+            return Err(RepairError::Moved(format!(
+                "alias {alias} serves version {} now, not version {} that was judged: someone released since, so nothing was changed",
+                current.version, function.version
+            )));
+        }
         let latest = self.functions.read(&function.name, None).await?;
         if latest.code_sha256 != function.code_sha256
             || latest.config_sha256 != function.config_sha256

@@ -139,6 +139,10 @@ pub struct FunctionInfo {
     /// configurations with the same digest differ at most in memory.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub config_sha256: String,
+    /// The version this configuration is: `$LATEST`, or the one an alias
+    /// serves; empty when not read.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
 }
 
 impl FunctionInfo {

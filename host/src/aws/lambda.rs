@@ -109,6 +109,7 @@ impl FunctionStore for Lambda {
                 .unwrap_or_default()
                 .to_owned(),
             config_sha256: snapshot_digest(&config),
+            version: config.version().unwrap_or_default().to_owned(),
         };
         // Tags live on the unqualified function.
         match self

@@ -1102,3 +1102,26 @@ async fn printed_report_lines_change_nothing() {
         run.evidence
     );
 }
+
+/// The alias must still serve the version the guard judged when the change
+/// is made: a release in between (here: the function as read before it)
+/// stands, nothing is published or moved, and the change is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alias_released_since_it_was_judged_is_left_alone() {
+    let w = World::new();
+    w.oom("racing");
+    w.lambda.add_alias("racing", "live");
+    let judged = w.ctx.functions.read("racing", Some("live")).await.unwrap();
+    assert_eq!(judged.version, "1");
+    w.lambda.release("racing", "live");
+    let refused = w.ctx.repairer().set_memory(&judged, 384).await;
+    assert!(
+        matches!(&refused, Err(crate::repair::RepairError::Moved(why)) if why.contains("version 2")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        w.lambda.alias_version("racing", "live").as_deref(),
+        Some("2")
+    );
+    assert_eq!(w.lambda.memory_mb("racing"), Some(256), "$LATEST untouched");
+}

@@ -258,6 +258,7 @@ impl FunctionStore for MemoryLambda {
         let Some(alias) = qualifier else {
             return Ok(FunctionInfo {
                 revision_id: revision(f.revision),
+                version: "$LATEST".into(),
                 ..f.latest.clone()
             });
         };
@@ -275,6 +276,7 @@ impl FunctionStore for MemoryLambda {
             qualifier: Some(alias.to_owned()),
             tags: f.latest.tags.clone(),
             revision_id: revision(f.revision),
+            version: version.clone(),
             ..served.clone()
         })
     }
