@@ -156,11 +156,16 @@ pub struct History {
 }
 
 impl History {
+    /// Where the window the guard counts changes in starts, at `now_ms`.
+    pub fn since(now_ms: Millis) -> Millis {
+        now_ms - HISTORY_WINDOW_MS
+    }
+
     /// The history the guard judges by at `now_ms`: incidents' changes in
     /// the [`HISTORY_WINDOW_MS`] before it. A sweep's downsizing is not one,
     /// so an out-of-memory right after it is repaired at once.
     pub fn at(changes: &[RecordedChange], now_ms: Millis) -> History {
-        let since = now_ms - HISTORY_WINDOW_MS;
+        let since = History::since(now_ms);
         let times: Vec<Millis> = changes
             .iter()
             .filter(|c| c.at_ms > since && !c.by_sweep())

@@ -273,7 +273,7 @@ pub trait AuditStore: Send + Sync {
     /// What the guard judges `function`'s past by at `now_ms`
     /// ([`History::at`]).
     async fn history(&self, function: &str, now_ms: Millis) -> Result<History, AuditError> {
-        let since = now_ms - crate::decide::HISTORY_WINDOW_MS;
+        let since = History::since(now_ms);
         let changes = self.list_changes(function, Some(since)).await?;
         Ok(History::at(&changes, now_ms))
     }

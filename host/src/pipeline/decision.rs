@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::{Context, Run, Status, approval, escalate, fail, timed};
-use crate::decide::{self, Action, Decision, HISTORY_WINDOW_MS, History, Situation};
+use crate::decide::{self, Action, Decision, History, Situation};
 use crate::model::{FunctionInfo, RecordedChange};
 use crate::run::{Approval, ApprovalState};
 use crate::stage::Stage;
@@ -65,7 +65,7 @@ pub(super) async fn decide_on(
     let now = ctx.clock.now_ms();
     let changes = ctx
         .audit
-        .list_changes(&function.name, Some(now - HISTORY_WINDOW_MS))
+        .list_changes(&function.name, Some(History::since(now)))
         .await
         .map_err(|e| format!("the change history could not be read ({e})"))?;
     let others: Vec<RecordedChange> = changes
