@@ -51,6 +51,8 @@ pub fn context(aws: &Aws, rules: RuleSet, config: Config) -> Context {
             .map(|topic| Arc::new(Sns::new(aws.sns.clone(), topic)) as _),
         ai,
         clock: Arc::new(SystemClock),
+        alarms: Arc::new(crate::aws::alarms::Alarms::new(aws.cloudwatch.clone())),
+        executions: Arc::new(crate::aws::workflow::StepFunctions::new(&aws.sdk)),
         // In Lambda, EMF lines on stdout become metrics; elsewhere nothing
         // reads them.
         metrics: std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok().map(|host| {

@@ -59,14 +59,18 @@ impl Incident {
         AlarmInfo {
             name: self.alarm_name.clone(),
             metric: self.metric.clone(),
-            state: match self.state {
-                AlarmState::Alarm => "ALARM",
-                AlarmState::Ok => "OK",
-                AlarmState::InsufficientData => "INSUFFICIENT_DATA",
-            }
-            .into(),
+            state: state_name(self.state).into(),
             reason: self.reason.clone(),
         }
+    }
+}
+
+/// A state as CloudWatch writes it (`ALARM`, `OK`, `INSUFFICIENT_DATA`).
+pub fn state_name(state: AlarmState) -> &'static str {
+    match state {
+        AlarmState::Alarm => "ALARM",
+        AlarmState::Ok => "OK",
+        AlarmState::InsufficientData => "INSUFFICIENT_DATA",
     }
 }
 
@@ -118,6 +122,10 @@ pub enum IncidentError {
         /// Two of the functions it names, comma-separated.
         functions: String,
     },
+    /// The event is no state change CloudWatch recorded (forged, replayed,
+    /// or too old to act on): refused before anything is claimed.
+    #[error("the alarm event is refused: {0}")]
+    Unverified(#[from] crate::origin::Unverified),
 }
 
 /// Parses an alarm event in either shape.

@@ -28,6 +28,7 @@ pub mod incident;
 pub mod logs;
 pub mod metrics;
 pub mod model;
+pub mod origin;
 pub mod ports;
 pub mod redact;
 pub mod run;

@@ -489,3 +489,57 @@ pub trait Workflow: Send + Sync {
     /// Resumes the task waiting on `token` with `output` (JSON).
     async fn resume(&self, token: &str, output: &str) -> Result<(), FleetError>;
 }
+
+/// An alarm as CloudWatch describes it now: what a parse holds an event
+/// against ([`AlarmReader`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmRecord {
+    /// The alarm's name.
+    pub name: String,
+    /// The alarm's ARN.
+    pub arn: String,
+    /// The functions its metrics name (`FunctionName`, or Lambda Insights'
+    /// `function_name`), as written: a name, a partial or a full ARN.
+    pub functions: Vec<String>,
+    /// Its state now.
+    pub state: crate::incident::AlarmState,
+    /// When its state value last changed (`StateTransitionedTimestamp`, else
+    /// `StateUpdatedTimestamp`).
+    pub state_changed_ms: Millis,
+}
+
+/// One entry of an alarm's history: it entered `to` at `at_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlarmChange {
+    /// When the state changed.
+    pub at_ms: Millis,
+    /// The state it entered.
+    pub to: crate::incident::AlarmState,
+}
+
+/// CloudWatch's word on an alarm: an event's claims are checked against it
+/// before anything is claimed (DescribeAlarms, DescribeAlarmHistory).
+#[async_trait]
+pub trait AlarmReader: Send + Sync {
+    /// The metric alarm named `name`; `None` when there is none.
+    async fn describe(&self, name: &str) -> Result<Option<AlarmRecord>, FleetError>;
+    /// The alarm's state changes within `window`.
+    async fn changes(&self, name: &str, window: Window) -> Result<Vec<AlarmChange>, FleetError>;
+}
+
+/// Where a Step Functions execution stands (DescribeExecution).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionRecord {
+    /// The state machine it is an execution of.
+    pub state_machine_arn: String,
+    /// `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT`, `ABORTED`, …
+    pub status: String,
+}
+
+/// The workflow engine, as a stage call is checked against it: the
+/// execution that claims to call must be a running one of ours.
+#[async_trait]
+pub trait Executions: Send + Sync {
+    /// The execution `arn`; `None` when there is none.
+    async fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, FleetError>;
+}

@@ -1,12 +1,17 @@
 //! [`AlarmStore`] on CloudWatch: the metric alarms onboarding manages, told
-//! apart from hand-made ones with the same prefix by their tag.
+//! apart from hand-made ones with the same prefix by their tag; and
+//! [`AlarmReader`], what a parse checks an alarm event against.
 
 use async_trait::async_trait;
-use aws_sdk_cloudwatch::types::{AlarmType, ComparisonOperator, Dimension, Statistic, Tag};
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{
+    AlarmType, ComparisonOperator, Dimension, HistoryItemType, StateValue, Statistic, Tag,
+};
 
 use super::describe;
-use crate::model::AlarmSpec;
-use crate::ports::{AlarmStore, ExistingAlarms, FleetError};
+use crate::incident::AlarmState;
+use crate::model::{AlarmSpec, Window};
+use crate::ports::{AlarmChange, AlarmReader, AlarmRecord, AlarmStore, ExistingAlarms, FleetError};
 
 const OWNER: &str = "Managed by autorepair onboard for Lambda function ";
 
@@ -178,5 +183,95 @@ impl AlarmStore for Alarms {
             .await
             .map(|_| ())
             .map_err(|e| error(format!("DeleteAlarms {}", names.join(", ")), describe(&e)))
+    }
+}
+
+/// The functions an alarm's metrics name: its own dimensions, and those of
+/// each metric of a metric-math alarm.
+fn watched_functions(alarm: &aws_sdk_cloudwatch::types::MetricAlarm) -> Vec<String> {
+    let function = |d: &Dimension| {
+        matches!(d.name(), Some("FunctionName" | "function_name"))
+            .then(|| d.value().map(str::to_owned))
+            .flatten()
+    };
+    let own = alarm.dimensions().iter().filter_map(function);
+    let math = alarm.metrics().iter().flat_map(|q| {
+        q.metric_stat()
+            .and_then(|s| s.metric())
+            .map(|m| m.dimensions())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(function)
+    });
+    own.chain(math).collect()
+}
+
+fn alarm_state(value: Option<&StateValue>) -> AlarmState {
+    match value {
+        Some(StateValue::Alarm) => AlarmState::Alarm,
+        Some(StateValue::Ok) => AlarmState::Ok,
+        _ => AlarmState::InsufficientData,
+    }
+}
+
+#[async_trait]
+impl AlarmReader for Alarms {
+    async fn describe(&self, name: &str) -> Result<Option<AlarmRecord>, FleetError> {
+        let out = self
+            .client
+            .describe_alarms()
+            .alarm_names(name)
+            .alarm_types(AlarmType::MetricAlarm)
+            .send()
+            .await
+            .map_err(|e| error(format!("DescribeAlarms {name}"), describe(&e)))?;
+        Ok(out
+            .metric_alarms()
+            .iter()
+            .find(|a| a.alarm_name() == Some(name))
+            .map(|a| AlarmRecord {
+                name: name.to_owned(),
+                arn: a.alarm_arn().unwrap_or_default().to_owned(),
+                functions: watched_functions(a),
+                state: alarm_state(a.state_value()),
+                state_changed_ms: a
+                    .state_transitioned_timestamp()
+                    .or(a.state_updated_timestamp())
+                    .and_then(|t| t.to_millis().ok())
+                    .unwrap_or_default(),
+            }))
+    }
+
+    async fn changes(&self, name: &str, window: Window) -> Result<Vec<AlarmChange>, FleetError> {
+        let out = self
+            .client
+            .describe_alarm_history()
+            .alarm_name(name)
+            .alarm_types(AlarmType::MetricAlarm)
+            .history_item_type(HistoryItemType::StateUpdate)
+            .start_date(DateTime::from_millis(window.start_ms))
+            .end_date(DateTime::from_millis(window.end_ms))
+            .send()
+            .await
+            .map_err(|e| error(format!("DescribeAlarmHistory {name}"), describe(&e)))?;
+        Ok(out
+            .alarm_history_items()
+            .iter()
+            .filter_map(|item| {
+                // The summary is "Alarm updated from OK to ALARM"; the data
+                // (JSON) says the same with `newState.stateValue`.
+                let data: serde_json::Value =
+                    serde_json::from_str(item.history_data().unwrap_or_default()).ok()?;
+                let to = match data.pointer("/newState/stateValue")?.as_str()? {
+                    "ALARM" => AlarmState::Alarm,
+                    "OK" => AlarmState::Ok,
+                    _ => AlarmState::InsufficientData,
+                };
+                Some(AlarmChange {
+                    at_ms: item.timestamp()?.to_millis().ok()?,
+                    to,
+                })
+            })
+            .collect())
     }
 }

@@ -300,6 +300,14 @@ pub struct RunConfig {
     pub audit_ttl_days: u32,
     /// Decide and record, never change anything.
     pub dry_run: bool,
+    /// An alarm event older than this is refused, whatever CloudWatch says
+    /// of the alarm (a replay, or a queue stuck for that long).
+    pub max_event_age_seconds: u64,
+    /// The state machine whose running executions may call the Lambda
+    /// stages (`arn:aws:states:…:stateMachine:autorepair-<env>`). Unset, the
+    /// Lambda handler refuses every stage after parse.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_machine_arn: Option<String>,
 }
 
 /// What the lock must outlast besides the two verification windows: every
@@ -334,6 +342,8 @@ impl Default for RunConfig {
             lock_ttl_seconds: 900,
             audit_ttl_days: 90,
             dry_run: false,
+            max_event_age_seconds: 900,
+            state_machine_arn: None,
         }
     }
 }

@@ -6,7 +6,8 @@ use std::time::Instant;
 use serde_json::Value;
 
 use super::{Context, Options, Run, Status, fail, json, no_change, timed};
-use crate::incident::{self, AlarmState, IncidentError};
+use crate::incident::{self, AlarmState, Incident, IncidentError};
+use crate::origin::{self, Unverified};
 use crate::ports::Claim;
 use crate::stage::Stage;
 
@@ -24,6 +25,14 @@ pub async fn parse(
     let span =
         tracing::info_span!("incident", id = %incident.id, function = %incident.function_name);
     let _guard = span.enter();
+    if incident.state == AlarmState::Alarm
+        && let Err(why) = verified(ctx, &incident).await
+    {
+        // Nothing claimed, nobody told: a line in the host's log is all a
+        // forged or replayed event gets.
+        tracing::warn!(alarm = %incident.alarm_name, reason = %why, "alarm event refused");
+        return Err(why.into());
+    }
     let mut run = Run::new(incident, options.mode, options.dry_run, ctx.clock.now_ms());
     run.claimed_by = execution;
     if run.incident.state != AlarmState::Alarm {
@@ -76,6 +85,32 @@ pub async fn parse(
     }
     timed(&mut run, Stage::Parse, started);
     Ok(run)
+}
+
+/// The event against CloudWatch: young enough, its alarm real, watching its
+/// function, and entering ALARM at its time (now, or in its history). The
+/// evidence window then hangs on a state change CloudWatch recorded, never
+/// on a time the payload chose.
+async fn verified(ctx: &Context, incident: &Incident) -> Result<(), Unverified> {
+    let max_age_ms = i64::try_from(ctx.config.run.max_event_age_seconds.saturating_mul(1000))
+        .unwrap_or(i64::MAX);
+    origin::check_age(incident, ctx.clock.now_ms(), max_age_ms)?;
+    let unreadable = |e: crate::ports::FleetError| Unverified::Unreadable(e.to_string());
+    let alarm = ctx
+        .alarms
+        .describe(&incident.alarm_name)
+        .await
+        .map_err(unreadable)?;
+    let history = match &alarm {
+        Some(a) if origin::needs_history(incident, a) => Some(
+            ctx.alarms
+                .changes(&incident.alarm_name, origin::history_window(incident))
+                .await
+                .map_err(unreadable)?,
+        ),
+        _ => None,
+    };
+    origin::check_alarm(incident, alarm.as_ref(), history.as_deref())
 }
 
 /// The stored run when the claim on `run`'s incident is `run`'s own (the same

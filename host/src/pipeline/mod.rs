@@ -43,7 +43,9 @@ use crate::config::Config;
 use crate::decide::{Action, Decision, MergeMode};
 use crate::evidence::Sources;
 use crate::incident::IncidentError;
-use crate::ports::{AiDiagnoser, AuditStore, Clock, FunctionStore, Notifier, Telemetry};
+use crate::ports::{
+    AiDiagnoser, AlarmReader, AuditStore, Clock, Executions, FunctionStore, Notifier, Telemetry,
+};
 use crate::repair::Repairer;
 use crate::rules::RuleSet;
 use crate::stage::Stage;
@@ -59,6 +61,11 @@ pub struct Context {
     /// The AI diagnoser, when `[ai] enabled`.
     pub ai: Option<Arc<dyn AiDiagnoser>>,
     pub clock: Arc<dyn Clock>,
+    /// CloudWatch's word on an alarm: an event is checked against it at parse.
+    pub alarms: Arc<dyn AlarmReader>,
+    /// Step Functions' word on an execution: a stage call is checked
+    /// against it.
+    pub executions: Arc<dyn Executions>,
     /// Where autorepair's own metrics go (EMF on stdout in Lambda); none,
     /// no metrics.
     pub metrics: Option<(Arc<dyn crate::metrics::MetricSink>, String)>,

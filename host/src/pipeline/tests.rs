@@ -14,8 +14,8 @@ use crate::ports::StoreError;
 use crate::rules::{Compiler, Sandbox};
 use crate::testing::alarm_event;
 use crate::testing::ports::{
-    AuditOp, FakeClock, LambdaOp, MemoryAudit, MemoryLambda, MemoryMetrics, MemoryNotifier,
-    MemoryTelemetry, ScriptedAi,
+    AlarmStates, AuditOp, FakeClock, LambdaOp, MemoryAudit, MemoryExecutions, MemoryLambda,
+    MemoryMetrics, MemoryNotifier, MemoryTelemetry, ScriptedAi,
 };
 use crate::testing::workload::{Behaviour, traffic};
 
@@ -25,6 +25,8 @@ mod sweep;
 /// 2026-01-01T00:00:00Z: where the fake clock starts.
 const T0: Millis = 1_767_225_600_000;
 const WINDOW: Duration = Duration::from_secs(600);
+/// The state machine the test host serves.
+const STATE_MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:autorepair-test";
 
 fn compiler() -> &'static Compiler {
     static COMPILER: OnceLock<Compiler> = OnceLock::new();
@@ -39,6 +41,8 @@ struct World {
     notifier: Arc<MemoryNotifier>,
     clock: Arc<FakeClock>,
     metrics: Arc<MemoryMetrics>,
+    alarms: Arc<AlarmStates>,
+    executions: Arc<MemoryExecutions>,
     ctx: Context,
 }
 
@@ -49,6 +53,7 @@ impl World {
 
     fn with(tweak: impl FnOnce(&mut Config)) -> World {
         let mut config = Config::default();
+        config.run.state_machine_arn = Some(STATE_MACHINE.into());
         tweak(&mut config);
         let (specs, _) = config.rule_specs();
         let lambda = Arc::new(MemoryLambda::default());
@@ -57,6 +62,8 @@ impl World {
         let notifier = Arc::new(MemoryNotifier::default());
         let clock = Arc::new(FakeClock::at(T0));
         let metrics = Arc::new(MemoryMetrics::default());
+        let alarms = Arc::new(AlarmStates::default());
+        let executions = Arc::new(MemoryExecutions::default());
         let ctx = Context {
             functions: lambda.clone(),
             telemetry: telemetry.clone(),
@@ -64,6 +71,8 @@ impl World {
             notifier: Some(notifier.clone()),
             ai: None,
             clock: clock.clone(),
+            alarms: alarms.clone(),
+            executions: executions.clone(),
             metrics: Some((metrics.clone(), "autorepair-test-host".into())),
             rules: RuleSet::load(compiler(), &specs),
             config,
@@ -75,6 +84,8 @@ impl World {
             notifier,
             clock,
             metrics,
+            alarms,
+            executions,
             ctx,
         }
     }
@@ -125,14 +136,9 @@ impl World {
     /// The parse stage of alarm `alarm` on `function` (a name or an ARN), in
     /// ALARM at T0.
     async fn parsed(&self, alarm: &str, function: &str) -> Run {
-        parse(
-            &self.ctx,
-            &alarm_event(alarm, function, None, "ALARM", T0),
-            self.options(),
-            None,
-        )
-        .await
-        .unwrap()
+        let event = alarm_event(alarm, function, None, "ALARM", T0);
+        self.alarms.raise(&event);
+        parse(&self.ctx, &event, self.options(), None).await.unwrap()
     }
 
     /// Parse, diagnose and decide, as the workflow runs them up to execute.
@@ -154,7 +160,9 @@ impl World {
         .await
     }
 
+    /// CloudWatch raises the alarm `event` describes, and the event runs.
     async fn run_event(&self, event: &Value) -> Run {
+        self.alarms.raise(event);
         run(&self.ctx, event, self.options()).await.expect("parses")
     }
 
@@ -1124,4 +1132,59 @@ async fn an_alias_released_since_it_was_judged_is_left_alone() {
         Some("2")
     );
     assert_eq!(w.lambda.memory_mb("racing"), Some(256), "$LATEST untouched");
+}
+
+/// Only a state change CloudWatch recorded starts anything: events naming an
+/// opted-in function that CloudWatch does not back are refused at parse —
+/// nothing claimed, locked, changed or notified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_alarm_event_changes_nothing() {
+    use crate::incident::IncidentError;
+    use crate::origin::Unverified;
+    let w = World::new();
+    w.oom("target");
+    let parse_of = |event: Value| {
+        let ctx = &w.ctx;
+        let options = w.options();
+        async move { parse(ctx, &event, options, None).await }
+    };
+    // No such alarm.
+    let forged = alarm_event("target-errors", "target", None, "ALARM", T0);
+    assert!(matches!(
+        parse_of(forged.clone()).await,
+        Err(IncidentError::Unverified(Unverified::NoSuchAlarm(_)))
+    ));
+    // A real alarm, replayed with the window of an old out-of-memory: too old.
+    let old = alarm_event("target-errors", "target", None, "ALARM", T0 - 3_600_000);
+    w.alarms.raise(&old);
+    assert!(matches!(
+        parse_of(old).await,
+        Err(IncidentError::Unverified(Unverified::TooOld { .. }))
+    ));
+    // …and with a new timestamp, which would be a new incident: the alarm
+    // entered ALARM an hour ago, not then.
+    assert!(matches!(
+        parse_of(forged.clone()).await,
+        Err(IncidentError::Unverified(Unverified::NoSuchChange { .. }))
+    ));
+    // The alarm is back in OK, and never was in ALARM at the event's time.
+    w.alarms.raise(&alarm_event("target-errors", "target", None, "OK", T0 - 60_000));
+    assert!(matches!(
+        parse_of(forged).await,
+        Err(IncidentError::Unverified(Unverified::NoSuchChange { .. }))
+    ));
+    // An alarm that watches another function, named in the event as this one.
+    w.alarms
+        .raise(&alarm_event("other-errors", "other", None, "ALARM", T0));
+    assert!(matches!(
+        parse_of(alarm_event("other-errors", "target", None, "ALARM", T0)).await,
+        Err(IncidentError::Unverified(Unverified::OtherFunction { .. }))
+    ));
+    assert!(w.audit.records().await.unwrap().is_empty(), "nothing claimed");
+    assert_eq!(w.audit.lock_holder("target"), None);
+    assert!(w.notifier.sent.lock().unwrap().is_empty(), "nobody told");
+    assert_eq!(w.lambda.memory_mb("target"), Some(256));
+    // The real change goes through.
+    let real = w.run("target").await;
+    assert_eq!(real.status, Status::Repaired, "{real:#?}");
 }

@@ -18,8 +18,10 @@ use autorepair_core::model::{
     Evidence, FunctionInfo, LogLine, MetricSeries, Millis, RecordedChange, Window,
 };
 use autorepair_core::ports::AiDiagnoser;
+use autorepair_core::incident::AlarmState;
 use autorepair_core::ports::{
-    AliasTarget, AuditError, AuditStore, Claim, FunctionStore, Invoked, LogRead, Notifier,
+    AlarmChange, AlarmReader, AlarmRecord, AliasTarget, AuditError, AuditStore, Claim,
+    ExecutionRecord, Executions, FleetError, FunctionStore, Invoked, LogRead, Notifier,
     NotifyError, StoreError, StoredRecord, Telemetry, UpdateState,
 };
 use autorepair_core::run::Status;
@@ -965,5 +967,98 @@ impl autorepair_core::ports::AlarmStore for MemoryAlarms {
             alarms.remove(name);
         }
         Ok(())
+    }
+}
+
+/// CloudWatch's side of alarm events, in memory: each alarm's state now and
+/// its history, as [`raise`](AlarmStates::raise) writes them.
+#[derive(Default)]
+pub struct AlarmStates {
+    alarms: Mutex<BTreeMap<String, (AlarmRecord, Vec<AlarmChange>)>>,
+}
+
+impl AlarmStates {
+    /// CloudWatch sets the alarm `event` describes to the event's state at
+    /// the event's time (creating the alarm on first use): the event is then
+    /// a real state change.
+    pub fn raise(&self, event: &serde_json::Value) {
+        let incident = autorepair_core::incident::parse_value(event).expect("an alarm event");
+        let mut alarms = self.alarms.lock().unwrap();
+        let (record, history) = alarms
+            .entry(incident.alarm_name.clone())
+            .or_insert_with(|| {
+                (
+                    AlarmRecord {
+                        name: incident.alarm_name.clone(),
+                        arn: incident.alarm_arn.clone(),
+                        functions: vec![incident.function_name.clone()],
+                        state: AlarmState::Ok,
+                        state_changed_ms: 0,
+                    },
+                    Vec::new(),
+                )
+            });
+        record.state = incident.state;
+        record.state_changed_ms = incident.timestamp_ms;
+        history.push(AlarmChange {
+            at_ms: incident.timestamp_ms,
+            to: incident.state,
+        });
+    }
+}
+
+#[async_trait]
+impl AlarmReader for AlarmStates {
+    async fn describe(&self, name: &str) -> Result<Option<AlarmRecord>, FleetError> {
+        Ok(self.alarms.lock().unwrap().get(name).map(|(a, _)| a.clone()))
+    }
+
+    async fn changes(&self, name: &str, window: Window) -> Result<Vec<AlarmChange>, FleetError> {
+        Ok(self
+            .alarms
+            .lock()
+            .unwrap()
+            .get(name)
+            .map(|(_, h)| {
+                h.iter()
+                    .filter(|c| window.start_ms <= c.at_ms && c.at_ms <= window.end_ms)
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
+
+/// Step Functions' executions, in memory: those [`start`](MemoryExecutions::start)ed
+/// run until [`stop`](MemoryExecutions::stop)ped.
+#[derive(Default)]
+pub struct MemoryExecutions {
+    executions: Mutex<HashMap<String, ExecutionRecord>>,
+}
+
+impl MemoryExecutions {
+    /// A running execution `arn` of `state_machine`.
+    pub fn start(&self, arn: &str, state_machine: &str) {
+        self.executions.lock().unwrap().insert(
+            arn.to_owned(),
+            ExecutionRecord {
+                state_machine_arn: state_machine.to_owned(),
+                status: "RUNNING".into(),
+            },
+        );
+    }
+
+    /// The execution ends with `status` (`SUCCEEDED`, `ABORTED`, …).
+    pub fn stop(&self, arn: &str, status: &str) {
+        if let Some(e) = self.executions.lock().unwrap().get_mut(arn) {
+            e.status = status.to_owned();
+        }
+    }
+}
+
+#[async_trait]
+impl Executions for MemoryExecutions {
+    async fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, FleetError> {
+        Ok(self.executions.lock().unwrap().get(arn).cloned())
     }
 }

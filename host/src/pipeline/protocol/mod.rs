@@ -23,6 +23,7 @@ use super::{
 };
 use crate::decide::Action;
 use crate::incident::{AlarmState, IncidentError};
+use crate::origin::Unbound;
 use crate::ports::{AuditError, AuditStore, Claim, NotifyError, StoredRecord};
 use crate::stage::Stage;
 use crate::verify::Verdict;
@@ -65,6 +66,13 @@ pub enum ProtocolError {
     /// The approval request could not be sent: nobody would know to answer.
     #[error("the approval request could not be sent: {0}")]
     Notify(#[from] NotifyError),
+    /// The call does not come from a running execution of the host's state
+    /// machine that claimed the incident.
+    #[error("incident {incident}: {source}")]
+    Unbound {
+        incident: String,
+        source: Unbound,
+    },
     /// In order, but what the incident's record says refuses it (verified
     /// already, too early, answered already, nothing to approve…).
     #[error("incident {incident}: {reason}")]
@@ -88,7 +96,14 @@ impl ProtocolError {
 }
 
 /// Runs one stage for the Lambda handler.
+///
+/// Every call is first bound to its caller: a running execution of the
+/// state machine `[run] state_machine_arn` names, and after parse the one
+/// that claimed the incident. Only then is a `step_error` (Step Functions'
+/// Catch) believed.
 pub async fn stage(ctx: &Context, request: StageRequest) -> Result<StageReply, ProtocolError> {
+    let (incident, execution) = request.caller();
+    bound(ctx, incident, execution).await?;
     let options = Options::from_config(&ctx.config);
     let mut caught = None;
     let (name, incident, version) = match request {
@@ -99,36 +114,49 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<StageReply, P
             incident,
             version,
             step_error,
+            ..
         } => return record_stage(ctx, &incident, version, step_error).await,
-        StageRequest::Rules { incident, version } => (Stage::Rules, incident, version),
+        StageRequest::Rules {
+            incident, version, ..
+        } => (Stage::Rules, incident, version),
         StageRequest::Ai {
             incident,
             version,
             step_error,
+            ..
         } => {
             caught = step_error;
             (Stage::Ai, incident, version)
         }
-        StageRequest::Decide { incident, version } => (Stage::Decide, incident, version),
+        StageRequest::Decide {
+            incident, version, ..
+        } => (Stage::Decide, incident, version),
         StageRequest::AwaitApproval {
             incident,
             version,
             token,
+            ..
         } => return await_approval_stage(ctx, &incident, version, token).await,
         StageRequest::Approve {
             incident,
             version,
             step_error,
+            ..
         } => {
             caught = Some(step_error);
             (Stage::Approve, incident, version)
         }
-        StageRequest::Execute { incident, version } => (Stage::Execute, incident, version),
-        StageRequest::Verify { incident, version } => (Stage::Verify, incident, version),
+        StageRequest::Execute {
+            incident, version, ..
+        } => (Stage::Execute, incident, version),
+        StageRequest::Verify {
+            incident, version, ..
+        } => (Stage::Verify, incident, version),
         StageRequest::Rollback {
             incident,
             version,
             step_error,
+            ..
         } => {
             caught = step_error;
             (Stage::Rollback, incident, version)
@@ -176,6 +204,43 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<StageReply, P
         }
     }
     commit(&*ctx.audit, name, &run, stored.version, ctx.clock.now_ms()).await
+}
+
+/// The caller of a stage: a running execution of our state machine (Step
+/// Functions asked), and after parse the execution that claimed `incident`.
+/// Without a state machine configured, parse alone is served (its event is
+/// checked against CloudWatch) and nothing after it.
+async fn bound(
+    ctx: &Context,
+    incident: Option<&str>,
+    execution: Option<&str>,
+) -> Result<(), ProtocolError> {
+    let unbound = |source| ProtocolError::Unbound {
+        incident: incident.unwrap_or("(not yet claimed)").to_owned(),
+        source,
+    };
+    let Some(ours) = ctx.config.run.state_machine_arn.as_deref() else {
+        return match incident {
+            None => Ok(()),
+            Some(_) => Err(unbound(Unbound::NoStateMachine)),
+        };
+    };
+    let claimed_by = match incident {
+        Some(id) => load(&*ctx.audit, id).await?.0.claimed_by,
+        // Parse: the caller claims it now.
+        None => execution.map(str::to_owned),
+    };
+    let execution = execution.ok_or_else(|| unbound(Unbound::NoExecution))?;
+    let record = ctx
+        .executions
+        .execution(execution)
+        .await
+        .map_err(|e| unbound(Unbound::Unreadable(e.to_string())))?;
+    crate::origin::check_execution(execution, claimed_by.as_deref(), record.as_ref(), ours)
+        .map_err(|source| {
+            tracing::warn!(%source, "stage call refused");
+            unbound(source)
+        })
 }
 
 /// Parse claims the incident and commits version 1; a retried parse of the

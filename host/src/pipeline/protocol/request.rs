@@ -23,6 +23,9 @@ pub enum StageRequest {
     Rules {
         incident: String,
         version: u64,
+        /// The Step Functions execution calling (`$$.Execution.Id`).
+        #[serde(default)]
+        execution: Option<String>,
     },
     /// The AI diagnoser (the other Parallel branch). With `step_error` (the
     /// branch's Catch: its task failed after its retries) the AI is recorded
@@ -30,6 +33,9 @@ pub enum StageRequest {
     Ai {
         incident: String,
         version: u64,
+        /// The Step Functions execution calling (`$$.Execution.Id`).
+        #[serde(default)]
+        execution: Option<String>,
         #[serde(default)]
         step_error: Option<Value>,
     },
@@ -37,12 +43,18 @@ pub enum StageRequest {
     Decide {
         incident: String,
         version: u64,
+        /// The Step Functions execution calling (`$$.Execution.Id`).
+        #[serde(default)]
+        execution: Option<String>,
     },
     /// Approval mode: the workflow waits on `token` (a `waitForTaskToken`
     /// task) until `autorepair approve|reject` answers or the wait times out.
     AwaitApproval {
         incident: String,
         version: u64,
+        /// The Step Functions execution calling (`$$.Execution.Id`).
+        #[serde(default)]
+        execution: Option<String>,
         token: String,
     },
     /// The approval wait timed out (its Catch): the incident is escalated.
@@ -51,21 +63,33 @@ pub enum StageRequest {
     Approve {
         incident: String,
         version: u64,
+        /// The Step Functions execution calling (`$$.Execution.Id`).
+        #[serde(default)]
+        execution: Option<String>,
         step_error: Value,
     },
     Execute {
         incident: String,
         version: u64,
+        /// The Step Functions execution calling (`$$.Execution.Id`).
+        #[serde(default)]
+        execution: Option<String>,
     },
     Verify {
         incident: String,
         version: u64,
+        /// The Step Functions execution calling (`$$.Execution.Id`).
+        #[serde(default)]
+        execution: Option<String>,
     },
     /// Keep or undo the change. With `step_error` (Verify's Catch: it failed
     /// after its retries) the change is unjudged, and so undone.
     Rollback {
         incident: String,
         version: u64,
+        /// The Step Functions execution calling (`$$.Execution.Id`).
+        #[serde(default)]
+        execution: Option<String>,
         #[serde(default)]
         step_error: Option<Value>,
     },
@@ -74,9 +98,49 @@ pub enum StageRequest {
     Record {
         incident: String,
         version: u64,
+        /// The Step Functions execution calling (`$$.Execution.Id`).
+        #[serde(default)]
+        execution: Option<String>,
         #[serde(default)]
         step_error: Option<Value>,
     },
+}
+
+impl StageRequest {
+    /// The incident the request names (none for parse) and the execution
+    /// it says it comes from.
+    pub fn caller(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            StageRequest::Parse { execution, .. } => (None, execution.as_deref()),
+            StageRequest::Rules {
+                incident, execution, ..
+            }
+            | StageRequest::Ai {
+                incident, execution, ..
+            }
+            | StageRequest::Decide {
+                incident, execution, ..
+            }
+            | StageRequest::AwaitApproval {
+                incident, execution, ..
+            }
+            | StageRequest::Approve {
+                incident, execution, ..
+            }
+            | StageRequest::Execute {
+                incident, execution, ..
+            }
+            | StageRequest::Verify {
+                incident, execution, ..
+            }
+            | StageRequest::Rollback {
+                incident, execution, ..
+            }
+            | StageRequest::Record {
+                incident, execution, ..
+            } => (Some(incident), execution.as_deref()),
+        }
+    }
 }
 
 /// What a stage returns: the reference to pass on, and what the workflow's

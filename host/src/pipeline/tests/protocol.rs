@@ -6,18 +6,29 @@ use crate::pipeline::ProtocolError;
 use crate::pipeline::protocol::{Next, next};
 use crate::stage::Stage;
 
-fn request(stage: &str, reply: &StageReply) -> StageRequest {
+/// The request Step Functions sends after `reply`: from the execution that
+/// claimed the incident.
+fn request(w: &World, stage: &str, reply: &StageReply) -> StageRequest {
     serde_json::from_value(serde_json::json!({
         "stage": stage,
         "incident": reply.incident,
         "version": reply.version,
+        "execution": claimant(w, reply),
     }))
     .expect("a stage request")
 }
 
+/// The execution that claimed the incident `reply` names.
+fn claimant(w: &World, reply: &StageReply) -> Option<String> {
+    w.audit
+        .stored(&reply.incident)
+        .and_then(|r| serde_json::from_str::<Run>(&r.document).ok())
+        .and_then(|r| r.claimed_by)
+}
+
 /// The stage's reply, or its error as the workflow's Catch would read it.
 async fn send(w: &World, stage_name: &str, reply: &StageReply) -> Result<StageReply, String> {
-    stage(&w.ctx, request(stage_name, reply))
+    stage(&w.ctx, request(w, stage_name, reply))
         .await
         .map_err(|e| e.to_string())
 }
@@ -31,9 +42,12 @@ fn stored(w: &World, id: &str) -> Run {
 /// Parse of an alarm on `name` in `state`, as the workflow sends it.
 async fn parsed(w: &World, name: &str, state: &str) -> StageReply {
     let event = alarm_event(&format!("{name}-errors"), name, None, state, T0);
+    w.alarms.raise(&event);
+    let execution = format!("exec-{name}");
+    w.executions.start(&execution, STATE_MACHINE);
     let request = StageRequest::Parse {
         event,
-        execution: Some(format!("exec-{name}")),
+        execution: Some(execution),
     };
     stage(&w.ctx, request).await.unwrap()
 }
@@ -123,7 +137,7 @@ async fn execute_out_of_order_is_refused() {
     let refused = send(&w, "execute", &parsed).await.unwrap_err();
     assert!(refused.contains("cannot follow parse"), "{refused}");
     // The error a caller can match on, not only read.
-    let typed = stage(&w.ctx, request("execute", &parsed))
+    let typed = stage(&w.ctx, request(&w, "execute", &parsed))
         .await
         .unwrap_err();
     assert!(
@@ -320,6 +334,9 @@ async fn a_retried_parse_of_the_same_execution_is_its_own_claim() {
     let w = World::new();
     w.oom("retried");
     let event = alarm_event("retried-errors", "retried", None, "ALARM", T0);
+    w.alarms.raise(&event);
+    w.executions.start("exec-1", STATE_MACHINE);
+    w.executions.start("exec-2", STATE_MACHINE);
     let request = |execution: &str| StageRequest::Parse {
         event: event.clone(),
         execution: Some(execution.to_owned()),
@@ -441,6 +458,7 @@ async fn the_failure_path_records_what_step_functions_caught() {
         "stage": "record",
         "incident": decided.incident,
         "version": decided.version,
+        "execution": claimant(&w, &decided),
         "step_error": {"Error": "Lambda.Unknown", "Cause": "the execute task timed out"},
     }))
     .unwrap();
@@ -548,11 +566,12 @@ fn only_the_workflows_order_is_taken() {
     }
 }
 
-fn caught(stage_name: &str, reply: &StageReply, cause: &str) -> StageRequest {
+fn caught(w: &World, stage_name: &str, reply: &StageReply, cause: &str) -> StageRequest {
     serde_json::from_value(serde_json::json!({
         "stage": stage_name,
         "incident": reply.incident,
         "version": reply.version,
+        "execution": claimant(w, reply),
         "step_error": {"Error": "Lambda.Unknown", "Cause": cause},
     }))
     .expect("a stage request")
@@ -567,7 +586,7 @@ async fn a_failed_ai_branch_is_recorded_and_the_rules_still_decide() {
     // The AI task failed after its retries; the branch's Catch says so.
     stage(
         &w.ctx,
-        caught("ai", &parsed, "Task timed out after 120.00 seconds"),
+        caught(&w, "ai", &parsed, "Task timed out after 120.00 seconds"),
     )
     .await
     .unwrap();
@@ -589,7 +608,7 @@ async fn a_failed_verify_undoes_the_change() {
         .unwrap();
     assert_eq!(w.lambda.memory_mb("verify-down"), Some(384));
     // Verify's Catch sends the rollback with what it caught.
-    let rolled = stage(&w.ctx, caught("rollback", &executed, "States.Timeout"))
+    let rolled = stage(&w.ctx, caught(&w, "rollback", &executed, "States.Timeout"))
         .await
         .unwrap();
     assert_eq!(rolled.status, Status::RolledBack);
@@ -601,18 +620,18 @@ async fn a_failed_verify_undoes_the_change() {
     let run = stored(&w, &rolled.incident);
     assert!(run.verification.unwrap().reasons[0].contains("could not be verified"));
     // Retried: the rollback stands, nothing more.
-    let again = stage(&w.ctx, caught("rollback", &executed, "States.Timeout"))
+    let again = stage(&w.ctx, caught(&w, "rollback", &executed, "States.Timeout"))
         .await
         .unwrap();
     assert_eq!(again, rolled);
 }
 
 fn waiting(w: &World, reply: &StageReply, token: &str) -> StageRequest {
-    let _ = w;
     serde_json::from_value(serde_json::json!({
         "stage": "await_approval",
         "incident": reply.incident,
         "version": reply.version,
+        "execution": claimant(w, reply),
         "token": token,
     }))
     .expect("a stage request")
@@ -707,7 +726,7 @@ async fn approval_mode_changes_only_what_a_person_approved() {
     w.oom("gated");
     let d = decided(&w, "gated").await;
     stage(&w.ctx, waiting(&w, &d, "token-3")).await.unwrap();
-    let expired = stage(&w.ctx, caught("approve", &d, "States.Timeout"))
+    let expired = stage(&w.ctx, caught(&w, "approve", &d, "States.Timeout"))
         .await
         .unwrap();
     assert_eq!(
@@ -862,4 +881,67 @@ async fn an_approved_change_is_not_made_when_the_function_moved_meanwhile() {
     assert!(!executed.changed, "{executed:?}");
     assert_eq!(executed.status, Status::Escalated);
     assert_eq!(w.lambda.memory_mb("gated"), Some(320));
+}
+
+/// Only a running execution of our state machine, the one that claimed the
+/// incident, drives it: a forged `step_error` from anyone else undoes
+/// nothing, a call without an execution or from an ended one is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_call_without_a_live_execution_of_ours_is_refused() {
+    let w = World::new();
+    w.oom("bound");
+    let decided = decided(&w, "bound").await;
+    let executed = send(&w, "execute", &decided).await.unwrap();
+    assert_eq!(w.lambda.memory_mb("bound"), Some(384));
+    let forged = |execution: Option<&str>| -> StageRequest {
+        serde_json::from_value(serde_json::json!({
+            "stage": "rollback",
+            "incident": executed.incident,
+            "version": executed.version,
+            "execution": execution,
+            "step_error": {"Error": "States.Timeout", "Cause": "forged"},
+        }))
+        .unwrap()
+    };
+    let refused = |r: Result<StageReply, ProtocolError>| match r {
+        Err(ProtocolError::Unbound { source, .. }) => source,
+        other => panic!("not refused: {other:?}"),
+    };
+    use crate::origin::Unbound;
+    assert_eq!(
+        refused(stage(&w.ctx, forged(None)).await),
+        Unbound::NoExecution
+    );
+    // A running execution of ours, but not the one that claimed it.
+    w.executions.start("exec-intruder", STATE_MACHINE);
+    assert!(matches!(
+        refused(stage(&w.ctx, forged(Some("exec-intruder"))).await),
+        Unbound::NotTheClaimant { .. }
+    ));
+    // The claimant's id, once its execution has ended (or never existed).
+    w.executions.stop("exec-bound", "ABORTED");
+    assert!(matches!(
+        refused(stage(&w.ctx, forged(Some("exec-bound"))).await),
+        Unbound::NotRunning { .. }
+    ));
+    assert_eq!(w.lambda.memory_mb("bound"), Some(384), "the change stands");
+    assert_eq!(
+        w.audit.stored(&executed.incident).unwrap().version,
+        executed.version,
+        "nothing recorded"
+    );
+    // Without a state machine configured, nothing after parse is served.
+    let mut unbound = World::with(|c| c.run.state_machine_arn = None);
+    unbound.oom("loose");
+    let parsed = parsed(&unbound, "loose", "ALARM").await;
+    assert!(parsed.claimed, "parse stands on the alarm check");
+    assert!(matches!(
+        refused(stage(&unbound.ctx, request(&unbound, "rules", &parsed)).await),
+        Unbound::NoStateMachine
+    ));
+    unbound.ctx.config.run.state_machine_arn = Some(format!("{STATE_MACHINE}-other"));
+    assert!(matches!(
+        refused(stage(&unbound.ctx, request(&unbound, "rules", &parsed)).await),
+        Unbound::OtherStateMachine { .. }
+    ));
 }
