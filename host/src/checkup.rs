@@ -151,6 +151,9 @@ pub const NEEDED: &[&str] = &[
     "dynamodb:Query",
     "dynamodb:DescribeTable",
     "sns:Publish",
+    // Parse checks the alarm; every stage call its execution.
+    "cloudwatch:DescribeAlarmHistory",
+    "states:DescribeExecution",
     // The fleet: onboarding's alarms, the sweep's listing and item file.
     "lambda:ListFunctions",
     "tag:GetResources",

@@ -69,13 +69,17 @@ async fn main() {
     let mut invocations = 0;
     for i in 0..RUNS + 2 {
         // A new alarm transition each time (a redelivery would be a no-op).
-        let event = alarm_event(
-            &format!("bench-{i}"),
-            "orders-bench",
-            None,
-            "ALARM",
-            now_ms(),
-        );
+        let event = autorepair_e2e::scenario::raise(
+            &sdk,
+            &alarm_event(
+                &format!("bench-{i}"),
+                "orders-bench",
+                None,
+                "ALARM",
+                now_ms(),
+            ),
+        )
+        .await;
         let started = Instant::now();
         let run = pipeline::run(&ctx, &event, options).await.unwrap();
         let total = started.elapsed();

@@ -177,6 +177,54 @@ impl Moto {
         )
     }
 
+    /// A state machine named `name` that waits an hour (moto runs nothing
+    /// unless asked): its executions stay RUNNING, as the host's stage calls
+    /// need them. Returns its ARN.
+    pub fn waiting_state_machine(&self, name: &str) -> String {
+        let role = self.role("autorepair-states");
+        let definition =
+            r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":3600,"End":true}}}"#;
+        let body = serde_json::json!({"name": name, "definition": definition, "roleArn": role});
+        let (status, text) = self.aws_json(
+            "states",
+            "AWSStepFunctions.CreateStateMachine",
+            &body.to_string(),
+        );
+        assert_eq!(status, 200, "CreateStateMachine: {text}");
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["stateMachineArn"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Starts an execution of `state_machine`; returns its ARN.
+    pub fn start_execution(&self, state_machine: &str) -> String {
+        static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let body = serde_json::json!({"stateMachineArn": state_machine, "name": format!("e{n}")});
+        let (status, text) = self.aws_json(
+            "states",
+            "AWSStepFunctions.StartExecution",
+            &body.to_string(),
+        );
+        assert_eq!(status, 200, "StartExecution: {text}");
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["executionArn"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Stops an execution (it is ABORTED).
+    pub fn stop_execution(&self, execution: &str) {
+        let body = serde_json::json!({"executionArn": execution});
+        let (status, text) = self.aws_json(
+            "states",
+            "AWSStepFunctions.StopExecution",
+            &body.to_string(),
+        );
+        assert_eq!(status, 200, "StopExecution: {text}");
+    }
+
     /// Creates an IAM role Lambda functions can be created with (moto checks).
     pub fn role(&self, name: &str) -> String {
         let body = format!(

@@ -21,7 +21,9 @@ pub const MAX_FUTURE_MS: Millis = 300_000;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Unverified {
     /// Older than the configured age: a replay, or a queue long stuck.
-    #[error("the event is {age_s} s old, older than the {max_s} s allowed ([run] max_event_age_seconds)")]
+    #[error(
+        "the event is {age_s} s old, older than the {max_s} s allowed ([run] max_event_age_seconds)"
+    )]
     TooOld {
         /// The event's age.
         age_s: i64,
@@ -76,7 +78,11 @@ pub enum Unverified {
 }
 
 /// The age and date checks, before any call.
-pub fn check_age(incident: &Incident, now_ms: Millis, max_age_ms: Millis) -> Result<(), Unverified> {
+pub fn check_age(
+    incident: &Incident,
+    now_ms: Millis,
+    max_age_ms: Millis,
+) -> Result<(), Unverified> {
     let age = now_ms - incident.timestamp_ms;
     if age > max_age_ms {
         return Err(Unverified::TooOld {
@@ -85,7 +91,9 @@ pub fn check_age(incident: &Incident, now_ms: Millis, max_age_ms: Millis) -> Res
         });
     }
     if -age > MAX_FUTURE_MS {
-        return Err(Unverified::InTheFuture { ahead_s: -age / 1000 });
+        return Err(Unverified::InTheFuture {
+            ahead_s: -age / 1000,
+        });
     }
     Ok(())
 }
@@ -236,9 +244,19 @@ pub fn check_execution(
 pub fn state_machine_of(execution: &str) -> Option<String> {
     let parts: Vec<&str> = execution.split(':').collect();
     match parts.as_slice() {
-        ["arn", partition, "states", region, account, "execution", machine, _name, ..] => Some(
-            format!("arn:{partition}:states:{region}:{account}:stateMachine:{machine}"),
-        ),
+        [
+            "arn",
+            partition,
+            "states",
+            region,
+            account,
+            "execution",
+            machine,
+            _name,
+            ..,
+        ] => Some(format!(
+            "arn:{partition}:states:{region}:{account}:stateMachine:{machine}"
+        )),
         _ => None,
     }
 }
@@ -349,7 +367,10 @@ mod tests {
         assert_eq!(check_age(&incident("ALARM", T), T + max, max), Ok(()));
         assert!(matches!(
             check_age(&incident("ALARM", T), T + max + 1_000, max),
-            Err(Unverified::TooOld { age_s: 901, max_s: 900 })
+            Err(Unverified::TooOld {
+                age_s: 901,
+                max_s: 900
+            })
         ));
         assert!(matches!(
             check_age(&incident("ALARM", T + MAX_FUTURE_MS + 1_000), T, max),

@@ -138,7 +138,9 @@ impl World {
     async fn parsed(&self, alarm: &str, function: &str) -> Run {
         let event = alarm_event(alarm, function, None, "ALARM", T0);
         self.alarms.raise(&event);
-        parse(&self.ctx, &event, self.options(), None).await.unwrap()
+        parse(&self.ctx, &event, self.options(), None)
+            .await
+            .unwrap()
     }
 
     /// Parse, diagnose and decide, as the workflow runs them up to execute.
@@ -1168,7 +1170,13 @@ async fn a_forged_alarm_event_changes_nothing() {
         Err(IncidentError::Unverified(Unverified::NoSuchChange { .. }))
     ));
     // The alarm is back in OK, and never was in ALARM at the event's time.
-    w.alarms.raise(&alarm_event("target-errors", "target", None, "OK", T0 - 60_000));
+    w.alarms.raise(&alarm_event(
+        "target-errors",
+        "target",
+        None,
+        "OK",
+        T0 - 60_000,
+    ));
     assert!(matches!(
         parse_of(forged).await,
         Err(IncidentError::Unverified(Unverified::NoSuchChange { .. }))
@@ -1180,7 +1188,10 @@ async fn a_forged_alarm_event_changes_nothing() {
         parse_of(alarm_event("other-errors", "target", None, "ALARM", T0)).await,
         Err(IncidentError::Unverified(Unverified::OtherFunction { .. }))
     ));
-    assert!(w.audit.records().await.unwrap().is_empty(), "nothing claimed");
+    assert!(
+        w.audit.records().await.unwrap().is_empty(),
+        "nothing claimed"
+    );
     assert_eq!(w.audit.lock_holder("target"), None);
     assert!(w.notifier.sent.lock().unwrap().is_empty(), "nobody told");
     assert_eq!(w.lambda.memory_mb("target"), Some(256));

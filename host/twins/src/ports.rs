@@ -13,12 +13,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use autorepair_core::clock::Clock;
+use autorepair_core::incident::AlarmState;
 use autorepair_core::model::AiRun;
 use autorepair_core::model::{
     Evidence, FunctionInfo, LogLine, MetricSeries, Millis, RecordedChange, Window,
 };
 use autorepair_core::ports::AiDiagnoser;
-use autorepair_core::incident::AlarmState;
 use autorepair_core::ports::{
     AlarmChange, AlarmReader, AlarmRecord, AliasTarget, AuditError, AuditStore, Claim,
     ExecutionRecord, Executions, FleetError, FunctionStore, Invoked, LogRead, Notifier,
@@ -1010,7 +1010,12 @@ impl AlarmStates {
 #[async_trait]
 impl AlarmReader for AlarmStates {
     async fn describe(&self, name: &str) -> Result<Option<AlarmRecord>, FleetError> {
-        Ok(self.alarms.lock().unwrap().get(name).map(|(a, _)| a.clone()))
+        Ok(self
+            .alarms
+            .lock()
+            .unwrap()
+            .get(name)
+            .map(|(a, _)| a.clone()))
     }
 
     async fn changes(&self, name: &str, window: Window) -> Result<Vec<AlarmChange>, FleetError> {

@@ -159,7 +159,13 @@ async fn scenario(
         })
     };
 
-    let event = alarm_event(&format!("{name}-errors"), name, None, "ALARM", now_ms());
+    // The alarm as CloudWatch raises it (the host checks the event against
+    // the alarm before it acts).
+    let event = autorepair_e2e::scenario::raise(
+        &sdk,
+        &alarm_event(&format!("{name}-errors"), name, None, "ALARM", now_ms()),
+    )
+    .await;
     let event_file = config.with_file_name(format!("{name}-alarm.json"));
     std::fs::write(&event_file, serde_json::to_string_pretty(&event)?)?;
     println!(

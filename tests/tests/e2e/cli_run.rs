@@ -4,6 +4,7 @@
 use std::process::Output;
 
 use autorepair::clock::now_ms;
+use autorepair_e2e::scenario::raise;
 use autorepair_e2e::{Behaviour, Moto, Workload, alarm_event, autorepair_command};
 
 fn run(moto: &Moto, dir: &std::path::Path, event: &serde_json::Value, extra: &[&str]) -> Output {
@@ -35,7 +36,11 @@ async fn run_json_is_the_documented_contract() {
     let now = now_ms();
     w.invocations(60, now - 600_000, now - 1_000).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let event = alarm_event("orders-cli-errors", "orders-cli", None, "ALARM", now);
+    let event = raise(
+        &sdk,
+        &alarm_event("orders-cli-errors", "orders-cli", None, "ALARM", now),
+    )
+    .await;
 
     let out = run(&moto, dir.path(), &event, &["--verify-after", "0s"]);
     assert!(
@@ -98,13 +103,17 @@ async fn a_dry_run_prints_the_decision_and_changes_nothing() {
     let now = now_ms();
     w.invocations(60, now - 600_000, now - 1_000).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let event = alarm_event(
-        "orders-dry-cli-errors",
-        "orders-dry-cli",
-        None,
-        "ALARM",
-        now,
-    );
+    let event = raise(
+        &sdk,
+        &alarm_event(
+            "orders-dry-cli-errors",
+            "orders-dry-cli",
+            None,
+            "ALARM",
+            now,
+        ),
+    )
+    .await;
     let out = run(&moto, dir.path(), &event, &["--dry-run"]);
     assert!(
         out.status.success(),
@@ -180,7 +189,11 @@ async fn a_change_to_a_function_deployed_from_source_says_what_to_write_there() 
         }
         tag.send().await.unwrap();
         w.invocations(60, now - 600_000, now - 1_000).await.unwrap();
-        let event = alarm_event(&format!("{name}-errors"), name, None, "ALARM", now);
+        let event = raise(
+            &sdk,
+            &alarm_event(&format!("{name}-errors"), name, None, "ALARM", now),
+        )
+        .await;
         let out = run(&moto, dir.path(), &event, &["--verify-after", "0s"]);
         assert!(
             out.status.success(),
@@ -213,7 +226,11 @@ async fn a_change_to_a_function_deployed_from_source_says_what_to_write_there() 
     let w = Workload::new(&sdk, "orders-hand", Behaviour::NeedsMemory { need_mb: 350 });
     w.create_function(&role, 256, true).await.unwrap();
     w.invocations(60, now - 600_000, now - 1_000).await.unwrap();
-    let event = alarm_event("orders-hand-errors", "orders-hand", None, "ALARM", now);
+    let event = raise(
+        &sdk,
+        &alarm_event("orders-hand-errors", "orders-hand", None, "ALARM", now),
+    )
+    .await;
     let out = run(&moto, dir.path(), &event, &["--verify-after", "0s"]);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(

@@ -14,7 +14,7 @@ use autorepair::rules::{Compiler, RuleSet, Sandbox};
 use autorepair::setup;
 use autorepair::stage::Stage;
 use autorepair::verify::Verdict;
-use autorepair_e2e::scenario::{TrafficClock, WINDOW};
+use autorepair_e2e::scenario::{TrafficClock, WINDOW, raise};
 use autorepair_e2e::{Behaviour, Moto, Workload, alarm_event};
 
 fn compiler() -> &'static Compiler {
@@ -28,6 +28,8 @@ struct Env {
     sdk: aws_config::SdkConfig,
     role: String,
     traffic: Arc<TrafficClock>,
+    /// The state machine whose executions may call the stages.
+    machine: String,
 }
 
 async fn env() -> Env {
@@ -47,6 +49,8 @@ async fn env_with(tweak: impl FnOnce(&mut Config)) -> Env {
     let sdk = moto.sdk_config().await;
     let mut config = Config::default();
     config.run.audit_table = "autorepair-audit".into();
+    let machine = moto.waiting_state_machine("autorepair-test");
+    config.run.state_machine_arn = Some(machine.clone());
     tweak(&mut config);
     config.run.topic_arn = Some(autorepair_e2e::scenario::provision(&sdk, &config).await);
     let traffic = Arc::new(TrafficClock::default());
@@ -58,6 +62,7 @@ async fn env_with(tweak: impl FnOnce(&mut Config)) -> Env {
         sdk,
         role,
         traffic,
+        machine,
     }
 }
 
@@ -125,7 +130,11 @@ async fn audit_status(env: &Env, run: &Run) -> String {
 async fn oom_is_repaired_and_verified_improved() {
     let env = env().await;
     let w = oom_function(&env, "orders-api").await;
-    let event = alarm_event("orders-api-errors", "orders-api", None, "ALARM", now_ms());
+    let event = raise(
+        &env.sdk,
+        &alarm_event("orders-api-errors", "orders-api", None, "ALARM", now_ms()),
+    )
+    .await;
     let run = run(&env, &event, false).await;
 
     assert!(
@@ -186,7 +195,11 @@ async fn oom_is_repaired_and_verified_improved() {
 async fn a_change_that_does_not_help_is_rolled_back() {
     let env = env().await;
     let w = function(&env, "leaky", 512, Behaviour::Leak, true).await;
-    let event = alarm_event("leaky-errors", "leaky", None, "ALARM", now_ms());
+    let event = raise(
+        &env.sdk,
+        &alarm_event("leaky-errors", "leaky", None, "ALARM", now_ms()),
+    )
+    .await;
     let run = run(&env, &event, false).await;
     assert_eq!(
         run.change.as_ref().map(|c| c.new_memory_mb),
@@ -207,13 +220,17 @@ async fn a_change_that_does_not_help_is_rolled_back() {
 async fn throttling_escalates_and_changes_nothing() {
     let env = env().await;
     let w = function(&env, "thumbnailer", 256, Behaviour::Throttled, true).await;
-    let event = alarm_event(
-        "thumbnailer-throttles",
-        "thumbnailer",
-        None,
-        "ALARM",
-        now_ms(),
-    );
+    let event = raise(
+        &env.sdk,
+        &alarm_event(
+            "thumbnailer-throttles",
+            "thumbnailer",
+            None,
+            "ALARM",
+            now_ms(),
+        ),
+    )
+    .await;
     let run = run(&env, &event, false).await;
     assert!(
         run.findings
@@ -238,7 +255,11 @@ async fn downstream_timeouts_never_change_memory() {
         true,
     )
     .await;
-    let event = alarm_event("payments-errors", "payments-sync", None, "ALARM", now_ms());
+    let event = raise(
+        &env.sdk,
+        &alarm_event("payments-errors", "payments-sync", None, "ALARM", now_ms()),
+    )
+    .await;
     let run = run(&env, &event, false).await;
     assert!(
         run.findings
@@ -262,7 +283,11 @@ async fn a_function_not_opted_in_is_left_alone() {
         false,
     )
     .await;
-    let event = alarm_event("legacy-errors", "legacy", None, "ALARM", now_ms());
+    let event = raise(
+        &env.sdk,
+        &alarm_event("legacy-errors", "legacy", None, "ALARM", now_ms()),
+    )
+    .await;
     let run = run(&env, &event, false).await;
     assert_eq!(run.status, Status::NoAction);
     assert!(
@@ -279,7 +304,11 @@ async fn a_function_not_opted_in_is_left_alone() {
 async fn a_dry_run_decides_and_changes_nothing() {
     let env = env().await;
     let w = oom_function(&env, "orders-dry").await;
-    let event = alarm_event("orders-dry-errors", "orders-dry", None, "ALARM", now_ms());
+    let event = raise(
+        &env.sdk,
+        &alarm_event("orders-dry-errors", "orders-dry", None, "ALARM", now_ms()),
+    )
+    .await;
     let run = run(&env, &event, true).await;
     assert_eq!(run.status, Status::DryRun);
     assert_eq!(run.decision.unwrap().target_memory_mb, Some(384));
@@ -293,7 +322,11 @@ async fn a_dry_run_decides_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ok_alarm_collects_nothing() {
     let env = env().await;
-    let event = alarm_event("orders-errors", "nowhere", None, "OK", now_ms());
+    let event = raise(
+        &env.sdk,
+        &alarm_event("orders-errors", "nowhere", None, "OK", now_ms()),
+    )
+    .await;
     let run = pipeline::run(&env.ctx, &event, options(false))
         .await
         .unwrap();
@@ -306,13 +339,17 @@ async fn an_ok_alarm_collects_nothing() {
 async fn the_same_event_ten_times_at_once_changes_the_function_once() {
     let env = env().await;
     let w = oom_function(&env, "orders-redelivered").await;
-    let event = alarm_event(
-        "orders-redelivered-errors",
-        "orders-redelivered",
-        None,
-        "ALARM",
-        now_ms(),
-    );
+    let event = raise(
+        &env.sdk,
+        &alarm_event(
+            "orders-redelivered-errors",
+            "orders-redelivered",
+            None,
+            "ALARM",
+            now_ms(),
+        ),
+    )
+    .await;
     let runs: Vec<_> = (0..10)
         .map(|_| {
             let ctx = env.ctx.clone();
@@ -341,8 +378,16 @@ async fn two_alarms_on_one_function_at_once_change_it_once() {
     let env = env().await;
     let w = oom_function(&env, "orders-twice").await;
     let now = now_ms();
-    let a = alarm_event("orders-twice-errors", "orders-twice", None, "ALARM", now);
-    let b = alarm_event("orders-twice-duration", "orders-twice", None, "ALARM", now);
+    let a = raise(
+        &env.sdk,
+        &alarm_event("orders-twice-errors", "orders-twice", None, "ALARM", now),
+    )
+    .await;
+    let b = raise(
+        &env.sdk,
+        &alarm_event("orders-twice-duration", "orders-twice", None, "ALARM", now),
+    )
+    .await;
     let (ctx_a, ctx_b) = (env.ctx.clone(), env.ctx.clone());
     let (ra, rb) = tokio::join!(
         tokio::spawn(async move { pipeline::run(&ctx_a, &a, options(false)).await.unwrap() }),
@@ -369,13 +414,17 @@ async fn an_alias_is_repaired_through_a_new_version() {
     let first = w.alias("live").await.unwrap();
     let now = now_ms();
     w.invocations(40, now - 300_000, now - 1_000).await.unwrap();
-    let event = alarm_event(
-        "orders-live-errors",
-        "orders-live",
-        Some("live"),
-        "ALARM",
-        now,
-    );
+    let event = raise(
+        &env.sdk,
+        &alarm_event(
+            "orders-live-errors",
+            "orders-live",
+            Some("live"),
+            "ALARM",
+            now,
+        ),
+    )
+    .await;
     let run = run(&env, &event, false).await;
     let change = run.change.clone().expect("changed");
     assert_eq!(change.previous_version.as_deref(), Some(first.as_str()));
@@ -405,13 +454,17 @@ async fn an_alias_whose_code_differs_from_latest_escalates() {
         .unwrap();
     let now = now_ms();
     w.invocations(40, now - 300_000, now - 1_000).await.unwrap();
-    let event = alarm_event(
-        "orders-canary-errors",
-        "orders-canary",
-        Some("live"),
-        "ALARM",
-        now,
-    );
+    let event = raise(
+        &env.sdk,
+        &alarm_event(
+            "orders-canary-errors",
+            "orders-canary",
+            Some("live"),
+            "ALARM",
+            now,
+        ),
+    )
+    .await;
     let run = run(&env, &event, false).await;
     assert_eq!(run.status, Status::Escalated, "{:#?}", run.decision);
     assert!(
@@ -428,7 +481,11 @@ async fn an_alias_whose_code_differs_from_latest_escalates() {
 async fn a_function_deleted_mid_run_is_a_recorded_failure() {
     let env = env().await;
     let w = oom_function(&env, "orders-gone").await;
-    let event = alarm_event("orders-gone-errors", "orders-gone", None, "ALARM", now_ms());
+    let event = raise(
+        &env.sdk,
+        &alarm_event("orders-gone-errors", "orders-gone", None, "ALARM", now_ms()),
+    )
+    .await;
     // Deleted between decide and execute: the stages one by one.
     let ctx = &env.ctx;
     let mut run = pipeline::parse(ctx, &event, options(false), None)
@@ -463,12 +520,14 @@ async fn stage(env: &Env, payload: serde_json::Value) -> serde_json::Value {
 /// The next task's request, from the last task's reply, as the state machine
 /// builds it.
 async fn next_stage(env: &Env, stage_name: &str, reply: &serde_json::Value) -> serde_json::Value {
+    let execution = stored(env, reply).await["claimed_by"].clone();
     stage(
         env,
         serde_json::json!({
             "stage": stage_name,
             "incident": reply["incident"],
             "version": reply["version"],
+            "execution": execution,
         }),
     )
     .await
@@ -488,7 +547,12 @@ async fn parse_to_decide(
     env: &Env,
     event: &serde_json::Value,
 ) -> (serde_json::Value, serde_json::Value, serde_json::Value) {
-    let parsed = stage(env, serde_json::json!({"stage": "parse", "event": event})).await;
+    let execution = env.moto.start_execution(&env.machine);
+    let parsed = stage(
+        env,
+        serde_json::json!({"stage": "parse", "event": event, "execution": execution}),
+    )
+    .await;
     let rules = next_stage(env, "rules", &parsed).await;
     let after_rules = stored(env, &rules).await;
     let ai = next_stage(env, "ai", &parsed).await;
@@ -531,7 +595,11 @@ async fn env_for_stages(tweak: impl FnOnce(&mut Config)) -> Env {
 async fn the_lambda_stage_protocol_runs_the_whole_loop() {
     let env = env_for_stages(|_| {}).await;
     let w = oom_function(&env, "orders-sfn").await;
-    let event = alarm_event("orders-sfn-errors", "orders-sfn", None, "ALARM", now_ms());
+    let event = raise(
+        &env.sdk,
+        &alarm_event("orders-sfn-errors", "orders-sfn", None, "ALARM", now_ms()),
+    )
+    .await;
     let (_, ai, decided) = parse_to_decide(&env, &event).await;
     assert!(
         ai.get("ai").is_none(),
@@ -561,12 +629,31 @@ async fn the_lambda_stage_protocol_runs_the_whole_loop() {
         .unwrap();
     assert_eq!(stale, autorepair::ports::Claim::Taken);
     assert_eq!(env.ctx.audit.get(id).await.unwrap().unwrap(), record);
-    // A replayed execute after the record is refused; the function stays.
+    // A replayed execute after the record is refused, even from the
+    // execution that claimed it; the function stays.
+    let execution = recorded["claimed_by"].as_str().unwrap().to_owned();
     let replay: pipeline::StageRequest = serde_json::from_value(serde_json::json!(
-        {"stage": "execute", "incident": id, "version": record.version}
+        {"stage": "execute", "incident": id, "version": record.version, "execution": execution}
     ))
     .unwrap();
-    assert!(pipeline::stage(&env.ctx, replay).await.is_err());
+    assert!(matches!(
+        pipeline::stage(&env.ctx, replay.clone()).await,
+        Err(pipeline::ProtocolError::OutOfOrder { .. })
+    ));
+    // Once Step Functions says the execution ended, its id drives nothing:
+    // a forged Catch (`step_error`) cannot undo the verified change.
+    env.moto.stop_execution(&execution);
+    let forged: pipeline::StageRequest = serde_json::from_value(serde_json::json!({
+        "stage": "rollback", "incident": id, "version": record.version,
+        "execution": execution, "step_error": {"Error": "States.Timeout", "Cause": "forged"}
+    }))
+    .unwrap();
+    match pipeline::stage(&env.ctx, forged).await {
+        Err(pipeline::ProtocolError::Unbound { source, .. }) => {
+            assert!(source.to_string().contains("ABORTED"), "{source}")
+        }
+        other => panic!("a forged call from an ended execution was taken: {other:?}"),
+    }
     assert_eq!(w.memory_mb().await.unwrap(), 384);
     let bad: Result<pipeline::StageRequest, _> =
         serde_json::from_value(serde_json::json!({"stage": "teleport"}));
@@ -612,7 +699,11 @@ async fn in_ai_mode_the_ai_decides_and_both_views_are_audited() {
     })
     .await;
     let w = oom_function(&env, "orders-ai").await;
-    let event = alarm_event("orders-ai-errors", "orders-ai", None, "ALARM", now_ms());
+    let event = raise(
+        &env.sdk,
+        &alarm_event("orders-ai-errors", "orders-ai", None, "ALARM", now_ms()),
+    )
+    .await;
     let (rules, ai, decided) = parse_to_decide(&env, &event).await;
     assert!(
         rules.get("ai").is_none(),
@@ -729,7 +820,11 @@ mod faults {
             vec![update_config("busy", 409, "ResourceConflictException", 2)],
         )
         .await;
-        let event = alarm_event("busy-errors", "busy", None, "ALARM", now_ms());
+        let event = raise(
+            &env.sdk,
+            &alarm_event("busy-errors", "busy", None, "ALARM", now_ms()),
+        )
+        .await;
         let run = run_through(&ctx, &event).await;
         assert_eq!(proxy.injected().len(), 2, "{:?}", proxy.injected());
         assert_eq!(
@@ -755,7 +850,11 @@ mod faults {
             )],
         )
         .await;
-        let event = alarm_event("raced-errors", "raced", None, "ALARM", now_ms());
+        let event = raise(
+            &env.sdk,
+            &alarm_event("raced-errors", "raced", None, "ALARM", now_ms()),
+        )
+        .await;
         let run = run_through(&ctx, &event).await;
         assert_eq!(proxy.remaining(), 0);
         assert!(
@@ -776,7 +875,11 @@ mod faults {
             vec![update_config("broken", 503, "ServiceException", 100)],
         )
         .await;
-        let event = alarm_event("broken-errors", "broken", None, "ALARM", now_ms());
+        let event = raise(
+            &env.sdk,
+            &alarm_event("broken-errors", "broken", None, "ALARM", now_ms()),
+        )
+        .await;
         let run = run_through(&ctx, &event).await;
         assert_eq!(run.status, Status::Failed);
         assert_eq!(
@@ -801,13 +904,17 @@ mod faults {
             times: 1,
         };
         let (proxy, ctx) = through(&env, vec![fault]).await;
-        let event = alarm_event(
-            "throttled-read-errors",
-            "throttled-read",
-            None,
-            "ALARM",
-            now_ms(),
-        );
+        let event = raise(
+            &env.sdk,
+            &alarm_event(
+                "throttled-read-errors",
+                "throttled-read",
+                None,
+                "ALARM",
+                now_ms(),
+            ),
+        )
+        .await;
         let run = run_through(&ctx, &event).await;
         assert_eq!(proxy.injected().len(), 1);
         assert!(run.failure.is_none(), "{:#?}", run.failure);
@@ -831,7 +938,11 @@ mod faults {
         let mut config = env.ctx.config.clone();
         config.run.collect_timeout_seconds = 1;
         let ctx = context(&sdk, config, &env.traffic);
-        let event = alarm_event("slow-errors", "slow", None, "ALARM", now_ms());
+        let event = raise(
+            &env.sdk,
+            &alarm_event("slow-errors", "slow", None, "ALARM", now_ms()),
+        )
+        .await;
         let run = run_through(&ctx, &event).await;
         assert_eq!(run.status, Status::Failed);
         let failure = run.failure.clone().unwrap();
@@ -877,13 +988,17 @@ async fn hostile_shadow_rules_leave_a_complete_record_a_notice_and_clean_text() 
     })
     .await;
     let w = oom_function(&env, "orders-hostile").await;
-    let event = alarm_event(
-        "orders-hostile-errors",
-        "orders-hostile",
-        None,
-        "ALARM",
-        now_ms(),
-    );
+    let event = raise(
+        &env.sdk,
+        &alarm_event(
+            "orders-hostile-errors",
+            "orders-hostile",
+            None,
+            "ALARM",
+            now_ms(),
+        ),
+    )
+    .await;
     let run = run(&env, &event, false).await;
     assert_eq!(run.status, Status::Repaired, "{:#?}", run.plugin_failures);
     assert_eq!(
@@ -933,4 +1048,60 @@ async fn hostile_shadow_rules_leave_a_complete_record_a_notice_and_clean_text() 
         assert!(bad.is_empty(), "{what} carries {bad:?}");
     }
     assert!(text.contains("all clear"), "the words remain: {text}");
+}
+
+/// Against CloudWatch itself: events naming an opted-in function that the
+/// alarm's own state does not back change nothing and claim nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_alarm_events_change_nothing() {
+    use autorepair::incident::IncidentError;
+    use autorepair::origin::Unverified;
+    let env = env().await;
+    let w = oom_function(&env, "coveted").await;
+    let refused = |r: Result<Run, IncidentError>| match r {
+        Err(IncidentError::Unverified(why)) => why,
+        other => panic!("a forged event was taken: {other:?}"),
+    };
+    let now = now_ms();
+    let forged = alarm_event("coveted-errors", "coveted", None, "ALARM", now);
+    // No such alarm.
+    assert!(matches!(
+        refused(pipeline::run(&env.ctx, &forged, options(false)).await),
+        Unverified::NoSuchAlarm(_)
+    ));
+    // The alarm exists and is in OK: no change to ALARM at the event's time
+    // (moto has no alarm history: that question cannot be answered, and an
+    // unanswered question refuses too).
+    raise(
+        &env.sdk,
+        &alarm_event("coveted-errors", "coveted", None, "OK", now),
+    )
+    .await;
+    let why = refused(pipeline::run(&env.ctx, &forged, options(false)).await);
+    assert!(
+        matches!(
+            why,
+            Unverified::NoSuchChange { .. } | Unverified::Unreadable(_)
+        ),
+        "{why}"
+    );
+    // A real ALARM, replayed with an old out-of-memory's window.
+    let real = raise(
+        &env.sdk,
+        &alarm_event("coveted-errors", "coveted", None, "ALARM", now),
+    )
+    .await;
+    let mut old = real.clone();
+    old["detail"]["state"]["timestamp"] = autorepair_e2e::iso(now - 3_600_000).into();
+    assert!(matches!(
+        refused(pipeline::run(&env.ctx, &old, options(false)).await),
+        Unverified::TooOld { .. }
+    ));
+    assert!(env.ctx.audit.records().await.unwrap().is_empty());
+    assert_eq!(w.memory_mb().await.unwrap(), 256);
+    // The real one is taken.
+    let run = pipeline::run(&env.ctx, &real, options(false))
+        .await
+        .unwrap();
+    assert_eq!(run.status, Status::Repaired, "{:#?}", run.decision);
 }

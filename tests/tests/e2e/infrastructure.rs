@@ -419,7 +419,9 @@ fn the_config_the_template_writes_is_valid() {
         for name in template["Resources"].as_object().unwrap().keys() {
             text = text.replace(&format!("${{{name}}}"), name);
         }
-        text
+        text.replace("${AWS::Partition}", "aws")
+            .replace("${AWS::Region}", "us-east-1")
+            .replace("${AWS::AccountId}", "123456789012")
     };
     let text = resolve(raw.clone());
     assert!(!text.contains("${"), "an unresolved substitution: {text}");
@@ -446,6 +448,15 @@ fn the_config_the_template_writes_is_valid() {
         template["Parameters"]["ApprovalTimeoutSeconds"]["Default"].to_string()
     );
     assert!(config.plugins.is_empty() && config.trust.keys.is_empty());
+    // The host serves the stack's own incident workflow, and only it.
+    let machine = template["Resources"]["Workflow"]["Properties"]["Name"]["Fn::Sub"]
+        .as_str()
+        .expect("the incident workflow is named")
+        .replace("${Environment}", &default("Environment"));
+    assert_eq!(
+        config.run.state_machine_arn.as_deref(),
+        Some(format!("arn:aws:states:us-east-1:123456789012:stateMachine:{machine}").as_str())
+    );
 
     // Third-party rules come in through RuleConfig, appended after [ai].
     let (public, _) = autorepair::trust::sign::keypair(None).unwrap();

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use autorepair::clock::now_ms;
+use autorepair_e2e::scenario::raise;
 use autorepair_e2e::{Behaviour, Moto, Workload, alarm_event, autorepair_command, describe};
 
 fn repo() -> PathBuf {
@@ -401,7 +402,11 @@ async fn a_new_rule_goes_from_scaffold_to_a_signed_shadow_rule_in_run() {
     w.invocations(40, now - 600_000, now - 1_000).await.unwrap();
     let config = trusting_config(d, "team", &key, "source = \"headroom.wasm\"\nshadow = true");
     let event = d.join("event.json");
-    let alarm = alarm_event("tight-fn-errors", "tight-fn", None, "ALARM", now);
+    let alarm = raise(
+        &sdk,
+        &alarm_event("tight-fn-errors", "tight-fn", None, "ALARM", now),
+    )
+    .await;
     std::fs::write(&event, alarm.to_string()).unwrap();
     let out = autorepair_command(["--config", config.to_str().unwrap(), "run", "--event"])
         .arg(&event)

@@ -52,6 +52,7 @@ fn definition() -> String {
 fn host_config() -> String {
     format!(
         "[run]\naudit_table = \"{TABLE}\"\ntopic_arn = \"{}\"\nverify_after_seconds = {WINDOW_S}\ndry_run = false\n\
+state_machine_arn = \"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:autorepair\"\n\
 [fleet]\nsweep_bucket = \"{SWEEP_BUCKET}\"\nbatch_size = 2\ntags_from = \"list-tags\"\n\
 [approval]\ntimeout_seconds = {APPROVAL_TIMEOUT_S}\n",
         topic_arn()
@@ -152,8 +153,9 @@ impl Harness {
         w
     }
 
-    /// Starts an execution on the alarm event for `function`.
-    fn start(&self, function: &str) -> String {
+    /// CloudWatch raises `function`'s Errors alarm, and its event starts an
+    /// execution.
+    async fn start(&self, function: &str) -> String {
         let event = alarm_event(
             &format!("{function}-errors"),
             function,
@@ -161,9 +163,11 @@ impl Harness {
             "ALARM",
             now_ms(),
         );
+        let event = autorepair_e2e::scenario::raise(&self.sdk, &event).await;
         self.start_with(&event)
     }
 
+    /// Starts an execution on `event`, as EventBridge would.
     fn start_with(&self, event: &Value) -> String {
         // Every execution has its own name, as EventBridge gives it one.
         static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -281,7 +285,7 @@ impl Traffic {
 /// Runs one execution on `function` with traffic flowing; (status, output).
 async fn execute(h: &Harness, w: &Arc<Workload>) -> (String, Value, String) {
     let traffic = Traffic::start(w);
-    let execution = h.start(&w.function);
+    let execution = h.start(&w.function).await;
     let (status, output) = tokio::task::block_in_place(|| h.finish(&execution));
     traffic.stop().await;
     (status, output, execution)
@@ -389,7 +393,7 @@ async fn too_little_traffic_extends_the_wait_once() {
         .function("wf-quiet", 256, Behaviour::NeedsMemory { need_mb: 350 })
         .await;
     // No traffic after the alarm: nothing to judge the change on.
-    let execution = h.start(&w.function);
+    let execution = h.start(&w.function).await;
     let (status, output) = tokio::task::block_in_place(|| h.finish(&execution));
     assert_eq!(status, "SUCCEEDED", "{output}");
     assert_eq!(output["status"], "inconclusive", "{output}");
@@ -410,6 +414,7 @@ async fn a_duplicate_alarm_changes_the_function_once() {
         .await;
     let traffic = Traffic::start(&w);
     let event = alarm_event("wf-twice-errors", "wf-twice", None, "ALARM", now_ms());
+    let event = autorepair_e2e::scenario::raise(&h.sdk, &event).await;
     let first = h.start_with(&event);
     let second = h.start_with(&event);
     let (a, b) = tokio::task::block_in_place(|| (h.finish(&first), h.finish(&second)));
@@ -693,7 +698,7 @@ async fn a_change_waits_for_approval_and_a_rejection_or_silence_changes_nothing(
         .await;
     h.tag(&w.function, "autorepair:approval", "required").await;
     let traffic = Traffic::start(&w);
-    let execution = h.start(&w.function);
+    let execution = h.start(&w.function).await;
     let incident = h.waiting_for_approval(&w.function).await;
     assert_eq!(
         w.memory_mb().await.unwrap(),
@@ -760,7 +765,7 @@ async fn a_change_waits_for_approval_and_a_rejection_or_silence_changes_nothing(
         .function("wf-rejected", 256, Behaviour::NeedsMemory { need_mb: 350 })
         .await;
     h.tag(&w.function, "autorepair:approval", "required").await;
-    let execution = h.start(&w.function);
+    let execution = h.start(&w.function).await;
     let incident = h.waiting_for_approval(&w.function).await;
     let out =
         tokio::task::block_in_place(|| h.cli(&["reject", &incident, "--reason", "freeze week"]));
@@ -786,7 +791,7 @@ async fn a_change_waits_for_approval_and_a_rejection_or_silence_changes_nothing(
         )
         .await;
     h.tag(&w.function, "autorepair:approval", "required").await;
-    let execution = h.start(&w.function);
+    let execution = h.start(&w.function).await;
     let (status, output) = tokio::task::block_in_place(|| h.finish(&execution));
     assert_eq!(
         (status.as_str(), output["status"].as_str()),

@@ -69,10 +69,7 @@ pub enum ProtocolError {
     /// The call does not come from a running execution of the host's state
     /// machine that claimed the incident.
     #[error("incident {incident}: {source}")]
-    Unbound {
-        incident: String,
-        source: Unbound,
-    },
+    Unbound { incident: String, source: Unbound },
     /// In order, but what the incident's record says refuses it (verified
     /// already, too early, answered already, nothing to approve…).
     #[error("incident {incident}: {reason}")]
@@ -236,11 +233,12 @@ async fn bound(
         .execution(execution)
         .await
         .map_err(|e| unbound(Unbound::Unreadable(e.to_string())))?;
-    crate::origin::check_execution(execution, claimed_by.as_deref(), record.as_ref(), ours)
-        .map_err(|source| {
+    crate::origin::check_execution(execution, claimed_by.as_deref(), record.as_ref(), ours).map_err(
+        |source| {
             tracing::warn!(%source, "stage call refused");
             unbound(source)
-        })
+        },
+    )
 }
 
 /// Parse claims the incident and commits version 1; a retried parse of the

@@ -113,31 +113,49 @@ impl StageRequest {
         match self {
             StageRequest::Parse { execution, .. } => (None, execution.as_deref()),
             StageRequest::Rules {
-                incident, execution, ..
+                incident,
+                execution,
+                ..
             }
             | StageRequest::Ai {
-                incident, execution, ..
+                incident,
+                execution,
+                ..
             }
             | StageRequest::Decide {
-                incident, execution, ..
+                incident,
+                execution,
+                ..
             }
             | StageRequest::AwaitApproval {
-                incident, execution, ..
+                incident,
+                execution,
+                ..
             }
             | StageRequest::Approve {
-                incident, execution, ..
+                incident,
+                execution,
+                ..
             }
             | StageRequest::Execute {
-                incident, execution, ..
+                incident,
+                execution,
+                ..
             }
             | StageRequest::Verify {
-                incident, execution, ..
+                incident,
+                execution,
+                ..
             }
             | StageRequest::Rollback {
-                incident, execution, ..
+                incident,
+                execution,
+                ..
             }
             | StageRequest::Record {
-                incident, execution, ..
+                incident,
+                execution,
+                ..
             } => (Some(incident), execution.as_deref()),
         }
     }
