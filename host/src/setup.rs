@@ -16,9 +16,10 @@ use crate::aws::telemetry::CloudWatch;
 use crate::clock::{SystemClock, now_ms};
 use crate::config::{self, Config};
 use crate::pipeline::Context;
-use crate::ports::{AiDiagnoser, ObjectStore};
+use crate::ports::{AiDiagnoser, ObjectStore, RuleFloors};
 use crate::rules::source::{Location, RemoteSource};
 use crate::rules::{Compiler, RuleSet, Sandbox, SandboxError};
+use crate::trust::Floors;
 
 /// The audit table the config names, on DynamoDB.
 pub fn audit_table(aws: &Aws, config: &Config) -> DynamoAudit {
@@ -96,9 +97,55 @@ pub fn rule_store(sdk: &aws_config::SdkConfig) -> Arc<dyn ObjectStore> {
 /// pass the trust check (fetched from `objects` when remote). Compiled
 /// artifacts are kept in `cache_dir` when given; pinned remote rules in its
 /// `sources/`. A rule refused or failing to load is a recorded load failure.
+///
+/// With `floors` (the Lambda host: the audit table), a signed rule never
+/// loads below the newest version accepted in its slot before, and the
+/// version it loads at becomes the floor; floors that cannot be read refuse
+/// the signed rules (fail closed). Without, only `min_version` holds.
 pub async fn load_rules(
     config: &Config,
     objects: Option<Arc<dyn ObjectStore>>,
+    floors: Option<Arc<dyn RuleFloors>>,
+    cache_dir: Option<PathBuf>,
+) -> Result<RuleSet, SandboxError> {
+    let mut known = Floors::new();
+    let mut unreadable = None;
+    if let Some(store) = &floors {
+        for p in &config.plugins {
+            let rule = p.slot_rule();
+            match store.floor(&rule).await {
+                Ok(Some(version)) => {
+                    known.insert(rule, version);
+                }
+                Ok(None) => {}
+                Err(e) => unreadable = Some(e.to_string()),
+            }
+        }
+    }
+    let mut rules = load_rules_at(config, objects, &known, cache_dir).await?;
+    if let Some(why) = unreadable {
+        rules.refuse_signed(&format!(
+            "the rule's floor could not be read, so a downgrade could not be ruled out: {why}"
+        ));
+    }
+    if let Some(store) = &floors {
+        for (rule, version) in rules.signed_versions() {
+            if known
+                .get(&rule)
+                .is_none_or(|floor| crate::trust::older_than(floor, &version))
+                && let Err(e) = store.set_floor(&rule, &version).await
+            {
+                tracing::warn!(%rule, %version, error = %e, "the rule's new floor could not be recorded");
+            }
+        }
+    }
+    Ok(rules)
+}
+
+async fn load_rules_at(
+    config: &Config,
+    objects: Option<Arc<dyn ObjectStore>>,
+    floors: &Floors,
     cache_dir: Option<PathBuf>,
 ) -> Result<RuleSet, SandboxError> {
     let sandbox = Arc::new(Sandbox::new(config.max_memory_mib())?);
@@ -116,12 +163,145 @@ pub async fn load_rules(
                     _ => config::read_local(p),
                 });
             }
-            config.rule_specs_from(fetched, now_ms())
+            config.rule_specs_from(fetched, floors, now_ms())
         }
-        _ => config.rule_specs(),
+        _ => {
+            let fetched = config.plugins.iter().map(config::read_local).collect();
+            config.rule_specs_from(fetched, floors, now_ms())
+        }
     };
     let compiler = Compiler::new(sandbox, cache_dir);
     let mut rules = RuleSet::load(&compiler, &specs);
     rules.add_load_failures(refused);
     Ok(rules)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::config::RuleConfig;
+    use crate::model::FailureCause;
+    use crate::ports::FleetError;
+    use crate::trust::{Claims, TrustedKey, sign};
+
+    /// The audit table's floors, in memory; `broken` fails every read.
+    #[derive(Default)]
+    struct Floors {
+        versions: Mutex<BTreeMap<String, String>>,
+        broken: bool,
+    }
+
+    #[async_trait::async_trait]
+    impl RuleFloors for Floors {
+        async fn floor(&self, rule: &str) -> Result<Option<String>, FleetError> {
+            if self.broken {
+                return Err(FleetError {
+                    what: "GetItem".into(),
+                    message: "throttled".into(),
+                });
+            }
+            Ok(self.versions.lock().unwrap().get(rule).cloned())
+        }
+        async fn set_floor(&self, rule: &str, version: &str) -> Result<(), FleetError> {
+            self.versions
+                .lock()
+                .unwrap()
+                .insert(rule.into(), version.into());
+            Ok(())
+        }
+    }
+
+    /// The bundled `oom` rule as a third-party one: written to `dir`, signed
+    /// as what it is (or as `version`), in a config trusting the key.
+    fn signed_oom(dir: &std::path::Path, version: Option<&str>) -> (Config, String) {
+        let bytes = crate::rules::artifacts::BUNDLED
+            .iter()
+            .find(|(name, _)| *name == "oom")
+            .unwrap()
+            .1;
+        let compiler = crate::rules::Compiler::new(Arc::new(Sandbox::new(64).unwrap()), None);
+        let inspection = crate::toolkit::inspect::inspect(&compiler, bytes, "oom");
+        let info = inspection.describe.expect("oom describes itself");
+        let claims = Claims {
+            rule: info.name.clone(),
+            version: version.unwrap_or(&info.version).to_owned(),
+            interface: inspection.exports_rule.expect("a rule interface"),
+        };
+        let (public, secret) = sign::keypair(None).unwrap();
+        let path = dir.join("oom.wasm");
+        std::fs::write(&path, bytes).unwrap();
+        let comment = format!("timestamp:1\t{}", claims.comment_fields());
+        std::fs::write(
+            dir.join("oom.wasm.minisig"),
+            sign::sign(bytes, &secret, None, &comment).unwrap(),
+        )
+        .unwrap();
+        let mut config = Config::default();
+        config.bundled.disabled = vec!["oom".into()];
+        config.trust.keys = vec![TrustedKey {
+            name: "team".into(),
+            public_key: sign::public_key_line(&public).unwrap().into(),
+            expires: None,
+        }];
+        config.plugins = vec![RuleConfig {
+            source: path.display().to_string(),
+            ..toml::from_str("source = \"x\"").unwrap()
+        }];
+        (config, info.version)
+    }
+
+    fn refused(rules: &RuleSet) -> Option<String> {
+        rules.load_failures().iter().find_map(|f| match &f.cause {
+            FailureCause::Untrusted(why) => Some(why.clone()),
+            _ => None,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_signed_rule_never_loads_below_the_version_the_host_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, version) = signed_oom(dir.path(), None);
+        let floors = Arc::new(Floors::default());
+        let load = |floors: Arc<Floors>, config: Config| async move {
+            load_rules(&config, None, Some(floors as Arc<dyn RuleFloors>), None)
+                .await
+                .unwrap()
+        };
+        // First load: accepted, and its version becomes the slot's floor.
+        let rules = load(floors.clone(), config.clone()).await;
+        assert_eq!(refused(&rules), None);
+        assert_eq!(
+            rules.signed_versions(),
+            [("oom".to_owned(), version.clone())]
+        );
+        assert_eq!(floors.versions.lock().unwrap()["oom"], version);
+        // The slot has since held a newer version: this one is a downgrade.
+        floors
+            .versions
+            .lock()
+            .unwrap()
+            .insert("oom".into(), "99.0.0".into());
+        let rules = load(floors.clone(), config.clone()).await;
+        assert!(refused(&rules).is_some_and(|why| why.contains("downgrade")));
+        assert!(rules.signed_versions().is_empty());
+        // Floors that cannot be read: no signed rule loads (fail closed).
+        let broken = Arc::new(Floors {
+            broken: true,
+            ..Floors::default()
+        });
+        let rules = load(broken, config.clone()).await;
+        assert!(refused(&rules).is_some_and(|why| why.contains("floor could not be read")));
+        // Signed as another version than the component says it is.
+        let dir = tempfile::tempdir().unwrap();
+        let (lying, _) = signed_oom(dir.path(), Some("100.0.0"));
+        let rules = load(Arc::new(Floors::default()), lying).await;
+        assert!(
+            refused(&rules).is_some_and(|why| why.contains("but the component is")),
+            "{:?}",
+            rules.load_failures()
+        );
+    }
 }

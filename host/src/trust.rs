@@ -9,6 +9,15 @@
 //! signature over the trusted comment. An optional `expires:YYYY-MM-DD` field in
 //! the trusted comment bounds how long a signature holds, and a key may carry
 //! its own `expires` date in the configuration.
+//!
+//! A signature is bound to a rule, not only to bytes: the trusted comment
+//! names the rule, its version and the interface it exports
+//! (`rule:headroom\tversion:1.2.0\tinterface:autorepair:rules/rule@0.3.0`).
+//! A signed artifact loads only into the slot of the rule it names, never
+//! below the slot's floor (its `min_version`, and the last version the host
+//! accepted there), and only if the component then describes itself as what
+//! was signed. A sha256 pin still decides alone: pinning is how an operator
+//! loads an older version on purpose.
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -38,8 +47,20 @@ pub enum Trust {
     Bundled,
     /// The bytes match the configuration's sha256 pin.
     Pinned,
-    /// A valid signature by a trusted key.
-    Signed { key: String, key_id: String },
+    /// A valid signature by a trusted key, for `rule` at `version`.
+    Signed {
+        key: String,
+        key_id: String,
+        /// The rule the signature names.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        rule: String,
+        /// The version the signature names.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        version: String,
+        /// The rule interface the signature names.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        interface: String,
+    },
     /// Neither: loaded only because `allow_unsigned = true`.
     Unsigned,
 }
@@ -48,6 +69,33 @@ impl Trust {
     pub fn is_unsigned(&self) -> bool {
         matches!(self, Trust::Unsigned)
     }
+
+    /// Whether a loaded component is what its signature says: named
+    /// `name` at `version`, exporting `interface`. Anything not signed
+    /// claims nothing, and is not refused here.
+    pub fn matches(&self, name: &str, version: &str, interface: &str) -> Result<(), String> {
+        let Trust::Signed {
+            rule,
+            version: signed,
+            interface: signed_interface,
+            ..
+        } = self
+        else {
+            return Ok(());
+        };
+        if rule.is_empty() {
+            return Ok(());
+        }
+        if rule != name
+            || signed != version
+            || (!signed_interface.is_empty() && signed_interface != interface)
+        {
+            return Err(format!(
+                "signed as {rule} {signed} ({signed_interface}), but the component is {name} {version} ({interface}): refusing"
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Display for Trust {
@@ -55,7 +103,14 @@ impl std::fmt::Display for Trust {
         match self {
             Trust::Bundled => f.write_str("bundled"),
             Trust::Pinned => f.write_str("pinned sha256"),
-            Trust::Signed { key, key_id } => write!(f, "signed by {key} ({key_id})"),
+            Trust::Signed {
+                key,
+                key_id,
+                rule,
+                version,
+                ..
+            } if !rule.is_empty() => write!(f, "signed by {key} ({key_id}) as {rule} {version}"),
+            Trust::Signed { key, key_id, .. } => write!(f, "signed by {key} ({key_id})"),
             Trust::Unsigned => f.write_str("UNSIGNED (allow_unsigned, development only)"),
         }
     }
@@ -84,6 +139,106 @@ pub enum Refusal {
     SignatureExpired { expires: String },
     #[error("the key {key} expired on {expires}; re-sign with a current key or extend its expires")]
     KeyExpired { key: String, expires: String },
+    #[error(
+        "the signature names no rule (made before signatures were bound to rules): sign it again with `autorepair rule sign`"
+    )]
+    NamesNoRule,
+    #[error(
+        "signed as rule {signed:?}, but loaded into the slot of {slot:?}: a signature holds only for the rule it names (set `rule` in [[plugins]] if the file is named otherwise)"
+    )]
+    OtherRule { signed: String, slot: String },
+    #[error(
+        "version {version} is older than {floor}, the slot's floor (its min_version, or the last version this host accepted): refusing a downgrade; pin its sha256 to load it on purpose"
+    )]
+    Downgrade { version: String, floor: String },
+}
+
+/// The version the host last accepted in each slot, by rule name: the
+/// floor a signed artifact may not go below.
+pub type Floors = std::collections::BTreeMap<String, String>;
+
+/// Where a rule is loaded: the rule the slot holds and the oldest version
+/// it may hold.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Slot {
+    /// The rule's name (`describe().name`).
+    pub rule: String,
+    /// No version older than this loads (by signature; a pin may).
+    pub floor: Option<String>,
+}
+
+/// What a signature's trusted comment claims of the artifact.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Claims {
+    /// The rule's name.
+    pub rule: String,
+    /// Its version.
+    pub version: String,
+    /// The rule interface it exports (`autorepair:rules/rule@0.3.0`).
+    pub interface: String,
+}
+
+impl Claims {
+    /// The fields of a trusted comment that carry them.
+    pub fn comment_fields(&self) -> String {
+        format!(
+            "rule:{}\tversion:{}\tinterface:{}",
+            self.rule, self.version, self.interface
+        )
+    }
+
+    /// The claims a trusted comment makes (tab- or space-separated fields, so
+    /// that `minisign -t "rule:… version:… interface:…"` signs them too);
+    /// `None` without a `rule:` field.
+    pub fn of_comment(trusted_comment: &str) -> Option<Claims> {
+        let field = |name: &str| {
+            trusted_comment
+                .split(['\t', ' '])
+                .find_map(|f| f.strip_prefix(name)?.strip_prefix(':'))
+                .map(str::to_owned)
+        };
+        Some(Claims {
+            rule: field("rule")?,
+            version: field("version").unwrap_or_default(),
+            interface: field("interface").unwrap_or_default(),
+        })
+    }
+}
+
+/// A version as numbers (`1.2.0` → `[1, 2, 0]`); a pre-release or build
+/// suffix is ignored. `None` when it does not start with a number.
+pub fn version_key(version: &str) -> Option<Vec<u64>> {
+    let core = version.trim().split(['-', '+']).next()?;
+    core.split('.').map(|n| n.parse().ok()).collect()
+}
+
+/// Whether `version` is older than `floor` (either unreadable: older, so
+/// that a floor never gives way to a version it cannot read).
+pub fn older_than(version: &str, floor: &str) -> bool {
+    match (version_key(version), version_key(floor)) {
+        (Some(v), Some(f)) => v < f,
+        _ => true,
+    }
+}
+
+/// What [`admit`] checks the bytes against.
+#[derive(Debug, Clone, Copy)]
+pub struct Admission<'a> {
+    /// The configuration's sha256 pin: decides alone when given.
+    pub pin: Option<&'a str>,
+    /// The text of the `.minisig` file, if one was found.
+    pub signature: Option<&'a str>,
+    /// Where the signature was looked for (for the refusal).
+    pub looked_at: &'a str,
+    /// The keys the operator trusts.
+    pub keys: &'a [TrustedKey],
+    /// Load unsigned rules (development only).
+    pub allow_unsigned: bool,
+    /// The slot it is loaded into; `None` when only the signature is being
+    /// checked (`autorepair rule verify`).
+    pub slot: Option<&'a Slot>,
+    /// Now, for expiry.
+    pub now_ms: Millis,
 }
 
 /// The key id minisign prints (`minisign -V` and `.pub` comments), from the 8
@@ -128,18 +283,18 @@ fn comment_expiry(trusted_comment: &str) -> Option<&str> {
 ///
 /// The pin, when there is one, decides alone: a pinned rule's signature is not
 /// consulted, and a pin mismatch is never rescued by a signature. Without a pin,
-/// a signature must verify under a trusted, unexpired key. `signature` is the
-/// text of the `.minisig` file, if one was found; `looked_at` names where it was
-/// looked for.
-pub fn admit(
-    bytes: &[u8],
-    pin: Option<&str>,
-    signature: Option<&str>,
-    looked_at: &str,
-    keys: &[TrustedKey],
-    allow_unsigned: bool,
-    now_ms: Millis,
-) -> Result<Trust, Refusal> {
+/// a signature must verify under a trusted, unexpired key, and name the
+/// slot's rule at a version no older than the slot's floor.
+pub fn admit(bytes: &[u8], admission: &Admission<'_>) -> Result<Trust, Refusal> {
+    let Admission {
+        pin,
+        signature,
+        looked_at,
+        keys,
+        allow_unsigned,
+        slot,
+        now_ms,
+    } = *admission;
     if let Some(pin) = pin {
         let actual = sha256_hex(bytes);
         return if pin.eq_ignore_ascii_case(&actual) {
@@ -187,9 +342,19 @@ pub fn admit(
             Ok(()) => match expiry(key, sig.trusted_comment(), &today) {
                 Some(refusal) => refusal,
                 None => {
+                    // The comment is signed too (the global signature):
+                    // its claims are the signer's.
+                    let claims = Claims::of_comment(sig.trusted_comment());
+                    if let Some(slot) = slot {
+                        bound_to(claims.as_ref(), slot)?;
+                    }
+                    let claims = claims.unwrap_or_default();
                     return Ok(Trust::Signed {
                         key: key.name.clone(),
                         key_id,
+                        rule: claims.rule,
+                        version: claims.version,
+                        interface: claims.interface,
                     });
                 }
             },
@@ -197,6 +362,26 @@ pub fn admit(
         refused.get_or_insert(refusal);
     }
     Err(refused.unwrap_or(Refusal::UntrustedKey { key_id }))
+}
+
+/// A valid signature's claims against the slot it is loaded into.
+fn bound_to(claims: Option<&Claims>, slot: &Slot) -> Result<(), Refusal> {
+    let claims = claims.ok_or(Refusal::NamesNoRule)?;
+    if claims.rule != slot.rule {
+        return Err(Refusal::OtherRule {
+            signed: claims.rule.clone(),
+            slot: slot.rule.clone(),
+        });
+    }
+    if let Some(floor) = &slot.floor
+        && older_than(&claims.version, floor)
+    {
+        return Err(Refusal::Downgrade {
+            version: claims.version.clone(),
+            floor: floor.clone(),
+        });
+    }
+    Ok(())
 }
 
 /// Why a valid signature by `key` no longer holds on `today`, if it does not.
@@ -326,8 +511,29 @@ mod tests {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
+    fn admit_as(
+        bytes: &[u8],
+        pin: Option<&str>,
+        signature: Option<&str>,
+        keys: &[TrustedKey],
+        allow_unsigned: bool,
+        slot: Option<&Slot>,
+    ) -> Result<Trust, Refusal> {
+        let admission = Admission {
+            pin,
+            signature,
+            looked_at: "rule.wasm.minisig",
+            keys,
+            allow_unsigned,
+            slot,
+            now_ms: NOW,
+        };
+        admit(bytes, &admission)
+    }
+
     fn check(bytes: &[u8], sig: Option<&str>, keys: &[TrustedKey]) -> Result<Trust, Refusal> {
-        admit(bytes, None, sig, "rule.wasm.minisig", keys, false, NOW)
+        admit_as(bytes, None, sig, keys, false, None)
     }
 
     #[test]
@@ -467,7 +673,7 @@ mod tests {
         let err = check(b"x", None, &[]).unwrap_err();
         assert!(matches!(err, Refusal::Unsigned { .. }));
         assert!(err.to_string().contains(&sha256_hex(b"x")), "{err}");
-        let allowed = admit(b"x", None, None, "-", &[], true, NOW).unwrap();
+        let allowed = admit_as(b"x", None, None, &[], true, None).unwrap();
         assert_eq!(allowed, Trust::Unsigned);
     }
 
@@ -475,21 +681,115 @@ mod tests {
     fn the_pin_decides_alone() {
         let digest = sha256_hex(b"x");
         assert_eq!(
-            admit(b"x", Some(&digest), Some("garbage"), "-", &[], false, NOW),
+            admit_as(b"x", Some(&digest), Some("garbage"), &[], false, None),
             Ok(Trust::Pinned)
         );
         let alice = Signer::new();
         let sig = alice.sign(b"y", "timestamp:1");
-        let err = admit(
+        let err = admit_as(
             b"y",
             Some(&digest),
             Some(&sig),
-            "-",
             &[alice.key("a")],
             true,
-            NOW,
+            None,
         );
         assert!(matches!(err, Err(Refusal::PinMismatch { .. })), "{err:?}");
+    }
+
+    /// A signature holds for the rule it names, at no version below the
+    /// slot's floor; a pin still loads an older one on purpose.
+    #[test]
+    fn a_signature_is_bound_to_its_rule_and_never_downgrades() {
+        let alice = Signer::new();
+        let keys = [alice.key("alice")];
+        let claims = |rule: &str, version: &str| Claims {
+            rule: rule.into(),
+            version: version.into(),
+            interface: "autorepair:rules/rule@0.3.0".into(),
+        };
+        let signed =
+            |c: &Claims| alice.sign(b"wasm", &format!("timestamp:1\t{}", c.comment_fields()));
+        let slot = |rule: &str, floor: Option<&str>| Slot {
+            rule: rule.into(),
+            floor: floor.map(str::to_owned),
+        };
+        let headroom_12 = signed(&claims("headroom", "1.2.0"));
+        let ok = admit_as(
+            b"wasm",
+            None,
+            Some(&headroom_12),
+            &keys,
+            false,
+            Some(&slot("headroom", Some("1.2.0"))),
+        );
+        assert!(
+            matches!(&ok, Ok(Trust::Signed { rule, version, .. }) if rule == "headroom" && version == "1.2.0"),
+            "{ok:?}"
+        );
+        // Another rule's signed artifact at this slot.
+        assert!(matches!(
+            admit_as(
+                b"wasm",
+                None,
+                Some(&headroom_12),
+                &keys,
+                false,
+                Some(&slot("oom-guard", None))
+            ),
+            Err(Refusal::OtherRule { .. })
+        ));
+        // An older signed version of this rule.
+        let headroom_11 = signed(&claims("headroom", "1.1.9"));
+        assert!(matches!(
+            admit_as(
+                b"wasm",
+                None,
+                Some(&headroom_11),
+                &keys,
+                false,
+                Some(&slot("headroom", Some("1.2.0")))
+            ),
+            Err(Refusal::Downgrade { .. })
+        ));
+        // A signature made before signatures named their rule.
+        let bare = alice.sign(b"wasm", "timestamp:1\tfile:headroom.wasm");
+        assert_eq!(
+            admit_as(
+                b"wasm",
+                None,
+                Some(&bare),
+                &keys,
+                false,
+                Some(&slot("headroom", None))
+            ),
+            Err(Refusal::NamesNoRule)
+        );
+        // The operator pins the old one on purpose: it loads.
+        let digest = sha256_hex(b"wasm");
+        assert_eq!(
+            admit_as(
+                b"wasm",
+                Some(&digest),
+                Some(&headroom_11),
+                &keys,
+                false,
+                Some(&slot("headroom", Some("1.2.0")))
+            ),
+            Ok(Trust::Pinned)
+        );
+        // A claimed rule cannot be smuggled in a field of another name.
+        assert_eq!(Claims::of_comment("timestamp:1\tfile:rule:headroom"), None);
+    }
+
+    #[test]
+    fn versions_compare_as_numbers() {
+        assert!(older_than("1.9.0", "1.10.0"));
+        assert!(!older_than("1.10.0", "1.9.0"));
+        assert!(!older_than("2.0.0", "2.0.0"));
+        assert!(!older_than("2.0.0-rc.1", "2.0.0"));
+        assert!(older_than("garbage", "1.0.0"), "unreadable is older");
+        assert!(older_than("1.0.0", "garbage"));
     }
 
     #[test]

@@ -543,3 +543,15 @@ pub trait Executions: Send + Sync {
     /// The execution `arn`; `None` when there is none.
     async fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, FleetError>;
 }
+
+/// The newest version of each third-party rule the host has accepted (kept
+/// in the audit table): a signed artifact older than its slot's floor is a
+/// downgrade, refused.
+#[async_trait]
+pub trait RuleFloors: Send + Sync {
+    /// The floor of `rule`, if one was ever recorded.
+    async fn floor(&self, rule: &str) -> Result<Option<String>, FleetError>;
+    /// Records `version` as `rule`'s floor. The caller raises only: a lower
+    /// version is never written over a higher one.
+    async fn set_floor(&self, rule: &str, version: &str) -> Result<(), FleetError>;
+}

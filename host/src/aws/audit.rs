@@ -42,6 +42,14 @@ pub mod keys {
     pub const FUNCTION_PREFIX: &str = "function#";
     pub const LOCK_PREFIX: &str = "lock#";
     pub const RECOMMENDATION_PREFIX: &str = "recommendation#";
+    pub const RULE_PREFIX: &str = "rule#";
+    /// The sort key of a rule slot's floor.
+    pub const FLOOR: &str = "floor";
+
+    /// The partition key of a third-party rule's slot.
+    pub fn rule(name: &str) -> String {
+        format!("{RULE_PREFIX}{name}")
+    }
 
     /// The partition key of an incident's record.
     pub fn incident(id: &str) -> String {
@@ -620,5 +628,35 @@ fn fleet_error(what: &str, message: impl ToString) -> crate::ports::FleetError {
     crate::ports::FleetError {
         what: what.to_owned(),
         message: message.to_string(),
+    }
+}
+
+#[async_trait]
+impl crate::ports::RuleFloors for DynamoAudit {
+    async fn floor(&self, rule: &str) -> Result<Option<String>, crate::ports::FleetError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::rule(rule)))
+            .key("sk", s(keys::FLOOR))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| fleet_error("GetItem (rule floor)", describe(&e)))?;
+        Ok(out.item().map(|item| string(item, "version")))
+    }
+
+    async fn set_floor(&self, rule: &str, version: &str) -> Result<(), crate::ports::FleetError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(keys::rule(rule)))
+            .item("sk", s(keys::FLOOR))
+            .item("version", s(version.to_owned()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| fleet_error("PutItem (rule floor)", describe(&e)))
     }
 }

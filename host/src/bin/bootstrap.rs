@@ -33,7 +33,14 @@ async fn main() -> Result<(), Error> {
         .effective_cache_dir()
         .map(|_| std::env::temp_dir().join("autorepair-rules"));
     let aws = Aws::from_env().await;
-    let rules = setup::load_rules(&config, Some(setup::rule_store(&aws.sdk)), cache).await?;
+    let floors = Arc::new(setup::audit_table(&aws, &config));
+    let rules = setup::load_rules(
+        &config,
+        Some(setup::rule_store(&aws.sdk)),
+        Some(floors),
+        cache,
+    )
+    .await?;
     let fleet = Arc::new(setup::fleet_ports(&aws, &config));
     let ctx = Arc::new(setup::context(&aws, rules, config));
 

@@ -111,6 +111,13 @@ impl Config {
             if let Err(e) = p.signature_location() {
                 problems.push(format!("{name}: signature: {e}"));
             }
+            if let Some(v) = &p.min_version
+                && trust::version_key(v).is_none()
+            {
+                problems.push(format!(
+                    "{name}: min_version must be a version like 1.2.0, not {v:?}"
+                ));
+            }
             match &p.sha256 {
                 Some(pin) if !is_sha256(pin) => {
                     problems.push(format!("{name}: sha256 must be 64 hex digits"));

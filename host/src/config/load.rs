@@ -9,7 +9,7 @@ use crate::clock::now_ms;
 use crate::model::{FailureCause, Grants, Millis, RuleFailure};
 use crate::rules::source::{self, Fetched, Location};
 use crate::rules::{self, Origin, RuleSpec};
-use crate::trust::{self, Trust};
+use crate::trust::{self, Floors, Trust};
 
 impl Config {
     /// Reads and checks a config file; `None` gives the defaults.
@@ -87,7 +87,7 @@ impl Config {
     /// source is refused here: fetch it with [`Config::rule_specs_from`]).
     pub fn rule_specs(&self) -> (Vec<RuleSpec>, Vec<RuleFailure>) {
         let fetched = self.plugins.iter().map(read_local).collect();
-        self.rule_specs_from(fetched, now_ms())
+        self.rule_specs_from(fetched, &Floors::new(), now_ms())
     }
 
     /// The rules to load: enabled bundled rules, then every configured plugin
@@ -95,9 +95,14 @@ impl Config {
     /// `now_ms`. A plugin refused here is returned as a failure, with the reason;
     /// the rest still load. Nothing refused is even compiled: compiling hostile
     /// input can be made arbitrarily slow.
+    ///
+    /// `floors` are the versions the host last accepted per slot (the rule's
+    /// name): a signed version below its slot's floor, or below the
+    /// plugin's `min_version`, is a downgrade and refused.
     pub fn rule_specs_from(
         &self,
         fetched: Vec<Result<Fetched, String>>,
+        floors: &Floors,
         now_ms: Millis,
     ) -> (Vec<RuleSpec>, Vec<RuleFailure>) {
         let mut specs = Vec::new();
@@ -123,18 +128,27 @@ impl Config {
             });
         }
         for (p, fetched) in self.plugins.iter().zip(fetched) {
+            let rule = p.slot_rule();
+            let floor = [p.min_version.as_ref(), floors.get(&rule)]
+                .into_iter()
+                .flatten()
+                .max_by(|a, b| trust::version_key(a).cmp(&trust::version_key(b)))
+                .cloned();
+            let slot = trust::Slot { rule, floor };
             let verified = fetched.map_err(FailureCause::Load).and_then(|f| {
-                trust::admit(
-                    &f.bytes,
-                    p.sha256.as_deref(),
-                    f.signature.as_deref(),
-                    &f.signature_at.to_string(),
-                    &self.trust.keys,
-                    p.allow_unsigned,
+                let looked_at = f.signature_at.to_string();
+                let admission = trust::Admission {
+                    pin: p.sha256.as_deref(),
+                    signature: f.signature.as_deref(),
+                    looked_at: &looked_at,
+                    keys: &self.trust.keys,
+                    allow_unsigned: p.allow_unsigned,
+                    slot: Some(&slot),
                     now_ms,
-                )
-                .map(|trust| (f.bytes, trust))
-                .map_err(|refusal| FailureCause::Untrusted(refusal.to_string()))
+                };
+                trust::admit(&f.bytes, &admission)
+                    .map(|trust| (f.bytes, trust))
+                    .map_err(|refusal| FailureCause::Untrusted(refusal.to_string()))
             });
             match verified {
                 Ok((bytes, trust)) => {

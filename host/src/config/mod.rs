@@ -459,9 +459,32 @@ pub struct RuleConfig {
     /// every output.
     #[serde(default)]
     pub allow_unsigned: bool,
+    /// The rule this slot holds, as its signature names it; default: the
+    /// source's file name without `.wasm` (`s3://b/headroom.wasm` →
+    /// `headroom`). A signed artifact of another rule is refused here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// No signed version older than this loads (a pin may); the host also
+    /// never goes below the last version it accepted in this slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_version: Option<String>,
 }
 
 impl RuleConfig {
+    /// The rule this slot holds: `rule`, else the source's file name
+    /// without `.wasm`.
+    pub fn slot_rule(&self) -> String {
+        if let Some(rule) = &self.rule {
+            return rule.clone();
+        }
+        let file = self
+            .source
+            .rsplit(['/', '\\'])
+            .next()
+            .unwrap_or(&self.source);
+        file.strip_suffix(".wasm").unwrap_or(file).to_owned()
+    }
+
     /// Where the rule is. Sources were checked when the config was loaded.
     pub fn location(&self) -> Result<Location, String> {
         Location::parse(&self.source, Path::new("."))

@@ -267,6 +267,12 @@ impl Compiler {
             .describe(&mut store)
             .map_err(|e| fail(sandbox::classify(e, &store, spec.limits)))?;
         let info = rule_info(info).map_err(|e| fail(FailureCause::InvalidOutput(e)))?;
+        // A signature binds a rule's name, version and interface: the
+        // component must be what was signed.
+        let interface = rule_export(&component, self.sandbox.engine()).unwrap_or_default();
+        spec.trust
+            .matches(&info.name, &info.version, &interface)
+            .map_err(|e| fail(FailureCause::Untrusted(e)))?;
         Ok(LoadedRule {
             info,
             origin: spec.origin.clone(),
@@ -329,6 +335,20 @@ fn imports(component: &Component, engine: &wasmtime::Engine, interface: &str) ->
 /// speaks it (see [`LINES`]: for 0.x the minor number is the line, semver's
 /// rule for 0.x); anything else is refused, naming what it found and what
 /// this host runs.
+/// The rule interface a component exports, as named
+/// (`autorepair:rules/rule@0.3.0`).
+pub(crate) fn rule_export(component: &Component, engine: &wasmtime::Engine) -> Option<String> {
+    component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name)
+        .find(|name| {
+            name.strip_prefix(RULE_INTERFACE)
+                .is_some_and(|v| v.starts_with('@'))
+        })
+        .map(str::to_owned)
+}
+
 fn check_interface(component: &Component, engine: &wasmtime::Engine) -> Result<Line, String> {
     let ours = LINES
         .iter()
@@ -423,6 +443,34 @@ impl RuleSet {
     /// Records rules refused before loading (unreadable file, pin mismatch).
     pub fn add_load_failures(&mut self, failures: impl IntoIterator<Item = RuleFailure>) {
         self.load_failures.extend(failures);
+    }
+
+    /// Takes every rule admitted by its signature back out, as refused for
+    /// `reason` (pinned and bundled rules stay).
+    pub fn refuse_signed(&mut self, reason: &str) {
+        let (signed, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.rules)
+            .into_iter()
+            .partition(|r| matches!(r.trust, Trust::Signed { .. }));
+        self.rules = kept;
+        self.load_failures
+            .extend(signed.into_iter().map(|r| RuleFailure {
+                rule: r.info.name,
+                veto: r.veto_on_failure,
+                cause: FailureCause::Untrusted(reason.to_owned()),
+            }));
+    }
+
+    /// (rule, version) of every rule loaded by a signature that names them.
+    pub fn signed_versions(&self) -> Vec<(String, String)> {
+        self.rules
+            .iter()
+            .filter_map(|r| match &r.trust {
+                Trust::Signed { rule, version, .. } if !rule.is_empty() => {
+                    Some((rule.clone(), version.clone()))
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     /// Instantiates rule `index` in a fresh store without calling it: the fixed

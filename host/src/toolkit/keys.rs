@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::digest::sha256_hex;
 use crate::model::Millis;
 use crate::rules::source::signature_path;
-use crate::trust::{self, Refusal, Trust, TrustedKey};
+use crate::trust::{self, Claims, Refusal, Trust, TrustedKey};
 
 /// Where the secret key's password is read from before anyone is asked.
 pub const PASSWORD_ENV: &str = "AUTOREPAIR_SIGNING_PASSWORD";
@@ -166,19 +166,32 @@ pub fn write_secret(path: &Path, text: &str) -> Result<(), KeyError> {
 }
 
 /// The trusted comment of a signature made at `now_ms` (minisign's own
-/// comments carry Unix seconds): the file's name, its digest and the expiry.
-pub fn trusted_comment(file: &str, bytes: &[u8], expires: Option<&str>, now_ms: Millis) -> String {
+/// comments carry Unix seconds): the file's name, its digest, the rule it is
+/// (name, version, interface: what binds the signature to a slot) and the
+/// expiry.
+pub fn trusted_comment(
+    file: &str,
+    bytes: &[u8],
+    claims: &Claims,
+    expires: Option<&str>,
+    now_ms: Millis,
+) -> String {
     let now = now_ms / 1000;
-    let mut comment = format!("timestamp:{now}\tfile:{file}\tsha256:{}", sha256_hex(bytes));
+    let mut comment = format!(
+        "timestamp:{now}\tfile:{file}\tsha256:{}\t{}",
+        sha256_hex(bytes),
+        claims.comment_fields()
+    );
     if let Some(date) = expires {
         comment.push_str(&format!("\texpires:{date}"));
     }
     comment
 }
 
-/// Signs the rule file `rule` with the secret key file `key`, valid until
-/// `expires` (YYYY-MM-DD, UTC) when given, and writes the signature to
-/// `output` (default `RULE.minisig`), which it returns.
+/// Signs the rule file `rule` — the rule `claims` names — with the secret
+/// key file `key`, valid until `expires` (YYYY-MM-DD, UTC) when given, and
+/// writes the signature to `output` (default `RULE.minisig`), which it
+/// returns.
 ///
 /// An unencrypted key needs no password. For an encrypted one the password
 /// comes from [`PASSWORD_ENV`], else from `ask` (a terminal prompt, say),
@@ -186,6 +199,7 @@ pub fn trusted_comment(file: &str, bytes: &[u8], expires: Option<&str>, now_ms: 
 pub fn sign_file(
     rule: &Path,
     key: &Path,
+    claims: &Claims,
     expires: Option<&str>,
     output: Option<PathBuf>,
     now_ms: Millis,
@@ -208,7 +222,7 @@ pub fn sign_file(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let comment = trusted_comment(&file, &bytes, expires, now_ms);
+    let comment = trusted_comment(&file, &bytes, claims, expires, now_ms);
     let signature = match trust::sign::sign(&bytes, &secret, None, &comment) {
         Ok(signature) => signature,
         Err(unencrypted) => {
@@ -283,16 +297,17 @@ impl SignedRule {
     /// Checks the signature against `keys` at `now_ms`, exactly as loading an
     /// unpinned rule does: why it may load, or why it would be refused.
     pub fn verify(&self, keys: &[TrustedKey], now_ms: Millis) -> Result<Trust, KeyError> {
-        trust::admit(
-            &self.bytes,
-            None,
-            Some(&self.text),
-            &self.signature.display().to_string(),
+        let looked_at = self.signature.display().to_string();
+        let admission = trust::Admission {
+            pin: None,
+            signature: Some(&self.text),
+            looked_at: &looked_at,
             keys,
-            false,
+            allow_unsigned: false,
+            slot: None,
             now_ms,
-        )
-        .map_err(|refusal| KeyError::Refused {
+        };
+        trust::admit(&self.bytes, &admission).map_err(|refusal| KeyError::Refused {
             rule: self.rule.clone(),
             refusal,
         })
@@ -319,6 +334,14 @@ mod tests {
         Ok(None)
     }
 
+    fn claims() -> Claims {
+        Claims {
+            rule: "rule".into(),
+            version: "1.0.0".into(),
+            interface: "autorepair:rules/rule@0.3.0".into(),
+        }
+    }
+
     /// A rule file and an unencrypted key pair `team` in a new directory.
     fn setup() -> (tempfile::TempDir, PathBuf, KeyFiles, TrustedKey) {
         let dir = tempfile::tempdir().unwrap();
@@ -333,7 +356,7 @@ mod tests {
     #[test]
     fn keygen_sign_verify_round_trip() {
         let (_dir, rule, files, key) = setup();
-        let signature = sign_file(&rule, &files.secret, None, None, NOW, never).unwrap();
+        let signature = sign_file(&rule, &files.secret, &claims(), None, None, NOW, never).unwrap();
         assert_eq!(signature, signature_path(&rule));
         let text = std::fs::read_to_string(&signature).unwrap();
         assert!(text.contains("file:rule.wasm\tsha256:"), "{text}");
@@ -350,7 +373,7 @@ mod tests {
     #[test]
     fn a_tampered_rule_fails_verify() {
         let (_dir, rule, files, key) = setup();
-        sign_file(&rule, &files.secret, None, None, NOW, never).unwrap();
+        sign_file(&rule, &files.secret, &claims(), None, None, NOW, never).unwrap();
         std::fs::write(&rule, b"\0asm changed").unwrap();
         let err = verify_file(&rule, None, &[key], NOW).unwrap_err();
         assert!(
@@ -372,7 +395,7 @@ mod tests {
         let err = verify_file(&rule, None, &[], NOW).unwrap_err();
         assert!(matches!(err, KeyError::ReadSignature { .. }), "{err}");
         assert!(err.to_string().contains("would be refused"), "{err}");
-        sign_file(&rule, &files.secret, None, None, NOW, never).unwrap();
+        sign_file(&rule, &files.secret, &claims(), None, None, NOW, never).unwrap();
         let other = KeyFiles::new(&dir.path().join("other"));
         let other = public_key(&other.generate(None).unwrap(), "other".into()).unwrap();
         let err = verify_file(&rule, None, &[other], NOW).unwrap_err();
@@ -391,7 +414,16 @@ mod tests {
     #[test]
     fn an_expired_signature_is_refused() {
         let (_dir, rule, files, key) = setup();
-        sign_file(&rule, &files.secret, Some("2026-01-31"), None, NOW, never).unwrap();
+        sign_file(
+            &rule,
+            &files.secret,
+            &claims(),
+            Some("2026-01-31"),
+            None,
+            NOW,
+            never,
+        )
+        .unwrap();
         let err = verify_file(&rule, None, &[key], NOW).unwrap_err();
         assert!(
             matches!(
@@ -404,7 +436,15 @@ mod tests {
             "{err}"
         );
         for date in ["31/01/2026", "2027-02-30", "2026-02-29"] {
-            let bad = sign_file(&rule, &files.secret, Some(date), None, NOW, never);
+            let bad = sign_file(
+                &rule,
+                &files.secret,
+                &claims(),
+                Some(date),
+                None,
+                NOW,
+                never,
+            );
             assert!(matches!(bad, Err(KeyError::BadDate(_))), "{date}: {bad:?}");
         }
     }
@@ -422,12 +462,12 @@ mod tests {
         let line = files.generate(Some("correct horse".into())).unwrap();
         let key = public_key(&line, "team".into()).unwrap();
 
-        let none = sign_file(&rule, &files.secret, None, None, NOW, never).unwrap_err();
+        let none = sign_file(&rule, &files.secret, &claims(), None, None, NOW, never).unwrap_err();
         assert!(matches!(none, KeyError::NeedsPassword { .. }), "{none}");
         assert!(none.to_string().contains(PASSWORD_ENV), "{none}");
         assert!(none.is_bad_input());
 
-        let wrong = sign_file(&rule, &files.secret, None, None, NOW, || {
+        let wrong = sign_file(&rule, &files.secret, &claims(), None, None, NOW, || {
             Ok(Some("wrong".into()))
         })
         .unwrap_err();
@@ -435,13 +475,13 @@ mod tests {
         assert!(wrong.is_bad_input());
         assert!(!signature_path(&rule).exists());
 
-        let prompt = sign_file(&rule, &files.secret, None, None, NOW, || {
+        let prompt = sign_file(&rule, &files.secret, &claims(), None, None, NOW, || {
             Err(io::Error::other("no tty"))
         })
         .unwrap_err();
         assert!(matches!(prompt, KeyError::Prompt(_)), "{prompt}");
 
-        sign_file(&rule, &files.secret, None, None, NOW, || {
+        sign_file(&rule, &files.secret, &claims(), None, None, NOW, || {
             Ok(Some("correct horse".into()))
         })
         .unwrap();

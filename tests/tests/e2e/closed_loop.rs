@@ -983,6 +983,8 @@ async fn hostile_shadow_rules_leave_a_complete_record_a_notice_and_clean_text() 
                 shadow: true,
                 veto_on_failure: false,
                 allow_unsigned: false,
+                rule: None,
+                min_version: None,
             });
         }
     })

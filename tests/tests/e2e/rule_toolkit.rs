@@ -112,7 +112,17 @@ fn a_signed_rule_loads_and_every_refusal_says_why() {
     let out = autorepair(d, &["rule", "verify", "greedy.wasm", "--key", "alice.pub"]);
     assert!(out.status.success(), "{}", describe(&out));
     assert!(describe(&out).contains("signed by"), "{}", describe(&out));
-    let doc = list_with(d, &alice, "source = \"greedy.wasm\"");
+    // Its slot is the rule it holds: the file is named otherwise.
+    let why = refusal(&list_with(d, &alice, "source = \"greedy.wasm\""));
+    assert!(
+        why.contains("signed as rule \"hostile-greedy-logs\""),
+        "{why}"
+    );
+    let doc = list_with(
+        d,
+        &alice,
+        "source = \"greedy.wasm\"\nrule = \"hostile-greedy-logs\"",
+    );
     let rule = &doc["rules"].as_array().unwrap()[5];
     assert_eq!(rule["name"], "hostile-greedy-logs");
     assert_eq!(rule["trust"]["by"], "signed");
@@ -237,13 +247,40 @@ async fn s3_sources_are_verified_before_use_and_pinned_ones_cached() {
 
     let list = |plugin: String, env| list_env(d, &alice, &plugin, env);
 
+    // The slot is named after the file (`v1`) unless `rule` says which rule
+    // it holds: a signature holds only for the rule it names.
     let doc = list(
         "source = \"s3://team-rules/greedy/v1.wasm\"".into(),
+        moto.env(),
+    );
+    assert!(refusal(&doc).contains("slot of \"v1\""), "{doc:#}");
+    let doc = list(
+        "source = \"s3://team-rules/greedy/v1.wasm\"\nrule = \"hostile-greedy-logs\"".into(),
         moto.env(),
     );
     let rule = &doc["rules"][5];
     assert_eq!(rule["origin"], "s3://team-rules/greedy/v1.wasm", "{doc:#}");
     assert_eq!(rule["trust"]["by"], "signed");
+    assert_eq!(rule["trust"]["rule"], "hostile-greedy-logs");
+    // Whoever can write the bucket places a signed artifact of another rule
+    // at this rule's key: refused.
+    put("headroom/v1.wasm", wasm.clone()).await;
+    put("headroom/v1.wasm.minisig", d.join("greedy.wasm.minisig")).await;
+    let doc = list(
+        "source = \"s3://team-rules/headroom/v1.wasm\"\nrule = \"headroom\"".into(),
+        moto.env(),
+    );
+    assert!(
+        refusal(&doc).contains("signed as rule \"hostile-greedy-logs\""),
+        "{doc:#}"
+    );
+    // An older signed version than the slot takes: refused as a downgrade.
+    let doc = list(
+        "source = \"s3://team-rules/greedy/v1.wasm\"\nrule = \"hostile-greedy-logs\"\nmin_version = \"99.0.0\""
+            .into(),
+        moto.env(),
+    );
+    assert!(refusal(&doc).contains("downgrade"), "{doc:#}");
 
     let doc = list(
         "source = \"s3://team-rules/unsigned/v1.wasm\"".into(),

@@ -87,7 +87,10 @@ pub enum RuleCommand {
         unencrypted: bool,
     },
     /// Sign a rule with a minisign secret key; writes RULE.minisig. The
-    /// standard `minisign -S` makes signatures the host accepts too.
+    /// signature names the rule, its version and its interface (read from
+    /// the component in the sandbox): it loads only into that rule's slot,
+    /// never below the slot's floor. `minisign -S -t "rule:NAME version:V
+    /// interface:autorepair:rules/rule@X.Y.Z"` makes one the host accepts too.
     Sign {
         rule: PathBuf,
         /// The secret key file (minisign format).
@@ -201,7 +204,34 @@ pub fn run(command: RuleCommand, config: &Config, no_cache: bool) -> Result<(), 
             key,
             expires,
             output,
-        } => keys::sign(&rule, &key, expires.as_deref(), output),
+        } => {
+            // The signature names what the component is: read it in the
+            // sandbox, as loading will.
+            let label = rule.display().to_string();
+            let bytes =
+                std::fs::read(&rule).map_err(|e| bad_input(anyhow!("cannot read {label}: {e}")))?;
+            let compiler = Compiler::new(Arc::new(load::metered_sandbox(config, None)?), None);
+            let inspection = inspect::inspect(&compiler, &bytes, &label);
+            let (Some(info), Some(interface), None) = (
+                inspection.describe,
+                inspection.exports_rule,
+                inspection.load_error.as_ref(),
+            ) else {
+                return Err(bad_input(anyhow!(
+                    "{label} is not a rule this host can load ({}): only a rule can be signed, and its signature names it",
+                    inspection
+                        .load_error
+                        .as_deref()
+                        .unwrap_or("no rule interface")
+                )));
+            };
+            let claims = autorepair::trust::Claims {
+                rule: info.name,
+                version: info.version,
+                interface,
+            };
+            keys::sign(&rule, &key, &claims, expires.as_deref(), output)
+        }
         RuleCommand::Verify {
             rule,
             signature,

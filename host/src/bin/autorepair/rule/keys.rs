@@ -65,6 +65,7 @@ pub fn keygen(prefix: &Path, unencrypted: bool) -> Result<(), Failure> {
 pub fn sign(
     rule: &Path,
     key: &Path,
+    claims: &autorepair::trust::Claims,
     expires: Option<&str>,
     output: Option<PathBuf>,
 ) -> Result<(), Failure> {
@@ -75,11 +76,12 @@ pub fn sign(
             Ok(None)
         }
     };
-    let written =
-        keys::sign_file(rule, key, expires, output, now_ms(), ask).map_err(|e| match e {
+    let written = keys::sign_file(rule, key, claims, expires, output, now_ms(), ask).map_err(
+        |e| match e {
             KeyError::BadDate(_) => bad_input(anyhow!("--expires {e}")),
             e => failure(e),
-        })?;
+        },
+    )?;
     println!("{}", written.display());
     Ok(())
 }
