@@ -162,7 +162,7 @@ async fn scenario(
     // The alarm as CloudWatch raises it (the host checks the event against
     // the alarm before it acts).
     let event = autorepair_e2e::scenario::raise(
-        &sdk,
+        sdk,
         &alarm_event(&format!("{name}-errors"), name, None, "ALARM", now_ms()),
     )
     .await;
