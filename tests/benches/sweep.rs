@@ -136,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
     let created_s = started.elapsed().as_secs_f64();
     eprintln!("{n} functions created with their traffic in {created_s:.0} s");
 
-    let rules = setup::load_rules(&config, None, None).await?;
+    let rules = setup::load_rules(&config, None, None, None).await?;
     let ports = setup::fleet_ports(&aws, &config);
     let ctx = setup::context(&aws, rules, config.clone());
 
