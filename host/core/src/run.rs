@@ -245,6 +245,21 @@ pub struct Approval {
     /// When they answered (ms since the Unix epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answered_ms: Option<Millis>,
+    /// Every approval given so far, one per identity: `[approval]
+    /// min_approvals` distinct ones approve the change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<ApprovalGiven>,
+}
+
+/// One person's approval of a waiting change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalGiven {
+    /// The caller's AWS identity (its ARN), as STS named it.
+    pub identity: String,
+    /// The identity and the name they gave, for people.
+    pub by: String,
+    /// When (ms since the Unix epoch).
+    pub at_ms: Millis,
 }
 
 /// One invocation right after a change, with the operator's payload.

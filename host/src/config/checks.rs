@@ -75,6 +75,21 @@ impl Config {
         if !(1..=7 * 24 * 3600).contains(&approval.timeout_seconds) {
             problems.push("approval.timeout_seconds must be within 1..=604800 (a week)".into());
         }
+        if !(1..=10).contains(&approval.min_approvals) {
+            problems.push("approval.min_approvals must be within 1..=10".into());
+        }
+        for (i, p) in approval.approvers.iter().enumerate() {
+            if !p.trim().is_empty() && !p.trim().starts_with("arn:") {
+                problems.push(format!(
+                    "approval.approvers[{i}] must be an IAM principal ARN pattern (arn:aws:sts::ACCOUNT:assumed-role/ROLE/*), not {p:?}"
+                ));
+            }
+        }
+        if approval.min_approvals > 1 && !approval.names_approvers() {
+            problems.push(
+                "approval.min_approvals > 1 needs approval.approvers: distinct approvers must be people the config names".into(),
+            );
+        }
         if !self.iac.terraform_tag.is_empty() && !self.iac.terraform_tag.contains('=') {
             problems.push("iac.terraform_tag must be key=value (e.g. managed-by=terraform)".into());
         }

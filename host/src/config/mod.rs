@@ -130,6 +130,65 @@ pub struct ApprovalConfig {
     /// nothing changed. The stack's workflow waits as long (its parameter
     /// ApprovalTimeoutSeconds writes both).
     pub timeout_seconds: u32,
+    /// Who may answer: IAM principal ARN patterns (`*` and `?` as in IAM's
+    /// StringLike), matched against the caller's identity as STS names it
+    /// (`arn:aws:sts::123456789012:assumed-role/PlatformOnCall/*`). Empty:
+    /// any identity that can reach the table and the workflow.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
+    /// Distinct approvers needed before a change is made (one rejection
+    /// rejects it).
+    pub min_approvals: u32,
+}
+
+impl ApprovalConfig {
+    /// Whether `identity` may answer.
+    pub fn may_answer(&self, identity: &str) -> bool {
+        let mut named = false;
+        for p in self
+            .approvers
+            .iter()
+            .map(|p| p.trim())
+            .filter(|p| !p.is_empty())
+        {
+            if like(p, identity) {
+                return true;
+            }
+            named = true;
+        }
+        !named
+    }
+
+    /// Whether any approver is named (an empty pattern, as the stack writes
+    /// for an empty parameter, names nobody).
+    pub fn names_approvers(&self) -> bool {
+        self.approvers.iter().any(|p| !p.trim().is_empty())
+    }
+}
+
+/// IAM's `StringLike`: `*` any run of characters, `?` any one; the rest
+/// literal, case-sensitive.
+fn like(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    // The classic two-pointer match, backtracking to the last `*`.
+    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
+    while j < t.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == t[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some(i);
+            mark = j;
+            i += 1;
+        } else if let Some(s) = star {
+            i = s + 1;
+            mark += 1;
+            j = mark;
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|c| *c == '*')
 }
 
 impl Default for ApprovalConfig {
@@ -138,6 +197,8 @@ impl Default for ApprovalConfig {
             required: false,
             tag: "autorepair:approval".into(),
             timeout_seconds: 3600,
+            approvers: Vec::new(),
+            min_approvals: 1,
         }
     }
 }

@@ -129,3 +129,24 @@ fn the_lock_outlasts_both_verification_windows() {
     run.lock_ttl_seconds = 20_000;
     assert_eq!(run.lock_ttl_ms(), 20_000_000, "a longer lock is kept");
 }
+
+#[test]
+fn approvers_match_like_iam_string_like() {
+    let config = ApprovalConfig {
+        approvers: vec![
+            "arn:aws:sts::123456789012:assumed-role/PlatformOnCall/*".into(),
+            "arn:aws:iam::123456789012:user/al?ce".into(),
+        ],
+        ..ApprovalConfig::default()
+    };
+    assert!(config.may_answer("arn:aws:sts::123456789012:assumed-role/PlatformOnCall/bob"));
+    assert!(config.may_answer("arn:aws:iam::123456789012:user/alice"));
+    assert!(!config.may_answer("arn:aws:iam::123456789012:user/mallory"));
+    assert!(!config.may_answer("arn:aws:sts::123456789012:assumed-role/PlatformOnCallX/bob"));
+    assert!(!config.may_answer("arn:aws:sts::999999999999:assumed-role/PlatformOnCall/bob"));
+    assert!(!config.may_answer("arn:aws:iam::123456789012:user/alice2"));
+    assert!(
+        ApprovalConfig::default().may_answer("anyone"),
+        "none listed: anyone"
+    );
+}

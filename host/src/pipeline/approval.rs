@@ -38,9 +38,32 @@ pub const MAX_REASON_CHARS: usize = 1_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
     pub approve: bool,
-    /// Who: the caller's AWS identity, and a name if they gave one.
-    pub by: String,
+    /// The caller's AWS identity (its ARN), as STS named it: what
+    /// `[approval] approvers` is matched against.
+    pub identity: String,
+    /// The name they gave, if any.
+    pub name: Option<String>,
     pub reason: Option<String>,
+}
+
+impl Answer {
+    /// Who answered, for people: the name they gave beside their identity.
+    pub fn by(&self) -> String {
+        match &self.name {
+            Some(name) => format!("{} ({})", crate::text::clean(name), self.identity),
+            None => self.identity.clone(),
+        }
+    }
+}
+
+/// What recording an answer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answered {
+    /// The change is approved or rejected: the workflow may go on.
+    Decided,
+    /// An approval is recorded; `needed` more distinct approvers must
+    /// approve before anything changes.
+    Partial { needed: u32 },
 }
 
 /// Keeps the workflow's task token on the record, holds the function's lock
@@ -120,9 +143,25 @@ Unanswered by {} UTC, the incident is escalated and nothing changes.\n\n",
     (subject, crate::notify::cut(text, id))
 }
 
-/// Records `answer` on a run waiting for one.
-pub fn answer(run: &mut Run, answer: &Answer, now_ms: Millis) -> Result<(), ProtocolError> {
+/// Records `answer` on a run waiting for one, as `policy` allows: only an
+/// identity among its approvers answers, and a change is approved once
+/// `min_approvals` distinct identities have approved it.
+pub fn answer(
+    run: &mut Run,
+    answer: &Answer,
+    now_ms: Millis,
+    policy: &ApprovalConfig,
+) -> Result<Answered, ProtocolError> {
     let id = run.incident.id.clone();
+    if !policy.may_answer(&answer.identity) {
+        return Err(ProtocolError::refused(
+            &id,
+            format!(
+                "{} is not among [approval] approvers: the answer is refused",
+                answer.identity
+            ),
+        ));
+    }
     let Some(approval) = run.approval.as_mut() else {
         return Err(ProtocolError::refused(
             &id,
@@ -158,7 +197,30 @@ pub fn answer(run: &mut Run, answer: &Answer, now_ms: Millis) -> Result<(), Prot
             format!("it is {} already", run.status),
         ));
     }
-    approval.by = Some(answer.by.clone());
+    let by = answer.by();
+    if answer.approve {
+        if approval
+            .approvals
+            .iter()
+            .any(|a| a.identity == answer.identity)
+        {
+            return Err(ProtocolError::refused(
+                &id,
+                format!(
+                    "{} approved it already: another approver must ({} of {} so far)",
+                    answer.identity,
+                    approval.approvals.len(),
+                    policy.min_approvals
+                ),
+            ));
+        }
+        approval.approvals.push(crate::run::ApprovalGiven {
+            identity: answer.identity.clone(),
+            by: by.clone(),
+            at_ms: now_ms,
+        });
+    }
+    approval.by = Some(by.clone());
     // One clean line of bounded length: it goes into the record and notices.
     approval.reason = answer.reason.as_deref().map(|r| {
         crate::text::clean(r)
@@ -168,6 +230,12 @@ pub fn answer(run: &mut Run, answer: &Answer, now_ms: Millis) -> Result<(), Prot
     });
     approval.answered_ms = Some(now_ms);
     if answer.approve {
+        let given = u32::try_from(approval.approvals.len()).unwrap_or(u32::MAX);
+        if given < policy.min_approvals {
+            return Ok(Answered::Partial {
+                needed: policy.min_approvals - given,
+            });
+        }
         approval.state = ApprovalState::Approved;
     } else {
         approval.state = ApprovalState::Rejected;
@@ -175,7 +243,7 @@ pub fn answer(run: &mut Run, answer: &Answer, now_ms: Millis) -> Result<(), Prot
         if let Some(d) = run.decision.as_mut() {
             d.reasons.push(format!(
                 "rejected by {}{}",
-                answer.by,
+                by,
                 answer
                     .reason
                     .as_deref()
@@ -184,23 +252,73 @@ pub fn answer(run: &mut Run, answer: &Answer, now_ms: Millis) -> Result<(), Prot
             ));
         }
     }
+    Ok(Answered::Decided)
+}
+
+/// Whether the approval on record gives the change authority, as the host's
+/// own `policy` reads it when the workflow resumes (the CLI that recorded
+/// it may have run with another configuration): approved, by at least
+/// `min_approvals` distinct identities among the approvers.
+pub fn authorised(run: &Run, policy: &ApprovalConfig) -> Result<(), String> {
+    let Some(a) = &run.approval else {
+        return Ok(());
+    };
+    if a.state != ApprovalState::Approved {
+        return Err(format!("the approval is {}", a.state));
+    }
+    let mut approvers: Vec<&str> = a
+        .approvals
+        .iter()
+        .map(|g| g.identity.as_str())
+        .filter(|i| policy.may_answer(i))
+        .collect();
+    approvers.sort_unstable();
+    approvers.dedup();
+    let given = u32::try_from(approvers.len()).unwrap_or(u32::MAX);
+    if given < policy.min_approvals.max(1) {
+        return Err(format!(
+            "{given} of the {} approvals needed come from [approval] approvers",
+            policy.min_approvals.max(1)
+        ));
+    }
     Ok(())
 }
 
-/// Nobody answered in time: escalated, nothing changes.
+/// A digest of the answers on record: the answering CLI hands it to the
+/// workflow (the waiting task's output) and execute compares it with the
+/// record, so an answer edited into the table without resuming the
+/// workflow, or a workflow resumed with another answer, changes nothing.
+/// `none` without an approval.
+pub fn seal(run: &Run) -> String {
+    let Some(a) = &run.approval else {
+        return "none".to_owned();
+    };
+    let answers: Vec<(&str, Millis)> = a
+        .approvals
+        .iter()
+        .map(|g| (g.identity.as_str(), g.at_ms))
+        .collect();
+    let text = serde_json::json!([run.incident.id, a.state.to_string(), a.answered_ms, answers]);
+    crate::digest::sha256_hex(text.to_string().as_bytes())[..32].to_owned()
+}
+
+/// The wait ended without the workflow being resumed: escalated, nothing
+/// changes — whatever the record says (an answer written into the table
+/// without resuming the workflow is no answer).
 pub fn expire(run: &mut Run, now_ms: Millis, timeout_seconds: u32) {
-    if let Some(a) = run.approval.as_mut()
-        && a.state == ApprovalState::Pending
-    {
+    if run.status.is_terminal() {
+        return;
+    }
+    if let Some(a) = run.approval.as_mut() {
         a.state = ApprovalState::Expired;
         a.answered_ms = Some(now_ms);
-        escalate(
-            run,
-            format!(
-                "nobody approved or rejected the change within {timeout_seconds} s: nothing was changed"
-            ),
-        );
     }
+    escalate(
+        run,
+        format!(
+            "the workflow's wait for an answer ended after {timeout_seconds} s without being resumed: nothing was changed"
+        ),
+    );
 }
 
 /// A change waiting for a person's answer, as `autorepair approvals` lists it.
@@ -335,6 +453,7 @@ mod tests {
             by: None,
             reason: None,
             answered_ms: None,
+            approvals: Vec::new(),
         });
         run
     }

@@ -45,6 +45,7 @@ pub async fn decide(ctx: &Context, run: &mut Run) {
             by: None,
             reason: None,
             answered_ms: None,
+            approvals: Vec::new(),
         });
     }
     timed(run, Stage::Decide, started);

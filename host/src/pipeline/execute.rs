@@ -30,9 +30,19 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
     // Approval mode: only an approved change is made, and only the one approved.
     let approved = match &run.approval {
         None => None,
-        Some(a) if a.state == ApprovalState::Approved => decision
-            .target_memory_mb
-            .map(|t| (decision.current_memory_mb, t)),
+        Some(a) if a.state == ApprovalState::Approved => {
+            // The host's own policy, not the answering CLI's, says whether
+            // the answers on record carry authority.
+            if let Err(why) = super::approval::authorised(run, &ctx.config.approval) {
+                return escalate(
+                    run,
+                    format!("the approval does not carry authority ({why}): nothing was changed"),
+                );
+            }
+            decision
+                .target_memory_mb
+                .map(|t| (decision.current_memory_mb, t))
+        }
         Some(a) => {
             let state = a.state;
             return escalate(

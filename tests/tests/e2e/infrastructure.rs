@@ -179,6 +179,7 @@ fn payload_at_run_time(payload: &Value) -> Value {
                     ("event", "$") => serde_json::json!({"detail-type": "x"}),
                     ("incident", "$.incident") => Value::from("abc"),
                     ("version", "$.version") => Value::from(3),
+                    ("answer", "$.answer") => Value::from("none"),
                     ("step_error", "$.step_error") => {
                         serde_json::json!({"Error": "States.Timeout", "Cause": "x"})
                     }
@@ -215,7 +216,7 @@ fn every_choice_reads_a_field_every_stage_reply_has() {
     let reply: autorepair::pipeline::StageReply = serde_json::from_value(serde_json::json!({
         "incident": "abc", "version": 1, "claimed": true, "status": "started",
         "action": "none", "changed": false, "verdict": "none", "extended": false,
-        "approval": "none"
+        "approval": "none", "answer": "none"
     }))
     .unwrap();
     let fields = serde_json::to_value(reply).unwrap();
@@ -480,6 +481,14 @@ fn statements() -> Vec<(String, Value)> {
     let mut out = Vec::new();
     for (name, resource) in template["Resources"].as_object().unwrap() {
         let props = &resource["Properties"];
+        // Managed policies.
+        for st in props["PolicyDocument"]["Statement"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            out.push((name.clone(), st.clone()));
+        }
         // SAM inline policies, and AWS::IAM::Role policies.
         for policy in props["Policies"].as_array().into_iter().flatten() {
             let doc = if policy.get("PolicyDocument").is_some() {
@@ -654,4 +663,38 @@ fn the_keys_service_principals_are_bound_to_this_account() {
             "{s}"
         );
     }
+}
+
+/// The approver's managed policy gives exactly what `approvals`, `approve`
+/// and `reject` call (the table, its key, resuming this stack's workflow)
+/// and cannot change a function.
+#[test]
+fn the_approver_policy_is_what_the_cli_needs() {
+    let mut actions: Vec<String> = statements()
+        .into_iter()
+        .filter(|(resource, _)| resource == "ApproverPolicy")
+        .flat_map(|(_, st)| list(&st["Action"]))
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect();
+    actions.sort();
+    assert_eq!(
+        actions,
+        [
+            "dynamodb:GetItem",
+            "dynamodb:Scan",
+            "dynamodb:UpdateItem",
+            "kms:Decrypt",
+            "kms:GenerateDataKey",
+            "states:SendTaskSuccess",
+        ]
+    );
+    let template = template();
+    let config = template["Resources"]["HostFunction"]["Properties"]["Environment"]["Variables"]
+        ["AUTOREPAIR_CONFIG_TOML"]["Fn::Sub"]
+        .as_str()
+        .unwrap();
+    assert!(
+        config.contains("approvers = [\"${Approvers}\"]"),
+        "{config}"
+    );
 }

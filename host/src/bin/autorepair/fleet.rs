@@ -242,17 +242,14 @@ pub fn answer(args: AnswerArgs, approve: bool, config: &Config) -> Result<(), Fa
                 )));
             }
         };
-        let by = match &args.by {
-            Some(name) => format!("{name} ({identity})"),
-            None => identity,
-        };
         let answer = Answer {
             approve,
-            by,
+            identity,
+            name: args.by.clone(),
             reason: args.reason.clone(),
         };
         let audit = setup::audit_table(&aws, config);
-        let (reply, token) = answer_approval(&audit, incident, &answer, now_ms())
+        let (reply, token) = answer_approval(&audit, incident, &answer, now_ms(), &config.approval)
             .await
             .map_err(|e| match e {
                 // The table could not be read or written: try again later.
@@ -260,16 +257,26 @@ pub fn answer(args: AnswerArgs, approve: bool, config: &Config) -> Result<(), Fa
                 // The incident refuses this answer: nothing to retry.
                 _ => bad_input(e),
             })?;
+        let Some(token) = token else {
+            return Ok::<_, Failure>((reply, false));
+        };
         let output = serde_json::to_string(&reply).map_err(anyhow::Error::from)?;
         if let Err(e) = StepFunctions::new(&aws.sdk).resume(&token, &output).await {
             return Err(anyhow::anyhow!(
                 "the answer is recorded, but the workflow could not be resumed ({e}); \
-if its wait timed out meanwhile, the timeout path reads the recorded answer"
+answer again to resume it before its wait times out (a timed-out wait escalates, whatever is recorded)"
             )
             .into());
         }
-        Ok::<_, Failure>(reply)
+        Ok::<_, Failure>((reply, true))
     })?;
+    let (reply, resumed) = reply;
+    if !resumed {
+        println!(
+            "incident {incident}: your approval is recorded; the change waits for another approver ([approval] min_approvals) and nothing changes until then"
+        );
+        return Ok(());
+    }
     println!(
         "incident {}: {} — the workflow goes on ({})",
         incident,

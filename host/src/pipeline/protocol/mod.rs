@@ -103,6 +103,7 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<StageReply, P
     bound(ctx, incident, execution).await?;
     let options = Options::from_config(&ctx.config);
     let mut caught = None;
+    let mut answer = None;
     let (name, incident, version) = match request {
         StageRequest::Parse { event, execution } => {
             return parse_stage(ctx, &event, options, execution).await;
@@ -144,8 +145,14 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<StageReply, P
             (Stage::Approve, incident, version)
         }
         StageRequest::Execute {
-            incident, version, ..
-        } => (Stage::Execute, incident, version),
+            incident,
+            version,
+            answer: resumed_with,
+            ..
+        } => {
+            answer = resumed_with;
+            (Stage::Execute, incident, version)
+        }
         StageRequest::Verify {
             incident, version, ..
         } => (Stage::Verify, incident, version),
@@ -165,6 +172,11 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<StageReply, P
     if next(name, unverified, version, &stored.stages).map_err(ProtocolError::order(&incident))?
         == Next::Done
     {
+        if name == Stage::Approve {
+            // The wait timed out, yet an answer is on record: only a
+            // resumed workflow carries an answer on, so this escalates.
+            return expire_answered(ctx, &incident, run, stored.version).await;
+        }
         // A retried task whose attempt committed: its result stands.
         return Ok(StageReply::of(&run, stored.version, true));
     }
@@ -180,7 +192,15 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<StageReply, P
                 ctx.config.approval.timeout_seconds,
             );
         }
-        Stage::Execute => execute(ctx, &mut run).await,
+        Stage::Execute => {
+            if run.approval.is_some() && answer.as_deref() != Some(&approval::seal(&run)) {
+                super::escalate(
+                    &mut run,
+                    "the workflow went on without the answer on record (it was not resumed by `autorepair approve`): nothing was changed".into(),
+                );
+            }
+            execute(ctx, &mut run).await
+        }
         Stage::Verify => {
             window_passed(ctx, &run)?;
             verify(ctx, &mut run).await;
@@ -262,6 +282,7 @@ async fn parse_stage(
             verdict: "none".to_owned(),
             extended: false,
             approval: "none".to_owned(),
+            answer: "none".to_owned(),
         });
     }
     let mut run = parse(ctx, event, options, execution).await?;
@@ -358,6 +379,34 @@ async fn branch(
     ))
 }
 
+/// The approval wait's timeout after an answer was recorded: escalated in
+/// place (no stage follows an answer but execute or record), unless the
+/// run has ended already (a retried timeout task).
+async fn expire_answered(
+    ctx: &Context,
+    incident: &str,
+    mut run: Run,
+    version: u64,
+) -> Result<StageReply, ProtocolError> {
+    if !run.status.is_terminal() {
+        let now = ctx.clock.now_ms();
+        approval::expire(&mut run, now, ctx.config.approval.timeout_seconds);
+        let document = approval::document(&run);
+        if ctx
+            .audit
+            .update_at(incident, version, run.status, &document, now)
+            .await?
+            == Claim::Taken
+        {
+            return Err(ProtocolError::refused(
+                incident,
+                "the record moved while the timed-out approval was escalated",
+            ));
+        }
+    }
+    Ok(StageReply::of(&run, version, true))
+}
+
 /// Record writes its own incident on the newest version: it ends every path,
 /// the failure paths included.
 async fn record_stage(
@@ -415,12 +464,17 @@ async fn await_approval_stage(
 /// recorded as the `approve` stage on the version that waits, so it races
 /// the timeout fairly (one commit wins). Returns the reply to hand to the
 /// workflow and the task token to hand it with.
+///
+/// The token is `None` when the answer is an approval that others must
+/// join (`[approval] min_approvals`): it is recorded, and the workflow
+/// waits on.
 pub async fn answer_approval(
     audit: &dyn AuditStore,
     incident: &str,
     answer: &approval::Answer,
     now_ms: crate::model::Millis,
-) -> Result<(StageReply, String), ProtocolError> {
+    policy: &crate::config::ApprovalConfig,
+) -> Result<(StageReply, Option<String>), ProtocolError> {
     let (mut run, stored) = load(audit, incident).await?;
     // The same answer again (the workflow could not be resumed the first
     // time): hand the token back to resume it; nothing more is recorded.
@@ -435,7 +489,10 @@ pub async fn answer_approval(
                 crate::run::ApprovalState::Rejected
             })
     {
-        return Ok((StageReply::of(&run, stored.version, true), token.clone()));
+        return Ok((
+            StageReply::of(&run, stored.version, true),
+            Some(token.clone()),
+        ));
     }
     if next(Stage::Approve, false, stored.version, &stored.stages).is_err() {
         let state = run
@@ -457,8 +514,21 @@ pub async fn answer_approval(
         .ok_or_else(|| {
             ProtocolError::refused(incident, "the workflow's wait has no task token on record")
         })?;
-    approval::answer(&mut run, answer, now_ms)?;
+    let answered = approval::answer(&mut run, answer, now_ms, policy)?;
     let document = approval::document(&run);
+    if let approval::Answered::Partial { .. } = answered {
+        // Recorded without a stage: the wait goes on for the others.
+        return match audit
+            .update_at(incident, stored.version, run.status, &document, now_ms)
+            .await?
+        {
+            Claim::Won => Ok((StageReply::of(&run, stored.version, true), None)),
+            Claim::Taken => Err(ProtocolError::refused(
+                incident,
+                "another answer came at the same moment; answer again",
+            )),
+        };
+    }
     match audit
         .commit(
             incident,
@@ -470,7 +540,7 @@ pub async fn answer_approval(
         )
         .await?
     {
-        Claim::Won => Ok((StageReply::of(&run, stored.version + 1, true), token)),
+        Claim::Won => Ok((StageReply::of(&run, stored.version + 1, true), Some(token))),
         Claim::Taken => Err(ProtocolError::refused(
             incident,
             "answered already (or the wait timed out) — nothing recorded",

@@ -74,6 +74,10 @@ pub enum StageRequest {
         /// The Step Functions execution calling (`$$.Execution.Id`).
         #[serde(default)]
         execution: Option<String>,
+        /// The previous reply's `answer`: in approval mode, the seal of the
+        /// answer the workflow was resumed with.
+        #[serde(default)]
+        answer: Option<String>,
     },
     Verify {
         incident: String,
@@ -183,6 +187,10 @@ pub struct StageReply {
     pub extended: bool,
     /// Approval mode: `none`, `pending`, `approved`, `rejected` or `expired`.
     pub approval: String,
+    /// A digest of the answers on record (`none` without approval): the
+    /// answering CLI resumes the workflow with it, and execute holds it
+    /// against the record.
+    pub answer: String,
 }
 
 impl StageReply {
@@ -207,6 +215,7 @@ impl StageReply {
                 .approval
                 .as_ref()
                 .map_or_else(|| "none".to_owned(), |a| a.state.to_string()),
+            answer: crate::pipeline::approval::seal(run),
         }
     }
 }

@@ -9,13 +9,16 @@ use crate::stage::Stage;
 /// The request Step Functions sends after `reply`: from the execution that
 /// claimed the incident.
 fn request(w: &World, stage: &str, reply: &StageReply) -> StageRequest {
-    serde_json::from_value(serde_json::json!({
+    let mut request = serde_json::json!({
         "stage": stage,
         "incident": reply.incident,
         "version": reply.version,
         "execution": claimant(w, reply),
-    }))
-    .expect("a stage request")
+    });
+    if stage == "execute" {
+        request["answer"] = reply.answer.clone().into();
+    }
+    serde_json::from_value(request).expect("a stage request")
 }
 
 /// The execution that claimed the incident `reply` names.
@@ -645,15 +648,186 @@ async fn answered(
     by: &str,
     now_ms: Millis,
 ) -> Result<(StageReply, String), String> {
-    crate::pipeline::answer_approval(w.ctx.audit.as_ref(), incident, &answer(approve, by), now_ms)
+    answered_as(w, incident, approve, by, now_ms, &w.ctx.config.approval)
         .await
-        .map_err(|e| e.to_string())
+        .map(|(reply, token)| (reply, token.unwrap_or_default()))
+}
+
+/// The same, from a CLI with its own `[approval]` policy.
+async fn answered_as(
+    w: &World,
+    incident: &str,
+    approve: bool,
+    by: &str,
+    now_ms: Millis,
+    policy: &crate::config::ApprovalConfig,
+) -> Result<(StageReply, Option<String>), String> {
+    crate::pipeline::answer_approval(
+        w.ctx.audit.as_ref(),
+        incident,
+        &answer(approve, by),
+        now_ms,
+        policy,
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
+
+const ALICE: &str = "arn:aws:sts::123456789012:assumed-role/PlatformOnCall/alice";
+const BOB: &str = "arn:aws:sts::123456789012:assumed-role/PlatformOnCall/bob";
+const MALLORY: &str = "arn:aws:iam::123456789012:user/mallory";
+
+/// Approval mode where only the on-call role answers, `min` of them.
+fn gated(min: u32) -> World {
+    World::with(|c| {
+        c.approval.required = true;
+        c.approval.approvers =
+            vec!["arn:aws:sts::123456789012:assumed-role/PlatformOnCall/*".into()];
+        c.approval.min_approvals = min;
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_approvers_approve_and_the_host_checks_it_again() {
+    let w = gated(1);
+    w.oom("gated");
+    let d = decided(&w, "gated").await;
+    stage(&w.ctx, waiting(&w, &d, "token-1")).await.unwrap();
+    let refused = answered(&w, &d.incident, true, MALLORY, T0)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.contains("not among [approval] approvers"),
+        "{refused}"
+    );
+    // A CLI run with a laxer config records mallory's approval: the host's
+    // own policy refuses it when the workflow resumes.
+    let lax = crate::config::ApprovalConfig::default();
+    let (reply, token) = answered_as(&w, &d.incident, true, MALLORY, T0, &lax)
+        .await
+        .unwrap();
+    assert_eq!(token.as_deref(), Some("token-1"));
+    let executed = send(&w, "execute", &reply).await.unwrap();
+    assert_eq!(executed.status, Status::Escalated, "{executed:?}");
+    assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 0);
+    let why = stored(&w, &d.incident).decision.unwrap().reasons.join(" ");
+    assert!(why.contains("does not carry authority"), "{why}");
+
+    // An approver's answer is made.
+    let w = gated(1);
+    w.oom("gated");
+    let d = decided(&w, "gated").await;
+    stage(&w.ctx, waiting(&w, &d, "token-1")).await.unwrap();
+    let (reply, _) = answered(&w, &d.incident, true, ALICE, T0).await.unwrap();
+    // Resumed with another answer than the one on record: nothing changes.
+    let mut other = reply.clone();
+    other.answer = "none".into();
+    let wrong = send(&w, "execute", &other).await.unwrap();
+    assert_eq!(wrong.status, Status::Escalated, "{wrong:?}");
+    assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 0);
+
+    let w = gated(1);
+    w.oom("gated");
+    let d = decided(&w, "gated").await;
+    stage(&w.ctx, waiting(&w, &d, "token-1")).await.unwrap();
+    let (reply, _) = answered(&w, &d.incident, true, ALICE, T0).await.unwrap();
+    let executed = send(&w, "execute", &reply).await.unwrap();
+    assert!(executed.changed, "{executed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_distinct_approvers_are_needed_when_the_policy_says_two() {
+    let w = gated(2);
+    w.oom("gated");
+    let d = decided(&w, "gated").await;
+    stage(&w.ctx, waiting(&w, &d, "token-1")).await.unwrap();
+    let (first, token) = answered_as(&w, &d.incident, true, ALICE, T0, &w.ctx.config.approval)
+        .await
+        .unwrap();
+    assert_eq!(token, None, "the workflow waits for the second");
+    assert_eq!(first.approval, "pending");
+    let again = answered(&w, &d.incident, true, ALICE, T0)
+        .await
+        .unwrap_err();
+    assert!(again.contains("approved it already"), "{again}");
+    // Execute forged after one approval: the workflow still waits there.
+    let early = send(&w, "execute", &first).await.unwrap_err();
+    assert!(early.contains("cannot follow"), "{early}");
+    assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 0);
+
+    let w = gated(2);
+    w.oom("gated");
+    let d = decided(&w, "gated").await;
+    stage(&w.ctx, waiting(&w, &d, "token-1")).await.unwrap();
+    answered(&w, &d.incident, true, ALICE, T0).await.unwrap();
+    let (reply, token) = answered(&w, &d.incident, true, BOB, T0).await.unwrap();
+    assert_eq!(
+        (token.as_str(), reply.approval.as_str()),
+        ("token-1", "approved")
+    );
+    let executed = send(&w, "execute", &reply).await.unwrap();
+    assert!(executed.changed, "{executed:?}");
+    let approval = stored(&w, &d.incident).approval.unwrap();
+    assert_eq!(approval.approvals.len(), 2);
+}
+
+/// Editing the record to "approved" is no answer: the wait times out and
+/// the incident escalates, whatever the record says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_edited_to_approved_then_timed_out_escalates() {
+    for forge_the_stage in [false, true] {
+        let w = gated(1);
+        w.oom("gated");
+        let d = decided(&w, "gated").await;
+        stage(&w.ctx, waiting(&w, &d, "token-1")).await.unwrap();
+        let record = w.audit.stored(&d.incident).unwrap();
+        let mut run = stored(&w, &d.incident);
+        let a = run.approval.as_mut().unwrap();
+        a.state = crate::run::ApprovalState::Approved;
+        a.by = Some(ALICE.into());
+        a.approvals.push(crate::run::ApprovalGiven {
+            identity: ALICE.into(),
+            by: ALICE.into(),
+            at_ms: T0,
+        });
+        let doc = serde_json::to_string(&run).unwrap();
+        if forge_the_stage {
+            w.ctx
+                .audit
+                .commit(
+                    &d.incident,
+                    Stage::Approve,
+                    Status::Started,
+                    &doc,
+                    record.version,
+                    T0,
+                )
+                .await
+                .unwrap();
+        } else {
+            w.ctx
+                .audit
+                .update_at(&d.incident, record.version, Status::Started, &doc, T0)
+                .await
+                .unwrap();
+        }
+        let timed_out = stage(&w.ctx, caught(&w, "approve", &d, "States.Timeout"))
+            .await
+            .unwrap();
+        assert_eq!(timed_out.status, Status::Escalated, "{timed_out:?}");
+        assert_eq!(timed_out.approval, "expired");
+        // The workflow's Choice ends it; an execute sent anyway changes nothing.
+        let after = send(&w, "execute", &timed_out).await;
+        assert!(after.is_err() || !after.unwrap().changed);
+        assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 0);
+    }
 }
 
 fn answer(approve: bool, by: &str) -> crate::pipeline::approval::Answer {
     crate::pipeline::approval::Answer {
         approve,
-        by: by.into(),
+        identity: by.into(),
+        name: None,
         reason: Some("because".into()),
     }
 }
