@@ -22,7 +22,10 @@ pub const PROBE_INCIDENT: &str = "doctor-probe";
 /// The deployment's names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Names {
+    /// The function that runs the reading stages.
     pub function: String,
+    /// The function that runs execute, rollback and the sweep's batches.
+    pub acting: String,
     pub state_machine: String,
     pub rule: String,
 }
@@ -32,10 +35,20 @@ impl Names {
     pub fn for_environment(env: &str) -> Names {
         Names {
             function: format!("autorepair-{env}-host"),
+            acting: format!("autorepair-{env}-act"),
             state_machine: format!("autorepair-{env}"),
             rule: format!("autorepair-{env}-alarms"),
         }
     }
+}
+
+/// Which of the two roles a policy set is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The reading host's: everything but changing a function.
+    Reading,
+    /// The acting host's: changes opted-in functions.
+    Acting,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -126,11 +139,11 @@ pub trait Deployment: Send + Sync {
 }
 
 /// A policy on the host's role.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Policy {
     /// An inline policy's document.
     Inline(String),
-    /// An attached managed policy, by name.
+    /// An attached managed policy, by ARN.
     Managed(String),
 }
 
@@ -180,8 +193,45 @@ pub const OPTIONAL: &[&str] = &[
     "xray:PutTelemetryRecords",
 ];
 
-/// The managed policies SAM attaches to every function.
+/// The managed policies SAM attaches to every function: AWS's own (an
+/// ARN in account `aws`), never a customer policy of the same name.
 pub const MANAGED_ALLOWED: &[&str] = &["AWSLambdaBasicExecutionRole", "AWSXRayDaemonWriteAccess"];
+
+/// Whether `arn` is one of the AWS-managed policies SAM attaches.
+fn managed_allowed(arn: &str) -> bool {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(_), Some("iam"), Some(""), Some("aws"), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return false;
+    };
+    resource
+        .strip_prefix("policy/")
+        .map(|path| path.rsplit('/').next().unwrap_or(path))
+        .is_some_and(|name| MANAGED_ALLOWED.contains(&name))
+}
+
+/// What the acting role must hold: changing a function, and what execute
+/// and rollback read around it.
+const ACTING_NEEDED: &[&str] = &[
+    "lambda:GetFunctionConfiguration",
+    "lambda:GetAlias",
+    "lambda:UpdateFunctionConfiguration",
+    "lambda:PublishVersion",
+    "lambda:UpdateAlias",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:Query",
+    "states:DescribeExecution",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+];
 
 /// Actions that change a function: granted only on opted-in (tagged) ones.
 const MUTATING: &[&str] = &[
@@ -202,19 +252,25 @@ fn strings(v: &Value) -> Vec<String> {
     }
 }
 
-/// The role holds what the host needs and nothing more: every needed action
+/// The role holds what its host needs and nothing more: every needed action
 /// allowed, no action beyond the needed and the optional ones, no wildcard,
-/// and the actions that change a function only under an `aws:ResourceTag`
-/// condition. Read from the policies themselves (IAM's simulator is not
-/// available everywhere; the policies are the truth it would read).
-pub fn permissions(policies: &[Policy]) -> Check {
+/// no `NotAction` or `NotResource` (they grant everything else), and the
+/// actions that change a function only under a `StringEquals` on an
+/// `aws:ResourceTag` key — and, for the reading role, not at all. Read from
+/// the policies themselves (IAM's simulator is not available everywhere;
+/// the policies are the truth it would read).
+pub fn permissions(policies: &[Policy], role: Role) -> Check {
+    let name = match role {
+        Role::Reading => "permissions",
+        Role::Acting => "acting",
+    };
     let mut granted: Vec<String> = Vec::new();
     let mut problems: Vec<String> = Vec::new();
     for policy in policies {
         let document = match policy {
-            Policy::Managed(name) => {
-                if !MANAGED_ALLOWED.contains(&name.as_str()) {
-                    problems.push(format!("managed policy {name} attached"));
+            Policy::Managed(arn) => {
+                if !managed_allowed(arn) {
+                    problems.push(format!("managed policy {arn} attached"));
                 }
                 continue;
             }
@@ -232,13 +288,19 @@ pub fn permissions(policies: &[Policy]) -> Check {
             if st["Effect"] != "Allow" {
                 continue;
             }
+            for not in ["NotAction", "NotResource"] {
+                if st.get(not).is_some() {
+                    problems.push(format!(
+                        "an Allow with {not} (it grants everything it does not name)"
+                    ));
+                }
+            }
             let actions = strings(&st["Action"]);
-            let tagged = st["Condition"]
+            // Only an exact match on the tag restricts: StringLike "*",
+            // StringNotEquals, ForAnyValue… or Null do not.
+            let tagged = st["Condition"]["StringEquals"]
                 .as_object()
-                .into_iter()
-                .flat_map(|c| c.values())
-                .filter_map(Value::as_object)
-                .any(|c| c.keys().any(|k| k.starts_with("aws:ResourceTag/")));
+                .is_some_and(|c| c.keys().any(|k| k.starts_with("aws:ResourceTag/")));
             for action in actions {
                 if action.contains('*') {
                     problems.push(format!("wildcard action {action}"));
@@ -250,16 +312,29 @@ pub fn permissions(policies: &[Policy]) -> Check {
                 let on_every_function = strings(&st["Resource"])
                     .iter()
                     .any(|r| r == "*" || r.ends_with("function:*"));
-                if MUTATING.contains(&action.as_str()) && on_every_function && !tagged {
-                    problems.push(format!("{action} without the opt-in tag condition"));
+                if MUTATING.contains(&action.as_str()) {
+                    if role == Role::Reading {
+                        problems.push(format!(
+                            "{action}: the reading role may change functions (only the acting one may)"
+                        ));
+                    } else if on_every_function && !tagged {
+                        problems.push(format!("{action} without the opt-in tag condition"));
+                    }
                 }
                 granted.push(action);
             }
         }
     }
-    let missing: Vec<&str> = NEEDED
-        .iter()
-        .copied()
+    let needed: Vec<&str> = match role {
+        Role::Reading => NEEDED
+            .iter()
+            .copied()
+            .filter(|a| !MUTATING.contains(a))
+            .collect(),
+        Role::Acting => ACTING_NEEDED.to_vec(),
+    };
+    let missing: Vec<&str> = needed
+        .into_iter()
         .filter(|a| !granted.iter().any(|g| g == a))
         .collect();
     if !missing.is_empty() {
@@ -269,14 +344,20 @@ pub fn permissions(policies: &[Policy]) -> Check {
         granted.sort();
         granted.dedup();
         Check::ok(
-            "permissions",
-            format!(
-                "the host's role grants the {} actions it needs and nothing more; changes only on tagged functions",
-                granted.len()
-            ),
+            name,
+            match role {
+                Role::Reading => format!(
+                    "the reading role grants the {} actions it needs and nothing more; it cannot change a function",
+                    granted.len()
+                ),
+                Role::Acting => format!(
+                    "the acting role grants the {} actions it needs and nothing more; changes only on tagged functions",
+                    granted.len()
+                ),
+            },
         )
     } else {
-        Check::fail("permissions", problems.join("; "))
+        Check::fail(name, problems.join("; "))
     }
 }
 
@@ -286,9 +367,10 @@ pub fn permissions(policies: &[Policy]) -> Check {
 pub async fn inspect(d: &dyn Deployment, names: &Names) -> (Vec<Check>, Option<Config>) {
     let mut checks = Vec::new();
     let function = d.function(&names.function).await;
+    let acting = d.function(&names.acting).await;
     let machine = d.state_machine(&names.state_machine).await;
     let rule = d.rule(&names.rule).await;
-    checks.push(wiring(names, &function, &machine, &rule));
+    checks.push(wiring(names, &function, &acting, &machine, &rule));
 
     let function = function.ok().flatten();
     let config = match function.as_ref().map(|f| f.config_toml.clone()) {
@@ -362,12 +444,24 @@ pub async fn inspect(d: &dyn Deployment, names: &Names) -> (Vec<Check>, Option<C
     checks.push(match &function {
         None => Check::skip("permissions", "no host function"),
         Some(f) => match d.role_policies(&f.role_arn).await {
-            Ok(policies) => permissions(&policies),
+            Ok(policies) => permissions(&policies, Role::Reading),
             Err(e) => Check::fail(
                 "permissions",
                 format!("the role's policies cannot be read: {e}"),
             ),
         },
+    });
+    checks.push(match &acting {
+        Ok(Some(a)) if function.as_ref().is_some_and(|f| f.role_arn == a.role_arn) => Check::fail(
+            "acting",
+            "the acting function runs with the reading function's role: one role does everything",
+        ),
+        Ok(Some(a)) => match d.role_policies(&a.role_arn).await {
+            Ok(policies) => permissions(&policies, Role::Acting),
+            Err(e) => Check::fail("acting", format!("the role's policies cannot be read: {e}")),
+        },
+        Ok(None) => Check::fail("acting", format!("no function {}", names.acting)),
+        Err(e) => Check::fail("acting", format!("function {}: {e}", names.acting)),
     });
 
     checks.push(match machine.ok().flatten() {
@@ -380,6 +474,7 @@ pub async fn inspect(d: &dyn Deployment, names: &Names) -> (Vec<Check>, Option<C
 fn wiring(
     names: &Names,
     function: &Result<Option<HostFunction>, String>,
+    acting: &Result<Option<HostFunction>, String>,
     machine: &Result<Option<StateMachine>, String>,
     rule: &Result<Option<AlarmRule>, String>,
 ) -> Check {
@@ -403,6 +498,14 @@ fn wiring(
                 problems.push(format!(
                     "state machine {} does not invoke {}",
                     names.state_machine, names.function
+                ));
+            }
+            if let Ok(Some(a)) = acting
+                && !m.definition.contains(a.arn.as_str())
+            {
+                problems.push(format!(
+                    "state machine {} does not send execute and rollback to {}",
+                    names.state_machine, names.acting
                 ));
             }
             Some(m.arn.clone())
@@ -503,48 +606,80 @@ mod tests {
         )
     }
 
-    fn needed(tagged: bool) -> Value {
-        let (mutating, reading): (Vec<&str>, Vec<&str>) =
-            NEEDED.iter().partition(|a| MUTATING.contains(a));
-        let mut change = serde_json::json!({
-            "Effect": "Allow", "Action": mutating, "Resource": "arn:aws:lambda:us-east-1:1:function:*",
-        });
-        if tagged {
-            change["Condition"] =
-                serde_json::json!({"StringEquals": {"aws:ResourceTag/autorepair": "enabled"}});
-        }
+    const BASIC: &str = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole";
+
+    /// The reading role as the template grants it.
+    fn reading() -> Value {
+        let reading: Vec<&str> = NEEDED
+            .iter()
+            .copied()
+            .filter(|a| !MUTATING.contains(a))
+            .collect();
+        serde_json::json!([{"Effect": "Allow", "Action": reading, "Resource": "*"}])
+    }
+
+    /// The acting role, its change statement under `condition`.
+    fn acting(condition: Value) -> Value {
+        let (mutating, reads): (Vec<&str>, Vec<&str>) =
+            ACTING_NEEDED.iter().partition(|a| MUTATING.contains(a));
         serde_json::json!([
-            {"Effect": "Allow", "Action": reading, "Resource": "*"},
-            change,
+            {"Effect": "Allow", "Action": reads, "Resource": "*"},
+            {"Effect": "Allow", "Action": mutating,
+             "Resource": "arn:aws:lambda:us-east-1:1:function:*", "Condition": condition},
         ])
+    }
+
+    fn tagged() -> Value {
+        serde_json::json!({"StringEquals": {"aws:ResourceTag/autorepair": "enabled"}})
     }
 
     #[test]
     fn the_templates_grants_pass_and_each_excess_is_named() {
-        let good = [
-            inline(needed(true)),
-            Policy::Managed("AWSLambdaBasicExecutionRole".into()),
-        ];
-        assert_eq!(
-            permissions(&good).outcome,
-            Outcome::Ok,
-            "{:?}",
-            permissions(&good)
+        let good = permissions(
+            &[inline(reading()), Policy::Managed(BASIC.into())],
+            Role::Reading,
         );
+        assert_eq!(good.outcome, Outcome::Ok, "{good:?}");
+        let good = permissions(
+            &[inline(acting(tagged())), Policy::Managed(BASIC.into())],
+            Role::Acting,
+        );
+        assert_eq!(good.outcome, Outcome::Ok, "{good:?}");
 
-        let untagged = permissions(&[inline(needed(false))]);
-        assert_eq!(untagged.outcome, Outcome::Fail);
+        // The reading role may not change a function, tagged or not.
+        let mut both = reading();
+        both.as_array_mut()
+            .unwrap()
+            .extend(acting(tagged()).as_array().unwrap().clone());
+        let changes = permissions(&[inline(both)], Role::Reading);
+        assert_eq!(changes.outcome, Outcome::Fail);
         assert!(
-            untagged.detail.contains("without the opt-in tag condition"),
+            changes
+                .detail
+                .contains("the reading role may change functions"),
             "{}",
-            untagged.detail
+            changes.detail
         );
 
-        let mut wide = needed(true);
+        for condition in [
+            serde_json::json!({}),
+            serde_json::json!({"StringLike": {"aws:ResourceTag/autorepair": "*"}}),
+            serde_json::json!({"StringNotEquals": {"aws:ResourceTag/autorepair": "off"}}),
+            serde_json::json!({"Null": {"aws:ResourceTag/autorepair": "false"}}),
+        ] {
+            let loose = permissions(&[inline(acting(condition.clone()))], Role::Acting);
+            assert!(
+                loose.detail.contains("without the opt-in tag condition"),
+                "{condition}: {}",
+                loose.detail
+            );
+        }
+
+        let mut wide = reading();
         wide.as_array_mut()
             .unwrap()
             .push(serde_json::json!({"Effect": "Allow", "Action": ["lambda:*", "iam:PassRole"], "Resource": "*"}));
-        let wide = permissions(&[inline(wide)]);
+        let wide = permissions(&[inline(wide)], Role::Reading);
         assert!(
             wide.detail.contains("wildcard action lambda:*"),
             "{}",
@@ -556,19 +691,44 @@ mod tests {
             wide.detail
         );
 
-        let admin = permissions(&[
-            inline(needed(true)),
-            Policy::Managed("AdministratorAccess".into()),
-        ]);
-        assert!(admin.detail.contains("AdministratorAccess"));
+        let mut not = reading();
+        not.as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"Effect": "Allow", "NotAction": ["iam:*"], "Resource": "*"}));
+        let not = permissions(&[inline(not)], Role::Reading);
+        assert!(not.detail.contains("NotAction"), "{}", not.detail);
 
-        let short = permissions(&[inline(
-            serde_json::json!([{"Effect": "Allow", "Action": "sns:Publish", "Resource": "*"}]),
-        )]);
+        // Managed policies by ARN: AWS's own pass, anything else (a
+        // customer policy that borrows the name included) is named.
+        for arn in [
+            "arn:aws:iam::aws:policy/AdministratorAccess",
+            "arn:aws:iam::123456789012:policy/service-role/AWSLambdaBasicExecutionRole",
+        ] {
+            let managed = permissions(
+                &[inline(reading()), Policy::Managed(arn.into())],
+                Role::Reading,
+            );
+            assert!(managed.detail.contains(arn), "{}", managed.detail);
+        }
+
+        let short = permissions(
+            &[inline(
+                serde_json::json!([{"Effect": "Allow", "Action": "sns:Publish", "Resource": "*"}]),
+            )],
+            Role::Reading,
+        );
         assert!(
             short
                 .detail
                 .contains("missing lambda:GetFunctionConfiguration"),
+            "{}",
+            short.detail
+        );
+        let short = permissions(&[inline(reading())], Role::Acting);
+        assert!(
+            short
+                .detail
+                .contains("missing lambda:UpdateFunctionConfiguration"),
             "{}",
             short.detail
         );

@@ -151,7 +151,7 @@ impl Deployment for AwsDeployment {
             .map_err(|e| describe(&e))?;
         for policy in attached.attached_policies() {
             policies.push(Policy::Managed(
-                policy.policy_name().unwrap_or_default().to_owned(),
+                policy.policy_arn().unwrap_or_default().to_owned(),
             ));
         }
         Ok(policies)

@@ -11,15 +11,17 @@ fn infrastructure() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../infrastructure")
 }
 
+/// The two functions of one binary: the one that reads, the one that acts.
+const READING_HOST: &str = "arn:aws:lambda:us-east-1:123456789012:function:autorepair-dev-host";
+const ACTING_HOST: &str = "arn:aws:lambda:us-east-1:123456789012:function:autorepair-dev-act";
+
 /// `statemachine/FILE` as Step Functions sees it after SAM's
 /// DefinitionSubstitutions: the host's ARN and `substitutions`.
 fn substituted(file: &str, substitutions: &[(&str, &str)]) -> Value {
     let mut text = std::fs::read_to_string(infrastructure().join("statemachine").join(file))
         .unwrap()
-        .replace(
-            "${HostFunctionArn}",
-            "arn:aws:lambda:us-east-1:123456789012:function:autorepair-dev-host",
-        );
+        .replace("${HostFunctionArn}", READING_HOST)
+        .replace("${ActingFunctionArn}", ACTING_HOST);
     for (name, value) in substitutions {
         text = text.replace(&format!("${{{name}}}"), value);
     }
@@ -403,7 +405,8 @@ fn template() -> Value {
 #[test]
 fn the_config_the_template_writes_is_valid() {
     let template = template();
-    let host = &template["Resources"]["HostFunction"]["Properties"];
+    // Both functions run with the one configuration of the Globals.
+    let host = &template["Globals"]["Function"];
     let raw = host["Environment"]["Variables"]["AUTOREPAIR_CONFIG_TOML"]["Fn::Sub"]
         .as_str()
         .expect("the config is one Fn::Sub string")
@@ -689,7 +692,7 @@ fn the_approver_policy_is_what_the_cli_needs() {
         ]
     );
     let template = template();
-    let config = template["Resources"]["HostFunction"]["Properties"]["Environment"]["Variables"]
+    let config = template["Globals"]["Function"]["Environment"]["Variables"]
         ["AUTOREPAIR_CONFIG_TOML"]["Fn::Sub"]
         .as_str()
         .unwrap();
@@ -697,4 +700,80 @@ fn the_approver_policy_is_what_the_cli_needs() {
         config.contains("approvers = [\"${Approvers}\"]"),
         "{config}"
     );
+}
+
+/// Two roles: the function that runs the reading stages can change no
+/// function (no lambda:Update*, PublishVersion, UpdateAlias or
+/// InvokeFunction); only the acting one can, only on opted-in functions, and
+/// only execute, rollback and the sweep's batches are sent to it.
+#[test]
+fn the_reading_role_cannot_change_a_function() {
+    let changing = [
+        "lambda:UpdateFunctionConfiguration",
+        "lambda:UpdateFunctionCode",
+        "lambda:PublishVersion",
+        "lambda:UpdateAlias",
+        "lambda:InvokeFunction",
+    ];
+    let statements = statements();
+    let actions_of = |resource: &str| -> Vec<(String, Value)> {
+        statements
+            .iter()
+            .filter(|(r, _)| r == resource)
+            .flat_map(|(_, st)| {
+                list(&st["Action"])
+                    .into_iter()
+                    .filter_map(|a| a.as_str().map(str::to_owned))
+                    .map(move |a| (a, st.clone()))
+            })
+            .collect()
+    };
+    let reading = actions_of("HostFunction");
+    assert!(reading.len() > 10, "{reading:?}");
+    for (action, _) in &reading {
+        assert!(
+            !changing.contains(&action.as_str()) && !action.starts_with("lambda:Update"),
+            "the reading role may {action}"
+        );
+    }
+    let acting = actions_of("ActingFunction");
+    for action in [
+        "lambda:UpdateFunctionConfiguration",
+        "lambda:PublishVersion",
+        "lambda:UpdateAlias",
+    ] {
+        let (_, st) = acting
+            .iter()
+            .find(|(a, _)| a == action)
+            .unwrap_or_else(|| panic!("the acting role cannot {action}"));
+        assert!(
+            st["Condition"]["StringEquals"]
+                .as_object()
+                .is_some_and(|c| c.keys().any(|k| k.starts_with("aws:ResourceTag/"))),
+            "{action} without the opt-in tag condition"
+        );
+    }
+    // Which task goes to which function.
+    for (machine, acting_stages) in [
+        (workflow(), &["execute", "rollback"][..]),
+        (sweep_workflow(), &["sweep_batch"][..]),
+    ] {
+        for (name, task) in states(&machine)
+            .into_iter()
+            .filter(|(_, s)| s["Type"] == "Task")
+        {
+            let stage = task["Parameters"]["Payload"]["stage"]
+                .as_str()
+                .unwrap_or_default();
+            let function = task["Parameters"]["FunctionName"]
+                .as_str()
+                .unwrap_or_default();
+            let expected = if acting_stages.contains(&stage) {
+                ACTING_HOST
+            } else {
+                READING_HOST
+            };
+            assert_eq!(function, expected, "task {name} ({stage})");
+        }
+    }
 }

@@ -25,11 +25,17 @@ const WINDOW_S: u64 = 2;
 /// The approval wait, short: the timeout path really times out.
 const APPROVAL_TIMEOUT_S: u64 = 8;
 const HOST: &str = "autorepair-host";
+/// The acting function: the same bootstrap behind the local router.
+const ACTING: &str = "autorepair-act";
 const SWEEP_BUCKET: &str = "autorepair-sweeps";
 const TABLE: &str = "autorepair-audit";
 
 fn host_arn() -> String {
     format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{HOST}")
+}
+
+fn acting_arn() -> String {
+    format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{ACTING}")
 }
 
 fn topic_arn() -> String {
@@ -43,6 +49,9 @@ fn definition() -> String {
     std::fs::read_to_string(path)
         .unwrap()
         .replace("${HostFunctionArn}", &host_arn())
+        // The local router serves both functions with one bootstrap; the
+        // template test holds which stage goes to which.
+        .replace("${ActingFunctionArn}", &acting_arn())
         .replace("${VerificationWindowSeconds}", &WINDOW_S.to_string())
         .replace("${ApprovalTimeoutSeconds}", &APPROVAL_TIMEOUT_S.to_string())
         .replace("${TaskTimeoutSeconds}", "120")
@@ -430,25 +439,39 @@ async fn a_duplicate_alarm_changes_the_function_once() {
     assert_eq!(w.memory_mb().await.unwrap(), 384, "changed once");
 }
 
-/// The host's role policy as the template grants it: reading everywhere,
-/// changing only tagged functions.
+const MUTATING: [&str; 4] = [
+    "lambda:UpdateFunctionConfiguration",
+    "lambda:PublishVersion",
+    "lambda:UpdateAlias",
+    "lambda:InvokeFunction",
+];
+
+/// The reading host's role policy as the template grants it: reading
+/// everywhere, changing nothing.
 fn host_policy() -> Value {
-    let mutating = [
-        "lambda:UpdateFunctionConfiguration",
-        "lambda:PublishVersion",
-        "lambda:UpdateAlias",
-        "lambda:InvokeFunction",
-    ];
     let reading: Vec<&str> = autorepair::checkup::NEEDED
         .iter()
         .copied()
-        .filter(|a| !mutating.contains(a))
+        .filter(|a| !MUTATING.contains(a))
         .collect();
     json!({
         "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": reading, "Resource": "*"}]
+    })
+}
+
+/// The acting host's: what execute and rollback read, and changing only
+/// tagged functions.
+fn acting_policy() -> Value {
+    json!({
+        "Version": "2012-10-17",
         "Statement": [
-            {"Effect": "Allow", "Action": reading, "Resource": "*"},
-            {"Effect": "Allow", "Action": mutating,
+            {"Effect": "Allow", "Action": [
+                "lambda:GetFunctionConfiguration", "lambda:GetAlias", "lambda:ListTags",
+                "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
+                "states:DescribeExecution", "kms:Decrypt", "kms:GenerateDataKey",
+                "cloudwatch:GetMetricData", "logs:FilterLogEvents"], "Resource": "*"},
+            {"Effect": "Allow", "Action": MUTATING,
              "Resource": format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:*"),
              "Condition": {"StringEquals": {"aws:ResourceTag/autorepair": "enabled"}}},
         ]
@@ -464,6 +487,21 @@ impl Harness {
         host.create_function(&self.role, 512, false).await.unwrap();
         self.configure_host(&host_config()).await;
         self.put_policy(&host_policy()).await;
+        // The acting function, with a role of its own.
+        let acting_role = self.moto.role("autorepair-acting");
+        let acting = Workload::new(&self.sdk, ACTING, Behaviour::Throttled);
+        acting
+            .create_function(&acting_role, 512, false)
+            .await
+            .unwrap();
+        aws_sdk_iam::Client::new(&self.sdk)
+            .put_role_policy()
+            .role_name("autorepair-acting")
+            .policy_name("acting")
+            .policy_document(acting_policy().to_string())
+            .send()
+            .await
+            .unwrap();
         let events = aws_sdk_eventbridge::Client::new(&self.sdk);
         events
             .put_rule()
@@ -532,6 +570,8 @@ impl Harness {
             "doctor",
             "--function",
             HOST,
+            "--acting-function",
+            ACTING,
             "--state-machine",
             "autorepair",
             "--rule",
@@ -577,11 +617,31 @@ async fn doctor_passes_a_healthy_deployment_and_names_each_broken_piece() {
         "table",
         "topic",
         "permissions",
+        "acting",
         "probe",
         "rules",
     ] {
         assert!(checks.contains_key(name), "no {name} check: {checks:#?}");
     }
+
+    // The reading role grows the right to change functions: refused, even
+    // under the opt-in tag.
+    let mut changing = host_policy();
+    changing["Statement"].as_array_mut().unwrap().push(json!({
+        "Effect": "Allow", "Action": ["lambda:UpdateFunctionConfiguration"],
+        "Resource": format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:*"),
+        "Condition": {"StringEquals": {"aws:ResourceTag/autorepair": "enabled"}}}));
+    h.put_policy(&changing).await;
+    let (code, checks) = tokio::task::block_in_place(|| h.doctor());
+    assert_eq!(code, Some(1));
+    assert!(
+        checks["permissions"]
+            .1
+            .contains("the reading role may change functions"),
+        "{checks:#?}"
+    );
+    assert_eq!(checks["acting"].0, "ok", "{checks:#?}");
+    h.put_policy(&host_policy()).await;
 
     // The role grows a wildcard: that line, and only it, fails.
     let mut wide = host_policy();
@@ -846,6 +906,7 @@ async fn the_sweep_runs_its_distributed_map_and_writes_standing_recommendations(
     )
     .unwrap()
     .replace("${HostFunctionArn}", &host_arn())
+    .replace("${ActingFunctionArn}", &acting_arn())
     .replace("${SweepConcurrency}", "2")
     .replace("${TaskTimeoutSeconds}", "120");
     let (code, body) = h.moto.aws_json(

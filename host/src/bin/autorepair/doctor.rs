@@ -13,13 +13,17 @@ use crate::common::{Format, load_rules, runtime};
 #[derive(clap::Args)]
 pub struct Args {
     /// The deployment's environment: its pieces are named as the template
-    /// names them (autorepair-<env>-host, autorepair-<env>,
-    /// autorepair-<env>-alarms).
+    /// names them (autorepair-<env>-host, autorepair-<env>-act,
+    /// autorepair-<env>, autorepair-<env>-alarms).
     #[arg(long, default_value = "dev")]
     environment: String,
-    /// The host function, instead of autorepair-<env>-host.
+    /// The host function that reads, instead of autorepair-<env>-host.
     #[arg(long)]
     function: Option<String>,
+    /// The host function that acts (execute, rollback), instead of
+    /// autorepair-<env>-act.
+    #[arg(long)]
+    acting_function: Option<String>,
     /// The state machine, instead of autorepair-<env>.
     #[arg(long)]
     state_machine: Option<String>,
@@ -34,6 +38,9 @@ pub fn run(args: Args, no_cache: bool) -> Result<(), Failure> {
     let mut names = Names::for_environment(&args.environment);
     if let Some(f) = args.function {
         names.function = f;
+    }
+    if let Some(a) = args.acting_function {
+        names.acting = a;
     }
     if let Some(m) = args.state_machine {
         names.state_machine = m;
