@@ -219,13 +219,18 @@ pub fn parse_value(event: &Value) -> Result<Incident, IncidentError> {
         let dims = stat_metric.get("dimensions");
         // Lambda Insights names the function `function_name` (onboarding's
         // memory alarm watches its memory_utilization).
-        let Some(name) = dims.and_then(|d| {
-            str_at(d, &["FunctionName"]).or_else(|| {
-                (str_at(stat_metric, &["namespace"]) == Some("LambdaInsights"))
-                    .then(|| str_at(d, &["function_name"]))
-                    .flatten()
+        // An empty name names nothing (no lock, no history may be keyed by
+        // it): as if the dimension were absent.
+        let Some(name) = dims
+            .and_then(|d| {
+                str_at(d, &["FunctionName"]).or_else(|| {
+                    (str_at(stat_metric, &["namespace"]) == Some("LambdaInsights"))
+                        .then(|| str_at(d, &["function_name"]))
+                        .flatten()
+                })
             })
-        }) else {
+            .filter(|n| !FunctionRef::of(n).name.trim().is_empty())
+        else {
             continue;
         };
         if let (Some(theirs), Some(ours)) = (str_at(m, &["accountId"]), alarm_account.as_deref())

@@ -30,9 +30,11 @@ static PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
             r"-----BEGIN[A-Z0-9 _-]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END[A-Z0-9 _-]*PRIVATE KEY(?: BLOCK)?-----|\z)",
             "[REDACTED-PRIVATE-KEY]",
         ),
-        // AWS access key ids.
+        // AWS access key ids: their prefixes are distinctive enough to go
+        // without word boundaries, so a key glued to other text (`\nAKIA…`
+        // JSON-escaped, `AKIA…Runtime.Error`) is still taken.
         (
-            r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AROA|AIDA|AGPA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b",
+            r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AROA|AIDA|AGPA|ANPA|ANVA|AIPA)[A-Z0-9]{16}",
             "[REDACTED-AWS-KEY]",
         ),
         // GitHub tokens (classic and fine-grained).
@@ -101,9 +103,16 @@ static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b").expect("a valid pattern")
 });
 
+/// Terminal colour and cursor sequences (`ESC [ … letter`): coloured logs
+/// glue them to what follows (`\x1b[31mAKIA…`), where they would hide a
+/// secret from the word boundaries below. They carry nothing for a reader of
+/// the record, and are dropped.
+static ANSI: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\x1b\[[0-9;?]*[ -/]*[@-~]").expect("a valid pattern"));
+
 /// `text` with every secret-looking string replaced, and how many were.
 pub fn redact(text: &str) -> (String, usize) {
-    let mut text = text.to_owned();
+    let mut text = ANSI.replace_all(text, "").into_owned();
     let mut count = 0;
     for (pattern, with) in PATTERNS.iter() {
         let n = pattern.find_iter(&text).count();
@@ -162,6 +171,16 @@ mod tests {
     /// The values are made up in each service's published format.
     const SECRETS: &[(&str, &str)] = &[
         ("key AKIAIOSFODNN7EXAMPLE in use", "AKIAIOSFODNN7EXAMPLE"),
+        // Found by the fuzzing campaign: a colour code glued to the key.
+        (
+            "\u{1b}[31mAKIAIOSFODNN7EXAMPLE\u{1b}[0m",
+            "AKIAIOSFODNN7EXAMPLE",
+        ),
+        (
+            "AKIAIOSFODNN7EXAMPLERuntime.OutOfMemory",
+            "AKIAIOSFODNN7EXAMPLE",
+        ),
+        ("\\nAKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE"),
         ("temporary ASIAY34FZKBOKMUTVV7A", "ASIAY34FZKBOKMUTVV7A"),
         (
             "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",

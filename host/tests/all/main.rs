@@ -2,4 +2,5 @@
 //! process, and the sandbox against the hostile plugins.
 
 mod cli;
+mod fuzz;
 mod sandbox;

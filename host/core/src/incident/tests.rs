@@ -214,3 +214,16 @@ fn event_text_is_one_clean_line() {
     assert!(!incident.reason.contains('\n') && !incident.reason.contains('\r'));
     assert!(incident.reason.chars().count() <= 1_023);
 }
+
+/// Found by the fuzzing campaign: an empty `FunctionName` named a function
+/// called "" (its lock and history keyed by nothing).
+#[test]
+fn an_empty_function_name_names_no_function() {
+    for name in ["", "   ", "arn:aws:lambda:us-east-1:123456789012:function:"] {
+        let event = crate::fixtures::alarm_event("a", name, None, "ALARM", 0);
+        assert!(
+            matches!(parse_value(&event), Err(IncidentError::NotLambda(_))),
+            "{name:?}"
+        );
+    }
+}
