@@ -1107,3 +1107,225 @@ async fn forged_alarm_events_change_nothing() {
         .unwrap();
     assert_eq!(run.status, Status::Repaired, "{:#?}", run.decision);
 }
+
+/// The real DynamoDB adapter with one fault moto cannot time by itself: the
+/// first commit of each Parallel branch waits until the other branch has
+/// reached its own, so both commit on the same version at the same moment.
+/// Counts the commits that lost.
+struct BranchRendezvous {
+    inner: Arc<dyn autorepair::ports::AuditStore>,
+    barrier: tokio::sync::Barrier,
+    waited: std::sync::Mutex<Vec<Stage>>,
+    lost: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl autorepair::ports::AuditStore for BranchRendezvous {
+    async fn claim(
+        &self,
+        id: &str,
+        function: &str,
+        json: &str,
+        now: i64,
+    ) -> Result<autorepair::ports::Claim, autorepair::ports::AuditError> {
+        self.inner.claim(id, function, json, now).await
+    }
+    async fn update(
+        &self,
+        id: &str,
+        status: Status,
+        json: &str,
+        now: i64,
+    ) -> Result<(), autorepair::ports::AuditError> {
+        self.inner.update(id, status, json, now).await
+    }
+    async fn update_at(
+        &self,
+        id: &str,
+        version: u64,
+        status: Status,
+        json: &str,
+        now: i64,
+    ) -> Result<autorepair::ports::Claim, autorepair::ports::AuditError> {
+        self.inner.update_at(id, version, status, json, now).await
+    }
+    async fn commit(
+        &self,
+        id: &str,
+        stage: Stage,
+        status: Status,
+        json: &str,
+        expected: u64,
+        now: i64,
+    ) -> Result<autorepair::ports::Claim, autorepair::ports::AuditError> {
+        let first = matches!(stage, Stage::Rules | Stage::Ai) && {
+            let mut waited = self.waited.lock().unwrap();
+            let first = !waited.contains(&stage);
+            waited.push(stage);
+            first
+        };
+        if first {
+            self.barrier.wait().await;
+        }
+        let claim = self
+            .inner
+            .commit(id, stage, status, json, expected, now)
+            .await?;
+        if claim == autorepair::ports::Claim::Taken {
+            self.lost.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(claim)
+    }
+    async fn get(
+        &self,
+        id: &str,
+    ) -> Result<Option<autorepair::ports::StoredRecord>, autorepair::ports::AuditError> {
+        self.inner.get(id).await
+    }
+    async fn lock(
+        &self,
+        function: &str,
+        id: &str,
+        now: i64,
+        ttl: i64,
+    ) -> Result<autorepair::ports::Claim, autorepair::ports::AuditError> {
+        self.inner.lock(function, id, now, ttl).await
+    }
+    async fn unlock(&self, function: &str, id: &str) -> Result<(), autorepair::ports::AuditError> {
+        self.inner.unlock(function, id).await
+    }
+    async fn record_change(
+        &self,
+        function: &str,
+        change: &autorepair::model::RecordedChange,
+    ) -> Result<(), autorepair::ports::AuditError> {
+        self.inner.record_change(function, change).await
+    }
+    async fn list_changes(
+        &self,
+        function: &str,
+        since: Option<i64>,
+    ) -> Result<Vec<autorepair::model::RecordedChange>, autorepair::ports::AuditError> {
+        self.inner.list_changes(function, since).await
+    }
+    async fn records(&self) -> Result<Vec<String>, autorepair::ports::AuditError> {
+        self.inner.records().await
+    }
+}
+
+/// The Rules and AI branches commit their findings at the same moment on
+/// DynamoDB: one wins the version, the other reloads, merges and commits on
+/// the next — both views land, in either order, and decide reads both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_two_branches_committing_at_once_both_land() {
+    use autorepair_e2e::converse::{ConverseStandIn, Reply, oom_diagnosis};
+    let stand_in = ConverseStandIn::start(vec![Reply::tool_use(oom_diagnosis(512))]);
+    let env = env_for_stages(|c| {
+        c.ai.enabled = true;
+        c.ai.endpoint_url = Some(stand_in.endpoint.clone());
+    })
+    .await;
+    let _w = oom_function(&env, "orders-parallel").await;
+    let rendezvous = Arc::new(BranchRendezvous {
+        inner: env.ctx.audit.clone(),
+        barrier: tokio::sync::Barrier::new(2),
+        waited: Default::default(),
+        lost: Default::default(),
+    });
+    let mut ctx = context(&env.sdk, env.ctx.config.clone(), &env.traffic);
+    ctx.audit = rendezvous.clone();
+    let ctx = Arc::new(ctx);
+    let event = raise(
+        &env.sdk,
+        &alarm_event(
+            "orders-parallel-errors",
+            "orders-parallel",
+            None,
+            "ALARM",
+            now_ms(),
+        ),
+    )
+    .await;
+    let execution = env.moto.start_execution(&env.machine);
+    let request = |payload: serde_json::Value| -> pipeline::StageRequest {
+        serde_json::from_value(payload).unwrap()
+    };
+    let parsed = pipeline::stage(
+        &ctx,
+        request(serde_json::json!({"stage": "parse", "event": event, "execution": execution})),
+    )
+    .await
+    .unwrap();
+    let branch = |name: &str| {
+        let (ctx, req) = (
+            ctx.clone(),
+            request(
+                serde_json::json!({"stage": name, "incident": parsed.incident,
+                "version": parsed.version, "execution": execution}),
+            ),
+        );
+        tokio::spawn(async move { pipeline::stage(&ctx, req).await })
+    };
+    let (rules, ai) = tokio::join!(branch("rules"), branch("ai"));
+    rules.unwrap().expect("the rules branch lands");
+    ai.unwrap().expect("the AI branch lands");
+    assert_eq!(
+        rendezvous.lost.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one branch lost the version and merged"
+    );
+    let record = env.ctx.audit.get(&parsed.incident).await.unwrap().unwrap();
+    let mut stages: Vec<&str> = record.stages.iter().map(|s| s.name()).collect();
+    stages.sort_unstable();
+    assert_eq!(stages, ["ai", "parse", "rules"]);
+    let run: serde_json::Value = serde_json::from_str(&record.document).unwrap();
+    assert_eq!(run["ai"]["status"], "answered", "the AI's view kept");
+    assert!(
+        !run["rules"].as_array().unwrap().is_empty(),
+        "the rules' view kept"
+    );
+    let decided = pipeline::stage(
+        &ctx,
+        request(
+            serde_json::json!({"stage": "decide", "incident": parsed.incident,
+            "version": parsed.version, "execution": execution}),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(decided.action, "set_memory");
+}
+
+/// A function named by its name in one alarm and by its ARN in another,
+/// both firing at once: one lock, one change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn name_and_arn_of_one_function_race_and_one_step_goes_through() {
+    let env = env().await;
+    let w = oom_function(&env, "orders-named").await;
+    let now = now_ms();
+    let arn = format!(
+        "arn:aws:lambda:{}:{}:function:orders-named",
+        autorepair_e2e::moto::REGION,
+        autorepair_e2e::moto::ACCOUNT
+    );
+    let a = raise(
+        &env.sdk,
+        &alarm_event("orders-named-errors", "orders-named", None, "ALARM", now),
+    )
+    .await;
+    let b = raise(
+        &env.sdk,
+        &alarm_event("orders-named-by-arn", &arn, None, "ALARM", now),
+    )
+    .await;
+    let (ctx_a, ctx_b) = (env.ctx.clone(), env.ctx.clone());
+    let (ra, rb) = tokio::join!(
+        tokio::spawn(async move { pipeline::run(&ctx_a, &a, options(false)).await.unwrap() }),
+        tokio::spawn(async move { pipeline::run(&ctx_b, &b, options(false)).await.unwrap() }),
+    );
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!(ra.incident.function_name, rb.incident.function_name);
+    let changes = [&ra, &rb].iter().filter(|r| r.change.is_some()).count();
+    assert_eq!(changes, 1, "{:?} / {:?}", ra.status, rb.status);
+    assert_eq!(w.memory_mb().await.unwrap(), 384);
+}

@@ -181,7 +181,7 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<StageReply, P
         return Ok(StageReply::of(&run, stored.version, true));
     }
     match name {
-        Stage::Rules | Stage::Ai => return branch(ctx, name, run, stored, caught).await,
+        Stage::Rules | Stage::Ai => return branch(ctx, name, run, stored, caught, version).await,
         Stage::Decide => decide(ctx, &mut run).await,
         Stage::Approve => {
             let why = caught.as_ref().map(caught_text).unwrap_or_default();
@@ -323,6 +323,7 @@ async fn branch(
     run: Run,
     mut stored: StoredRecord,
     caught: Option<Value>,
+    requested: u64,
 ) -> Result<StageReply, ProtocolError> {
     let which = Diagnosers {
         rules: name == Stage::Rules,
@@ -360,9 +361,11 @@ async fn branch(
         match save(&*ctx.audit, name, &merged, stored.version, now).await? {
             Claim::Won => return Ok(StageReply::of(&merged, stored.version + 1, true)),
             Claim::Taken => {
-                // The other branch committed first: merge with it.
+                // The other branch committed first: merge with it. The
+                // order is checked as the request came (parse's version),
+                // with the other branch now on record.
                 stored = load(&*ctx.audit, &id).await?.1;
-                let next = next(name, false, stored.version, &stored.stages)
+                let next = next(name, false, requested, &stored.stages)
                     .map_err(ProtocolError::order(&id))?;
                 if next == Next::Done {
                     return Err(ProtocolError::refused(
