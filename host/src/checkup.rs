@@ -171,6 +171,7 @@ pub const NEEDED: &[&str] = &[
     "lambda:ListFunctions",
     "tag:GetResources",
     "cloudwatch:DescribeAlarms",
+    "cloudwatch:ListTagsForResource",
     "cloudwatch:PutMetricAlarm",
     "cloudwatch:DeleteAlarms",
     "cloudwatch:TagResource",

@@ -427,6 +427,10 @@ mod tests {
             proptest::prop_assert!(ask.len() <= MAX_NOTICE_TEXT_BYTES);
             let asked = sns_message(&ask, &machine_record(&run));
             proptest::prop_assert!(asked.len() <= SNS_MESSAGE_BYTES);
+            // What a stage hands Step Functions: a reference, whatever the
+            // run holds — far inside a state's 256 KiB.
+            let reply = crate::pipeline::StageReply::of(&run, u64::MAX, true);
+            proptest::prop_assert!(serde_json::to_string(&reply).unwrap().len() <= 1_024);
         }
     }
 

@@ -290,6 +290,16 @@ pub trait AuditStore: Send + Sync {
     }
     /// Every incident's record document (the run JSON), for the A/B report.
     async fn records(&self) -> Result<Vec<String>, AuditError>;
+    /// Counts one notice about `function` in the hour starting at
+    /// `hour_ms`: `false` when `max` were counted already (the notice is not
+    /// sent). Bounds what alarms flapping, or events sent in a loop, can put
+    /// in front of people.
+    async fn notice_slot(
+        &self,
+        function: &str,
+        hour_ms: Millis,
+        max: u32,
+    ) -> Result<bool, AuditError>;
 }
 
 /// A notice that could not be published.
@@ -454,6 +464,10 @@ pub trait AlarmStore: Send + Sync {
     async fn put(&self, alarm: &crate::model::AlarmSpec) -> Result<(), FleetError>;
     /// Deletes the alarms named.
     async fn delete(&self, names: &[String]) -> Result<(), FleetError>;
+    /// Those of `names` that carry autorepair's own tag: what the
+    /// description says is a hint (a console copy keeps it), the tag is
+    /// the proof a deletion needs.
+    async fn owned(&self, names: &[String]) -> Result<Vec<String>, FleetError>;
 }
 
 /// Where sweeps keep their standing recommendations (the audit table).

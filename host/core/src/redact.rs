@@ -104,15 +104,29 @@ static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Terminal colour and cursor sequences (`ESC [ … letter`): coloured logs
-/// glue them to what follows (`\x1b[31mAKIA…`), where they would hide a
-/// secret from the word boundaries below. They carry nothing for a reader of
-/// the record, and are dropped.
+/// glue them to what follows (`\x1b[31mghp_…`), where they would hide a
+/// secret from the word boundaries below.
 static ANSI: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\x1b\[[0-9;?]*[ -/]*[@-~]").expect("a valid pattern"));
 
 /// `text` with every secret-looking string replaced, and how many were.
+///
+/// Text with terminal sequences is also read without them: when that finds
+/// more, the text goes on without them (a secret outweighs the colours);
+/// otherwise the sequences stay, for [`crate::text::clean`] to show.
 pub fn redact(text: &str) -> (String, usize) {
-    let mut text = ANSI.replace_all(text, "").into_owned();
+    let (out, found) = redact_plain(text);
+    if ANSI.is_match(text) {
+        let (bare, found_bare) = redact_plain(&ANSI.replace_all(text, ""));
+        if found_bare > found {
+            return (bare, found_bare);
+        }
+    }
+    (out, found)
+}
+
+fn redact_plain(text: &str) -> (String, usize) {
+    let mut text = text.to_owned();
     let mut count = 0;
     for (pattern, with) in PATTERNS.iter() {
         let n = pattern.find_iter(&text).count();
@@ -175,6 +189,10 @@ mod tests {
         (
             "\u{1b}[31mAKIAIOSFODNN7EXAMPLE\u{1b}[0m",
             "AKIAIOSFODNN7EXAMPLE",
+        ),
+        (
+            "\u{1b}[32mghp_abcdefghijklmnopqrstuvwxyz0123456789\u{1b}[0m",
+            "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
         ),
         (
             "AKIAIOSFODNN7EXAMPLERuntime.OutOfMemory",

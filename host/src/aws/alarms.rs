@@ -84,8 +84,8 @@ fn error(what: String, message: String) -> FleetError {
 #[async_trait]
 impl AlarmStore for Alarms {
     /// DescribeAlarms, page by page: autorepair's own are told by the
-    /// description onboarding writes (no call per alarm; the tags it also
-    /// writes are for people and IAM).
+    /// description onboarding writes (no call per alarm). That is a hint for
+    /// planning; before deleting, [`AlarmStore::owned`] asks for the tag.
     async fn existing(&self, prefix: &str) -> Result<ExistingAlarms, FleetError> {
         let mut found = ExistingAlarms::default();
         let mut next: Option<String> = None;
@@ -170,6 +170,38 @@ impl AlarmStore for Alarms {
             .await
             .map(|_| ())
             .map_err(|e| error(format!("PutMetricAlarm {}", alarm.name), describe(&e)))
+    }
+
+    /// DescribeAlarms for their ARNs (100 names a call), then
+    /// ListTagsForResource for each: only the alarms a reconcile would delete.
+    async fn owned(&self, names: &[String]) -> Result<Vec<String>, FleetError> {
+        let mut owned = Vec::new();
+        for chunk in names.chunks(100) {
+            let out = self
+                .client
+                .describe_alarms()
+                .set_alarm_names(Some(chunk.to_vec()))
+                .alarm_types(AlarmType::MetricAlarm)
+                .send()
+                .await
+                .map_err(|e| error("DescribeAlarms".into(), describe(&e)))?;
+            for alarm in out.metric_alarms() {
+                let (Some(name), Some(arn)) = (alarm.alarm_name(), alarm.alarm_arn()) else {
+                    continue;
+                };
+                let tags = self
+                    .client
+                    .list_tags_for_resource()
+                    .resource_arn(arn)
+                    .send()
+                    .await
+                    .map_err(|e| error(format!("ListTagsForResource {name}"), describe(&e)))?;
+                if tags.tags().iter().any(|t| t.key() == Some(MANAGED_TAG)) {
+                    owned.push(name.to_owned());
+                }
+            }
+        }
+        Ok(owned)
     }
 
     async fn delete(&self, names: &[String]) -> Result<(), FleetError> {

@@ -43,6 +43,12 @@ pub mod keys {
     pub const LOCK_PREFIX: &str = "lock#";
     pub const RECOMMENDATION_PREFIX: &str = "recommendation#";
     pub const RULE_PREFIX: &str = "rule#";
+    pub const NOTICES_PREFIX: &str = "notices#";
+
+    /// The partition key of a function's notice counts (one item an hour).
+    pub fn notices(function: &str) -> String {
+        format!("{NOTICES_PREFIX}{function}")
+    }
     /// The sort key of a rule slot's floor.
     pub const FLOOR: &str = "floor";
 
@@ -424,6 +430,33 @@ impl AuditStore for DynamoAudit {
             .send()
             .await;
         self.claimed(result, &format!("locking {function}"))
+    }
+
+    /// ADD 1 to the hour's count, only while it is below `max`.
+    async fn notice_slot(
+        &self,
+        function: &str,
+        hour_ms: Millis,
+        max: u32,
+    ) -> Result<bool, AuditError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::notices(function)))
+            .key("sk", s(format!("{hour_ms:013}")))
+            .update_expression("ADD #count :one SET #ttl = :ttl")
+            .condition_expression("attribute_not_exists(#count) OR #count < :max")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(i64::from(max)))
+            // Kept two days: long enough to read, no longer.
+            .expression_attribute_values(":ttl", n(hour_ms / 1000 + 2 * 86_400))
+            .send()
+            .await;
+        self.claimed(result, &format!("counting a notice on {function}"))
+            .map(|c| c == Claim::Won)
     }
 
     /// Releases the lock if `incident_id` still holds it.

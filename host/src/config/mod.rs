@@ -364,6 +364,9 @@ pub struct RunConfig {
     /// An alarm event older than this is refused, whatever CloudWatch says
     /// of the alarm (a replay, or a queue stuck for that long).
     pub max_event_age_seconds: u64,
+    /// At most this many notices about one function in an hour; the rest
+    /// are recorded, not sent.
+    pub max_notices_per_function_hour: u32,
     /// The state machine whose running executions may call the Lambda
     /// stages (`arn:aws:states:…:stateMachine:autorepair-<env>`). Unset, the
     /// Lambda handler refuses every stage after parse.
@@ -404,6 +407,7 @@ impl Default for RunConfig {
             audit_ttl_days: 90,
             dry_run: false,
             max_event_age_seconds: 900,
+            max_notices_per_function_hour: 20,
             state_machine_arn: None,
         }
     }

@@ -50,6 +50,29 @@ pub async fn reconcile(
         plan,
         ..Reconciled::default()
     };
+    // A deletion needs the proof: autorepair's tag on the alarm, not only
+    // its description (a console copy of a managed alarm keeps that).
+    let candidates: Vec<String> = done
+        .plan
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            AlarmChange::Delete(a) => Some(a.name.clone()),
+            _ => None,
+        })
+        .collect();
+    if !candidates.is_empty() {
+        let owned = ports.alarms.owned(&candidates).await?;
+        done.plan.changes.retain(|c| match c {
+            AlarmChange::Delete(a) => owned.contains(&a.name),
+            _ => true,
+        });
+        for name in candidates.iter().filter(|n| !owned.contains(n)) {
+            done.plan.warnings.push(format!(
+                "alarm {name} carries autorepair's description but not its tag (a copy?): left alone"
+            ));
+        }
+    }
     if dry_run {
         return Ok(done);
     }

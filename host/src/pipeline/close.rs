@@ -50,6 +50,32 @@ pub(super) fn caught(error: &Value, max: usize) -> String {
     format!("{what}: {}", cause.chars().take(max).collect::<String>())
 }
 
+/// Whether one more notice about the run's function fits the hour's bound
+/// (`[run] max_notices_per_function_hour`). A count that cannot be kept
+/// does not silence a notice: better told twice than not at all.
+async fn within_notice_bound(ctx: &Context, run: &mut Run) -> bool {
+    let hour = ctx.clock.now_ms() / 3_600_000 * 3_600_000;
+    let max = ctx.config.run.max_notices_per_function_hour;
+    match ctx
+        .audit
+        .notice_slot(&run.incident.function_name, hour, max)
+        .await
+    {
+        Ok(true) => true,
+        Ok(false) => {
+            tracing::warn!(function = %run.incident.function_name, max, "notice not sent: the function's hourly bound is reached");
+            run.notification_id = Some(format!(
+                "not sent: {max} notices about this function this hour already"
+            ));
+            false
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the notice bound could not be counted; notifying anyway");
+            true
+        }
+    }
+}
+
 /// Releases the function's lock, unless this incident never held it
 /// (skipped); a lock left behind expires by itself.
 pub(super) async fn release(ctx: &Context, run: &Run) {
@@ -88,7 +114,9 @@ pub(super) async fn finish(ctx: &Context, run: &mut Run) {
     }
     run.finished_ms = Some(ctx.clock.now_ms());
     run.fit(MAX_DOCUMENT_BYTES);
-    if let Some(notifier) = &ctx.notifier {
+    if let Some(notifier) = &ctx.notifier
+        && within_notice_bound(ctx, run).await
+    {
         let (subject, text) = notify::notice(run);
         match notifier
             .publish(&subject, &text, &notify::machine_record(run))

@@ -1199,3 +1199,37 @@ async fn a_forged_alarm_event_changes_nothing() {
     let real = w.run("target").await;
     assert_eq!(real.status, Status::Repaired, "{real:#?}");
 }
+
+/// An alarm flapping (or events sent in a loop) puts at most
+/// `max_notices_per_function_hour` notices about one function in front of
+/// people; the rest are recorded as not sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_about_one_function_are_bounded_per_hour() {
+    let w = World::with(|c| c.run.max_notices_per_function_hour = 2);
+    w.oom("flappy");
+    let mut runs = Vec::new();
+    for i in 0..4 {
+        let state = if i % 2 == 0 {
+            "OK"
+        } else {
+            "INSUFFICIENT_DATA"
+        };
+        runs.push(
+            w.run_event(&alarm_event("flappy-errors", "flappy", None, state, T0 + i))
+                .await,
+        );
+    }
+    assert_eq!(w.notifier.sent.lock().unwrap().len(), 2);
+    let last = runs
+        .last()
+        .unwrap()
+        .notification_id
+        .as_deref()
+        .unwrap_or_default();
+    assert!(last.starts_with("not sent"), "{last}");
+    // Another function is not held back by this one's flapping.
+    w.oom("steady");
+    w.run_event(&alarm_event("steady-errors", "steady", None, "OK", T0))
+        .await;
+    assert_eq!(w.notifier.sent.lock().unwrap().len(), 3);
+}

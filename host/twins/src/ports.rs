@@ -504,6 +504,8 @@ pub struct MemoryAudit {
     /// (operation, calls that succeed before it fails, calls that fail then).
     failing: Mutex<Vec<(AuditOp, usize, usize)>>,
     calls: Mutex<HashMap<AuditOp, usize>>,
+    /// Notices counted, by (function, hour).
+    notices: Mutex<HashMap<(String, Millis), u32>>,
 }
 
 impl MemoryAudit {
@@ -773,6 +775,21 @@ impl AuditStore for MemoryAudit {
             .map(|r| r.document.clone())
             .collect())
     }
+
+    async fn notice_slot(
+        &self,
+        function: &str,
+        hour_ms: Millis,
+        max: u32,
+    ) -> Result<bool, AuditError> {
+        let mut notices = self.notices.lock().unwrap();
+        let count = notices.entry((function.to_owned(), hour_ms)).or_default();
+        if *count >= max {
+            return Ok(false);
+        }
+        *count += 1;
+        Ok(true)
+    }
 }
 
 /// A notifier that keeps every notice: (subject, text, record JSON).
@@ -922,6 +939,9 @@ pub struct MemoryAlarms {
     pub alarms: Mutex<BTreeMap<String, autorepair_core::model::AlarmSpec>>,
     /// Alarms someone made by hand, by name.
     pub hand_made: Mutex<Vec<String>>,
+    /// Alarms among `alarms` without autorepair's tag: copies made in the
+    /// console, which keep the description but not the tags.
+    pub untagged: Mutex<Vec<String>>,
 }
 
 #[async_trait]
@@ -959,6 +979,19 @@ impl autorepair_core::ports::AlarmStore for MemoryAlarms {
             .unwrap()
             .insert(alarm.name.clone(), alarm.clone());
         Ok(())
+    }
+
+    async fn owned(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<String>, autorepair_core::ports::FleetError> {
+        let alarms = self.alarms.lock().unwrap();
+        let untagged = self.untagged.lock().unwrap();
+        Ok(names
+            .iter()
+            .filter(|n| alarms.contains_key(*n) && !untagged.contains(n))
+            .cloned()
+            .collect())
     }
 
     async fn delete(&self, names: &[String]) -> Result<(), autorepair_core::ports::FleetError> {

@@ -1211,6 +1211,14 @@ impl autorepair::ports::AuditStore for BranchRendezvous {
     async fn records(&self) -> Result<Vec<String>, autorepair::ports::AuditError> {
         self.inner.records().await
     }
+    async fn notice_slot(
+        &self,
+        function: &str,
+        hour: i64,
+        max: u32,
+    ) -> Result<bool, autorepair::ports::AuditError> {
+        self.inner.notice_slot(function, hour, max).await
+    }
 }
 
 /// The Rules and AI branches commit their findings at the same moment on

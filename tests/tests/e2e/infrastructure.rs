@@ -777,3 +777,22 @@ fn the_reading_role_cannot_change_a_function() {
         }
     }
 }
+
+/// Each host function has concurrency of its own (a flood cannot starve the
+/// account, nor the account autorepair), and the sweep's fan-out always
+/// leaves the acting function room for incidents.
+#[test]
+fn the_hosts_have_reserved_concurrency_the_sweep_cannot_exhaust() {
+    let template = template();
+    assert_eq!(
+        template["Globals"]["Function"]["ReservedConcurrentExecutions"]["Ref"],
+        "HostConcurrency"
+    );
+    let parameters = &template["Parameters"];
+    let sweep_max = parameters["SweepConcurrency"]["MaxValue"].as_u64().unwrap();
+    let host_min = parameters["HostConcurrency"]["MinValue"].as_u64().unwrap();
+    assert!(
+        sweep_max + 10 <= host_min,
+        "a full sweep ({sweep_max}) must leave the acting host ({host_min}) room for incidents"
+    );
+}

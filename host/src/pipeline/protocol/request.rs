@@ -194,7 +194,7 @@ pub struct StageReply {
 }
 
 impl StageReply {
-    pub(super) fn of(run: &Run, version: u64, claimed: bool) -> StageReply {
+    pub(crate) fn of(run: &Run, version: u64, claimed: bool) -> StageReply {
         StageReply {
             incident: run.incident.id.clone(),
             version,

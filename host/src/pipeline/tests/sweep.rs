@@ -268,6 +268,42 @@ async fn onboarding_reconciles_over_the_ports() {
         .unwrap();
     assert_eq!(done.plan.count(), (0, 0, 3));
     assert!(f.alarms.alarms.lock().unwrap().is_empty());
+
+    // A console copy of a managed alarm keeps its description, not its tag:
+    // when its function opts out, onboarding's own alarms go, the copy stays.
+    w.function("copied", 512, Behaviour::Throttled, true);
+    crate::fleet::onboard::reconcile(&f.ports, &w.ctx.config, false, None)
+        .await
+        .unwrap();
+    let original = f
+        .alarms
+        .alarms
+        .lock()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let copy = format!("{original}-copy");
+    let spec = f.alarms.alarms.lock().unwrap()[&original].clone();
+    f.alarms.alarms.lock().unwrap().insert(
+        copy.clone(),
+        crate::model::AlarmSpec {
+            name: copy.clone(),
+            ..spec
+        },
+    );
+    f.alarms.untagged.lock().unwrap().push(copy.clone());
+    w.lambda.opt_out("copied");
+    let done = crate::fleet::onboard::reconcile(&f.ports, &w.ctx.config, false, None)
+        .await
+        .unwrap();
+    assert_eq!(done.plan.count(), (0, 0, 3), "{:?}", done.plan);
+    assert!(done.plan.warnings.iter().any(|w| w.contains(&copy)));
+    assert_eq!(
+        f.alarms.alarms.lock().unwrap().keys().collect::<Vec<_>>(),
+        [&copy]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
