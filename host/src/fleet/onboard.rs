@@ -52,15 +52,7 @@ pub async fn reconcile(
     };
     // A deletion needs the proof: autorepair's tag on the alarm, not only
     // its description (a console copy of a managed alarm keeps that).
-    let candidates: Vec<String> = done
-        .plan
-        .changes
-        .iter()
-        .filter_map(|c| match c {
-            AlarmChange::Delete(a) => Some(a.name.clone()),
-            _ => None,
-        })
-        .collect();
+    let candidates = deletions(&done.plan);
     if !candidates.is_empty() {
         let owned = ports.alarms.owned(&candidates).await?;
         done.plan.changes.retain(|c| match c {
@@ -96,15 +88,7 @@ pub async fn reconcile(
         .buffered(WRITES)
         .collect()
         .await;
-    let deletes: Vec<String> = done
-        .plan
-        .changes
-        .iter()
-        .filter_map(|c| match c {
-            AlarmChange::Delete(a) => Some(a.name.clone()),
-            _ => None,
-        })
-        .collect();
+    let deletes = deletions(&done.plan);
     for result in results {
         match result {
             None => done.left += 1,
@@ -123,4 +107,15 @@ pub async fn reconcile(
         }
     }
     Ok(done)
+}
+
+/// The names of the alarms `plan` deletes.
+fn deletions(plan: &Plan) -> Vec<String> {
+    plan.changes
+        .iter()
+        .filter_map(|c| match c {
+            AlarmChange::Delete(a) => Some(a.name.clone()),
+            _ => None,
+        })
+        .collect()
 }

@@ -373,6 +373,16 @@ async fn the_same_event_ten_times_at_once_changes_the_function_once() {
     assert_eq!(w.memory_mb().await.unwrap(), 384);
 }
 
+/// Two alarm events run at once, each through the whole loop.
+async fn race(env: &Env, a: serde_json::Value, b: serde_json::Value) -> (Run, Run) {
+    let (ctx_a, ctx_b) = (env.ctx.clone(), env.ctx.clone());
+    let (ra, rb) = tokio::join!(
+        tokio::spawn(async move { pipeline::run(&ctx_a, &a, options(false)).await.unwrap() }),
+        tokio::spawn(async move { pipeline::run(&ctx_b, &b, options(false)).await.unwrap() }),
+    );
+    (ra.unwrap(), rb.unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_alarms_on_one_function_at_once_change_it_once() {
     let env = env().await;
@@ -388,12 +398,7 @@ async fn two_alarms_on_one_function_at_once_change_it_once() {
         &alarm_event("orders-twice-duration", "orders-twice", None, "ALARM", now),
     )
     .await;
-    let (ctx_a, ctx_b) = (env.ctx.clone(), env.ctx.clone());
-    let (ra, rb) = tokio::join!(
-        tokio::spawn(async move { pipeline::run(&ctx_a, &a, options(false)).await.unwrap() }),
-        tokio::spawn(async move { pipeline::run(&ctx_b, &b, options(false)).await.unwrap() }),
-    );
-    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    let (ra, rb) = race(&env, a, b).await;
     assert_ne!(ra.incident.id, rb.incident.id);
     let changes = [&ra, &rb].iter().filter(|r| r.change.is_some()).count();
     assert_eq!(changes, 1, "{:?} / {:?}", ra.status, rb.status);
@@ -1326,12 +1331,7 @@ async fn name_and_arn_of_one_function_race_and_one_step_goes_through() {
         &alarm_event("orders-named-by-arn", &arn, None, "ALARM", now),
     )
     .await;
-    let (ctx_a, ctx_b) = (env.ctx.clone(), env.ctx.clone());
-    let (ra, rb) = tokio::join!(
-        tokio::spawn(async move { pipeline::run(&ctx_a, &a, options(false)).await.unwrap() }),
-        tokio::spawn(async move { pipeline::run(&ctx_b, &b, options(false)).await.unwrap() }),
-    );
-    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    let (ra, rb) = race(&env, a, b).await;
     assert_eq!(ra.incident.function_name, rb.incident.function_name);
     let changes = [&ra, &rb].iter().filter(|r| r.change.is_some()).count();
     assert_eq!(changes, 1, "{:?} / {:?}", ra.status, rb.status);
