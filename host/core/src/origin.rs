@@ -72,6 +72,17 @@ pub enum Unverified {
         /// When it entered it.
         since: String,
     },
+    /// The alarm is not named with this deployment's prefix: another
+    /// deployment's, or a hand-made one outside the naming.
+    #[error(
+        "alarm {alarm:?} is not named with this deployment's prefix {prefix:?}: not ours to act on"
+    )]
+    NotOurs {
+        /// The alarm's name.
+        alarm: String,
+        /// The deployment's prefix.
+        prefix: String,
+    },
     /// CloudWatch could not be asked: nothing is taken on the payload's word.
     #[error("the alarm could not be checked with CloudWatch ({0})")]
     Unreadable(String),

@@ -367,6 +367,10 @@ pub struct RunConfig {
     /// At most this many notices about one function in an hour; the rest
     /// are recorded, not sent.
     pub max_notices_per_function_hour: u32,
+    /// Act only on alarms named with `[fleet] alarm_prefix` (the stack sets
+    /// it, with a prefix of its own environment's): two deployments in one
+    /// account never act on each other's alarms.
+    pub own_alarms_only: bool,
     /// The state machine whose running executions may call the Lambda
     /// stages (`arn:aws:states:…:stateMachine:autorepair-<env>`). Unset, the
     /// Lambda handler refuses every stage after parse.
@@ -408,6 +412,7 @@ impl Default for RunConfig {
             dry_run: false,
             max_event_age_seconds: 900,
             max_notices_per_function_hour: 20,
+            own_alarms_only: false,
             state_machine_arn: None,
         }
     }

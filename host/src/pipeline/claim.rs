@@ -95,6 +95,13 @@ async fn verified(ctx: &Context, incident: &Incident) -> Result<(), Unverified> 
     let max_age_ms = i64::try_from(ctx.config.run.max_event_age_seconds.saturating_mul(1000))
         .unwrap_or(i64::MAX);
     origin::check_age(incident, ctx.clock.now_ms(), max_age_ms)?;
+    let prefix = &ctx.config.fleet.alarm_prefix;
+    if ctx.config.run.own_alarms_only && !incident.alarm_name.starts_with(prefix.as_str()) {
+        return Err(Unverified::NotOurs {
+            alarm: incident.alarm_name.clone(),
+            prefix: prefix.clone(),
+        });
+    }
     let unreadable = |e: crate::ports::FleetError| Unverified::Unreadable(e.to_string());
     let alarm = ctx
         .alarms

@@ -1233,3 +1233,32 @@ async fn notices_about_one_function_are_bounded_per_hour() {
         .await;
     assert_eq!(w.notifier.sent.lock().unwrap().len(), 3);
 }
+
+/// Two deployments in one account: each acts only on alarms named with its
+/// own prefix, even a real alarm of the other's sent its way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_acts_only_on_its_own_alarms() {
+    use crate::incident::IncidentError;
+    use crate::origin::Unverified;
+    let w = World::with(|c| {
+        c.run.own_alarms_only = true;
+        c.fleet.alarm_prefix = "autorepair-prod-".into();
+    });
+    w.oom("shared");
+    let theirs = alarm_event("autorepair-dev-shared-errors", "shared", None, "ALARM", T0);
+    w.alarms.raise(&theirs);
+    assert!(matches!(
+        parse(&w.ctx, &theirs, w.options(), None).await,
+        Err(IncidentError::Unverified(Unverified::NotOurs { .. }))
+    ));
+    let ours = w
+        .run_event(&alarm_event(
+            "autorepair-prod-shared-errors",
+            "shared",
+            None,
+            "ALARM",
+            T0,
+        ))
+        .await;
+    assert_eq!(ours.status, Status::Repaired, "{ours:#?}");
+}

@@ -335,6 +335,12 @@ fn the_watchers_alarms_reach_the_topic_and_never_the_workflow() {
     let prefix = template["Parameters"]["AlarmNamePrefix"]["Default"]
         .as_str()
         .unwrap();
+    assert_eq!(
+        template["Resources"]["AlarmRule"]["Properties"]["EventPattern"]["detail"]["alarmName"][0]
+            ["prefix"]["Fn::Sub"],
+        "${AlarmNamePrefix}${Environment}-",
+        "the rule forwards this environment's alarms only"
+    );
     let alarms: Vec<(&String, &Value)> = template["Resources"]
         .as_object()
         .unwrap()
@@ -441,7 +447,12 @@ fn the_config_the_template_writes_is_valid() {
     assert_eq!(config.ai.model_id, default("ModelId"));
     assert!(default("ModelId").ends_with(&default("FoundationModelId")));
     assert_eq!(config.run.dry_run.to_string(), default("DryRun"));
-    assert_eq!(config.fleet.alarm_prefix, default("AlarmNamePrefix"));
+    // The environment's own prefix: two stacks never act on each other's alarms.
+    assert_eq!(
+        config.fleet.alarm_prefix,
+        format!("{}{}-", default("AlarmNamePrefix"), default("Environment"))
+    );
+    assert!(config.run.own_alarms_only);
     assert_eq!(config.fleet.sweep_bucket, "SweepBucket");
     assert_eq!(
         config.approval.required.to_string(),
