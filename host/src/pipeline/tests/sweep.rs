@@ -373,3 +373,27 @@ async fn approval_mode_covers_a_sweeps_downsizing_and_a_downsizing_never_blocks_
         (None, 0)
     );
 }
+
+/// An incident and a sweep's downsizing at once on one function: one lock,
+/// one history — never two changes, and the lock is free after both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_and_a_sweep_racing_change_a_function_once_at_most() {
+    for _ in 0..20 {
+        let w = World::new();
+        let f = fleet(&w);
+        oversized(&w, "contested");
+        w.lambda.tag("contested", "autorepair:downsize", "apply");
+        let (swept, run) = tokio::join!(swept(&w, &f, "contested"), w.run("contested"));
+        let changes = w.audit.changes().len();
+        assert!(
+            changes <= 1,
+            "{changes} changes: {swept:?} / {:?}",
+            run.status
+        );
+        assert_eq!(
+            usize::from(swept.applied) + usize::from(run.change.is_some()),
+            changes
+        );
+        assert_eq!(w.audit.lock_holder("contested"), None);
+    }
+}
