@@ -189,13 +189,13 @@ mod tests {
 
     /// The audit table's floors, in memory; `broken` fails every read.
     #[derive(Default)]
-    struct Floors {
+    struct TableFloors {
         versions: Mutex<BTreeMap<String, String>>,
         broken: bool,
     }
 
     #[async_trait::async_trait]
-    impl RuleFloors for Floors {
+    impl RuleFloors for TableFloors {
         async fn floor(&self, rule: &str) -> Result<Option<String>, FleetError> {
             if self.broken {
                 return Err(FleetError {
@@ -264,8 +264,8 @@ mod tests {
     async fn a_signed_rule_never_loads_below_the_version_the_host_accepted() {
         let dir = tempfile::tempdir().unwrap();
         let (config, version) = signed_oom(dir.path(), None);
-        let floors = Arc::new(Floors::default());
-        let load = |floors: Arc<Floors>, config: Config| async move {
+        let floors = Arc::new(TableFloors::default());
+        let load = |floors: Arc<TableFloors>, config: Config| async move {
             load_rules(&config, None, Some(floors as Arc<dyn RuleFloors>), None)
                 .await
                 .unwrap()
@@ -288,16 +288,16 @@ mod tests {
         assert!(refused(&rules).is_some_and(|why| why.contains("downgrade")));
         assert!(rules.signed_versions().is_empty());
         // Floors that cannot be read: no signed rule loads (fail closed).
-        let broken = Arc::new(Floors {
+        let broken = Arc::new(TableFloors {
             broken: true,
-            ..Floors::default()
+            ..TableFloors::default()
         });
         let rules = load(broken, config.clone()).await;
         assert!(refused(&rules).is_some_and(|why| why.contains("floor could not be read")));
         // Signed as another version than the component says it is.
         let dir = tempfile::tempdir().unwrap();
         let (lying, _) = signed_oom(dir.path(), Some("100.0.0"));
-        let rules = load(Arc::new(Floors::default()), lying).await;
+        let rules = load(Arc::new(TableFloors::default()), lying).await;
         assert!(
             refused(&rules).is_some_and(|why| why.contains("but the component is")),
             "{:?}",
