@@ -61,9 +61,9 @@ impl Answer {
 pub enum Answered {
     /// The change is approved or rejected: the workflow may go on.
     Decided,
-    /// An approval is recorded; `needed` more distinct approvers must
-    /// approve before anything changes.
-    Partial { needed: u32 },
+    /// An approval is recorded; more distinct approvers must approve
+    /// before anything changes.
+    Partial,
 }
 
 /// Keeps the workflow's task token on the record, holds the function's lock
@@ -232,9 +232,7 @@ pub fn answer(
     if answer.approve {
         let given = u32::try_from(approval.approvals.len()).unwrap_or(u32::MAX);
         if given < policy.min_approvals {
-            return Ok(Answered::Partial {
-                needed: policy.min_approvals - given,
-            });
+            return Ok(Answered::Partial);
         }
         approval.state = ApprovalState::Approved;
     } else {

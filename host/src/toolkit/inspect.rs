@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::digest::sha256_hex;
-use crate::rules::{Compiler, INTERFACE_VERSION, RULE_INTERFACE, RuleInfo};
+use crate::rules::{Compiler, INTERFACE_VERSION, RuleInfo};
 
 /// Interfaces a rule may import. The host links every one of them, the WASI
 /// ones to an empty context: no args, env, files, preopens, clock-free
@@ -87,10 +87,10 @@ pub fn inspect(compiler: &Compiler, bytes: &[u8], label: &str) -> Inspection {
     };
     let engine = compiler.sandbox().engine();
     let ty = component.component_type();
+    // The one reading of a rule's interface export, as loading makes it:
+    // what `rule sign` signs is what the loader compares.
+    inspection.exports_rule = crate::rules::rule_export(&component, engine);
     for (name, _) in ty.exports(engine) {
-        if name.starts_with(RULE_INTERFACE) {
-            inspection.exports_rule = Some(name.to_owned());
-        }
         inspection.exports.push(name.to_owned());
     }
     for (name, _) in ty.imports(engine) {

@@ -99,13 +99,16 @@ impl ProtocolError {
 /// that claimed the incident. Only then is a `step_error` (Step Functions'
 /// Catch) believed.
 pub async fn stage(ctx: &Context, request: StageRequest) -> Result<StageReply, ProtocolError> {
-    let (incident, execution) = request.caller();
-    bound(ctx, incident, execution).await?;
+    // Checked where each path has loaded the record (one read, not two).
+    let caller = request.caller().1.map(str::to_owned);
+    let caller = caller.as_deref();
     let options = Options::from_config(&ctx.config);
     let mut caught = None;
     let mut answer = None;
     let (name, incident, version) = match request {
         StageRequest::Parse { event, execution } => {
+            // Parse: the caller claims the incident now.
+            bound(ctx, None, caller, caller).await?;
             return parse_stage(ctx, &event, options, execution).await;
         }
         StageRequest::Record {
@@ -113,7 +116,7 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<StageReply, P
             version,
             step_error,
             ..
-        } => return record_stage(ctx, &incident, version, step_error).await,
+        } => return record_stage(ctx, &incident, version, step_error, caller).await,
         StageRequest::Rules {
             incident, version, ..
         } => (Stage::Rules, incident, version),
@@ -134,7 +137,7 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<StageReply, P
             version,
             token,
             ..
-        } => return await_approval_stage(ctx, &incident, version, token).await,
+        } => return await_approval_stage(ctx, &incident, version, token, caller).await,
         StageRequest::Approve {
             incident,
             version,
@@ -167,6 +170,7 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<StageReply, P
         }
     };
     let (mut run, stored) = load(&*ctx.audit, &incident).await?;
+    bound(ctx, Some(&incident), run.claimed_by.as_deref(), caller).await?;
     // Undoing an unjudged change may follow execute directly.
     let unverified = name == Stage::Rollback && caught.is_some();
     if next(name, unverified, version, &stored.stages).map_err(ProtocolError::order(&incident))?
@@ -224,12 +228,14 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<StageReply, P
 }
 
 /// The caller of a stage: a running execution of our state machine (Step
-/// Functions asked), and after parse the execution that claimed `incident`.
-/// Without a state machine configured, parse alone is served (its event is
-/// checked against CloudWatch) and nothing after it.
+/// Functions asked), and after parse the execution that claimed `incident`
+/// (`claimed_by`, as the record says). Without a state machine configured,
+/// parse alone is served (its event is checked against CloudWatch) and
+/// nothing after it.
 async fn bound(
     ctx: &Context,
     incident: Option<&str>,
+    claimed_by: Option<&str>,
     execution: Option<&str>,
 ) -> Result<(), ProtocolError> {
     let unbound = |source| ProtocolError::Unbound {
@@ -242,23 +248,16 @@ async fn bound(
             Some(_) => Err(unbound(Unbound::NoStateMachine)),
         };
     };
-    let claimed_by = match incident {
-        Some(id) => load(&*ctx.audit, id).await?.0.claimed_by,
-        // Parse: the caller claims it now.
-        None => execution.map(str::to_owned),
-    };
     let execution = execution.ok_or_else(|| unbound(Unbound::NoExecution))?;
     let record = ctx
         .executions
         .execution(execution)
         .await
         .map_err(|e| unbound(Unbound::Unreadable(e.to_string())))?;
-    crate::origin::check_execution(execution, claimed_by.as_deref(), record.as_ref(), ours).map_err(
-        |source| {
-            tracing::warn!(%source, "stage call refused");
-            unbound(source)
-        },
-    )
+    crate::origin::check_execution(execution, claimed_by, record.as_ref(), ours).map_err(|source| {
+        tracing::warn!(%source, "stage call refused");
+        unbound(source)
+    })
 }
 
 /// Parse claims the incident and commits version 1; a retried parse of the
@@ -417,8 +416,10 @@ async fn record_stage(
     incident: &str,
     version: u64,
     step_error: Option<Value>,
+    caller: Option<&str>,
 ) -> Result<StageReply, ProtocolError> {
     let (mut run, stored) = load(&*ctx.audit, incident).await?;
+    bound(ctx, Some(incident), run.claimed_by.as_deref(), caller).await?;
     next(Stage::Record, false, version, &stored.stages).map_err(ProtocolError::order(incident))?;
     // Recorded already (a retried task): the record stands, and nobody is
     // told twice.
@@ -441,8 +442,10 @@ async fn await_approval_stage(
     incident: &str,
     version: u64,
     token: String,
+    caller: Option<&str>,
 ) -> Result<StageReply, ProtocolError> {
     let (mut run, stored) = load(&*ctx.audit, incident).await?;
+    bound(ctx, Some(incident), run.claimed_by.as_deref(), caller).await?;
     let now = ctx.clock.now_ms();
     if next(Stage::AwaitApproval, false, version, &stored.stages)
         .map_err(ProtocolError::order(incident))?
@@ -519,7 +522,7 @@ pub async fn answer_approval(
         })?;
     let answered = approval::answer(&mut run, answer, now_ms, policy)?;
     let document = approval::document(&run);
-    if let approval::Answered::Partial { .. } = answered {
+    if answered == approval::Answered::Partial {
         // Recorded without a stage: the wait goes on for the others.
         return match audit
             .update_at(incident, stored.version, run.status, &document, now_ms)
