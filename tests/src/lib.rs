@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod converse;
 pub mod faults;
+pub mod functions;
 pub mod http;
 pub mod local_lambda;
 pub mod moto;

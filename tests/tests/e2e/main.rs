@@ -5,6 +5,7 @@ mod ai;
 mod cli_run;
 mod closed_loop;
 mod diagnose_fixtures;
+mod execution_environment;
 mod fleet;
 mod infrastructure;
 mod replay;
