@@ -171,6 +171,7 @@ pub fn machine_record(run: &Run) -> String {
         "dry_run": run.dry_run,
         "mode": run.mode,
         "decision": decision,
+        "steps": run.steps.iter().map(|s| &s.change).collect::<Vec<_>>(),
         "change": run.change,
         "verification": run.verification,
         "rollback": run.rollback,
@@ -192,7 +193,10 @@ pub fn notice(run: &Run) -> (String, String) {
     let subject = match (run.status, &run.change) {
         (Status::Repaired, Some(c)) => format!(
             "autorepair: {f} repaired, memory {} -> {} MB",
-            c.previous_memory_mb, c.new_memory_mb
+            run.steps
+                .first()
+                .map_or(c.previous_memory_mb, |s| s.change.previous_memory_mb),
+            c.new_memory_mb
         ),
         (Status::RolledBack, Some(c)) => format!(
             "autorepair: {f} change rolled back to {} MB",
@@ -246,14 +250,32 @@ pub fn run_story(run: &Run) -> String {
         let _ = write!(out, "Decision (merge mode {}): ", run.mode);
         out.push_str(&decision(d));
     }
+    for (n, step) in run.steps.iter().enumerate() {
+        let (c, v) = (&step.change, &step.verification);
+        let _ = writeln!(
+            out,
+            "Step {}: memory {} MB → {} MB, {}: {} invocations still out of memory at {} MB",
+            n + 1,
+            c.previous_memory_mb,
+            c.new_memory_mb,
+            v.verdict,
+            v.after.out_of_memory,
+            c.new_memory_mb
+        );
+    }
     if let Some(c) = &run.change {
+        let label = if run.steps.is_empty() {
+            "Change".to_owned()
+        } else {
+            format!("Step {}", run.steps.len() + 1)
+        };
         let via = match (&c.alias, &c.published_version) {
             (Some(a), Some(v)) => format!(" (published version {v}, alias {a} moved)"),
             _ => String::new(),
         };
         let _ = writeln!(
             out,
-            "Change: memory {} MB → {} MB{via}",
+            "{label}: memory {} MB → {} MB{via}",
             c.previous_memory_mb, c.new_memory_mb
         );
     }

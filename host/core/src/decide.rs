@@ -32,6 +32,10 @@ pub struct Policy {
     pub cooldown_minutes: u32,
     /// At most this many changes per function in 24 hours.
     pub max_changes_per_day: u32,
+    /// At most this many memory steps per incident: when a step helped but
+    /// out-of-memory failures remain at the new size, another step is taken
+    /// (each verified on its own) until this many were made.
+    pub max_steps_per_incident: u32,
     /// Only functions carrying this tag with this value are repaired.
     pub opt_in_tag_key: String,
     /// The value the opt-in tag must have.
@@ -47,6 +51,7 @@ impl Default for Policy {
             max_step_mb: 2048,
             cooldown_minutes: 60,
             max_changes_per_day: 3,
+            max_steps_per_incident: 3,
             opt_in_tag_key: "autorepair".into(),
             opt_in_tag_value: "enabled".into(),
         }
@@ -80,6 +85,9 @@ impl Policy {
                 "policy.max_step_ratio = {} must be a number above 1",
                 self.max_step_ratio
             ));
+        }
+        if self.max_steps_per_incident == 0 {
+            problems.push("policy.max_steps_per_incident must be at least 1".into());
         }
         if self.max_step_mb == 0 {
             problems.push("policy.max_step_mb must be above 0".into());
@@ -327,7 +335,8 @@ pub fn decide(situation: &Situation<'_>, policy: &Policy, mode: MergeMode) -> De
         }
         Proposal::Memory { target_mb, by } => {
             reasons.push(format!("{target_mb} MB recommended by {}", by.join(", ")));
-            match guard(current, target_mb, situation, policy, &mut reasons) {
+            let (history, now) = (situation.history, situation.now_ms);
+            match guard(current, target_mb, history, now, policy, &mut reasons) {
                 // After an out of memory the need is unknown: a step the
                 // limits cut below a quarter more would most likely fail again.
                 Some(target)
@@ -504,11 +513,12 @@ pub fn rate_limited(history: History, now_ms: Millis, policy: &Policy) -> Option
 fn guard(
     current: u32,
     wanted: u32,
-    situation: &Situation<'_>,
+    history: History,
+    now_ms: Millis,
     policy: &Policy,
     reasons: &mut Vec<String>,
 ) -> Option<u32> {
-    if let Some(refused) = rate_limited(situation.history, situation.now_ms, policy) {
+    if let Some(refused) = rate_limited(history, now_ms, policy) {
         reasons.push(refused);
         return None;
     }
@@ -545,6 +555,109 @@ fn guard(
     }
     reasons.push(format!("set memory {current} MB → {target} MB"));
     Some(target)
+}
+
+/// One memory step an incident made: from and to (MB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    /// The memory before the step.
+    pub from_mb: u32,
+    /// The memory the step set.
+    pub to_mb: u32,
+}
+
+/// What the guard knows when a step helped, yet invocations still ran out
+/// of memory at the new size.
+#[derive(Debug, Clone, Copy)]
+pub struct Converging<'a> {
+    /// The function as read now (its memory: the last step's target).
+    pub function: &'a FunctionInfo,
+    /// Every step this incident made, in order, the last one included.
+    pub steps: &'a [Step],
+    /// Invocations that ran out of memory at the current size since the last step.
+    pub out_of_memory: usize,
+    /// Other incidents' changes (this incident's own steps are in `steps`).
+    pub history: History,
+    /// The time the decision is made at (ms since the Unix epoch).
+    pub now_ms: Millis,
+}
+
+/// Another step after one that helped but left out-of-memory failures: the
+/// last step's ratio again (at least a quarter more), under the whole guard.
+/// The incident's own steps are exempt from the cooldown (each was verified
+/// before the next) but count towards the daily cap; at most
+/// [`Policy::max_steps_per_incident`] steps. Anything but `set_memory` keeps
+/// the memory that helped and hands the rest to a person.
+pub fn step_again(c: &Converging<'_>, policy: &Policy) -> Decision {
+    let current = c.function.memory_mb;
+    let taken = c.steps.len() as u32;
+    let mut reasons = vec![format!(
+        "step {taken} ({}) helped, yet {} invocations still ran out of memory at {current} MB",
+        describe_steps(c.steps),
+        c.out_of_memory
+    )];
+    let settle = |action, reasons| Decision {
+        action,
+        current_memory_mb: current,
+        target_memory_mb: None,
+        reasons,
+    };
+    if !policy.opts_in(&c.function.tags) {
+        reasons.push(format!(
+            "function is no longer opted in (tag {}={} missing): no further step",
+            policy.opt_in_tag_key, policy.opt_in_tag_value
+        ));
+        return settle(Action::Escalate, reasons);
+    }
+    if taken >= policy.max_steps_per_incident {
+        reasons.push(format!(
+            "{taken} steps taken, the most policy.max_steps_per_incident allows: the memory that helped is kept and a person should look"
+        ));
+        return settle(Action::Escalate, reasons);
+    }
+    let ratio = c
+        .steps
+        .last()
+        .filter(|s| s.from_mb > 0 && s.to_mb > s.from_mb)
+        .map_or(policy.max_step_ratio, |s| {
+            f64::from(s.to_mb) / f64::from(s.from_mb)
+        });
+    let least = smallest_oom_step(current);
+    let wanted = autorepair_lambda::memory::round_up_mb(f64::from(current) * ratio).max(least);
+    reasons.push(format!(
+        "the last step's ratio again (×{ratio:.2}): {wanted} MB"
+    ));
+    let history = History {
+        last_change_ms: c.history.last_change_ms,
+        changes_last_24h: c.history.changes_last_24h.saturating_add(taken),
+    };
+    match guard(current, wanted, history, c.now_ms, policy, &mut reasons) {
+        Some(target) if target >= least => Decision {
+            action: Action::SetMemory,
+            current_memory_mb: current,
+            target_memory_mb: Some(target),
+            reasons,
+        },
+        Some(target) => {
+            reasons.push(format!(
+                "the limits leave a step to {target} MB only (under {least} MB, a quarter more): too small to fix it; the memory that helped is kept"
+            ));
+            settle(Action::Escalate, reasons)
+        }
+        None => settle(Action::Escalate, reasons),
+    }
+}
+
+fn describe_steps(steps: &[Step]) -> String {
+    let mut text = String::new();
+    for (i, s) in steps.iter().enumerate() {
+        if i == 0 {
+            text.push_str(&s.from_mb.to_string());
+        }
+        text.push_str(&format!(" → {}", s.to_mb));
+    }
+    text.push_str(" MB");
+    text
 }
 
 /// What one merge mode, or one source on its own, would have decided.

@@ -98,6 +98,18 @@ pub struct Verification {
     pub extended: bool,
 }
 
+/// An earlier step of an incident that took more than one: its change and
+/// its verification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepTaken {
+    /// The decision that made the step.
+    pub decision: Decision,
+    /// The change the step made.
+    pub change: Change,
+    /// How it was judged (improved, with out-of-memory failures left).
+    pub verification: Verification,
+}
+
 /// The undo of a change that did not help.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rollback {
@@ -164,6 +176,11 @@ pub struct Run {
     /// Whether the change helped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
+    /// The steps before `change`, each verified improved, when one step was
+    /// not enough (out-of-memory failures remained) and another was taken;
+    /// `change` and `verification` are always the latest step's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepTaken>,
     /// The undo, when the change did not help.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<Rollback>,
@@ -305,6 +322,7 @@ impl Run {
             would_have: Vec::new(),
             change: None,
             verification: None,
+            steps: Vec::new(),
             rollback: None,
             failure: None,
             notification_id: None,

@@ -40,6 +40,15 @@ impl Health {
         }
     }
 
+    /// Out-of-memory failures over invocations, from 0 to 1; 0 with no invocations.
+    pub fn out_of_memory_rate(&self) -> f64 {
+        if self.invocations == 0 {
+            0.0
+        } else {
+            self.out_of_memory as f64 / self.invocations as f64
+        }
+    }
+
     /// Errors and timeouts over invocations, from 0 to 1; 0 with no invocations.
     pub fn failure_rate(&self) -> f64 {
         if self.invocations == 0 {
@@ -81,6 +90,9 @@ impl std::fmt::Display for Verdict {
 const IMPROVED_FACTOR: f64 = 0.5;
 const WORSE_FACTOR: f64 = 1.2;
 const WORSE_MARGIN: f64 = 0.01;
+/// A step that leaves at most this share of the out-of-memory failures
+/// (per invocation) helped, even when failures did not halve.
+const OOM_SHARE_KEPT: f64 = 2.0 / 3.0;
 /// For a proactive step (no failures before): peak memory must fall by this
 /// share, or p95 duration by this share.
 const PEAK_DROP: f64 = 0.05;
@@ -117,6 +129,14 @@ pub fn verdict(before: &Health, after: &Health, min_invocations: usize) -> (Verd
             Verdict::Improved
         } else if a <= b * IMPROVED_FACTOR {
             reasons.push("failures fell by at least half".into());
+            Verdict::Improved
+        } else if before.out_of_memory > 0
+            && a <= b
+            && after.out_of_memory_rate() <= before.out_of_memory_rate() * OOM_SHARE_KEPT
+        {
+            // Inputs of many sizes: each step up fixes the ones that now
+            // fit. Such a step helped, and the next one can finish the work.
+            reasons.push("out-of-memory failures fell by a third or more".into());
             Verdict::Improved
         } else {
             reasons.push("failures did not fall by half".into());
@@ -165,6 +185,23 @@ mod tests {
         let (v, _) = verdict(
             &health(100, 12, 12, 1.0, 900.0),
             &health(50, 6, 6, 1.0, 900.0),
+            5,
+        );
+        assert_eq!(v, Verdict::Unchanged);
+    }
+
+    #[test]
+    fn a_third_fewer_out_of_memory_failures_is_improved() {
+        let (v, reasons) = verdict(
+            &health(80, 60, 60, 1.0, 900.0),
+            &health(40, 20, 20, 1.0, 900.0),
+            5,
+        );
+        assert_eq!(v, Verdict::Improved, "{reasons:?}");
+        // A fifth fewer is noise.
+        let (v, _) = verdict(
+            &health(80, 60, 60, 1.0, 900.0),
+            &health(40, 24, 24, 1.0, 900.0),
             5,
         );
         assert_eq!(v, Verdict::Unchanged);

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::{Context, Run, Status, approval, escalate, fail, timed};
-use crate::decide::{self, Action, Decision, History, Situation};
+use crate::decide::{self, Action, Converging, Decision, History, Situation, Step};
 use crate::model::{FunctionInfo, RecordedChange};
 use crate::run::{Approval, ApprovalState};
 use crate::stage::Stage;
@@ -73,7 +73,28 @@ pub(super) async fn decide_on(
         .into_iter()
         .filter(|c| c.incident_id != run.incident.id)
         .collect();
-    Ok(decide_with(ctx, run, function, History::at(&others, now)))
+    let history = History::at(&others, now);
+    if let Some(last) = run.steps.last() {
+        // A further step of this incident: its own steps, not the findings
+        // (which asked for the first step), decide the next.
+        let steps: Vec<Step> = run
+            .steps
+            .iter()
+            .map(|s| Step {
+                from_mb: s.change.previous_memory_mb,
+                to_mb: s.change.new_memory_mb,
+            })
+            .collect();
+        let converging = Converging {
+            function,
+            steps: &steps,
+            out_of_memory: last.verification.after.out_of_memory,
+            history,
+            now_ms: now,
+        };
+        return Ok(decide::step_again(&converging, &ctx.config.policy));
+    }
+    Ok(decide_with(ctx, run, function, history))
 }
 
 fn decide_with(

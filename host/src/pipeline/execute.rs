@@ -259,6 +259,11 @@ async fn resume(ctx: &Context, run: &Run, fresh: &FunctionInfo) -> Resume {
     let Ok(stored) = serde_json::from_str::<Run>(&record.document) else {
         return Resume::Fresh;
     };
+    if stored.steps.len() != run.steps.len() {
+        // What is on record is an earlier step's, judged since: this step
+        // is a new one.
+        return Resume::Fresh;
+    }
     match record.status {
         Status::Changed => match stored.change {
             Some(change) => Resume::Changed(change),

@@ -126,7 +126,10 @@ pub async fn run(ctx: &Context, event: &Value, options: Options) -> Result<Run, 
             );
         }
         execute(ctx, &mut run).await;
-        if run.change.is_some() && !run.status.is_terminal() {
+        // Each step is verified; one that helped but left out-of-memory
+        // failures is followed by another (rollback makes it), up to the
+        // policy's steps per incident.
+        while run.change.is_some() && !run.status.is_terminal() {
             ctx.clock.sleep(options.verify_after).await;
             verify(ctx, &mut run).await;
             if run

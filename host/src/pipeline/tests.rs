@@ -249,6 +249,121 @@ async fn a_change_that_does_not_help_is_rolled_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_need_of_three_times_the_memory_converges_step_by_step_within_the_caps() {
+    let w = World::new();
+    // At 256 MB six inputs in eight run out of memory; 768 MB fits all.
+    w.function(
+        "growing",
+        256,
+        Behaviour::Varied {
+            need_mb: 768,
+            breaks_at_mb: None,
+        },
+        true,
+    );
+    let run = w.run("growing").await;
+    assert_eq!(run.status, Status::Repaired, "{run:#?}");
+    let memory = w.lambda.memory_mb("growing").unwrap();
+    assert!(memory >= 768, "{memory} MB");
+    let steps = run.steps.len() + 1;
+    assert!((2..=3).contains(&steps), "{steps} steps: {run:#?}");
+    // Every step is in the history and within the guard's step limits.
+    let mut from = 256;
+    for s in run
+        .steps
+        .iter()
+        .map(|s| &s.change)
+        .chain(run.change.as_ref())
+    {
+        assert_eq!(s.previous_memory_mb, from);
+        assert!(s.new_memory_mb <= from * 2, "×2 per step at most: {s:?}");
+        from = s.new_memory_mb;
+    }
+    for earlier in &run.steps {
+        assert_eq!(
+            earlier.verification.verdict,
+            crate::verify::Verdict::Improved
+        );
+        assert!(earlier.verification.after.out_of_memory > 0);
+    }
+    assert_eq!(w.audit.changes().len(), steps);
+    assert_eq!(
+        w.clock.slept().len(),
+        steps,
+        "one verification window per step"
+    );
+    let sent = w.notifier.sent.lock().unwrap();
+    assert_eq!(sent.len(), 1, "one notice for the incident");
+    for step in run
+        .steps
+        .iter()
+        .map(|s| &s.change)
+        .chain(run.change.as_ref())
+    {
+        let shown = format!("{} MB → {} MB", step.previous_memory_mb, step.new_memory_mb);
+        assert!(
+            sent[0].1.contains(&shown),
+            "the notice shows {shown}: {}",
+            sent[0].1
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_stop_at_the_daily_cap_and_keep_what_helped() {
+    let w = World::with(|c| c.policy.max_changes_per_day = 1);
+    w.function(
+        "capped",
+        256,
+        Behaviour::Varied {
+            need_mb: 768,
+            breaks_at_mb: None,
+        },
+        true,
+    );
+    let run = w.run("capped").await;
+    assert_eq!(run.status, Status::Escalated, "{run:#?}");
+    assert!(run.steps.is_empty());
+    let change = run.change.as_ref().expect("the step that helped");
+    assert_eq!(
+        w.lambda.memory_mb("capped"),
+        Some(change.new_memory_mb),
+        "kept"
+    );
+    let reasons = run.decision.as_ref().unwrap().reasons.join("\n");
+    assert!(reasons.contains("reach the cap of 1"), "{reasons}");
+    assert_eq!(w.audit.changes().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_that_makes_things_worse_is_rolled_back_to_the_step_that_helped() {
+    let w = World::new();
+    w.function(
+        "fragile",
+        256,
+        Behaviour::Varied {
+            need_mb: 768,
+            breaks_at_mb: Some(700),
+        },
+        true,
+    );
+    let run = w.run("fragile").await;
+    assert_eq!(run.status, Status::Escalated, "{run:#?}");
+    let helped = &run.steps.last().expect("earlier steps that helped").change;
+    let last = run.change.as_ref().unwrap();
+    assert_eq!(last.previous_memory_mb, helped.new_memory_mb);
+    assert!(last.new_memory_mb >= 700);
+    let verdict = run.verification.as_ref().unwrap().verdict;
+    assert_eq!(verdict, crate::verify::Verdict::Worse);
+    assert!(run.rollback.as_ref().unwrap().ok);
+    assert_eq!(
+        w.lambda.memory_mb("fragile"),
+        Some(helped.new_memory_mb),
+        "back to the step that helped"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_little_traffic_extends_the_window_once_then_is_inconclusive() {
     let w = World::new();
     w.lambda.add("quiet", 256, true);

@@ -10,6 +10,14 @@ use autorepair_core::model::Millis;
 pub enum Behaviour {
     /// Needs `need_mb`: with less, one invocation in four runs out of memory.
     NeedsMemory { need_mb: u32 },
+    /// Inputs of eight sizes, the largest needing `need_mb`: the invocations
+    /// whose input needs more than the memory run out of it, so each step up
+    /// fixes a share. At `breaks_at_mb` or more, the runtime crashes on every
+    /// invocation (a step that makes things worse).
+    Varied {
+        need_mb: u32,
+        breaks_at_mb: Option<u32>,
+    },
     /// Leaks: uses all the memory it has and fails, whatever its size.
     Leak,
     /// Healthy, but throttled by its concurrency limit.
@@ -98,6 +106,40 @@ pub fn invocation(behaviour: Behaviour, id: &str, memory: u32, n: u64) -> (Vec<S
                 vec![start, report(180.0 + (n % 7) as f64, used, None)],
                 false,
             )
+        }
+        Behaviour::Varied {
+            breaks_at_mb: Some(at),
+            ..
+        } if memory >= at => (
+            vec![
+                start,
+                format!(
+                    "RequestId: {id} Error: Runtime exited with error: exit status 134\nRuntime.ExitError"
+                ),
+                report(40.0, memory / 5, Some(("error", Some("Runtime.ExitError")))),
+            ],
+            true,
+        ),
+        Behaviour::Varied { need_mb, .. } => {
+            let needs = need_mb * ((n % 8) as u32 + 1) / 8;
+            if needs > memory {
+                (
+                    vec![
+                        start,
+                        format!(
+                            "RequestId: {id} Error: Runtime exited with error: signal: killed\nRuntime.ExitError"
+                        ),
+                        report(900.0, memory, Some(("error", Some("Runtime.OutOfMemory")))),
+                    ],
+                    true,
+                )
+            } else {
+                let used = needs.max(40).min(memory);
+                (
+                    vec![start, report(150.0 + (n % 7) as f64, used, None)],
+                    false,
+                )
+            }
         }
         Behaviour::Leak if n.is_multiple_of(3) => (
             vec![

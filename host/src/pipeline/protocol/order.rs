@@ -115,14 +115,24 @@ pub(crate) fn next(
                 };
             }
             let tail = |a: Stage, b: Stage| before.ends_with(&[a, b]);
-            let verifies = before.iter().filter(|s| **s == Verify).count();
+            // Verifications of the latest step: a step is made by execute,
+            // or by rollback when one step was not enough.
+            let verifies = before
+                .iter()
+                .rev()
+                .take_while(|s| !matches!(s, Execute | Rollback))
+                .filter(|s| **s == Verify)
+                .count();
             let allowed = match stage {
                 Decide => tail(Rules, Ai) || tail(Ai, Rules),
                 AwaitApproval => last == Some(Decide),
                 Approve => last == Some(AwaitApproval),
                 Execute => matches!(last, Some(Decide | Approve)),
-                Verify => last == Some(Execute) || (last == Some(Verify) && verifies == 1),
-                Rollback if unverified => matches!(last, Some(Execute | Verify)),
+                Verify => {
+                    matches!(last, Some(Execute | Rollback))
+                        || (last == Some(Verify) && verifies == 1)
+                }
+                Rollback if unverified => matches!(last, Some(Execute | Verify | Rollback)),
                 Rollback => last == Some(Verify),
                 _ => false,
             };

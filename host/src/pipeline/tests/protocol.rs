@@ -425,6 +425,81 @@ async fn a_crash_after_the_change_was_recorded_resumes_with_it() {
     assert_eq!(verified.verdict, "improved");
 }
 
+/// A function whose need is three times its memory, decided.
+async fn varied(w: &World, name: &str) -> StageReply {
+    w.function(
+        name,
+        256,
+        Behaviour::Varied {
+            need_mb: 768,
+            breaks_at_mb: None,
+        },
+        true,
+    );
+    decided(w, name).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workflow_steps_again_while_out_of_memory_failures_remain() {
+    let w = World::new();
+    let mut reply = send(&w, "execute", &varied(&w, "stepwise").await)
+        .await
+        .unwrap();
+    let mut rounds = 0;
+    // The workflow's loop: wait, verify, keep / roll back / step again.
+    while reply.status == Status::Started && reply.changed {
+        rounds += 1;
+        assert!(rounds <= 3, "at most policy.max_steps_per_incident steps");
+        w.clock.sleep(WINDOW).await;
+        let verified = send(&w, "verify", &reply).await.unwrap();
+        assert_eq!(verified.verdict, "improved");
+        reply = send(&w, "rollback", &verified).await.unwrap();
+        // Retried after its commit (a lost reply): nothing more happens.
+        assert_eq!(send(&w, "rollback", &verified).await.unwrap(), reply);
+    }
+    let recorded = send(&w, "record", &reply).await.unwrap();
+    assert_eq!(recorded.status, Status::Repaired, "{recorded:#?}");
+    assert!(rounds >= 2, "{rounds} rounds");
+    let run = stored(&w, &recorded.incident);
+    assert_eq!(run.steps.len() + 1, rounds);
+    assert_eq!(
+        w.lambda.memory_mb("stepwise"),
+        Some(run.change.unwrap().new_memory_mb)
+    );
+    assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), rounds);
+    assert_eq!(w.audit.changes().len(), rounds);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_in_the_middle_of_a_further_step_is_finished_not_repeated() {
+    let w = World::new();
+    let executed = send(&w, "execute", &varied(&w, "midstep").await)
+        .await
+        .unwrap();
+    w.clock.sleep(WINDOW).await;
+    let verified = send(&w, "verify", &executed).await.unwrap();
+    // The rollback stage makes the next step, then dies before recording
+    // it; Step Functions retries it.
+    w.audit.fail_after(AuditOp::Update, 1);
+    w.audit.fail_next(AuditOp::Commit);
+    assert!(send(&w, "rollback", &verified).await.is_err());
+    let retried = send(&w, "rollback", &verified).await.unwrap();
+    assert!(
+        retried.changed && retried.status == Status::Started,
+        "{retried:#?}"
+    );
+    assert_eq!(
+        w.lambda.calls(LambdaOp::UpdateMemory),
+        2,
+        "the step is not made twice"
+    );
+    let run = stored(&w, &retried.incident);
+    assert_eq!(run.steps.len(), 1);
+    let step = run.change.expect("the second step");
+    assert_eq!(step.previous_memory_mb, run.steps[0].change.new_memory_mb);
+    assert_eq!(w.lambda.memory_mb("midstep"), Some(step.new_memory_mb));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_execute_after_its_commit_changes_nothing_more() {
     let w = World::new();
@@ -555,7 +630,23 @@ fn only_the_workflows_order_is_taken() {
             Ok(Next::Done),
         ),
     ];
-    for (stage_name, version, stages, expected) in cases {
+    // A step that helped but left out-of-memory failures: rollback made the
+    // next step, which is verified (and extended once) and judged again.
+    let stepped = s(&[
+        "parse", "rules", "ai", "decide", "execute", "verify", "rollback",
+    ]);
+    let stepped_verified = s(&[
+        "parse", "rules", "ai", "decide", "execute", "verify", "verify", "rollback", "verify",
+    ]);
+    let steps: &[Case] = &[
+        ("verify", 7, &stepped, Ok(Next::Run)),
+        ("verify", 9, &stepped_verified, Ok(Next::Run)),
+        ("rollback", 9, &stepped_verified, Ok(Next::Run)),
+        ("rollback-unverified", 7, &stepped, Ok(Next::Run)),
+        ("execute", 7, &stepped, Err(())),
+        ("rollback", 7, &stepped, Err(())),
+    ];
+    for (stage_name, version, stages, expected) in cases.iter().chain(steps) {
         // A name that is no stage never reaches `next`: the request does
         // not deserialize.
         let asked = match *stage_name {
