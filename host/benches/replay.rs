@@ -113,6 +113,7 @@ fn main() {
                 1 => format!("REPORT RequestId: {i:08x}-aaaa\tDuration: 812.20 ms\tBilled Duration: 813 ms\tMemory Size: 512 MB\tMax Memory Used: 498 MB\t"),
                 _ => format!("2026-01-05T07:47:00.000Z\t{i:08x}\tINFO\tprocessed order {i} in {} ms", i % 900),
             },
+            log_stream: None,
         })
         .collect();
     let ai = AiConfig::default();

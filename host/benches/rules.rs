@@ -44,6 +44,7 @@ fn incident() -> Evidence {
                 InvocationStatus::Success
             },
             error_type: (i % 10 == 9).then(|| "Runtime.OutOfMemory".to_owned()),
+            log_stream: None,
         })
         .collect();
     let series = |name: &str, statistic: &str| MetricSeries {

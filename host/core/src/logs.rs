@@ -69,7 +69,8 @@ pub fn parse_reports(lines: &[LogLine]) -> Vec<InvocationReport> {
     let mut anonymous: Vec<(i64, Marks)> = Vec::new();
     for line in lines {
         let message = line.message.as_str();
-        if let Some(report) = parse_report(message, line.timestamp_ms) {
+        if let Some(mut report) = parse_report(message, line.timestamp_ms) {
+            report.log_stream.clone_from(&line.log_stream);
             reports.push(report);
         } else if let Some((request_id, mark)) = failure_mark(message) {
             match request_id {
@@ -125,6 +126,7 @@ pub fn parse_reports(lines: &[LogLine]) -> Vec<InvocationReport> {
             init_duration_ms: None,
             status,
             error_type,
+            log_stream: None,
         });
     }
     reports.sort_by_key(|r| r.timestamp_ms);
@@ -285,6 +287,7 @@ fn parse_text_report(text: &str, timestamp_ms: i64) -> Option<InvocationReport> 
         init_duration_ms: number("Init Duration"),
         status: status_of(values.get("Status").copied()),
         error_type: values.get("Error Type").map(|s| (*s).to_owned()),
+        log_stream: None,
     })
 }
 
@@ -319,6 +322,7 @@ fn init_report(
         init_duration_ms: Some(duration_ms),
         status,
         error_type,
+        log_stream: None,
     })
 }
 
@@ -359,6 +363,7 @@ fn parse_json_report(message: &str, timestamp_ms: i64) -> Option<InvocationRepor
                 init_duration_ms: number("initDurationMs"),
                 status,
                 error_type,
+                log_stream: None,
             })
         }
         "platform.initReport" => {
@@ -518,6 +523,7 @@ mod tests {
         LogLine {
             timestamp_ms: 1_000,
             message: message.to_owned(),
+            log_stream: None,
         }
     }
 
@@ -530,6 +536,7 @@ mod tests {
                     "REPORT RequestId: 00000000-0000-4000-8000-{:012}\tDuration: 10.00 ms\tBilled Duration: 10 ms\tMemory Size: 256 MB\tMax Memory Used: {used_mb} MB\t",
                     first + i
                 ),
+                log_stream: None,
             })
             .collect()
     }
@@ -791,6 +798,7 @@ mod tests {
             .map(|t| LogLine {
                 timestamp_ms: *t,
                 message: String::new(),
+                log_stream: None,
             })
             .collect();
         assert_eq!(keep_newest(&mut lines, 3), 2);
@@ -827,6 +835,7 @@ mod tests {
         let at = |t: i64, m: &str| LogLine {
             timestamp_ms: t,
             message: m.to_owned(),
+            log_stream: None,
         };
         let lines = vec![
             at(

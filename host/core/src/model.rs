@@ -269,6 +269,9 @@ pub struct InvocationReport {
     /// [`OUT_OF_MEMORY_ERROR`](crate::logs::OUT_OF_MEMORY_ERROR).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_type: Option<String>,
+    /// The log stream of its REPORT line: its execution environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_stream: Option<String>,
 }
 
 /// One CloudWatch Logs event of the function's log group.
@@ -278,6 +281,10 @@ pub struct LogLine {
     pub timestamp_ms: Millis,
     /// The line's text, as logged.
     pub message: String,
+    /// The log stream it was written to: Lambda writes each execution
+    /// environment to a stream of its own. Absent in pasted logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_stream: Option<String>,
 }
 
 fn complete() -> bool {

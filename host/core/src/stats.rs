@@ -95,6 +95,7 @@ mod tests {
             init_duration_ms: None,
             status,
             error_type: None,
+            log_stream: None,
         }
     }
 

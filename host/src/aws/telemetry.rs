@@ -193,6 +193,7 @@ impl Telemetry for CloudWatch {
                     lines.push(LogLine {
                         timestamp_ms: event.timestamp().unwrap_or_default(),
                         message: message.to_owned(),
+                        log_stream: event.log_stream_name().map(str::to_owned),
                     });
                 }
             }

@@ -201,6 +201,7 @@ mod tests {
                 InvocationStatus::Success
             },
             error_type: oom.then(|| crate::logs::OUT_OF_MEMORY_ERROR.to_owned()),
+            log_stream: None,
         }
     }
 

@@ -40,6 +40,7 @@ pub(super) async fn smoke(ctx: &Context, run: &mut Run) {
                 .map(|l| LogLine {
                     timestamp_ms: 0,
                     message: l.to_owned(),
+                    log_stream: None,
                 })
                 .collect();
             let report = crate::logs::parse_reports(&lines).pop();

@@ -19,6 +19,8 @@ pub(crate) use wit::{IncidentStatistics, Leak};
 pub(crate) struct Statistics {
     /// The evidence as far as the grants reach, in the SDK's types.
     seen: sdk::Evidence,
+    /// The log stream (execution environment) of each of `seen`'s reports.
+    streams: Vec<Option<String>>,
     pub(crate) incident: IncidentStatistics,
     /// Found on the first `find-leak` call.
     leak: OnceLock<Option<Leak>>,
@@ -29,8 +31,18 @@ impl Statistics {
     pub(crate) fn of(evidence: &Evidence, grants: Grants) -> Statistics {
         let seen = conv_sdk::evidence(evidence, grants);
         let incident = figures(sdk::stats::Stats::of(&seen));
+        let streams = if grants.contains(crate::model::Grant::Reports) {
+            evidence
+                .reports
+                .iter()
+                .map(|r| r.log_stream.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
         Statistics {
             seen,
+            streams,
             incident,
             leak: OnceLock::new(),
         }
@@ -38,7 +50,15 @@ impl Statistics {
 
     pub(crate) fn leak(&self) -> Option<Leak> {
         *self.leak.get_or_init(|| {
-            sdk::leak::detect(self.seen.reports.iter(), self.incident.memory_mb).map(|l| Leak {
+            let memory_mb = self.incident.memory_mb;
+            let rows: Vec<sdk::Report<'_>> = self.seen.reports.iter().collect();
+            // Each execution environment writes its own log stream: where
+            // every report names one, the environments are Lambda's own.
+            let found = match environments(&rows, &self.streams) {
+                Some(groups) => sdk::leak::detect_by_environment(groups, memory_mb),
+                None => sdk::leak::detect(rows, memory_mb),
+            };
+            found.map(|l| Leak {
                 environments: count(l.environments),
                 step_mb: l.step_mb,
                 from_mb: l.from_mb,
@@ -46,6 +66,25 @@ impl Statistics {
             })
         })
     }
+}
+
+/// `rows` grouped by log stream, when every REPORT line's has one (a
+/// timeout with no report of its own, or a failed init, counts nowhere).
+fn environments<'a>(
+    rows: &[sdk::Report<'a>],
+    streams: &[Option<String>],
+) -> Option<Vec<Vec<sdk::Report<'a>>>> {
+    if streams.len() != rows.len() {
+        return None;
+    }
+    let mut groups: std::collections::BTreeMap<&str, Vec<sdk::Report<'a>>> = Default::default();
+    for (row, stream) in rows.iter().zip(streams) {
+        if row.is_init_phase() || row.memory_size_mb == 0 {
+            continue;
+        }
+        groups.entry(stream.as_deref()?).or_default().push(*row);
+    }
+    (!groups.is_empty()).then(|| groups.into_values().collect())
 }
 
 /// What a rule gets when the host has nothing to count.
@@ -86,5 +125,82 @@ fn figures(s: sdk::stats::Stats) -> IncidentStatistics {
         memory_uninformative: s.memory_uninformative,
         oom_samples: s.oom_samples,
         downstream_samples: s.downstream_samples,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Grants, InvocationReport, InvocationStatus};
+    use crate::testing::evidence::EvidenceBuilder;
+
+    /// Environment `stream`'s invocations: Max Memory Used is its peak so
+    /// far, as Lambda reports it.
+    fn environment(stream: &str, start: i64, usage: &[u32], limit: u32) -> Vec<InvocationReport> {
+        let mut peak = 0;
+        usage
+            .iter()
+            .enumerate()
+            .map(|(i, &used)| {
+                peak = peak.max(used.min(limit));
+                InvocationReport {
+                    request_id: format!("{stream}-{i}"),
+                    timestamp_ms: start + i as i64 * 2_000,
+                    duration_ms: 100.0,
+                    billed_duration_ms: 100.0,
+                    memory_size_mb: limit,
+                    max_memory_used_mb: peak,
+                    init_duration_ms: (i == 0).then_some(150.0),
+                    status: if used >= limit {
+                        InvocationStatus::Error
+                    } else {
+                        InvocationStatus::Success
+                    },
+                    error_type: None,
+                    log_stream: Some(stream.to_owned()),
+                }
+            })
+            .collect()
+    }
+
+    fn leak_in(reports: Vec<InvocationReport>, memory_mb: u32) -> Option<Leak> {
+        let evidence = EvidenceBuilder::new("f")
+            .memory(memory_mb)
+            .reports(reports)
+            .build();
+        Statistics::of(&evidence, Grants::ALL).leak()
+    }
+
+    #[test]
+    fn leaks_are_found_per_log_stream() {
+        // Three environments side by side, their invocations interleaved:
+        // each grows 12 MB an invocation (a real Node.js leak, measured).
+        let growth = [45, 57, 69, 81, 93, 105, 117, 129];
+        let mut reports: Vec<InvocationReport> = ["a", "b", "c"]
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| environment(s, i as i64 * 700, &growth, 128))
+            .collect();
+        reports.sort_by_key(|r| r.timestamp_ms);
+        let leak = leak_in(reports.clone(), 128).expect("a leak per environment");
+        assert_eq!(leak.environments, 3);
+        // Without streams, the same figures are rebuilt into environments
+        // by their order, which interleaving defeats.
+        for r in &mut reports {
+            r.log_stream = None;
+        }
+        assert!(leak_in(reports, 128).is_none());
+    }
+
+    #[test]
+    fn a_plateau_beside_noise_is_no_leak_per_log_stream() {
+        let mut reports = environment("warm", 0, &[52, 60, 68, 76, 84, 84, 84, 84, 84], 256);
+        reports.extend(environment(
+            "noisy",
+            500,
+            &[80, 140, 95, 150, 60, 170, 120, 256],
+            256,
+        ));
+        assert!(leak_in(reports, 256).is_none());
     }
 }

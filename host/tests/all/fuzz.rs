@@ -231,6 +231,7 @@ fn fuzz_log_lines() {
                 .map(|(message, timestamp_ms)| LogLine {
                     timestamp_ms,
                     message,
+                    log_stream: None,
                 })
                 .collect();
             let reports = logs::parse_reports(&lines);

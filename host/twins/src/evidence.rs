@@ -118,6 +118,7 @@ impl EvidenceBuilder {
         self.0.logs.push(LogLine {
             timestamp_ms,
             message: message.to_owned(),
+            log_stream: None,
         });
         self
     }
@@ -157,6 +158,7 @@ mod tests {
             init_duration_ms: None,
             status: InvocationStatus::Error,
             error_type: Some("Runtime.OutOfMemory".into()),
+            log_stream: None,
         };
         let e = EvidenceBuilder::new("orders")
             .memory(256)

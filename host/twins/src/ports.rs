@@ -419,6 +419,7 @@ impl MemoryTelemetry {
             .push(LogLine {
                 timestamp_ms,
                 message,
+                log_stream: None,
             });
     }
 

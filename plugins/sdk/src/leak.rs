@@ -126,6 +126,43 @@ pub fn detect<'a>(reports: impl IntoIterator<Item = Report<'a>>, memory_mb: u32)
             env.closed = true;
         }
     }
+    judge(&environments, memory_mb)
+}
+
+/// The leak in reports already grouped by execution environment (each
+/// group one environment's log stream), if there is one. Lambda's own
+/// grouping is sturdier than rebuilding environments from the order of the
+/// figures: a warm-up that plateaus and per-request noise cannot pass for
+/// growth, whatever runs beside them. Each group counts from its first
+/// invocation in the evidence.
+pub fn detect_by_environment<'a, G>(environments: impl IntoIterator<Item = G>, memory_mb: u32) -> Option<Leak>
+where
+    G: IntoIterator<Item = Report<'a>>,
+{
+    if memory_mb == 0 {
+        return None;
+    }
+    let environments: Vec<Environment> = environments
+        .into_iter()
+        .map(|group| {
+            let mut rows: Vec<Report<'a>> = group
+                .into_iter()
+                .filter(|r| !r.is_init_phase() && r.memory_size_mb > 0)
+                .collect();
+            rows.sort_by_key(|r| r.timestamp_ms);
+            Environment {
+                cold: true,
+                used: rows.iter().map(|r| r.max_memory_used_mb).collect(),
+                closed: false,
+            }
+        })
+        .collect();
+    judge(&environments, memory_mb)
+}
+
+/// A leak: environments that grew steadily from their first invocation, two
+/// of them or one that reached the limit.
+fn judge(environments: &[Environment], memory_mb: u32) -> Option<Leak> {
     let memory = f64::from(memory_mb);
     let leaking: Vec<(&Environment, f64)> = environments
         .iter()
@@ -206,6 +243,57 @@ mod tests {
             }
         }
         rows
+    }
+
+    /// One environment's reports: Max Memory Used is the environment's
+    /// peak so far, as Lambda reports it (it never falls).
+    fn environment(at: i64, usage: &[u32], limit: u32) -> Vec<Report<'static>> {
+        let mut peak = 0;
+        usage
+            .iter()
+            .enumerate()
+            .map(|(i, &used)| {
+                peak = peak.max(used.min(limit));
+                let status = if used >= limit {
+                    InvocationStatus::Error
+                } else {
+                    InvocationStatus::Success
+                };
+                Report {
+                    memory_size_mb: limit,
+                    ..row(at + i as i64 * 1_000, peak, i == 0, status)
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn growth_in_each_environment_is_a_leak_whatever_runs_beside_it() {
+        // Measured on a real Node.js function keeping 12 MB a request at
+        // 128 MB (tests/functions/leak): 45 MB after its cold start, then
+        // 12 MB more each invocation until the OOM killer ends it.
+        let leaking = |at| environment(at, &[45, 57, 69, 81, 93, 105, 117, 129], 128);
+        let leak = detect_by_environment([leaking(0), leaking(500)], 128).expect("a leak");
+        assert_eq!(leak.environments, 2);
+        assert!((11.0..=13.0).contains(&leak.step_mb), "{leak:?}");
+        // One environment that reached the limit is enough.
+        assert!(detect_by_environment([leaking(0)], 128).is_some());
+    }
+
+    #[test]
+    fn a_warm_up_plateau_is_not_a_leak() {
+        // A cache filled over the first invocations, then flat (measured
+        // on tests/functions/warm-up at 256 MB).
+        let warming = |at| environment(at, &[52, 60, 68, 76, 84, 84, 84, 84, 84, 84, 84, 84], 256);
+        assert_eq!(detect_by_environment([warming(0), warming(300)], 256), None);
+    }
+
+    #[test]
+    fn random_figures_that_end_at_the_limit_are_not_a_leak() {
+        // Requests of random size: the peak so far climbs in a few jumps,
+        // mostly flat, and the largest request reaches the limit.
+        let noisy = |at| environment(at, &[80, 140, 95, 150, 60, 170, 120, 90, 200, 110, 256], 256);
+        assert_eq!(detect_by_environment([noisy(0), noisy(400)], 256), None);
     }
 
     #[test]

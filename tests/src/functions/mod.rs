@@ -17,6 +17,7 @@
 
 mod cgroup;
 mod runtime_api;
+mod traffic;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -37,6 +38,7 @@ use tokio::sync::Notify;
 
 pub use cgroup::{Cgroups, FULL_VCPU_MB};
 use runtime_api::{Answer, Delivery, RuntimeApi};
+pub use traffic::{Payload, Traffic};
 
 /// The runtimes an environment can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -351,15 +353,18 @@ impl Functions {
             .context("CreateLogStream")?;
         let (program, script, address_space_kb) = match function.code.language {
             Language::Node => ("node", runtimes_dir().join("runtime.mjs"), 0),
-            // Lambda's microVM has the memory size as its RAM: an allocation
-            // larger than that fails at once (MemoryError) instead of being
-            // overcommitted by a host with far more. Python's own mappings
-            // take about 30 MB of address space; Node's reservations are far
-            // larger, so it gets the cgroup alone.
+            // Lambda's microVM has the memory size as its RAM, so Python's
+            // allocations fail (MemoryError) as memory runs out instead of
+            // being overcommitted by a host with far more: its address space
+            // is held to the memory size and 8 MB of the ~14 MB CPython maps
+            // without touching (shared libraries), so the error comes just
+            // before the cgroup's limit would kill it. Node reserves far more
+            // address space than it uses, so it gets the cgroup alone (V8
+            // and the kernel end it there).
             Language::Python => (
                 "python3",
                 runtimes_dir().join("runtime.py"),
-                (u64::from(config.memory_mb) + 64) * 1024,
+                (u64::from(config.memory_mb) + 8) * 1024,
             ),
         };
         // Join the cgroup before the runtime starts: the shell writes its own

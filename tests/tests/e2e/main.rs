@@ -8,6 +8,7 @@ mod diagnose_fixtures;
 mod execution_environment;
 mod fleet;
 mod infrastructure;
+mod real_functions;
 mod replay;
 mod rule_toolkit;
 mod workflow;

@@ -43,7 +43,7 @@ fn topic_arn() -> String {
 }
 
 /// The definition as Step Functions gets it after SAM's substitutions.
-fn definition() -> String {
+fn definition(window_s: u64) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../infrastructure/statemachine/autorepair.asl.json");
     std::fs::read_to_string(path)
@@ -52,15 +52,15 @@ fn definition() -> String {
         // The local router serves both functions with one bootstrap; the
         // template test holds which stage goes to which.
         .replace("${ActingFunctionArn}", &acting_arn())
-        .replace("${VerificationWindowSeconds}", &WINDOW_S.to_string())
+        .replace("${VerificationWindowSeconds}", &window_s.to_string())
         .replace("${ApprovalTimeoutSeconds}", &APPROVAL_TIMEOUT_S.to_string())
         .replace("${TaskTimeoutSeconds}", "120")
 }
 
 /// The host's configuration, as the template writes it (short window).
-fn host_config() -> String {
+fn host_config(window_s: u64) -> String {
     format!(
-        "[run]\naudit_table = \"{TABLE}\"\ntopic_arn = \"{}\"\nverify_after_seconds = {WINDOW_S}\ndry_run = false\n\
+        "[run]\naudit_table = \"{TABLE}\"\ntopic_arn = \"{}\"\nverify_after_seconds = {window_s}\ndry_run = false\n\
 state_machine_arn = \"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:autorepair\"\n\
 [fleet]\nsweep_bucket = \"{SWEEP_BUCKET}\"\nbatch_size = 2\ntags_from = \"list-tags\"\n\
 [approval]\ntimeout_seconds = {APPROVAL_TIMEOUT_S}\n",
@@ -68,17 +68,22 @@ state_machine_arn = \"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:autorepair\
     )
 }
 
-struct Harness {
+pub(crate) struct Harness {
     // Dropped in this order: the bootstrap and router first, then moto.
-    lambda: LocalLambda,
-    moto: Moto,
-    sdk: aws_config::SdkConfig,
+    pub(crate) lambda: LocalLambda,
+    pub(crate) moto: Moto,
+    pub(crate) sdk: aws_config::SdkConfig,
     machine: String,
-    role: String,
+    pub(crate) role: String,
 }
 
 impl Harness {
-    async fn new() -> Harness {
+    pub(crate) async fn new() -> Harness {
+        Harness::with_window(WINDOW_S).await
+    }
+
+    /// A harness whose verification window is `window_s` seconds.
+    pub(crate) async fn with_window(window_s: u64) -> Harness {
         let moto_port = Arc::new(Mutex::new(0u16));
         let bootstrap = autorepair_bin().with_file_name("bootstrap");
         assert!(
@@ -106,7 +111,7 @@ impl Harness {
                 ("AWS_ACCESS_KEY_ID".into(), "test".into()),
                 ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
                 ("AWS_MAX_ATTEMPTS".into(), "2".into()),
-                ("AUTOREPAIR_CONFIG_TOML".into(), host_config()),
+                ("AUTOREPAIR_CONFIG_TOML".into(), host_config(window_s)),
                 ("AUTOREPAIR_CACHE_DIR".into(), cache.display().to_string()),
                 ("TMPDIR".into(), cache.display().to_string()),
                 ("AUTOREPAIR_LOG".into(), "warn".into()),
@@ -127,7 +132,7 @@ impl Harness {
         let role = moto.role("autorepair-workflow");
         let create = json!({
             "name": "autorepair",
-            "definition": definition(),
+            "definition": definition(window_s),
             "roleArn": role,
         });
         let (status, body) = moto.aws_json(
@@ -164,7 +169,7 @@ impl Harness {
 
     /// CloudWatch raises `function`'s Errors alarm, and its event starts an
     /// execution.
-    async fn start(&self, function: &str) -> String {
+    pub(crate) async fn start(&self, function: &str) -> String {
         let event = alarm_event(
             &format!("{function}-errors"),
             function,
@@ -203,7 +208,7 @@ impl Harness {
     }
 
     /// Waits for `execution` to end: (status, output).
-    fn finish(&self, execution: &str) -> (String, Value) {
+    pub(crate) fn finish(&self, execution: &str) -> (String, Value) {
         let started = Instant::now();
         loop {
             let (code, body) = self.moto.aws_json(
@@ -231,7 +236,7 @@ impl Harness {
     }
 
     /// Every event of `execution` (the interpreter's own history).
-    fn history(&self, execution: &str) -> Vec<Value> {
+    pub(crate) fn history(&self, execution: &str) -> Vec<Value> {
         let (code, body) = self.moto.aws_json(
             "states",
             "AWSStepFunctions.GetExecutionHistory",
@@ -245,7 +250,7 @@ impl Harness {
     }
 
     /// The incident's audit record: its run and the stages on record.
-    async fn record(&self, output: &Value) -> (Run, Vec<String>) {
+    pub(crate) async fn record(&self, output: &Value) -> (Run, Vec<String>) {
         let id = output["incident"]
             .as_str()
             .expect("the record stage's reply names the incident");
@@ -485,7 +490,7 @@ impl Harness {
     async fn deploy(&self) {
         let host = Workload::new(&self.sdk, HOST, Behaviour::Throttled);
         host.create_function(&self.role, 512, false).await.unwrap();
-        self.configure_host(&host_config()).await;
+        self.configure_host(&host_config(WINDOW_S)).await;
         self.put_policy(&host_policy()).await;
         // The acting function, with a role of its own.
         let acting_role = self.moto.role("autorepair-acting");
@@ -681,7 +686,7 @@ async fn doctor_passes_a_healthy_deployment_and_names_each_broken_piece() {
     assert_eq!(checks["table"].0, "skip");
 
     // A configuration naming a table that is not there.
-    h.configure_host(&host_config().replace(TABLE, "autorepair-missing"))
+    h.configure_host(&host_config(WINDOW_S).replace(TABLE, "autorepair-missing"))
         .await;
     let (_, checks) = tokio::task::block_in_place(|| h.doctor());
     assert_eq!(checks["table"].0, "fail");
@@ -742,7 +747,7 @@ impl Harness {
         let dir = std::env::temp_dir().join(format!("autorepair-wf-{}", self.moto.port));
         std::fs::create_dir_all(&dir).unwrap();
         let config = dir.join("config.toml");
-        std::fs::write(&config, host_config()).unwrap();
+        std::fs::write(&config, host_config(WINDOW_S)).unwrap();
         let mut command = autorepair_e2e::cli::autorepair_command(args);
         command.arg("--config").arg(&config).envs(self.moto.env());
         autorepair_e2e::cli::output(&mut command)
