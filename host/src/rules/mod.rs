@@ -114,8 +114,8 @@ pub struct LoadedRule {
     pub trust: Trust,
     pub veto_on_failure: bool,
     pub native_code: NativeCode,
-    /// It imports `statistics` (since 0.2.1): the host computes them before
-    /// calling it.
+    /// It imports `statistics` (since 0.2.1) or `environments` (0.2.2): the
+    /// host computes them before calling it.
     uses_statistics: bool,
     plugin: Plugin,
     /// Instances kept between calls, for bundled rules only (see [`MAX_WARM`]).
@@ -147,7 +147,8 @@ impl LoadedRule {
         self.origin == Origin::Bundled
     }
 
-    /// Whether it imports the host's statistics (autorepair:rules@0.2.1).
+    /// Whether it imports the host's statistics (autorepair:rules@0.2.1) or
+    /// the log streams kept with them (0.2.2).
     pub fn uses_statistics(&self) -> bool {
         self.uses_statistics
     }
@@ -253,7 +254,9 @@ impl Compiler {
             .map_err(|e| fail(FailureCause::Load(e)))?;
         let line = check_interface(&component, self.sandbox.engine())
             .map_err(|e| fail(FailureCause::Incompatible(e)))?;
-        let uses_statistics = imports(&component, self.sandbox.engine(), STATISTICS_INTERFACE);
+        let uses_statistics = [STATISTICS_INTERFACE, ENVIRONMENTS_INTERFACE]
+            .iter()
+            .any(|i| imports(&component, self.sandbox.engine(), i));
         let instance_pre = self
             .sandbox
             .linker
@@ -322,6 +325,9 @@ fn rule_info(info: bindings::RawInfo) -> Result<RuleInfo, String> {
 
 /// The interface through which the host hands over the incident's statistics.
 const STATISTICS_INTERFACE: &str = "autorepair:rules/statistics";
+/// The interface through which the host hands over the log streams (0.2.2),
+/// which it keeps beside the statistics.
+const ENVIRONMENTS_INTERFACE: &str = "autorepair:rules/environments";
 
 /// Whether the component imports `interface` (any version).
 fn imports(component: &Component, engine: &wasmtime::Engine, interface: &str) -> bool {

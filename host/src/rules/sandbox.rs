@@ -43,7 +43,7 @@ const TABLE_ELEMENT_BYTES: usize = 8;
 const WASI_POLL: &str = "wasi:io/poll@0.2.12";
 /// The host interface of every line this host speaks: each one's `log` is
 /// replaced the same way.
-const HOST_INTERFACES: &[&str] = &["autorepair:rules/host@0.2.1", "autorepair:rules/host@0.1.0"];
+const HOST_INTERFACES: &[&str] = &["autorepair:rules/host@0.2.2", "autorepair:rules/host@0.1.0"];
 
 /// Per-rule resource limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +120,21 @@ impl v0_2::autorepair::rules::statistics::Host for State {
 
     fn find_leak(&mut self) -> Option<Leak> {
         self.statistics.as_ref().and_then(|s| s.leak())
+    }
+}
+impl v0_2::autorepair::rules::environments::Host for State {
+    fn report_streams(&mut self) -> Vec<String> {
+        self.statistics
+            .as_ref()
+            .map(|s| s.report_streams())
+            .unwrap_or_default()
+    }
+
+    fn line_streams(&mut self) -> Vec<String> {
+        self.statistics
+            .as_ref()
+            .map(|s| s.line_streams())
+            .unwrap_or_default()
     }
 }
 impl v0_1::autorepair::rules::types::Host for State {}

@@ -21,6 +21,8 @@ pub(crate) struct Statistics {
     seen: sdk::Evidence,
     /// The log stream (execution environment) of each of `seen`'s reports.
     streams: Vec<Option<String>>,
+    /// The log stream of each of `seen`'s lines.
+    line_streams: Vec<Option<String>>,
     pub(crate) incident: IncidentStatistics,
     /// Found on the first `find-leak` call.
     leak: OnceLock<Option<Leak>>,
@@ -40,12 +42,34 @@ impl Statistics {
         } else {
             Vec::new()
         };
+        let line_streams = if grants.contains(crate::model::Grant::Logs) {
+            evidence.logs.iter().map(|l| l.log_stream.clone()).collect()
+        } else {
+            Vec::new()
+        };
         Statistics {
             seen,
             streams,
+            line_streams,
             incident,
             leak: OnceLock::new(),
         }
+    }
+
+    /// `environments.report-streams`: one per report the rule received.
+    pub(crate) fn report_streams(&self) -> Vec<String> {
+        self.streams
+            .iter()
+            .map(|s| s.clone().unwrap_or_default())
+            .collect()
+    }
+
+    /// `environments.line-streams`: one per line the rule received.
+    pub(crate) fn line_streams(&self) -> Vec<String> {
+        self.line_streams
+            .iter()
+            .map(|s| s.clone().unwrap_or_default())
+            .collect()
     }
 
     pub(crate) fn leak(&self) -> Option<Leak> {

@@ -21,6 +21,10 @@ pub const ALLOWED_IMPORTS: &[(&str, &str)] = &[
         "the incident's statistics, computed once by the host (since 0.2.1)",
     ),
     (
+        "autorepair:rules/environments",
+        "the log stream (execution environment) of each report and line (since 0.2.2)",
+    ),
+    (
         "wasi:cli/",
         "empty args and env; stdout discarded; stderr captured for panic messages",
     ),
@@ -49,7 +53,7 @@ pub struct Import {
 pub struct Inspection {
     pub size_bytes: usize,
     pub sha256: String,
-    /// The versioned rule interface it exports (`autorepair:rules/rule@0.2.1`).
+    /// The versioned rule interface it exports (`autorepair:rules/rule@0.2.2`).
     pub exports_rule: Option<String>,
     pub exports: Vec<String>,
     pub imports: Vec<Import>,

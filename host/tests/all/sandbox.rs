@@ -183,9 +183,46 @@ fn a_rule_built_against_the_previous_line_still_loads_runs_and_logs() {
 }
 
 #[test]
+fn a_rule_reads_the_execution_environment_of_each_report_it_was_granted() {
+    let mut spec = hostile("environments");
+    spec.grants = [Grant::Reports, Grant::Logs, Grant::Config]
+        .into_iter()
+        .collect();
+    let set = RuleSet::load(compiler(), &[spec.clone()]);
+    assert!(set.load_failures().is_empty(), "{:?}", set.load_failures());
+    let mut e = evidence();
+    let (reports, lines) = (e.reports.len(), e.logs.len());
+    assert!(reports >= 2 && lines >= 2);
+    for (i, r) in e.reports.iter_mut().enumerate() {
+        r.log_stream = Some(format!("2026/01/01/[$LATEST]{:032x}", i % 2));
+    }
+    for l in &mut e.logs {
+        l.log_stream = Some("2026/01/01/[$LATEST]0".into());
+    }
+    let said = |set: &RuleSet, e: &Evidence| {
+        set.evaluate(e)[0].result.as_ref().expect("it runs")[0]
+            .summary
+            .clone()
+    };
+    assert_eq!(
+        said(&set, &e),
+        format!(
+            "{reports} reports, {reports} report streams, 2 environments, {lines} lines, {lines} line streams"
+        )
+    );
+    // What is not granted has no streams either.
+    spec.grants = [Grant::Config].into_iter().collect();
+    let narrow = RuleSet::load(compiler(), &[spec]);
+    assert_eq!(
+        said(&narrow, &e),
+        "0 reports, 0 report streams, 0 environments, 0 lines, 0 line streams"
+    );
+}
+
+#[test]
 fn a_rule_built_against_an_earlier_release_of_the_line_still_loads_and_runs() {
     // Built against autorepair:rules@0.2.0: no `statistics` import, and it
-    // exports rule@0.2.0, which this 0.2.1 host finds by semver.
+    // exports rule@0.2.0, which this 0.2.2 host finds by semver.
     let set = RuleSet::load(compiler(), &[hostile("earlier-minor")]);
     assert!(set.load_failures().is_empty(), "{:?}", set.load_failures());
     assert_eq!(set.rules()[0].info.version, "0.2.0");

@@ -26,6 +26,7 @@
 //! export_rule!(Throttles);
 //! ```
 
+pub mod environments;
 pub mod leak;
 pub mod log;
 pub mod reports;
@@ -33,7 +34,7 @@ pub mod sizing;
 pub mod stats;
 pub mod testing;
 
-/// The generated bindings for `autorepair:rules@0.2.1` (world `rule-plugin`).
+/// The generated bindings for `autorepair:rules@0.2.2` (world `rule-plugin`).
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
