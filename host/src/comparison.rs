@@ -88,6 +88,46 @@ pub struct Record {
     /// must say so the next deploy keeps it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_change: Option<crate::model::SourceChange>,
+    /// How long the repair took, for a run that changed the function.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<Timing>,
+}
+
+/// When a run's change came and was judged, from the alarm's transition.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Timing {
+    /// From the alarm's transition to the first change (ms).
+    pub alarm_to_change_ms: Millis,
+    /// From the alarm's transition to the last verdict (ms), when judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm_to_verdict_ms: Option<Millis>,
+    /// The execute stage's own duration, of the last step (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execute_ms: Option<u64>,
+    /// Memory steps the incident took.
+    pub steps: usize,
+}
+
+impl Timing {
+    /// The timing of `run`, when it changed the function.
+    pub fn of(run: &Run) -> Option<Timing> {
+        let last = run.change.as_ref()?;
+        let first = run.steps.first().map_or(last, |s| &s.change);
+        let alarm = run.incident.timestamp_ms;
+        Some(Timing {
+            alarm_to_change_ms: (first.at_ms - alarm).max(0),
+            alarm_to_verdict_ms: run
+                .verification
+                .as_ref()
+                .filter(|v| v.verdict != Verdict::InsufficientData || v.extended)
+                .map(|v| (v.window.end_ms - alarm).max(0)),
+            execute_ms: run
+                .stage_ms
+                .get(crate::stage::Stage::Execute.name())
+                .copied(),
+            steps: run.steps.len() + 1,
+        })
+    }
 }
 
 impl Record {
@@ -126,6 +166,7 @@ impl Record {
                 .source_change
                 .clone()
                 .filter(|_| run.change.is_some() && run.rollback.is_none()),
+            timing: Timing::of(run),
         }
     }
 
@@ -155,6 +196,7 @@ impl Record {
             label,
             unsigned_rules: unsigned(&diagnosis.rules),
             source_change: None,
+            timing: None,
         }
     }
 }

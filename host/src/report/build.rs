@@ -9,7 +9,7 @@ use crate::decide::Action;
 use crate::stats::percentile;
 use crate::verify::Verdict;
 
-use super::{AI, AiStats, IncidentRow, RULES, Report, SourceStats, View};
+use super::{AI, AiStats, IncidentRow, KeyFigures, RULES, Report, SourceStats, View};
 
 /// Thirty days, for monthly costs.
 const MONTH_MS: f64 = 30.0 * 86_400_000.0;
@@ -68,6 +68,7 @@ pub fn build(records: &[Record], usd_per_gb_second: f64) -> Report {
         })
         .collect();
     Report {
+        figures: figures(&records),
         not_in_source,
         unsigned_rules,
         incidents: rows.len(),
@@ -191,4 +192,41 @@ fn ai_stats(records: &[&Record]) -> AiStats {
     s.latency_p50_ms = pick(50.0);
     s.latency_p95_ms = pick(95.0);
     s
+}
+
+/// The repairs in figures, over the records of runs that changed a function.
+fn figures(records: &[&Record]) -> KeyFigures {
+    use crate::run::Status;
+    let changed: Vec<&&Record> = records.iter().filter(|r| r.timing.is_some()).collect();
+    let n = changed.len();
+    let count = |f: &dyn Fn(&Record) -> bool| changed.iter().filter(|r| f(r)).count();
+    let repaired = count(&|r| r.status == Status::Repaired);
+    let rolled_back = count(&|r| r.rolled_back);
+    let did_not_help = count(&|r| matches!(r.verdict, Some(Verdict::Unchanged | Verdict::Worse)));
+    let share = |k: usize| (n > 0).then(|| k as f64 / n as f64);
+    let timings: Vec<crate::comparison::Timing> = changed.iter().filter_map(|r| r.timing).collect();
+    let mut to_change: Vec<i64> = timings.iter().map(|t| t.alarm_to_change_ms).collect();
+    let mut to_verdict: Vec<i64> = timings
+        .iter()
+        .filter_map(|t| t.alarm_to_verdict_ms)
+        .collect();
+    let mut execute: Vec<u64> = timings.iter().filter_map(|t| t.execute_ms).collect();
+    to_change.sort_unstable();
+    to_verdict.sort_unstable();
+    execute.sort_unstable();
+    KeyFigures {
+        changed: n,
+        steps: timings.iter().map(|t| t.steps).sum(),
+        repaired,
+        rolled_back,
+        did_not_help,
+        repair_success: share(repaired),
+        rollback_rate: share(rolled_back),
+        alarm_to_change_p50_ms: percentile(&to_change, 50.0),
+        alarm_to_change_p95_ms: percentile(&to_change, 95.0),
+        alarm_to_verdict_p50_ms: percentile(&to_verdict, 50.0),
+        alarm_to_verdict_p95_ms: percentile(&to_verdict, 95.0),
+        change_p50_ms: percentile(&execute, 50.0),
+        change_p95_ms: percentile(&execute, 95.0),
+    }
 }

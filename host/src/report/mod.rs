@@ -118,9 +118,41 @@ pub struct AiStats {
     pub reasons: BTreeMap<String, usize>,
 }
 
+/// The repairs in figures: how often a change fixed the function, and how
+/// fast, against the alarm's transition.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct KeyFigures {
+    /// Incidents that changed the function (once or in steps).
+    pub changed: usize,
+    /// Memory steps they took in all.
+    pub steps: usize,
+    /// Changed and verified improved.
+    pub repaired: usize,
+    /// Changed, did not help, put back.
+    pub rolled_back: usize,
+    /// Changed, then judged unchanged or worse (rolled back, or a later step
+    /// undone): changes memory did not justify.
+    pub did_not_help: usize,
+    /// `repaired / changed`.
+    pub repair_success: Option<f64>,
+    /// `rolled_back / changed`.
+    pub rollback_rate: Option<f64>,
+    /// From the alarm to the first change (ms), p50 and p95.
+    pub alarm_to_change_p50_ms: Option<i64>,
+    pub alarm_to_change_p95_ms: Option<i64>,
+    /// From the alarm to the verdict (ms), p50 and p95.
+    pub alarm_to_verdict_p50_ms: Option<i64>,
+    pub alarm_to_verdict_p95_ms: Option<i64>,
+    /// The execute stage (ms), p50 and p95.
+    pub change_p50_ms: Option<u64>,
+    pub change_p95_ms: Option<u64>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub incidents: usize,
+    /// The repairs in figures (runs that changed a function).
+    pub figures: KeyFigures,
     /// Incidents where both the rules and the AI had a view.
     pub compared: usize,
     pub agreement_rate: Option<f64>,

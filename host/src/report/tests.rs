@@ -74,6 +74,7 @@ fn record(id: &str, at_ms: i64, rules: WouldHave, ai: Option<WouldHave>) -> Reco
         label: None,
         unsigned_rules: Vec::new(),
         source_change: None,
+        timing: None,
     }
 }
 
@@ -105,6 +106,58 @@ fn sample() -> Vec<Record> {
         why: String::new(),
     });
     vec![applied, rolled, unanswered]
+}
+
+#[test]
+fn key_figures_count_repairs_and_time_them_from_the_alarm() {
+    use crate::comparison::Timing;
+    let mut records = sample();
+    // a: repaired in two steps, 40 s to the change, 160 s to the verdict;
+    // b: rolled back, 20 s and 80 s.
+    records[0].timing = Some(Timing {
+        alarm_to_change_ms: 40_000,
+        alarm_to_verdict_ms: Some(160_000),
+        execute_ms: Some(900),
+        steps: 2,
+    });
+    records[1].timing = Some(Timing {
+        alarm_to_change_ms: 20_000,
+        alarm_to_verdict_ms: Some(80_000),
+        execute_ms: Some(300),
+        steps: 1,
+    });
+    let report = build(&records, Config::default().pricing.lambda_usd_per_gb_second);
+    let f = &report.figures;
+    assert_eq!(
+        (
+            f.changed,
+            f.steps,
+            f.repaired,
+            f.rolled_back,
+            f.did_not_help
+        ),
+        (2, 3, 1, 1, 1)
+    );
+    assert_eq!((f.repair_success, f.rollback_rate), (Some(0.5), Some(0.5)));
+    assert_eq!(
+        (f.alarm_to_change_p50_ms, f.alarm_to_change_p95_ms),
+        (Some(20_000), Some(40_000))
+    );
+    assert_eq!(f.alarm_to_verdict_p95_ms, Some(160_000));
+    assert_eq!((f.change_p50_ms, f.change_p95_ms), (Some(300), Some(900)));
+    let shown = text(&report);
+    assert!(
+        shown.contains("repairs: 2 incidents changed memory in 3 steps; repaired 1 (50%)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("alarm → change p50 20.0 s, p95 40.0 s"),
+        "{shown}"
+    );
+    // No change, no figures line.
+    let none = build(&sample(), 0.0);
+    assert_eq!(none.figures.changed, 0);
+    assert!(!text(&none).contains("repairs:"));
 }
 
 #[test]

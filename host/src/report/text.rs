@@ -158,6 +158,31 @@ pub(super) fn headline(report: &Report) -> Vec<String> {
     for (reason, n) in &ai.reasons {
         lines.push(format!("  AI {n}×: {reason}"));
     }
+    let f = &report.figures;
+    if f.changed > 0 {
+        let seconds = |ms: Option<i64>| {
+            ms.map_or("-".to_owned(), |ms| format!("{:.1} s", ms as f64 / 1000.0))
+        };
+        lines.push(format!(
+            "repairs: {} incidents changed memory in {} steps; repaired {} ({}), rolled back {} ({}), {} changes did not help",
+            f.changed,
+            f.steps,
+            f.repaired,
+            percent(f.repair_success),
+            f.rolled_back,
+            percent(f.rollback_rate),
+            f.did_not_help
+        ));
+        lines.push(format!(
+            "  alarm → change p50 {}, p95 {}; alarm → verdict p50 {}, p95 {}; the change itself p50 {} ms, p95 {} ms",
+            seconds(f.alarm_to_change_p50_ms),
+            seconds(f.alarm_to_change_p95_ms),
+            seconds(f.alarm_to_verdict_p50_ms),
+            seconds(f.alarm_to_verdict_p95_ms),
+            opt(f.change_p50_ms),
+            opt(f.change_p95_ms)
+        ));
+    }
     if report.plugin_failures.is_empty() {
         lines.push("plugin failures: none".to_owned());
     } else {

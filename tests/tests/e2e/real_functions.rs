@@ -65,6 +65,17 @@ impl Scenario {
         let (invocations, failures) = traffic.stop().await;
         assert!(failures.is_empty(), "the environment failed: {failures:?}");
         let (run, _) = self.h.record(&output).await;
+        // `AUTOREPAIR_FIGURES=FILE` keeps every run document, for
+        // `autorepair report --records FILE` (docs/benchmarks.md).
+        if let Some(path) = std::env::var_os("AUTOREPAIR_FIGURES") {
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("the figures file");
+            writeln!(file, "{}", serde_json::to_string(&run).unwrap()).unwrap();
+        }
         (status, output, run, invocations)
     }
 

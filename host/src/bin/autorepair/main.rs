@@ -53,7 +53,9 @@ enum Command {
     Replay(replay::Args),
     /// The A/B report of AI against rules: per incident, what each said, whether
     /// they agreed, what was applied and how it ended; then agreement rate,
-    /// outcomes and cost per source, AI latency, tokens and cost, plugin failures.
+    /// outcomes and cost per source, AI latency, tokens and cost, plugin failures,
+    /// and the repairs in figures (success and rollback rates, alarm → change and
+    /// alarm → verdict p50/p95, the change's own duration).
     Report(report::Args),
     /// Handle one alarm event end to end: collect, diagnose, decide, change,
     /// verify, roll back if it did not help, record and notify. AWS endpoint and
