@@ -45,6 +45,7 @@ fn incident() -> Evidence {
             },
             error_type: (i % 10 == 9).then(|| "Runtime.OutOfMemory".to_owned()),
             log_stream: None,
+            function_error: None,
         })
         .collect();
     let series = |name: &str, statistic: &str| MetricSeries {

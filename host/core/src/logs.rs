@@ -67,12 +67,19 @@ pub fn parse_reports(lines: &[LogLine]) -> Vec<InvocationReport> {
     // Per request id: when it was first named, and what its lines say.
     let mut marks: HashMap<&str, (i64, Marks)> = HashMap::new();
     let mut anonymous: Vec<(i64, Marks)> = Vec::new();
+    // (time, request id, stream, error type) of the function's own errors.
+    let mut handled: Vec<(i64, Option<&str>, Option<&str>, &str)> = Vec::new();
     for line in lines {
         let message = line.message.as_str();
         if let Some(mut report) = parse_report(message, line.timestamp_ms) {
             report.log_stream.clone_from(&line.log_stream);
             reports.push(report);
-        } else if let Some((request_id, mark)) = failure_mark(message) {
+            continue;
+        }
+        if let Some((id, kind)) = function_error(message) {
+            handled.push((line.timestamp_ms, id, line.log_stream.as_deref(), kind));
+        }
+        if let Some((request_id, mark)) = failure_mark(message) {
             match request_id {
                 Some(id) => marks
                     .entry(id)
@@ -86,6 +93,23 @@ pub fn parse_reports(lines: &[LogLine]) -> Vec<InvocationReport> {
     for report in &mut reports {
         if let Some((_, mark)) = marks.remove(report.request_id.as_str()) {
             apply(report, mark);
+        }
+    }
+    for (at, id, stream, kind) in handled {
+        // Named by request id; or, without one (Python), the invocation its
+        // execution environment reported next: a stream holds one
+        // environment's invocations one after another. Without either, the
+        // line is not guessed onto a report.
+        let report = match (id, stream) {
+            (Some(id), _) => reports.iter_mut().find(|r| r.request_id == id),
+            (None, Some(stream)) => reports
+                .iter_mut()
+                .filter(|r| r.log_stream.as_deref() == Some(stream) && r.timestamp_ms >= at)
+                .min_by_key(|r| r.timestamp_ms),
+            (None, None) => None,
+        };
+        if let Some(report) = report {
+            report.function_error.get_or_insert_with(|| kind.to_owned());
         }
     }
     let mut orphans: Vec<(i64, Option<&str>, Marks)> = marks
@@ -127,6 +151,7 @@ pub fn parse_reports(lines: &[LogLine]) -> Vec<InvocationReport> {
             status,
             error_type,
             log_stream: None,
+            function_error: None,
         });
     }
     reports.sort_by_key(|r| r.timestamp_ms);
@@ -288,6 +313,7 @@ fn parse_text_report(text: &str, timestamp_ms: i64) -> Option<InvocationReport> 
         status: status_of(values.get("Status").copied()),
         error_type: values.get("Error Type").map(|s| (*s).to_owned()),
         log_stream: None,
+        function_error: None,
     })
 }
 
@@ -323,6 +349,7 @@ fn init_report(
         status,
         error_type,
         log_stream: None,
+        function_error: None,
     })
 }
 
@@ -364,6 +391,7 @@ fn parse_json_report(message: &str, timestamp_ms: i64) -> Option<InvocationRepor
                 status,
                 error_type,
                 log_stream: None,
+                function_error: None,
             })
         }
         "platform.initReport" => {
@@ -424,6 +452,30 @@ fn failure_mark(message: &str) -> Option<(Option<&str>, Marks)> {
         return Some((Some(request_id_in(message)?), mark));
     }
     None
+}
+
+/// A runtime's line for an error the handler raised (which Lambda's REPORT
+/// line does not show): Node.js's `<time>\t<request id>\tERROR\tInvoke
+/// Error \t{"errorType":…}` and Python's `[ERROR] Type: message` (no request
+/// id). `(request id, error type)`.
+fn function_error(message: &str) -> Option<(Option<&str>, &str)> {
+    if let Some((prefix, rest)) = message.split_once("\tERROR\tInvoke Error") {
+        let id = prefix.split('\t').find(|w| is_uuid(w));
+        let kind = rest
+            .split_once("\"errorType\":\"")
+            .and_then(|(_, t)| t.split('"').next())
+            .filter(|t| !t.is_empty())
+            .unwrap_or("Error");
+        return Some((id, kind));
+    }
+    // Python's logging module writes `[ERROR]\t<time>\t…`: a tab, not this.
+    let rest = message.strip_prefix("[ERROR] ")?;
+    let name = rest.split([':', '\n', '\r', ' ']).next()?;
+    let exception = name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    exception.then_some((None, name))
 }
 
 /// Whether `prefix` is what the platform puts before its own lines: times,
@@ -828,6 +880,76 @@ mod tests {
         assert_eq!(timeouts.len(), 2, "{reports:?}");
         assert!(timeouts.contains(&30_270.0) && timeouts.contains(&60_060.0));
         assert!(reports.iter().all(|r| r.memory_size_mb == 0));
+    }
+
+    #[test]
+    fn handled_errors_are_tied_to_their_invocation_by_id_or_by_log_stream() {
+        let at = |t: i64, stream: Option<&str>, m: &str| LogLine {
+            timestamp_ms: t,
+            message: m.to_owned(),
+            log_stream: stream.map(str::to_owned),
+        };
+        let report = |id: &str| {
+            format!(
+                "REPORT RequestId: {id}\tDuration: 10.00 ms\tBilled Duration: 10 ms\tMemory Size: 128 MB\tMax Memory Used: 122 MB\t"
+            )
+        };
+        let (a, b, c) = (
+            "8f5e9a3c-1b2d-4c5e-9f70-00000000000a",
+            "8f5e9a3c-1b2d-4c5e-9f70-00000000000b",
+            "8f5e9a3c-1b2d-4c5e-9f70-00000000000c",
+        );
+        let lines = vec![
+            // Node.js names the request.
+            at(
+                1_000,
+                None,
+                &format!(
+                    "2026-01-01T00:00:01.000Z\t{a}\tERROR\tInvoke Error \t{{\"errorType\":\"TypeError\",\"errorMessage\":\"x\"}}"
+                ),
+            ),
+            at(1_010, None, &report(a)),
+            // Python does not: its environment's stream does. Another
+            // environment's report comes first in time.
+            at(
+                2_000,
+                Some("env-1"),
+                "[ERROR] MemoryError\nTraceback (most recent call last):\n  File \"/var/task/handler.py\"",
+            ),
+            at(2_005, Some("env-2"), &report(c)),
+            at(2_010, Some("env-1"), &report(b)),
+            // The logging module's own lines are not exceptions; a line with
+            // no stream and no id is not guessed onto a report.
+            at(
+                3_000,
+                Some("env-2"),
+                "[ERROR]\t2026-01-01T00:00:03.000Z\tabc\tpayment declined",
+            ),
+            at(3_001, None, "[ERROR] KeyError: 'id'"),
+            at(3_010, Some("env-2"), &report(c).replace("0c", "0d")),
+        ];
+        let reports = parse_reports(&lines);
+        let error = |id: &str| {
+            reports
+                .iter()
+                .find(|r| r.request_id == id)
+                .unwrap()
+                .function_error
+                .clone()
+        };
+        assert_eq!(error(a).as_deref(), Some("TypeError"));
+        assert_eq!(error(b).as_deref(), Some("MemoryError"));
+        assert_eq!(error(c), None);
+        assert_eq!(error(&c.replace("0c", "0d")), None);
+        // REPORT said success each time; the errors count all the same, and
+        // a MemoryError is an out of memory.
+        assert!(
+            reports
+                .iter()
+                .all(|r| r.status == InvocationStatus::Success)
+        );
+        let s = crate::stats::ReportStats::of(&reports);
+        assert_eq!((s.errors, s.out_of_memory), (2, 1));
     }
 
     #[test]

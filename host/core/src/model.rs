@@ -272,6 +272,12 @@ pub struct InvocationReport {
     /// The log stream of its REPORT line: its execution environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_stream: Option<String>,
+    /// The error the function's own runtime logged for this invocation (a
+    /// handled exception: `Invoke Error`, Python's `[ERROR] Type: …`), by its
+    /// type. Lambda's REPORT line says nothing of these; its Errors metric
+    /// counts them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_error: Option<String>,
 }
 
 /// One CloudWatch Logs event of the function's log group.

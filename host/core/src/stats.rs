@@ -13,6 +13,9 @@ pub use autorepair_lambda::percentile;
 /// at the limit (a report without memory figures never did).
 pub fn ran_out_of_memory(r: &InvocationReport) -> bool {
     r.error_type.as_deref() == Some(OUT_OF_MEMORY_ERROR)
+        || r.function_error
+            .as_deref()
+            .is_some_and(|e| autorepair_lambda::signatures::out_of_memory(e).is_some())
         || (r.status != InvocationStatus::Success
             && r.memory_size_mb > 0
             && r.max_memory_used_mb >= r.memory_size_mb)
@@ -23,7 +26,8 @@ pub fn ran_out_of_memory(r: &InvocationReport) -> bool {
 pub struct ReportStats {
     /// Reports counted.
     pub invocations: usize,
-    /// Invocations that failed, timeouts not counted.
+    /// Invocations that failed, timeouts not counted; a handled exception
+    /// the function's runtime logged counts (REPORT says success).
     pub errors: usize,
     /// Invocations that timed out.
     pub timeouts: usize,
@@ -46,6 +50,8 @@ impl ReportStats {
         for r in reports {
             s.invocations += 1;
             match r.status {
+                // A handled exception: Lambda's REPORT says success.
+                InvocationStatus::Success if r.function_error.is_some() => s.errors += 1,
                 InvocationStatus::Success => {}
                 InvocationStatus::Error => s.errors += 1,
                 InvocationStatus::Timeout => s.timeouts += 1,
@@ -96,6 +102,7 @@ mod tests {
             status,
             error_type: None,
             log_stream: None,
+            function_error: None,
         }
     }
 

@@ -202,6 +202,7 @@ mod tests {
             },
             error_type: oom.then(|| crate::logs::OUT_OF_MEMORY_ERROR.to_owned()),
             log_stream: None,
+            function_error: None,
         }
     }
 

@@ -182,6 +182,7 @@ mod tests {
                     },
                     error_type: None,
                     log_stream: Some(stream.to_owned()),
+                    function_error: None,
                 }
             })
             .collect()

@@ -159,6 +159,7 @@ mod tests {
             status: InvocationStatus::Error,
             error_type: Some("Runtime.OutOfMemory".into()),
             log_stream: None,
+            function_error: None,
         };
         let e = EvidenceBuilder::new("orders")
             .memory(256)

@@ -149,6 +149,10 @@ async fn a_python_memory_error_on_a_large_input_is_repaired() {
     let memory = s.memory_mb().await;
     assert_eq!(Some(memory), Scenario::recorded_memory(&run));
     assert!(memory > 128);
+    // REPORT says success for a handled MemoryError: the verdict saw them
+    // through their environment's log stream.
+    let v = run.verification.expect("verified");
+    assert!(v.before.out_of_memory > 0 && v.after.out_of_memory == 0, "{v:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
