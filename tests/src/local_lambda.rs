@@ -5,8 +5,13 @@
 //! naming this router instead of itself, its Invoke calls come here and go to
 //! the real `bootstrap` binary through the Lambda Runtime API (the one its
 //! `lambda_runtime` client polls, served here too); every other call goes on
-//! to moto. A fault can be injected for a named stage — a task that fails,
-//! which no emulator produces on demand. Loopback only.
+//! to moto. Faults can be injected, which no emulator produces on demand: a
+//! task that fails; the bootstrap killed as a stage starts, or after it
+//! committed and before its answer, or in the middle of `execute` (right
+//! after UpdateFunctionConfiguration reached moto, before the record) — each
+//! time a new bootstrap starts, as Lambda starts a new environment, and Step
+//! Functions sees `Lambda.Unknown`; and an AWS call the bootstrap makes
+//! answered with a 500. Loopback only.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
@@ -26,6 +31,18 @@ const INVOKE_LIMIT: Duration = Duration::from_secs(300);
 enum Outcome {
     Response(Vec<u8>),
     Error(Vec<u8>),
+    /// The bootstrap died before it answered.
+    Crashed,
+}
+
+/// When the bootstrap is killed around a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crash {
+    /// As the invocation arrives: nothing of the stage ran.
+    Before,
+    /// After the stage answered (and committed), before Step Functions
+    /// hears the answer.
+    After,
 }
 
 #[derive(Default)]
@@ -35,9 +52,31 @@ struct Shared {
     waiting: Mutex<HashMap<String, mpsc::Sender<Outcome>>>,
     /// (stage, times): the next `times` invocations of `stage` fail.
     faults: Mutex<Vec<(String, usize)>>,
+    /// (stage, when, times): the bootstrap is killed around the next
+    /// `times` invocations of `stage`.
+    crashes: Mutex<Vec<(String, Crash, usize)>>,
+    /// The bootstrap is killed after the next this many
+    /// UpdateFunctionConfiguration calls reach moto.
+    crash_after_update: Mutex<usize>,
+    /// (operation, times): the next `times` calls of the AWS operation
+    /// (`X-Amz-Target`, or `METHOD /path-suffix`) are answered with a 500.
+    aws_faults: Mutex<Vec<(String, usize)>>,
+    /// Faults injected so far.
+    injected: Mutex<usize>,
+    /// Which bootstrap process is current: a `/next` from an earlier one
+    /// never takes an invocation.
+    generation: Mutex<u64>,
+    /// `/next` calls of the current bootstrap waiting for work.
+    idle: Mutex<usize>,
     /// The stage of every invocation, in order.
     invoked: Mutex<Vec<String>>,
     next_id: Mutex<u64>,
+}
+
+/// The `bootstrap` process, and how to start another.
+struct Process {
+    child: Mutex<Child>,
+    spawn: Box<dyn Fn() -> Child + Send + Sync>,
 }
 
 /// The router, the Runtime API and the `bootstrap` child process.
@@ -45,7 +84,7 @@ pub struct LocalLambda {
     /// Where moto must send its Invoke calls (its `MOTO_PORT`).
     pub router_port: u16,
     shared: Arc<Shared>,
-    child: Child,
+    process: Arc<Process>,
 }
 
 impl LocalLambda {
@@ -75,41 +114,82 @@ impl LocalLambda {
                 }
             });
         }
+        let (bootstrap, name) = (
+            bootstrap.to_owned(),
+            arn.rsplit(':').next().unwrap_or(arn).to_owned(),
+        );
+        let env = env(router_port);
+        let spawn = move || {
+            Command::new(&bootstrap)
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .env("AWS_LAMBDA_RUNTIME_API", runtime_addr.to_string())
+                .env("AWS_LAMBDA_FUNCTION_NAME", &name)
+                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+                .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+                .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/autorepair-host")
+                .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+                .envs(env.iter().cloned())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("start bootstrap")
+        };
+        let process = Arc::new(Process {
+            child: Mutex::new(spawn()),
+            spawn: Box::new(spawn),
+        });
         {
-            let shared = shared.clone();
+            let (shared, process) = (shared.clone(), process.clone());
             thread::spawn(move || {
                 for client in router.incoming().flatten() {
-                    let (shared, moto_port) = (shared.clone(), moto_port.clone());
+                    let (shared, process, moto_port) =
+                        (shared.clone(), process.clone(), moto_port.clone());
                     thread::spawn(move || {
                         let port = *moto_port.lock().unwrap();
-                        let _ = serve_router(client, &shared, port);
+                        let _ = serve_router(client, &shared, &process, port);
                     });
                 }
             });
         }
-        let child = Command::new(bootstrap)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_RUNTIME_API", runtime_addr.to_string())
-            .env(
-                "AWS_LAMBDA_FUNCTION_NAME",
-                arn.rsplit(':').next().unwrap_or(arn),
-            )
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/autorepair-host")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
-            .envs(env(router_port))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start bootstrap");
         LocalLambda {
             router_port,
             shared,
-            child,
+            process,
         }
+    }
+
+    /// The bootstrap is killed around the next `times` invocations of `stage`.
+    pub fn crash_stage(&self, stage: &str, when: Crash, times: usize) {
+        self.shared
+            .crashes
+            .lock()
+            .unwrap()
+            .push((stage.to_owned(), when, times));
+    }
+
+    /// The bootstrap is killed right after its next `times`
+    /// UpdateFunctionConfiguration calls reach moto (the change made, its
+    /// record not yet written).
+    pub fn crash_after_update(&self, times: usize) {
+        *self.shared.crash_after_update.lock().unwrap() += times;
+    }
+
+    /// The next `times` calls of AWS `operation` the bootstrap makes are
+    /// answered with a 500: an `X-Amz-Target` (`DynamoDB_20120810.UpdateItem`)
+    /// or a REST call as `METHOD /path-suffix` (`PUT /configuration`).
+    pub fn fail_aws(&self, operation: &str, times: usize) {
+        self.shared
+            .aws_faults
+            .lock()
+            .unwrap()
+            .push((operation.to_owned(), times));
+    }
+
+    /// How many faults have been injected so far.
+    pub fn injected(&self) -> usize {
+        *self.shared.injected.lock().unwrap()
     }
 
     /// The next `times` invocations of `stage` fail (an unhandled error).
@@ -129,9 +209,35 @@ impl LocalLambda {
 
 impl Drop for LocalLambda {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let mut child = self.process.child.lock().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
     }
+}
+
+/// Kills the bootstrap and starts a new one, as Lambda replaces a crashed
+/// environment: every invocation it held ends `Crashed`, and its waiting
+/// `/next` calls never take another.
+fn crash(shared: &Shared, process: &Process) {
+    let mut child = process.child.lock().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    {
+        let _queue = shared.queue.lock().unwrap();
+        *shared.generation.lock().unwrap() += 1;
+        *shared.idle.lock().unwrap() = 0;
+        shared.ready.notify_all();
+    }
+    for (_, waiter) in shared.waiting.lock().unwrap().drain() {
+        let _ = waiter.send(Outcome::Crashed);
+    }
+    *shared.injected.lock().unwrap() += 1;
+    *child = (process.spawn)();
+}
+
+/// Takes one of the next `times` of a fault matching `matches`.
+fn take<T>(faults: &Mutex<Vec<T>>, matches: impl FnMut(&mut T) -> bool) -> bool {
+    faults.lock().unwrap().iter_mut().any(matches)
 }
 
 fn reply(
@@ -161,8 +267,16 @@ fn serve_runtime(mut client: TcpStream, shared: &Shared, arn: &str) -> std::io::
     if request.method == "GET" && path.ends_with("/runtime/invocation/next") {
         let (id, payload) = {
             let mut queue = shared.queue.lock().unwrap();
+            let generation = *shared.generation.lock().unwrap();
+            *shared.idle.lock().unwrap() += 1;
             loop {
+                if *shared.generation.lock().unwrap() != generation {
+                    // Its bootstrap was killed: leave the work to the next.
+                    return Ok(());
+                }
                 if let Some(next) = queue.pop_front() {
+                    let mut idle = shared.idle.lock().unwrap();
+                    *idle = idle.saturating_sub(1);
                     break next;
                 }
                 queue = shared.ready.wait(queue).unwrap();
@@ -210,13 +324,81 @@ fn serve_runtime(mut client: TcpStream, shared: &Shared, arn: &str) -> std::io::
     reply(&mut client, "404 Not Found", &[], b"{}")
 }
 
+/// The AWS operation a request names: its `X-Amz-Target`, else its method
+/// and path.
+fn operation(request: &Request) -> String {
+    request
+        .head
+        .iter()
+        .find_map(|h| {
+            let (k, v) = h.split_once(':')?;
+            k.eq_ignore_ascii_case("x-amz-target")
+                .then(|| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| format!("{} {}", request.method, request.path))
+}
+
+/// Whether operation `op` is the one a fault names: the same target, or
+/// the same method on a path ending as named (`PUT /configuration`).
+fn names(op: &str, name: &str) -> bool {
+    if op == name {
+        return true;
+    }
+    match (op.split_once(' '), name.split_once(' ')) {
+        (Some((method, path)), Some((m, suffix))) => {
+            method == m && path.split('?').next().unwrap_or_default().ends_with(suffix)
+        }
+        _ => false,
+    }
+}
+
 /// Invoke calls to the bootstrap (or an injected failure); the rest to moto.
-fn serve_router(mut client: TcpStream, shared: &Shared, moto_port: u16) -> std::io::Result<()> {
+fn serve_router(
+    mut client: TcpStream,
+    shared: &Shared,
+    process: &Process,
+    moto_port: u16,
+) -> std::io::Result<()> {
     let Some(request) = read_request(&client)? else {
         return Ok(());
     };
     if !is_invoke(&request) {
-        return client.write_all(&forward(&request, moto_port)?);
+        let op = operation(&request);
+        let failed = take(&shared.aws_faults, |(name, times)| {
+            let hit = *times > 0 && names(&op, name);
+            if hit {
+                *times -= 1;
+            }
+            hit
+        });
+        if failed {
+            *shared.injected.lock().unwrap() += 1;
+            let body = r#"{"__type":"InternalServerError","message":"injected by the test"}"#;
+            return client.write_all(
+                crate::http::response(500, Some("InternalServerError"), body).as_bytes(),
+            );
+        }
+        let response = forward(&request, moto_port)?;
+        let updated = request.method == "PUT"
+            && request
+                .path
+                .split('?')
+                .next()
+                .unwrap_or_default()
+                .ends_with("/configuration")
+            && response.starts_with(b"HTTP/1.1 200");
+        let crash_now = updated && {
+            let mut left = shared.crash_after_update.lock().unwrap();
+            let hit = *left > 0;
+            *left = left.saturating_sub(1);
+            hit
+        };
+        if crash_now {
+            // The change is made; the bootstrap dies before it hears so.
+            crash(shared, process);
+            return Ok(());
+        }
+        return client.write_all(&response);
     }
     let stage = serde_json::from_slice::<serde_json::Value>(&request.body)
         .ok()
@@ -235,6 +417,30 @@ fn serve_router(mut client: TcpStream, shared: &Shared, moto_port: u16) -> std::
         ("Content-Type", "application/json"),
         ("X-Amz-Function-Error", "Unhandled"),
     ];
+    // A runtime that dies without an answer: Step Functions reports it as
+    // Lambda.Unknown, which the workflow retries.
+    let crashed = |client: &mut TcpStream| {
+        reply(
+            client,
+            "200 OK",
+            &function_error,
+            br#"{"errorType":"Lambda.Unknown","errorMessage":"the bootstrap was killed (injected by the test)"}"#,
+        )
+    };
+    // Takes one kill of `stage` at `when`, if one is set up.
+    let crash_at = |when: Crash| {
+        take(&shared.crashes, |(s, w, times)| {
+            let hit = *s == stage && *w == when && *times > 0;
+            if hit {
+                *times -= 1;
+            }
+            hit
+        })
+    };
+    if crash_at(Crash::Before) {
+        crash(shared, process);
+        return crashed(&mut client);
+    }
     if injected {
         let body = format!(
             "{{\"errorType\":\"InjectedFault\",\"errorMessage\":\"the {stage} task failed (injected by the test)\"}}"
@@ -250,7 +456,19 @@ fn serve_router(mut client: TcpStream, shared: &Shared, moto_port: u16) -> std::
     shared.waiting.lock().unwrap().insert(id.clone(), tx);
     shared.queue.lock().unwrap().push_back((id, request.body));
     shared.ready.notify_one();
-    match rx.recv_timeout(INVOKE_LIMIT) {
+    let outcome = rx.recv_timeout(INVOKE_LIMIT);
+    if !matches!(outcome, Ok(Outcome::Crashed)) && crash_at(Crash::After) {
+        // Killed once it is idle again (its next `/next` waiting), so no
+        // call of its is in flight.
+        let started = std::time::Instant::now();
+        while *shared.idle.lock().unwrap() == 0 && started.elapsed() < Duration::from_secs(2) {
+            thread::sleep(Duration::from_millis(5));
+        }
+        crash(shared, process);
+        return crashed(&mut client);
+    }
+    match outcome {
+        Ok(Outcome::Crashed) => crashed(&mut client),
         Ok(Outcome::Response(body)) => reply(
             &mut client,
             "200 OK",

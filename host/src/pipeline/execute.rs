@@ -276,7 +276,11 @@ async fn resume(ctx: &Context, run: &Run, fresh: &FunctionInfo) -> Resume {
             ) else {
                 return Resume::Intended;
             };
-            let moved = fresh.revision_id != before.revision_id;
+            // A revision that moved, or memory that did (an emulator, or a
+            // revision id that was not read, may keep the id): either way
+            // the function is not as the attempt found it.
+            let moved =
+                fresh.revision_id != before.revision_id || fresh.memory_mb != before.memory_mb;
             if !moved {
                 return Resume::Intended;
             }

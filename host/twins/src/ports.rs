@@ -102,9 +102,18 @@ pub struct MemoryLambda {
     functions: Mutex<BTreeMap<String, Function>>,
     faults: Mutex<HashMap<LambdaOp, Vec<StoreError>>>,
     calls: Mutex<Vec<LambdaOp>>,
+    /// Memory updates keep the revision id (as moto's Lambda does).
+    revisions_kept: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryLambda {
+    /// From now on a memory update keeps the function's revision id, as
+    /// moto's Lambda does (AWS's changes it).
+    pub fn keep_revisions(&self) {
+        self.revisions_kept
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Adds a function with `memory_mb`, opted in or not.
     pub fn add(&self, name: &str, memory_mb: u32, opted_in: bool) {
         let mut tags = BTreeMap::new();
@@ -298,7 +307,12 @@ impl FunctionStore for MemoryLambda {
             return Err(StoreError::Precondition);
         }
         f.latest.memory_mb = memory_mb;
-        f.revision += 1;
+        if !self
+            .revisions_kept
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            f.revision += 1;
+        }
         Ok(revision(f.revision))
     }
 

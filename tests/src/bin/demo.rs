@@ -149,7 +149,7 @@ async fn real_scenario(
         .deploy(name, role, Code::node(example_function()), 128, 10)
         .await?;
     println!(
-        "created {name} with 128 MB from infrastructure/examples/oom-function, tagged autorepair=enabled;
+        "created {name} with 128 MB from infrastructure/examples/oom-function, tagged autorepair=enabled;\n\
          each invocation runs in a local execution environment: a Node.js process in a 128 MB memory cgroup"
     );
     let traffic = Traffic::start(
@@ -160,7 +160,8 @@ async fn real_scenario(
     );
     let seen = traffic.wait_for(8, Duration::from_secs(120)).await;
     println!(
-        "{seen} invocations so far, every one killed at the limit (REPORT … Error Type: Runtime.OutOfMemory)"
+        "{seen} invocations so far, {} of them killed at the limit (REPORT … Error Type: Runtime.OutOfMemory)",
+        traffic.count_where(|i| i.ended == Ended::OutOfMemory)
     );
     let outcome = fire_and_run(bin, moto, sdk, config, name, "6s").await;
     let (invocations, failures) = traffic.stop().await;

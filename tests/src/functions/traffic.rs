@@ -62,6 +62,16 @@ impl Traffic {
         self.done.lock().expect("done").len()
     }
 
+    /// How many invocations that ended `matches` so far.
+    pub fn count_where(&self, matches: impl Fn(&Invocation) -> bool) -> usize {
+        self.done
+            .lock()
+            .expect("done")
+            .iter()
+            .filter(|i| matches(i))
+            .count()
+    }
+
     /// Waits until `n` invocations have ended (at most `limit`).
     pub async fn wait_for(&self, n: usize, limit: Duration) -> usize {
         let started = Instant::now();

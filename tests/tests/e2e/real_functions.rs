@@ -152,7 +152,10 @@ async fn a_python_memory_error_on_a_large_input_is_repaired() {
     // REPORT says success for a handled MemoryError: the verdict saw them
     // through their environment's log stream.
     let v = run.verification.expect("verified");
-    assert!(v.before.out_of_memory > 0 && v.after.out_of_memory == 0, "{v:#?}");
+    assert!(
+        v.before.out_of_memory > 0 && v.after.out_of_memory == 0,
+        "{v:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -267,4 +270,111 @@ async fn a_warm_up_plateau_with_code_errors_is_no_leak() {
         run.status
     );
     assert_eq!(s.memory_mb().await, 256, "memory unchanged");
+}
+
+/// The stages of the workflow's happy path, as the tasks name them.
+const STAGES: [&str; 8] = [
+    "parse", "rules", "ai", "decide", "execute", "verify", "rollback", "record",
+];
+
+/// An execution under faults on the shipped example: it ends in a terminal
+/// state, and the function's memory is what the record says.
+async fn survives(s: &Scenario, label: &str) -> Run {
+    let (status, output, run, _) = s.run(6, 3, |_| json!({"megabytes": 200})).await;
+    assert!(
+        matches!(status.as_str(), "SUCCEEDED" | "FAILED"),
+        "{label}: {status} {output}"
+    );
+    assert!(run.status.is_terminal(), "{label}: {:?}", run.status);
+    let recorded = Scenario::recorded_memory(&run).unwrap_or(128);
+    assert_eq!(
+        s.memory_mb().await,
+        recorded,
+        "{label}: the memory is what the record says: {:?} {:#?} {:#?} {:#?}",
+        run.status,
+        run.failure,
+        run.change,
+        run.decision
+    );
+    run
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_workflow_survives_a_killed_bootstrap_at_every_stage_and_failing_aws_calls() {
+    use autorepair_e2e::local_lambda::Crash;
+    let s = Scenario::new("real-crash-before", Code::node(example_function()), 128, 10).await;
+    // Killed as each stage arrives: Step Functions retries (Lambda.Unknown).
+    for stage in STAGES {
+        s.h.lambda.crash_stage(stage, Crash::Before, 1);
+    }
+    let run = survives(&s, "killed before each stage").await;
+    assert_eq!(run.status, Status::Repaired, "{:#?}", run.decision);
+    let before = s.h.lambda.injected();
+    assert_eq!(before, STAGES.len(), "one kill per stage");
+
+    // Killed after each stage committed, before its answer; and in the
+    // middle of execute, after UpdateFunctionConfiguration and before the
+    // record: the retried task finishes what the dead one started.
+    let functions = s.functions.clone();
+    functions
+        .deploy(
+            "real-crash-after",
+            &s.h.role,
+            Code::node(example_function()),
+            128,
+            10,
+        )
+        .await
+        .unwrap();
+    let after = Scenario {
+        h: s.h,
+        functions,
+        name: "real-crash-after".into(),
+    };
+    for stage in STAGES {
+        after.h.lambda.crash_stage(stage, Crash::After, 1);
+    }
+    after.h.lambda.crash_after_update(1);
+    let run = survives(&after, "killed after each stage").await;
+    assert_eq!(run.status, Status::Repaired, "{:#?}", run.decision);
+    let killed = after.h.lambda.injected() - before;
+    assert_eq!(killed, STAGES.len() + 1);
+
+    // AWS calls that fail once each: the SDK's own retry absorbs them.
+    after
+        .functions
+        .deploy(
+            "real-aws-faults",
+            &after.h.role,
+            Code::node(example_function()),
+            128,
+            10,
+        )
+        .await
+        .unwrap();
+    let aws = Scenario {
+        name: "real-aws-faults".into(),
+        ..after
+    };
+    let once = [
+        "DynamoDB_20120810.PutItem",
+        "DynamoDB_20120810.GetItem",
+        "DynamoDB_20120810.UpdateItem",
+        "DynamoDB_20120810.Query",
+        "Logs_20140328.FilterLogEvents",
+        "AWSStepFunctions.DescribeExecution",
+        "GET /configuration",
+        "PUT /configuration",
+    ];
+    for op in once {
+        aws.h.lambda.fail_aws(op, 1);
+    }
+    let run = survives(&aws, "AWS calls failing once").await;
+    assert_eq!(run.status, Status::Repaired, "{:#?}", run.decision);
+    let failed_calls = aws.h.lambda.injected() - before - killed;
+    assert_eq!(failed_calls, once.len(), "each injected failure was met");
+    eprintln!(
+        "faults injected and survived: {} kills before a stage, {} after a stage or mid-execute, {} failed AWS calls",
+        before, killed, failed_calls
+    );
 }

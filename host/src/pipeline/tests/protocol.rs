@@ -410,6 +410,23 @@ async fn a_crash_after_the_update_is_finished_not_repeated() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_an_update_that_kept_the_revision_id_is_finished_not_left_unrecorded() {
+    let w = World::new();
+    // moto's Lambda keeps the revision id on a memory update: the memory
+    // itself shows the crashed attempt's change was made.
+    w.lambda.keep_revisions();
+    w.oom("crash4");
+    let input = decided(&w, "crash4").await;
+    w.audit.fail_after(AuditOp::Update, 1);
+    let retried = crashed_then_retried(&w, &input, "executing").await;
+    assert!(retried.changed, "{retried:#?}");
+    assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 1, "not made twice");
+    let run = stored(&w, &input.incident);
+    let change = run.change.expect("the crashed attempt's change, on record");
+    assert_eq!(w.lambda.memory_mb("crash4"), Some(change.new_memory_mb));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_after_the_change_was_recorded_resumes_with_it() {
     let w = World::new();
     w.oom("crash3");
