@@ -98,6 +98,27 @@ const OOM_SHARE_KEPT: f64 = 2.0 / 3.0;
 const PEAK_DROP: f64 = 0.05;
 const DURATION_DROP: f64 = 0.2;
 
+/// How sure a window without failures must be: failures at the rate seen
+/// before would have shown in it at least once with this probability.
+const CONFIDENCE: f64 = 0.95;
+/// The most invocations a verdict waits for, however rare the failures were
+/// (a failure share of 5 % needs 59).
+const MAX_NEEDED: usize = 60;
+
+/// The invocations after a change a verdict needs: at least `min`, and
+/// enough that failures at the share seen before would have shown at least
+/// once, 95 times in 100 — `ln(0.05) / ln(1 − f)`: 11 at 25 %, 29 at 10 %.
+/// Fewer, and a clean window says little: the old failure share could have
+/// produced it by chance.
+pub fn invocations_needed(before: &Health, min: usize) -> usize {
+    let f = before.failure_rate();
+    if f <= 0.0 || f >= 1.0 {
+        return min;
+    }
+    let n = ((1.0 - CONFIDENCE).ln() / (1.0 - f).ln()).ceil();
+    (n as usize).clamp(min, MAX_NEEDED.max(min))
+}
+
 /// Compares health before and after a change, with the reasons.
 pub fn verdict(before: &Health, after: &Health, min_invocations: usize) -> (Verdict, Vec<String>) {
     let mut reasons = vec![format!(
@@ -113,14 +134,22 @@ pub fn verdict(before: &Health, after: &Health, min_invocations: usize) -> (Verd
         after.peak_memory_ratio * 100.0,
         after.p95_duration_ms,
     )];
-    if after.invocations < min_invocations {
-        reasons.push(format!(
-            "fewer than {min_invocations} invocations since the change"
-        ));
+    let needed = invocations_needed(before, min_invocations);
+    let (b, a) = (before.failure_rate(), after.failure_rate());
+    // More failures need no long window to show: judged on what there is.
+    let worse = after.invocations >= min_invocations && a > b * WORSE_FACTOR + WORSE_MARGIN;
+    if after.invocations < needed && !worse {
+        reasons.push(if needed > min_invocations {
+            format!(
+                "fewer than {needed} invocations since the change: at the {:.0}% failure share seen before, fewer could show none by chance",
+                before.failure_rate() * 100.0
+            )
+        } else {
+            format!("fewer than {needed} invocations since the change")
+        });
         return (Verdict::InsufficientData, reasons);
     }
-    let (b, a) = (before.failure_rate(), after.failure_rate());
-    let verdict = if a > b * WORSE_FACTOR + WORSE_MARGIN {
+    let verdict = if worse {
         reasons.push("failures rose after the change".into());
         Verdict::Worse
     } else if b > 0.0 {
@@ -216,6 +245,22 @@ mod tests {
         );
         assert_eq!(v, Verdict::Worse);
         assert!(reasons.iter().any(|r| r.contains("rose")));
+    }
+
+    #[test]
+    fn a_clean_window_must_be_long_enough_to_have_shown_the_old_failures() {
+        // 10 % failed before: 29 clean invocations are needed to say so.
+        let before = health(100, 10, 10, 1.0, 900.0);
+        assert_eq!(invocations_needed(&before, 5), 29);
+        let (v, reasons) = verdict(&before, &health(20, 0, 0, 0.6, 400.0), 5);
+        assert_eq!(v, Verdict::InsufficientData, "{reasons:?}");
+        assert!(reasons[1].contains("fewer than 29"), "{reasons:?}");
+        let (v, _) = verdict(&before, &health(30, 0, 0, 0.6, 400.0), 5);
+        assert_eq!(v, Verdict::Improved);
+        // Frequent failures need no more than the floor; rare ones are capped.
+        assert_eq!(invocations_needed(&health(100, 60, 60, 1.0, 0.0), 5), 5);
+        assert_eq!(invocations_needed(&health(1000, 1, 1, 1.0, 0.0), 5), 60);
+        assert_eq!(invocations_needed(&health(100, 0, 0, 0.9, 0.0), 5), 5);
     }
 
     #[test]
