@@ -71,3 +71,22 @@ pub fn forward(request: &Request, port: u16) -> std::io::Result<Vec<u8>> {
     upstream.read_to_end(&mut response)?;
     Ok(response)
 }
+
+/// Writes a whole response: `status` (`200 OK`), `headers`, `body`.
+pub fn reply(
+    client: &mut TcpStream,
+    status: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<()> {
+    let mut head = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    client.write_all(head.as_bytes())?;
+    client.write_all(body)
+}

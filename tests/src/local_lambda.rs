@@ -23,7 +23,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::http::{Request, forward, read_request};
+use crate::http::{Request, forward, read_request, reply};
 
 /// How long an invocation may wait for the bootstrap's answer.
 const INVOKE_LIMIT: Duration = Duration::from_secs(300);
@@ -238,24 +238,6 @@ fn crash(shared: &Shared, process: &Process) {
 /// Takes one of the next `times` of a fault matching `matches`.
 fn take<T>(faults: &Mutex<Vec<T>>, matches: impl FnMut(&mut T) -> bool) -> bool {
     faults.lock().unwrap().iter_mut().any(matches)
-}
-
-fn reply(
-    client: &mut TcpStream,
-    status: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> std::io::Result<()> {
-    let mut head = format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    client.write_all(head.as_bytes())?;
-    client.write_all(body)
 }
 
 /// The Lambda Runtime API, as much as `lambda_runtime` uses.

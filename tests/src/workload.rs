@@ -152,27 +152,7 @@ impl Workload {
             .send()
             .await
             .context("CreateLogStream")?;
-        for chunk in events.chunks(1000) {
-            let batch: Vec<InputLogEvent> = chunk
-                .iter()
-                .filter_map(|(t, m)| {
-                    InputLogEvent::builder()
-                        .timestamp(*t)
-                        .message(m)
-                        .build()
-                        .ok()
-                })
-                .collect();
-            self.logs
-                .put_log_events()
-                .log_group_name(self.log_group())
-                .log_stream_name(&stream)
-                .set_log_events(Some(batch))
-                .send()
-                .await
-                .context("PutLogEvents")?;
-        }
-        Ok(())
+        put_log_events(&self.logs, &self.log_group(), &stream, &events).await
     }
 
     async fn write_metrics(
@@ -206,4 +186,33 @@ impl Workload {
             .context("PutMetricData")?;
         Ok(())
     }
+}
+
+/// Writes `events` (time order) to `stream` of `group`, a thousand at a time.
+pub async fn put_log_events(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+    stream: &str,
+    events: &[(i64, String)],
+) -> Result<()> {
+    for chunk in events.chunks(1000) {
+        let batch: Vec<InputLogEvent> = chunk
+            .iter()
+            .filter_map(|(t, m)| {
+                InputLogEvent::builder()
+                    .timestamp(*t)
+                    .message(m)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        logs.put_log_events()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .set_log_events(Some(batch))
+            .send()
+            .await
+            .context("PutLogEvents")?;
+    }
+    Ok(())
 }

@@ -29,7 +29,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow};
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
-use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::FunctionCode;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -631,25 +630,8 @@ impl Functions {
         mut events: Vec<(i64, String)>,
     ) -> Result<()> {
         events.sort_by_key(|(t, _)| *t);
-        let batch: Vec<InputLogEvent> = events
-            .into_iter()
-            .filter_map(|(t, m)| {
-                InputLogEvent::builder()
-                    .timestamp(t)
-                    .message(m)
-                    .build()
-                    .ok()
-            })
-            .collect();
-        self.logs
-            .put_log_events()
-            .log_group_name(format!("/aws/lambda/{name}"))
-            .log_stream_name(stream)
-            .set_log_events(Some(batch))
-            .send()
+        crate::workload::put_log_events(&self.logs, &format!("/aws/lambda/{name}"), stream, &events)
             .await
-            .context("PutLogEvents")?;
-        Ok(())
     }
 
     async fn put_metrics(&self, name: &str, i: &Invocation, concurrent: usize) -> Result<()> {

@@ -2,7 +2,6 @@
 //! port: the runtime loop inside the environment takes invocations from
 //! `/invocation/next` and posts each answer back.
 
-use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -11,7 +10,7 @@ use std::time::Instant;
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use crate::http::read_request;
+use crate::http::{read_request, reply};
 
 /// An invocation handed to the runtime.
 pub struct Delivery {
@@ -102,24 +101,6 @@ impl Drop for RuntimeApi {
         // Wake the accept loop so it sees `closed` and ends.
         let _ = TcpStream::connect(&self.address);
     }
-}
-
-fn reply(
-    client: &mut TcpStream,
-    status: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> std::io::Result<()> {
-    let mut head = format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    client.write_all(head.as_bytes())?;
-    client.write_all(body)
 }
 
 fn serve(mut client: TcpStream, state: &State) -> std::io::Result<()> {
