@@ -135,7 +135,10 @@ pub fn detect<'a>(reports: impl IntoIterator<Item = Report<'a>>, memory_mb: u32)
 /// figures: a warm-up that plateaus and per-request noise cannot pass for
 /// growth, whatever runs beside them. Each group counts from its first
 /// invocation in the evidence.
-pub fn detect_by_environment<'a, G>(environments: impl IntoIterator<Item = G>, memory_mb: u32) -> Option<Leak>
+pub fn detect_by_environment<'a, G>(
+    environments: impl IntoIterator<Item = G>,
+    memory_mb: u32,
+) -> Option<Leak>
 where
     G: IntoIterator<Item = Report<'a>>,
 {
@@ -292,7 +295,13 @@ mod tests {
     fn random_figures_that_end_at_the_limit_are_not_a_leak() {
         // Requests of random size: the peak so far climbs in a few jumps,
         // mostly flat, and the largest request reaches the limit.
-        let noisy = |at| environment(at, &[80, 140, 95, 150, 60, 170, 120, 90, 200, 110, 256], 256);
+        let noisy = |at| {
+            environment(
+                at,
+                &[80, 140, 95, 150, 60, 170, 120, 90, 200, 110, 256],
+                256,
+            )
+        };
         assert_eq!(detect_by_environment([noisy(0), noisy(400)], 256), None);
     }
 

@@ -22,7 +22,11 @@ impl Rule for Environments {
     fn evaluate(evidence: Evidence) -> Result<Vec<Finding>, String> {
         let streams = environments::report_streams();
         let lines = environments::line_streams();
-        let distinct: BTreeSet<&str> = streams.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
+        let distinct: BTreeSet<&str> = streams
+            .iter()
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+            .collect();
         Ok(vec![finding(
             FindingKind::Other,
             0.5,
