@@ -109,7 +109,10 @@ pub fn parse_reports(lines: &[LogLine]) -> Vec<InvocationReport> {
             (None, None) => None,
         };
         if let Some(report) = report {
-            report.function_error.get_or_insert_with(|| kind.to_owned());
+            // A type name; whatever a line claims, at most 128 characters.
+            report
+                .function_error
+                .get_or_insert_with(|| kind.chars().take(128).collect());
         }
     }
     let mut orphans: Vec<(i64, Option<&str>, Marks)> = marks

@@ -115,6 +115,7 @@ fn row(r: &Record) -> IncidentRow {
         ai,
         ai_note,
         applied_memory_mb: r.applied_memory_mb,
+        steps: r.timing.map(|t| t.steps),
         status: r.status,
         verdict: r.verdict,
     }

@@ -65,6 +65,9 @@ pub struct IncidentRow {
     /// Whether both views agree on the action; none when one is missing.
     pub agree: Option<bool>,
     pub applied_memory_mb: Option<u32>,
+    /// Memory steps the incident took to get there (1 for a single change).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<usize>,
     pub status: Status,
     pub verdict: Option<Verdict>,
     /// With a labelled corpus: whether the rules' and the AI's views match the label.

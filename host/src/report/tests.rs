@@ -151,6 +151,10 @@ fn key_figures_count_repairs_and_time_them_from_the_alarm() {
         "{shown}"
     );
     assert!(
+        shown.contains("1024 MB (2 steps)"),
+        "the incident's row shows its steps: {shown}"
+    );
+    assert!(
         shown.contains("alarm → change p50 20.0 s, p95 40.0 s"),
         "{shown}"
     );

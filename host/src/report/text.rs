@@ -41,8 +41,11 @@ pub(super) fn tables(report: &Report) -> Tables {
                 opt(r.rules),
                 r.ai.map_or_else(|| r.ai_note.clone().unwrap_or_default(), |v| v.to_string()),
                 agree(r.agree).to_owned(),
-                r.applied_memory_mb
-                    .map_or_else(|| "—".to_owned(), |m| format!("{m} MB")),
+                match (r.applied_memory_mb, r.steps) {
+                    (None, _) => "—".to_owned(),
+                    (Some(m), Some(steps)) if steps > 1 => format!("{m} MB ({steps} steps)"),
+                    (Some(m), _) => format!("{m} MB"),
+                },
                 r.verdict
                     .map_or_else(|| r.status.to_string(), |v| format!("{} ({v})", r.status)),
             ];

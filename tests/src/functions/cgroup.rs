@@ -54,6 +54,32 @@ fn own_path(controller: Option<&str>) -> Option<String> {
     })
 }
 
+/// Makes the memory and CPU controllers available below `group` (v2),
+/// where it has processes of its own: a group with processes cannot pass
+/// controllers down, so this process moves to a leaf of its own first (in a
+/// delegated subtree, e.g. `systemd-run --user --scope -p Delegate=yes`, the
+/// scope holds this process). Best effort: what fails shows when the parent
+/// group is made.
+fn delegate(group: &Path) {
+    let control = group.join("cgroup.subtree_control");
+    let enabled = std::fs::read_to_string(&control).unwrap_or_default();
+    if enabled.split_whitespace().any(|c| c == "memory") {
+        return;
+    }
+    if std::fs::write(&control, "+memory +cpu").is_ok()
+        || std::fs::write(&control, "+memory").is_ok()
+    {
+        return;
+    }
+    let leaf = group.join(format!("autorepair-self-{}", std::process::id()));
+    if std::fs::create_dir_all(&leaf).is_ok()
+        && std::fs::write(leaf.join("cgroup.procs"), std::process::id().to_string()).is_ok()
+    {
+        let _ = std::fs::write(&control, "+memory +cpu")
+            .or_else(|_| std::fs::write(&control, "+memory"));
+    }
+}
+
 fn make_parent(candidates: &[PathBuf], name: &str) -> io::Result<PathBuf> {
     let mut last = io::Error::other("no cgroup hierarchy to create a group in");
     for base in candidates {
@@ -86,6 +112,7 @@ impl Cgroups {
             let dir = candidates
                 .iter()
                 .find_map(|base| {
+                    delegate(base);
                     let dir = make_parent(std::slice::from_ref(base), &name).ok()?;
                     std::fs::write(dir.join("cgroup.subtree_control"), "+memory +cpu")
                         .or_else(|_| std::fs::write(dir.join("cgroup.subtree_control"), "+memory"))

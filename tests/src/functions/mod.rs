@@ -457,7 +457,7 @@ impl Functions {
             None => self.start(name, &function, config).await?,
         };
         function.in_flight.fetch_add(1, Ordering::Relaxed);
-        let result = self.run(&mut env, &function, payload).await;
+        let result = self.run(&mut env, payload).await;
         let concurrent = function.in_flight.fetch_sub(1, Ordering::Relaxed);
         let (mut invocation, reusable, events) = result?;
         invocation.cold = cold;
@@ -474,7 +474,7 @@ impl Functions {
     async fn run(
         &self,
         env: &mut Environment,
-        function: &Function,
+
         payload: &serde_json::Value,
     ) -> Result<(Invocation, bool, Vec<(i64, String)>)> {
         let request_id = self.request_id();
@@ -619,7 +619,6 @@ impl Functions {
         events.push((end_ms, report_line(&invocation, init_ms)));
         // A timed-out or crashed environment is replaced, as Lambda does.
         let reusable = matches!(ended, Ended::Success | Ended::Error) && !exited;
-        let _ = function;
         Ok((invocation, reusable, events))
     }
 
