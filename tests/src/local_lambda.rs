@@ -218,12 +218,24 @@ impl Drop for LocalLambda {
 /// Kills the bootstrap and starts a new one, as Lambda replaces a crashed
 /// environment: every invocation it held ends `Crashed`, and its waiting
 /// `/next` calls never take another.
-fn crash(shared: &Shared, process: &Process) {
+fn crash(shared: &Shared, process: &Process, when_idle: bool) {
+    // Killed when idle where it can be (its `/next` waiting, so no call of
+    // its is half read), or after two seconds whatever it is doing.
+    let started = std::time::Instant::now();
+    while when_idle
+        && *shared.idle.lock().unwrap() == 0
+        && started.elapsed() < Duration::from_secs(2)
+    {
+        thread::sleep(Duration::from_millis(5));
+    }
     let mut child = process.child.lock().unwrap();
     let _ = child.kill();
     let _ = child.wait();
     {
-        let _queue = shared.queue.lock().unwrap();
+        // What it had not taken yet is answered `Crashed` below and retried
+        // by Step Functions: it must not also run on the next bootstrap.
+        let mut queue = shared.queue.lock().unwrap();
+        queue.clear();
         *shared.generation.lock().unwrap() += 1;
         *shared.idle.lock().unwrap() = 0;
         shared.ready.notify_all();
@@ -377,7 +389,7 @@ fn serve_router(
         };
         if crash_now {
             // The change is made; the bootstrap dies before it hears so.
-            crash(shared, process);
+            crash(shared, process, false);
             return Ok(());
         }
         return client.write_all(&response);
@@ -420,7 +432,7 @@ fn serve_router(
         })
     };
     if crash_at(Crash::Before) {
-        crash(shared, process);
+        crash(shared, process, true);
         return crashed(&mut client);
     }
     if injected {
@@ -440,13 +452,7 @@ fn serve_router(
     shared.ready.notify_one();
     let outcome = rx.recv_timeout(INVOKE_LIMIT);
     if !matches!(outcome, Ok(Outcome::Crashed)) && crash_at(Crash::After) {
-        // Killed once it is idle again (its next `/next` waiting), so no
-        // call of its is in flight.
-        let started = std::time::Instant::now();
-        while *shared.idle.lock().unwrap() == 0 && started.elapsed() < Duration::from_secs(2) {
-            thread::sleep(Duration::from_millis(5));
-        }
-        crash(shared, process);
+        crash(shared, process, true);
         return crashed(&mut client);
     }
     match outcome {

@@ -609,6 +609,15 @@ pub fn step_again(c: &Converging<'_>, policy: &Policy) -> Decision {
         ));
         return settle(Action::Escalate, reasons);
     }
+    if let Some(last) = c.steps.last()
+        && last.to_mb != current
+    {
+        reasons.push(format!(
+            "the function changed since step {taken} set {} MB (now {current} MB): theirs stands, no further step; a person should look",
+            last.to_mb
+        ));
+        return settle(Action::Escalate, reasons);
+    }
     if taken >= policy.max_steps_per_incident {
         reasons.push(format!(
             "{taken} steps taken, the most policy.max_steps_per_incident allows: the memory that helped is kept and a person should look"

@@ -67,17 +67,29 @@ pub fn parse_reports(lines: &[LogLine]) -> Vec<InvocationReport> {
     // Per request id: when it was first named, and what its lines say.
     let mut marks: HashMap<&str, (i64, Marks)> = HashMap::new();
     let mut anonymous: Vec<(i64, Marks)> = Vec::new();
-    // (time, request id, stream, error type) of the function's own errors.
-    let mut handled: Vec<(i64, Option<&str>, Option<&str>, &str)> = Vec::new();
+    // (request id, error type) of the function's own errors that name one;
+    // per log stream, the error awaiting that environment's next REPORT
+    // (its lines come one invocation after another, in order).
+    let mut handled: Vec<(&str, &str)> = Vec::new();
+    let mut awaiting: HashMap<&str, &str> = HashMap::new();
     for line in lines {
         let message = line.message.as_str();
+        let stream = line.log_stream.as_deref();
         if let Some(mut report) = parse_report(message, line.timestamp_ms) {
+            if let Some(kind) = stream.and_then(|s| awaiting.remove(s)) {
+                report.function_error = Some(kind.chars().take(128).collect());
+            }
             report.log_stream.clone_from(&line.log_stream);
             reports.push(report);
             continue;
         }
-        if let Some((id, kind)) = function_error(message) {
-            handled.push((line.timestamp_ms, id, line.log_stream.as_deref(), kind));
+        match (function_error(message), stream) {
+            (Some((Some(id), kind)), _) => handled.push((id, kind)),
+            (Some((None, kind)), Some(stream)) => {
+                awaiting.entry(stream).or_insert(kind);
+            }
+            // Neither an id nor a stream: not guessed onto a report.
+            _ => {}
         }
         if let Some((request_id, mark)) = failure_mark(message) {
             match request_id {
@@ -95,20 +107,8 @@ pub fn parse_reports(lines: &[LogLine]) -> Vec<InvocationReport> {
             apply(report, mark);
         }
     }
-    for (at, id, stream, kind) in handled {
-        // Named by request id; or, without one (Python), the invocation its
-        // execution environment reported next: a stream holds one
-        // environment's invocations one after another. Without either, the
-        // line is not guessed onto a report.
-        let report = match (id, stream) {
-            (Some(id), _) => reports.iter_mut().find(|r| r.request_id == id),
-            (None, Some(stream)) => reports
-                .iter_mut()
-                .filter(|r| r.log_stream.as_deref() == Some(stream) && r.timestamp_ms >= at)
-                .min_by_key(|r| r.timestamp_ms),
-            (None, None) => None,
-        };
-        if let Some(report) = report {
+    for (id, kind) in handled {
+        if let Some(report) = reports.iter_mut().find(|r| r.request_id == id) {
             // A type name; whatever a line claims, at most 128 characters.
             report
                 .function_error

@@ -136,8 +136,14 @@ pub fn verdict(before: &Health, after: &Health, min_invocations: usize) -> (Verd
     )];
     let needed = invocations_needed(before, min_invocations);
     let (b, a) = (before.failure_rate(), after.failure_rate());
-    // More failures need no long window to show: judged on what there is.
-    let worse = after.invocations >= min_invocations && a > b * WORSE_FACTOR + WORSE_MARGIN;
+    // Worse is judged on the same window as better — except when the
+    // failures already outnumber what the old share would give over all of
+    // it (a fifth more, and two): those need no longer wait.
+    let failed_after = (after.errors + after.timeouts) as f64;
+    let overwhelming = failed_after > b * needed as f64 * WORSE_FACTOR + 2.0;
+    let worse = after.invocations >= min_invocations
+        && a > b * WORSE_FACTOR + WORSE_MARGIN
+        && (after.invocations >= needed || overwhelming);
     if after.invocations < needed && !worse {
         reasons.push(if needed > min_invocations {
             format!(
@@ -261,6 +267,17 @@ mod tests {
         assert_eq!(invocations_needed(&health(100, 60, 60, 1.0, 0.0), 5), 5);
         assert_eq!(invocations_needed(&health(1000, 1, 1, 1.0, 0.0), 5), 60);
         assert_eq!(invocations_needed(&health(100, 0, 0, 0.9, 0.0), 5), 5);
+    }
+
+    #[test]
+    fn one_early_failure_is_not_yet_worse() {
+        // 10 % failed before: one failure in the first six is what that
+        // share gives by chance; six of them are not.
+        let before = health(100, 10, 10, 1.0, 900.0);
+        let (v, _) = verdict(&before, &health(6, 1, 1, 1.0, 900.0), 5);
+        assert_eq!(v, Verdict::InsufficientData);
+        let (v, _) = verdict(&before, &health(8, 6, 6, 1.0, 900.0), 5);
+        assert_eq!(v, Verdict::Worse);
     }
 
     #[test]

@@ -98,6 +98,20 @@ pub(super) async fn finish(ctx: &Context, run: &mut Run) {
     {
         fail(run, Stage::Workflow, caught(&error, 500));
     }
+    if run.change.is_none()
+        && let Some(last) = run.steps.pop()
+    {
+        // A further step's stage failed before its change was on record:
+        // the last completed step is the change the record names.
+        let mut decision = last.decision;
+        decision.reasons.push(format!(
+            "a further step from {} MB did not complete: the record keeps that step",
+            last.change.new_memory_mb
+        ));
+        run.change = Some(last.change);
+        run.verification = Some(last.verification);
+        run.decision = Some(decision);
+    }
     if run.status == Status::Started {
         match &run.change {
             // Recorded before its change was judged: never a quiet ending.

@@ -38,13 +38,7 @@ pub async fn verify(ctx: &Context, run: &mut Run) {
         .reports
         .retain(|r| r.memory_size_mb == change.new_memory_mb);
     let after = Health::of(&after_evidence);
-    // A later step is judged against the step before it, not the incident.
-    let before = run
-        .steps
-        .last()
-        .map(|s| s.verification.after)
-        .or(run.before)
-        .unwrap_or_default();
+    let before = baseline(run);
     let (verdict, reasons) =
         verify::verdict(&before, &after, ctx.config.run.min_verify_invocations);
     let extended = run.verification.is_some();
@@ -56,6 +50,16 @@ pub async fn verify(ctx: &Context, run: &mut Run) {
         window,
         extended,
     });
+}
+
+/// What the latest step is judged against: the step before it, or the
+/// incident's own health for the first.
+pub(super) fn baseline(run: &Run) -> Health {
+    run.steps
+        .last()
+        .map(|s| s.verification.after)
+        .or(run.before)
+        .unwrap_or_default()
 }
 
 /// A change that could not be judged is undone: the verdict says so, and
@@ -71,7 +75,7 @@ pub fn unverifiable(run: &mut Run, stage: Stage, why: &str, window: Window) {
         reasons: vec![format!(
             "the change could not be verified ({why}): an unverified change is undone"
         )],
-        before: run.before.unwrap_or_default(),
+        before: baseline(run),
         after: Health::default(),
         window,
         extended: run.verification.is_some(),

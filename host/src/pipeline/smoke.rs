@@ -84,7 +84,7 @@ pub(super) async fn smoke(ctx: &Context, run: &mut Run) {
         run.verification = Some(Verification {
             verdict: Verdict::Worse,
             reasons: vec![format!("smoke test failed: {reason}")],
-            before: run.before.unwrap_or_default(),
+            before: super::judge::baseline(run),
             after: Health::default(),
             window: Window {
                 start_ms: change.at_ms,

@@ -559,7 +559,7 @@ impl Functions {
             }
         };
         if ended != Ended::Timeout {
-            let _ = tokio::time::timeout(Duration::from_secs(2), wait_for_output).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), wait_for_output).await;
         }
         let max_memory_used_mb = env.cgroup.peak_bytes().div_ceil(1024 * 1024) as u32;
         let invocation = Invocation {

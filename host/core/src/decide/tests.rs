@@ -597,3 +597,78 @@ proptest! {
         prop_assert_eq!(decide(&s, &Policy::default(), mode).action, Action::None);
     }
 }
+
+fn converging(memory_mb: u32, steps: &[Step], policy: &Policy) -> Decision {
+    let f = function(memory_mb, true);
+    step_again(
+        &Converging {
+            function: &f,
+            steps,
+            out_of_memory: 3,
+            history: History::default(),
+            now_ms: 0,
+        },
+        policy,
+    )
+}
+
+#[test]
+fn a_further_step_repeats_the_last_ratio_under_the_guard() {
+    let policy = Policy::default();
+    let one = [Step {
+        from_mb: 256,
+        to_mb: 384,
+    }];
+    let d = converging(384, &one, &policy);
+    assert_eq!(
+        (d.action, d.target_memory_mb),
+        (Action::SetMemory, Some(576))
+    );
+    // The ceiling clamps it; a clamp below a quarter more escalates.
+    let low = Policy {
+        ceiling_mb: 400,
+        ..Policy::default()
+    };
+    assert_eq!(converging(384, &one, &low).action, Action::Escalate);
+    // No more steps than the policy allows.
+    let three = [
+        Step {
+            from_mb: 128,
+            to_mb: 256,
+        },
+        Step {
+            from_mb: 256,
+            to_mb: 512,
+        },
+        Step {
+            from_mb: 512,
+            to_mb: 1024,
+        },
+    ];
+    let d = converging(1024, &three, &policy);
+    assert_eq!(d.action, Action::Escalate);
+    assert!(
+        d.reasons
+            .iter()
+            .any(|r| r.contains("max_steps_per_incident")),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn no_further_step_over_a_change_someone_made_since() {
+    // Step 1 set 384 MB; someone put 256 back since.
+    let d = converging(
+        256,
+        &[Step {
+            from_mb: 256,
+            to_mb: 384,
+        }],
+        &Policy::default(),
+    );
+    assert_eq!((d.action, d.target_memory_mb), (Action::Escalate, None));
+    assert!(
+        d.reasons.iter().any(|r| r.contains("theirs stands")),
+        "{d:?}"
+    );
+}

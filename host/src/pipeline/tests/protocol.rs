@@ -518,6 +518,33 @@ async fn a_crash_in_the_middle_of_a_further_step_is_finished_not_repeated() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_further_step_that_never_completed_leaves_the_last_step_on_record() {
+    let w = World::new();
+    let executed = send(&w, "execute", &varied(&w, "unfinished").await)
+        .await
+        .unwrap();
+    w.clock.sleep(WINDOW).await;
+    let verified = send(&w, "verify", &executed).await.unwrap();
+    let first = stored(&w, &verified.incident).change.expect("step 1");
+    // The rollback stage writes the next step's intent, then its update
+    // fails and the task dies uncommitted; Step Functions' Catch records.
+    w.lambda.fail(
+        LambdaOp::UpdateMemory,
+        vec![StoreError::Other("crash".into())],
+    );
+    w.audit.fail_next(AuditOp::Commit);
+    assert!(send(&w, "rollback", &verified).await.is_err());
+    let recorded = stage(&w.ctx, caught(&w, "record", &verified, "States.Timeout"))
+        .await
+        .unwrap();
+    let run = stored(&w, &recorded.incident);
+    assert!(run.status.is_terminal(), "{:?}", run.status);
+    let change = run.change.expect("the last completed step, on record");
+    assert_eq!(change, first);
+    assert_eq!(w.lambda.memory_mb("unfinished"), Some(change.new_memory_mb));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_execute_after_its_commit_changes_nothing_more() {
     let w = World::new();
     w.oom("twice");
