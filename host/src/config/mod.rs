@@ -387,11 +387,12 @@ impl RunConfig {
     /// How long an incident holds its function's lock: the configured time,
     /// but never less than the longest path through the workflow — two
     /// verification windows (the second when the first had too little data)
-    /// and [`LOCK_MARGIN_SECONDS`].
-    pub fn lock_ttl_ms(&self) -> i64 {
+    /// for each of up to `steps` memory steps, and [`LOCK_MARGIN_SECONDS`].
+    pub fn lock_ttl_ms(&self, steps: u32) -> i64 {
         let longest = self
             .verify_after_seconds
             .saturating_mul(2)
+            .saturating_mul(u64::from(steps.max(1)))
             .saturating_add(LOCK_MARGIN_SECONDS);
         i64::try_from(self.lock_ttl_seconds.max(longest).saturating_mul(1000)).unwrap_or(i64::MAX)
     }

@@ -117,17 +117,27 @@ fn a_pin_mismatch_refuses_the_plugin_but_not_the_others() {
 }
 
 #[test]
-fn the_lock_outlasts_both_verification_windows() {
+fn the_lock_outlasts_both_verification_windows_of_every_step() {
     let mut run = RunConfig::default();
     assert!(
-        run.lock_ttl_ms() >= 2 * 600 * 1000,
+        run.lock_ttl_ms(1) >= 2 * 600 * 1000,
         "the defaults' longest path"
+    );
+    // Three steps, each verified in up to two windows.
+    assert!(
+        run.lock_ttl_ms(3) >= 3 * 2 * 600 * 1000,
+        "{}",
+        run.lock_ttl_ms(3)
     );
     run.verify_after_seconds = 3600;
     run.lock_ttl_seconds = 900;
-    assert!(run.lock_ttl_ms() > 2 * 3600 * 1000, "{}", run.lock_ttl_ms());
-    run.lock_ttl_seconds = 20_000;
-    assert_eq!(run.lock_ttl_ms(), 20_000_000, "a longer lock is kept");
+    assert!(
+        run.lock_ttl_ms(1) > 2 * 3600 * 1000,
+        "{}",
+        run.lock_ttl_ms(1)
+    );
+    run.lock_ttl_seconds = 80_000;
+    assert_eq!(run.lock_ttl_ms(3), 80_000_000, "a longer lock is kept");
 }
 
 #[test]

@@ -83,9 +83,11 @@ pub async fn request(ctx: &Context, run: &mut Run, token: String) -> Result<(), 
     let deadline = approval.deadline_ms;
     // The lock must outlast the wait, then the rest of the workflow.
     let now = ctx.clock.now_ms();
-    let ttl = (deadline - now)
-        .max(0)
-        .saturating_add(ctx.config.run.lock_ttl_ms());
+    let ttl = (deadline - now).max(0).saturating_add(
+        ctx.config
+            .run
+            .lock_ttl_ms(ctx.config.policy.max_steps_per_incident),
+    );
     match ctx
         .audit
         .lock(&run.incident.function_name, &id, now, ttl)

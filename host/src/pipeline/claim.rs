@@ -67,7 +67,10 @@ pub async fn parse(
         Err(e) => fail(&mut run, Stage::Parse, e.to_string()),
     }
     if !run.status.is_terminal() {
-        let ttl_ms = ctx.config.run.lock_ttl_ms();
+        let ttl_ms = ctx
+            .config
+            .run
+            .lock_ttl_ms(ctx.config.policy.max_steps_per_incident);
         match ctx
             .audit
             .lock(&function, &id, ctx.clock.now_ms(), ttl_ms)
