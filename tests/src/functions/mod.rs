@@ -125,6 +125,8 @@ pub struct Invocation {
     pub log_stream: String,
     /// Whether a new environment started for it.
     pub cold: bool,
+    /// When it was handed to the environment (ms since the Unix epoch).
+    pub started_ms: i64,
 }
 
 /// What the function's configuration in moto says, and what identifies it.
@@ -461,8 +463,12 @@ impl Functions {
         let concurrent = function.in_flight.fetch_sub(1, Ordering::Relaxed);
         let (mut invocation, reusable, events) = result?;
         invocation.cold = cold;
-        self.put_logs(name, &env.stream, events).await?;
+        // The metrics first, stamped with the invocation's start as
+        // Lambda's are: a REPORT line that can be read is always counted by
+        // the Invocations metric too (the host doubts reports that outnumber
+        // it).
         self.put_metrics(name, &invocation, concurrent).await?;
+        self.put_logs(name, &env.stream, events).await?;
         if reusable {
             function.idle.lock().expect("idle").push(env);
         }
@@ -571,6 +577,7 @@ impl Functions {
             memory_size_mb: env.config.memory_mb,
             log_stream: env.stream.clone(),
             cold: false,
+            started_ms,
         };
         let mut events = Vec::new();
         let output: Vec<(i64, String)> = {
@@ -638,7 +645,7 @@ impl Functions {
             .name("FunctionName")
             .value(name)
             .build();
-        let at = DateTime::from_millis(now_ms());
+        let at = DateTime::from_millis(i.started_ms);
         let datum = |metric: &str, value: f64, unit: StandardUnit| {
             MetricDatum::builder()
                 .metric_name(metric)
