@@ -18,8 +18,8 @@
 // The core's modules at their old paths, so `autorepair::model` and
 // `crate::decide` name one thing wherever they are written.
 pub use autorepair_core::{
-    clock, dates, decide, digest, incident, logs, metrics, model, origin, ports, redact, run,
-    stage, stats, text, verify,
+    clock, dates, decide, digest, figures, incident, logs, metrics, model, origin, ports, redact,
+    run, stage, stats, text, verify,
 };
 
 pub mod ai;

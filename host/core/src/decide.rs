@@ -65,6 +65,88 @@ impl Policy {
         tags.get(&self.opt_in_tag_key) == Some(&self.opt_in_tag_value)
     }
 
+    /// This policy as one function's tags narrow it: `autorepair:min-mb`
+    /// raises the floor, `autorepair:max-mb` lowers the ceiling,
+    /// `autorepair:mode` (`off`, `recommend`, `auto`) says whether
+    /// autorepair may change it. A tag only narrows the operator's policy: a
+    /// value outside it, not a number, or a floor above the ceiling is named
+    /// in the notes and the stack's policy holds.
+    pub fn for_function(&self, tags: &std::collections::BTreeMap<String, String>) -> Tailored {
+        let mut t = Tailored {
+            policy: self.clone(),
+            mode: FunctionMode::Auto,
+            notes: Vec::new(),
+        };
+        let mb = |key: &str, notes: &mut Vec<String>| -> Option<u32> {
+            let raw = tags.get(key)?.trim();
+            match raw.trim_end_matches("MB").trim().parse::<u32>() {
+                Ok(v) if (LAMBDA_MIN_MB..=LAMBDA_MAX_MB).contains(&v) => Some(v),
+                _ => {
+                    notes.push(format!(
+                        "warning: tag {key}={raw:?} is not a size in MB ({LAMBDA_MIN_MB}..={LAMBDA_MAX_MB}); the stack's policy holds"
+                    ));
+                    None
+                }
+            }
+        };
+        let min = mb(MIN_MB_TAG, &mut t.notes);
+        let max = mb(MAX_MB_TAG, &mut t.notes);
+        match (min, max) {
+            (Some(lo), Some(hi)) if lo > hi => t.notes.push(format!(
+                "warning: tags {MIN_MB_TAG}={lo} and {MAX_MB_TAG}={hi} contradict each other; the stack's policy holds"
+            )),
+            _ => {
+                if let Some(lo) = min {
+                    if lo <= self.min_memory_mb.max(LAMBDA_MIN_MB) {
+                        t.notes.push(format!(
+                            "warning: tag {MIN_MB_TAG}={lo} is not above the stack's floor of {} MB; the stack's floor holds",
+                            self.min_memory_mb.max(LAMBDA_MIN_MB)
+                        ));
+                    } else if lo > self.ceiling_mb {
+                        t.notes.push(format!(
+                            "warning: tag {MIN_MB_TAG}={lo} is above the stack's ceiling of {} MB; the stack's policy holds",
+                            self.ceiling_mb
+                        ));
+                    } else {
+                        t.policy.min_memory_mb = lo;
+                        t.notes.push(format!("{MIN_MB_TAG}={lo}: this function's floor"));
+                    }
+                }
+                if let Some(hi) = max {
+                    if hi >= self.ceiling_mb {
+                        t.notes.push(format!(
+                            "warning: tag {MAX_MB_TAG}={hi} is not below the stack's ceiling of {} MB; the stack's ceiling holds",
+                            self.ceiling_mb
+                        ));
+                    } else if hi < t.policy.min_memory_mb {
+                        t.notes.push(format!(
+                            "warning: tag {MAX_MB_TAG}={hi} is below the floor of {} MB; the stack's policy holds",
+                            t.policy.min_memory_mb
+                        ));
+                    } else {
+                        t.policy.ceiling_mb = hi;
+                        t.notes.push(format!("{MAX_MB_TAG}={hi}: this function's ceiling"));
+                    }
+                }
+            }
+        }
+        if let Some(raw) = tags.get(MODE_TAG) {
+            match raw.trim().to_ascii_lowercase().as_str() {
+                "off" => t.mode = FunctionMode::Off,
+                "recommend" => t.mode = FunctionMode::Recommend,
+                "auto" => {}
+                // Fails towards doing less: a misspelt mode is not `auto`.
+                _ => {
+                    t.mode = FunctionMode::Recommend;
+                    t.notes.push(format!(
+                        "warning: tag {MODE_TAG}={raw:?} is not off, recommend or auto; treated as recommend (nothing changes by itself)"
+                    ));
+                }
+            }
+        }
+        t
+    }
+
     /// Errors in a policy an operator wrote, each phrased as what to fix.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
@@ -97,6 +179,36 @@ impl Policy {
         }
         problems
     }
+}
+
+/// The tag that raises one function's floor (MB).
+pub const MIN_MB_TAG: &str = "autorepair:min-mb";
+/// The tag that lowers one function's ceiling (MB).
+pub const MAX_MB_TAG: &str = "autorepair:max-mb";
+/// The tag that says what autorepair may do to one function.
+pub const MODE_TAG: &str = "autorepair:mode";
+
+/// What autorepair may do to one function (its `autorepair:mode` tag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FunctionMode {
+    /// Nothing: no change, no recommendation acted on.
+    Off,
+    /// Diagnose and recommend; a person makes every change.
+    Recommend,
+    /// Repair by itself (the default).
+    Auto,
+}
+
+/// The policy for one function, after its tags ([`Policy::for_function`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tailored {
+    /// The stack's policy, narrowed by the function's size tags.
+    pub policy: Policy,
+    /// What autorepair may do to it.
+    pub mode: FunctionMode,
+    /// Each tag honoured or refused, for the decision's reasons.
+    pub notes: Vec<String>,
 }
 
 /// How findings from rules and the AI are merged.
@@ -270,6 +382,48 @@ pub fn decide(situation: &Situation<'_>, policy: &Policy, mode: MergeMode) -> De
         ));
         return done(Action::None, None, reasons);
     }
+    let tailored = policy.for_function(&situation.function.tags);
+    reasons.extend(tailored.notes.iter().cloned());
+    let policy = &tailored.policy;
+    if tailored.mode == FunctionMode::Off {
+        reasons.push(format!(
+            "{MODE_TAG}=off: autorepair changes nothing on this function"
+        ));
+        return done(Action::None, None, reasons);
+    }
+    let decision = decide_tailored(situation, policy, mode, reasons);
+    only_recommended(decision, tailored.mode)
+}
+
+/// In `recommend` mode a change becomes a recommendation a person acts on.
+fn only_recommended(mut decision: Decision, mode: FunctionMode) -> Decision {
+    if mode == FunctionMode::Recommend
+        && decision.action == Action::SetMemory
+        && let Some(target) = decision.target_memory_mb
+    {
+        decision.reasons.push(format!(
+            "{MODE_TAG}=recommend: {} MB → {target} MB is recommended, not made; a person makes the change",
+            decision.current_memory_mb
+        ));
+        decision.action = Action::Escalate;
+        decision.target_memory_mb = None;
+    }
+    decision
+}
+
+fn decide_tailored(
+    situation: &Situation<'_>,
+    policy: &Policy,
+    mode: MergeMode,
+    mut reasons: Vec<String>,
+) -> Decision {
+    let current = situation.function.memory_mb;
+    let done = |action, target, reasons| Decision {
+        action,
+        current_memory_mb: current,
+        target_memory_mb: target,
+        reasons,
+    };
 
     let deciding = |ai: bool| -> Vec<&SourcedFinding> {
         situation
@@ -609,6 +763,15 @@ pub fn step_again(c: &Converging<'_>, policy: &Policy) -> Decision {
         ));
         return settle(Action::Escalate, reasons);
     }
+    let tailored = policy.for_function(&c.function.tags);
+    reasons.extend(tailored.notes.iter().cloned());
+    let policy = &tailored.policy;
+    if tailored.mode == FunctionMode::Off {
+        reasons.push(format!(
+            "{MODE_TAG}=off: no further step; the memory that helped is kept"
+        ));
+        return settle(Action::Escalate, reasons);
+    }
     if let Some(last) = c.steps.last()
         && last.to_mb != current
     {
@@ -641,12 +804,15 @@ pub fn step_again(c: &Converging<'_>, policy: &Policy) -> Decision {
         changes_last_24h: c.history.changes_last_24h.saturating_add(taken),
     };
     match guard(current, wanted, history, c.now_ms, policy, &mut reasons) {
-        Some(target) if target >= least => Decision {
-            action: Action::SetMemory,
-            current_memory_mb: current,
-            target_memory_mb: Some(target),
-            reasons,
-        },
+        Some(target) if target >= least => only_recommended(
+            Decision {
+                action: Action::SetMemory,
+                current_memory_mb: current,
+                target_memory_mb: Some(target),
+                reasons,
+            },
+            tailored.mode,
+        ),
         Some(target) => {
             reasons.push(format!(
                 "the limits leave a step to {target} MB only (under {least} MB, a quarter more): too small to fix it; the memory that helped is kept"

@@ -4,7 +4,7 @@
 //!
 //! - leaves: [`model`] (domain types), [`clock`], [`dates`], [`digest`], [`text`],
 //!   [`redact`] (secrets out of text that leaves the host), [`logs`] (Lambda's
-//!   platform lines), [`stats`];
+//!   platform lines), [`stats`], [`figures`] (a sweep's reports added up);
 //! - pure steps: [`decide`] (merge + safety guard), [`verify`]'s verdict,
 //!   [`incident`] (an alarm event to an incident);
 //! - [`ports`]: what the stages need from outside, as traits, and
@@ -22,6 +22,7 @@ pub mod clock;
 pub mod dates;
 pub mod decide;
 pub mod digest;
+pub mod figures;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fixtures;
 pub mod incident;

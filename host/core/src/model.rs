@@ -143,9 +143,22 @@ pub struct FunctionInfo {
     /// serves; empty when not read.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub version: String,
+    /// When its code or configuration last changed (Lambda's LastModified,
+    /// ms since the Unix epoch), when read: a sweep's figures start there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified_ms: Option<Millis>,
+    /// SnapStart is on: what runs are snapshots of published versions, which
+    /// a change to `$LATEST` alone does not reach.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub snap_start: bool,
 }
 
 impl FunctionInfo {
+    /// The region in the function's ARN, when it has one.
+    pub fn region(&self) -> Option<&str> {
+        self.arn.split(':').nth(3).filter(|r| !r.is_empty())
+    }
+
     /// The function's log group: its LoggingConfig's, else Lambda's default.
     pub fn log_group(&self) -> String {
         if self.log_group.is_empty() {
@@ -975,6 +988,60 @@ pub struct StandingRecommendation {
     /// Where to write the size in source, for an IaC-managed function.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_change: Option<SourceChange>,
+    /// The largest Max Memory Used at the current size since the function
+    /// last changed (what a downsizing covers), when there were reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_used_mb: Option<u32>,
+    /// Where the figures came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub figures: Option<crate::figures::FiguresSource>,
+    /// For an applied downsizing: what it is judged against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<DownsizeBaseline>,
+    /// For an applied downsizing: how it turned out, once judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<DownsizeCheck>,
+}
+
+/// The function before a downsizing, as the sweep that made it saw it: the
+/// next traffic is judged against this.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DownsizeBaseline {
+    /// The size it ran at (MB).
+    pub from_mb: u32,
+    /// When the downsizing was made (ms since the Unix epoch).
+    pub applied_at_ms: Millis,
+    /// Invocations the baseline rests on.
+    pub invocations: u64,
+    /// The share that failed or timed out.
+    pub failure_rate: f64,
+    /// The share that timed out.
+    pub timeout_rate: f64,
+    /// The 95th percentile of duration (ms).
+    pub p95_ms: f64,
+}
+
+/// How an applied downsizing was judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DownsizeVerdict {
+    /// Errors, timeouts and duration held: kept.
+    Kept,
+    /// Something regressed: the size it left is back, and a floor.
+    RolledBack,
+    /// The roll back was needed but could not be made (a person is told).
+    RollbackFailed,
+}
+
+/// The judgement of an applied downsizing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DownsizeCheck {
+    /// What was decided.
+    pub verdict: DownsizeVerdict,
+    /// When (ms since the Unix epoch).
+    pub at_ms: Millis,
+    /// Why, for people.
+    pub why: String,
 }
 
 #[cfg(test)]

@@ -92,6 +92,9 @@ pub trait FunctionStore: Send + Sync {
     ) -> Result<String, StoreError>;
     /// The version `alias` of `name` serves, and the alias's revision.
     async fn alias(&self, name: &str, alias: &str) -> Result<AliasTarget, StoreError>;
+    /// The names of `name`'s aliases (a function served through one is not
+    /// served by `$LATEST`).
+    async fn aliases(&self, name: &str) -> Result<Vec<String>, StoreError>;
     /// Invokes the function (or alias) once, synchronously, with `payload`.
     async fn invoke(
         &self,
@@ -158,6 +161,15 @@ pub trait Telemetry: Send + Sync {
     async fn metrics(&self, function: &str, window: Window) -> (Vec<MetricSeries>, Vec<String>);
     /// The relevant lines of `log_group` in `window`, at most `cap`.
     async fn log_lines(&self, log_group: &str, window: Window, cap: usize) -> LogRead;
+    /// Every invocation report of `log_group` in `window`, added up by the
+    /// service per memory size and day (CloudWatch Logs Insights), with what
+    /// the query cost; `Err` says why there are none (the caller falls back
+    /// to [`Telemetry::log_lines`], capped).
+    async fn report_figures(
+        &self,
+        log_group: &str,
+        window: Window,
+    ) -> Result<(crate::figures::Figures, Vec<String>), String>;
 }
 
 /// A failed audit store call.

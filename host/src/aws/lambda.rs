@@ -110,6 +110,13 @@ impl FunctionStore for Lambda {
                 .to_owned(),
             config_sha256: snapshot_digest(&config),
             version: config.version().unwrap_or_default().to_owned(),
+            last_modified_ms: config
+                .last_modified()
+                .and_then(|t| crate::dates::parse_timestamp(t).ok()),
+            snap_start: config
+                .snap_start()
+                .and_then(|s| s.apply_on())
+                .is_some_and(|a| *a == aws_sdk_lambda::types::SnapStartApplyOn::PublishedVersions),
         };
         // Tags live on the unqualified function.
         match self
@@ -198,6 +205,25 @@ impl FunctionStore for Lambda {
                 revision_id: out.revision_id().map(str::to_owned),
             })
             .map_err(|e| store_error(name, "", &e))
+    }
+
+    async fn aliases(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        let mut names = Vec::new();
+        let mut pages = self
+            .client
+            .list_aliases()
+            .function_name(name)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| store_error(name, "listing aliases", &e))?;
+            names.extend(
+                page.aliases()
+                    .iter()
+                    .filter_map(|a| a.name().map(str::to_owned)),
+            );
+        }
+        Ok(names)
     }
 
     async fn invoke(

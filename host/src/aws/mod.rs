@@ -8,6 +8,7 @@ pub mod alarms;
 pub mod audit;
 pub mod bedrock;
 pub mod deployment;
+pub mod insights;
 pub mod inventory;
 pub mod lambda;
 pub mod notify;

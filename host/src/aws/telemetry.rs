@@ -209,6 +209,14 @@ impl Telemetry for CloudWatch {
         }
         LogRead::new(lines, cap, dropped, failure)
     }
+
+    async fn report_figures(
+        &self,
+        group: &str,
+        window: Window,
+    ) -> Result<(crate::figures::Figures, Vec<String>), String> {
+        super::insights::figures(&self.logs, group, window).await
+    }
 }
 
 /// The token for the next FilterLogEvents page, if there is one. An empty

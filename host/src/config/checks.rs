@@ -60,6 +60,18 @@ impl Config {
         if fleet.down_margin_percent > 400 {
             problems.push("fleet.down_margin_percent must be within 0..=400".into());
         }
+        if fleet.min_days > fleet.sweep_days {
+            problems.push(format!(
+                "fleet.min_days = {} is more than fleet.sweep_days = {}: no function could ever be downsized",
+                fleet.min_days, fleet.sweep_days
+            ));
+        }
+        if !(1..=100).contains(&fleet.near_timeout_percent) {
+            problems.push("fleet.near_timeout_percent must be within 1..=100".into());
+        }
+        if !(1..=fleet.sweep_days.saturating_mul(24)).contains(&fleet.rule_lines_hours) {
+            problems.push("fleet.rule_lines_hours must be within 1 and the sweep's window (fleet.sweep_days × 24)".into());
+        }
         if !(1..=500).contains(&fleet.batch_size) {
             problems.push("fleet.batch_size must be within 1..=500".into());
         }
@@ -100,9 +112,28 @@ impl Config {
     pub fn problems(&self) -> Vec<String> {
         let mut problems = self.policy.problems();
         problems.extend(self.ai.problems());
-        let price = self.pricing.lambda_usd_per_gb_second;
-        if !(price.is_finite() && price >= 0.0) {
-            problems.push("pricing.lambda_usd_per_gb_second must be a number ≥ 0".into());
+        let pricing = &self.pricing;
+        let prices = [
+            (
+                "lambda_usd_per_gb_second".to_owned(),
+                pricing.lambda_usd_per_gb_second,
+            ),
+            (
+                "arm64_usd_per_gb_second".to_owned(),
+                pricing.arm64_usd_per_gb_second,
+            ),
+        ]
+        .into_iter()
+        .chain(pricing.regions.iter().flat_map(|(region, p)| {
+            [
+                (format!("regions.{region}.x86_64"), p.x86_64),
+                (format!("regions.{region}.arm64"), p.arm64),
+            ]
+        }));
+        for (key, price) in prices {
+            if !(price.is_finite() && price >= 0.0) {
+                problems.push(format!("pricing.{key} must be a number ≥ 0"));
+            }
         }
         if self.run.audit_table.is_empty() {
             problems.push("run.audit_table must not be empty".into());

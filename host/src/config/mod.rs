@@ -60,8 +60,29 @@ pub struct FleetConfig {
     pub threshold_tag_prefix: String,
     /// Days of reports and metrics a sweep reads per function.
     pub sweep_days: u32,
-    /// A downsizing keeps this much headroom above the p99 of Max Memory Used (percent).
+    /// A downsizing keeps this much headroom above the window's largest Max
+    /// Memory Used (percent).
     pub down_margin_percent: u32,
+    /// Where a sweep's figures come from: `logs-insights` (one query adds up
+    /// every REPORT line of the window) or `log-lines` (the lines read one by
+    /// one, at most `run.max_log_events`: a busy function is kept).
+    pub figures: FiguresFrom,
+    /// With Logs Insights figures, the rules read this many hours of the
+    /// newest log lines (the figures cover the whole window).
+    pub rule_lines_hours: u32,
+    /// A downsizing needs at least this many invocations at the current size
+    /// since the function last changed…
+    pub min_invocations: u64,
+    /// …on at least this many distinct days.
+    pub min_days: u32,
+    /// No downsizing when the longest invocation took this share of the
+    /// timeout or more (percent): less memory is less CPU.
+    pub near_timeout_percent: u32,
+    /// An applied downsizing is judged once this many minutes have passed…
+    pub verify_downsizing_after_minutes: u32,
+    /// …and this many invocations ran at the new size; if errors, timeouts or
+    /// duration regressed, it is rolled back and the size it left becomes a floor.
+    pub verify_downsizing_invocations: u64,
     /// A downsizing smaller than this (MB) is not worth recommending.
     pub min_saving_mb: u32,
     /// Tag (with value `apply`) that lets a sweep apply a downsizing itself;
@@ -85,6 +106,18 @@ pub struct FleetConfig {
     pub tags_from: TagSource,
 }
 
+/// Where a sweep's figures come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FiguresFrom {
+    /// One CloudWatch Logs Insights query per function (falls back to the
+    /// lines, saying so, when the query fails).
+    #[default]
+    LogsInsights,
+    /// The raw log lines (FilterLogEvents), capped at `run.max_log_events`.
+    LogLines,
+}
+
 /// Where the fleet reads tags from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -104,6 +137,13 @@ impl Default for FleetConfig {
             threshold_tag_prefix: "autorepair:".into(),
             sweep_days: 14,
             down_margin_percent: 20,
+            figures: FiguresFrom::LogsInsights,
+            rule_lines_hours: 24,
+            min_invocations: 100,
+            min_days: 7,
+            near_timeout_percent: 50,
+            verify_downsizing_after_minutes: 60,
+            verify_downsizing_invocations: 50,
             min_saving_mb: 64,
             downsize_tag: "autorepair:downsize".into(),
             sweep_bucket: String::new(),
@@ -324,14 +364,45 @@ impl AiConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PricingConfig {
-    /// Lambda's price per GB-second (x86, us-east-1 by default).
+    /// Lambda's price per GB-second on x86_64 (us-east-1's, the same in most
+    /// regions; first pricing tier).
     pub lambda_usd_per_gb_second: f64,
+    /// Lambda's price per GB-second on arm64 (Graviton: 20 % less).
+    pub arm64_usd_per_gb_second: f64,
+    /// Regions priced otherwise: `[pricing.regions.<region>]` with
+    /// `x86_64` and `arm64` (USD per GB-second).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub regions: std::collections::BTreeMap<String, RegionPrices>,
+}
+
+/// One region's Lambda prices (USD per GB-second).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionPrices {
+    pub x86_64: f64,
+    pub arm64: f64,
+}
+
+impl PricingConfig {
+    /// The price per GB-second of `architecture` in `region` (the defaults
+    /// when the region is not listed), and where it came from.
+    pub fn usd_per_gb_second(&self, architecture: &str, region: Option<&str>) -> f64 {
+        let arm = architecture == "arm64";
+        match region.and_then(|r| self.regions.get(r)) {
+            Some(p) if arm => p.arm64,
+            Some(p) => p.x86_64,
+            None if arm => self.arm64_usd_per_gb_second,
+            None => self.lambda_usd_per_gb_second,
+        }
+    }
 }
 
 impl Default for PricingConfig {
     fn default() -> Self {
         PricingConfig {
             lambda_usd_per_gb_second: 0.000_016_666_7,
+            arm64_usd_per_gb_second: 0.000_013_333_4,
+            regions: std::collections::BTreeMap::new(),
         }
     }
 }

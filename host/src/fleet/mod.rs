@@ -7,6 +7,7 @@
 //! docs/fleet.md walks a team through it.
 
 pub mod alarms;
+pub mod downsizings;
 pub mod onboard;
 pub mod recommend;
 pub mod render;

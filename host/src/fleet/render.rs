@@ -26,7 +26,7 @@ pub fn sort(recommendations: &mut [StandingRecommendation]) {
     });
 }
 
-const HEADER: [&str; 11] = [
+const HEADER: [&str; 12] = [
     "function",
     "direction",
     "current_mb",
@@ -34,13 +34,14 @@ const HEADER: [&str; 11] = [
     "monthly_usd",
     "invocations",
     "p99_used_mb",
+    "max_used_mb",
     "oom_floor_mb",
     "applied",
     "source_change",
     "swept",
 ];
 
-fn row(r: &StandingRecommendation) -> [String; 11] {
+fn row(r: &StandingRecommendation) -> [String; 12] {
     let opt = |v: Option<u32>| v.map_or_else(String::new, |v| v.to_string());
     [
         r.function.clone(),
@@ -50,8 +51,15 @@ fn row(r: &StandingRecommendation) -> [String; 11] {
         format!("{:+.2}", r.monthly_cost_delta_usd),
         r.invocations.to_string(),
         opt(r.p99_used_mb),
+        opt(r.max_used_mb),
         opt(r.oom_floor_mb),
-        if r.applied {
+        if let Some(check) = r.check.as_ref().filter(|_| r.applied) {
+            match check.verdict {
+                crate::model::DownsizeVerdict::Kept => "applied, verified".into(),
+                crate::model::DownsizeVerdict::RolledBack => "rolled back".into(),
+                crate::model::DownsizeVerdict::RollbackFailed => "roll back failed".into(),
+            }
+        } else if r.applied {
             "applied".into()
         } else if r.direction == Direction::Down && !r.downsize_opted_in {
             "recommended only".into()
@@ -95,9 +103,9 @@ pub fn text(recommendations: &[StandingRecommendation]) -> String {
         out.push_str("no recommendations yet: a sweep writes them (see docs/fleet.md)\n");
         return out;
     }
-    let rows: Vec<[String; 11]> = recommendations.iter().map(row).collect();
-    // function, direction, current, target, $/month, p99, oom floor, applied.
-    let shown = [0usize, 1, 2, 3, 4, 6, 7, 8];
+    let rows: Vec<[String; 12]> = recommendations.iter().map(row).collect();
+    // function, direction, current, target, $/month, max used, oom floor, applied.
+    let shown = [0usize, 1, 2, 3, 4, 7, 8, 9];
     let width = |i: usize| {
         rows.iter()
             .map(|r| r[i].chars().count())
@@ -214,6 +222,10 @@ mod tests {
             downsize_opted_in: false,
             applied: false,
             source_change: None,
+            max_used_mb: Some(230),
+            figures: None,
+            baseline: None,
+            check: None,
         }
     }
 

@@ -16,6 +16,8 @@ use crate::stage::Stage;
 /// How long the scheduled reconcile writes alarms at most; what is left, the
 /// next hour's run does.
 const ONBOARD_BUDGET: Duration = Duration::from_secs(80);
+/// How long the hourly run judges applied downsizings at most.
+const DOWNSIZINGS_BUDGET: Duration = Duration::from_secs(60);
 /// Kept free at the end of an invocation: the reply, and one write or
 /// function still finishing.
 const MARGIN: Duration = Duration::from_secs(10);
@@ -93,8 +95,21 @@ pub async fn handle(
 ) -> Result<Value, FleetStageError> {
     match request {
         FleetRequest::Onboard { dry_run } => {
+            let started = std::time::Instant::now();
             let budget = within(ONBOARD_BUDGET, remaining, Duration::ZERO);
             let done = super::onboard::reconcile(ports, &ctx.config, dry_run, Some(budget)).await?;
+            // The hour's other duty: judge the sweep's applied downsizings
+            // over the traffic since (one may need rolling back).
+            let checked = if dry_run {
+                super::downsizings::Checked::default()
+            } else {
+                let budget = within(
+                    DOWNSIZINGS_BUDGET,
+                    remaining.map(|r| r.saturating_sub(started.elapsed())),
+                    Duration::from_secs(ctx.config.run.collect_timeout_seconds.saturating_mul(3)),
+                );
+                super::downsizings::check(ctx, ports, budget).await?
+            };
             let (create, update, delete) = done.plan.count();
             if !done.failures.is_empty() {
                 // The next scheduled reconcile retries what failed.
@@ -113,6 +128,7 @@ pub async fn handle(
                 "left_for_next_run": done.left,
                 "warnings": done.plan.warnings,
                 "dry_run": dry_run,
+                "downsizings": checked,
             }))
         }
         FleetRequest::SweepPlan { sweep } => {

@@ -14,10 +14,15 @@ use serde::{Deserialize, Serialize};
 use super::FleetPorts;
 use super::alarms::opted_in;
 use super::recommend::{self, Observed, Settings};
+use crate::config::FiguresFrom;
+use crate::decide::{FunctionMode, MODE_TAG};
 use crate::decide::{History, MergeMode};
 use crate::diagnosis::{self, Threads};
 use crate::evidence;
-use crate::model::{AlarmInfo, Direction, Millis, RecordedChange, StandingRecommendation, Window};
+use crate::figures::Figures;
+use crate::model::{
+    AlarmInfo, Direction, DownsizeBaseline, Millis, RecordedChange, StandingRecommendation, Window,
+};
 use crate::pipeline::Context;
 use crate::ports::FleetError;
 
@@ -227,9 +232,9 @@ pub fn window(now_ms: Millis, days: u32) -> Window {
     }
 }
 
-/// Sweeps one function: its window's evidence, the rules' decision, the
-/// recommendation (applied when it is a downsizing the function opted in
-/// to), written over the last one.
+/// Sweeps one function: its window's figures and evidence, the rules'
+/// decision, the recommendation (applied when it is a downsizing the
+/// function opted in to), written over the last one.
 pub async fn function(
     ctx: &Context,
     ports: &FleetPorts,
@@ -237,6 +242,7 @@ pub async fn function(
     sweep: &str,
 ) -> Result<StandingRecommendation, String> {
     let config = &ctx.config;
+    let fleet = &config.fleet;
     let now = ctx.clock.now_ms();
     // The lock, the change history and the stored recommendation (with its
     // OOM floor) are keyed by the function's name: an ARN must land on the
@@ -246,18 +252,31 @@ pub async fn function(
         name: format!("sweep {sweep}"),
         metric: String::new(),
         state: "OK".into(),
-        reason: format!("scheduled sweep over {} days", config.fleet.sweep_days),
+        reason: format!("scheduled sweep over {} days", fleet.sweep_days),
     };
-    let evidence = evidence::collect(
-        ctx.sources(),
-        name,
-        None,
-        alarm,
-        window(now, config.fleet.sweep_days),
-        &config.run,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let window = window(now, fleet.sweep_days);
+    // With the service adding up the whole window, the rules read only the
+    // newest lines: reading every line of a busy function is what a sweep
+    // cannot afford.
+    let insights = fleet.figures == FiguresFrom::LogsInsights;
+    let lines_window = if insights {
+        Window {
+            start_ms: window
+                .start_ms
+                .max(now - i64::from(fleet.rule_lines_hours) * 3_600_000),
+            end_ms: now,
+        }
+    } else {
+        window
+    };
+    let evidence = evidence::collect(ctx.sources(), name, None, alarm, lines_window, &config.run)
+        .await
+        .map_err(|e| e.to_string())?;
+    let held = (!insights).then(|| Figures::of_reports(&evidence.reports, evidence.logs_complete));
+    let (figures, notes) = figures(ctx, &evidence.function.log_group(), window, held).await;
+    for note in &notes {
+        tracing::info!(function = %name, %note, "sweep figures");
+    }
     let report = diagnosis::run_rules(&ctx.rules, &evidence, Threads::Caller);
     // A standing recommendation is not held back by a recent change's
     // cooldown: that guards applying, below.
@@ -281,56 +300,84 @@ pub async fn function(
         .await
         .map_err(|e| e.to_string())?;
     let doubt = crate::logs::report_doubt(&evidence.reports, &evidence.metrics);
+    let function = &evidence.function;
+    let tailored = config.policy.for_function(&function.tags);
     let outcome = recommend::recommend(
         Observed {
-            raised_from_mb: &raised_from,
-            memory_mb: evidence.function.memory_mb,
-            reports: &evidence.reports,
-            metrics: &evidence.metrics,
+            function,
+            figures: &figures,
+            window,
             decision: &diagnosis.decision,
-            previous_floor_mb: previous.and_then(|p| p.oom_floor_mb),
-            logs_complete: evidence.logs_complete,
+            previous_floor_mb: previous.as_ref().and_then(|p| p.oom_floor_mb),
+            raised_from_mb: &raised_from,
             report_doubt: doubt.as_deref(),
         },
         Settings {
-            window_days: config.fleet.sweep_days,
-            margin_percent: config.fleet.down_margin_percent,
-            min_saving_mb: config.fleet.min_saving_mb,
-            min_memory_mb: config.policy.min_memory_mb,
-            usd_per_gb_second: config.pricing.lambda_usd_per_gb_second,
+            window_days: fleet.sweep_days,
+            margin_percent: fleet.down_margin_percent,
+            min_saving_mb: fleet.min_saving_mb,
+            min_invocations: fleet.min_invocations,
+            min_days: fleet.min_days,
+            near_timeout_percent: fleet.near_timeout_percent,
+            min_memory_mb: tailored.policy.min_memory_mb,
+            ceiling_mb: tailored.policy.ceiling_mb,
+            mode: tailored.mode,
+            usd_per_gb_second: config
+                .pricing
+                .usd_per_gb_second(&function.architecture, function.region()),
         },
     );
-    let tags = &evidence.function.tags;
+    let tags = &function.tags;
+    let mut reasons = tailored.notes.clone();
+    reasons.extend(outcome.reasons);
+    reasons.extend(notes);
     let mut recommendation = StandingRecommendation {
         function: name.to_owned(),
         direction: outcome.direction,
-        current_mb: evidence.function.memory_mb,
+        current_mb: function.memory_mb,
         target_mb: outcome.target_mb,
         monthly_cost_delta_usd: outcome.monthly_cost_delta_usd,
         invocations: outcome.invocations,
         p99_used_mb: outcome.p99_used_mb,
         oom_floor_mb: outcome.oom_floor_mb,
-        reasons: outcome.reasons,
+        reasons,
         sweep: sweep.to_owned(),
         at_ms: now,
-        window_days: config.fleet.sweep_days,
+        window_days: fleet.sweep_days,
         downsize_opted_in: tags
-            .get(&config.fleet.downsize_tag)
+            .get(&fleet.downsize_tag)
             .is_some_and(|v| v.eq_ignore_ascii_case("apply")),
         applied: false,
         source_change: (outcome.direction != Direction::Keep)
             .then(|| crate::iac::change(tags, outcome.target_mb, &config.iac))
             .flatten(),
+        max_used_mb: outcome.max_used_mb,
+        figures: Some(figures.source),
+        baseline: None,
+        check: None,
     };
     if recommendation.direction == Direction::Down && recommendation.downsize_opted_in {
-        // Approval mode covers every change, a sweep's too: recommended only.
-        let applied = if crate::pipeline::approval::required(&config.approval, &evidence.function) {
+        let applied = if tailored.mode == FunctionMode::Recommend {
+            Err(format!("{MODE_TAG}=recommend: a person makes this change"))
+        } else if crate::pipeline::approval::required(&config.approval, function) {
+            // Approval mode covers every change, a sweep's too: recommended only.
             Err("the function is in approval mode: a person makes this change".to_owned())
         } else {
-            apply_downsizing(ctx, &evidence.function, &recommendation, now).await
+            apply_downsizing(ctx, function, &recommendation, now).await
         };
         match applied {
-            Ok(()) => recommendation.applied = true,
+            Ok(()) => {
+                recommendation.applied = true;
+                let before = figures.summary(|r| r.memory_mb == function.memory_mb);
+                recommendation.baseline = Some(DownsizeBaseline {
+                    from_mb: function.memory_mb,
+                    applied_at_ms: now,
+                    invocations: before.invocations,
+                    failure_rate: before.failure_rate(),
+                    timeout_rate: before.timeouts as f64 / before.invocations.max(1) as f64,
+                    p95_ms: before.p95_ms,
+                });
+            }
             Err(why) => recommendation.reasons.push(format!("not applied: {why}")),
         }
     }
@@ -340,6 +387,47 @@ pub async fn function(
         .await
         .map_err(|e| e.to_string())?;
     Ok(recommendation)
+}
+
+/// `group`'s figures over `window`: one Logs Insights query when so
+/// configured — the raw lines, read over the whole window, when it fails
+/// (said in the notes) — else `held` (figures the caller already made from
+/// the same window's lines) or the raw lines.
+pub(super) async fn figures(
+    ctx: &Context,
+    group: &str,
+    window: Window,
+    held: Option<Figures>,
+) -> (Figures, Vec<String>) {
+    let run = &ctx.config.run;
+    let bound = Duration::from_secs(run.collect_timeout_seconds.max(1));
+    let mut notes = Vec::new();
+    if ctx.config.fleet.figures == FiguresFrom::LogsInsights {
+        let why =
+            match tokio::time::timeout(bound, ctx.telemetry.report_figures(group, window)).await {
+                Ok(Ok(answer)) => return answer,
+                Ok(Err(why)) => why,
+                Err(_) => format!("timed out after {} s", bound.as_secs()),
+            };
+        notes.push(format!(
+            "figures: Logs Insights failed ({why}); read the raw log lines instead (at most {}, run.max_log_events: a busier function is kept)",
+            run.max_log_events
+        ));
+    } else if let Some(held) = held {
+        return (held, notes);
+    }
+    let read = tokio::time::timeout(
+        bound,
+        ctx.telemetry.log_lines(group, window, run.max_log_events),
+    )
+    .await
+    .unwrap_or_else(|_| crate::ports::LogRead {
+        notes: vec![format!("logs: timed out after {} s", bound.as_secs())],
+        ..Default::default()
+    });
+    let reports = crate::logs::parse_reports(&read.lines);
+    notes.extend(read.notes);
+    (Figures::of_reports(&reports, read.complete), notes)
 }
 
 /// Applies an opted-in downsizing under the same guards as a repair: the
@@ -364,6 +452,7 @@ async fn apply_downsizing(
             policy.opt_in_tag_key, policy.opt_in_tag_value
         ));
     }
+    served_by_latest(ctx, function).await?;
     let holder = format!(
         "{}{}",
         crate::ports::SWEEP_CHANGE_PREFIX,
@@ -415,6 +504,31 @@ async fn apply_downsizing(
         tracing::warn!(error = %e, "could not release the lock (it expires by itself)");
     }
     result
+}
+
+/// Refuses a function whose traffic a change to `$LATEST` would not reach:
+/// SnapStart runs snapshots of published versions, and an alias (with or
+/// without provisioned concurrency) serves the version it names.
+async fn served_by_latest(
+    ctx: &Context,
+    function: &crate::model::FunctionInfo,
+) -> Result<(), String> {
+    if function.snap_start {
+        return Err(
+            "SnapStart is on: what runs are snapshots of published versions, which a change to $LATEST alone does not reach; make it through the deployment".into(),
+        );
+    }
+    let aliases =
+        ctx.functions.aliases(&function.name).await.map_err(|e| {
+            format!("its aliases could not be listed ({e}), so the change is not made")
+        })?;
+    if aliases.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "served through alias {}: a change to $LATEST alone would not reach that traffic; make it through the deployment that publishes the version",
+        aliases.join(", ")
+    ))
 }
 
 /// The map's results as they come: a batch's summary, or — for an item

@@ -359,6 +359,16 @@ impl FunctionStore for MemoryLambda {
         })
     }
 
+    async fn aliases(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        let functions = self.functions.lock().unwrap();
+        let f = functions
+            .get(name)
+            .ok_or_else(|| StoreError::NotFound(name.to_owned()))?;
+        let mut names: Vec<String> = f.aliases.keys().cloned().collect();
+        names.sort();
+        Ok(names)
+    }
+
     async fn invoke(
         &self,
         name: &str,
@@ -421,9 +431,18 @@ impl FunctionStore for MemoryLambda {
 pub struct MemoryTelemetry {
     lines: Mutex<BTreeMap<String, Vec<LogLine>>>,
     metrics: Mutex<BTreeMap<String, Vec<MetricSeries>>>,
+    /// Answers [`Telemetry::report_figures`] (as Logs Insights would) from
+    /// every line, uncapped.
+    insights: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryTelemetry {
+    /// From now on, figures come as from Logs Insights: every line counted.
+    pub fn serve_insights(&self) {
+        self.insights
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn log(&self, group: &str, timestamp_ms: Millis, message: String) {
         self.lines
             .lock()
@@ -483,6 +502,37 @@ impl Telemetry for MemoryTelemetry {
             .cloned()
             .collect();
         LogRead::new(found, cap, 0, None)
+    }
+
+    async fn report_figures(
+        &self,
+        group: &str,
+        window: Window,
+    ) -> Result<(autorepair_core::figures::Figures, Vec<String>), String> {
+        if !self.insights.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(
+                "this twin answers no Logs Insights query (serve_insights turns it on)".into(),
+            );
+        }
+        let lines = self.lines.lock().unwrap();
+        let Some(all) = lines.get(group) else {
+            return Err(format!("log group {group} does not exist"));
+        };
+        let found: Vec<LogLine> = all
+            .iter()
+            .filter(|l| l.timestamp_ms >= window.start_ms && l.timestamp_ms <= window.end_ms)
+            .cloned()
+            .collect();
+        let reports = autorepair_core::logs::parse_reports(&found);
+        let mut figures = autorepair_core::figures::Figures::of_reports(&reports, true);
+        figures.source = autorepair_core::figures::FiguresSource::LogsInsights;
+        Ok((
+            figures,
+            vec![format!(
+                "the twin's query counted {} reports",
+                reports.len()
+            )],
+        ))
     }
 }
 

@@ -672,3 +672,90 @@ fn no_further_step_over_a_change_someone_made_since() {
         "{d:?}"
     );
 }
+
+fn decide_with_tags(memory: u32, tags: &[(&str, &str)], ask_mb: u32) -> Decision {
+    let mut f = function(memory, true);
+    for (k, v) in tags {
+        f.tags.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let findings = [finding(
+        rule("oom"),
+        FindingKind::MemoryExhaustion,
+        set(ask_mb),
+    )];
+    decide(
+        &Situation {
+            function: &f,
+            findings: &findings,
+            failures: &[],
+            history: History::default(),
+            now_ms: 0,
+            report_doubt: None,
+        },
+        &Policy::default(),
+        MergeMode::Rules,
+    )
+}
+
+#[test]
+fn a_functions_tags_narrow_the_policy_and_are_named() {
+    // max-mb is this function's ceiling: the step stops there.
+    let d = decide_with_tags(512, &[(MAX_MB_TAG, "768")], 1024);
+    assert_eq!(
+        (d.action, d.target_memory_mb),
+        (Action::SetMemory, Some(768))
+    );
+    assert!(
+        d.reasons
+            .iter()
+            .any(|r| r.contains("autorepair:max-mb=768: this function's ceiling")),
+        "{d:?}"
+    );
+    // min-mb is its floor: a step lands at least there.
+    let d = decide_with_tags(256, &[(MIN_MB_TAG, "1024")], 384);
+    assert_eq!(d.target_memory_mb, Some(1024), "{d:?}");
+    // Off: nothing, and why.
+    let d = decide_with_tags(256, &[(MODE_TAG, "off")], 512);
+    assert_eq!(d.action, Action::None);
+    assert!(d.reasons.iter().any(|r| r.contains("mode=off")), "{d:?}");
+    // Recommend: the change is named, a person makes it.
+    let d = decide_with_tags(256, &[(MODE_TAG, "Recommend")], 512);
+    assert_eq!((d.action, d.target_memory_mb), (Action::Escalate, None));
+    assert!(
+        d.reasons
+            .iter()
+            .any(|r| r.contains("256 MB → 512 MB is recommended, not made")),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn bad_tags_warn_and_the_stacks_policy_holds() {
+    for (tags, warned) in [
+        (vec![(MAX_MB_TAG, "lots")], "not a size"),
+        (vec![(MAX_MB_TAG, "99999")], "not a size"),
+        // A tag never widens the operator's policy.
+        (vec![(MAX_MB_TAG, "4096")], "not below the stack's ceiling"),
+        (vec![(MIN_MB_TAG, "64")], "not a size"),
+        (
+            vec![(MIN_MB_TAG, "2048"), (MAX_MB_TAG, "1024")],
+            "contradict",
+        ),
+    ] {
+        let d = decide_with_tags(512, &tags, 1024);
+        assert_eq!(
+            (d.action, d.target_memory_mb),
+            (Action::SetMemory, Some(1024)),
+            "{tags:?}: {d:?}"
+        );
+        assert!(
+            d.reasons
+                .iter()
+                .any(|r| r.starts_with("warning: ") && r.contains(warned)),
+            "{tags:?}: {d:?}"
+        );
+    }
+    // A misspelt mode does less, never more.
+    let d = decide_with_tags(512, &[(MODE_TAG, "autoo")], 1024);
+    assert_eq!(d.action, Action::Escalate, "{d:?}");
+}

@@ -113,6 +113,21 @@ pub fn sweep(args: SweepArgs, config: &Config, no_cache: bool) -> Result<(), Fai
         } else {
             args.functions.clone()
         };
+        let began = autorepair::clock::Clock::now_ms(ctx.clock.as_ref());
+        // Earlier sweeps' applied downsizings are judged first: one that
+        // made things worse is rolled back before anything else is sized.
+        let checked = autorepair::fleet::downsizings::check(
+            &ctx,
+            &ports,
+            std::time::Duration::from_secs(config.fleet.batch_budget_seconds),
+        )
+        .await?;
+        for line in checked.rolled_back.iter() {
+            eprintln!("rolled back: {line}");
+        }
+        for line in checked.failures.iter() {
+            eprintln!("warning: a downsizing could not be judged: {line}");
+        }
         let mut batches: Vec<BatchSummary> = Vec::new();
         for chunk in names.chunks(config.fleet.batch_size.max(1)) {
             let item = Item {
@@ -129,10 +144,31 @@ pub fn sweep(args: SweepArgs, config: &Config, no_cache: bool) -> Result<(), Fai
                 .await,
             );
         }
-        Ok::<_, anyhow::Error>(sweep::summary(&ctx, &args.name, &batches).await)
+        let total = sweep::summary(&ctx, &args.name, &batches).await;
+        // Named functions: their recommendations, with why.
+        let mut swept = Vec::new();
+        if !args.functions.is_empty() {
+            for name in &args.functions {
+                let name = autorepair::model::function_name(name);
+                // This sweep's only: a function it failed on keeps an
+                // older one, which is not this sweep's word.
+                if let Some(r) = ports.recommendations.recommendation(name).await?
+                    && r.at_ms >= began
+                {
+                    swept.push(r);
+                }
+            }
+        }
+        Ok::<_, anyhow::Error>((total, swept))
     })?;
+    let (total, swept) = total;
     match args.format {
-        Format::Text => print!("{}", sweep::notice(&args.name, &total)),
+        Format::Text => {
+            print!("{}", sweep::notice(&args.name, &total));
+            if !swept.is_empty() {
+                print!("\n{}", render::text(&swept));
+            }
+        }
         Format::Json => println!("{}", serde_json::to_string_pretty(&total)?),
     }
     if total.swept == 0 && !total.failed.is_empty() {

@@ -16,6 +16,7 @@ struct Fleet {
 }
 
 fn fleet(w: &World) -> Fleet {
+    w.telemetry.serve_insights();
     let recommendations = Arc::new(MemoryRecommendations::default());
     let items = Arc::new(MemoryItems::default());
     let alarms = Arc::new(MemoryAlarms::default());
@@ -45,6 +46,22 @@ fn recorded(by: &str, from_mb: u32, to_mb: u32, at_ms: crate::model::Millis) -> 
 
 fn oversized(w: &World, name: &str) {
     w.function(name, 1024, Behaviour::NeedsMemory { need_mb: 200 }, true);
+    two_weeks(w, name, 1024);
+}
+
+/// Two weeks of the same light traffic before the last ten minutes': what
+/// a downsizing needs (enough invocations on enough days).
+fn two_weeks(w: &World, name: &str, memory_mb: u32) {
+    const DAY: i64 = 86_400_000;
+    w.write(
+        name,
+        Behaviour::NeedsMemory { need_mb: 200 },
+        memory_mb,
+        280,
+        T0 - 13 * DAY,
+        T0 - 700_000,
+        50_000,
+    );
 }
 
 async fn swept(w: &World, f: &Fleet, name: &str) -> StandingRecommendation {
@@ -184,6 +201,7 @@ async fn a_function_that_opted_out_is_never_downsized_by_its_downsize_tag_alone(
     let w = World::new();
     let f = fleet(&w);
     w.function("left", 1024, Behaviour::NeedsMemory { need_mb: 200 }, false);
+    two_weeks(&w, "left", 1024);
     w.lambda.tag("left", "autorepair:downsize", "apply");
     let r = swept(&w, &f, "left").await;
     assert_eq!(r.direction, Direction::Down, "{r:?}");
@@ -396,4 +414,156 @@ async fn an_incident_and_a_sweep_racing_change_a_function_once_at_most() {
         );
         assert_eq!(w.audit.lock_holder("contested"), None);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_functions_tags_bound_and_stop_a_sweep() {
+    let w = World::new();
+    let f = fleet(&w);
+    // Its floor: the downsizing stops there, and says why.
+    oversized(&w, "floored");
+    w.lambda.tag("floored", "autorepair:min-mb", "512");
+    let r = swept(&w, &f, "floored").await;
+    assert_eq!((r.direction, r.target_mb), (Direction::Down, 512), "{r:?}");
+    assert!(
+        r.reasons
+            .iter()
+            .any(|x| x.contains("autorepair:min-mb=512: this function's floor")),
+        "{r:?}"
+    );
+    // Recommend only: even opted in to downsizing, nothing is applied.
+    oversized(&w, "advised");
+    w.lambda.tag("advised", "autorepair:downsize", "apply");
+    w.lambda.tag("advised", "autorepair:mode", "recommend");
+    let r = swept(&w, &f, "advised").await;
+    assert_eq!(r.direction, Direction::Down, "{r:?}");
+    assert!(!r.applied, "{r:?}");
+    assert!(
+        r.reasons.iter().any(|x| x.contains("mode=recommend")),
+        "{r:?}"
+    );
+    assert_eq!(w.lambda.memory_mb("advised"), Some(1024));
+    // Off: no recommendation to act on.
+    oversized(&w, "hands-off");
+    w.lambda.tag("hands-off", "autorepair:mode", "off");
+    let r = swept(&w, &f, "hands-off").await;
+    assert_eq!(r.direction, Direction::Keep, "{r:?}");
+    // A bad tag warns and the stack's policy holds.
+    oversized(&w, "typo");
+    w.lambda.tag("typo", "autorepair:max-mb", "a lot");
+    let r = swept(&w, &f, "typo").await;
+    assert_eq!(r.direction, Direction::Down, "{r:?}");
+    assert!(
+        r.reasons
+            .iter()
+            .any(|x| x.starts_with("warning: tag autorepair:max-mb")),
+        "{r:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_served_through_an_alias_is_not_downsized_on_latest_alone() {
+    let w = World::new();
+    let f = fleet(&w);
+    oversized(&w, "aliased");
+    w.lambda.tag("aliased", "autorepair:downsize", "apply");
+    w.lambda.add_alias("aliased", "live");
+    let r = swept(&w, &f, "aliased").await;
+    assert_eq!(r.direction, Direction::Down, "{r:?}");
+    assert!(!r.applied, "{r:?}");
+    assert!(
+        r.reasons
+            .iter()
+            .any(|x| x.contains("not applied: served through alias live")),
+        "{r:?}"
+    );
+    assert_eq!(w.lambda.calls(LambdaOp::UpdateMemory), 0);
+}
+
+/// The lines read one by one stop at the cap, and a capped read never sizes
+/// down; the service's figures count every line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn figures_from_logs_insights_size_a_function_the_capped_lines_cannot() {
+    for (insights, expected) in [(false, Direction::Keep), (true, Direction::Down)] {
+        let w = World::with(|c| {
+            c.run.max_log_events = 100;
+            if !insights {
+                c.fleet.figures = crate::config::FiguresFrom::LogLines;
+            }
+        });
+        let f = fleet(&w);
+        oversized(&w, "busy");
+        let r = swept(&w, &f, "busy").await;
+        assert_eq!(r.direction, expected, "{r:?}");
+        if insights {
+            assert_eq!(r.figures, Some(crate::figures::FiguresSource::LogsInsights));
+            assert!(r.reasons[0].contains("(CloudWatch Logs Insights)"), "{r:?}");
+        } else {
+            assert!(r.reasons[0].contains("not all read"), "{r:?}");
+        }
+    }
+}
+
+/// Applied, then judged over the traffic that followed: one that made
+/// timeouts worse is rolled back and its old size becomes the floor; one
+/// that held is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_downsizing_that_made_things_worse_is_rolled_back_and_floored() {
+    use crate::clock::Clock as _;
+    let w = World::new();
+    let f = fleet(&w);
+    for name in ["worse", "fine"] {
+        oversized(&w, name);
+        w.lambda.tag(name, "autorepair:downsize", "apply");
+        // The twin reports 80 % of what it needs (200 MB) as its largest
+        // use: its floor keeps it at what it needs.
+        w.lambda.tag(name, "autorepair:min-mb", "256");
+        let r = swept(&w, &f, name).await;
+        assert!(r.applied && r.baseline.is_some(), "{r:?}");
+    }
+    let target = w.lambda.memory_mb("worse").unwrap();
+    assert!(target < 1024);
+    // Too soon to judge: nothing happens.
+    let early = crate::fleet::downsizings::check(&w.ctx, &f.ports, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(early.waiting, 2, "{early:?}");
+    // Two hours of traffic at the new size; one of them now times out
+    // every fifth call.
+    w.clock.sleep(Duration::from_secs(3_600)).await;
+    w.clock.sleep(Duration::from_secs(3_600)).await;
+    w.write(
+        "worse",
+        Behaviour::DownstreamTimeouts,
+        target,
+        100,
+        T0 + 60_000,
+        T0 + 3_600_000,
+        90_000,
+    );
+    let done = crate::fleet::downsizings::check(&w.ctx, &f.ports, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(done.rolled_back.len(), 1, "{done:?}");
+    assert!(done.rolled_back[0].contains("timeouts rose"), "{done:?}");
+    assert_eq!(done.kept.len(), 1, "{done:?}");
+    assert_eq!(w.lambda.memory_mb("worse"), Some(1024));
+    assert_eq!(w.lambda.memory_mb("fine"), Some(target));
+    let rolled = f.recommendations.stored.lock().unwrap()["worse"].clone();
+    assert_eq!(
+        rolled.check.as_ref().map(|c| c.verdict),
+        Some(crate::model::DownsizeVerdict::RolledBack)
+    );
+    assert_eq!(rolled.oom_floor_mb, Some(1024));
+    let back = w.audit.changes().pop().unwrap();
+    assert_eq!((back.from_mb, back.to_mb), (target, 1024));
+    assert!(back.incident_id.starts_with("sweep:rollback:"), "{back:?}");
+    // Judged once: the next check leaves both alone.
+    let again = crate::fleet::downsizings::check(&w.ctx, &f.ports, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(again, Default::default());
+    // And no later sweep goes below the size that worked.
+    let r = swept(&w, &f, "worse").await;
+    assert_eq!(r.direction, Direction::Keep, "{r:?}");
 }
