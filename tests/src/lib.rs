@@ -9,6 +9,7 @@ pub mod converse;
 pub mod faults;
 pub mod functions;
 pub mod http;
+pub mod insights;
 pub mod local_lambda;
 pub mod moto;
 pub mod scenario;

@@ -133,48 +133,15 @@ impl Moto {
         body: &str,
         headers: &[(&str, &str)],
     ) -> std::io::Result<(u16, String)> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
-        let mut head = format!(
-            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n",
-            self.port,
-            body.len()
-        );
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes())?;
-        stream.write_all(body.as_bytes())?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response)?;
-        let status = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        Ok((status, body))
+        post_at(self.port, path, body, headers)
     }
 
     /// One call of an AWS JSON-protocol API (`service` as SigV4 names it,
     /// `target` as `X-Amz-Target`): the host has no SDK for some services
     /// the tests drive (Step Functions).
     pub fn aws_json(&self, service: &str, target: &str, body: &str) -> (u16, String) {
-        let auth = format!(
-            "AWS4-HMAC-SHA256 Credential=test/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0"
-        );
-        self.request(
-            "/",
-            body,
-            &[
-                ("Content-Type", "application/x-amz-json-1.0"),
-                ("X-Amz-Target", target),
-                ("Authorization", &auth),
-            ],
-        )
+        aws_json_at(self.port, service, target, body)
+            .unwrap_or_else(|e| panic!("{target} to moto on port {}: {e}", self.port))
     }
 
     /// A state machine named `name` that waits an hour (moto runs nothing
@@ -284,4 +251,58 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
+}
+
+/// A raw HTTP/1.1 POST to 127.0.0.1:`port`; the status code and body.
+pub fn post_at(
+    port: u16,
+    path: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body.as_bytes())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// One call of an AWS JSON-protocol API on the emulator at `port`.
+pub fn aws_json_at(
+    port: u16,
+    service: &str,
+    target: &str,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential=test/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0"
+    );
+    post_at(
+        port,
+        "/",
+        body,
+        &[
+            ("Content-Type", "application/x-amz-json-1.0"),
+            ("X-Amz-Target", target),
+            ("Authorization", &auth),
+        ],
+    )
 }

@@ -195,7 +195,19 @@ pub async fn put_log_events(
     stream: &str,
     events: &[(i64, String)],
 ) -> Result<()> {
-    for chunk in events.chunks(1000) {
+    // PutLogEvents takes up to 10,000 events and 1,048,576 bytes a call
+    // (each event's message plus 26).
+    let mut chunks = Vec::new();
+    let (mut from, mut bytes) = (0, 0);
+    for (i, (_, m)) in events.iter().enumerate() {
+        if i - from == 10_000 || bytes + m.len() + 26 > 1_000_000 {
+            chunks.push(&events[from..i]);
+            (from, bytes) = (i, 0);
+        }
+        bytes += m.len() + 26;
+    }
+    chunks.push(&events[from..]);
+    for chunk in chunks.into_iter().filter(|c| !c.is_empty()) {
         let batch: Vec<InputLogEvent> = chunk
             .iter()
             .filter_map(|(t, m)| {

@@ -44,6 +44,8 @@ pub enum Stage {
     SweepBatch,
     /// A sweep's totals and notice.
     SweepSummary,
+    /// The hourly judgement of the sweep's applied downsizings.
+    Downsizings,
     /// The Step Functions workflow itself: a failure it caught after a
     /// task's retries (never a task of its own).
     Workflow,
@@ -65,11 +67,12 @@ impl Stage {
     ];
 
     /// The fleet's stages the Lambda handler answers.
-    pub const FLEET: [Stage; 4] = [
+    pub const FLEET: [Stage; 5] = [
         Stage::Onboard,
         Stage::SweepPlan,
         Stage::SweepBatch,
         Stage::SweepSummary,
+        Stage::Downsizings,
     ];
 
     /// The name on the wire and on the record.
@@ -91,6 +94,7 @@ impl Stage {
             Stage::SweepPlan => "sweep_plan",
             Stage::SweepBatch => "sweep_batch",
             Stage::SweepSummary => "sweep_summary",
+            Stage::Downsizings => "downsizings",
             Stage::Workflow => "workflow",
         }
     }
@@ -105,7 +109,7 @@ impl Stage {
     }
 
     /// Every stage, for lookups by name.
-    const ALL: [Stage; 17] = [
+    const ALL: [Stage; 18] = [
         Stage::Parse,
         Stage::Collect,
         Stage::Rules,
@@ -122,6 +126,7 @@ impl Stage {
         Stage::SweepPlan,
         Stage::SweepBatch,
         Stage::SweepSummary,
+        Stage::Downsizings,
         Stage::Workflow,
     ];
 }

@@ -185,8 +185,9 @@ pub fn recommend(observed: Observed<'_>, settings: Settings) -> Outcome {
         ),
         _ if now.days < settings.min_days => keep(
             format!(
-                "traffic on {} days at {current} MB since {} ({source}): too few to size down on (at least {}); a deployment or a change restarts the count",
+                "traffic on {} day{} at {current} MB since {} ({source}): too few to size down on (at least {}); a deployment or a change restarts the count",
                 now.days,
+                if now.days == 1 { "" } else { "s" },
                 crate::dates::date_time(since),
                 settings.min_days
             ),

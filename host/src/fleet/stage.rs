@@ -48,6 +48,10 @@ pub enum FleetRequest {
         sweep: String,
         functions: Vec<String>,
     },
+    /// `{"stage":"downsizings"}`, hourly on the acting function: the
+    /// sweep's applied downsizings judged over the traffic since, a worse
+    /// one rolled back.
+    Downsizings {},
     /// The map's results, added up and told.
     SweepSummary {
         sweep: String,
@@ -95,21 +99,8 @@ pub async fn handle(
 ) -> Result<Value, FleetStageError> {
     match request {
         FleetRequest::Onboard { dry_run } => {
-            let started = std::time::Instant::now();
             let budget = within(ONBOARD_BUDGET, remaining, Duration::ZERO);
             let done = super::onboard::reconcile(ports, &ctx.config, dry_run, Some(budget)).await?;
-            // The hour's other duty: judge the sweep's applied downsizings
-            // over the traffic since (one may need rolling back).
-            let checked = if dry_run {
-                super::downsizings::Checked::default()
-            } else {
-                let budget = within(
-                    DOWNSIZINGS_BUDGET,
-                    remaining.map(|r| r.saturating_sub(started.elapsed())),
-                    Duration::from_secs(ctx.config.run.collect_timeout_seconds.saturating_mul(3)),
-                );
-                super::downsizings::check(ctx, ports, budget).await?
-            };
             let (create, update, delete) = done.plan.count();
             if !done.failures.is_empty() {
                 // The next scheduled reconcile retries what failed.
@@ -128,7 +119,6 @@ pub async fn handle(
                 "left_for_next_run": done.left,
                 "warnings": done.plan.warnings,
                 "dry_run": dry_run,
-                "downsizings": checked,
             }))
         }
         FleetRequest::SweepPlan { sweep } => {
@@ -147,6 +137,17 @@ pub async fn handle(
             );
             let summary = sweep::batch(ctx, ports, &Item { sweep, functions }, budget).await;
             Ok(serde_json::to_value(summary)?)
+        }
+        FleetRequest::Downsizings {} => {
+            // One downsizing judged at the budget's end may still read its
+            // function, its figures and roll back.
+            let budget = within(
+                DOWNSIZINGS_BUDGET,
+                remaining,
+                Duration::from_secs(ctx.config.run.collect_timeout_seconds.saturating_mul(3)),
+            );
+            let checked = super::downsizings::check(ctx, ports, budget).await?;
+            Ok(serde_json::to_value(checked)?)
         }
         FleetRequest::SweepSummary { sweep, batches } => {
             let total = sweep::summary(ctx, &sweep, &sweep::parse_results(&batches)).await;

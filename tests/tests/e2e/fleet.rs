@@ -361,3 +361,92 @@ async fn the_opted_in_functions_come_from_one_tag_query_not_one_call_each() {
     );
     assert_eq!(requests[1]["PaginationToken"], "page-2");
 }
+
+/// A busy function — 200,000 invocations in the window, ten times what the
+/// lines read one by one may hold (`run.max_log_events`) — is sized from one
+/// Logs Insights query: a loopback stand-in in front of moto (which has no
+/// `stats`) answering from the events moto holds, and ageing the function
+/// (moto dates it to the test's start; a real one was deployed long ago).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_function_is_sized_down_from_logs_insights_figures() {
+    use autorepair::clock::now_ms;
+    const DAY: i64 = 86_400_000;
+    const INVOCATIONS: usize = 200_000;
+    const STREAMS: usize = 20;
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let role = moto.role("fleet");
+    let busy = Workload::new(&sdk, "busy", Behaviour::NeedsMemory { need_mb: 200 });
+    busy.create_function(&role, 1024, true).await.unwrap();
+    let config = autorepair::config::Config::default();
+    autorepair_e2e::scenario::provision(&sdk, &config).await;
+    // Spread over 14 days and 20 execution environments; the largest use
+    // is 301 MB, once.
+    let now = now_ms();
+    let span = 14 * DAY - 120_000;
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+    for stream in 0..STREAMS {
+        let name = format!("2026/12/01/[$LATEST]{stream:032x}");
+        logs.create_log_stream()
+            .log_group_name(busy.log_group())
+            .log_stream_name(&name)
+            .send()
+            .await
+            .unwrap();
+        let events: Vec<(i64, String)> = (0..INVOCATIONS / STREAMS)
+            .map(|i| {
+                let n = i * STREAMS + stream;
+                let at = now - span + (n as i64) * span / INVOCATIONS as i64;
+                let used = if n == 123_457 { 301 } else { 120 + (n % 150) as u32 };
+                let line = format!(
+                    "REPORT RequestId: {n:08x}-0000-4000-8000-{n:012x}\tDuration: {}.25 ms\tBilled Duration: {} ms\tMemory Size: 1024 MB\tMax Memory Used: {used} MB\t",
+                    150 + n % 60,
+                    151 + n % 60
+                );
+                (at, line)
+            })
+            .collect();
+        autorepair_e2e::workload::put_log_events(&logs, &busy.log_group(), &name, &events)
+            .await
+            .unwrap();
+    }
+    let front = autorepair_e2e::insights::InsightsStandIn::start(moto.port);
+    front.age_functions(now - 30 * DAY);
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("config.toml");
+    std::fs::write(&config_path, "[fleet]\ntags_from = \"list-tags\"\n").unwrap();
+    let out = autorepair_command(["sweep", "--function", "busy", "--config"])
+        .arg(&config_path)
+        .envs(moto.env())
+        .env("AWS_ENDPOINT_URL", &front.endpoint)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", autorepair_e2e::describe(&out));
+    let queries = front.queries.lock().unwrap().clone();
+    assert_eq!(
+        queries.len(),
+        1,
+        "one query for the whole window: {queries:?}"
+    );
+    assert!(queries[0].contains("stats") && queries[0].contains("@maxMemoryUsed"));
+    // 301 MB × 1.2 = 361.2 → 384 MB; every invocation counted, by the service.
+    let row: Vec<&str> = stdout
+        .lines()
+        .find(|l| l.starts_with("busy "))
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[..4], ["busy", "down", "1024", "384"], "{stdout}");
+    // The window's 14 × 24 h touch 15 UTC days.
+    assert!(
+        stdout.contains(&format!(
+            "largest Max Memory Used 301 MB over {INVOCATIONS} invocations on 15 days (CloudWatch Logs Insights)"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("figures: Logs Insights counted 200000 records"),
+        "{stdout}"
+    );
+}

@@ -529,10 +529,11 @@ fn list(v: &Value) -> Vec<Value> {
 }
 
 /// Actions that have no resource-level permissions, where `Resource: "*"` is
-/// the only choice: reading metrics (the host), delivering the workflow's
-/// logs and traces (the state machine).
+/// the only choice: reading metrics and a Logs Insights query's answer
+/// (the hosts), delivering the workflow's logs and traces (the state machine).
 const STAR_RESOURCE_ALLOWED: &[&str] = &[
     "cloudwatch:GetMetricData",
+    "logs:GetQueryResults",
     "lambda:ListFunctions",
     "tag:GetResources",
     "logs:CreateLogDelivery",
