@@ -85,6 +85,7 @@ pub fn fleet_ports(aws: &Aws, config: &Config) -> crate::fleet::FleetPorts {
         alarms: Arc::new(crate::aws::alarms::Alarms::new(aws.cloudwatch.clone())),
         recommendations: Arc::new(audit_table(aws, config)),
         items: Arc::new(S3::new(&aws.sdk)),
+        throttled: || crate::aws::limits::THROTTLES.count(),
     }
 }
 

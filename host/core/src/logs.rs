@@ -415,6 +415,15 @@ fn to_mb(value: f64) -> u32 {
 /// function's words; a runtime's out-of-memory message may be anywhere in the
 /// function's line, but it needs its request id.
 fn failure_mark(message: &str) -> Option<(Option<&str>, Marks)> {
+    // One pass finds whether any mark is there at all (most lines have none).
+    let found = sig::scan(message);
+    if !(found.timed_out
+        || found.runtime_exited
+        || found.process_exited
+        || found.out_of_memory.is_some())
+    {
+        return None;
+    }
     let text = message.trim_start();
     if let Some((prefix, rest)) = text.split_once(sig::TASK_TIMED_OUT)
         && let Some(id) = platform_prefix(prefix)
@@ -447,7 +456,7 @@ fn failure_mark(message: &str) -> Option<(Option<&str>, Marks)> {
             }
         }
     }
-    if sig::out_of_memory(message).is_some() {
+    if found.out_of_memory.is_some() {
         let mark = Marks {
             oom_message: true,
             ..Marks::default()
@@ -554,17 +563,21 @@ pub fn keep_newest(lines: &mut Vec<LogLine>, cap: usize) -> usize {
 /// The client-side twin of [`LOG_FILTER`].
 pub fn relevant(message: &str) -> bool {
     use autorepair_lambda::signatures as sig;
-    message.contains("REPORT")
+    if message.contains("REPORT")
         || message.contains("platform.report")
         || message.contains("platform.initReport")
-        || message.contains(sig::TASK_TIMED_OUT)
-        || message.contains(sig::RUNTIME_EXITED)
-        || message.contains(sig::PROCESS_EXITED)
-        || sig::unhandled_error(message).is_some()
         || message.contains("ERROR")
         || message.contains("Error")
-        || sig::out_of_memory(message).is_some()
-        || sig::downstream(message).is_some()
+    {
+        return true;
+    }
+    let found = sig::scan(message);
+    found.timed_out
+        || found.runtime_exited
+        || found.process_exited
+        || found.unhandled_error.is_some()
+        || found.out_of_memory.is_some()
+        || found.downstream.is_some()
 }
 
 #[cfg(test)]

@@ -506,6 +506,8 @@ pub trait RecommendationStore: Send + Sync {
 pub trait ItemStore: Send + Sync {
     /// Writes `body` as the object `key` in `bucket`.
     async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), FleetError>;
+    /// Reads the object `key` in `bucket` (the Distributed Map's results).
+    async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, FleetError>;
 }
 
 /// The workflow engine, as an approval answers it (Step Functions'

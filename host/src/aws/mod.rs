@@ -11,6 +11,7 @@ pub mod deployment;
 pub mod insights;
 pub mod inventory;
 pub mod lambda;
+pub mod limits;
 pub mod notify;
 pub mod s3;
 pub mod telemetry;
@@ -55,6 +56,16 @@ impl Aws {
     /// with bounded retries and timeouts.
     pub async fn from_env() -> Aws {
         Aws::new(&sdk_from_env().await)
+    }
+
+    /// These clients, Lambda's, CloudWatch's and CloudWatch Logs' each paced
+    /// to this process's share of `limits`.
+    pub fn with_limits(mut self, limits: &crate::config::LimitsConfig) -> Aws {
+        let paced = |budget| limits::paced(&self.sdk, limits.share(budget));
+        self.lambda = aws_sdk_lambda::Client::new(&paced(limits.lambda_per_second));
+        self.cloudwatch = aws_sdk_cloudwatch::Client::new(&paced(limits.cloudwatch_per_second));
+        self.logs = aws_sdk_cloudwatchlogs::Client::new(&paced(limits.logs_per_second));
+        self
     }
 }
 

@@ -92,4 +92,24 @@ impl crate::ports::ItemStore for S3 {
                 message: describe(&e),
             })
     }
+
+    async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, crate::ports::FleetError> {
+        let failed = |message: String| crate::ports::FleetError {
+            what: format!("GetObject s3://{bucket}/{key}"),
+            message,
+        };
+        let out = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| failed(describe(&e)))?;
+        out.body
+            .collect()
+            .await
+            .map(|data| data.into_bytes().to_vec())
+            .map_err(|e| failed(format!("reading the body: {e}")))
+    }
 }

@@ -32,7 +32,7 @@ async fn main() -> Result<(), Error> {
         .sandbox
         .effective_cache_dir()
         .map(|_| std::env::temp_dir().join("autorepair-rules"));
-    let aws = Aws::from_env().await;
+    let aws = Aws::from_env().await.with_limits(&config.limits);
     let floors = Arc::new(setup::audit_table(&aws, &config));
     let rules = setup::load_rules(
         &config,

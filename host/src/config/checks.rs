@@ -135,6 +135,19 @@ impl Config {
                 problems.push(format!("pricing.{key} must be a number ≥ 0"));
             }
         }
+        let limits = &self.limits;
+        for (key, rate) in [
+            ("lambda_per_second", limits.lambda_per_second),
+            ("cloudwatch_per_second", limits.cloudwatch_per_second),
+            ("logs_per_second", limits.logs_per_second),
+        ] {
+            if !(rate.is_finite() && rate > 0.0) {
+                problems.push(format!("limits.{key} must be a number above 0"));
+            }
+        }
+        if limits.processes == 0 {
+            problems.push("limits.processes must be at least 1".into());
+        }
         if self.run.audit_table.is_empty() {
             problems.push("run.audit_table must not be empty".into());
         }

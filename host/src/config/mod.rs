@@ -46,6 +46,46 @@ pub struct Config {
     pub approval: ApprovalConfig,
     /// Functions deployed from source (CloudFormation, SAM, Terraform).
     pub iac: IacConfig,
+    /// Client-side call rates, per AWS API family.
+    pub limits: LimitsConfig,
+}
+
+/// How fast autorepair calls AWS, per API family: the account's quotas are
+/// shared with deployments and every other tool, so autorepair keeps to its
+/// own budget instead of leaning on throttling (which the SDK's retries
+/// still back off from).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Calls a second to Lambda's control plane (GetFunctionConfiguration,
+    /// ListTags, ListFunctions, UpdateFunctionConfiguration…; the account's
+    /// quota is about 15).
+    pub lambda_per_second: f64,
+    /// Calls a second to CloudWatch (GetMetricData, DescribeAlarms, PutMetricAlarm…).
+    pub cloudwatch_per_second: f64,
+    /// Calls a second to CloudWatch Logs (FilterLogEvents, StartQuery, GetQueryResults).
+    pub logs_per_second: f64,
+    /// Host processes spending these budgets at once (the stack sets its
+    /// sweep's concurrency): each paces itself to the budget / processes.
+    pub processes: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            lambda_per_second: 10.0,
+            cloudwatch_per_second: 20.0,
+            logs_per_second: 10.0,
+            processes: 1,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// One process's share of `budget`.
+    pub fn share(&self, budget: f64) -> f64 {
+        budget / f64::from(self.processes.max(1))
+    }
 }
 
 /// Onboarding (`autorepair onboard`) and the scheduled sweeps.

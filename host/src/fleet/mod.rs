@@ -25,4 +25,7 @@ pub struct FleetPorts {
     pub alarms: Arc<dyn AlarmStore>,
     pub recommendations: Arc<dyn RecommendationStore>,
     pub items: Arc<dyn ItemStore>,
+    /// Throttling answers the process's AWS clients have met so far (a
+    /// sweep batch reports how many it met).
+    pub throttled: fn() -> u64,
 }

@@ -55,8 +55,11 @@ pub enum FleetRequest {
     /// The map's results, added up and told.
     SweepSummary {
         sweep: String,
-        /// Each a [`BatchSummary`]; anything else is an item that failed.
-        batches: Vec<Value>,
+        /// Where the map's results are: its ResultWriter's
+        /// `{"ResultWriterDetails":{"Bucket","Key"}}`, or the results
+        /// themselves (an array, each a [`BatchSummary`]; anything else is
+        /// an item that failed).
+        batches: Value,
     },
 }
 
@@ -150,7 +153,17 @@ pub async fn handle(
             Ok(serde_json::to_value(checked)?)
         }
         FleetRequest::SweepSummary { sweep, batches } => {
-            let total = sweep::summary(ctx, &sweep, &sweep::parse_results(&batches)).await;
+            let results = sweep::results(ports, &batches).await?;
+            let batches = if results.is_empty() && !batches.is_array() {
+                // A manifest that lists no result file at all: an engine
+                // that wrote none (moto's). The recommendations this sweep
+                // wrote are the record; count those.
+                tracing::warn!(%sweep, "the map's manifest lists no results; counting this sweep's recommendations");
+                vec![sweep::tally(ports, &sweep).await?]
+            } else {
+                sweep::parse_results(&results)
+            };
+            let total = sweep::summary(ctx, &sweep, &batches).await;
             Ok(serde_json::to_value(total)?)
         }
     }

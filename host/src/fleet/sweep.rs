@@ -62,6 +62,11 @@ pub struct BatchSummary {
     pub failed: BTreeMap<String, String>,
     #[serde(default)]
     pub failed_count: usize,
+    /// Throttling answers AWS gave while the batch ran (each retried after
+    /// a backoff): above zero, the call rates (`[limits]`) are too high for
+    /// what else shares the account's quotas.
+    #[serde(default)]
+    pub throttled: u64,
 }
 
 /// Failures a batch names in its result.
@@ -73,6 +78,18 @@ pub const FAILED_EXAMPLES_TOTAL: usize = 20;
 const FAILED_WHY_CHARS: usize = 240;
 
 impl BatchSummary {
+    /// Counts one function's recommendation.
+    fn count(&mut self, r: &StandingRecommendation) {
+        self.swept += 1;
+        match r.direction {
+            Direction::Up => self.up += 1,
+            Direction::Down => self.down += 1,
+            Direction::Keep => self.keep += 1,
+        }
+        self.applied += usize::from(r.applied);
+        self.monthly_delta_usd += r.monthly_cost_delta_usd;
+    }
+
     fn add(&mut self, other: &BatchSummary) {
         self.swept += other.swept;
         self.up += other.up;
@@ -80,6 +97,7 @@ impl BatchSummary {
         self.keep += other.keep;
         self.applied += other.applied;
         self.monthly_delta_usd += other.monthly_delta_usd;
+        self.throttled += other.throttled;
         self.failed_count += other.failed_count.max(other.failed.len());
         for (k, v) in &other.failed {
             if self.failed.len() >= FAILED_EXAMPLES_TOTAL {
@@ -171,6 +189,7 @@ pub async fn batch(
 ) -> BatchSummary {
     use futures_util::StreamExt;
     let started = std::time::Instant::now();
+    let throttled_before = (ports.throttled)();
     // Each sweep starts the item at another function, so a tail left out
     // for time is not the same tail every week.
     let mut order = item.functions.clone();
@@ -199,19 +218,13 @@ pub async fn batch(
             .buffer_unordered(ctx.config.fleet.concurrency.max(1))
             .collect()
             .await;
-    let mut summary = BatchSummary::default();
+    let mut summary = BatchSummary {
+        throttled: (ports.throttled)().saturating_sub(throttled_before),
+        ..BatchSummary::default()
+    };
     for (name, result) in results {
         match result {
-            Ok(r) => {
-                summary.swept += 1;
-                match r.direction {
-                    Direction::Up => summary.up += 1,
-                    Direction::Down => summary.down += 1,
-                    Direction::Keep => summary.keep += 1,
-                }
-                summary.applied += usize::from(r.applied);
-                summary.monthly_delta_usd += r.monthly_cost_delta_usd;
-            }
+            Ok(r) => summary.count(&r),
             Err(why) => {
                 tracing::warn!(function = %name, %why, "not swept");
                 summary.failed_count += 1;
@@ -531,6 +544,75 @@ async fn served_by_latest(
     ))
 }
 
+/// The map's results wherever they are: inline (an array, as an engine
+/// without a ResultWriter leaves them in the state) or in S3, where the
+/// ResultWriter put them — `{"ResultWriterDetails":{"Bucket","Key"}}` names
+/// the manifest, whose result files hold every child execution, its output
+/// (a batch's summary) or its error.
+pub async fn results(
+    ports: &FleetPorts,
+    batches: &serde_json::Value,
+) -> Result<Vec<serde_json::Value>, FleetError> {
+    use serde_json::{Value, json};
+    if let Some(items) = batches.as_array() {
+        return Ok(items.clone());
+    }
+    let bad = |message: String| FleetError {
+        what: "the sweep's results".into(),
+        message,
+    };
+    let details = &batches["ResultWriterDetails"];
+    let (Some(bucket), Some(key)) = (details["Bucket"].as_str(), details["Key"].as_str()) else {
+        return Err(bad(format!(
+            "neither results nor a ResultWriter manifest: {}",
+            crate::text::clean(&batches.to_string().chars().take(300).collect::<String>())
+        )));
+    };
+    let read = |bucket: String, key: String| async move {
+        let body = ports.items.get(&bucket, &key).await?;
+        serde_json::from_slice::<Value>(&body)
+            .map_err(|e| bad(format!("s3://{bucket}/{key} is not JSON: {e}")))
+    };
+    let manifest = read(bucket.to_owned(), key.to_owned()).await?;
+    let bucket = manifest["DestinationBucket"].as_str().unwrap_or(bucket);
+    let mut out = Vec::new();
+    let files = manifest["ResultFiles"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    for (status, files) in files {
+        for file in files.as_array().into_iter().flatten() {
+            let Some(key) = file["Key"].as_str() else {
+                continue;
+            };
+            let executions = read(bucket.to_owned(), key.to_owned()).await?;
+            for e in executions.as_array().into_iter().flatten() {
+                let output = e["Output"]
+                    .as_str()
+                    .and_then(|o| serde_json::from_str::<Value>(o).ok());
+                out.push(match output {
+                    Some(summary) if status == "SUCCEEDED" => summary,
+                    _ => json!({"Status": status, "Error": e["Error"], "Cause": e["Cause"]}),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The recommendations `sweep` wrote, counted as one batch (failures are
+/// not among them: those only the map's results name).
+pub async fn tally(ports: &FleetPorts, sweep: &str) -> Result<BatchSummary, FleetError> {
+    let mut total = BatchSummary::default();
+    for r in ports.recommendations.recommendations().await? {
+        if r.sweep != sweep {
+            continue;
+        }
+        total.count(&r);
+    }
+    Ok(total)
+}
+
 /// The map's results as they come: a batch's summary, or — for an item
 /// whose child execution failed — whatever the engine put in its place.
 pub fn parse_results(results: &[serde_json::Value]) -> Vec<BatchSummary> {
@@ -580,6 +662,13 @@ pub fn notice(sweep: &str, total: &BatchSummary) -> String {
 Together the recommendations change the monthly bill by ${:+.2}.\n",
         total.swept, total.up, total.down, total.keep, total.applied, total.monthly_delta_usd
     );
+    if total.throttled > 0 {
+        let _ = writeln!(
+            out,
+            "AWS throttled {} calls (each retried after a backoff): lower [limits] if other tools share these quotas.",
+            total.throttled
+        );
+    }
     if total.failed_count > 0 || !total.failed.is_empty() {
         let _ = writeln!(
             out,

@@ -996,6 +996,22 @@ impl autorepair_core::ports::ItemStore for MemoryItems {
             .insert((bucket.to_owned(), key.to_owned()), body);
         Ok(())
     }
+
+    async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Vec<u8>, autorepair_core::ports::FleetError> {
+        self.objects
+            .lock()
+            .unwrap()
+            .get(&(bucket.to_owned(), key.to_owned()))
+            .cloned()
+            .ok_or_else(|| autorepair_core::ports::FleetError {
+                what: format!("GetObject s3://{bucket}/{key}"),
+                message: "NoSuchKey".into(),
+            })
+    }
 }
 
 /// Alarms in memory (onboarding's plan applied), by name.

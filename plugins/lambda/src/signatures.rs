@@ -70,38 +70,172 @@ pub const UNHANDLED_ERROR: &[&str] = &[
 /// `signal: killed` inside a runtime-exit line.
 pub const SIGNAL_KILLED: &str = "signal: killed";
 
+/// Every signature of one line, found in one pass: the first of each list
+/// (in the list's order, which settles overlaps such as Java's
+/// `OutOfMemoryError` containing Python's `MemoryError`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Found {
+    /// The runtime whose out-of-memory message is in the line.
+    pub out_of_memory: Option<&'static str>,
+    /// The downstream-failure signature.
+    pub downstream: Option<&'static str>,
+    /// The unhandled-error signature.
+    pub unhandled_error: Option<&'static str>,
+    /// [`TASK_TIMED_OUT`] is in the line.
+    pub timed_out: bool,
+    /// [`RUNTIME_EXITED`] is in the line.
+    pub runtime_exited: bool,
+    /// [`PROCESS_EXITED`] is in the line.
+    pub process_exited: bool,
+    /// [`SIGNAL_KILLED`] is in the line.
+    pub signal_killed: bool,
+}
+
+impl Found {
+    /// A runtime killed by a signal (typically the OOM killer).
+    pub fn runtime_killed(&self) -> bool {
+        self.runtime_exited && self.signal_killed
+    }
+}
+
+/// What a pattern of the automaton stands for.
+#[derive(Clone, Copy)]
+enum Kind {
+    OutOfMemory(usize),
+    Downstream(usize),
+    Unhandled(usize),
+    TimedOut,
+    RuntimeExited,
+    SignalKilled,
+}
+
+struct Automaton {
+    searcher: aho_corasick::AhoCorasick,
+    kinds: Vec<Kind>,
+}
+
+/// Built once per process (or per rule instance in WebAssembly).
+static AUTOMATON: std::sync::LazyLock<Automaton> = std::sync::LazyLock::new(|| {
+    let mut patterns: Vec<&'static str> = Vec::new();
+    let mut kinds = Vec::new();
+    for (i, (needle, _)) in OUT_OF_MEMORY.iter().enumerate() {
+        patterns.push(needle);
+        kinds.push(Kind::OutOfMemory(i));
+    }
+    for (i, needle) in DOWNSTREAM.iter().enumerate() {
+        patterns.push(needle);
+        kinds.push(Kind::Downstream(i));
+    }
+    for (i, needle) in UNHANDLED_ERROR.iter().enumerate() {
+        patterns.push(needle);
+        kinds.push(Kind::Unhandled(i));
+    }
+    for (needle, kind) in [
+        (TASK_TIMED_OUT, Kind::TimedOut),
+        (RUNTIME_EXITED, Kind::RuntimeExited),
+        (SIGNAL_KILLED, Kind::SignalKilled),
+    ] {
+        patterns.push(needle);
+        kinds.push(kind);
+    }
+    // PROCESS_EXITED is in UNHANDLED_ERROR too: one pattern, both meanings.
+    let searcher = aho_corasick::AhoCorasick::new(&patterns)
+        .expect("the signatures are a few dozen short literals");
+    Automaton { searcher, kinds }
+});
+
+/// Every signature in `line`, in one pass over it.
+pub fn scan(line: &str) -> Found {
+    let automaton = &*AUTOMATON;
+    let mut first = [usize::MAX; 3];
+    let mut found = Found::default();
+    for m in automaton.searcher.find_overlapping_iter(line) {
+        match automaton.kinds[m.pattern().as_usize()] {
+            Kind::OutOfMemory(i) => first[0] = first[0].min(i),
+            Kind::Downstream(i) => first[1] = first[1].min(i),
+            Kind::Unhandled(i) => {
+                first[2] = first[2].min(i);
+                if UNHANDLED_ERROR[i] == PROCESS_EXITED {
+                    found.process_exited = true;
+                }
+            }
+            Kind::TimedOut => found.timed_out = true,
+            Kind::RuntimeExited => found.runtime_exited = true,
+            Kind::SignalKilled => found.signal_killed = true,
+        }
+    }
+    found.out_of_memory = OUT_OF_MEMORY.get(first[0]).map(|&(_, runtime)| runtime);
+    found.downstream = DOWNSTREAM.get(first[1]).copied();
+    found.unhandled_error = UNHANDLED_ERROR.get(first[2]).copied();
+    found
+}
+
 /// The runtime that printed an out-of-memory message found in `line`, if any.
 pub fn out_of_memory(line: &str) -> Option<&'static str> {
-    OUT_OF_MEMORY
-        .iter()
-        .find(|(needle, _)| line.contains(needle))
-        .map(|&(_, runtime)| runtime)
+    scan(line).out_of_memory
 }
 
 /// The downstream-failure signature found in `line`, if any.
 pub fn downstream(line: &str) -> Option<&'static str> {
-    DOWNSTREAM
-        .iter()
-        .copied()
-        .find(|needle| line.contains(needle))
+    scan(line).downstream
 }
 
 /// The unhandled-error signature found in `line`, if any.
 pub fn unhandled_error(line: &str) -> Option<&'static str> {
-    UNHANDLED_ERROR
-        .iter()
-        .copied()
-        .find(|needle| line.contains(needle))
+    scan(line).unhandled_error
 }
 
 /// Whether `line` reports a runtime killed by a signal (typically the OOM killer).
 pub fn runtime_killed(line: &str) -> bool {
-    line.contains(RUNTIME_EXITED) && line.contains(SIGNAL_KILLED)
+    scan(line).runtime_killed()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-pass scan finds what a `contains` per pattern finds, first in
+    /// each list's order, on lines made of signatures and noise.
+    #[test]
+    fn the_scan_agrees_with_one_search_per_pattern() {
+        let mut pieces: Vec<&str> = OUT_OF_MEMORY.iter().map(|(n, _)| *n).collect();
+        pieces.extend(DOWNSTREAM);
+        pieces.extend(UNHANDLED_ERROR);
+        pieces.extend([TASK_TIMED_OUT, RUNTIME_EXITED, SIGNAL_KILLED, "noise ", "Error", "Memory", "Out"]);
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..5_000 {
+            let mut line = String::new();
+            for _ in 0..(seed % 5) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                line.push_str(pieces[(seed % pieces.len() as u64) as usize]);
+            }
+            let found = scan(&line);
+            let slow_oom = OUT_OF_MEMORY
+                .iter()
+                .find(|(n, _)| line.contains(n))
+                .map(|&(_, r)| r);
+            assert_eq!(found.out_of_memory, slow_oom, "{line}");
+            assert_eq!(
+                found.downstream,
+                DOWNSTREAM.iter().copied().find(|n| line.contains(n)),
+                "{line}"
+            );
+            assert_eq!(
+                found.unhandled_error,
+                UNHANDLED_ERROR.iter().copied().find(|n| line.contains(n)),
+                "{line}"
+            );
+            assert_eq!(found.timed_out, line.contains(TASK_TIMED_OUT), "{line}");
+            assert_eq!(found.process_exited, line.contains(PROCESS_EXITED), "{line}");
+            assert_eq!(
+                found.runtime_killed(),
+                line.contains(RUNTIME_EXITED) && line.contains(SIGNAL_KILLED),
+                "{line}"
+            );
+        }
+    }
 
     #[test]
     fn finds_each_runtimes_out_of_memory_message() {

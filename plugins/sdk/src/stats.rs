@@ -176,24 +176,26 @@ impl Stats {
             if is_report(message) {
                 continue;
             }
-            if sig::out_of_memory(message).is_some() {
+            // One pass over the line finds every signature.
+            let found = sig::scan(message);
+            if found.out_of_memory.is_some() {
                 if backed(message) {
                     stats.oom_lines += 1;
                     keep_sample(&mut stats.oom_samples, message);
                 } else {
                     stats.oom_hints += 1;
                 }
-            } else if sig::runtime_killed(message) {
+            } else if found.runtime_killed() {
                 stats.killed_lines += 1;
                 if backed(message) {
                     keep_sample(&mut stats.oom_samples, message);
                 }
             }
-            if sig::downstream(message).is_some() {
+            if found.downstream.is_some() {
                 stats.downstream_lines += 1;
                 keep_sample(&mut stats.downstream_samples, message);
             }
-            if sig::unhandled_error(message).is_some() {
+            if found.unhandled_error.is_some() {
                 stats.error_lines += 1;
             }
         }

@@ -44,7 +44,11 @@ fn workflow() -> Value {
 fn sweep_workflow() -> Value {
     substituted(
         "sweep.asl.json",
-        &[("SweepConcurrency", "10"), ("TaskTimeoutSeconds", "120")],
+        &[
+            ("SweepConcurrency", "10"),
+            ("TaskTimeoutSeconds", "120"),
+            ("SweepBucketName", "sweeps"),
+        ],
     )
 }
 
@@ -62,6 +66,13 @@ fn the_sweep_fans_out_on_a_distributed_map_over_an_s3_item_file() {
         "arn:aws:states:::s3:getObject"
     );
     assert_eq!(map["MaxConcurrency"], 10);
+    // The results go to S3, not into the state (256 KiB, whatever the
+    // number of functions); the summary is told where.
+    assert_eq!(
+        map["ResultWriter"]["Resource"],
+        "arn:aws:states:::s3:putObject"
+    );
+    assert_eq!(map["ResultWriter"]["Parameters"]["Bucket"], "sweeps");
     // Every task sends a payload the host's fleet handler takes.
     let mut tasks = vec![
         machine["States"]["ListFunctions"].clone(),
@@ -86,7 +97,7 @@ fn the_sweep_fans_out_on_a_distributed_map_over_an_s3_item_file() {
                     k.to_owned(),
                     match k {
                         "functions" => serde_json::json!(["a", "b"]),
-                        "batches" => serde_json::json!([{"swept": 2, "up": 1, "down": 0, "keep": 1, "applied": 0, "monthly_delta_usd": 1.5}]),
+                        "batches" => serde_json::json!({"MapRunArn": "arn:…", "ResultWriterDetails": {"Bucket": "sweeps", "Key": "sweeps/results/run/manifest.json"}}),
                         _ => Value::from("weekly-1"),
                     },
                 ),

@@ -913,6 +913,7 @@ async fn the_sweep_runs_its_distributed_map_and_writes_standing_recommendations(
     .replace("${HostFunctionArn}", &host_arn())
     .replace("${ActingFunctionArn}", &acting_arn())
     .replace("${SweepConcurrency}", "2")
+    .replace("${SweepBucketName}", SWEEP_BUCKET)
     .replace("${TaskTimeoutSeconds}", "120");
     let (code, body) = h.moto.aws_json(
         "states",

@@ -32,7 +32,7 @@ pub struct OnboardArgs {
 
 pub fn onboard(args: OnboardArgs, config: &Config) -> Result<(), Failure> {
     let done = runtime()?.block_on(async {
-        let aws = Aws::from_env().await;
+        let aws = Aws::from_env().await.with_limits(&config.limits);
         onboard::reconcile(
             &setup::fleet_ports(&aws, config),
             config,
@@ -95,7 +95,7 @@ pub struct SweepArgs {
 pub fn sweep(args: SweepArgs, config: &Config, no_cache: bool) -> Result<(), Failure> {
     let rules = load_rules(config, no_cache)?;
     let total = runtime()?.block_on(async {
-        let aws = Aws::from_env().await;
+        let aws = Aws::from_env().await.with_limits(&config.limits);
         let ports = setup::fleet_ports(&aws, config);
         let ctx = setup::context(&aws, rules, config.clone());
         let names = if args.functions.is_empty() {
@@ -200,7 +200,7 @@ pub struct RecommendationsArgs {
 
 pub fn recommendations(args: RecommendationsArgs, config: &Config) -> Result<(), Failure> {
     let mut all = runtime()?.block_on(async {
-        let aws = Aws::from_env().await;
+        let aws = Aws::from_env().await.with_limits(&config.limits);
         setup::audit_table(&aws, config).recommendations().await
     })?;
     if !args.only.is_empty() {
@@ -231,7 +231,7 @@ pub struct ApprovalsArgs {
 /// an answer.
 pub fn approvals(args: ApprovalsArgs, config: &Config) -> Result<(), Failure> {
     let documents = runtime()?.block_on(async {
-        let aws = Aws::from_env().await;
+        let aws = Aws::from_env().await.with_limits(&config.limits);
         setup::audit_table(&aws, config).records().await
     })?;
     let (list, skipped) = approval::waiting(&documents, now_ms());
@@ -265,7 +265,7 @@ pub fn answer(args: AnswerArgs, approve: bool, config: &Config) -> Result<(), Fa
         return Err(bad_input(anyhow::anyhow!("name the incident to answer")));
     }
     let reply = runtime()?.block_on(async {
-        let aws = Aws::from_env().await;
+        let aws = Aws::from_env().await.with_limits(&config.limits);
         let identity = match aws_sdk_sts::Client::new(&aws.sdk)
             .get_caller_identity()
             .send()

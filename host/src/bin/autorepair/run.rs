@@ -78,7 +78,7 @@ pub fn run(args: Args, mut config: Config, no_cache: bool) -> Result<(), Failure
     options.verify_after = verify_after.unwrap_or(options.verify_after);
     let runtime = runtime()?;
     let run = runtime.block_on(async {
-        let aws = Aws::from_env().await;
+        let aws = Aws::from_env().await.with_limits(&config.limits);
         if create_table {
             setup::audit_table(&aws, &config).ensure_table().await?;
         }

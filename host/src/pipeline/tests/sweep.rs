@@ -7,6 +7,7 @@ use crate::fleet::FleetPorts;
 use crate::fleet::sweep::{self, Item};
 use crate::model::{Direction, RecordedChange, StandingRecommendation};
 use crate::testing::ports::{MemoryAlarms, MemoryItems, MemoryRecommendations};
+use serde_json::json;
 
 struct Fleet {
     ports: FleetPorts,
@@ -26,6 +27,7 @@ fn fleet(w: &World) -> Fleet {
             alarms: alarms.clone(),
             recommendations: recommendations.clone(),
             items: items.clone(),
+            throttled: || 0,
         },
         recommendations,
         items,
@@ -566,4 +568,72 @@ async fn a_downsizing_that_made_things_worse_is_rolled_back_and_floored() {
     // And no later sweep goes below the size that worked.
     let r = swept(&w, &f, "worse").await;
     assert_eq!(r.direction, Direction::Keep, "{r:?}");
+}
+
+/// The Distributed Map's ResultWriter leaves only where its results are:
+/// the summary reads the manifest and every result file, a failed child's
+/// error counted as a failed item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_reads_the_maps_results_from_s3() {
+    let w = World::new();
+    let f = fleet(&w);
+    let put = |key: &str, body: serde_json::Value| {
+        f.items.objects.lock().unwrap().insert(
+            ("sweeps".to_owned(), key.to_owned()),
+            serde_json::to_vec(&body).unwrap(),
+        );
+    };
+    put(
+        "sweeps/results/run-1/manifest.json",
+        json!({
+            "DestinationBucket": "sweeps",
+            "MapRunArn": "arn:aws:states:us-east-1:123456789012:mapRun:sweep/run-1",
+            "ResultFiles": {
+                "FAILED": [{"Key": "sweeps/results/run-1/FAILED_0.json", "Size": 1}],
+                "PENDING": [],
+                "SUCCEEDED": [{"Key": "sweeps/results/run-1/SUCCEEDED_0.json", "Size": 1}],
+            }
+        }),
+    );
+    let batch = |up: usize, down: usize| {
+        json!({
+            "ExecutionArn": "arn:…", "Status": "SUCCEEDED", "Input": "{}",
+            "Output": json!({"swept": up + down, "up": up, "down": down, "keep": 0, "applied": 0,
+                              "monthly_delta_usd": -1.5, "throttled": 2}).to_string(),
+        })
+    };
+    put(
+        "sweeps/results/run-1/SUCCEEDED_0.json",
+        json!([batch(1, 2), batch(0, 3)]),
+    );
+    put(
+        "sweeps/results/run-1/FAILED_0.json",
+        json!([{"ExecutionArn": "arn:…", "Status": "FAILED", "Error": "States.Timeout", "Cause": "took too long"}]),
+    );
+    let written = json!({
+        "MapRunArn": "arn:…",
+        "ResultWriterDetails": {"Bucket": "sweeps", "Key": "sweeps/results/run-1/manifest.json"}
+    });
+    let results = sweep::results(&f.ports, &written).await.unwrap();
+    assert_eq!(results.len(), 3, "{results:?}");
+    let total = sweep::summary(&w.ctx, "weekly", &sweep::parse_results(&results)).await;
+    assert_eq!((total.swept, total.up, total.down), (6, 1, 5), "{total:?}");
+    assert_eq!(total.throttled, 4);
+    assert_eq!(total.failed_count, 1, "{total:?}");
+    assert!(
+        total
+            .failed
+            .values()
+            .any(|why| why.contains("States.Timeout")),
+        "{total:?}"
+    );
+    // Inline results (an engine without a ResultWriter) still add up.
+    let inline = sweep::results(&f.ports, &json!([{"swept": 1, "up": 0, "down": 0, "keep": 1, "applied": 0, "monthly_delta_usd": 0.0}]))
+        .await
+        .unwrap();
+    assert_eq!(sweep::parse_results(&inline)[0].swept, 1);
+    // A manifest that is not there is an error that names it.
+    let missing = json!({"ResultWriterDetails": {"Bucket": "sweeps", "Key": "nope.json"}});
+    let err = sweep::results(&f.ports, &missing).await.unwrap_err();
+    assert!(err.to_string().contains("nope.json"), "{err}");
 }
