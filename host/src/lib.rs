@@ -19,7 +19,7 @@
 // `crate::decide` name one thing wherever they are written.
 pub use autorepair_core::{
     clock, dates, decide, digest, figures, incident, logs, metrics, model, origin, ports, redact,
-    run, stage, stats, text, verify,
+    run, stage, stats, text, tuning, verify,
 };
 
 pub mod ai;
@@ -43,3 +43,4 @@ pub mod setup;
 pub mod testing;
 pub mod toolkit;
 pub mod trust;
+pub mod tune;

@@ -1,15 +1,20 @@
 //! The fleet sweep at scale, simulated against moto: N opted-in functions
-//! (default 10,000), each with two weeks of REPORT lines and metrics, swept
-//! the way the Distributed Map sweeps them — the plan writes the item file,
-//! then every item runs `fleet::sweep::batch` here, one after another, the
-//! way a child execution runs it — with the real AWS SDK clients talking to
-//! moto_server on 127.0.0.1. Prints the time per function, the size of
-//! everything passed between states against Step Functions' limits, the
-//! DynamoDB capacity one sweep uses, and what one sweep costs on AWS at list
-//! prices. Results: docs/benchmarks.md.
+//! (default 10,000), each with two weeks of REPORT lines, swept the way the
+//! Distributed Map sweeps them — the plan writes the item file, then every
+//! item runs `fleet::sweep::batch` here, one after another, the way a child
+//! execution runs it — with the real AWS SDK clients talking to moto_server
+//! on 127.0.0.1 through a loopback front that answers Logs Insights queries
+//! from moto's events, dates the functions a month back, and holds Lambda's
+//! control plane to a quota (`AUTOREPAIR_SWEEP_QUOTA` calls a second, 429
+//! above it, as the service does). The host paces itself under it
+//! (`[limits] lambda_per_second`, `AUTOREPAIR_SWEEP_PACE`). Prints the time
+//! per function, the throttles met, the size of everything passed between
+//! states against Step Functions' limits, the DynamoDB capacity one sweep
+//! uses, and what one sweep costs on AWS at list prices. Results:
+//! docs/benchmarks.md.
 //!
-//!     cargo bench -p autorepair-e2e --bench sweep
-//!     AUTOREPAIR_SWEEP_FUNCTIONS=500 cargo bench -p autorepair-e2e --bench sweep
+//!     cargo bench --profile dev -p autorepair-e2e --bench sweep
+//!     AUTOREPAIR_SWEEP_FUNCTIONS=500 cargo bench --profile dev -p autorepair-e2e --bench sweep
 
 use std::time::{Duration, Instant};
 
@@ -25,8 +30,8 @@ use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 
 /// Step Functions' limit on a state's input or output.
 const STATE_LIMIT: usize = 256 * 1024;
-/// Invocations per function over the window.
-const INVOCATIONS: usize = 60;
+/// Invocations per function over the window (enough for a downsizing).
+const INVOCATIONS: usize = 140;
 
 // List prices, us-east-1, as of 2026-11 (https://aws.amazon.com/pricing/).
 const USD_PER_STATE_TRANSITION: f64 = 0.025 / 1000.0;
@@ -53,9 +58,31 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
+    let env = |name: &str, default: f64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(default)
+    };
+    let quota = env("AUTOREPAIR_SWEEP_QUOTA", 50.0);
+    let pace = env("AUTOREPAIR_SWEEP_PACE", 40.0);
     let moto = Moto::start();
     let sdk = moto.sdk_config().await;
+    let front = autorepair_e2e::insights::InsightsStandIn::start(moto.port);
+    front.age_functions(now_ms() - 30 * 86_400_000);
+    // The host's clients: through the front, with the host's own retries.
+    let host_sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&front.endpoint)
+        .region(sdk.region().cloned())
+        .credentials_provider(sdk.credentials_provider().expect("moto's credentials"))
+        .retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(autorepair::aws::MAX_ATTEMPTS),
+        )
+        .load()
+        .await;
     let mut config = Config::default();
+    config.limits.lambda_per_second = pace;
     config.fleet.sweep_bucket = "autorepair-sweeps".into();
     // moto's tagging API does not serve Lambda: ListTags, per function.
     config.fleet.tags_from = autorepair::config::TagSource::ListTags;
@@ -137,8 +164,10 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("{n} functions created with their traffic in {created_s:.0} s");
 
     let rules = setup::load_rules(&config, None, None, None).await?;
-    let ports = setup::fleet_ports(&aws, &config);
-    let ctx = setup::context(&aws, rules, config.clone());
+    front.limit_lambda(quota as u32);
+    let host = Aws::new(&host_sdk).with_limits(&config.limits);
+    let ports = setup::fleet_ports(&host, &config);
+    let ctx = setup::context(&host, rules, config.clone());
 
     // ListFunctions: the inventory and the item file.
     let started = Instant::now();
@@ -235,7 +264,14 @@ async fn main() -> anyhow::Result<()> {
         ),
     ];
 
-    println!("fleet sweep, simulated against moto: {n} opted-in functions");
+    println!(
+        "fleet sweep, simulated against moto: {n} opted-in functions; Lambda's quota {quota}/s, the host's pace {pace}/s"
+    );
+    println!(
+        "  throttled: {} calls refused by the quota, {} throttling answers met by the host (each retried)",
+        front.throttled(),
+        total.throttled
+    );
     println!(
         "  swept {} ({} up, {} down, {} keep), {} failed; {} items of {}",
         total.swept,
@@ -280,6 +316,11 @@ largest item {largest_item} B, largest item result {largest_result} B, Summary i
         "total",
         cost.iter().map(|(_, u)| u).sum::<f64>(),
         cost.iter().map(|(_, u)| u).sum::<f64>() * 52.0 / 12.0
+    );
+    anyhow::ensure!(
+        total.failed_count == 0 && total.failed.is_empty(),
+        "failed: {:?}",
+        total.failed
     );
     anyhow::ensure!(
         total.swept == n,

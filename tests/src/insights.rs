@@ -3,7 +3,10 @@
 //! every other call is forwarded to moto. It can also age functions: moto
 //! stamps `LastModified` at creation, so a function made by a test always
 //! looks deployed a moment ago; [`InsightsStandIn::age_functions`] rewrites
-//! it in Lambda's answers to a date in the past (what no emulator can make). A query is answered from the
+//! it in Lambda's answers to a date in the past (what no emulator can make).
+//! And it can hold Lambda's control plane to a quota, as the service does
+//! (about 15 calls a second an account; moto has none): calls above it are
+//! answered `429 TooManyRequestsException` and counted. A query is answered from the
 //! log events moto holds for the group (DescribeLogStreams, GetLogEvents),
 //! added up per memory size and UTC day as the sweep's `stats … by size_mb,
 //! bin(1d)` asks — parsed here independently of the host's own parser, so
@@ -26,6 +29,8 @@ pub struct InsightsStandIn {
     answers: Arc<Mutex<BTreeMap<String, Value>>>,
     /// `LastModified` written into Lambda's answers, when set.
     last_modified: Arc<Mutex<Option<String>>>,
+    /// Lambda control-plane calls a second allowed, and those refused.
+    quota: Arc<Quota>,
     /// Every query string received, for assertions.
     pub queries: Arc<Mutex<Vec<String>>>,
 }
@@ -37,12 +42,18 @@ impl InsightsStandIn {
         let answers: Arc<Mutex<BTreeMap<String, Value>>> = Arc::default();
         let queries: Arc<Mutex<Vec<String>>> = Arc::default();
         let last_modified: Arc<Mutex<Option<String>>> = Arc::default();
-        let (a, q, l) = (answers.clone(), queries.clone(), last_modified.clone());
+        let quota: Arc<Quota> = Arc::default();
+        let (a, q, l, r) = (
+            answers.clone(),
+            queries.clone(),
+            last_modified.clone(),
+            quota.clone(),
+        );
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let (a, q, l) = (a.clone(), q.clone(), l.clone());
+                let (a, q, l, r) = (a.clone(), q.clone(), l.clone(), r.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(client, moto_port, &a, &q, &l);
+                    let _ = serve(client, moto_port, &a, &q, &l, &r);
                 });
             }
         });
@@ -50,8 +61,22 @@ impl InsightsStandIn {
             endpoint,
             answers,
             last_modified,
+            quota,
             queries,
         }
+    }
+
+    /// From now on, Lambda control-plane calls above `per_second` (in any
+    /// one-second window) are refused with 429, as the service refuses them.
+    pub fn limit_lambda(&self, per_second: u32) {
+        *self.quota.per_second.lock().unwrap() = Some(per_second);
+    }
+
+    /// Lambda calls refused for the quota so far.
+    pub fn throttled(&self) -> u64 {
+        self.quota
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// From now on Lambda's answers say every function last changed at
@@ -72,11 +97,24 @@ fn serve(
     answers: &Mutex<BTreeMap<String, Value>>,
     queries: &Mutex<Vec<String>>,
     last_modified: &Mutex<Option<String>>,
+    quota: &Quota,
 ) -> std::io::Result<()> {
     use std::io::Write;
     let Some(request) = read_request(&client)? else {
         return Ok(());
     };
+    let control_plane = ["/2015-03-31/functions", "/2017-03-31/tags", "/2018-10-31/layers"]
+        .iter()
+        .any(|p| request.path.starts_with(p))
+        && !request.path.contains("/invocations");
+    if control_plane && !quota.admit() {
+        let refused = response(
+            429,
+            Some("TooManyRequestsException"),
+            r#"{"Type":"User","Reason":"CallerRateLimitExceeded","message":"Rate exceeded"}"#,
+        );
+        return client.write_all(refused.as_bytes());
+    }
     let target = request
         .head
         .iter()
@@ -140,6 +178,36 @@ fn serve(
         }
     };
     client.write_all(reply.as_bytes())
+}
+
+/// A per-second quota: at most `per_second` calls in any wall-clock second.
+#[derive(Default)]
+struct Quota {
+    per_second: Mutex<Option<u32>>,
+    window: Mutex<(u64, u32)>,
+    refused: std::sync::atomic::AtomicU64,
+}
+
+impl Quota {
+    fn admit(&self) -> bool {
+        let Some(limit) = *self.per_second.lock().unwrap() else {
+            return true;
+        };
+        let second = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut window = self.window.lock().unwrap();
+        if window.0 != second {
+            *window = (second, 0);
+        }
+        if window.1 >= limit {
+            self.refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return false;
+        }
+        window.1 += 1;
+        true
+    }
 }
 
 /// `answer` (a whole HTTP response) with every `"LastModified": "…"` in its

@@ -36,4 +36,5 @@ pub mod run;
 pub mod stage;
 pub mod stats;
 pub mod text;
+pub mod tuning;
 pub mod verify;

@@ -1001,6 +1001,10 @@ pub struct StandingRecommendation {
     /// For an applied downsizing: how it turned out, once judged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<DownsizeCheck>,
+    /// The function's last `autorepair tune`, kept across sweeps: evidence
+    /// for sizing (duration known to fall with memory: never smaller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuning: Option<crate::tuning::Tuning>,
 }
 
 /// The function before a downsizing, as the sweep that made it saw it: the

@@ -92,6 +92,8 @@ pub trait FunctionStore: Send + Sync {
     ) -> Result<String, StoreError>;
     /// The version `alias` of `name` serves, and the alias's revision.
     async fn alias(&self, name: &str, alias: &str) -> Result<AliasTarget, StoreError>;
+    /// Deletes version `version` of `name` (one a tune published).
+    async fn delete_version(&self, name: &str, version: &str) -> Result<(), StoreError>;
     /// The names of `name`'s aliases (a function served through one is not
     /// served by `$LATEST`).
     async fn aliases(&self, name: &str) -> Result<Vec<String>, StoreError>;

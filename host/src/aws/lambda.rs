@@ -207,6 +207,17 @@ impl FunctionStore for Lambda {
             .map_err(|e| store_error(name, "", &e))
     }
 
+    async fn delete_version(&self, name: &str, version: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_function()
+            .function_name(name)
+            .qualifier(version)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| store_error(name, "deleting a version", &e))
+    }
+
     async fn aliases(&self, name: &str) -> Result<Vec<String>, StoreError> {
         let mut names = Vec::new();
         let mut pages = self

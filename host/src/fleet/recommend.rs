@@ -15,9 +15,7 @@ use crate::decide::{Action, Decision, FunctionMode, LAMBDA_MAX_MB, LAMBDA_MIN_MB
 use crate::figures::{DAY_MS, Figures, Summary};
 use crate::model::{Direction, FunctionInfo, Window};
 
-/// Lambda gives a function one full vCPU at this size, and CPU in
-/// proportion to memory below it.
-pub const ONE_VCPU_MB: u32 = 1_769;
+pub use crate::tuning::ONE_VCPU_MB;
 
 /// A size's figures say something about its duration from this many
 /// invocations.
@@ -66,6 +64,8 @@ pub struct Observed<'a> {
     /// Why the window's invocation reports cannot be trusted, if they cannot
     /// (`logs::report_doubt`): a downsizing never rests on them.
     pub report_doubt: Option<&'a str>,
+    /// The function's last tune, if any.
+    pub tuning: Option<&'a crate::tuning::Tuning>,
 }
 
 /// The recommendation's numbers and why.
@@ -203,6 +203,22 @@ pub fn recommend(observed: Observed<'_>, settings: Settings) -> Outcome {
                 format!(
                     "the longest invocation took {:.0} ms of the {} s timeout (fleet.near_timeout_percent = {}): less memory is less CPU, so never smaller",
                     now.max_ms, function.timeout_s, settings.near_timeout_percent
+                ),
+                &mut reasons,
+            )
+        }
+        _ if observed
+            .tuning
+            .and_then(|t| t.duration_falls_with_memory())
+            .is_some() =>
+        {
+            let (small, slow, large, fast) = observed
+                .tuning
+                .and_then(|t| t.duration_falls_with_memory())
+                .unwrap_or_default();
+            keep(
+                format!(
+                    "autorepair tune measured duration falling with memory (median {slow:.0} ms at {small} MB, {fast:.0} ms at {large} MB): CPU-bound, never smaller"
                 ),
                 &mut reasons,
             )
@@ -417,6 +433,7 @@ mod tests {
             previous_floor_mb: None,
             raised_from_mb: &[],
             report_doubt: None,
+            tuning: None,
         }
     }
 

@@ -226,6 +226,7 @@ mod tests {
             figures: None,
             baseline: None,
             check: None,
+            tuning: None,
         }
     }
 

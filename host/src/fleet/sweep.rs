@@ -324,6 +324,7 @@ pub async fn function(
             previous_floor_mb: previous.as_ref().and_then(|p| p.oom_floor_mb),
             raised_from_mb: &raised_from,
             report_doubt: doubt.as_deref(),
+            tuning: previous.as_ref().and_then(|p| p.tuning.as_ref()),
         },
         Settings {
             window_days: fleet.sweep_days,
@@ -368,6 +369,8 @@ pub async fn function(
         figures: Some(figures.source),
         baseline: None,
         check: None,
+        // A tune stays evidence until the next one.
+        tuning: previous.and_then(|p| p.tuning),
     };
     if recommendation.direction == Direction::Down && recommendation.downsize_opted_in {
         let applied = if tailored.mode == FunctionMode::Recommend {
@@ -376,7 +379,15 @@ pub async fn function(
             // Approval mode covers every change, a sweep's too: recommended only.
             Err("the function is in approval mode: a person makes this change".to_owned())
         } else {
-            apply_downsizing(ctx, function, &recommendation, now).await
+            let holder = format!(
+                "{}{}",
+                crate::ports::SWEEP_CHANGE_PREFIX,
+                recommendation.sweep
+            );
+            match served_by_latest(ctx, function).await {
+                Ok(()) => apply_change(ctx, function, recommendation.target_mb, &holder, now).await,
+                Err(why) => Err(why),
+            }
         };
         match applied {
             Ok(()) => {
@@ -443,13 +454,16 @@ pub(super) async fn figures(
     (Figures::of_reports(&reports, read.complete), notes)
 }
 
-/// Applies an opted-in downsizing under the same guards as a repair: the
-/// function's lock, the cooldown and the daily cap, the write-ahead history,
-/// the revision guard; never in dry-run.
-async fn apply_downsizing(
+/// Sets `function`'s memory to `target_mb` outside an incident (a sweep's
+/// downsizing, a tune's `--apply`) under the same guards as a repair: the
+/// function's lock (held as `holder`), the cooldown and the daily cap, the
+/// write-ahead history, the revision guard; never in dry-run, never on a
+/// function not opted in.
+pub async fn apply_change(
     ctx: &Context,
     function: &crate::model::FunctionInfo,
-    recommendation: &StandingRecommendation,
+    target_mb: u32,
+    holder: &str,
     now: Millis,
 ) -> Result<(), String> {
     let config = &ctx.config;
@@ -465,15 +479,9 @@ async fn apply_downsizing(
             policy.opt_in_tag_key, policy.opt_in_tag_value
         ));
     }
-    served_by_latest(ctx, function).await?;
-    let holder = format!(
-        "{}{}",
-        crate::ports::SWEEP_CHANGE_PREFIX,
-        recommendation.sweep
-    );
     let ttl_ms =
         i64::try_from(config.run.lock_ttl_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
-    match ctx.audit.lock(&function.name, &holder, now, ttl_ms).await {
+    match ctx.audit.lock(&function.name, holder, now, ttl_ms).await {
         Ok(crate::ports::Claim::Won) => {}
         Ok(crate::ports::Claim::Taken) => {
             return Err("an incident is repairing the function right now".into());
@@ -494,18 +502,17 @@ async fn apply_downsizing(
             .record_change(
                 &function.name,
                 &RecordedChange {
-                    incident_id: holder.clone(),
+                    incident_id: holder.to_owned(),
                     at_ms: now,
                     from_mb: function.memory_mb,
-                    to_mb: recommendation.target_mb,
+                    to_mb: target_mb,
                 },
             )
             .await
             .map_err(|e| e.to_string())?;
         tokio::time::timeout(
             Duration::from_secs(config.run.collect_timeout_seconds.max(1)),
-            ctx.repairer()
-                .set_memory(function, recommendation.target_mb),
+            ctx.repairer().set_memory(function, target_mb),
         )
         .await
         .map_err(|_| "timed out".to_owned())?
@@ -513,7 +520,7 @@ async fn apply_downsizing(
         .map_err(|e| e.to_string())
     }
     .await;
-    if let Err(e) = ctx.audit.unlock(&function.name, &holder).await {
+    if let Err(e) = ctx.audit.unlock(&function.name, holder).await {
         tracing::warn!(error = %e, "could not release the lock (it expires by itself)");
     }
     result

@@ -81,7 +81,7 @@ impl Context {
         }
     }
 
-    pub(crate) fn repairer(&self) -> Repairer<'_> {
+    pub fn repairer(&self) -> Repairer<'_> {
         Repairer {
             functions: self.functions.as_ref(),
             clock: self.clock.as_ref(),

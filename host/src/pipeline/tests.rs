@@ -21,6 +21,7 @@ use crate::testing::workload::{Behaviour, traffic};
 
 mod protocol;
 mod sweep;
+mod tune;
 
 /// 2026-01-01T00:00:00Z: where the fake clock starts.
 const T0: Millis = 1_767_225_600_000;

@@ -229,9 +229,24 @@ impl MemoryLambda {
     pub fn alias_memory_mb(&self, name: &str, alias: &str) -> Option<u32> {
         let functions = self.functions.lock().unwrap();
         let f = functions.get(name)?;
-        let (version, _) = f.aliases.get(alias)?;
+        // A version number serves itself; an alias, the version it names.
+        let version = match f.aliases.get(alias) {
+            Some((version, _)) => version.as_str(),
+            None => alias,
+        };
         let index: usize = version.parse().ok()?;
-        f.versions.get(index - 1).map(|v| v.memory_mb)
+        f.versions
+            .get(index.checked_sub(1)?)
+            .map(|v| v.memory_mb)
+            .filter(|mb| *mb > 0)
+    }
+
+    /// Versions published and not deleted.
+    pub fn live_versions(&self, name: &str) -> usize {
+        let functions = self.functions.lock().unwrap();
+        functions
+            .get(name)
+            .map_or(0, |f| f.versions.iter().filter(|v| v.memory_mb > 0).count())
     }
 
     /// How many times `op` was called.
@@ -357,6 +372,29 @@ impl FunctionStore for MemoryLambda {
             version: version.clone(),
             revision_id: revision(*rev),
         })
+    }
+
+    async fn delete_version(&self, name: &str, version: &str) -> Result<(), StoreError> {
+        let mut functions = self.functions.lock().unwrap();
+        let f = functions
+            .get_mut(name)
+            .ok_or_else(|| StoreError::NotFound(name.to_owned()))?;
+        let index: usize = version
+            .parse()
+            .map_err(|_| StoreError::NotFound(format!("{name}:{version}")))?;
+        if f.aliases.values().any(|(v, _)| v == version) {
+            return Err(StoreError::Other(format!(
+                "version {version} is served by an alias"
+            )));
+        }
+        match f.versions.get_mut(index.wrapping_sub(1)) {
+            // Versions keep their numbers: a deleted one leaves a hole.
+            Some(v) if v.memory_mb > 0 => {
+                v.memory_mb = 0;
+                Ok(())
+            }
+            _ => Err(StoreError::NotFound(format!("{name}:{version}"))),
+        }
     }
 
     async fn aliases(&self, name: &str) -> Result<Vec<String>, StoreError> {

@@ -450,3 +450,77 @@ async fn a_busy_function_is_sized_down_from_logs_insights_figures() {
         "{stdout}"
     );
 }
+
+/// Lambda's control plane held to a quota, as the service holds it (the
+/// loopback front answers 429 above it; moto has no quota): a host paced
+/// under it (`[limits] lambda_per_second`) meets no throttle; one paced
+/// above it meets some, counts them, backs off, and still sweeps every
+/// function.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_paced_under_lambdas_quota_meets_no_throttle_and_above_it_still_finishes() {
+    use autorepair::fleet::sweep::{self, Item};
+    const QUOTA: u32 = 4;
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let role = moto.role("fleet");
+    let mut names = Vec::new();
+    for i in 0..8 {
+        let name = format!("paced-{i}");
+        Workload::new(&sdk, &name, Behaviour::Throttled)
+            .create_function(&role, 512, true)
+            .await
+            .unwrap();
+        names.push(name);
+    }
+    let mut config = autorepair::config::Config::default();
+    config.fleet.tags_from = autorepair::config::TagSource::ListTags;
+    autorepair_e2e::scenario::provision(&sdk, &config).await;
+    let front = autorepair_e2e::insights::InsightsStandIn::start(moto.port);
+    front.limit_lambda(QUOTA);
+    let host_sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&front.endpoint)
+        .region(sdk.region().cloned())
+        .credentials_provider(sdk.credentials_provider().unwrap())
+        .retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(autorepair::aws::MAX_ATTEMPTS),
+        )
+        .load()
+        .await;
+    for (pace, over) in [(f64::from(QUOTA) * 0.75, false), (f64::from(QUOTA) * 1.5, true)] {
+        config.limits.lambda_per_second = pace;
+        let host = autorepair::aws::Aws::new(&host_sdk).with_limits(&config.limits);
+        let ports = autorepair::setup::fleet_ports(&host, &config);
+        let rules = autorepair::setup::load_rules(&config, None, None, None)
+            .await
+            .unwrap();
+        let ctx = autorepair::setup::context(&host, rules, config.clone());
+        let refused_before = front.throttled();
+        let summary = sweep::batch(
+            &ctx,
+            &ports,
+            &Item {
+                sweep: format!("paced-{pace}"),
+                functions: names.clone(),
+            },
+            std::time::Duration::from_secs(120),
+        )
+        .await;
+        let refused = front.throttled() - refused_before;
+        assert_eq!(
+            (summary.swept, summary.failed_count),
+            (8, 0),
+            "at {pace}/s: {summary:?}"
+        );
+        if over {
+            assert!(refused > 0, "at {pace}/s over a quota of {QUOTA}/s: {summary:?}");
+            assert_eq!(summary.throttled, refused, "every refusal is counted");
+        } else {
+            assert_eq!(
+                (refused, summary.throttled),
+                (0, 0),
+                "paced under the quota: {summary:?}"
+            );
+        }
+    }
+}

@@ -12,6 +12,7 @@ mod replay;
 mod report;
 mod rule;
 mod run;
+mod tune;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -86,6 +87,14 @@ enum Command {
     /// keep, with its monthly cost) written to the audit table. The stack runs
     /// the same sweep weekly on a Step Functions Distributed Map.
     Sweep(fleet::SweepArgs),
+    /// Measure a function at several memory sizes by invoking it with a
+    /// payload (in the spirit of AWS Lambda Power Tuning): duration, billed
+    /// cost per million invocations and memory at each size, each on a
+    /// version of its own, all deleted after; prints the table, `--html`
+    /// draws the curves, `--apply` sets the chosen size under the guard. The
+    /// result is kept for the sweeps (a function whose duration falls with
+    /// memory is never sized down).
+    Tune(tune::Args),
     /// The standing recommendations the sweeps wrote: up first, then the
     /// biggest savings (text, JSON, CSV or HTML).
     Recommendations(fleet::RecommendationsArgs),
@@ -170,6 +179,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Onboard(args) => fleet::onboard(args, &config),
         Command::Sweep(args) => fleet::sweep(args, &config, no_cache),
         Command::Recommendations(args) => fleet::recommendations(args, &config),
+        Command::Tune(args) => tune::run(args, &config, no_cache),
         Command::Approvals(args) => fleet::approvals(args, &config),
         Command::Approve(args) => fleet::answer(args, true, &config),
         Command::Reject(args) => fleet::answer(args, false, &config),
