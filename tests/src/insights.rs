@@ -103,9 +103,13 @@ fn serve(
     let Some(request) = read_request(&client)? else {
         return Ok(());
     };
-    let control_plane = ["/2015-03-31/functions", "/2017-03-31/tags", "/2018-10-31/layers"]
-        .iter()
-        .any(|p| request.path.starts_with(p))
+    let control_plane = [
+        "/2015-03-31/functions",
+        "/2017-03-31/tags",
+        "/2018-10-31/layers",
+    ]
+    .iter()
+    .any(|p| request.path.starts_with(p))
         && !request.path.contains("/invocations");
     if control_plane && !quota.admit() {
         let refused = response(

@@ -89,10 +89,12 @@ impl Tuning {
             .collect();
         for (i, a) in ok.iter().enumerate() {
             for b in &ok[i + 1..] {
-                let (small, large) = if a.memory_mb < b.memory_mb { (a, b) } else { (b, a) };
-                if small.memory_mb < ONE_VCPU_MB
-                    && small.p50_ms >= large.p50_ms * 1.25
-                {
+                let (small, large) = if a.memory_mb < b.memory_mb {
+                    (a, b)
+                } else {
+                    (b, a)
+                };
+                if small.memory_mb < ONE_VCPU_MB && small.p50_ms >= large.p50_ms * 1.25 {
                     return Some((small.memory_mb, small.p50_ms, large.memory_mb, large.p50_ms));
                 }
             }
@@ -103,8 +105,7 @@ impl Tuning {
 
 /// USD per million invocations at `memory_mb` and `billed_ms`.
 pub fn usd_per_million(memory_mb: u32, billed_ms: f64, usd_per_gb_second: f64) -> f64 {
-    1e6 * (f64::from(memory_mb) / 1024.0 * billed_ms / 1000.0 * usd_per_gb_second
-        + USD_PER_REQUEST)
+    1e6 * (f64::from(memory_mb) / 1024.0 * billed_ms / 1000.0 * usd_per_gb_second + USD_PER_REQUEST)
 }
 
 /// The size `strategy` picks among those that never failed, and why.
@@ -113,11 +114,7 @@ pub fn choose(sizes: &[SizeResult], strategy: Strategy) -> (Option<u32>, String)
         .iter()
         .filter(|s| s.errors == 0 && s.invocations > 0)
         .collect();
-    let Some(cheapest) = ok
-        .iter()
-        .map(|s| s.usd_per_million)
-        .min_by(f64::total_cmp)
-    else {
+    let Some(cheapest) = ok.iter().map(|s| s.usd_per_million).min_by(f64::total_cmp) else {
         return (None, "every size failed: nothing to choose".into());
     };
     let fastest = ok
@@ -141,7 +138,12 @@ pub fn choose(sizes: &[SizeResult], strategy: Strategy) -> (Option<u32>, String)
     let failed: Vec<String> = sizes
         .iter()
         .filter(|s| s.errors > 0)
-        .map(|s| format!("{} MB ({} of {} failed)", s.memory_mb, s.errors, s.invocations))
+        .map(|s| {
+            format!(
+                "{} MB ({} of {} failed)",
+                s.memory_mb, s.errors, s.invocations
+            )
+        })
         .collect();
     let mut why = match best {
         Some(b) => format!(
@@ -196,7 +198,10 @@ mod tests {
         // only when exactly equal, so the cheapest by a hair is taken.
         let (cost, why) = choose(&sizes, Strategy::Cost);
         assert!(matches!(cost, Some(256 | 512 | 1024)), "{cost:?}");
-        assert!(why.contains("never chosen: 128 MB (1 of 10 failed)"), "{why}");
+        assert!(
+            why.contains("never chosen: 128 MB (1 of 10 failed)"),
+            "{why}"
+        );
         assert_eq!(choose(&sizes, Strategy::Balanced).0, Some(1024));
         let all_failed = vec![size(128, 10.0, 3)];
         assert_eq!(choose(&all_failed, Strategy::Cost).0, None);
@@ -205,7 +210,10 @@ mod tests {
     #[test]
     fn prices_include_the_request_and_follow_the_architecture() {
         let x86 = usd_per_million(1024, 100.0, 0.000_016_666_7);
-        assert!((x86 - (1e6 * 0.1 * 0.000_016_666_7 + 0.2)).abs() < 1e-9, "{x86}");
+        assert!(
+            (x86 - (1e6 * 0.1 * 0.000_016_666_7 + 0.2)).abs() < 1e-9,
+            "{x86}"
+        );
         let arm = usd_per_million(1024, 100.0, 0.000_013_333_4);
         assert!(arm < x86);
     }

@@ -56,10 +56,7 @@ pub async fn measure(
     let mut cleanup = Vec::new();
     match functions.read(&function.name, None).await {
         Ok(latest) if latest.memory_mb != function.memory_mb => {
-            if let Err(e) = repairer
-                .set_memory(&latest, function.memory_mb)
-                .await
-            {
+            if let Err(e) = repairer.set_memory(&latest, function.memory_mb).await {
                 cleanup.push(format!(
                     "$LATEST is at {} MB and could not be put back to {} MB: {e}",
                     latest.memory_mb, function.memory_mb
@@ -155,7 +152,9 @@ pub async fn apply(
         return Err("every size failed: nothing to apply".into());
     };
     if best == function.memory_mb {
-        return Err(format!("{best} MB is what it has already: nothing to change"));
+        return Err(format!(
+            "{best} MB is what it has already: nothing to change"
+        ));
     }
     let config = &ctx.config;
     let tailored = config.policy.for_function(&function.tags);
@@ -298,4 +297,3 @@ async fn invoke_size(
         usd_per_million: usd_per_million(size, mean_billed_ms, request.usd_per_gb_second),
     })
 }
-

@@ -22,7 +22,11 @@ pub fn text(t: &Tuning) -> String {
         "memory_mb", "p50_ms", "p95_ms", "billed_ms_mean", "max_used_mb", "usd_per_1M", "errors"
     );
     for s in &t.sizes {
-        let mark = if Some(s.memory_mb) == t.best_mb { "  ← best" } else { "" };
+        let mark = if Some(s.memory_mb) == t.best_mb {
+            "  ← best"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
             "{:>9}  {:>12.1}  {:>12.1}  {:>14.1}  {:>12}  {:>13.4}  {:>6}{mark}",
@@ -39,10 +43,16 @@ pub fn text(t: &Tuning) -> String {
 }
 
 /// One chart: `values` against memory, on a log2 memory axis.
-fn chart(t: &Tuning, id: &str, title: &str, unit: &str, value: impl Fn(&super::SizeResult) -> f64) -> String {
-    const W: f64 = 560.0;
+fn chart(
+    t: &Tuning,
+    id: &str,
+    title: &str,
+    unit: &str,
+    value: impl Fn(&super::SizeResult) -> f64,
+) -> String {
+    const W: f64 = 480.0;
     const H: f64 = 260.0;
-    const LEFT: f64 = 70.0;
+    const LEFT: f64 = 80.0;
     const RIGHT: f64 = 20.0;
     const TOP: f64 = 30.0;
     const BOTTOM: f64 = 50.0;
@@ -51,10 +61,20 @@ fn chart(t: &Tuning, id: &str, title: &str, unit: &str, value: impl Fn(&super::S
         .iter()
         .map(|s| (s.memory_mb, value(s), s.errors == 0))
         .collect();
-    let max = points.iter().map(|p| p.1).fold(0.0_f64, f64::max).max(f64::MIN_POSITIVE);
+    let max = points
+        .iter()
+        .map(|p| p.1)
+        .fold(0.0_f64, f64::max)
+        .max(f64::MIN_POSITIVE);
     let (lo, hi) = (
-        points.iter().map(|p| f64::from(p.0).log2()).fold(f64::MAX, f64::min),
-        points.iter().map(|p| f64::from(p.0).log2()).fold(f64::MIN, f64::max),
+        points
+            .iter()
+            .map(|p| f64::from(p.0).log2())
+            .fold(f64::MAX, f64::min),
+        points
+            .iter()
+            .map(|p| f64::from(p.0).log2())
+            .fold(f64::MIN, f64::max),
     );
     let x = |mb: u32| {
         let span = (hi - lo).max(1.0);
@@ -75,7 +95,14 @@ fn chart(t: &Tuning, id: &str, title: &str, unit: &str, value: impl Fn(&super::S
     let path: Vec<String> = points
         .iter()
         .enumerate()
-        .map(|(i, (mb, v, _))| format!("{}{:.1},{:.1}", if i == 0 { "M" } else { "L" }, x(*mb), y(*v)))
+        .map(|(i, (mb, v, _))| {
+            format!(
+                "{}{:.1},{:.1}",
+                if i == 0 { "M" } else { "L" },
+                x(*mb),
+                y(*v)
+            )
+        })
         .collect();
     let _ = write!(
         svg,
@@ -91,7 +118,13 @@ fn chart(t: &Tuning, id: &str, title: &str, unit: &str, value: impl Fn(&super::S
             x(*mb),
             y(*v),
             if best { 6 } else { 4 },
-            if !ok { "#d1242f" } else if best { "#1a7f37" } else { "#1f6feb" },
+            if !ok {
+                "#d1242f"
+            } else if best {
+                "#1a7f37"
+            } else {
+                "#1f6feb"
+            },
             x(*mb),
             H - BOTTOM + 16.0,
         );
@@ -99,12 +132,16 @@ fn chart(t: &Tuning, id: &str, title: &str, unit: &str, value: impl Fn(&super::S
     let _ = write!(
         svg,
         "<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\">memory (MB, log scale)</text>\
-<text x=\"{LEFT}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\" dx=\"-4\">{:.4} {unit}</text>\
+<text x=\"{LEFT}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\" dx=\"-4\">{} {unit}</text>\
 <text x=\"{LEFT}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\" dx=\"-4\">0</text></svg>",
         (LEFT + W - RIGHT) / 2.0,
         H - 12.0,
         y(max) + 4.0,
-        max,
+        if max >= 100.0 {
+            format!("{max:.0}")
+        } else {
+            format!("{max:.2}")
+        },
         H - BOTTOM + 4.0,
     );
     svg
@@ -115,11 +152,22 @@ pub fn html(t: &Tuning) -> String {
     let title = format!("autorepair tune: {}", t.function);
     let mut rows = String::new();
     for s in &t.sizes {
-        let best = if Some(s.memory_mb) == t.best_mb { " class=\"best\"" } else { "" };
+        let best = if Some(s.memory_mb) == t.best_mb {
+            " class=\"best\""
+        } else {
+            ""
+        };
         let _ = write!(
             rows,
             "<tr{best}><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{:.4}</td><td>{}/{}</td></tr>",
-            s.memory_mb, s.p50_ms, s.p95_ms, s.mean_billed_ms, s.max_used_mb, s.usd_per_million, s.errors, s.invocations
+            s.memory_mb,
+            s.p50_ms,
+            s.p95_ms,
+            s.mean_billed_ms,
+            s.max_used_mb,
+            s.usd_per_million,
+            s.errors,
+            s.invocations
         );
     }
     let table = format!(
@@ -129,12 +177,20 @@ pub fn html(t: &Tuning) -> String {
 <tbody>{rows}</tbody></table>",
         t.sizes.first().map_or(0, |s| s.invocations)
     );
-    let duration = chart(t, "duration", "Median duration (ms) by memory", "ms", |s| s.p50_ms);
-    let cost = chart(t, "cost", "Cost per million invocations (USD) by memory", "USD", |s| s.usd_per_million);
+    let duration = chart(t, "duration", "Median duration (ms) by memory", "ms", |s| {
+        s.p50_ms
+    });
+    let cost = chart(
+        t,
+        "cost",
+        "Cost per million invocations (USD) by memory",
+        "USD",
+        |s| s.usd_per_million,
+    );
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
 <style>body{{font-family:system-ui,sans-serif;margin:2em;color:#1f2328}}\
-section{{display:flex;flex-wrap:wrap;gap:2em;align-items:flex-start;margin-bottom:2em}}\
+section{{display:flex;flex-wrap:wrap;gap:2em;align-items:flex-start;margin-bottom:2em}}figure{{margin:0}}\
 table{{border-collapse:collapse}}td,th{{border:1px solid #d0d7de;padding:.3em .6em;text-align:right}}\
 tr.best{{background:#dafbe1;font-weight:bold}}h2{{font-size:1.1em}}</style></head><body>\
 <h1>{}</h1><p>{} ({}), now {} MB. {}</p>\
@@ -171,7 +227,11 @@ mod tests {
             function: "<orders>".into(),
             architecture: "arm64".into(),
             strategy: Strategy::Balanced,
-            sizes: vec![size(128, 800.0, 1), size(512, 200.0, 0), size(2048, 90.0, 0)],
+            sizes: vec![
+                size(128, 800.0, 1),
+                size(512, 200.0, 0),
+                size(2048, 90.0, 0),
+            ],
             best_mb: Some(512),
             current_mb: 128,
             reasons: vec!["balanced: 512 MB".into()],

@@ -16,6 +16,7 @@
 //! moto's Lambda for every new environment; a change retires the warm ones.
 
 mod cgroup;
+pub mod invoke_api;
 mod runtime_api;
 mod traffic;
 
@@ -127,6 +128,10 @@ pub struct Invocation {
     pub cold: bool,
     /// When it was handed to the environment (ms since the Unix epoch).
     pub started_ms: i64,
+    /// Its log lines, START to REPORT (what `LogType: Tail` returns the end of).
+    pub log: Vec<String>,
+    /// The version that ran (`$LATEST` or a number).
+    pub version: String,
 }
 
 /// What the function's configuration in moto says, and what identifies it.
@@ -134,6 +139,7 @@ pub struct Invocation {
 struct Configuration {
     memory_mb: u32,
     timeout_s: u32,
+    version: String,
     arn: String,
     /// Changes with any update: warm environments of another are retired.
     revision: String,
@@ -291,11 +297,12 @@ impl Functions {
         Ok(out.function_arn().unwrap_or_default().to_owned())
     }
 
-    async fn configuration(&self, name: &str) -> Result<Configuration> {
+    async fn configuration(&self, name: &str, qualifier: Option<&str>) -> Result<Configuration> {
         let c = self
             .lambda
             .get_function_configuration()
             .function_name(name)
+            .set_qualifier(qualifier.map(str::to_owned))
             .send()
             .await
             .context("GetFunctionConfiguration")?;
@@ -304,6 +311,7 @@ impl Functions {
         Ok(Configuration {
             memory_mb,
             timeout_s,
+            version: c.version().unwrap_or("$LATEST").to_owned(),
             arn: c.function_arn().unwrap_or_default().to_owned(),
             revision: format!(
                 "{}|{}|{memory_mb}|{timeout_s}",
@@ -439,6 +447,22 @@ impl Functions {
 
     /// Invokes `name` with `payload`, as Lambda's synchronous Invoke would.
     pub async fn invoke(&self, name: &str, payload: &serde_json::Value) -> Result<Invocation> {
+        self.invoke_qualified(name, None, payload).await
+    }
+
+    /// Whether `name` runs here.
+    pub fn serves(&self, name: &str) -> bool {
+        self.functions.lock().expect("functions").contains_key(name)
+    }
+
+    /// Invokes version or alias `qualifier` of `name` (its own configuration
+    /// in moto, so its own memory) with `payload`.
+    pub async fn invoke_qualified(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+        payload: &serde_json::Value,
+    ) -> Result<Invocation> {
         let function = self
             .functions
             .lock()
@@ -446,7 +470,7 @@ impl Functions {
             .get(name)
             .cloned()
             .ok_or_else(|| anyhow!("{name} is not served here"))?;
-        let config = self.configuration(name).await?;
+        let config = self.configuration(name, qualifier).await?;
         let warm = {
             let mut idle = function.idle.lock().expect("idle");
             // A configuration change retires every warm environment.
@@ -578,6 +602,8 @@ impl Functions {
             log_stream: env.stream.clone(),
             cold: false,
             started_ms,
+            log: Vec::new(),
+            version: env.config.version.clone(),
         };
         let mut events = Vec::new();
         let output: Vec<(i64, String)> = {
@@ -599,7 +625,10 @@ impl Functions {
         );
         events.push((
             start_ms,
-            format!("START RequestId: {request_id} Version: $LATEST"),
+            format!(
+                "START RequestId: {request_id} Version: {}",
+                env.config.version
+            ),
         ));
         events.extend(own.into_iter().map(|(t, l)| (t, l.replace('\r', "\n"))));
         let end_ms = now_ms();
@@ -626,6 +655,8 @@ impl Functions {
         events.push((end_ms, report_line(&invocation, init_ms)));
         // A timed-out or crashed environment is replaced, as Lambda does.
         let reusable = matches!(ended, Ended::Success | Ended::Error) && !exited;
+        let mut invocation = invocation;
+        invocation.log = events.iter().map(|(_, l)| l.clone()).collect();
         Ok((invocation, reusable, events))
     }
 

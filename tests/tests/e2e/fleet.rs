@@ -487,7 +487,10 @@ async fn a_sweep_paced_under_lambdas_quota_meets_no_throttle_and_above_it_still_
         )
         .load()
         .await;
-    for (pace, over) in [(f64::from(QUOTA) * 0.75, false), (f64::from(QUOTA) * 1.5, true)] {
+    for (pace, over) in [
+        (f64::from(QUOTA) * 0.75, false),
+        (f64::from(QUOTA) * 1.5, true),
+    ] {
         config.limits.lambda_per_second = pace;
         let host = autorepair::aws::Aws::new(&host_sdk).with_limits(&config.limits);
         let ports = autorepair::setup::fleet_ports(&host, &config);
@@ -513,7 +516,10 @@ async fn a_sweep_paced_under_lambdas_quota_meets_no_throttle_and_above_it_still_
             "at {pace}/s: {summary:?}"
         );
         if over {
-            assert!(refused > 0, "at {pace}/s over a quota of {QUOTA}/s: {summary:?}");
+            assert!(
+                refused > 0,
+                "at {pace}/s over a quota of {QUOTA}/s: {summary:?}"
+            );
             assert_eq!(summary.throttled, refused, "every refusal is counted");
         } else {
             assert_eq!(

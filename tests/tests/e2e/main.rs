@@ -11,4 +11,5 @@ mod infrastructure;
 mod real_functions;
 mod replay;
 mod rule_toolkit;
+mod tune;
 mod workflow;

@@ -44,7 +44,11 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     payload: PathBuf,
     /// The sizes to measure (MB, comma-separated, 128..=10240).
-    #[arg(long, value_delimiter = ',', default_value = "128,256,512,1024,1536,2048,3008")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "128,256,512,1024,1536,2048,3008"
+    )]
     sizes: Vec<u32>,
     /// Invocations measured at each size, after one to warm it up.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -66,10 +70,9 @@ pub fn run(args: Args, config: &Config, no_cache: bool) -> Result<(), Failure> {
     let mut sizes = args.sizes.clone();
     sizes.sort_unstable();
     sizes.dedup();
-    if let Some(bad) = sizes
-        .iter()
-        .find(|s| !(autorepair::decide::LAMBDA_MIN_MB..=autorepair::decide::LAMBDA_MAX_MB).contains(*s))
-    {
+    if let Some(bad) = sizes.iter().find(|s| {
+        !(autorepair::decide::LAMBDA_MIN_MB..=autorepair::decide::LAMBDA_MAX_MB).contains(*s)
+    }) {
         return Err(bad_input(anyhow::anyhow!(
             "--sizes: {bad} MB is not a Lambda size (128..=10240)"
         )));

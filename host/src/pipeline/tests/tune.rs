@@ -43,7 +43,11 @@ async fn each_size_runs_on_its_own_version_and_everything_is_put_back() {
     assert_eq!(tuning.best_mb, Some(128));
     assert_eq!(w.lambda.memory_mb("tuned"), Some(1024), "$LATEST is back");
     assert_eq!(w.lambda.live_versions("tuned"), 0, "every version deleted");
-    assert_eq!(w.lambda.calls(LambdaOp::Invoke), 3 * 4, "a warm-up and three each");
+    assert_eq!(
+        w.lambda.calls(LambdaOp::Invoke),
+        3 * 4,
+        "a warm-up and three each"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,8 +77,14 @@ async fn a_tune_is_kept_for_the_sweeps_and_applied_only_under_the_guard() {
     let tuning = tune::measure(&w.ctx.repairer(), &function, &request(&[256, 512]), T0)
         .await
         .unwrap();
-    tune::keep(&recommendations, &function, &tuning).await.unwrap();
-    let kept = recommendations.recommendation("applied").await.unwrap().unwrap();
+    tune::keep(&recommendations, &function, &tuning)
+        .await
+        .unwrap();
+    let kept = recommendations
+        .recommendation("applied")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(kept.direction, Direction::Keep);
     assert_eq!(kept.tuning.as_ref(), Some(&tuning));
 
@@ -176,7 +186,9 @@ async fn a_sweep_reads_a_tune_as_evidence() {
         .unwrap();
     assert_eq!(r.direction, Direction::Keep, "{r:?}");
     assert!(
-        r.reasons.iter().any(|x| x.contains("autorepair tune measured duration falling")),
+        r.reasons
+            .iter()
+            .any(|x| x.contains("autorepair tune measured duration falling")),
         "{r:?}"
     );
     assert_eq!(r.tuning, Some(tuning), "carried to the next sweep");
