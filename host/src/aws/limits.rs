@@ -125,19 +125,35 @@ impl HttpConnector for PacedConnector {
     }
 }
 
-/// `config` with every call paced to `per_second` (when the config has an
-/// HTTP client to wrap; the SDK's default loader always sets one).
+/// `config` with every call paced to `per_second`: its HTTP client wrapped,
+/// or, when it leaves the client to each service's default, that default
+/// (hyper 1 with rustls, proxies from the environment) built here.
 pub fn paced(config: &SdkConfig, per_second: f64) -> SdkConfig {
-    match config.http_client() {
-        Some(inner) => config
-            .to_builder()
-            .http_client(Paced {
-                inner,
-                pace: Arc::new(Pace::new(per_second)),
-            })
-            .build(),
-        None => config.clone(),
-    }
+    let inner = config.http_client().unwrap_or_else(default_https_client);
+    config
+        .to_builder()
+        .http_client(Paced {
+            inner,
+            pace: Arc::new(Pace::new(per_second)),
+        })
+        .build()
+}
+
+/// The SDK's default HTTPS client, as each service client would make it.
+fn default_https_client() -> SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::{Builder, ConnectorBuilder, tls};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 impl fmt::Display for Throttles {
