@@ -201,7 +201,15 @@ mod tests {
         let mut pieces: Vec<&str> = OUT_OF_MEMORY.iter().map(|(n, _)| *n).collect();
         pieces.extend(DOWNSTREAM);
         pieces.extend(UNHANDLED_ERROR);
-        pieces.extend([TASK_TIMED_OUT, RUNTIME_EXITED, SIGNAL_KILLED, "noise ", "Error", "Memory", "Out"]);
+        pieces.extend([
+            TASK_TIMED_OUT,
+            RUNTIME_EXITED,
+            SIGNAL_KILLED,
+            "noise ",
+            "Error",
+            "Memory",
+            "Out",
+        ]);
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..5_000 {
             let mut line = String::new();
@@ -228,7 +236,11 @@ mod tests {
                 "{line}"
             );
             assert_eq!(found.timed_out, line.contains(TASK_TIMED_OUT), "{line}");
-            assert_eq!(found.process_exited, line.contains(PROCESS_EXITED), "{line}");
+            assert_eq!(
+                found.process_exited,
+                line.contains(PROCESS_EXITED),
+                "{line}"
+            );
             assert_eq!(
                 found.runtime_killed(),
                 line.contains(RUNTIME_EXITED) && line.contains(SIGNAL_KILLED),

@@ -71,6 +71,25 @@ pub struct Stats {
     pub downstream_samples: Vec<String>,
 }
 
+/// Whether `s` has the shape of a UUID (8-4-4-4-12 hex digits).
+fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// The UUID-shaped words in `line`, in order.
+fn uuids_in(line: &str) -> impl Iterator<Item = &str> {
+    let b = line.as_bytes();
+    (0..b.len().saturating_sub(35))
+        .filter(move |&i| b[i + 8] == b'-' && b[i + 13] == b'-' && b[i + 23] == b'-')
+        .filter_map(move |i| line.get(i..i + 36))
+        .filter(|w| is_uuid(w))
+}
+
 impl Stats {
     pub fn of(evidence: &Evidence) -> Stats {
         let reports = &evidence.reports;
@@ -154,7 +173,31 @@ impl Stats {
         // What backs a runtime's own out-of-memory line: its invocation at the
         // limit or named out of memory by the platform; without request ids,
         // any invocation at the limit.
+        // Request ids are UUIDs (Lambda's): a line's are found by their
+        // shape in one pass and looked up, not searched for one by one.
+        let backing = |r: &Report<'_>| at_limit(r) || r.error_type == Some("Runtime.OutOfMemory");
+        let all_uuids = reports
+            .iter()
+            .all(|r| r.request_id.is_none_or(|id| id.is_empty() || is_uuid(id)));
+        let mut by_id: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
+        if all_uuids {
+            for r in reports.iter() {
+                if let Some(id) = r.request_id.filter(|id| !id.is_empty()) {
+                    *by_id.entry(id).or_default() |= backing(&r);
+                }
+            }
+        }
+        let any_backing = reports.iter().any(|r| backing(&r));
         let backed = |message: &str| -> bool {
+            if all_uuids {
+                let mut named = None::<bool>;
+                for id in uuids_in(message) {
+                    if let Some(b) = by_id.get(id) {
+                        named = Some(named.unwrap_or(false) | b);
+                    }
+                }
+                return named.unwrap_or(any_backing);
+            }
             let mut named = reports
                 .iter()
                 .filter(|r| {
@@ -345,6 +388,18 @@ fn from_host() -> Stats {
 mod tests {
     use super::*;
     use crate::testing::{EvidenceBuilder, report};
+
+    #[test]
+    fn request_ids_are_found_by_their_shape() {
+        let id = "8f5e9a3c-1b2d-4c5e-9f70-123456789abc";
+        let line = format!("2026-01-01T00:00:00Z\t{id}\tERROR\tMemoryError, then {id}.");
+        assert_eq!(uuids_in(&line).collect::<Vec<_>>(), [id, id]);
+        assert!(is_uuid(id));
+        assert!(!is_uuid("8f5e9a3c-1b2d-4c5e-9f70-123456789abg"));
+        assert!(!is_uuid("req-1"));
+        assert_eq!(uuids_in("no id here, é-ü").count(), 0);
+        assert_eq!(uuids_in(&id[..35]).count(), 0);
+    }
 
     #[test]
     fn selection_finds_what_sorting_finds() {
