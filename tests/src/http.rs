@@ -13,6 +13,16 @@ pub struct Request {
     pub body: Vec<u8>,
 }
 
+impl Request {
+    /// The value of header `name` (any case), trimmed.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.iter().find_map(|h| {
+            let (k, v) = h.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
 /// Reads one request from `client`; `None` when the peer closed first.
 pub fn read_request(client: &TcpStream) -> std::io::Result<Option<Request>> {
     let mut reader = BufReader::new(client.try_clone()?);

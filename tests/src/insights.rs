@@ -120,14 +120,9 @@ fn serve(
         return client.write_all(refused.as_bytes());
     }
     let target = request
-        .head
-        .iter()
-        .find_map(|h| {
-            let (k, v) = h.split_once(':')?;
-            k.eq_ignore_ascii_case("x-amz-target")
-                .then(|| v.trim().to_owned())
-        })
-        .unwrap_or_default();
+        .header("x-amz-target")
+        .unwrap_or_default()
+        .to_owned();
     let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
     let reply = match target.as_str() {
         "Logs_20140328.StartQuery" => {

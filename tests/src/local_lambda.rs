@@ -322,13 +322,8 @@ fn serve_runtime(mut client: TcpStream, shared: &Shared, arn: &str) -> std::io::
 /// and path.
 fn operation(request: &Request) -> String {
     request
-        .head
-        .iter()
-        .find_map(|h| {
-            let (k, v) = h.split_once(':')?;
-            k.eq_ignore_ascii_case("x-amz-target")
-                .then(|| v.trim().to_owned())
-        })
+        .header("x-amz-target")
+        .map(str::to_owned)
         .unwrap_or_else(|| format!("{} {}", request.method, request.path))
 }
 

@@ -94,22 +94,16 @@ impl crate::ports::ItemStore for S3 {
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, crate::ports::FleetError> {
+        // The map's manifest and result files: a few MB at 100,000 functions.
+        const RESULTS_MAX_BYTES: usize = 256 * 1024 * 1024;
         let failed = |message: String| crate::ports::FleetError {
             what: format!("GetObject s3://{bucket}/{key}"),
             message,
         };
-        let out = self
-            .client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| failed(describe(&e)))?;
-        out.body
-            .collect()
-            .await
-            .map(|data| data.into_bytes().to_vec())
-            .map_err(|e| failed(format!("reading the body: {e}")))
+        match crate::ports::ObjectStore::get(self, bucket, key, RESULTS_MAX_BYTES).await {
+            Ok(Some(body)) => Ok(body),
+            Ok(None) => Err(failed("no such object".into())),
+            Err(e) => Err(failed(e.to_string())),
+        }
     }
 }

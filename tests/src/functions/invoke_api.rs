@@ -86,9 +86,8 @@ fn serve(
         return client.write_all(&answer);
     };
     let tail = request
-        .head
-        .iter()
-        .any(|h| h.to_ascii_lowercase().replace(' ', "") == "x-amz-log-type:tail\r\n");
+        .header("x-amz-log-type")
+        .is_some_and(|t| t.eq_ignore_ascii_case("tail"));
     let payload: serde_json::Value =
         serde_json::from_slice(&request.body).unwrap_or(serde_json::Value::Null);
     let invoked =
