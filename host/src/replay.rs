@@ -82,6 +82,11 @@ pub fn load_case(path: &Path) -> Result<Case, ReplayError> {
     })
 }
 
+/// Records a worker hands over at once, at most…
+const HANDOVER_BATCH: usize = 16;
+/// …and at the latest this long after the first of them was done.
+const HANDOVER_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// How to replay.
 pub struct Options<'a> {
     pub mode: MergeMode,
@@ -104,24 +109,36 @@ pub fn replay<E>(
     mut each: impl FnMut(Record) -> Result<(), E>,
 ) -> Result<usize, E> {
     let next = AtomicUsize::new(0);
-    let (tx, rx) = mpsc::sync_channel::<Record>(options.jobs * 4);
+    // Records travel in batches: one hand-over (and one wake-up of the
+    // consumer) per incident cost more than the incident's rules on two cores.
+    let (tx, rx) = mpsc::sync_channel::<Vec<Record>>(options.jobs * 2);
     std::thread::scope(|scope| {
         for _ in 0..options.jobs.max(1) {
             let tx = tx.clone();
             let next = &next;
             scope.spawn(move || {
+                let mut batch = Vec::with_capacity(HANDOVER_BATCH);
+                let mut since = std::time::Instant::now();
                 while !options.stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(case) = cases.get(i) else { break };
-                    if tx.send(replay_one(rules, config, case, options)).is_err() {
-                        break;
+                    batch.push(replay_one(rules, config, case, options));
+                    // Full, or slow incidents (the AI): never held long.
+                    if batch.len() == HANDOVER_BATCH || since.elapsed() >= HANDOVER_WAIT {
+                        if tx.send(std::mem::take(&mut batch)).is_err() {
+                            return;
+                        }
+                        since = std::time::Instant::now();
                     }
+                }
+                if !batch.is_empty() {
+                    let _ = tx.send(batch);
                 }
             });
         }
         drop(tx);
         let mut done = 0;
-        for record in rx {
+        for record in rx.into_iter().flatten() {
             if let Err(e) = each(record) {
                 // Stop the workers; the channel closing ends them.
                 options.stop.store(true, Ordering::Relaxed);
