@@ -82,25 +82,40 @@ impl Tuning {
     /// vCPU (the smaller size's median at least a quarter longer): a
     /// CPU-bound function, which a sweep never sizes down.
     pub fn duration_falls_with_memory(&self) -> Option<(u32, f64, u32, f64)> {
-        let ok: Vec<&SizeResult> = self
+        let measured: Vec<(u32, f64)> = self
             .sizes
             .iter()
             .filter(|s| s.errors == 0 && s.invocations > 0)
+            .map(|s| (s.memory_mb, s.p50_ms))
             .collect();
-        for (i, a) in ok.iter().enumerate() {
-            for b in &ok[i + 1..] {
-                let (small, large) = if a.memory_mb < b.memory_mb {
-                    (a, b)
-                } else {
-                    (b, a)
-                };
-                if small.memory_mb < ONE_VCPU_MB && small.p50_ms >= large.p50_ms * 1.25 {
-                    return Some((small.memory_mb, small.p50_ms, large.memory_mb, large.p50_ms));
-                }
+        duration_falls(&measured)
+    }
+}
+
+/// Medians this much apart at two sizes mean duration falls with memory.
+pub const CPU_BOUND_RATIO: f64 = 1.25;
+
+/// Two of `medians` — (memory MB, median duration ms), any order — that
+/// show duration falling with memory below one vCPU: the smaller size's
+/// median at least [`CPU_BOUND_RATIO`] times the larger's. Returns (smaller
+/// size, its median, larger size, its median). A tune and a sweep's figures
+/// both judge with it.
+pub fn duration_falls(medians: &[(u32, f64)]) -> Option<(u32, f64, u32, f64)> {
+    let mut sorted: Vec<(u32, f64)> = medians
+        .iter()
+        .copied()
+        .filter(|(_, ms)| *ms > 0.0)
+        .collect();
+    sorted.sort_by_key(|(mb, _)| *mb);
+    for (i, &(small, slow)) in sorted.iter().enumerate() {
+        for &(large, fast) in &sorted[i + 1..] {
+            // Only below one vCPU does more memory mean more CPU for a thread.
+            if small < large && small < ONE_VCPU_MB && slow >= fast * CPU_BOUND_RATIO {
+                return Some((small, slow, large, fast));
             }
         }
-        None
     }
+    None
 }
 
 /// USD per million invocations at `memory_mb` and `billed_ms`.

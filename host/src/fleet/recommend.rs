@@ -12,7 +12,7 @@
 use autorepair_lambda::memory;
 
 use crate::decide::{Action, Decision, FunctionMode, LAMBDA_MAX_MB, LAMBDA_MIN_MB, MODE_TAG};
-use crate::figures::{DAY_MS, Figures, Summary};
+use crate::figures::{DAY_MS, Figures};
 use crate::model::{Direction, FunctionInfo, Window};
 
 pub use crate::tuning::ONE_VCPU_MB;
@@ -20,9 +20,6 @@ pub use crate::tuning::ONE_VCPU_MB;
 /// A size's figures say something about its duration from this many
 /// invocations.
 const MIN_TO_COMPARE: u64 = 20;
-
-/// Durations this much apart at two sizes mean duration falls with memory.
-const CPU_BOUND_RATIO: f64 = 1.25;
 
 /// A downsizing leaves even a CPU-bound function's longest invocation under
 /// this share of its timeout.
@@ -90,20 +87,13 @@ fn cpu_share(mb: u32) -> f64 {
 /// Sizes whose durations show that duration falls with memory, if any:
 /// (smaller size, its median, larger size, its median).
 fn duration_falls_with_memory(figures: &Figures) -> Option<(u32, f64, u32, f64)> {
-    let sizes: Vec<(u32, Summary)> = figures
+    let medians: Vec<(u32, f64)> = figures
         .by_size()
         .into_iter()
-        .filter(|(_, s)| s.invocations >= MIN_TO_COMPARE && s.p50_ms > 0.0)
+        .filter(|(_, s)| s.invocations >= MIN_TO_COMPARE)
+        .map(|(mb, s)| (mb, s.p50_ms))
         .collect();
-    for (i, (small, a)) in sizes.iter().enumerate() {
-        for (large, b) in &sizes[i + 1..] {
-            // Only below one vCPU does more memory mean more CPU for a thread.
-            if *small < ONE_VCPU_MB && a.p50_ms >= b.p50_ms * CPU_BOUND_RATIO {
-                return Some((*small, a.p50_ms, *large, b.p50_ms));
-            }
-        }
-    }
-    None
+    crate::tuning::duration_falls(&medians)
 }
 
 /// The standing recommendation for what `observed` shows.
@@ -129,6 +119,10 @@ pub fn recommend(observed: Observed<'_>, settings: Settings) -> Outcome {
         .map(memory::needed_after_out_of_memory)
         .chain(observed.previous_floor_mb)
         .max();
+    // Duration known to fall with memory: from a kept tune, or the window's
+    // own sizes.
+    let tuned_cpu_bound = observed.tuning.and_then(|t| t.duration_falls_with_memory());
+    let seen_cpu_bound = duration_falls_with_memory(figures);
     let mut reasons = Vec::new();
     let keep = |why: String, reasons: &mut Vec<String>| {
         reasons.push(why);
@@ -207,15 +201,8 @@ pub fn recommend(observed: Observed<'_>, settings: Settings) -> Outcome {
                 &mut reasons,
             )
         }
-        _ if observed
-            .tuning
-            .and_then(|t| t.duration_falls_with_memory())
-            .is_some() =>
-        {
-            let (small, slow, large, fast) = observed
-                .tuning
-                .and_then(|t| t.duration_falls_with_memory())
-                .unwrap_or_default();
+        _ if tuned_cpu_bound.is_some() => {
+            let (small, slow, large, fast) = tuned_cpu_bound.unwrap_or_default();
             keep(
                 format!(
                     "autorepair tune measured duration falling with memory (median {slow:.0} ms at {small} MB, {fast:.0} ms at {large} MB): CPU-bound, never smaller"
@@ -223,9 +210,8 @@ pub fn recommend(observed: Observed<'_>, settings: Settings) -> Outcome {
                 &mut reasons,
             )
         }
-        _ if duration_falls_with_memory(figures).is_some() => {
-            let (small, slow, large, fast) =
-                duration_falls_with_memory(figures).unwrap_or_default();
+        _ if seen_cpu_bound.is_some() => {
+            let (small, slow, large, fast) = seen_cpu_bound.unwrap_or_default();
             keep(
                 format!(
                     "duration falls with memory (median {slow:.0} ms at {small} MB, {fast:.0} ms at {large} MB): CPU-bound, so a smaller size would be slower; never smaller"
