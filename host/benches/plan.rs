@@ -62,6 +62,7 @@ fn main() {
         alarms: Arc::new(AlarmStates::default()),
         executions: Arc::new(MemoryExecutions::default()),
         metrics: None,
+        changes: None,
         rules: RuleSet::load(&compiler, &[]),
         config: config.clone(),
     };

@@ -21,6 +21,11 @@ use autorepair::model::{Grants, LogLine};
 use autorepair::replay::{self, Case, Options};
 use autorepair::rules::{Compiler, RuleSet, Sandbox, compute_statistics};
 
+/// mimalloc: per-thread heaps for the many small allocations of rules'
+/// evidence and records (docs/benchmarks.md, "Replay on 2 cores").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const INCIDENTS: usize = 10_000;
 
 fn main() {

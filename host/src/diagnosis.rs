@@ -177,8 +177,17 @@ pub fn summarize(evidence: &Evidence) -> EvidenceSummary {
         },
         notes: evidence.notes.clone(),
         report_doubt: crate::logs::report_doubt(&evidence.reports, &evidence.metrics),
+        recent_changes: evidence
+            .changes
+            .iter()
+            .take(MAX_CHANGES_KEPT)
+            .cloned()
+            .collect(),
     }
 }
+
+/// Recent changes a run document keeps.
+const MAX_CHANGES_KEPT: usize = 5;
 
 /// The AI's finding as one of the incident's findings, if it gave a valid one.
 pub fn ai_finding(ai: &AiRun) -> Option<SourcedFinding> {

@@ -24,7 +24,12 @@ pub enum CollectError {
 pub struct Sources<'a> {
     pub functions: &'a dyn FunctionStore,
     pub telemetry: &'a dyn Telemetry,
+    /// CloudTrail's event history, when configured: the day's changes.
+    pub changes: Option<&'a dyn crate::ports::ChangeLog>,
 }
+
+/// How far before the alarm recent changes are looked for.
+pub const CHANGES_LOOKBACK_MS: i64 = 24 * 3_600_000;
 
 /// Reads the function (for `qualifier`, the version behind the alias),
 /// within `bound`.
@@ -75,13 +80,32 @@ pub async fn collect(
         });
         Ok::<_, CollectError>((info, lines))
     };
-    let (read, metrics) = tokio::join!(
+    let changes = async {
+        let Some(log) = sources.changes else {
+            return Ok(Vec::new());
+        };
+        let day = Window {
+            start_ms: window.end_ms - CHANGES_LOOKBACK_MS,
+            end_ms: window.end_ms,
+        };
+        match tokio::time::timeout(bound, log.changes(function_name, day)).await {
+            Ok(Ok(found)) => Ok(found),
+            Ok(Err(e)) => Err(format!("recent changes: {e}")),
+            Err(_) => Err(timed_out("recent changes")),
+        }
+    };
+    let (read, metrics, changes) = tokio::join!(
         function_then_logs,
         tokio::time::timeout(bound, sources.telemetry.metrics(function_name, window)),
+        changes,
     );
     let (info, read) = read?;
     let (metrics, mut notes) = metrics.unwrap_or_else(|_| (Vec::new(), vec![timed_out("metrics")]));
     notes.extend(read.notes);
+    let changes = changes.unwrap_or_else(|note| {
+        notes.push(note);
+        Vec::new()
+    });
     let lines = read.lines;
     let reports = logs::parse_reports(&lines);
     Ok(Evidence {
@@ -93,6 +117,7 @@ pub async fn collect(
         logs: lines,
         logs_complete: read.complete,
         notes,
+        changes,
     })
 }
 

@@ -32,6 +32,7 @@ pub mod evidence;
 pub mod fleet;
 pub mod iac;
 pub mod notify;
+pub mod openai;
 pub mod pipeline;
 pub mod render;
 pub mod repair;

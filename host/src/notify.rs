@@ -208,6 +208,31 @@ pub fn notice(run: &Run) -> (String, String) {
     (subject, cut(run_story(run), &run.incident.id))
 }
 
+/// The newest change before the alarm, as on-call asks first: "code
+/// deployed 12 min before the alarm by deploy-bot".
+pub fn recent_change(changes: &[crate::model::FunctionChange], alarm_ms: i64) -> Option<String> {
+    let newest = changes.iter().max_by_key(|c| c.at_ms)?;
+    let what = if newest.is_deployment() {
+        "Code deployed"
+    } else {
+        "Configuration changed"
+    };
+    let by = if newest.by.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " by {}",
+            crate::text::clean(&newest.by.chars().take(128).collect::<String>())
+        )
+    };
+    Some(format!(
+        "{what} {} min before the alarm ({}{by}); {} change(s) in the day before",
+        (alarm_ms - newest.at_ms).max(0) / 60_000,
+        newest.action,
+        changes.len()
+    ))
+}
+
 /// A run as a story for people: what fired, what each source said, what was
 /// decided and done, and how it turned out.
 pub fn run_story(run: &Run) -> String {
@@ -229,6 +254,9 @@ pub fn run_story(run: &Run) -> String {
             "Evidence: {} MB configured, {} invocations, {} log lines, {} metric series",
             e.memory_mb, e.invocations, e.log_lines, e.metric_series
         );
+        if let Some(line) = recent_change(&e.recent_changes, i.timestamp_ms) {
+            let _ = writeln!(out, "{line}");
+        }
         for note in &e.notes {
             let _ = writeln!(out, "  note: {note}");
         }

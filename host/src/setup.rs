@@ -14,9 +14,9 @@ use crate::aws::notify::Sns;
 use crate::aws::s3::S3;
 use crate::aws::telemetry::CloudWatch;
 use crate::clock::{SystemClock, now_ms};
-use crate::config::{self, Config};
+use crate::config::{self, Config, Provider};
 use crate::pipeline::Context;
-use crate::ports::{AiDiagnoser, ObjectStore, RuleFloors};
+use crate::ports::{AiDiagnoser, AuditStore, ChangeLog, Model, ObjectStore, RuleFloors, Telemetry};
 use crate::rules::source::{Location, RemoteSource};
 use crate::rules::{Compiler, RuleSet, Sandbox, SandboxError};
 use crate::trust::Floors;
@@ -30,21 +30,102 @@ pub fn audit_table(aws: &Aws, config: &Config) -> DynamoAudit {
     )
 }
 
-/// The AI diagnoser on Bedrock, as the `[ai]` section configures it.
-pub fn bedrock_diagnoser(aws: &Aws, config: &Config) -> Diagnoser {
-    Diagnoser::new(Arc::new(Bedrock::new(&aws.sdk, &config.ai)), &config.ai)
+/// The model the `[ai]` section names: Bedrock's Converse, or an
+/// OpenAI-compatible server with its key from the environment.
+pub fn model(aws: &Aws, config: &Config) -> Result<Arc<dyn Model>, String> {
+    match config.ai.provider {
+        Provider::Bedrock => Ok(Arc::new(Bedrock::new(&aws.sdk, &config.ai))),
+        Provider::OpenAi => {
+            let key = api_key(&config.ai)?;
+            Ok(Arc::new(crate::openai::OpenAi::new(&config.ai, key)?))
+        }
+    }
 }
 
-/// Every stage's ports on AWS, with `rules` and `config`.
+/// The OpenAI-compatible server's API key, from the variable `api_key_env`
+/// names (a local server may need none: an unset variable is an empty key).
+fn api_key(ai: &crate::config::AiConfig) -> Result<String, String> {
+    match std::env::var(&ai.api_key_env) {
+        Ok(key) => Ok(key.trim().to_owned()),
+        Err(std::env::VarError::NotPresent) => {
+            tracing::warn!(variable = %ai.api_key_env, "no API key in the environment; calling the model without one");
+            Ok(String::new())
+        }
+        Err(e) => Err(format!("reading {}: {e}", ai.api_key_env)),
+    }
+}
+
+/// The AI diagnoser for recorded evidence (`diagnose`, `replay`): its model
+/// alone, no history and no tools (they would read today's AWS, not the
+/// incident's).
+pub fn offline_diagnoser(aws: &Aws, config: &Config) -> Result<Diagnoser, String> {
+    Ok(Diagnoser::new(model(aws, config)?, &config.ai))
+}
+
+/// The AI diagnoser as the `[ai]` section configures it: its model, and its
+/// history and investigation reading through `telemetry` and `audit`.
+pub fn diagnoser(
+    aws: &Aws,
+    config: &Config,
+    telemetry: Arc<dyn Telemetry>,
+    audit: Arc<dyn AuditStore>,
+    changes: Option<Arc<dyn ChangeLog>>,
+) -> Result<Diagnoser, String> {
+    let diagnoser = Diagnoser::new(model(aws, config)?, &config.ai).with_sources(
+        crate::ai::investigate::Sources {
+            telemetry: Some(telemetry),
+            changes,
+            audit: Some(audit),
+        },
+    );
+    Ok(
+        match config
+            .ai
+            .knowledge_base_id
+            .as_deref()
+            .filter(|id| !id.is_empty())
+        {
+            Some(id) => diagnoser.with_knowledge(Arc::new(
+                crate::aws::knowledge::KnowledgeBase::new(&aws.sdk, &config.ai, id),
+            )),
+            None => diagnoser,
+        },
+    )
+}
+
+/// Every stage's ports on AWS, with `rules` and `config`. A model that
+/// cannot be set up (no base URL, an unreadable key) leaves the AI off,
+/// said once, rather than stopping the repairs.
 pub fn context(aws: &Aws, rules: RuleSet, config: Config) -> Context {
-    let ai = config
-        .ai
-        .enabled
-        .then(|| Arc::new(bedrock_diagnoser(aws, &config)) as Arc<dyn AiDiagnoser>);
+    let telemetry: Arc<dyn Telemetry> =
+        Arc::new(CloudWatch::new(aws.cloudwatch.clone(), aws.logs.clone()));
+    let audit: Arc<dyn AuditStore> = Arc::new(audit_table(aws, &config));
+    let changes = config.run.recent_changes.then(|| {
+        Arc::new(crate::aws::cloudtrail::CloudTrail::new(
+            aws_sdk_cloudtrail::Client::new(&aws.sdk),
+        )) as Arc<dyn ChangeLog>
+    });
+    let ai = if config.ai.enabled {
+        match diagnoser(
+            aws,
+            &config,
+            telemetry.clone(),
+            audit.clone(),
+            changes.clone(),
+        ) {
+            Ok(d) => Some(Arc::new(d) as Arc<dyn AiDiagnoser>),
+            Err(e) => {
+                tracing::error!(error = %e, "the AI diagnoser cannot be set up; diagnosing with the rules alone");
+                None
+            }
+        }
+    } else {
+        None
+    };
     Context {
         functions: Arc::new(Lambda::new(aws.lambda.clone())),
-        telemetry: Arc::new(CloudWatch::new(aws.cloudwatch.clone(), aws.logs.clone())),
-        audit: Arc::new(audit_table(aws, &config)),
+        telemetry,
+        audit,
         notifier: config
             .run
             .topic_arn
@@ -62,6 +143,7 @@ pub fn context(aws: &Aws, rules: RuleSet, config: Config) -> Context {
                 host,
             )
         }),
+        changes,
         rules,
         config,
     }

@@ -117,6 +117,7 @@ async fn main() {
     let sources = evidence::Sources {
         functions: &lambda,
         telemetry: &cloudwatch,
+        changes: None,
     };
     let bound = Duration::from_secs(20);
     let window = evidence::window_before(now_ms(), 30);

@@ -4,32 +4,27 @@
 //! against good answers, bad answers, throttling, slowness and denial. No
 //! emulator serves Bedrock; this is the one in-process fake, named as such.
 
-use std::io::Write;
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
-use crate::http::{read_request, response};
-
-/// One scripted answer.
-#[derive(Debug, Clone)]
-pub struct Reply {
-    pub status: u16,
-    pub error_type: Option<&'static str>,
-    pub body: Value,
-    /// Wait this long before answering.
-    pub delay: Duration,
-}
+use crate::scripted::Scripted;
+pub use crate::scripted::{Received, Reply};
 
 impl Reply {
     /// The model calls `submit_diagnosis` with `input`.
     pub fn tool_use(input: Value) -> Reply {
-        Reply::answer(
-            json!([{ "toolUse": { "toolUseId": "tooluse_1", "name": "submit_diagnosis", "input": input } }]),
-            "tool_use",
-        )
+        Reply::tools(&[("submit_diagnosis", input)])
+    }
+
+    /// The model calls each tool `(name, input)`, in order.
+    pub fn tools(calls: &[(&str, Value)]) -> Reply {
+        let content: Vec<Value> = calls
+            .iter()
+            .enumerate()
+            .map(|(i, (name, input))| {
+                json!({ "toolUse": { "toolUseId": format!("tooluse_{i}"), "name": name, "input": input } })
+            })
+            .collect();
+        Reply::answer(Value::Array(content), "tool_use")
     }
 
     /// The model writes prose and calls no tool.
@@ -38,17 +33,12 @@ impl Reply {
     }
 
     fn answer(content: Value, stop_reason: &str) -> Reply {
-        Reply {
-            status: 200,
-            error_type: None,
-            body: json!({
-                "output": { "message": { "role": "assistant", "content": content } },
-                "stopReason": stop_reason,
-                "usage": { "inputTokens": 1500, "outputTokens": 120, "totalTokens": 1620 },
-                "metrics": { "latencyMs": 850 }
-            }),
-            delay: Duration::ZERO,
-        }
+        Reply::ok(json!({
+            "output": { "message": { "role": "assistant", "content": content } },
+            "stopReason": stop_reason,
+            "usage": { "inputTokens": 1500, "outputTokens": 120, "totalTokens": 1620 },
+            "metrics": { "latencyMs": 850 }
+        }))
     }
 
     /// An AWS error, e.g. 429 ThrottlingException or 403 AccessDeniedException.
@@ -56,14 +46,8 @@ impl Reply {
         Reply {
             status,
             error_type: Some(error_type),
-            body: json!({ "message": message }),
-            delay: Duration::ZERO,
+            ..Reply::ok(json!({ "message": message }))
         }
-    }
-
-    pub fn after(mut self, delay: Duration) -> Reply {
-        self.delay = delay;
-        self
     }
 }
 
@@ -78,60 +62,27 @@ pub fn oom_diagnosis(mb: u64) -> Value {
     })
 }
 
-/// What the stand-in received.
-#[derive(Debug, Clone)]
-pub struct Received {
-    pub path: String,
-    pub body: Value,
-}
-
+/// Bedrock's Converse on 127.0.0.1.
 pub struct ConverseStandIn {
     pub endpoint: String,
-    received: Arc<Mutex<Vec<Received>>>,
+    server: Scripted,
 }
 
 impl ConverseStandIn {
     /// Serves `script` in order; once it runs out, the last reply repeats.
     pub fn start(script: Vec<Reply>) -> ConverseStandIn {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the Converse stand-in");
-        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let script = Arc::new(Mutex::new((script, 0usize)));
-        let log = received.clone();
-        std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                let (script, log) = (script.clone(), log.clone());
-                std::thread::spawn(move || {
-                    let Ok(Some(request)) = read_request(&client) else {
-                        return;
-                    };
-                    let reply =
-                        if request.method == "POST" && request.path.ends_with("/converse") {
-                            let mut s = script.lock().unwrap();
-                            let i = s.1.min(s.0.len().saturating_sub(1));
-                            s.1 += 1;
-                            s.0.get(i).cloned()
-                        } else {
-                            None
-                        }
-                        .unwrap_or_else(|| {
-                            Reply::error(404, "UnknownOperationException", "not a Converse request")
-                        });
-                    log.lock().unwrap().push(Received {
-                        path: request.path.clone(),
-                        body: serde_json::from_slice(&request.body).unwrap_or(Value::Null),
-                    });
-                    std::thread::sleep(reply.delay);
-                    let text = response(reply.status, reply.error_type, &reply.body.to_string());
-                    let mut client = client;
-                    let _ = client.write_all(text.as_bytes());
-                });
-            }
-        });
-        ConverseStandIn { endpoint, received }
+        let server = Scripted::start(
+            |r| r.method == "POST" && r.path.ends_with("/converse"),
+            script,
+            Reply::error(404, "UnknownOperationException", "not a Converse request"),
+        );
+        ConverseStandIn {
+            endpoint: server.endpoint.clone(),
+            server,
+        }
     }
 
     pub fn received(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
+        self.server.received()
     }
 }

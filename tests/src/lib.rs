@@ -5,14 +5,18 @@
 //! healthy data afterwards), and the traffic clock that drives whole runs.
 
 pub mod cli;
+pub mod cloudtrail;
 pub mod converse;
 pub mod faults;
 pub mod functions;
 pub mod http;
 pub mod insights;
+pub mod knowledge;
 pub mod local_lambda;
 pub mod moto;
+pub mod openai;
 pub mod scenario;
+pub mod scripted;
 pub mod workload;
 
 pub use cli::{autorepair_bin, autorepair_command, describe};

@@ -209,15 +209,13 @@ pub fn report_doubt(reports: &[InvocationReport], metrics: &[MetricSeries]) -> O
             r.request_id != INIT_PHASE && !r.request_id.is_empty() && r.memory_size_mb > 0
         })
     };
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for r in platform() {
-        *seen.entry(r.request_id.as_str()).or_default() += 1;
-    }
-    if let Some((id, n)) = seen
-        .iter()
-        .filter(|(_, n)| **n > 1)
-        .min_by_key(|(id, _)| **id)
-    {
+    // Sorted, the first id that repeats is the smallest such: no map to
+    // build (and hash into) per incident.
+    let mut ids: Vec<&str> = platform().map(|r| r.request_id.as_str()).collect();
+    ids.sort_unstable();
+    if let Some(at) = ids.windows(2).position(|w| w[0] == w[1]) {
+        let id = ids[at];
+        let n = ids[at..].iter().take_while(|x| **x == id).count();
         return Some(format!(
             "request {id} has {n} REPORT lines (Lambda writes one): a function printed one"
         ));

@@ -342,6 +342,10 @@ pub struct Evidence {
     /// What could not be collected, or was cut short ("logs capped at 20000 events").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Changes to the function's code or configuration in the day before
+    /// the alarm (CloudTrail), newest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<FunctionChange>,
 }
 
 /// The kinds of evidence a rule can ask for and an operator can grant.
@@ -787,6 +791,115 @@ pub struct AiRun {
     /// Watch only: recorded, never deciding.
     #[serde(default)]
     pub shadow: bool,
+    /// The provider asked (`bedrock`, `openai`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub provider: String,
+    /// What grounded the prompt beyond the evidence: knowledge-base passages
+    /// (cited by source), past incidents, recent changes.
+    #[serde(default, skip_serializing_if = "Grounding::is_empty")]
+    pub grounding: Grounding,
+    /// The read-only tools the model called before answering, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCallRecord>,
+}
+
+/// What grounded an AI prompt beyond the incident's own evidence.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Grounding {
+    /// The knowledge-base passages placed in the prompt, by source.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passages: Vec<String>,
+    /// Why there are none when a knowledge base is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knowledge_note: Option<String>,
+    /// The past incidents shown, by id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub past_incidents: Vec<String>,
+    /// Recent changes to the function shown.
+    #[serde(default)]
+    pub recent_changes: usize,
+}
+
+impl Grounding {
+    /// Nothing grounded the prompt beyond the evidence.
+    pub fn is_empty(&self) -> bool {
+        *self == Grounding::default()
+    }
+}
+
+/// One read-only tool call the model made during its investigation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallRecord {
+    /// The tool (`log_lines`, `metric`, `recent_changes`, `past_incidents`).
+    pub tool: String,
+    /// Its input, redacted and cut short.
+    pub input: String,
+    /// `ok`, `refused` (out of scope or over budget) or `failed`.
+    pub outcome: String,
+    /// Characters returned to the model.
+    pub result_chars: usize,
+    /// Wall time (ms).
+    pub ms: u64,
+}
+
+/// A change to a function's code or configuration, as CloudTrail recorded
+/// it: what a person asks first ("was anything deployed?").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionChange {
+    /// The API action, without CloudTrail's version suffix
+    /// (`UpdateFunctionCode`, `UpdateFunctionConfiguration`, `PublishVersion`,
+    /// `UpdateAlias`).
+    pub action: String,
+    /// When (ms since the Unix epoch).
+    pub at_ms: Millis,
+    /// Who: the caller's user name or role session, as CloudTrail gives it.
+    #[serde(default)]
+    pub by: String,
+    /// The request's id (autorepair's own changes carry theirs in the record).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub request_id: String,
+}
+
+impl FunctionChange {
+    /// A code deployment (new code, a new version, an alias moved), not a
+    /// setting.
+    pub fn is_deployment(&self) -> bool {
+        matches!(
+            self.action.as_str(),
+            "UpdateFunctionCode" | "PublishVersion" | "UpdateAlias"
+        )
+    }
+}
+
+/// A past incident of a function, as its history keeps it for the AI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PastIncident {
+    /// The incident's id.
+    pub incident_id: String,
+    /// The function it was about.
+    pub function: String,
+    /// When it opened (ms since the Unix epoch).
+    pub at_ms: Millis,
+    /// The alarm's metric (`Errors`, `Duration`…).
+    #[serde(default)]
+    pub metric: String,
+    /// The function's runtime then.
+    #[serde(default)]
+    pub runtime: String,
+    /// The finding kinds the decision rested on.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// The run's final status (`repaired`, `rolled_back`, `escalated`…).
+    pub status: String,
+    /// The memory change made, if one was (MB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_mb: Option<u32>,
+    /// The memory it was changed to (MB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_mb: Option<u32>,
+    /// The verification's verdict, if there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
 }
 
 impl AiRun {
@@ -807,6 +920,9 @@ impl AiRun {
             sample_lines: 0,
             redactions: 0,
             shadow,
+            provider: String::new(),
+            grounding: Grounding::default(),
+            tool_calls: Vec::new(),
         }
     }
 }
@@ -1147,6 +1263,10 @@ pub struct EvidenceSummary {
     /// on their figures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report_doubt: Option<String>,
+    /// Changes to the function's code or configuration in the day before
+    /// the alarm (CloudTrail), newest first, at most a few.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_changes: Vec<FunctionChange>,
 }
 
 /// A change made, with what it takes to undo it.

@@ -172,6 +172,53 @@ pub trait Telemetry: Send + Sync {
         log_group: &str,
         window: Window,
     ) -> Result<(crate::figures::Figures, Vec<String>), String>;
+    /// The lines of `log_group` in `window` matching CloudWatch Logs'
+    /// filter `pattern` (any line for an empty one), at most `cap`: what
+    /// the AI's investigation asks for beyond the collected lines.
+    async fn search_lines(
+        &self,
+        log_group: &str,
+        pattern: &str,
+        window: Window,
+        cap: usize,
+    ) -> LogRead;
+}
+
+/// A knowledge base, a change log or a history that could not be read: the
+/// AI is asked without it, and the run says why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct GroundingError(pub String);
+
+/// One passage a knowledge base returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Passage {
+    /// The passage's text.
+    pub text: String,
+    /// Where it came from (an S3 URI, a web page): what the AI cites.
+    pub source: String,
+    /// The knowledge base's relevance score.
+    pub score: f64,
+}
+
+/// The team's runbooks and post-mortems, searchable (Amazon Bedrock
+/// Knowledge Bases' Retrieve).
+#[async_trait]
+pub trait Knowledge: Send + Sync {
+    /// The passages most relevant to `query`, best first, at most `max`.
+    async fn retrieve(&self, query: &str, max: usize) -> Result<Vec<Passage>, GroundingError>;
+}
+
+/// Who changed a function's code or configuration, and when (CloudTrail's
+/// event history).
+#[async_trait]
+pub trait ChangeLog: Send + Sync {
+    /// The changes to `function` in `window`, newest first.
+    async fn changes(
+        &self,
+        function: &str,
+        window: Window,
+    ) -> Result<Vec<crate::model::FunctionChange>, GroundingError>;
 }
 
 /// A failed audit store call.
@@ -304,6 +351,23 @@ pub trait AuditStore: Send + Sync {
     }
     /// Every incident's record document (the run JSON), for the A/B report.
     async fn records(&self) -> Result<Vec<String>, AuditError>;
+    /// Keeps what `incident` came to in its function's history (and its
+    /// runtime's, for functions with none of their own), for the AI.
+    async fn remember(&self, incident: &crate::model::PastIncident) -> Result<(), AuditError>;
+    /// The function's past incidents, newest first, at most `limit`.
+    async fn past_incidents(
+        &self,
+        function: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::model::PastIncident>, AuditError>;
+    /// Past incidents of any function on `runtime` whose findings included
+    /// `kind`, newest first, at most `limit`.
+    async fn similar_incidents(
+        &self,
+        runtime: &str,
+        kind: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::model::PastIncident>, AuditError>;
     /// Counts one notice about `function` in the hour starting at
     /// `hour_ms`: `false` when `max` were counted already (the notice is not
     /// sent). Bounds what alarms flapping, or events sent in a loop, can put
@@ -373,29 +437,77 @@ pub trait ObjectStore: Send + Sync {
     ) -> Result<Option<Vec<u8>>, ObjectError>;
 }
 
-/// One request to the model: a system prompt, one user message and the one
-/// tool it must call.
+/// A tool the model may call: its name, what it is for (as the model reads
+/// it) and its input's JSON Schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSpec {
+    /// The name the model calls it by.
+    pub name: String,
+    /// What it is for, as the model reads it.
+    pub description: String,
+    /// Its input's JSON Schema.
+    pub schema: Value,
+}
+
+/// Which tools the model must call in its reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolChoice {
+    /// At least one of the tools offered (it may investigate first).
+    Any,
+    /// This one (the answer, when the investigation is over).
+    Tool(String),
+}
+
+/// The result of one tool call, sent back to the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolResult {
+    /// The [`ToolUse::id`] it answers.
+    pub id: String,
+    /// What the tool returned (or why it refused), as text.
+    pub content: String,
+    /// A refusal or a failure, not a result.
+    pub is_error: bool,
+}
+
+/// One turn of the conversation with the model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Turn {
+    /// What the host says: the incident.
+    User(String),
+    /// What the model said before: its text and its tool calls.
+    Assistant {
+        /// What it wrote.
+        text: String,
+        /// The tools it called.
+        tool_uses: Vec<ToolUse>,
+    },
+    /// The results of the model's last tool calls, in their order.
+    ToolResults(Vec<ToolResult>),
+}
+
+/// One request to the model: a system prompt, the conversation so far and
+/// the tools it may (and must) call.
 #[derive(Debug, Clone)]
 pub struct ModelRequest {
-    /// The model to call, by its Bedrock id.
+    /// The model to call (a Bedrock model id, or the provider's model name).
     pub model_id: String,
     /// The system prompt: the instructions.
     pub system: String,
-    /// The one user message: the incident's figures and log samples.
-    pub user: String,
-    /// The tool the model must call to answer.
-    pub tool_name: &'static str,
-    /// What the tool is for, as the model reads it.
-    pub tool_description: &'static str,
-    /// The tool input's JSON Schema: the answer's shape.
-    pub tool_schema: Value,
+    /// The conversation: the incident first, then tool calls and results.
+    pub turns: Vec<Turn>,
+    /// The tools offered.
+    pub tools: Vec<ToolSpec>,
+    /// Which it must call.
+    pub choice: ToolChoice,
     /// The most tokens the model may write.
     pub max_tokens: u32,
 }
 
-/// The tool call a model answered with.
+/// One tool call a model answered with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolUse {
+    /// The provider's id for the call, which its result must name.
+    pub id: String,
     /// The tool the model called.
     pub name: String,
     /// The input it gave (JSON), not yet validated.
@@ -411,8 +523,10 @@ pub struct ModelReply {
     pub output_tokens: u64,
     /// Why it stopped (`tool_use`, `end_turn`, `max_tokens`…).
     pub stop_reason: String,
-    /// The tool call, if it made one.
-    pub tool_use: Option<ToolUse>,
+    /// What it wrote beside its tool calls.
+    pub text: String,
+    /// The tool calls it made, in order.
+    pub tool_uses: Vec<ToolUse>,
 }
 
 /// A failed model call, and whether trying again may help (throttling, a
@@ -426,7 +540,8 @@ pub struct ModelError {
     pub message: String,
 }
 
-/// The port to a language model.
+/// The port to a language model: Amazon Bedrock's Converse, or an
+/// OpenAI-compatible Chat Completions server.
 #[async_trait]
 pub trait Model: Send + Sync {
     /// Sends one request and waits for the reply.

@@ -304,6 +304,45 @@ pub struct SmokeTest {
 pub const MAX_DOCUMENT_BYTES: usize = 96 * 1024;
 
 impl Run {
+    /// What this run came to, as its function's history keeps it for the AI
+    /// (`None` for a run that never claimed an incident or never ended).
+    pub fn past_incident(&self) -> Option<crate::model::PastIncident> {
+        if matches!(
+            self.status,
+            Status::Started | Status::Duplicate | Status::Skipped
+        ) {
+            return None;
+        }
+        let mut kinds: Vec<String> = self
+            .findings
+            .iter()
+            .filter(|f| !f.shadow)
+            .map(|f| f.finding.kind.to_string())
+            .collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        Some(crate::model::PastIncident {
+            incident_id: self.incident.id.clone(),
+            function: self.incident.function_name.clone(),
+            at_ms: self.incident.timestamp_ms,
+            metric: self.incident.metric.clone(),
+            runtime: self
+                .function
+                .as_ref()
+                .map(|f| f.runtime.clone())
+                .unwrap_or_default(),
+            kinds,
+            status: self.status.to_string(),
+            from_mb: self.change.as_ref().map(|c| c.previous_memory_mb),
+            to_mb: self.change.as_ref().map(|c| c.new_memory_mb),
+            verdict: self.verification.as_ref().and_then(|v| {
+                serde_json::to_value(v.verdict)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+            }),
+        })
+    }
+
     /// A run that has just started on `incident`.
     pub fn new(incident: Incident, mode: MergeMode, dry_run: bool, started_ms: Millis) -> Run {
         Run {

@@ -72,6 +72,26 @@ pub mod keys {
         format!("{FUNCTION_PREFIX}{function}")
     }
 
+    pub const PAST_PREFIX: &str = "past#";
+    pub const SIMILAR_PREFIX: &str = "similar#";
+
+    /// The partition key of a function's past incidents (apart from its
+    /// change history, whose range queries must not meet them).
+    pub fn past(function: &str) -> String {
+        format!("{PAST_PREFIX}{function}")
+    }
+
+    /// The partition key of the past incidents on `runtime` with a finding
+    /// of `kind`, across functions.
+    pub fn similar(runtime: &str, kind: &str) -> String {
+        format!("{SIMILAR_PREFIX}{runtime}#{kind}")
+    }
+
+    /// The sort key of a past incident: newest last in key order.
+    pub fn past_incident(at_ms: Millis, incident_id: &str) -> String {
+        format!("{INCIDENT_PREFIX}{at_ms:013}#{incident_id}")
+    }
+
     /// The partition key of a function's standing recommendation.
     pub fn recommendation(function: &str) -> String {
         format!("{RECOMMENDATION_PREFIX}{function}")
@@ -565,6 +585,84 @@ impl AuditStore for DynamoAudit {
             documents.extend(page.items().iter().map(|item| string(item, "record")));
         }
         Ok(documents)
+    }
+
+    async fn remember(&self, incident: &crate::model::PastIncident) -> Result<(), AuditError> {
+        let document = serde_json::to_string(incident)
+            .map_err(|e| self.err(format!("writing the past incident: {e}")))?;
+        let sk = keys::past_incident(incident.at_ms, &incident.incident_id);
+        // Its function's history, and its runtime's for each kind found (a
+        // few: the kinds of one incident's findings).
+        let partitions = std::iter::once(keys::past(&incident.function)).chain(
+            incident
+                .kinds
+                .iter()
+                .take(MAX_REMEMBERED_KINDS)
+                .filter(|_| !incident.runtime.is_empty())
+                .map(|kind| keys::similar(&incident.runtime, kind)),
+        );
+        for pk in partitions {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(pk))
+                .item("sk", s(&sk))
+                .item("incident", s(&document))
+                .item(TTL_ATTRIBUTE, self.expires_at(incident.at_ms))
+                .send()
+                .await
+                .map_err(|e| self.err(format!("remembering the incident: {}", describe(&e))))?;
+        }
+        Ok(())
+    }
+
+    async fn past_incidents(
+        &self,
+        function: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::model::PastIncident>, AuditError> {
+        self.newest(keys::past(function), limit).await
+    }
+
+    async fn similar_incidents(
+        &self,
+        runtime: &str,
+        kind: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::model::PastIncident>, AuditError> {
+        self.newest(keys::similar(runtime, kind), limit).await
+    }
+}
+
+/// Kinds of one incident remembered across functions, at most.
+const MAX_REMEMBERED_KINDS: usize = 4;
+
+impl DynamoAudit {
+    /// The newest `limit` past incidents under partition `pk`: one query,
+    /// newest first (unreadable items skipped).
+    async fn newest(
+        &self,
+        pk: String,
+        limit: usize,
+    ) -> Result<Vec<crate::model::PastIncident>, AuditError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :incident)")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":incident", s(keys::INCIDENT_PREFIX))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| self.err(format!("reading past incidents: {}", describe(&e))))?;
+        Ok(out
+            .items()
+            .iter()
+            .filter_map(|item| serde_json::from_str(&string(item, "incident")).ok())
+            .take(limit)
+            .collect())
     }
 }
 

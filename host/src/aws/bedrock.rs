@@ -1,5 +1,6 @@
-//! The AI diagnoser's [`Model`] on Amazon Bedrock's Converse API: one forced
-//! tool whose input is a finding.
+//! The AI diagnoser's [`Model`] on Amazon Bedrock's Converse API: the
+//! conversation with its tool calls and results, the tools offered and the
+//! one the model must call.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -9,14 +10,15 @@ use aws_config::SdkConfig;
 use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::operation::converse::{ConverseError, ConverseOutput};
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ConversationRole, InferenceConfiguration, Message, SpecificToolChoice,
-    SystemContentBlock, Tool, ToolChoice, ToolConfiguration, ToolInputSchema, ToolSpecification,
+    AnyToolChoice, ContentBlock, ConversationRole, InferenceConfiguration, Message,
+    SpecificToolChoice, SystemContentBlock, Tool, ToolChoice, ToolConfiguration, ToolInputSchema,
+    ToolResultBlock, ToolResultContentBlock, ToolResultStatus, ToolSpecification, ToolUseBlock,
 };
 use aws_smithy_types::{Document, Number};
 use serde_json::Value;
 
 use crate::config::AiConfig;
-use crate::ports::{Model, ModelError, ModelReply, ModelRequest, ToolUse};
+use crate::ports::{Model, ModelError, ModelReply, ModelRequest, ToolUse, Turn};
 
 /// The Bedrock runtime client.
 #[derive(Debug, Clone)]
@@ -54,40 +56,90 @@ impl Bedrock {
         request: &ModelRequest,
     ) -> Result<aws_sdk_bedrockruntime::operation::converse::builders::ConverseFluentBuilder, String>
     {
-        let tool = ToolSpecification::builder()
-            .name(request.tool_name)
-            .description(request.tool_description)
-            .input_schema(ToolInputSchema::Json(to_document(&request.tool_schema)))
-            .build()
-            .map_err(|e| format!("building the tool: {e}"))?;
-        let choice = SpecificToolChoice::builder()
-            .name(request.tool_name)
-            .build()
-            .map_err(|e| format!("building the tool choice: {e}"))?;
-        let tools = ToolConfiguration::builder()
-            .tools(Tool::ToolSpec(tool))
-            .tool_choice(ToolChoice::Tool(choice))
+        let mut tools = ToolConfiguration::builder();
+        for spec in &request.tools {
+            let tool = ToolSpecification::builder()
+                .name(&spec.name)
+                .description(&spec.description)
+                .input_schema(ToolInputSchema::Json(to_document(&spec.schema)))
+                .build()
+                .map_err(|e| format!("building the tool: {e}"))?;
+            tools = tools.tools(Tool::ToolSpec(tool));
+        }
+        let choice = match &request.choice {
+            crate::ports::ToolChoice::Any => ToolChoice::Any(AnyToolChoice::builder().build()),
+            crate::ports::ToolChoice::Tool(name) => ToolChoice::Tool(
+                SpecificToolChoice::builder()
+                    .name(name)
+                    .build()
+                    .map_err(|e| format!("building the tool choice: {e}"))?,
+            ),
+        };
+        let tools = tools
+            .tool_choice(choice)
             .build()
             .map_err(|e| format!("building the tool config: {e}"))?;
-        let message = Message::builder()
-            .role(ConversationRole::User)
-            .content(ContentBlock::Text(request.user.clone()))
-            .build()
-            .map_err(|e| format!("building the message: {e}"))?;
-        Ok(self
+        let mut call = self
             .client
             .converse()
             .model_id(&request.model_id)
             .system(SystemContentBlock::Text(request.system.clone()))
-            .messages(message)
             .tool_config(tools)
             .inference_config(
                 InferenceConfiguration::builder()
                     .temperature(0.0)
                     .max_tokens(request.max_tokens as i32)
                     .build(),
-            ))
+            );
+        for turn in &request.turns {
+            call = call.messages(message(turn).map_err(|e| format!("building a message: {e}"))?);
+        }
+        Ok(call)
     }
+}
+
+/// One turn as a Converse message: the host's words and tool results are the
+/// user's, the model's calls the assistant's.
+fn message(turn: &Turn) -> Result<Message, aws_sdk_bedrockruntime::error::BuildError> {
+    let (role, content) = match turn {
+        Turn::User(text) => (
+            ConversationRole::User,
+            vec![ContentBlock::Text(text.clone())],
+        ),
+        Turn::Assistant { text, tool_uses } => {
+            let mut content = Vec::new();
+            if !text.is_empty() {
+                content.push(ContentBlock::Text(text.clone()));
+            }
+            for t in tool_uses {
+                content.push(ContentBlock::ToolUse(
+                    ToolUseBlock::builder()
+                        .tool_use_id(&t.id)
+                        .name(&t.name)
+                        .input(to_document(&t.input))
+                        .build()?,
+                ));
+            }
+            (ConversationRole::Assistant, content)
+        }
+        Turn::ToolResults(results) => {
+            let mut content = Vec::new();
+            for r in results {
+                content.push(ContentBlock::ToolResult(
+                    ToolResultBlock::builder()
+                        .tool_use_id(&r.id)
+                        .content(ToolResultContentBlock::Text(r.content.clone()))
+                        .set_status(r.is_error.then_some(ToolResultStatus::Error))
+                        .build()?,
+                ));
+            }
+            (ConversationRole::User, content)
+        }
+    };
+    Message::builder()
+        .role(role)
+        .set_content(Some(content))
+        .build()
 }
 
 #[async_trait]
@@ -114,22 +166,32 @@ fn reply(output: &ConverseOutput) -> ModelReply {
             u.output_tokens().max(0) as u64,
         )
     });
-    let tool_use = output
+    let content = output
         .output()
         .and_then(|o| o.as_message().ok())
         .map(|m| m.content())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let tool_uses = content
         .iter()
-        .find_map(|c| c.as_tool_use().ok())
+        .filter_map(|c| c.as_tool_use().ok())
         .map(|t| ToolUse {
+            id: t.tool_use_id().to_owned(),
             name: t.name().to_owned(),
             input: from_document(t.input()),
-        });
+        })
+        .collect();
+    let text = content
+        .iter()
+        .filter_map(|c| c.as_text().ok())
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n");
     ModelReply {
         input_tokens,
         output_tokens,
         stop_reason: output.stop_reason().as_str().to_owned(),
-        tool_use,
+        text,
+        tool_uses,
     }
 }
 

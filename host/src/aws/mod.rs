@@ -7,9 +7,11 @@
 pub mod alarms;
 pub mod audit;
 pub mod bedrock;
+pub mod cloudtrail;
 pub mod deployment;
 pub mod insights;
 pub mod inventory;
+pub mod knowledge;
 pub mod lambda;
 pub mod limits;
 pub mod notify;

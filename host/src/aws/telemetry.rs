@@ -158,6 +158,39 @@ impl Telemetry for CloudWatch {
     /// lines that matter; past `cap`, the newest `cap` (those nearest the
     /// alarm) are kept.
     async fn log_lines(&self, group: &str, window: Window, cap: usize) -> LogRead {
+        self.filter(group, LOG_FILTER, window, cap, relevant).await
+    }
+
+    async fn report_figures(
+        &self,
+        group: &str,
+        window: Window,
+    ) -> Result<(crate::figures::Figures, Vec<String>), String> {
+        super::insights::figures(&self.logs, group, window).await
+    }
+
+    async fn search_lines(
+        &self,
+        group: &str,
+        pattern: &str,
+        window: Window,
+        cap: usize,
+    ) -> LogRead {
+        self.filter(group, pattern, window, cap, |_| true).await
+    }
+}
+
+impl CloudWatch {
+    /// FilterLogEvents over `window` with `pattern`, page by page, the lines
+    /// `keep` takes, the newest `cap` of them.
+    async fn filter(
+        &self,
+        group: &str,
+        pattern: &str,
+        window: Window,
+        cap: usize,
+        keep: fn(&str) -> bool,
+    ) -> LogRead {
         let mut lines = Vec::new();
         let mut failure = None;
         let mut next: Option<String> = None;
@@ -169,7 +202,7 @@ impl Telemetry for CloudWatch {
                 .log_group_name(group)
                 .start_time(window.start_ms)
                 .end_time(window.end_ms)
-                .filter_pattern(LOG_FILTER)
+                .filter_pattern(pattern)
                 .set_next_token(next.clone())
                 .send()
                 .await;
@@ -189,7 +222,7 @@ impl Telemetry for CloudWatch {
             };
             for event in out.events() {
                 let message = event.message().unwrap_or_default();
-                if relevant(message) {
+                if keep(message) {
                     lines.push(LogLine {
                         timestamp_ms: event.timestamp().unwrap_or_default(),
                         message: message.to_owned(),
@@ -208,14 +241,6 @@ impl Telemetry for CloudWatch {
             }
         }
         LogRead::new(lines, cap, dropped, failure)
-    }
-
-    async fn report_figures(
-        &self,
-        group: &str,
-        window: Window,
-    ) -> Result<(crate::figures::Figures, Vec<String>), String> {
-        super::insights::figures(&self.logs, group, window).await
     }
 }
 

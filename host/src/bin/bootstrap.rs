@@ -14,6 +14,11 @@ use autorepair::pipeline::{self, StageRequest};
 use autorepair::setup;
 use autorepair::stage::Stage;
 
+/// mimalloc: per-thread heaps for the many small allocations of rules'
+/// evidence and records (docs/benchmarks.md, "Replay on 2 cores").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt()

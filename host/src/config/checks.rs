@@ -30,6 +30,45 @@ impl AiConfig {
         if self.max_line_chars == 0 {
             problems.push("ai.max_line_chars must be above 0".into());
         }
+        if self.provider == super::Provider::OpenAi {
+            match self.base_url.as_deref() {
+                None | Some("") => problems.push(
+                    "ai.base_url must be set with provider = \"openai\" (e.g. http://localhost:11434/v1)".into(),
+                ),
+                Some(url) if !(url.starts_with("https://") || url.starts_with("http://")) => {
+                    problems.push(format!("ai.base_url {url:?} must start with https:// or http://"))
+                }
+                Some(_) => {}
+            }
+            if self.api_key_env.trim().is_empty() && self.api_key_secret.is_none() {
+                problems.push(
+                    "ai.api_key_env (an environment variable's name) or ai.api_key_secret must name where the API key is".into(),
+                );
+            }
+        }
+        // Empty is unset (the template writes its parameter as it is).
+        if self
+            .knowledge_base_id
+            .as_deref()
+            .is_some_and(|id| id.len() > 10 || !id.chars().all(|c| c.is_ascii_alphanumeric()))
+        {
+            problems.push(
+                "ai.knowledge_base_id must be a knowledge base's id (up to 10 letters and digits)"
+                    .into(),
+            );
+        }
+        if self.knowledge_passages > 10 {
+            problems.push("ai.knowledge_passages must be within 0..=10".into());
+        }
+        if self.history_incidents > 10 {
+            problems.push("ai.history_incidents must be within 0..=10".into());
+        }
+        if self.max_tool_calls > 20 {
+            problems.push("ai.max_tool_calls must be within 0..=20".into());
+        }
+        if self.max_investigation_seconds > self.timeout_seconds {
+            problems.push("ai.max_investigation_seconds must not exceed ai.timeout_seconds".into());
+        }
         for (name, price) in [
             ("usd_per_1k_input_tokens", self.usd_per_1k_input_tokens),
             ("usd_per_1k_output_tokens", self.usd_per_1k_output_tokens),

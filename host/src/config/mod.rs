@@ -346,8 +346,38 @@ impl SmokeConfig {
 pub struct AiConfig {
     /// Ask the model beside the rules. Off by default: it needs Bedrock access.
     pub enabled: bool,
-    /// A Bedrock model id or inference-profile id.
+    /// Who serves the model: Amazon Bedrock's Converse, or any server
+    /// speaking OpenAI's Chat Completions (vLLM, Ollama, LiteLLM, OpenAI).
+    pub provider: Provider,
+    /// A Bedrock model id or inference-profile id; with `provider =
+    /// "openai"`, the server's model name.
     pub model_id: String,
+    /// With `provider = "openai"`: the server's base URL (`…/v1`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// With `provider = "openai"`: the environment variable holding the API
+    /// key (never the key itself: a config file is no place for a secret).
+    pub api_key_env: String,
+    /// With `provider = "openai"`: a Secrets Manager secret (name or ARN)
+    /// holding the API key, read once at start; wins over `api_key_env`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key_secret: Option<String>,
+    /// An Amazon Bedrock knowledge base (the team's runbooks) whose passages
+    /// ground the prompt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub knowledge_base_id: Option<String>,
+    /// Passages taken from the knowledge base, at most.
+    pub knowledge_passages: usize,
+    /// Past incidents of the function shown to the model, at most.
+    pub history_incidents: usize,
+    /// Read-only tool calls the model may make before it must submit (0:
+    /// it submits at once).
+    pub max_tool_calls: u32,
+    /// Tokens (read and written) the investigation may spend before the
+    /// model must submit.
+    pub max_investigation_tokens: u64,
+    /// Seconds the investigation may take before the model must submit.
+    pub max_investigation_seconds: u64,
     /// Region for Bedrock; default: the SDK's (AWS_REGION).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
@@ -377,7 +407,17 @@ impl Default for AiConfig {
     fn default() -> Self {
         AiConfig {
             enabled: false,
+            provider: Provider::Bedrock,
             model_id: "us.anthropic.claude-haiku-4-5-20251001-v1:0".into(),
+            base_url: None,
+            api_key_env: "OPENAI_API_KEY".into(),
+            api_key_secret: None,
+            knowledge_base_id: None,
+            knowledge_passages: 3,
+            history_incidents: 3,
+            max_tool_calls: 4,
+            max_investigation_tokens: 30_000,
+            max_investigation_seconds: 15,
             region: None,
             endpoint_url: None,
             shadow: false,
@@ -391,6 +431,26 @@ impl Default for AiConfig {
             usd_per_1k_input_tokens: 0.001,
             usd_per_1k_output_tokens: 0.005,
         }
+    }
+}
+
+/// Who serves the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    /// Amazon Bedrock's Converse API.
+    Bedrock,
+    /// An OpenAI-compatible Chat Completions server.
+    #[serde(rename = "openai")]
+    OpenAi,
+}
+
+impl std::fmt::Display for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Provider::Bedrock => "bedrock",
+            Provider::OpenAi => "openai",
+        })
     }
 }
 
@@ -457,6 +517,9 @@ pub struct RunConfig {
     pub topic_arn: Option<String>,
     /// Evidence covers this many minutes before the alarm.
     pub evidence_window_minutes: u32,
+    /// Read the function's changes in the day before the alarm from
+    /// CloudTrail (LookupEvents): for the rules, the AI and the notice.
+    pub recent_changes: bool,
     /// Wait this long after a change before verifying it (the CLI sleeps; Step
     /// Functions uses a Wait state).
     pub verify_after_seconds: u64,
@@ -519,6 +582,7 @@ impl Default for RunConfig {
             min_verify_invocations: 5,
             max_log_events: 20_000,
             collect_timeout_seconds: 20,
+            recent_changes: false,
             lock_ttl_seconds: 900,
             audit_ttl_days: 90,
             dry_run: false,

@@ -140,6 +140,14 @@ pub(super) async fn finish(ctx: &Context, run: &mut Run) {
             Err(e) => tracing::error!(error = %e, "could not notify"),
         }
     }
+    // The function's history, for the AI's next look at it: lost, it only
+    // leaves the next prompt without this incident.
+    if run.incident.state == AlarmState::Alarm
+        && let Some(past) = run.past_incident()
+        && let Err(e) = ctx.audit.remember(&past).await
+    {
+        tracing::warn!(error = %e, "could not keep the incident in the function's history");
+    }
     timed(run, Stage::Record, started);
     if let Some((sink, host)) = &ctx.metrics {
         sink.emit(&crate::metrics::documents(run, host, ctx.clock.now_ms()));

@@ -69,6 +69,8 @@ pub struct Context {
     /// Where autorepair's own metrics go (EMF on stdout in Lambda); none,
     /// no metrics.
     pub metrics: Option<(Arc<dyn crate::metrics::MetricSink>, String)>,
+    /// CloudTrail's event history, when `[run] recent_changes` is on.
+    pub changes: Option<Arc<dyn crate::ports::ChangeLog>>,
     pub rules: RuleSet,
     pub config: Config,
 }
@@ -78,6 +80,7 @@ impl Context {
         Sources {
             functions: self.functions.as_ref(),
             telemetry: self.telemetry.as_ref(),
+            changes: self.changes.as_deref(),
         }
     }
 

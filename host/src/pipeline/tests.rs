@@ -75,6 +75,7 @@ impl World {
             alarms: alarms.clone(),
             executions: executions.clone(),
             metrics: Some((metrics.clone(), "autorepair-test-host".into())),
+            changes: None,
             rules: RuleSet::load(compiler(), &specs),
             config,
         };
@@ -868,6 +869,7 @@ async fn in_ai_mode_the_ai_decides_and_the_rules_are_recorded() {
         sample_lines: 3,
         redactions: 0,
         shadow: false,
+        ..crate::ai::AiRun::failed("test-model", false)
     })));
     let run = w.run("ai").await;
     assert_eq!(run.status, Status::Repaired, "{run:#?}");
@@ -1087,14 +1089,16 @@ impl crate::ports::Model for RecordingModel {
             input_tokens: 10,
             output_tokens: 10,
             stop_reason: "tool_use".into(),
-            tool_use: Some(crate::ports::ToolUse {
-                name: request.tool_name.to_owned(),
+            text: String::new(),
+            tool_uses: vec![crate::ports::ToolUse {
+                id: "t1".into(),
+                name: crate::ai::prompt::TOOL_NAME.to_owned(),
                 input: serde_json::json!({
                     "kind": "memory-exhaustion", "confidence": 0.9,
                     "summary": "out of memory",
                     "recommendation": {"action": "set_memory", "memory_mb": 512}
                 }),
-            }),
+            }],
         })
     }
 }
@@ -1163,7 +1167,7 @@ async fn secrets_in_log_lines_never_leave_the_host() {
         .lock()
         .unwrap()
         .iter()
-        .map(|r| format!("{}\n{}", r.system, r.user))
+        .map(|r| format!("{}\n{:?}", r.system, r.turns))
         .collect();
     assert_eq!(prompts.len(), 1, "the model was asked");
     for leak in LEAKS {

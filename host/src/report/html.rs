@@ -21,23 +21,17 @@ body{font-family:system-ui,sans-serif;margin:2rem;color:#222}\
 table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}\
 th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}\
 th{background:#f3f3f3}figure{margin:1rem 0}figcaption{font-weight:600}\
+.legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:1rem}\
+.swatch{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem}\
+.empty{color:#555;font-style:italic}\
 </style></head><body>\n<h1>autorepair: AI against rules</h1>\n<ul>\n",
     );
     for line in headline(report) {
         let _ = writeln!(out, "<li>{}</li>", escape(line.trim()));
     }
     out.push_str("</ul>\n");
-    let _ = write!(
-        out,
-        "<figure id=\"agreement-over-time\"><figcaption>Agreement of AI and rules over time \
-(cumulative share of incidents where both had a view)</figcaption>\n{}</figure>\n",
-        agreement_chart(report)
-    );
-    let _ = write!(
-        out,
-        "<figure id=\"outcome-by-source\"><figcaption>Outcome by source</figcaption>\n{}</figure>\n",
-        outcome_chart(report)
-    );
+    out.push_str(&agreement_figure(report));
+    out.push_str(&outcome_figure(report));
     out.push_str("<h2>By source and mode</h2>\n");
     out.push_str(&table(&t.sources.0, &t.sources.1));
     out.push_str("<h2>Incidents</h2>\n");
@@ -82,6 +76,9 @@ fn agreement_points(report: &Report) -> Vec<(f64, f64)> {
     report
         .rows
         .iter()
+        // An incident without a time (a record from before times were
+        // kept) has no place on a time axis.
+        .filter(|r| r.at_ms > 0)
         .filter_map(|r| r.agree.map(|a| (r.at_ms, a)))
         .map(|(at, a)| {
             seen += 1;
@@ -91,12 +88,45 @@ fn agreement_points(report: &Report) -> Vec<(f64, f64)> {
         .collect()
 }
 
-fn agreement_chart(report: &Report) -> String {
+/// The agreement figure: the chart and its table, or, with nothing to
+/// draw, a sentence saying why (never an empty chart).
+fn agreement_figure(report: &Report) -> String {
     let points = agreement_points(report);
+    let mut out = String::from(
+        "<figure id=\"agreement-over-time\"><figcaption>Agreement of AI and rules over time \
+(cumulative share of incidents where both had a view)</figcaption>\n",
+    );
+    if points.is_empty() {
+        let why = if report.rows.iter().all(|r| r.ai.is_none()) {
+            "No incident has an AI view: the AI diagnoser was off (or shadowed nothing) for every \
+incident here, so there is nothing to compare the rules with. Turn it on with [ai] enabled = true."
+        } else {
+            "No incident yet where both the rules and the AI had a view."
+        };
+        let _ = writeln!(out, "<p class=\"empty\">{}</p></figure>", escape(why));
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "<div class=\"chart\" role=\"img\" aria-label=\"Cumulative agreement of AI and rules, from {} to {}\">{}</div>",
+        escape(&crate::dates::date_time(points[0].0 as i64)),
+        escape(&crate::dates::date_time(points[points.len() - 1].0 as i64)),
+        agreement_chart(&points)
+    );
+    let rows: Vec<Vec<String>> = points
+        .iter()
+        .map(|(at, pct)| vec![crate::dates::date_time(*at as i64), format!("{pct:.0}%")])
+        .collect();
+    out.push_str(&table(&["incident at (UTC)", "agreement so far"], &rows));
+    out.push_str("</figure>\n");
+    out
+}
+
+fn agreement_chart(points: &[(f64, f64)]) -> String {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        let _ = draw_agreement(&root, &points);
+        let _ = draw_agreement(&root, points);
         let _ = root.present();
     }
     svg
@@ -107,10 +137,10 @@ fn draw_agreement(
     points: &[(f64, f64)],
 ) -> Result<(), Box<dyn std::error::Error>> {
     root.fill(&WHITE)?;
-    let (first, last) = match (points.first(), points.last()) {
-        (Some(f), Some(l)) => (f.0, l.0),
-        _ => (0.0, 1.0),
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return Ok(());
     };
+    let (first, last) = (first.0, last.0);
     let span = (last - first).max(60_000.0);
     let mut chart = ChartBuilder::on(root)
         .margin(12)
@@ -125,27 +155,12 @@ fn draw_agreement(
         .y_label_formatter(&|y| format!("{y:.0}%"))
         .y_desc("agreement (cumulative)")
         .draw()?;
-    if points.is_empty() {
-        root.draw(&Text::new(
-            "no incident where both the rules and the AI had a view",
-            (WIDTH as i32 / 4, HEIGHT as i32 / 2),
-            ("sans-serif", 16),
-        ))?;
-        return Ok(());
-    }
-    chart
-        .draw_series(LineSeries::new(
-            points.iter().copied(),
-            BLUE.stroke_width(2),
-        ))?
-        .label("cumulative agreement")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLUE));
+    // One series: the caption names it, no legend over the line.
+    chart.draw_series(LineSeries::new(
+        points.iter().copied(),
+        BLUE.stroke_width(2),
+    ))?;
     chart.draw_series(points.iter().map(|p| Circle::new(*p, 3, BLUE.filled())))?;
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
     Ok(())
 }
 
@@ -157,8 +172,53 @@ const OUTCOMES: [&str; 5] = [
     "escalated",
 ];
 
-fn outcome_chart(report: &Report) -> String {
-    let groups: Vec<(String, [usize; 5])> = report
+/// The outcome figure: the bars with their legend beside (never over)
+/// them, and the same counts as a table; with no incident, a sentence.
+fn outcome_figure(report: &Report) -> String {
+    let groups = outcome_groups(report);
+    let mut out = String::from(
+        "<figure id=\"outcome-by-source\"><figcaption>Outcome by source</figcaption>\n",
+    );
+    if groups.iter().all(|(_, v)| v.iter().all(|n| *n == 0)) {
+        out.push_str(
+            "<p class=\"empty\">No source recommended, applied or escalated anything yet.</p></figure>\n",
+        );
+        return out;
+    }
+    let _ = write!(
+        out,
+        "<div class=\"chart\" role=\"img\" aria-label=\"Outcomes by source: bars per source, in the order of the legend\">{}</div>\n<ul class=\"legend\">",
+        outcome_chart(&groups)
+    );
+    for (k, outcome) in OUTCOMES.iter().enumerate() {
+        let c = Palette99::pick(k).to_rgba();
+        let _ = write!(
+            out,
+            "<li><span class=\"swatch\" style=\"background:#{:02x}{:02x}{:02x}\"></span>{}</li>",
+            c.0,
+            c.1,
+            c.2,
+            escape(outcome)
+        );
+    }
+    out.push_str("</ul>\n");
+    let mut header = vec!["source"];
+    header.extend(OUTCOMES);
+    let rows: Vec<Vec<String>> = groups
+        .iter()
+        .map(|(name, v)| {
+            std::iter::once(name.clone())
+                .chain(v.iter().map(ToString::to_string))
+                .collect()
+        })
+        .collect();
+    out.push_str(&table(&header, &rows));
+    out.push_str("</figure>\n");
+    out
+}
+
+fn outcome_groups(report: &Report) -> Vec<(String, [usize; 5])> {
+    report
         .sources
         .iter()
         .filter(|s| s.by == RULES || s.by == AI || s.by.starts_with("mode:"))
@@ -179,11 +239,14 @@ fn outcome_chart(report: &Report) -> String {
                 ],
             )
         })
-        .collect();
+        .collect()
+}
+
+fn outcome_chart(groups: &[(String, [usize; 5])]) -> String {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        let _ = draw_outcomes(&root, &groups);
+        let _ = draw_outcomes(&root, groups);
         let _ = root.present();
     }
     svg
@@ -222,21 +285,13 @@ fn draw_outcomes(
         let (x, y) = chart.backend_coord(&(middle, 0.0));
         root.draw(&Text::new(name.clone(), (x, y + 8), style.clone()))?;
     }
-    for (k, outcome) in OUTCOMES.iter().enumerate() {
+    // The legend is HTML beside the chart: drawn inside, it covered bars.
+    for k in 0..OUTCOMES.len() {
         let color = Palette99::pick(k).to_rgba();
-        chart
-            .draw_series(groups.iter().enumerate().map(|(g, (_, values))| {
-                let x0 = (g * slots + k) as f64 + 0.5;
-                Rectangle::new([(x0, 0.0), (x0 + 0.9, values[k] as f64)], color.filled())
-            }))?
-            .label(*outcome)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+        chart.draw_series(groups.iter().enumerate().map(|(g, (_, values))| {
+            let x0 = (g * slots + k) as f64 + 0.5;
+            Rectangle::new([(x0, 0.0), (x0 + 0.9, values[k] as f64)], color.filled())
+        }))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
     Ok(())
 }

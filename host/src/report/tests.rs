@@ -31,6 +31,7 @@ fn ai_run(status: AiStatus, latency_ms: u64) -> AiRun {
         sample_lines: 3,
         redactions: 0,
         shadow: false,
+        ..AiRun::failed("m", false)
     }
 }
 
@@ -70,6 +71,7 @@ fn record(id: &str, at_ms: i64, rules: WouldHave, ai: Option<WouldHave>) -> Reco
             mean_duration_ms: 200.0,
             notes: Vec::new(),
             report_doubt: None,
+            recent_changes: Vec::new(),
         }),
         label: None,
         unsigned_rules: Vec::new(),
@@ -268,11 +270,47 @@ fn the_html_page_is_self_contained_with_two_drawn_charts() {
         .skip(1)
         .filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim()))
         .collect();
-    for label in ["rules", "ai", "recommended a change", "rolled back"] {
+    for label in ["rules", "ai"] {
         assert!(texts.contains(&label), "no {label} in the chart: {texts:?}");
     }
-    // Bars: non-empty rectangles beyond the background and the legend.
-    assert!(outcomes.matches("<rect").count() > 10);
+    // The legend is beside the chart, never drawn over its bars.
+    let legend = &outcomes[outcomes.find("<ul class=\"legend\">").expect("a legend")..];
+    for label in ["recommended a change", "rolled back"] {
+        assert!(legend.contains(label), "no {label} in the legend");
+        assert!(!texts.contains(&label), "{label} drawn inside the chart");
+    }
+    // Bars: non-empty rectangles beyond the background.
+    assert!(outcomes.matches("<rect").count() > 5);
+    // Each chart has its data as a table beside it, and real dates.
+    assert!(agreement.contains("<table>") && outcomes.contains("<table>"));
+}
+
+/// With the AI off, the page says so in words: no chart without data, no
+/// time axis starting in 1970.
+#[test]
+fn an_empty_comparison_is_said_not_drawn() {
+    let mut records = sample();
+    for r in &mut records {
+        r.ai = None;
+        r.would_have.retain(|w| w.by != super::AI);
+    }
+    let page = html(&build(
+        &records,
+        Config::default().pricing.lambda_usd_per_gb_second,
+    ));
+    let agreement = &page[page.find("id=\"agreement-over-time\"").unwrap()..];
+    let agreement = &agreement[..agreement.find("</figure>").unwrap()];
+    assert!(!agreement.contains("<svg"), "an empty chart was drawn");
+    assert!(
+        agreement.contains("the AI diagnoser was off"),
+        "{agreement}"
+    );
+    // No axis drawn, so no axis of its own: the incidents' real dates only.
+    let at = crate::dates::date_time(records[0].at_ms);
+    assert!(
+        !agreement.contains(&at[..4]),
+        "a date in the empty figure: {agreement}"
+    );
 }
 
 #[test]
@@ -280,7 +318,10 @@ fn no_records_make_an_empty_report_not_a_crash() {
     let report = build(&[], Config::default().pricing.lambda_usd_per_gb_second);
     assert_eq!(report.agreement_rate, None);
     assert!(text(&report).contains("0 incidents"));
-    assert!(html(&report).contains("no incident where both"));
+    let page = html(&report);
+    assert!(!page.contains("<svg"), "no data, no chart");
+    assert!(page.contains("the AI diagnoser was off"));
+    assert!(page.contains("No source recommended"));
 }
 
 #[test]

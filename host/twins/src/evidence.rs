@@ -56,6 +56,7 @@ impl EvidenceBuilder {
             logs: Vec::new(),
             logs_complete: true,
             notes: Vec::new(),
+            changes: Vec::new(),
         })
     }
 

@@ -542,6 +542,34 @@ impl Telemetry for MemoryTelemetry {
         LogRead::new(found, cap, 0, None)
     }
 
+    async fn search_lines(
+        &self,
+        group: &str,
+        pattern: &str,
+        window: Window,
+        cap: usize,
+    ) -> LogRead {
+        let lines = self.lines.lock().unwrap();
+        let Some(all) = lines.get(group) else {
+            let missing = format!("log group {group} does not exist");
+            return LogRead::new(Vec::new(), cap, 0, Some(missing));
+        };
+        // CloudWatch's simplest patterns: terms a line must all contain
+        // (quoted or not), case-sensitive as the service's.
+        let terms: Vec<&str> = pattern
+            .split_whitespace()
+            .map(|t| t.trim_matches('"'))
+            .filter(|t| !t.is_empty())
+            .collect();
+        let found: Vec<LogLine> = all
+            .iter()
+            .filter(|l| l.timestamp_ms >= window.start_ms && l.timestamp_ms <= window.end_ms)
+            .filter(|l| terms.iter().all(|t| l.message.contains(t)))
+            .cloned()
+            .collect();
+        LogRead::new(found, cap, 0, None)
+    }
+
     async fn report_figures(
         &self,
         group: &str,
@@ -609,6 +637,8 @@ pub struct MemoryAudit {
     calls: Mutex<HashMap<AuditOp, usize>>,
     /// Notices counted, by (function, hour).
     notices: Mutex<HashMap<(String, Millis), u32>>,
+    /// Past incidents remembered, oldest first.
+    past: Mutex<Vec<autorepair_core::model::PastIncident>>,
 }
 
 impl MemoryAudit {
@@ -877,6 +907,49 @@ impl AuditStore for MemoryAudit {
             .values()
             .map(|r| r.document.clone())
             .collect())
+    }
+
+    async fn remember(
+        &self,
+        incident: &autorepair_core::model::PastIncident,
+    ) -> Result<(), AuditError> {
+        let mut past = self.past.lock().unwrap();
+        past.retain(|p| p.incident_id != incident.incident_id);
+        past.push(incident.clone());
+        Ok(())
+    }
+
+    async fn past_incidents(
+        &self,
+        function: &str,
+        limit: usize,
+    ) -> Result<Vec<autorepair_core::model::PastIncident>, AuditError> {
+        let past = self.past.lock().unwrap();
+        let mut found: Vec<_> = past
+            .iter()
+            .filter(|p| p.function == function)
+            .cloned()
+            .collect();
+        found.sort_by_key(|p| std::cmp::Reverse(p.at_ms));
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    async fn similar_incidents(
+        &self,
+        runtime: &str,
+        kind: &str,
+        limit: usize,
+    ) -> Result<Vec<autorepair_core::model::PastIncident>, AuditError> {
+        let past = self.past.lock().unwrap();
+        let mut found: Vec<_> = past
+            .iter()
+            .filter(|p| p.runtime == runtime && p.kinds.iter().any(|k| k == kind))
+            .cloned()
+            .collect();
+        found.sort_by_key(|p| std::cmp::Reverse(p.at_ms));
+        found.truncate(limit);
+        Ok(found)
     }
 
     async fn notice_slot(

@@ -179,21 +179,33 @@ impl Stats {
         let all_uuids = reports
             .iter()
             .all(|r| r.request_id.is_none_or(|id| id.is_empty() || is_uuid(id)));
-        let mut by_id: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
+        // Sorted, not hashed: a few hundred ids are looked up faster by
+        // binary search than hashed (SipHash) into a map built per incident.
+        let mut by_id: Vec<(&str, bool)> = Vec::new();
         if all_uuids {
-            for r in reports.iter() {
-                if let Some(id) = r.request_id.filter(|id| !id.is_empty()) {
-                    *by_id.entry(id).or_default() |= backing(&r);
-                }
-            }
+            by_id = reports
+                .iter()
+                .filter_map(|r| {
+                    r.request_id
+                        .filter(|id| !id.is_empty())
+                        .map(|id| (id, backing(&r)))
+                })
+                .collect();
+            by_id.sort_unstable();
+            // One entry per id, backed when any of its reports is.
+            by_id.dedup_by(|later, kept| {
+                let same = later.0 == kept.0;
+                kept.1 |= same && later.1;
+                same
+            });
         }
         let any_backing = reports.iter().any(|r| backing(&r));
         let backed = |message: &str| -> bool {
             if all_uuids {
                 let mut named = None::<bool>;
                 for id in uuids_in(message) {
-                    if let Some(b) = by_id.get(id) {
-                        named = Some(named.unwrap_or(false) | b);
+                    if let Ok(at) = by_id.binary_search_by(|(known, _)| (*known).cmp(id)) {
+                        named = Some(named.unwrap_or(false) | by_id[at].1);
                     }
                 }
                 return named.unwrap_or(any_backing);

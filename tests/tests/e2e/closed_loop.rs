@@ -1216,6 +1216,27 @@ impl autorepair::ports::AuditStore for BranchRendezvous {
     async fn records(&self) -> Result<Vec<String>, autorepair::ports::AuditError> {
         self.inner.records().await
     }
+    async fn remember(
+        &self,
+        incident: &autorepair::model::PastIncident,
+    ) -> Result<(), autorepair::ports::AuditError> {
+        self.inner.remember(incident).await
+    }
+    async fn past_incidents(
+        &self,
+        function: &str,
+        limit: usize,
+    ) -> Result<Vec<autorepair::model::PastIncident>, autorepair::ports::AuditError> {
+        self.inner.past_incidents(function, limit).await
+    }
+    async fn similar_incidents(
+        &self,
+        runtime: &str,
+        kind: &str,
+        limit: usize,
+    ) -> Result<Vec<autorepair::model::PastIncident>, autorepair::ports::AuditError> {
+        self.inner.similar_incidents(runtime, kind, limit).await
+    }
     async fn notice_slot(
         &self,
         function: &str,

@@ -547,6 +547,7 @@ const STAR_RESOURCE_ALLOWED: &[&str] = &[
     "logs:GetQueryResults",
     "lambda:ListFunctions",
     "tag:GetResources",
+    "cloudtrail:LookupEvents",
     "logs:CreateLogDelivery",
     "logs:GetLogDelivery",
     "logs:UpdateLogDelivery",

@@ -7,6 +7,7 @@ mod closed_loop;
 mod diagnose_fixtures;
 mod execution_environment;
 mod fleet;
+mod grounding;
 mod infrastructure;
 mod real_functions;
 mod replay;

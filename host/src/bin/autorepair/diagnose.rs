@@ -42,7 +42,8 @@ pub fn run(args: Args, config: &Config, no_cache: bool) -> Result<(), Failure> {
     let report = diagnosis::run_rules(&rules, &evidence, Threads::PerRule);
     let ai = if config.ai.enabled && !no_ai {
         let runtime = runtime()?;
-        let ai = setup::bedrock_diagnoser(&runtime.block_on(Aws::from_env()), config);
+        let ai = setup::offline_diagnoser(&runtime.block_on(Aws::from_env()), config)
+            .map_err(|e| bad_input(anyhow::anyhow!("the AI diagnoser: {e}")))?;
         Some(runtime.block_on(ai.diagnose(&evidence)))
     } else {
         None

@@ -1,11 +1,10 @@
 //! `autorepair doctor`: a deployment checked as it stands, one line per check.
 
 use autorepair::aws::Aws;
-use autorepair::aws::bedrock::Bedrock;
 use autorepair::aws::deployment::AwsDeployment;
 use autorepair::checkup::{self, Check, Names, Outcome};
 use autorepair::config::Config;
-use autorepair::ports::{Model, ModelRequest};
+use autorepair::ports::{ModelRequest, ToolChoice, ToolSpec, Turn};
 
 use crate::Failure;
 use crate::common::{Format, load_rules, runtime};
@@ -110,18 +109,24 @@ fn model(aws: &Aws, config: &Config) -> Check {
     if !config.ai.enabled {
         return Check::skip("model", "the AI diagnoser is off");
     }
-    let bedrock = Bedrock::new(&aws.sdk, &config.ai);
+    let model = match autorepair::setup::model(aws, config) {
+        Ok(model) => model,
+        Err(e) => return Check::fail("model", e),
+    };
     let request = ModelRequest {
         model_id: config.ai.model_id.clone(),
         system: "Answer with the tool.".into(),
-        user: "ping".into(),
-        tool_name: "pong",
-        tool_description: "Say that you are reachable.",
-        tool_schema: serde_json::json!({"type": "object", "properties": {}}),
+        turns: vec![Turn::User("ping".into())],
+        tools: vec![ToolSpec {
+            name: "pong".into(),
+            description: "Say that you are reachable.".into(),
+            schema: serde_json::json!({"type": "object", "properties": {}}),
+        }],
+        choice: ToolChoice::Tool("pong".into()),
         max_tokens: 16,
     };
     let answer = match runtime() {
-        Ok(rt) => rt.block_on(bedrock.converse(&request)),
+        Ok(rt) => rt.block_on(model.converse(&request)),
         Err(e) => return Check::fail("model", format!("{:#}", e.error)),
     };
     match answer {

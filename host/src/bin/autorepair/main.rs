@@ -21,6 +21,11 @@ use clap::{Parser, Subcommand};
 
 use autorepair::config::Config;
 
+/// mimalloc: per-thread heaps for the many small allocations of rules'
+/// evidence and records (docs/benchmarks.md, "Replay on 2 cores").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Repairs AWS Lambda functions that run out of memory.
 ///
 /// Sandboxed WebAssembly rules and, when `[ai] enabled`, an LLM on Amazon

@@ -60,7 +60,9 @@ pub fn run(args: Args, config: &Config, no_cache: bool) -> Result<(), Failure> {
     let rules = load_rules(config, no_cache)?;
     let runtime = runtime()?;
     let ai = (config.ai.enabled && !no_ai)
-        .then(|| setup::bedrock_diagnoser(&runtime.block_on(Aws::from_env()), config));
+        .then(|| setup::offline_diagnoser(&runtime.block_on(Aws::from_env()), config))
+        .transpose()
+        .map_err(|e| bad_input(anyhow::anyhow!("the AI diagnoser: {e}")))?;
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
