@@ -28,6 +28,7 @@ pub mod checkup;
 pub mod comparison;
 pub mod config;
 pub mod diagnosis;
+pub mod eval;
 pub mod evidence;
 pub mod fleet;
 pub mod iac;

@@ -364,3 +364,73 @@ async fn recent_deployments_come_from_cloudtrail_and_reach_the_notice() {
         "Code deployed 12 min before the alarm (UpdateFunctionCode by deploy-bot); 2 change(s) in the day before"
     );
 }
+
+/// `autorepair eval` on the labelled corpus with an OpenAI-compatible
+/// stand-in as the model: the published table, in Markdown and HTML, with
+/// the stand-in's numbers under its own name.
+#[test]
+fn eval_writes_the_table_a_team_would_publish() {
+    let stand_in = OpenAiStandIn::start(vec![openai::diagnosis(oom_diagnosis(1024))]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("autorepair.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[ai]\nenabled = true\nprovider = \"openai\"\nmodel_id = \"stand-in\"\nbase_url = \"{}\"\n",
+            stand_in.base_url
+        ),
+    )
+    .unwrap();
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/corpus");
+    let out_dir = dir.path().join("eval");
+    let out = autorepair_e2e::autorepair_command([
+        "--no-cache",
+        "--config",
+        config.to_str().unwrap(),
+        "eval",
+    ])
+    .arg(&corpus)
+    .args(["--out", out_dir.to_str().unwrap(), "--jobs", "2"])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let incidents = autorepair::replay::load_dir(&corpus).unwrap().len();
+    let md = std::fs::read_to_string(out_dir.join("eval.md")).unwrap();
+    assert!(
+        md.contains(&format!("Model: openai stand-in at {}.", stand_in.base_url)),
+        "{md}"
+    );
+    for row in ["| mode:rules |", "| source:ai |", "## Confusion: source:ai"] {
+        assert!(md.contains(row), "no {row:?}:\n{md}");
+    }
+    assert!(
+        md.contains(&format!(
+            "| answered / discarded / failed | {incidents} / 0 / 0 |"
+        )),
+        "{md}"
+    );
+    assert!(
+        md.contains("| tokens per incident (in / out) | 1400 / 90 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| agreement with the rules (labelled incidents) |"),
+        "{md}"
+    );
+    // The AI said "1024 MB" every time: it cannot be right on every label.
+    let ai_row = md.lines().find(|l| l.starts_with("| source:ai |")).unwrap();
+    assert!(!ai_row.contains("100%"), "{ai_row}");
+    let html = std::fs::read_to_string(out_dir.join("eval.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && !html.contains("<script"));
+    assert!(html.matches("<table>").count() >= 3, "{html}");
+    assert!(html.contains("<caption>Accuracy against the labels</caption>"));
+    assert_eq!(
+        stand_in.received().len(),
+        incidents,
+        "one question per incident"
+    );
+}

@@ -330,7 +330,19 @@ fn replay_then_report_in_every_format() {
     ]);
     assert!(out.status.success());
     let html = std::fs::read_to_string(&html_path).unwrap();
-    assert_eq!(html.matches("<svg").count(), 2);
+    // Replayed without the AI (as the demo's runs are): the outcomes are
+    // drawn; the agreement, with nothing to compare, is said in words — no
+    // empty chart, no time axis from 1970.
+    assert_eq!(html.matches("<svg").count(), 1);
+    let agreement = &html[html.find("id=\"agreement-over-time\"").unwrap()..];
+    let agreement = &agreement[..agreement.find("</figure>").unwrap()];
+    assert!(
+        agreement.contains("the AI diagnoser was off"),
+        "{agreement}"
+    );
+    assert!(!html.contains("1970"), "a 1970 date in the page");
+    let outcomes = &html[html.find("id=\"outcome-by-source\"").unwrap()..];
+    assert!(outcomes.contains("<ul class=\"legend\">") && outcomes.contains("<table>"));
 
     let out = cli(&["report"]);
     assert_eq!(out.status.code(), Some(2));

@@ -57,6 +57,12 @@ enum Command {
     /// enabled) on each, print a confusion matrix per merge mode and per source,
     /// and write records for `report`. Ctrl-C stops cleanly, keeping what is done.
     Replay(replay::Args),
+    /// The AI against the rules on a labelled corpus, as the table a team
+    /// would publish: accuracy against the labels per mode and source,
+    /// agreement with the rules, confusion matrices, the AI's latency p50/p95,
+    /// tokens, cost and tool calls per incident; written as eval.md and
+    /// eval.html. Needs `[ai] enabled` and a model (Bedrock or OpenAI-compatible).
+    Eval(replay::EvalArgs),
     /// The A/B report of AI against rules: per incident, what each said, whether
     /// they agreed, what was applied and how it ended; then agreement rate,
     /// outcomes and cost per source, AI latency, tokens and cost, plugin failures,
@@ -179,6 +185,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Run(args) => run::run(args, config, no_cache),
         Command::Diagnose(args) => diagnose::run(args, &config, no_cache),
         Command::Replay(args) => replay::run(args, &config, no_cache),
+        Command::Eval(args) => replay::eval(args, &config, no_cache),
         Command::Report(args) => report::run(args, &config),
         Command::Doctor(args) => doctor::run(args, no_cache),
         Command::Onboard(args) => fleet::onboard(args, &config),
