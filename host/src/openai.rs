@@ -22,12 +22,27 @@ use crate::ports::{Model, ModelError, ModelReply, ModelRequest, ToolChoice, Tool
 /// The largest reply read (a Chat Completions answer is a few KB).
 const MAX_REPLY_BYTES: usize = 4 * 1024 * 1024;
 
+/// Where the API key comes from: given (the environment), or read once from
+/// a secret store when first needed.
+#[async_trait]
+pub trait ApiKey: Send + Sync {
+    /// The key; empty for none.
+    async fn key(&self) -> Result<String, String>;
+}
+
+#[async_trait]
+impl ApiKey for String {
+    async fn key(&self) -> Result<String, String> {
+        Ok(self.clone())
+    }
+}
+
 /// A Chat Completions client for one server and key.
 #[derive(Clone)]
 pub struct OpenAi {
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
     url: String,
-    api_key: String,
+    api_key: std::sync::Arc<dyn ApiKey>,
     timeout: Duration,
 }
 
@@ -42,7 +57,7 @@ impl OpenAi {
     /// A client for `[ai] base_url` with `api_key` (from the environment or
     /// Secrets Manager; an empty key sends no Authorization header, as a
     /// local Ollama wants).
-    pub fn new(config: &AiConfig, api_key: String) -> Result<OpenAi, String> {
+    pub fn new(config: &AiConfig, api_key: std::sync::Arc<dyn ApiKey>) -> Result<OpenAi, String> {
         let base = config
             .base_url
             .as_deref()
@@ -63,11 +78,15 @@ impl OpenAi {
     }
 
     async fn post(&self, body: Vec<u8>) -> Result<(u16, Vec<u8>), ModelError> {
+        let key = self.api_key.key().await.map_err(|message| ModelError {
+            retryable: false,
+            message,
+        })?;
         let mut request = hyper::Request::post(&self.url)
             .header("content-type", "application/json")
             .header("accept", "application/json");
-        if !self.api_key.is_empty() {
-            request = request.header("authorization", format!("Bearer {}", self.api_key));
+        if !key.is_empty() {
+            request = request.header("authorization", format!("Bearer {key}"));
         }
         let request = request
             .body(Full::new(Bytes::from(body)))

@@ -36,7 +36,13 @@ pub fn model(aws: &Aws, config: &Config) -> Result<Arc<dyn Model>, String> {
     match config.ai.provider {
         Provider::Bedrock => Ok(Arc::new(Bedrock::new(&aws.sdk, &config.ai))),
         Provider::OpenAi => {
-            let key = api_key(&config.ai)?;
+            let key: Arc<dyn crate::openai::ApiKey> = match &config.ai.api_key_secret {
+                Some(id) => Arc::new(crate::aws::secrets::SecretKey::new(
+                    aws_sdk_secretsmanager::Client::new(&aws.sdk),
+                    id,
+                )),
+                None => Arc::new(api_key(&config.ai)?),
+            };
             Ok(Arc::new(crate::openai::OpenAi::new(&config.ai, key)?))
         }
     }

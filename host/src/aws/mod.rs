@@ -16,6 +16,7 @@ pub mod lambda;
 pub mod limits;
 pub mod notify;
 pub mod s3;
+pub mod secrets;
 pub mod telemetry;
 pub mod workflow;
 

@@ -434,3 +434,60 @@ fn eval_writes_the_table_a_team_would_publish() {
         "one question per incident"
     );
 }
+
+/// The key kept in Secrets Manager (moto's), read once, sent as the bearer;
+/// a secret that cannot be read fails the AI side with why, never the run.
+#[tokio::test]
+async fn the_openai_key_can_come_from_secrets_manager() {
+    let moto = Moto::start();
+    let aws_sdk = moto.sdk_config().await;
+    aws_sdk_secretsmanager::Client::new(&aws_sdk)
+        .create_secret()
+        .name("autorepair/openai")
+        .secret_string(r#"{"api_key": "sk-from-the-secret"}"#)
+        .send()
+        .await
+        .unwrap();
+    let stand_in = OpenAiStandIn::start(vec![openai::diagnosis(oom_diagnosis(1024))]);
+    let config = AiConfig {
+        enabled: true,
+        provider: Provider::OpenAi,
+        model_id: "gpt-4o-mini".into(),
+        base_url: Some(stand_in.base_url.clone()),
+        api_key_secret: Some("autorepair/openai".into()),
+        ..AiConfig::default()
+    };
+    let whole = autorepair::config::Config {
+        ai: config.clone(),
+        ..Default::default()
+    };
+    let aws = autorepair::aws::Aws::new(&aws_sdk);
+    let model = autorepair::setup::model(&aws, &whole).unwrap();
+    let diagnoser = Diagnoser::new(model, &config);
+    for _ in 0..2 {
+        let run = diagnoser.diagnose(&evidence()).await;
+        assert_eq!(run.status, AiStatus::Answered, "{:?}", run.reason);
+    }
+    for sent in stand_in.received() {
+        assert_eq!(
+            sent.header("authorization"),
+            Some("Bearer sk-from-the-secret")
+        );
+    }
+
+    let missing = autorepair::config::Config {
+        ai: AiConfig {
+            api_key_secret: Some("autorepair/nothing-here".into()),
+            ..config.clone()
+        },
+        ..Default::default()
+    };
+    let model = autorepair::setup::model(&aws, &missing).unwrap();
+    let run = Diagnoser::new(model, &missing.ai)
+        .diagnose(&evidence())
+        .await;
+    assert_eq!(run.status, AiStatus::Failed);
+    let reason = run.reason.unwrap();
+    assert!(reason.contains("autorepair/nothing-here"), "{reason}");
+    assert_eq!(run.attempts, 1, "a missing key is not retried");
+}
