@@ -215,14 +215,9 @@ fn md_table<const N: usize>(out: &mut String, header: &[&str; N], rows: &[[Strin
 /// figure readable without a chart, by people and by screen readers).
 pub fn html(e: &Evaluation) -> String {
     use crate::report::escape_html as escape;
-    let mut out = String::from(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<title>autorepair: AI against rules</title>\n<style>\
-body{font-family:system-ui,sans-serif;margin:2rem;color:#222}\
-table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}\
-th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}\
-th{background:#f3f3f3}caption{font-weight:600;text-align:left;padding:.25rem 0}\
-</style></head><body>\n<h1>AI against rules</h1>\n",
+    let mut out = crate::report::page_head(
+        "autorepair: AI against rules",
+        "caption{font-weight:600;text-align:left;padding:.25rem 0}",
     );
     let _ = writeln!(
         out,

@@ -208,6 +208,63 @@ async fn out_of_memory_is_repaired_verified_recorded_and_notified() {
     }
 }
 
+/// A deployment just before the alarm is what on-call asks about first: the
+/// collect stage reads the day's changes, the record keeps them, the notice
+/// names the newest, and the function's history keeps what this incident
+/// came to for the AI's next look.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_before_the_alarm_is_named_in_the_notice_and_the_incident_remembered() {
+    let mut w = World::new();
+    let trail = Arc::new(crate::testing::ports::MemoryChangeLog::default());
+    trail.record(
+        "orders",
+        "UpdateFunctionCode",
+        T0 - 12 * 60_000,
+        "deploy-bot",
+    );
+    trail.record(
+        "orders",
+        "UpdateFunctionConfiguration",
+        T0 - 3 * 3_600_000,
+        "alice",
+    );
+    trail.record(
+        "orders",
+        "UpdateFunctionCode",
+        T0 - 2 * 86_400_000,
+        "deploy-bot",
+    );
+    trail.record("payments", "UpdateFunctionCode", T0 - 60_000, "deploy-bot");
+    w.ctx.changes = Some(trail);
+    w.oom("orders");
+    let run = w.run("orders").await;
+    assert_eq!(run.status, Status::Repaired, "{run:#?}");
+    let kept = &run.evidence.as_ref().unwrap().recent_changes;
+    assert_eq!(
+        kept.len(),
+        2,
+        "the day's changes to this function: {kept:?}"
+    );
+    let notice = w.notifier.sent.lock().unwrap()[0].1.clone();
+    assert!(
+        notice.contains(
+            "Code deployed 12 min before the alarm (UpdateFunctionCode by deploy-bot); 2 change(s) in the day before"
+        ),
+        "{notice}"
+    );
+    let past = crate::ports::AuditStore::past_incidents(&*w.audit, "orders", 5)
+        .await
+        .unwrap();
+    assert_eq!(past.len(), 1);
+    assert_eq!(past[0].incident_id, run.incident.id);
+    assert_eq!((past[0].from_mb, past[0].to_mb), (Some(256), Some(384)));
+    assert_eq!(past[0].status, "repaired");
+    assert!(
+        past[0].kinds.contains(&"memory-exhaustion".to_owned()),
+        "{past:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_finished_incident_emits_its_metrics_once() {
     let w = World::new();

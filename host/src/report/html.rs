@@ -12,20 +12,31 @@ use super::{AI, RULES, Report};
 const WIDTH: u32 = 860;
 const HEIGHT: u32 = 340;
 
+/// The start of a self-contained page of tables (the report's, `eval`'s):
+/// its title, the shared style and `css`, up to its heading.
+pub fn page_head(title: &str, css: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<title>{title}</title>\n<style>\
+body{{font-family:system-ui,sans-serif;margin:2rem;color:#222}}\
+table{{border-collapse:collapse;margin:1rem 0;font-size:.9rem}}\
+th,td{{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}}\
+th{{background:#f3f3f3}}{css}\
+</style></head><body>\n<h1>{title}</h1>\n",
+        title = escape(title)
+    )
+}
+
 pub fn html(report: &Report) -> String {
     let t = tables(report);
-    let mut out = String::from(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<title>autorepair: AI against rules</title>\n<style>\
-body{font-family:system-ui,sans-serif;margin:2rem;color:#222}\
-table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}\
-th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}\
-th{background:#f3f3f3}figure{margin:1rem 0}figcaption{font-weight:600}\
+    let mut out = page_head(
+        "autorepair: AI against rules",
+        "figure{margin:1rem 0}figcaption{font-weight:600}\
 .legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:1rem}\
 .swatch{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem}\
-.empty{color:#555;font-style:italic}\
-</style></head><body>\n<h1>autorepair: AI against rules</h1>\n<ul>\n",
+.empty{color:#555;font-style:italic}",
     );
+    out.push_str("<ul>\n");
     for line in headline(report) {
         let _ = writeln!(out, "<li>{}</li>", escape(line.trim()));
     }

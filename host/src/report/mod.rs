@@ -17,7 +17,7 @@ use crate::run::Status;
 use crate::verify::Verdict;
 
 pub use build::build;
-pub use html::{escape as escape_html, html};
+pub use html::{escape as escape_html, html, page_head};
 pub use text::{json, markdown, text};
 
 /// The rules' view: what the rules alone decide (shadow rules left out).

@@ -968,6 +968,51 @@ impl AuditStore for MemoryAudit {
     }
 }
 
+/// CloudTrail's event history, held in memory: the changes recorded per
+/// function, answered for a window newest first.
+#[derive(Default)]
+pub struct MemoryChangeLog {
+    changes: Mutex<Vec<(String, autorepair_core::model::FunctionChange)>>,
+}
+
+impl MemoryChangeLog {
+    /// `function` was changed by `action` at `at_ms`, by `by`.
+    pub fn record(&self, function: &str, action: &str, at_ms: Millis, by: &str) {
+        self.changes.lock().unwrap().push((
+            function.to_owned(),
+            autorepair_core::model::FunctionChange {
+                action: action.to_owned(),
+                at_ms,
+                by: by.to_owned(),
+                request_id: String::new(),
+            },
+        ));
+    }
+}
+
+#[async_trait]
+impl autorepair_core::ports::ChangeLog for MemoryChangeLog {
+    async fn changes(
+        &self,
+        function: &str,
+        window: Window,
+    ) -> Result<Vec<autorepair_core::model::FunctionChange>, autorepair_core::ports::GroundingError>
+    {
+        let mut found: Vec<_> = self
+            .changes
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(f, c)| {
+                f == function && c.at_ms >= window.start_ms && c.at_ms <= window.end_ms
+            })
+            .map(|(_, c)| c.clone())
+            .collect();
+        found.sort_by_key(|c| std::cmp::Reverse(c.at_ms));
+        Ok(found)
+    }
+}
+
 /// A notifier that keeps every notice: (subject, text, record JSON).
 #[derive(Default)]
 pub struct MemoryNotifier {

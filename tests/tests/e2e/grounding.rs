@@ -209,6 +209,26 @@ async fn the_openai_provider_speaks_chat_completions_with_its_key() {
     assert!(!reason.contains("sk-test-123"));
 }
 
+/// Asks Converse (a stand-in answering "out of memory") about the corpus
+/// incident, grounded in the knowledge base `KB12345678` at `kb_endpoint`.
+async fn ask_with_knowledge(kb_endpoint: &str) -> (autorepair::ai::AiRun, ConverseStandIn) {
+    let converse = ConverseStandIn::start(vec![Reply::tool_use(oom_diagnosis(1024))]);
+    let mut config = config(&converse.endpoint);
+    config.knowledge_base_id = Some("KB12345678".into());
+    config.knowledge_passages = 2;
+    let model = Arc::new(Bedrock::new(&sdk(None).await, &config));
+    let knowledge = Arc::new(KnowledgeBase::new(
+        &sdk(Some(kb_endpoint)).await,
+        &config,
+        "KB12345678",
+    ));
+    let run = Diagnoser::new(model, &config)
+        .with_knowledge(knowledge)
+        .diagnose(&evidence())
+        .await;
+    (run, converse)
+}
+
 #[tokio::test]
 async fn knowledge_base_passages_reach_the_prompt_and_are_cited() {
     let kb = KnowledgeBaseStandIn::start(vec![knowledge::results(vec![
@@ -223,20 +243,7 @@ async fn knowledge_base_passages_reach_the_prompt_and_are_cited() {
             0.41,
         ),
     ])]);
-    let converse = ConverseStandIn::start(vec![Reply::tool_use(oom_diagnosis(1024))]);
-    let mut config = config(&converse.endpoint);
-    config.knowledge_base_id = Some("KB12345678".into());
-    config.knowledge_passages = 2;
-    let model = Arc::new(Bedrock::new(&sdk(None).await, &config));
-    let knowledge = Arc::new(KnowledgeBase::new(
-        &sdk(Some(&kb.endpoint)).await,
-        &config,
-        "KB12345678",
-    ));
-    let run = Diagnoser::new(model, &config)
-        .with_knowledge(knowledge)
-        .diagnose(&evidence())
-        .await;
+    let (run, converse) = ask_with_knowledge(&kb.endpoint).await;
     assert_eq!(run.status, AiStatus::Answered, "{:?}", run.reason);
     assert_eq!(
         run.grounding.passages,
@@ -274,21 +281,7 @@ async fn knowledge_base_passages_reach_the_prompt_and_are_cited() {
         "AccessDeniedException",
         "not authorized to perform bedrock:Retrieve",
     )]);
-    let converse = ConverseStandIn::start(vec![Reply::tool_use(oom_diagnosis(1024))]);
-    let config = AiConfig {
-        endpoint_url: Some(converse.endpoint.clone()),
-        ..config
-    };
-    let model = Arc::new(Bedrock::new(&sdk(None).await, &config));
-    let knowledge = Arc::new(KnowledgeBase::new(
-        &sdk(Some(&denied.endpoint)).await,
-        &config,
-        "KB12345678",
-    ));
-    let run = Diagnoser::new(model, &config)
-        .with_knowledge(knowledge)
-        .diagnose(&evidence())
-        .await;
+    let (run, _) = ask_with_knowledge(&denied.endpoint).await;
     assert_eq!(run.status, AiStatus::Answered);
     let note = run.grounding.knowledge_note.unwrap();
     assert!(note.contains("AccessDenied"), "{note}");
