@@ -74,15 +74,18 @@ impl Repairer<'_> {
             new_memory_mb: target_mb,
             previous_revision_id: function.revision_id.clone(),
             new_revision_id: None,
+            request_id: None,
             previous_version: None,
             published_version: None,
             previous_latest_memory_mb: None,
             at_ms: self.clock.now_ms(),
         };
         let Some(alias) = &function.qualifier else {
-            change.new_revision_id = self
+            let updated = self
                 .update_memory(&function.name, target_mb, function.revision_id.as_deref())
                 .await?;
+            change.new_revision_id = updated.revision_id;
+            change.request_id = updated.request_id;
             return Ok(change);
         };
 
@@ -106,10 +109,12 @@ impl Repairer<'_> {
                 version: current.version,
             });
         }
-        let ours = self
+        let updated = self
             .update_memory(&function.name, target_mb, latest.revision_id.as_deref())
             .await?;
+        let ours = updated.revision_id;
         change.new_revision_id = ours.clone();
+        change.request_id = updated.request_id;
         change.previous_latest_memory_mb = Some(latest.memory_mb);
         // From here a failure leaves $LATEST changed: undo it before saying so.
         // Publish only what we checked, at the revision our update produced.
@@ -190,16 +195,18 @@ impl Repairer<'_> {
             .unwrap_or(change.previous_memory_mb);
         self.update_memory(name, restore_to, change.new_revision_id.as_deref())
             .await
+            .map(|u| u.revision_id)
     }
 
     /// UpdateFunctionConfiguration(MemorySize) + wait; returns the new
-    /// RevisionId. A 409 (another update in progress) is retried with backoff.
+    /// RevisionId and the request's id. A 409 (another update in progress)
+    /// is retried with backoff.
     async fn update_memory(
         &self,
         name: &str,
         memory_mb: u32,
         revision: Option<&str>,
-    ) -> Result<Option<String>, RepairError> {
+    ) -> Result<crate::ports::Updated, RepairError> {
         let mut backoff = CONFLICT_BACKOFF;
         for attempt in 1..=CONFLICT_ATTEMPTS {
             match self
@@ -207,7 +214,13 @@ impl Repairer<'_> {
                 .update_memory(name, memory_mb, revision)
                 .await
             {
-                Ok(revision) => return self.wait_until_updated(name).await.map(|r| r.or(revision)),
+                Ok(updated) => {
+                    let waited = self.wait_until_updated(name).await?;
+                    return Ok(crate::ports::Updated {
+                        revision_id: waited.or(updated.revision_id),
+                        request_id: updated.request_id,
+                    });
+                }
                 Err(StoreError::Busy) if attempt < CONFLICT_ATTEMPTS => {
                     tracing::info!(attempt, "function busy with another update (409); retrying");
                     self.clock.sleep(backoff).await;

@@ -1287,6 +1287,10 @@ pub struct Change {
     /// The revision our update produced: the guard for a rollback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_revision_id: Option<String>,
+    /// The id of our UpdateFunctionConfiguration request: CloudTrail's
+    /// record of it carries the same (docs/runbook.md shows the query).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
     /// With an alias: the version it pointed at before, and the one we published.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_version: Option<String>,

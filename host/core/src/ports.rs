@@ -65,6 +65,15 @@ pub struct AliasTarget {
     pub revision_id: Option<String>,
 }
 
+/// What an update of a function's configuration came back with.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Updated {
+    /// The revision the service reports after it.
+    pub revision_id: Option<String>,
+    /// The request's id: what CloudTrail's record of the call carries.
+    pub request_id: Option<String>,
+}
+
 /// Lambda, as the stages use it: read a function, change its memory, publish
 /// a version, move an alias.
 #[async_trait]
@@ -73,13 +82,13 @@ pub trait FunctionStore: Send + Sync {
     /// behind that alias). Tags that cannot be read are empty (not opted in).
     async fn read(&self, name: &str, qualifier: Option<&str>) -> Result<FunctionInfo, StoreError>;
     /// Sets `$LATEST`'s memory, sending `revision` as the guard when given;
-    /// returns the revision the service reports.
+    /// returns the revision the service reports and the request's id.
     async fn update_memory(
         &self,
         name: &str,
         memory_mb: u32,
         revision: Option<&str>,
-    ) -> Result<Option<String>, StoreError>;
+    ) -> Result<Updated, StoreError>;
     /// Where the last update of `name` stands.
     async fn update_state(&self, name: &str) -> Result<UpdateState, StoreError>;
     /// Publishes `$LATEST` as a version, only if it runs `code_sha256` and is

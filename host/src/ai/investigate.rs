@@ -156,20 +156,22 @@ pub async fn call(
         result_chars: 0,
         ms: 0,
     };
-    let result = match scope(&tool.input, &evidence.function.name) {
-        Err(refusal) => Err(("refused", refusal)),
-        Ok(()) => match budget.exhausted() {
-            Some(what) => Err((
-                "refused",
-                format!("the investigation's budget of {what} is spent: submit the diagnosis now"),
-            )),
-            None => {
-                budget.calls_left -= 1;
-                run(sources, evidence, tool)
+    // Every call counts against the budget, a refused one too: a model
+    // asking again and again for another function still runs out.
+    let result = match budget.exhausted() {
+        Some(what) => Err((
+            "refused",
+            format!("the investigation's budget of {what} is spent: submit the diagnosis now"),
+        )),
+        None => {
+            budget.calls_left -= 1;
+            match scope(&tool.input, &evidence.function.name) {
+                Err(refusal) => Err(("refused", refusal)),
+                Ok(()) => run(sources, evidence, tool)
                     .await
-                    .map_err(|message| ("failed", message))
+                    .map_err(|message| ("failed", message)),
             }
-        },
+        }
     };
     let (text, is_error) = match result {
         Ok(text) => (text, false),

@@ -394,3 +394,29 @@ fn the_knowledge_query_names_runtime_alarm_and_errors() {
         "{q}"
     );
 }
+
+/// A model that keeps asking about another function spends its budget like
+/// any other: refused each time, then forced to answer, then failed.
+#[tokio::test]
+async fn asking_for_another_function_again_and_again_still_runs_out() {
+    let other = (
+        investigate::LOG_LINES,
+        json!({"function": "payments", "filter_pattern": "ERROR"}),
+    );
+    let mut f = Fixture::new(vec![vec![other]]);
+    f.config.max_tool_calls = 3;
+    let run = f.diagnoser().diagnose(&evidence()).await;
+    assert_eq!(run.status, AiStatus::Failed, "{:?}", run.reason);
+    assert_eq!(run.tool_calls.len(), 3);
+    assert!(run.tool_calls.iter().all(|c| c.outcome == "refused"));
+    let requests = f.requests();
+    assert_eq!(
+        requests.len(),
+        4,
+        "three refused calls, then the forced answer"
+    );
+    assert_eq!(
+        requests[3].choice,
+        ToolChoice::Tool(prompt::TOOL_NAME.into())
+    );
+}

@@ -144,7 +144,8 @@ impl FunctionStore for Lambda {
         name: &str,
         memory_mb: u32,
         revision: Option<&str>,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<crate::ports::Updated, StoreError> {
+        use aws_sdk_lambda::operation::RequestId as _;
         self.client
             .update_function_configuration()
             .function_name(name)
@@ -152,7 +153,10 @@ impl FunctionStore for Lambda {
             .set_revision_id(revision.map(str::to_owned))
             .send()
             .await
-            .map(|out| out.revision_id().map(str::to_owned))
+            .map(|out| crate::ports::Updated {
+                revision_id: out.revision_id().map(str::to_owned),
+                request_id: out.request_id().map(str::to_owned),
+            })
             .map_err(|e| store_error(name, "updating memory", &e))
     }
 

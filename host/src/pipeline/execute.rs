@@ -303,6 +303,8 @@ async fn resume(ctx: &Context, run: &Run, fresh: &FunctionInfo) -> Resume {
                 new_memory_mb: target,
                 previous_revision_id: before.revision_id.clone(),
                 new_revision_id: fresh.revision_id.clone(),
+                // The crashed attempt's request id is lost with it.
+                request_id: None,
                 previous_version: None,
                 published_version: None,
                 previous_latest_memory_mb: None,

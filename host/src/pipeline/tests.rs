@@ -189,6 +189,7 @@ async fn out_of_memory_is_repaired_verified_recorded_and_notified() {
         (change.previous_memory_mb, change.new_memory_mb),
         (256, 384)
     );
+    assert!(change.request_id.is_some(), "our request's id is kept");
     assert_eq!(w.lambda.memory_mb("orders"), Some(384));
     assert_eq!(w.clock.slept(), vec![WINDOW], "one verification window");
     assert_eq!(

@@ -312,7 +312,7 @@ impl FunctionStore for MemoryLambda {
         name: &str,
         memory_mb: u32,
         guard: Option<&str>,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<autorepair_core::ports::Updated, StoreError> {
         self.enter(LambdaOp::UpdateMemory)?;
         let mut functions = self.functions.lock().unwrap();
         let f = functions
@@ -328,7 +328,10 @@ impl FunctionStore for MemoryLambda {
         {
             f.revision += 1;
         }
-        Ok(revision(f.revision))
+        Ok(autorepair_core::ports::Updated {
+            revision_id: revision(f.revision),
+            request_id: Some(format!("twin-request-{}", f.revision)),
+        })
     }
 
     async fn update_state(&self, name: &str) -> Result<UpdateState, StoreError> {

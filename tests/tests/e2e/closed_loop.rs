@@ -613,6 +613,15 @@ async fn the_lambda_stage_protocol_runs_the_whole_loop() {
     assert_eq!(decided["action"], "set_memory");
     let (executed, recorded) = execute_to_record(&env, &w, decided).await;
     assert_eq!(executed["change"]["new_memory_mb"], 384);
+    // The id of our UpdateFunctionConfiguration, as the service gave it:
+    // what CloudTrail's record of the call carries.
+    assert!(
+        executed["change"]["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()),
+        "{}",
+        executed["change"]
+    );
     assert_eq!(recorded["verification"]["verdict"], "improved");
     assert_eq!(recorded["status"], "repaired");
 
