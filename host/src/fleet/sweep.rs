@@ -282,7 +282,14 @@ pub async fn function(
     } else {
         window
     };
-    let evidence = evidence::collect(ctx.sources(), name, None, alarm, lines_window, &config.run)
+    // No CloudTrail lookup per function: LookupEvents allows two calls a
+    // second an account, and a sweep sizes by weeks of figures, not by the
+    // day's deployments.
+    let sources = evidence::Sources {
+        changes: None,
+        ..ctx.sources()
+    };
+    let evidence = evidence::collect(sources, name, None, alarm, lines_window, &config.run)
         .await
         .map_err(|e| e.to_string())?;
     let held = (!insights).then(|| Figures::of_reports(&evidence.reports, evidence.logs_complete));

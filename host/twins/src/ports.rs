@@ -976,9 +976,15 @@ impl AuditStore for MemoryAudit {
 #[derive(Default)]
 pub struct MemoryChangeLog {
     changes: Mutex<Vec<(String, autorepair_core::model::FunctionChange)>>,
+    lookups: std::sync::atomic::AtomicUsize,
 }
 
 impl MemoryChangeLog {
+    /// Lookups answered so far.
+    pub fn lookups(&self) -> usize {
+        self.lookups.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// `function` was changed by `action` at `at_ms`, by `by`.
     pub fn record(&self, function: &str, action: &str, at_ms: Millis, by: &str) {
         self.changes.lock().unwrap().push((
@@ -1001,6 +1007,8 @@ impl autorepair_core::ports::ChangeLog for MemoryChangeLog {
         window: Window,
     ) -> Result<Vec<autorepair_core::model::FunctionChange>, autorepair_core::ports::GroundingError>
     {
+        self.lookups
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut found: Vec<_> = self
             .changes
             .lock()

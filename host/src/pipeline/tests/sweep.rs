@@ -72,6 +72,24 @@ async fn swept(w: &World, f: &Fleet, name: &str) -> StandingRecommendation {
         .unwrap()
 }
 
+/// A sweep never asks CloudTrail: two lookups a second an account would
+/// pace a 10,000-function sweep to hours, for nothing it sizes by.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_reads_no_recent_changes() {
+    let mut w = World::new();
+    let trail = Arc::new(crate::testing::ports::MemoryChangeLog::default());
+    w.ctx.changes = Some(trail.clone());
+    let f = fleet(&w);
+    oversized(&w, "quiet");
+    let r = swept(&w, &f, "quiet").await;
+    assert_eq!(r.direction, Direction::Down, "{r:?}");
+    assert_eq!(trail.lookups(), 0);
+    // The same context's incidents do look.
+    w.oom("loud");
+    w.run("loud").await;
+    assert!(trail.lookups() > 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_downsizing_is_recommended_and_applied_only_where_opted_in() {
     let w = World::new();
