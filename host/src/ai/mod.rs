@@ -92,7 +92,7 @@ impl Diagnoser {
             // with the kind of trouble the evidence shows.
             if past.is_empty()
                 && !evidence.function.runtime.is_empty()
-                && let Some(kind) = likely_kind(evidence)
+                && let Some(kind) = likely_kind(&crate::stats::ReportStats::of(&evidence.reports))
             {
                 past = audit
                     .similar_incidents(&evidence.function.runtime, kind, n)
@@ -126,7 +126,7 @@ pub fn knowledge_query(evidence: &Evidence) -> String {
         },
         evidence.alarm.metric
     );
-    if let Some(kind) = likely_kind(evidence) {
+    if let Some(kind) = likely_kind(&stats) {
         query.push_str(&format!(", {kind}"));
     }
     if !errors.is_empty() {
@@ -140,8 +140,7 @@ pub fn knowledge_query(evidence: &Evidence) -> String {
 
 /// The kind of trouble the evidence most plainly shows, before any rule or
 /// model has judged it: for finding similar past incidents.
-fn likely_kind(evidence: &Evidence) -> Option<&'static str> {
-    let stats = crate::stats::ReportStats::of(&evidence.reports);
+fn likely_kind(stats: &crate::stats::ReportStats) -> Option<&'static str> {
     if stats.out_of_memory > 0 {
         Some("memory-exhaustion")
     } else if stats.timeouts > 0 {
