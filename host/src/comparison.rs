@@ -307,19 +307,8 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Record>, RecordError> {
 /// Records from the audit table's run documents; a document that does not
 /// parse is counted, not fatal (it may come from another version).
 pub fn from_documents(documents: &[String]) -> (Vec<Record>, usize) {
-    let mut skipped = 0;
-    let records = documents
-        .iter()
-        .filter_map(|d| match serde_json::from_str::<Run>(d) {
-            Ok(run) => Some(Record::from_run(&run)),
-            Err(e) => {
-                tracing::warn!(error = %e, "skipping an audit record that is not a run document");
-                skipped += 1;
-                None
-            }
-        })
-        .collect();
-    (records, skipped)
+    let (runs, skipped) = Run::from_documents(documents);
+    (runs.iter().map(Record::from_run).collect(), skipped)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::config::RunConfig;
 use crate::logs;
-use crate::model::{AlarmInfo, Evidence, FunctionInfo, Millis, Window};
+use crate::model::{AlarmInfo, ChangeLookup, Evidence, FunctionInfo, Millis, Window};
 use crate::ports::{FunctionStore, LogRead, StoreError, Telemetry};
 
 #[derive(Debug, thiserror::Error)]
@@ -81,17 +81,9 @@ pub async fn collect(
         Ok::<_, CollectError>((info, lines))
     };
     let changes = async {
-        let Some(log) = sources.changes else {
-            return Ok(Vec::new());
-        };
-        let day = Window {
-            start_ms: window.end_ms - CHANGES_LOOKBACK_MS,
-            end_ms: window.end_ms,
-        };
-        match tokio::time::timeout(bound, log.changes(function_name, day)).await {
-            Ok(Ok(found)) => Ok(found),
-            Ok(Err(e)) => Err(format!("recent changes: {e}")),
-            Err(_) => Err(timed_out("recent changes")),
+        match sources.changes {
+            Some(log) => recent_changes(log, function_name, window.end_ms, bound).await,
+            None => ChangeLookup::default(),
         }
     };
     let (read, metrics, changes) = tokio::join!(
@@ -102,10 +94,8 @@ pub async fn collect(
     let (info, read) = read?;
     let (metrics, mut notes) = metrics.unwrap_or_else(|_| (Vec::new(), vec![timed_out("metrics")]));
     notes.extend(read.notes);
-    let changes = changes.unwrap_or_else(|note| {
-        notes.push(note);
-        Vec::new()
-    });
+    notes.extend(changes.note);
+    let changes = changes.changes;
     let lines = read.lines;
     let reports = logs::parse_reports(&lines);
     Ok(Evidence {
@@ -119,6 +109,41 @@ pub async fn collect(
         notes,
         changes,
     })
+}
+
+/// The changes to `function` in the day before `alarm_ms`, newest first and
+/// at most [`ChangeLookup::KEPT`], within `bound`; a failure is a note.
+pub async fn recent_changes(
+    log: &dyn crate::ports::ChangeLog,
+    function: &str,
+    alarm_ms: Millis,
+    bound: Duration,
+) -> ChangeLookup {
+    let day = Window {
+        start_ms: alarm_ms - CHANGES_LOOKBACK_MS,
+        end_ms: alarm_ms,
+    };
+    match tokio::time::timeout(bound, log.changes(function, day)).await {
+        Ok(Ok(mut changes)) => {
+            changes.sort_by_key(|c| std::cmp::Reverse(c.at_ms));
+            changes.truncate(ChangeLookup::KEPT);
+            ChangeLookup {
+                changes,
+                note: None,
+            }
+        }
+        Ok(Err(e)) => ChangeLookup {
+            changes: Vec::new(),
+            note: Some(format!("recent changes: {e}")),
+        },
+        Err(_) => ChangeLookup {
+            changes: Vec::new(),
+            note: Some(format!(
+                "recent changes: timed out after {} s",
+                bound.as_secs()
+            )),
+        },
+    }
 }
 
 /// The window of evidence before an alarm at `alarm_ms`.

@@ -88,6 +88,19 @@ pub const MAX_NOTICE_TEXT_BYTES: usize = 32 * 1024;
 /// The SNS message for a notice: the readable text for people (default,
 /// e-mail), the record for machines (SQS, Lambda, HTTPS). With a text from
 /// [`cut`] and a record from [`machine_record`] it always fits SNS's limit.
+/// A run's notice's attributes: its status and severity, the function, the
+/// incident as the de-duplication key, the deployment's `environment`.
+pub fn attributes(run: &Run, environment: Option<&str>) -> crate::model::NoticeAttributes {
+    crate::model::NoticeAttributes {
+        kind: "incident",
+        status: run.status.to_string(),
+        severity: run.status.severity(),
+        function: Some(run.incident.function_name.clone()),
+        dedup_key: Some(run.incident.id.clone()),
+        stack: environment.map(str::to_owned),
+    }
+}
+
 pub fn sns_message(readable: &str, record_json: &str) -> String {
     serde_json::json!({
         "default": readable,
@@ -473,7 +486,7 @@ mod tests {
             proptest::prop_assert!(message.len() <= SNS_MESSAGE_BYTES, "{} bytes", message.len());
             proptest::prop_assert!(subject.chars().count() <= 100 && !subject.contains('\n'));
             proptest::prop_assert!(serde_json::to_string(&run).unwrap().len() <= 400_000);
-            let (_, ask) = crate::pipeline::approval::request_notice(&run, 0);
+            let (_, ask) = crate::pipeline::approval::request_notice(&run, 0, Some("production-eu"));
             proptest::prop_assert!(ask.len() <= MAX_NOTICE_TEXT_BYTES);
             let asked = sns_message(&ask, &machine_record(&run));
             proptest::prop_assert!(asked.len() <= SNS_MESSAGE_BYTES);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Python rule plugins in plugins/python/ into WebAssembly components
-# with componentize-py, against wit/rules.wit (autorepair:rules@0.1.0, world
+# with componentize-py, against wit/rules.wit (the current autorepair:rules@0.2.x, world
 # `rule-plugin`).
 #
 #   plugins/python/build.sh [OUT_DIR]      # default: <repo>/target/python-rules/

@@ -39,8 +39,8 @@ pub fn autorepair_bin() -> PathBuf {
 }
 
 /// `autorepair ARGS`, ready to run, with none of the caller's settings that
-/// would change what it does (`AUTOREPAIR_CONFIG`,
-/// `AUTOREPAIR_SIGNING_PASSWORD`): a test sets what it wants on the command.
+/// would change what it does (`AUTOREPAIR_CONFIG`, `AUTOREPAIR_ENVIRONMENT`,
+/// `AUTOREPAIR_SIGNING_PASSWORD`, a default configuration file): a test sets what it wants on the command.
 pub fn autorepair_command<I, S>(args: I) -> Command
 where
     I: IntoIterator<Item = S>,
@@ -50,7 +50,13 @@ where
     command
         .args(args)
         .env_remove("AUTOREPAIR_CONFIG")
-        .env_remove("AUTOREPAIR_SIGNING_PASSWORD");
+        .env_remove("AUTOREPAIR_ENVIRONMENT")
+        .env_remove("AUTOREPAIR_SIGNING_PASSWORD")
+        // No default configuration file: a developer's own never leaks in.
+        .env(
+            "XDG_CONFIG_HOME",
+            std::env::temp_dir().join("autorepair-e2e-no-config"),
+        );
     command
 }
 

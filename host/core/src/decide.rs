@@ -396,6 +396,27 @@ pub fn decide(situation: &Situation<'_>, policy: &Policy, mode: MergeMode) -> De
 }
 
 /// In `recommend` mode a change becomes a recommendation a person acts on.
+/// A change decided while a person has paused autorepair (on every
+/// function, or on this one) becomes an escalation: nothing changes, and
+/// the notice says what would have.
+pub fn unless_paused(mut decision: Decision, pause: Option<&crate::model::Pause>) -> Decision {
+    if let Some(pause) = pause
+        && decision.action == Action::SetMemory
+    {
+        decision.reasons.push(format!(
+            "{}: {} MB → {} MB was decided, not made (`autorepair resume` lifts the pause)",
+            pause.describe(),
+            decision.current_memory_mb,
+            decision
+                .target_memory_mb
+                .map_or_else(|| "?".to_owned(), |t| t.to_string())
+        ));
+        decision.action = Action::Escalate;
+        decision.target_memory_mb = None;
+    }
+    decision
+}
+
 fn only_recommended(mut decision: Decision, mode: FunctionMode) -> Decision {
     if mode == FunctionMode::Recommend
         && decision.action == Action::SetMemory

@@ -360,11 +360,21 @@ pub enum Grant {
     Logs,
     /// The function's configuration beyond its name and memory (ARN, runtime, tags…).
     Config,
+    /// The function's recent changes from CloudTrail: what was deployed or
+    /// set, when and by whom (`autorepair:rules/changes`, since 0.2.3).
+    /// There is no `wants` flag for it: a rule asks by calling the import.
+    Changes,
 }
 
 impl Grant {
     /// Every grant.
-    pub const ALL: [Grant; 4] = [Grant::Metrics, Grant::Reports, Grant::Logs, Grant::Config];
+    pub const ALL: [Grant; 5] = [
+        Grant::Metrics,
+        Grant::Reports,
+        Grant::Logs,
+        Grant::Config,
+        Grant::Changes,
+    ];
 
     fn bit(self) -> u8 {
         1 << self as u8
@@ -378,6 +388,7 @@ impl fmt::Display for Grant {
             Grant::Reports => "reports",
             Grant::Logs => "logs",
             Grant::Config => "config",
+            Grant::Changes => "changes",
         })
     }
 }
@@ -390,7 +401,9 @@ impl Grants {
     /// Nothing granted.
     pub const NONE: Grants = Grants(0);
     /// Every grant.
-    pub const ALL: Grants = Grants(0b1111);
+    pub const ALL: Grants = Grants((1 << Grant::ALL.len()) - 1);
+    /// How many distinct sets there are: the bound of [`Grants::index`].
+    pub const SETS: usize = 1 << Grant::ALL.len();
 
     /// Whether the set holds `grant`.
     pub fn contains(self, grant: Grant) -> bool {
@@ -412,7 +425,8 @@ impl Grants {
         Grant::ALL.into_iter().filter(move |g| self.contains(*g))
     }
 
-    /// A small dense index (0..16), for caching one converted evidence per set.
+    /// A small dense index (below [`Grants::SETS`]), for caching one
+    /// converted evidence per set.
     pub fn index(self) -> usize {
         self.0 as usize
     }
@@ -869,6 +883,140 @@ impl FunctionChange {
             "UpdateFunctionCode" | "PublishVersion" | "UpdateAlias"
         )
     }
+}
+
+/// A stop on changes, put in force by a person (`autorepair pause`): no
+/// incident changes a paused function, and no sweep sizes it; incidents are
+/// still diagnosed, decided and recorded. Undoing a change is never paused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pause {
+    /// The function paused; `None`: every function.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    /// Who paused it: their AWS identity, and the name they gave.
+    pub by: String,
+    /// Why, as they said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When (ms since the Unix epoch).
+    pub at_ms: Millis,
+}
+
+impl Pause {
+    /// The pause that holds `function` among `pauses`: the one on every
+    /// function first, else its own.
+    pub fn on<'a>(pauses: &'a [Pause], function: &str) -> Option<&'a Pause> {
+        pauses.iter().find(|p| p.function.is_none()).or_else(|| {
+            pauses
+                .iter()
+                .find(|p| p.function.as_deref() == Some(function))
+        })
+    }
+
+    /// "autorepair is paused for every function by alice since 2026-12-06
+    /// 09:00 UTC (deploy freeze)".
+    pub fn describe(&self) -> String {
+        let scope = match &self.function {
+            Some(f) => format!("for {f}"),
+            None => "for every function".to_owned(),
+        };
+        let why = self
+            .reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        format!(
+            "autorepair is paused {scope} by {} since {} UTC{why}",
+            self.by,
+            crate::dates::date_time(self.at_ms)
+        )
+    }
+}
+
+/// How urgently a notice wants a person.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// For the record: repaired, nothing to do, a sweep's summary.
+    #[default]
+    Info,
+    /// A person may want to look: waiting for an answer, rejected, too
+    /// little traffic to judge, a downsizing undone.
+    Warning,
+    /// A person must act: escalated, failed, or a change that did not help.
+    Critical,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        })
+    }
+}
+
+/// What an on-call setup routes a notice by: SNS message attributes, which
+/// subscription filter policies match (docs/runbook.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NoticeAttributes {
+    /// What the notice is about: `incident`, `approval`, `undo`, `sweep` or
+    /// `downsizing`.
+    pub kind: &'static str,
+    /// The run's status (`repaired`, `escalated`, …), `pending` for an
+    /// approval, `swept` for a sweep, `rolled_back` for a downsizing undone.
+    pub status: String,
+    /// How urgently it wants a person.
+    pub severity: Severity,
+    /// The function, when the notice is about one.
+    pub function: Option<String>,
+    /// A stable key for paging integrations' de-duplication: the incident
+    /// id (one incident's notices share it), or the sweep's name.
+    pub dedup_key: Option<String>,
+    /// The deployment's environment (`[run] environment`), when known.
+    pub stack: Option<String>,
+}
+
+impl NoticeAttributes {
+    /// The attributes as SNS carries them: name and value, the absent ones
+    /// left out (SNS refuses empty values).
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = vec![
+            ("kind", self.kind.to_owned()),
+            ("status", self.status.clone()),
+            ("severity", self.severity.to_string()),
+        ];
+        for (name, value) in [
+            ("function", &self.function),
+            ("dedup_key", &self.dedup_key),
+            ("stack", &self.stack),
+        ] {
+            if let Some(value) = value.as_ref().filter(|v| !v.trim().is_empty()) {
+                pairs.push((name, value.clone()));
+            }
+        }
+        pairs.retain(|(_, v)| !v.is_empty());
+        pairs
+    }
+}
+
+/// The function's recent changes as looked up once for an incident.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChangeLookup {
+    /// What CloudTrail returned, newest first (at most
+    /// [`ChangeLookup::KEPT`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<FunctionChange>,
+    /// Why the lookup failed (a timeout, a refusal), when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl ChangeLookup {
+    /// The changes a run document keeps between stages: a day of a busy
+    /// function's deployments is rarely more, and the newest matter.
+    pub const KEPT: usize = 20;
 }
 
 /// A past incident of a function, as its history keeps it for the AI.

@@ -360,6 +360,15 @@ pub trait AuditStore: Send + Sync {
     }
     /// Every incident's record document (the run JSON), for the A/B report.
     async fn records(&self) -> Result<Vec<String>, AuditError>;
+    /// The pauses in force: the one on every function, and each paused
+    /// function's.
+    async fn pauses(&self) -> Result<Vec<crate::model::Pause>, AuditError>;
+    /// Puts `pause` in force, replacing any on the same function (or on
+    /// every function).
+    async fn pause(&self, pause: &crate::model::Pause) -> Result<(), AuditError>;
+    /// Lifts the pause on `function` (`None`: the one on every function);
+    /// whether there was one.
+    async fn resume(&self, function: Option<&str>) -> Result<bool, AuditError>;
     /// Keeps what `incident` came to in its function's history (and its
     /// runtime's, for functions with none of their own), for the AI.
     async fn remember(&self, incident: &crate::model::PastIncident) -> Result<(), AuditError>;
@@ -397,12 +406,14 @@ pub struct NotifyError(pub String);
 /// Where notices go (SNS in production).
 #[async_trait]
 pub trait Notifier: Send + Sync {
-    /// Publishes one notice; returns its message id.
+    /// Publishes one notice — a subject and text for people, the JSON record
+    /// for machines, `attributes` for routing; returns its message id.
     async fn publish(
         &self,
         subject: &str,
         text: &str,
         record_json: &str,
+        attributes: &crate::model::NoticeAttributes,
     ) -> Result<String, NotifyError>;
 }
 

@@ -58,6 +58,26 @@ impl Status {
     pub fn is_terminal(self) -> bool {
         !matches!(self, Status::Started | Status::Executing | Status::Changed)
     }
+
+    /// How urgently a notice of a run ending here wants a person: the
+    /// function still fails (escalated, failed, a change undone) → critical;
+    /// a person may want to look → warning; else info.
+    pub fn severity(self) -> crate::model::Severity {
+        use crate::model::Severity;
+        match self {
+            Status::Escalated | Status::Failed | Status::RolledBack => Severity::Critical,
+            Status::Inconclusive | Status::Rejected | Status::Skipped | Status::DryRun => {
+                Severity::Warning
+            }
+            Status::Started
+            | Status::NoAction
+            | Status::Repaired
+            | Status::Duplicate
+            | Status::Executing
+            | Status::Changed
+            | Status::Replayed => Severity::Info,
+        }
+    }
 }
 
 /// A status name this host does not know (a record written by another
@@ -218,6 +238,12 @@ pub struct Run {
     /// deploy keeps the change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_change: Option<SourceChange>,
+    /// The function's changes in the day before the alarm, looked up once
+    /// for the incident before the diagnosers run (the workflow's parse
+    /// stage): both Parallel branches read them from here, so CloudTrail —
+    /// 2 lookups a second per account — is asked once an incident.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent_changes: Option<crate::model::ChangeLookup>,
 }
 
 /// Where an approval stands.
@@ -304,6 +330,24 @@ pub struct SmokeTest {
 pub const MAX_DOCUMENT_BYTES: usize = 96 * 1024;
 
 impl Run {
+    /// The runs among the audit table's record documents, and how many did
+    /// not parse as one (another version's, or edited): counted, never fatal.
+    pub fn from_documents(documents: &[String]) -> (Vec<Run>, usize) {
+        let mut skipped = 0;
+        let runs = documents
+            .iter()
+            .filter_map(|d| match serde_json::from_str::<Run>(d) {
+                Ok(run) => Some(run),
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipping an audit record that is not a run document");
+                    skipped += 1;
+                    None
+                }
+            })
+            .collect();
+        (runs, skipped)
+    }
+
     /// What this run came to, as its function's history keeps it for the AI
     /// (`None` for a run that never claimed an incident or never ended).
     pub fn past_incident(&self) -> Option<crate::model::PastIncident> {
@@ -374,6 +418,7 @@ impl Run {
             trimmed: Vec::new(),
             approval: None,
             source_change: None,
+            recent_changes: None,
         }
     }
 
@@ -391,7 +436,12 @@ impl Run {
         if self.size() <= max {
             return;
         }
-        let steps: [(&str, Trim); 4] = [
+        let steps: [(&str, Trim); 5] = [
+            // The evidence summary keeps the newest few; a branch that finds
+            // none here looks them up itself.
+            ("the recent changes kept for the diagnosers", |run| {
+                run.recent_changes = None
+            }),
             ("the rules' log lines", |run| {
                 run.rules.iter_mut().for_each(|r| r.logs.clear())
             }),
@@ -443,6 +493,37 @@ fn shorten(text: &mut String, max: usize) {
 mod tests {
     use super::*;
     use crate::model::{Finding, FindingKind, Recommendation, Source};
+
+    #[test]
+    fn a_function_still_failing_is_critical_and_a_repair_is_for_the_record() {
+        use crate::model::Severity::{Critical, Info, Warning};
+        for (status, severity) in [
+            (Status::Escalated, Critical),
+            (Status::Failed, Critical),
+            (Status::RolledBack, Critical),
+            (Status::Inconclusive, Warning),
+            (Status::Rejected, Warning),
+            (Status::Repaired, Info),
+            (Status::NoAction, Info),
+        ] {
+            assert_eq!(status.severity(), severity, "{status}");
+        }
+        let quiet = crate::model::NoticeAttributes {
+            kind: "sweep",
+            status: "swept".into(),
+            stack: Some("  ".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            quiet.pairs(),
+            [
+                ("kind", "sweep".to_owned()),
+                ("status", "swept".to_owned()),
+                ("severity", "info".to_owned())
+            ],
+            "absent and blank values are left out: SNS refuses empty ones"
+        );
+    }
 
     fn run_with(findings: usize, text_bytes: usize, shadow_every: usize) -> Run {
         let event = crate::fixtures::alarm_event("a", "orders", None, "ALARM", 1_767_225_600_000);

@@ -59,8 +59,8 @@ impl Diagnoser {
 
     /// The passages and past incidents for `evidence`, with what went
     /// missing (a failing source is a note, never a failed diagnosis).
-    async fn ground(&self, evidence: &Evidence, run: &mut AiRun) -> prompt::Grounding {
-        let mut grounding = prompt::Grounding::default();
+    async fn ground(&self, evidence: &Evidence, run: &mut AiRun) -> prompt::Background {
+        let mut grounding = prompt::Background::default();
         if let Some(knowledge) = &self.knowledge
             && self.config.knowledge_passages > 0
         {

@@ -48,7 +48,7 @@ When a runbook passage supports your diagnosis, cite its source in brackets in y
 
 /// What grounds the prompt beyond the evidence, fetched before it is built.
 #[derive(Debug, Clone, Default)]
-pub struct Grounding {
+pub struct Background {
     /// Knowledge-base passages, best first.
     pub passages: Vec<crate::ports::Passage>,
     /// The function's past incidents (or similar ones), newest first.
@@ -178,14 +178,14 @@ impl Figures {
 
 /// Builds the prompt for `evidence` within the configured budget.
 pub fn build(evidence: &Evidence, config: &AiConfig) -> Prompt {
-    build_grounded(evidence, config, &Grounding::default())
+    build_grounded(evidence, config, &Background::default())
 }
 
 /// Builds the prompt for `evidence` and what grounds it, within the
 /// configured budget: the alarm, the recent changes and the past incidents
 /// first (a few short lines), then the passages (at most half of the room
 /// left), then the error lines.
-pub fn build_grounded(evidence: &Evidence, config: &AiConfig, grounding: &Grounding) -> Prompt {
+pub fn build_grounded(evidence: &Evidence, config: &AiConfig, background: &Background) -> Prompt {
     let nonce = nonce(evidence);
     let system = system_prompt(&nonce);
     let f = Figures::of(evidence);
@@ -273,8 +273,8 @@ pub fn build_grounded(evidence: &Evidence, config: &AiConfig, grounding: &Ground
             changes_text(&evidence.changes, evidence.window.end_ms),
         ));
     }
-    if !grounding.past.is_empty() {
-        sections.push(("Past incidents", past_text(&grounding.past)));
+    if !background.past.is_empty() {
+        sections.push(("Past incidents", past_text(&background.past)));
     }
     for (title, text) in sections {
         let (clean, n) = redact(&text);
@@ -291,7 +291,7 @@ pub fn build_grounded(evidence: &Evidence, config: &AiConfig, grounding: &Ground
     let mut passages = 0;
     let passage_room = room / 2;
     let mut used = 0;
-    for p in &grounding.passages {
+    for p in &background.passages {
         let (clean, n) = redact(&clip(p.text.trim(), PASSAGE_CHARS).replace('\n', " "));
         let text = format!(
             "Runbook passage [{}]: {}\n",

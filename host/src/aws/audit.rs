@@ -72,6 +72,13 @@ pub mod keys {
         format!("{FUNCTION_PREFIX}{function}")
     }
 
+    /// The partition of the pauses in force: one item each, under the
+    /// paused function's name, or [`EVERY_FUNCTION`].
+    pub const PAUSES: &str = "pause";
+    /// The sort key of the pause on every function (no function is named
+    /// "*": Lambda names are letters, digits, hyphens and underscores).
+    pub const EVERY_FUNCTION: &str = "*";
+
     pub const PAST_PREFIX: &str = "past#";
     pub const SIMILAR_PREFIX: &str = "similar#";
 
@@ -622,6 +629,61 @@ impl AuditStore for DynamoAudit {
         limit: usize,
     ) -> Result<Vec<crate::model::PastIncident>, AuditError> {
         self.newest(keys::past(function), limit).await
+    }
+
+    /// One query: every pause is an item of the `pause` partition (never
+    /// expiring: a pause lasts until a person lifts it).
+    async fn pauses(&self) -> Result<Vec<crate::model::Pause>, AuditError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(keys::PAUSES))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.err(format!("reading the pauses: {}", describe(&e))))?;
+        out.items()
+            .iter()
+            .map(|item| {
+                serde_json::from_str(&string(item, "pause"))
+                    // An unreadable pause still pauses: fail closed.
+                    .map_err(|e| self.err(format!("a pause item does not parse: {e}")))
+            })
+            .collect()
+    }
+
+    async fn pause(&self, pause: &crate::model::Pause) -> Result<(), AuditError> {
+        let document = serde_json::to_string(pause)
+            .map_err(|e| self.err(format!("writing the pause: {e}")))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(keys::PAUSES))
+            .item(
+                "sk",
+                s(pause.function.as_deref().unwrap_or(keys::EVERY_FUNCTION)),
+            )
+            .item("pause", s(document))
+            .send()
+            .await
+            .map_err(|e| self.err(format!("writing the pause: {}", describe(&e))))?;
+        Ok(())
+    }
+
+    async fn resume(&self, function: Option<&str>) -> Result<bool, AuditError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::PAUSES))
+            .key("sk", s(function.unwrap_or(keys::EVERY_FUNCTION)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| self.err(format!("lifting the pause: {}", describe(&e))))?;
+        Ok(out.attributes().is_some_and(|a| !a.is_empty()))
     }
 
     async fn similar_incidents(

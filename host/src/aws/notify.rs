@@ -4,8 +4,10 @@
 use async_trait::async_trait;
 
 use super::describe;
+use crate::model::NoticeAttributes;
 use crate::notify::{sns_message, subject};
 use crate::ports::{Notifier, NotifyError};
+use aws_sdk_sns::types::MessageAttributeValue;
 
 #[derive(Debug, Clone)]
 pub struct Sns {
@@ -29,14 +31,27 @@ impl Notifier for Sns {
         subject_text: &str,
         readable: &str,
         record_json: &str,
+        attributes: &NoticeAttributes,
     ) -> Result<String, NotifyError> {
         let message = sns_message(readable, record_json);
-        self.client
+        let mut publish = self
+            .client
             .publish()
             .topic_arn(&self.topic_arn)
             .subject(subject(subject_text))
             .message_structure("json")
-            .message(message)
+            .message(message);
+        // For subscription filter policies: route by status, severity,
+        // function, stack.
+        for (name, value) in attributes.pairs() {
+            let value = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|e| NotifyError(format!("message attribute {name}: {e}")))?;
+            publish = publish.message_attributes(name, value);
+        }
+        publish
             .send()
             .await
             .map(|out| out.message_id().unwrap_or_default().to_owned())

@@ -11,6 +11,26 @@ use crate::rules::source::{self, Fetched, Location};
 use crate::rules::{self, Origin, RuleSpec};
 use crate::trust::{self, Floors, Trust};
 
+/// The configuration file read when none is named:
+/// `$XDG_CONFIG_HOME/autorepair/config.toml`, else
+/// `~/.config/autorepair/config.toml` (the XDG base directory rules; a
+/// relative `XDG_CONFIG_HOME` is ignored, as they say).
+pub fn default_path() -> Option<PathBuf> {
+    default_path_from(
+        std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from),
+        std::env::var_os("HOME").map(PathBuf::from),
+    )
+}
+
+fn default_path_from(xdg: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
+    xdg.filter(|d| d.is_absolute())
+        .or_else(|| {
+            home.filter(|h| !h.as_os_str().is_empty())
+                .map(|h| h.join(".config"))
+        })
+        .map(|d| d.join("autorepair").join("config.toml"))
+}
+
 impl Config {
     /// Reads and checks a config file; `None` gives the defaults.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
@@ -183,5 +203,31 @@ pub fn read_local(p: &RuleConfig) -> Result<Fetched, String> {
         (remote, _) => Err(format!(
             "{remote} must be fetched first (this caller reads local files only)"
         )),
+    }
+}
+
+#[cfg(test)]
+mod default_path_tests {
+    use super::*;
+
+    #[test]
+    fn the_default_file_follows_xdg_and_falls_back_to_home() {
+        let p = |xdg: Option<&str>, home: Option<&str>| {
+            default_path_from(xdg.map(PathBuf::from), home.map(PathBuf::from))
+        };
+        assert_eq!(
+            p(Some("/etc/xdg-user"), Some("/home/a")),
+            Some(PathBuf::from("/etc/xdg-user/autorepair/config.toml"))
+        );
+        assert_eq!(
+            p(Some("relative"), Some("/home/a")),
+            Some(PathBuf::from("/home/a/.config/autorepair/config.toml"))
+        );
+        assert_eq!(
+            p(None, Some("/home/a")),
+            Some(PathBuf::from("/home/a/.config/autorepair/config.toml"))
+        );
+        assert_eq!(p(None, None), None);
+        assert_eq!(p(None, Some("")), None);
     }
 }

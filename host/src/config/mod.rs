@@ -8,7 +8,7 @@ mod load;
 #[cfg(test)]
 mod tests;
 
-pub use load::read_local;
+pub use load::{default_path, read_local};
 
 use std::path::{Path, PathBuf};
 
@@ -550,6 +550,11 @@ pub struct RunConfig {
     /// Lambda handler refuses every stage after parse.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_machine_arn: Option<String>,
+    /// The deployed stack's environment (the template sets it): notices
+    /// name it in the commands they print (`autorepair --environment prod
+    /// approve …`) and in their message attributes, so both work as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
 }
 
 /// What the lock must outlast besides the two verification windows: every
@@ -590,6 +595,7 @@ impl Default for RunConfig {
             max_notices_per_function_hour: 20,
             own_alarms_only: false,
             state_machine_arn: None,
+            environment: None,
         }
     }
 }

@@ -255,7 +255,15 @@ async fn notify(ctx: &Context, r: &StandingRecommendation, why: &str) {
         r.target_mb
     );
     let json = serde_json::to_string(r).unwrap_or_default();
-    if let Err(e) = notifier.publish(&subject, &text, &json).await {
+    let attributes = crate::model::NoticeAttributes {
+        kind: "downsizing",
+        status: "rolled_back".into(),
+        severity: crate::model::Severity::Warning,
+        function: Some(r.function.clone()),
+        dedup_key: Some(format!("downsizing:{}", r.function)),
+        stack: ctx.config.run.environment.clone(),
+    };
+    if let Err(e) = notifier.publish(&subject, &text, &json, &attributes).await {
         tracing::error!(error = %e, "the downsizing notice could not be sent");
     }
 }

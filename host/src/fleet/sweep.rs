@@ -477,6 +477,14 @@ pub async fn apply_change(
     if config.run.dry_run {
         return Err("run.dry_run is on".into());
     }
+    let pauses = ctx
+        .audit
+        .pauses()
+        .await
+        .map_err(|e| format!("whether autorepair is paused could not be read ({e})"))?;
+    if let Some(pause) = crate::model::Pause::on(&pauses, &function.name) {
+        return Err(pause.describe());
+    }
     // Opted out of autorepair (its alarms, the safety net, are gone): the
     // downsize tag alone does not let a sweep change it.
     let policy = &config.policy;
@@ -662,7 +670,19 @@ pub async fn summary(ctx: &Context, sweep: &str, batches: &[BatchSummary]) -> Ba
             total.up, total.down, total.swept
         );
         let json = serde_json::to_string(&total).unwrap_or_default();
-        if let Err(e) = notifier.publish(&subject, &text, &json).await {
+        let attributes = crate::model::NoticeAttributes {
+            kind: "sweep",
+            status: "swept".into(),
+            severity: if total.failed_count > 0 {
+                crate::model::Severity::Warning
+            } else {
+                crate::model::Severity::Info
+            },
+            function: None,
+            dedup_key: Some(sweep.to_owned()),
+            stack: ctx.config.run.environment.clone(),
+        };
+        if let Err(e) = notifier.publish(&subject, &text, &json, &attributes).await {
             tracing::error!(error = %e, "the sweep notice could not be sent");
         }
     }

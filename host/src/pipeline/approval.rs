@@ -108,9 +108,19 @@ pub async fn request(ctx: &Context, run: &mut Run, token: String) -> Result<(), 
         Err(e) => return Err(e.into()),
     }
     if let Some(notifier) = &ctx.notifier {
-        let (subject, text) = request_notice(run, deadline);
+        let (subject, text) = request_notice(run, deadline, ctx.config.run.environment.as_deref());
         if let Err(e) = notifier
-            .publish(&subject, &text, &crate::notify::machine_record(run))
+            .publish(
+                &subject,
+                &text,
+                &crate::notify::machine_record(run),
+                &crate::model::NoticeAttributes {
+                    kind: "approval",
+                    status: "pending".into(),
+                    severity: crate::model::Severity::Warning,
+                    ..crate::notify::attributes(run, ctx.config.run.environment.as_deref())
+                },
+            )
             .await
         {
             // Without the notice nobody knows to answer: the task fails
@@ -121,8 +131,31 @@ pub async fn request(ctx: &Context, run: &mut Run, token: String) -> Result<(), 
     Ok(())
 }
 
-/// The notice asking for an answer: what would change, and the two commands.
-pub fn request_notice(run: &Run, deadline_ms: Millis) -> (String, String) {
+/// The two commands that answer incident `id`, with the deployment's
+/// environment named so they run as written from any shell.
+pub fn answer_commands(id: &str, environment: Option<&str>) -> (String, String) {
+    let cli = match environment {
+        Some(env) if !env.trim().is_empty() => {
+            format!(
+                "autorepair --environment {}",
+                crate::text::clean(env.trim())
+            )
+        }
+        _ => "autorepair".to_owned(),
+    };
+    (
+        format!("{cli} approve {id}"),
+        format!("{cli} reject {id} --reason \"...\""),
+    )
+}
+
+/// The notice asking for an answer: what would change, and the two
+/// commands (naming `environment`, the stack's, when known).
+pub fn request_notice(
+    run: &Run,
+    deadline_ms: Millis,
+    environment: Option<&str>,
+) -> (String, String) {
     let f = &run.incident.function_name;
     let id = &run.incident.id;
     let change = run
@@ -134,10 +167,11 @@ pub fn request_notice(run: &Run, deadline_ms: Millis) -> (String, String) {
         |(from, to)| format!("memory {from} MB -> {to} MB"),
     );
     let subject = crate::notify::subject(&format!("autorepair: approve {what} on {f}?"));
+    let (approve, reject) = answer_commands(id, environment);
     let mut text = format!(
         "autorepair wants to change {f}: {what}. Nothing changes until a person answers.\n\n\
-Approve:  autorepair approve {id}\n\
-Reject:   autorepair reject {id} --reason \"...\"\n\n\
+Approve:  {approve}\n\
+Reject:   {reject}\n\n\
 Unanswered by {} UTC, the incident is escalated and nothing changes.\n\n",
         crate::dates::date_time(deadline_ms)
     );
@@ -341,16 +375,9 @@ pub struct Waiting {
 /// Only a run whose workflow waits on its task token is listed: before the
 /// token is on record there is nothing an answer could resume.
 pub fn waiting(documents: &[String], now_ms: Millis) -> (Vec<Waiting>, usize) {
-    let mut skipped = 0;
-    let mut list: Vec<Waiting> = documents
-        .iter()
-        .filter_map(|d| match serde_json::from_str::<Run>(d) {
-            Ok(run) => Some(run),
-            Err(_) => {
-                skipped += 1;
-                None
-            }
-        })
+    let (runs, skipped) = Run::from_documents(documents);
+    let mut list: Vec<Waiting> = runs
+        .into_iter()
         .filter_map(|run| {
             let a = run.approval.as_ref()?;
             let asks = a.state == ApprovalState::Pending
@@ -372,7 +399,7 @@ pub fn waiting(documents: &[String], now_ms: Millis) -> (Vec<Waiting>, usize) {
 }
 
 /// `waiting`'s list for people: one block per change, with both commands.
-pub fn render_waiting(list: &[Waiting]) -> String {
+pub fn render_waiting(list: &[Waiting], environment: Option<&str>) -> String {
     if list.is_empty() {
         return "No change waits for approval.\n".to_owned();
     }
@@ -402,10 +429,8 @@ pub fn render_waiting(list: &[Waiting]) -> String {
             crate::dates::date_time(w.requested_ms),
         ));
         if !w.overdue {
-            out.push_str(&format!(
-                "  autorepair approve {id}   |   autorepair reject {id} --reason \"...\"\n",
-                id = w.incident
-            ));
+            let (approve, reject) = answer_commands(&w.incident, environment);
+            out.push_str(&format!("  {approve}   |   {reject}\n"));
         }
     }
     out
@@ -494,7 +519,7 @@ mod tests {
         let docs = documents(&[run("late", ApprovalState::Pending, true, now - 1)]);
         let (list, _) = waiting(&docs, now);
         assert!(list[0].overdue);
-        let text = render_waiting(&list);
+        let text = render_waiting(&list, None);
         assert!(text.contains("deadline passed"), "{text}");
         assert!(!text.contains("autorepair approve"), "{text}");
     }
@@ -532,11 +557,24 @@ mod tests {
     fn the_list_names_the_change_and_both_answers() {
         let now = 10 * HOUR;
         let docs = documents(&[run("inc-1", ApprovalState::Pending, true, now + HOUR)]);
-        let text = render_waiting(&waiting(&docs, now).0);
+        let text = render_waiting(&waiting(&docs, now).0, None);
         assert!(text.starts_with("1 change waits for approval"), "{text}");
         assert!(text.contains("fn-inc-1: memory 256 MB -> 384 MB"), "{text}");
         assert!(text.contains("autorepair approve inc-1"), "{text}");
         assert!(text.contains("autorepair reject inc-1 --reason"), "{text}");
-        assert_eq!(render_waiting(&[]), "No change waits for approval.\n");
+        assert_eq!(render_waiting(&[], None), "No change waits for approval.\n");
+        // Pointed at a deployment, the commands name it.
+        let text = render_waiting(&waiting(&docs, now).0, Some("prod"));
+        assert!(
+            text.contains("autorepair --environment prod approve inc-1")
+                && text.contains("autorepair --environment prod reject inc-1"),
+            "{text}"
+        );
+        let pending = run("inc-1", ApprovalState::Pending, true, now + HOUR);
+        let (_, asked) = request_notice(&pending, now + HOUR, Some("prod"));
+        assert!(
+            asked.contains("Approve:  autorepair --environment prod approve inc-1"),
+            "{asked}"
+        );
     }
 }

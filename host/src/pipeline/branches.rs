@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::{Context, MAX_DOCUMENT_BYTES, Run, fail, timed};
 use crate::diagnosis;
-use crate::evidence::{self, CollectError};
+use crate::evidence::{self, CollectError, Sources};
 use crate::model::{Evidence, Window};
 use crate::stage::Stage;
 use crate::verify::Health;
@@ -27,15 +27,51 @@ impl Diagnosers {
     };
 }
 
-/// Stage 2: the evidence in `window` for the run's function (or alias).
+/// Stage 2: the evidence in `window` for the run's function (or alias),
+/// with the function's recent changes as the run holds them when they were
+/// looked up before (the workflow's parse stage), else looked up now.
 pub async fn collect(
     ctx: &Context,
     run: &Run,
     qualifier: Option<&str>,
     window: Window,
 ) -> Result<Evidence, CollectError> {
+    let mut sources = ctx.sources();
+    if run.recent_changes.is_some() {
+        sources.changes = None;
+    }
+    let mut evidence = collect_from(ctx, sources, run, qualifier, window).await?;
+    if let Some(known) = &run.recent_changes {
+        evidence.changes = known.changes.clone();
+        evidence.notes.extend(known.note.clone());
+    }
+    Ok(evidence)
+}
+
+/// The evidence since a change, for its verification: the function's
+/// health only (the incident's changes were read before it).
+pub async fn collect_since(
+    ctx: &Context,
+    run: &Run,
+    qualifier: Option<&str>,
+    window: Window,
+) -> Result<Evidence, CollectError> {
+    let sources = Sources {
+        changes: None,
+        ..ctx.sources()
+    };
+    collect_from(ctx, sources, run, qualifier, window).await
+}
+
+async fn collect_from(
+    ctx: &Context,
+    sources: Sources<'_>,
+    run: &Run,
+    qualifier: Option<&str>,
+    window: Window,
+) -> Result<Evidence, CollectError> {
     evidence::collect(
-        ctx.sources(),
+        sources,
         &run.incident.function_name,
         qualifier,
         run.incident.alarm_info(),

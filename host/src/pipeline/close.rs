@@ -131,9 +131,23 @@ pub(super) async fn finish(ctx: &Context, run: &mut Run) {
     if let Some(notifier) = &ctx.notifier
         && within_notice_bound(ctx, run).await
     {
-        let (subject, text) = notify::notice(run);
+        let (subject, mut text) = notify::notice(run);
+        // While a person has paused autorepair, every notice says so.
+        if let Ok(pauses) = ctx.audit.pauses().await
+            && let Some(pause) = crate::model::Pause::on(&pauses, &run.incident.function_name)
+        {
+            text = format!(
+                "{}: no change is made until `autorepair resume`.\n\n{text}",
+                crate::text::clean(&pause.describe())
+            );
+        }
         match notifier
-            .publish(&subject, &text, &notify::machine_record(run))
+            .publish(
+                &subject,
+                &text,
+                &notify::machine_record(run),
+                &notify::attributes(run, ctx.config.run.environment.as_deref()),
+            )
             .await
         {
             Ok(id) => run.notification_id = Some(id),

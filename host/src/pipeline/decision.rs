@@ -74,6 +74,30 @@ pub(super) async fn decide_on(
         .filter(|c| c.incident_id != run.incident.id)
         .collect();
     let history = History::at(&others, now);
+    let decision = decide_history(ctx, run, function, history, now);
+    if decision.action != Action::SetMemory {
+        return Ok(decision);
+    }
+    // A person's pause holds whatever was decided; read here, so one put in
+    // force between decide and execute still stops the change.
+    let pauses = ctx
+        .audit
+        .pauses()
+        .await
+        .map_err(|e| format!("whether autorepair is paused could not be read ({e})"))?;
+    Ok(decide::unless_paused(
+        decision,
+        crate::model::Pause::on(&pauses, &function.name),
+    ))
+}
+
+fn decide_history(
+    ctx: &Context,
+    run: &mut Run,
+    function: &FunctionInfo,
+    history: History,
+    now: crate::model::Millis,
+) -> Decision {
     if let Some(last) = run.steps.last() {
         // A further step of this incident: its own steps, not the findings
         // (which asked for the first step), decide the next.
@@ -92,9 +116,9 @@ pub(super) async fn decide_on(
             history,
             now_ms: now,
         };
-        return Ok(decide::step_again(&converging, &ctx.config.policy));
+        return decide::step_again(&converging, &ctx.config.policy);
     }
-    Ok(decide_with(ctx, run, function, history))
+    decide_with(ctx, run, function, history)
 }
 
 fn decide_with(

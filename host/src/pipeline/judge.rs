@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::branches::collect;
+use super::branches::collect_since;
 use super::{Context, Rollback, Run, StageFailure, Status, Verification, fail, timed};
 use crate::decide::{Action, Decision};
 use crate::model::Change;
@@ -27,7 +27,7 @@ pub async fn verify(ctx: &Context, run: &mut Run) {
         start_ms: change.at_ms,
         end_ms: ctx.clock.now_ms(),
     };
-    let collected = collect(ctx, run, change.alias.as_deref(), window).await;
+    let collected = collect_since(ctx, run, change.alias.as_deref(), window).await;
     timed(run, Stage::Verify, started);
     let mut after_evidence = match collected {
         Ok(e) => e,

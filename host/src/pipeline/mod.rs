@@ -16,11 +16,13 @@ mod claim;
 mod close;
 mod decision;
 mod execute;
+pub mod incidents;
 mod judge;
 mod protocol;
 mod smoke;
 #[cfg(test)]
 mod tests;
+mod undo;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,6 +40,7 @@ pub use decision::decide;
 pub use execute::execute;
 pub use judge::{rollback, unverifiable, verify};
 pub use protocol::{OrderError, ProtocolError, StageReply, StageRequest, answer_approval, stage};
+pub use undo::{Undo, undo};
 
 use crate::config::Config;
 use crate::decide::{Action, Decision, MergeMode};
@@ -110,9 +113,52 @@ impl Options {
     }
 }
 
+/// How a run in one process waits out a verification window, and what a
+/// person asked for if they stopped waiting.
+#[async_trait::async_trait]
+pub trait Waiter: Send + Sync {
+    /// Waits `window` after `run`'s change.
+    async fn wait(&self, window: Duration, run: &Run) -> Waited;
+}
+
+/// How a wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waited {
+    /// The window passed: verify.
+    Elapsed,
+    /// A person stopped waiting and asked for the change to be undone.
+    RollBack,
+    /// A person stopped waiting and left the change in place, unverified:
+    /// recorded so, for a person to judge.
+    LeaveUnverified,
+}
+
+/// Waits on the context's clock, never stopped early.
+struct ClockWaiter<'a>(&'a dyn Clock);
+
+#[async_trait::async_trait]
+impl Waiter for ClockWaiter<'_> {
+    async fn wait(&self, window: Duration, _run: &Run) -> Waited {
+        self.0.sleep(window).await;
+        Waited::Elapsed
+    }
+}
+
 /// Every stage in one process (the CLI): parse → collect + diagnose → decide
 /// → execute → wait → verify → roll back → record + notify.
 pub async fn run(ctx: &Context, event: &Value, options: Options) -> Result<Run, IncidentError> {
+    run_waiting(ctx, event, options, &ClockWaiter(ctx.clock.as_ref())).await
+}
+
+/// [`run`], its verification windows waited out by `waiter` — which may end
+/// one early at a person's word: the change is then rolled back, or left
+/// and recorded as unverified, and the run recorded and notified either way.
+pub async fn run_waiting(
+    ctx: &Context,
+    event: &Value,
+    options: Options,
+    waiter: &dyn Waiter,
+) -> Result<Run, IncidentError> {
     let mut run = parse(ctx, event, options, None).await?;
     if run.status == Status::Duplicate {
         return Ok(run);
@@ -132,23 +178,63 @@ pub async fn run(ctx: &Context, event: &Value, options: Options) -> Result<Run, 
         // Each step is verified; one that helped but left out-of-memory
         // failures is followed by another (rollback makes it), up to the
         // policy's steps per incident.
-        while run.change.is_some() && !run.status.is_terminal() {
-            ctx.clock.sleep(options.verify_after).await;
-            verify(ctx, &mut run).await;
-            if run
-                .verification
-                .as_ref()
-                .is_some_and(|v| v.verdict == Verdict::InsufficientData)
+        'steps: while run.change.is_some() && !run.status.is_terminal() {
+            let mut windows = 0;
+            // One more window when the first had too little data, then
+            // judge with what there is.
+            while windows == 0
+                || run
+                    .verification
+                    .as_ref()
+                    .is_some_and(|v| v.verdict == Verdict::InsufficientData && windows < 2)
             {
-                // One more window, then judge with what there is.
-                ctx.clock.sleep(options.verify_after).await;
-                verify(ctx, &mut run).await;
+                windows += 1;
+                match waiter.wait(options.verify_after, &run).await {
+                    Waited::Elapsed => verify(ctx, &mut run).await,
+                    stopped => {
+                        stop_waiting(ctx, &mut run, stopped).await;
+                        break 'steps;
+                    }
+                }
             }
             rollback(ctx, &mut run).await;
         }
     }
     record(ctx, &mut run).await;
     Ok(run)
+}
+
+/// A person stopped the wait before the change was judged.
+async fn stop_waiting(ctx: &Context, run: &mut Run, how: Waited) {
+    let Some(change) = run.change.clone() else {
+        return;
+    };
+    let window = crate::model::Window {
+        start_ms: change.at_ms,
+        end_ms: ctx.clock.now_ms(),
+    };
+    match how {
+        Waited::RollBack => {
+            unverifiable(
+                run,
+                Stage::Verify,
+                "the operator stopped the wait and asked for the change to be undone",
+                window,
+            );
+            rollback(ctx, run).await;
+        }
+        Waited::LeaveUnverified | Waited::Elapsed => {
+            run.status = Status::Inconclusive;
+            let reason = format!(
+                "the operator stopped the wait before verification: {} MB → {} MB stays, unverified — judge it, and undo it if it did not help",
+                change.previous_memory_mb, change.new_memory_mb
+            );
+            tracing::warn!(%reason, "left unverified");
+            if let Some(d) = run.decision.as_mut() {
+                d.reasons.push(reason);
+            }
+        }
+    }
 }
 
 fn fail(run: &mut Run, stage: Stage, message: impl Into<String>) {

@@ -164,6 +164,19 @@ impl World {
         .await
     }
 
+    /// `name`'s alarm raised now (the fake clock moves on with each run's
+    /// verification window), and its run.
+    async fn run_now(&self, name: &str) -> Run {
+        self.run_event(&alarm_event(
+            &format!("{name}-errors"),
+            name,
+            None,
+            "ALARM",
+            self.clock.now_ms(),
+        ))
+        .await
+    }
+
     /// CloudWatch raises the alarm `event` describes, and the event runs.
     async fn run_event(&self, event: &Value) -> Run {
         self.alarms.raise(event);
@@ -207,6 +220,229 @@ async fn out_of_memory_is_repaired_verified_recorded_and_notified() {
     ] {
         assert!(run.stage_ms.contains_key(stage), "{stage} not timed");
     }
+}
+
+/// A person who stops the verification wait (Ctrl-C in `autorepair run`)
+/// chooses: the change undone, or left and recorded as unverified — the
+/// run is recorded and notified either way, never left half done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_wait_rolls_back_or_leaves_the_change_recorded_as_unverified() {
+    struct Stop(Waited);
+    #[async_trait::async_trait]
+    impl Waiter for Stop {
+        async fn wait(&self, _: Duration, run: &Run) -> Waited {
+            assert!(run.change.is_some(), "asked only once a change is made");
+            self.0
+        }
+    }
+    for (how, name) in [
+        (Waited::RollBack, "undone"),
+        (Waited::LeaveUnverified, "left"),
+    ] {
+        let w = World::new();
+        w.oom(name);
+        let event = alarm_event(&format!("{name}-errors"), name, None, "ALARM", T0);
+        w.alarms.raise(&event);
+        let run = run_waiting(&w.ctx, &event, w.options(), &Stop(how))
+            .await
+            .unwrap();
+        let recorded = w.audit.status(&run.incident.id);
+        assert_eq!(recorded.as_deref(), Some(run.status.to_string().as_str()));
+        assert_eq!(w.notifier.sent.lock().unwrap().len(), 1, "{name}: notified");
+        assert_eq!(
+            w.audit.lock_holder(name),
+            None,
+            "{name}: the lock is released"
+        );
+        match how {
+            Waited::RollBack => {
+                assert_eq!(run.status, Status::RolledBack, "{run:#?}");
+                assert_eq!(w.lambda.memory_mb(name), Some(256));
+            }
+            _ => {
+                assert_eq!(run.status, Status::Inconclusive, "{run:#?}");
+                assert_eq!(w.lambda.memory_mb(name), Some(384));
+                let reasons = &run.decision.as_ref().unwrap().reasons;
+                assert!(
+                    reasons
+                        .iter()
+                        .any(|r| r.contains("stopped the wait before verification")),
+                    "{reasons:?}"
+                );
+            }
+        }
+    }
+}
+
+/// `autorepair undo`: a person takes back what an ended incident changed,
+/// only if nothing changed the function since, and the record, the notice
+/// and the history say who.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undo_puts_back_what_the_incident_changed_and_says_who() {
+    let w = World::new();
+    w.oom("taken-back");
+    let run = w.run("taken-back").await;
+    assert_eq!(run.status, Status::Repaired, "{run:#?}");
+    assert_eq!(w.lambda.memory_mb("taken-back"), Some(384));
+    let alice = Undo {
+        by: "alice (arn:aws:sts::123456789012:assumed-role/OnCall/alice)".into(),
+        reason: Some("the errors are a bug, not memory".into()),
+    };
+    // A pause stops changes, never their undoing.
+    w.audit
+        .pause(&crate::model::Pause {
+            function: None,
+            by: "bob".into(),
+            reason: None,
+            at_ms: T0,
+        })
+        .await
+        .unwrap();
+    let undone = undo(&w.ctx, &run.incident.id, &alice).await.unwrap();
+    assert_eq!(undone.status, Status::RolledBack);
+    assert_eq!(w.lambda.memory_mb("taken-back"), Some(256));
+    let reasons = undone.decision.as_ref().unwrap().reasons.join("\n");
+    assert!(
+        reasons.contains("undone by alice (arn:aws:sts::123456789012:assumed-role/OnCall/alice) (384 MB → 256 MB put back): the errors are a bug, not memory"),
+        "{reasons}"
+    );
+    assert_eq!(
+        w.audit.status(&run.incident.id).as_deref(),
+        Some("rolled_back")
+    );
+    assert_eq!(
+        w.notifier.sent.lock().unwrap().len(),
+        2,
+        "the repair, the undo"
+    );
+    assert_eq!(w.notifier.attributes.lock().unwrap()[1].kind, "undo");
+    assert_eq!(w.audit.lock_holder("taken-back"), None);
+    // Twice: refused, nothing touched.
+    let again = undo(&w.ctx, &run.incident.id, &alice).await;
+    assert!(
+        matches!(again, Err(ProtocolError::Refused { .. })),
+        "{again:?}"
+    );
+    assert!(w.audit.resume(None).await.unwrap());
+
+    // Someone changed the function since: refused, theirs stands.
+    w.oom("moved-on");
+    let run = w.run_now("moved-on").await;
+    assert_eq!(run.status, Status::Repaired);
+    w.lambda.set_memory_behind_our_back("moved-on", 1024);
+    let refused = undo(&w.ctx, &run.incident.id, &alice).await;
+    assert!(
+        matches!(refused, Err(ProtocolError::Refused { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(w.lambda.memory_mb("moved-on"), Some(1024));
+    assert_eq!(
+        w.audit.status(&run.incident.id).as_deref(),
+        Some("repaired")
+    );
+    // Nothing to undo; an incident never claimed.
+    w.oom("untouched");
+    let dry = run_event_dry(&w, "untouched").await;
+    assert!(matches!(
+        undo(&w.ctx, &dry.incident.id, &alice).await,
+        Err(ProtocolError::Refused { .. })
+    ));
+    assert!(matches!(
+        undo(&w.ctx, "no-such-incident", &alice).await,
+        Err(ProtocolError::NeverClaimed(_))
+    ));
+}
+
+/// A dry run of `name`'s alarm: decided and recorded, nothing changed.
+async fn run_event_dry(w: &World, name: &str) -> Run {
+    let event = alarm_event(
+        &format!("{name}-errors"),
+        name,
+        None,
+        "ALARM",
+        w.clock.now_ms(),
+    );
+    w.alarms.raise(&event);
+    let options = Options {
+        dry_run: true,
+        ..w.options()
+    };
+    run(&w.ctx, &event, options).await.unwrap()
+}
+
+/// A pause on every function, or on one, stops every change — decided
+/// ones become escalations naming the pause, the notice says so — and
+/// `resume` lifts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_stops_changes_and_resume_lifts_it() {
+    use crate::model::Pause;
+    let w = World::new();
+    let pause = |function: Option<&str>| Pause {
+        function: function.map(str::to_owned),
+        by: "alice".into(),
+        reason: Some("deploy freeze".into()),
+        at_ms: T0,
+    };
+    w.audit.pause(&pause(Some("frozen"))).await.unwrap();
+    w.oom("frozen");
+    w.oom("free");
+    let frozen = w.run("frozen").await;
+    assert_eq!(frozen.status, Status::Escalated, "{frozen:#?}");
+    assert_eq!(w.lambda.memory_mb("frozen"), Some(256));
+    let reasons = frozen.decision.as_ref().unwrap().reasons.join("\n");
+    assert!(reasons.contains("paused for frozen by alice"), "{reasons}");
+    let notice = w.notifier.sent.lock().unwrap()[0].1.clone();
+    assert!(
+        notice.starts_with("autorepair is paused for frozen"),
+        "{notice}"
+    );
+    // Another function's pause does not hold this one.
+    assert_eq!(w.run_now("free").await.status, Status::Repaired);
+    // Every function.
+    w.audit.pause(&pause(None)).await.unwrap();
+    w.oom("later");
+    assert_eq!(w.run_now("later").await.status, Status::Escalated);
+    assert!(w.audit.resume(None).await.unwrap());
+    assert!(w.audit.resume(Some("frozen")).await.unwrap());
+    assert!(!w.audit.resume(Some("frozen")).await.unwrap());
+    w.oom("thawed");
+    assert_eq!(w.run_now("thawed").await.status, Status::Repaired);
+    // Unreadable pauses fail closed: nothing changes.
+    w.audit.fail(crate::testing::ports::AuditOp::Pauses);
+    w.oom("unsure");
+    assert_eq!(w.run_now("unsure").await.status, Status::Escalated);
+    assert_eq!(w.lambda.memory_mb("unsure"), Some(256));
+}
+
+/// On-call routes notices by their attributes (SNS subscription filter
+/// policies): the status and its severity, the function, the incident as
+/// the paging key, the stack's environment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_carry_the_attributes_on_call_routes_by() {
+    let w = World::with(|c| c.run.environment = Some("prod".into()));
+    w.oom("routed");
+    let run = w.run("routed").await;
+    assert_eq!(run.status, Status::Repaired, "{run:#?}");
+    let sent = w.notifier.attributes.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    let a = &sent[0];
+    assert_eq!(
+        (a.kind, a.status.as_str(), a.severity),
+        ("incident", "repaired", crate::model::Severity::Info)
+    );
+    assert_eq!(a.function.as_deref(), Some("routed"));
+    assert_eq!(a.dedup_key.as_deref(), Some(run.incident.id.as_str()));
+    assert_eq!(
+        a.pairs(),
+        [
+            ("kind", "incident".to_owned()),
+            ("status", "repaired".to_owned()),
+            ("severity", "info".to_owned()),
+            ("function", "routed".to_owned()),
+            ("dedup_key", run.incident.id.clone()),
+            ("stack", "prod".to_owned()),
+        ]
+    );
 }
 
 /// A deployment just before the alarm is what on-call asks about first: the

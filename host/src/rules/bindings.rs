@@ -27,7 +27,7 @@ pub(crate) mod v0_1 {
 /// The package and interface every rule exports, without a version.
 pub const RULE_INTERFACE: &str = "autorepair:rules/rule";
 /// The current line: what the SDK builds and the docs describe.
-pub const INTERFACE_VERSION: (u64, u64, u64) = (0, 2, 2);
+pub const INTERFACE_VERSION: (u64, u64, u64) = (0, 2, 3);
 /// Every line this host loads, newest first: (major, minor).
 pub const LINES: &[(u64, u64)] = &[(0, 2), (0, 1)];
 

@@ -114,8 +114,8 @@ pub struct LoadedRule {
     pub trust: Trust,
     pub veto_on_failure: bool,
     pub native_code: NativeCode,
-    /// It imports `statistics` (since 0.2.1) or `environments` (0.2.2): the
-    /// host computes them before calling it.
+    /// It imports `statistics` (since 0.2.1), `environments` (0.2.2) or
+    /// `changes` (0.2.3): the host prepares them before calling it.
     uses_statistics: bool,
     plugin: Plugin,
     /// Instances kept between calls, for bundled rules only (see [`MAX_WARM`]).
@@ -147,8 +147,8 @@ impl LoadedRule {
         self.origin == Origin::Bundled
     }
 
-    /// Whether it imports the host's statistics (autorepair:rules@0.2.1) or
-    /// the log streams kept with them (0.2.2).
+    /// Whether it imports the host's statistics (autorepair:rules@0.2.1), or
+    /// the log streams (0.2.2) or recent changes (0.2.3) kept with them.
     pub fn uses_statistics(&self) -> bool {
         self.uses_statistics
     }
@@ -254,9 +254,13 @@ impl Compiler {
             .map_err(|e| fail(FailureCause::Load(e)))?;
         let line = check_interface(&component, self.sandbox.engine())
             .map_err(|e| fail(FailureCause::Incompatible(e)))?;
-        let uses_statistics = [STATISTICS_INTERFACE, ENVIRONMENTS_INTERFACE]
-            .iter()
-            .any(|i| imports(&component, self.sandbox.engine(), i));
+        let uses_statistics = [
+            STATISTICS_INTERFACE,
+            ENVIRONMENTS_INTERFACE,
+            CHANGES_INTERFACE,
+        ]
+        .iter()
+        .any(|i| imports(&component, self.sandbox.engine(), i));
         let instance_pre = self
             .sandbox
             .linker
@@ -328,6 +332,9 @@ const STATISTICS_INTERFACE: &str = "autorepair:rules/statistics";
 /// The interface through which the host hands over the log streams (0.2.2),
 /// which it keeps beside the statistics.
 const ENVIRONMENTS_INTERFACE: &str = "autorepair:rules/environments";
+/// The interface through which the host hands over the function's recent
+/// changes (0.2.3), also kept beside the statistics.
+const CHANGES_INTERFACE: &str = "autorepair:rules/changes";
 
 /// Whether the component imports `interface` (any version).
 fn imports(component: &Component, engine: &wasmtime::Engine, interface: &str) -> bool {
@@ -543,8 +550,8 @@ impl RuleSet {
     /// grants, and the statistics once per set of grants, for the rules that
     /// ask for them.
     fn prepare(&self, evidence: &Evidence) -> Prepared {
-        let mut views: Vec<Option<View>> = vec![None; 16 * LINES.len()];
-        let mut statistics: Vec<Option<Arc<statistics::Statistics>>> = vec![None; 16];
+        let mut views: Vec<Option<View>> = vec![None; Grants::SETS * LINES.len()];
+        let mut statistics: Vec<Option<Arc<statistics::Statistics>>> = vec![None; Grants::SETS];
         for rule in &self.rules {
             let at = view_index(rule);
             if views[at].is_none() {
@@ -662,7 +669,7 @@ fn view_index(rule: &LoadedRule) -> usize {
         Line::V0_2 => 0,
         Line::V0_1 => 1,
     };
-    line * 16 + rule.effective_grants().index()
+    line * Grants::SETS + rule.effective_grants().index()
 }
 
 /// Findings whose text is over the output budget are refused whole: half of

@@ -43,7 +43,7 @@ const TABLE_ELEMENT_BYTES: usize = 8;
 const WASI_POLL: &str = "wasi:io/poll@0.2.12";
 /// The host interface of every line this host speaks: each one's `log` is
 /// replaced the same way.
-const HOST_INTERFACES: &[&str] = &["autorepair:rules/host@0.2.2", "autorepair:rules/host@0.1.0"];
+const HOST_INTERFACES: &[&str] = &["autorepair:rules/host@0.2.3", "autorepair:rules/host@0.1.0"];
 
 /// Per-rule resource limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +134,14 @@ impl v0_2::autorepair::rules::environments::Host for State {
         self.statistics
             .as_ref()
             .map(|s| s.line_streams())
+            .unwrap_or_default()
+    }
+}
+impl v0_2::autorepair::rules::changes::Host for State {
+    fn recent(&mut self) -> Vec<v0_2::autorepair::rules::changes::FunctionChange> {
+        self.statistics
+            .as_ref()
+            .map(|s| s.changes())
             .unwrap_or_default()
     }
 }

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use autorepair_rule_sdk as sdk;
 
 use super::bindings::conv_sdk;
+use super::bindings::v0_2::autorepair::rules::changes;
 use super::bindings::v0_2::autorepair::rules::statistics as wit;
 use crate::model::{Evidence, Grants};
 
@@ -23,6 +24,8 @@ pub(crate) struct Statistics {
     streams: Vec<Option<String>>,
     /// The log stream of each of `seen`'s lines.
     line_streams: Vec<Option<String>>,
+    /// The function's recent changes, with the `changes` grant.
+    changes: Vec<changes::FunctionChange>,
     pub(crate) incident: IncidentStatistics,
     /// Found on the first `find-leak` call.
     leak: OnceLock<Option<Leak>>,
@@ -47,10 +50,25 @@ impl Statistics {
         } else {
             Vec::new()
         };
+        let changes = if grants.contains(crate::model::Grant::Changes) {
+            evidence
+                .changes
+                .iter()
+                .map(|c| changes::FunctionChange {
+                    action: c.action.clone(),
+                    at_ms: c.at_ms,
+                    by: c.by.clone(),
+                    deployment: c.is_deployment(),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         Statistics {
             seen,
             streams,
             line_streams,
+            changes,
             incident,
             leak: OnceLock::new(),
         }
@@ -70,6 +88,11 @@ impl Statistics {
             .iter()
             .map(|s| s.clone().unwrap_or_default())
             .collect()
+    }
+
+    /// `changes.recent`: the function's recent changes, newest first.
+    pub(crate) fn changes(&self) -> Vec<changes::FunctionChange> {
+        self.changes.clone()
     }
 
     pub(crate) fn leak(&self) -> Option<Leak> {

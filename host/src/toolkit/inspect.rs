@@ -25,6 +25,10 @@ pub const ALLOWED_IMPORTS: &[(&str, &str)] = &[
         "the log stream (execution environment) of each report and line (since 0.2.2)",
     ),
     (
+        "autorepair:rules/changes",
+        "the function's recent changes from CloudTrail, with the `changes` grant (since 0.2.3)",
+    ),
+    (
         "wasi:cli/",
         "empty args and env; stdout discarded; stderr captured for panic messages",
     ),
@@ -53,7 +57,7 @@ pub struct Import {
 pub struct Inspection {
     pub size_bytes: usize,
     pub sha256: String,
-    /// The versioned rule interface it exports (`autorepair:rules/rule@0.2.2`).
+    /// The versioned rule interface it exports (`autorepair:rules/rule@0.2.3`).
     pub exports_rule: Option<String>,
     pub exports: Vec<String>,
     pub imports: Vec<Import>,

@@ -239,6 +239,43 @@ pub fn run(
     })
 }
 
+/// `expectations` with each case of `outcome` written as what it did — its
+/// number of findings and its most confident one (kind, recommendation,
+/// memory, the confidence rounded down to two places), or its failure —
+/// and every other file's expectation kept: `rule test --bless`, which turns
+/// a real incident's evidence into a rule's test.
+pub fn bless(mut expectations: Expectations, outcome: &Outcome) -> Expectations {
+    for case in &outcome.cases {
+        let top = case
+            .findings
+            .iter()
+            .max_by(|a, b| a.confidence.total_cmp(&b.confidence));
+        let blessed = match (&case.failure, top) {
+            (Some(_), _) => Expectation {
+                fails: true,
+                ..Expectation::default()
+            },
+            (None, None) => Expectation {
+                findings: Some(0),
+                ..Expectation::default()
+            },
+            (None, Some(f)) => Expectation {
+                findings: Some(case.findings.len()),
+                kind: Some(f.kind),
+                recommendation: Some(action(&f.recommendation).to_owned()),
+                memory_mb: match f.recommendation {
+                    Recommendation::SetMemory { memory_mb } => Some(memory_mb),
+                    _ => None,
+                },
+                min_confidence: Some((f.confidence * 100.0).floor() / 100.0),
+                fails: false,
+            },
+        };
+        expectations.insert(case.evidence.clone(), blessed);
+    }
+    expectations
+}
+
 fn action(r: &Recommendation) -> &'static str {
     match r {
         Recommendation::SetMemory { .. } => "set_memory",
@@ -307,6 +344,68 @@ mod tests {
             evidence: Vec::new(),
             recommendation,
         }
+    }
+
+    #[test]
+    fn blessed_expectations_hold_for_what_was_run_and_keep_the_others() {
+        let case = |name: &str, findings: Vec<Finding>, failure: Option<&str>| Case {
+            evidence: name.into(),
+            findings,
+            failure: failure.map(str::to_owned),
+            elapsed_us: 1,
+            report: CallReport::default(),
+            unmet: None,
+        };
+        let outcome = Outcome {
+            rule: "r".into(),
+            version: "1".into(),
+            cases: vec![
+                case(
+                    "oom.json",
+                    vec![
+                        f(FindingKind::MemoryPressure, 0.4, Recommendation::Keep),
+                        f(
+                            FindingKind::MemoryExhaustion,
+                            0.876,
+                            Recommendation::SetMemory { memory_mb: 1536 },
+                        ),
+                    ],
+                    None,
+                ),
+                case("quiet.json", Vec::new(), None),
+                case("trap.json", Vec::new(), Some("trap")),
+            ],
+            unused_expectations: Vec::new(),
+        };
+        let kept = Expectation {
+            findings: Some(3),
+            ..Expectation::default()
+        };
+        let before: Expectations = [("other.json".to_owned(), kept.clone())].into();
+        let blessed = bless(before, &outcome);
+        assert_eq!(blessed["other.json"], kept);
+        let oom = &blessed["oom.json"];
+        assert_eq!(
+            (oom.findings, oom.kind, oom.memory_mb, oom.min_confidence),
+            (
+                Some(2),
+                Some(FindingKind::MemoryExhaustion),
+                Some(1536),
+                Some(0.87)
+            )
+        );
+        assert_eq!(oom.recommendation.as_deref(), Some("set_memory"));
+        // What was blessed passes on the same results.
+        for c in &outcome.cases {
+            let e = &blessed[&c.evidence];
+            assert!(
+                unmet(e, &c.findings, c.failure.as_deref()).is_empty(),
+                "{}",
+                c.evidence
+            );
+        }
+        assert_eq!(blessed["quiet.json"].findings, Some(0));
+        assert!(blessed["trap.json"].fails);
     }
 
     #[test]

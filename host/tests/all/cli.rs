@@ -10,9 +10,22 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn autorepair(args: &[&str]) -> Output {
+    autorepair_with(args, &[])
+}
+
+/// `autorepair ARGS` with `env` set; no configuration is found but what the
+/// test names (no default file: `XDG_CONFIG_HOME` points at none).
+fn autorepair_with(args: &[&str], env: &[(&str, &std::path::Path)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_autorepair"))
         .args(args)
         .env_remove("AUTOREPAIR_CONFIG")
+        .env_remove("AUTOREPAIR_ENVIRONMENT")
+        .env_remove("AUTOREPAIR_LOG")
+        .env(
+            "XDG_CONFIG_HOME",
+            std::env::temp_dir().join("autorepair-cli-tests-no-config"),
+        )
+        .envs(env.iter().copied())
         .env(
             "AUTOREPAIR_CACHE_DIR",
             std::env::temp_dir().join("autorepair-cli-tests"),
@@ -133,17 +146,24 @@ fn config_show_prints_every_default() {
     }
 }
 
-#[test]
-fn rules_list_shows_bundled_and_configured_rules() {
-    let dir = tempfile::tempdir().unwrap();
-    let wasm = dir.path().join("greedy.wasm");
+/// A configuration in `dir` naming the hostile `greedy-logs` rule,
+/// unsigned, in shadow, with a 20 ms budget.
+fn greedy_config(dir: &std::path::Path) -> PathBuf {
+    let wasm = dir.join("greedy.wasm");
     std::fs::copy(autorepair::testing::hostile::path("greedy-logs"), &wasm).unwrap();
-    let config = dir.path().join("autorepair.toml");
+    let config = dir.join("autorepair.toml");
     std::fs::write(
         &config,
         "[[plugins]]\npath = \"greedy.wasm\"\nallow_unsigned = true\nshadow = true\ncpu_budget_ms = 20\n",
     )
     .unwrap();
+    config
+}
+
+#[test]
+fn rules_list_shows_bundled_and_configured_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = greedy_config(dir.path());
     let out = autorepair(&[
         "--config",
         config.to_str().unwrap(),
@@ -314,4 +334,95 @@ fn completions_print_a_script_even_when_the_configuration_is_broken() {
     // Anything that needs the configuration still says it is broken.
     let o = autorepair(&["--config", broken, "config", "show"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn the_default_file_is_read_and_a_broken_one_blocks_only_what_needs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("xdg");
+    std::fs::create_dir_all(home.join("autorepair")).unwrap();
+    let file = home.join("autorepair").join("config.toml");
+    std::fs::write(&file, "[run]\naudit_table = \"from-the-default-file\"\n").unwrap();
+    let env = [("XDG_CONFIG_HOME", home.as_path())];
+    let o = autorepair_with(&["config", "show"], &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("audit_table = \"from-the-default-file\""),
+        "{}",
+        stdout(&o)
+    );
+    let o = autorepair_with(&["config", "path"], &env);
+    assert_eq!(stdout(&o).trim(), file.display().to_string());
+    // --config wins over the default file.
+    let other = dir.path().join("other.toml");
+    std::fs::write(&other, "[run]\naudit_table = \"named\"\n").unwrap();
+    let o = autorepair_with(
+        &["--config", other.to_str().unwrap(), "config", "show"],
+        &env,
+    );
+    assert!(
+        stdout(&o).contains("audit_table = \"named\""),
+        "{}",
+        stdout(&o)
+    );
+    // --config and --environment name two configurations: refused.
+    let o = autorepair_with(
+        &[
+            "--config",
+            other.to_str().unwrap(),
+            "--environment",
+            "prod",
+            "config",
+            "show",
+        ],
+        &env,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+
+    // A broken default file blocks what reads the configuration, never the
+    // rule author's toolkit.
+    std::fs::write(&file, "this is = = not toml").unwrap();
+    let o = autorepair_with(&["config", "show"], &env);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("config.toml"), "{}", stderr(&o));
+    let keys = dir.path().join("team");
+    let o = autorepair_with(
+        &[
+            "rule",
+            "keygen",
+            "--output",
+            keys.to_str().unwrap(),
+            "--unencrypted",
+        ],
+        &env,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(keys.with_extension("pub").exists());
+}
+
+#[test]
+fn warnings_show_by_default_and_quiet_hides_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = greedy_config(dir.path());
+    let list = |extra: &[&str]| {
+        let mut args = vec!["--config", config.to_str().unwrap(), "rules", "list"];
+        args.extend_from_slice(extra);
+        autorepair(&args)
+    };
+    let default = list(&[]);
+    assert!(default.status.success(), "{}", stderr(&default));
+    assert!(
+        stderr(&default).contains("WARN"),
+        "an unsigned rule's load is a warning, shown by default: {}",
+        stderr(&default)
+    );
+    let quiet = list(&["-q"]);
+    assert!(quiet.status.success());
+    assert!(!stderr(&quiet).contains("WARN"), "{}", stderr(&quiet));
+    let verbose = list(&["-vv"]);
+    assert!(
+        stderr(&verbose).contains("DEBUG") || stderr(&verbose).contains("INFO"),
+        "{}",
+        stderr(&verbose)
+    );
 }

@@ -2,5 +2,6 @@
 //! process, and the sandbox against the hostile plugins.
 
 mod cli;
+mod docs;
 mod fuzz;
 mod sandbox;

@@ -219,10 +219,63 @@ fn a_rule_reads_the_execution_environment_of_each_report_it_was_granted() {
     );
 }
 
+/// `autorepair:rules/changes` (0.2.3): the bundled code-errors rule names a
+/// deployment made before the errors — only when the operator granted
+/// `changes`.
+#[test]
+fn a_rule_sees_the_recent_changes_only_with_the_changes_grant() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/evidence/code-errors-node.json");
+    let mut e = load_evidence(&path).expect("fixture");
+    let alarm_ms = e.window.end_ms;
+    e.changes = vec![
+        autorepair::model::FunctionChange {
+            action: "UpdateFunctionCode".into(),
+            at_ms: alarm_ms - 12 * 60_000,
+            by: "deploy-bot".into(),
+            request_id: String::new(),
+        },
+        autorepair::model::FunctionChange {
+            action: "UpdateFunctionConfiguration".into(),
+            at_ms: alarm_ms - 2 * 60_000,
+            by: "alice".into(),
+            request_id: String::new(),
+        },
+    ];
+    let finding = |grants: Grants| {
+        let mut spec = bundled("code-errors");
+        spec.grants = grants;
+        let set = RuleSet::load(compiler(), &[spec]);
+        assert!(set.load_failures().is_empty(), "{:?}", set.load_failures());
+        assert!(set.rules()[0].uses_statistics());
+        set.evaluate(&e)[0].result.as_ref().expect("it runs")[0].clone()
+    };
+    let granted = finding(Grants::ALL);
+    assert_eq!(granted.kind, FindingKind::CodeError);
+    assert!(
+        granted.evidence.contains(
+            &"code deployed 12 min before the alarm (UpdateFunctionCode by deploy-bot)".to_owned()
+        ),
+        "{:?}",
+        granted.evidence
+    );
+    let without: Grants = Grant::ALL
+        .into_iter()
+        .filter(|g| *g != Grant::Changes)
+        .collect();
+    let blind = finding(without);
+    assert!(
+        !blind.evidence.iter().any(|l| l.contains("deployed")),
+        "{:?}",
+        blind.evidence
+    );
+    assert!(granted.confidence > blind.confidence);
+}
+
 #[test]
 fn a_rule_built_against_an_earlier_release_of_the_line_still_loads_and_runs() {
     // Built against autorepair:rules@0.2.0: no `statistics` import, and it
-    // exports rule@0.2.0, which this 0.2.2 host finds by semver.
+    // exports rule@0.2.0, which this 0.2.3 host finds by semver.
     let set = RuleSet::load(compiler(), &[hostile("earlier-minor")]);
     assert!(set.load_failures().is_empty(), "{:?}", set.load_failures());
     assert_eq!(set.rules()[0].info.version, "0.2.0");

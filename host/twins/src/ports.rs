@@ -616,6 +616,7 @@ pub enum AuditOp {
     Unlock,
     RecordChange,
     History,
+    Pauses,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -642,6 +643,8 @@ pub struct MemoryAudit {
     notices: Mutex<HashMap<(String, Millis), u32>>,
     /// Past incidents remembered, oldest first.
     past: Mutex<Vec<autorepair_core::model::PastIncident>>,
+    /// Pauses in force, by function ("" for every function).
+    pauses: Mutex<BTreeMap<String, autorepair_core::model::Pause>>,
 }
 
 impl MemoryAudit {
@@ -912,6 +915,28 @@ impl AuditStore for MemoryAudit {
             .collect())
     }
 
+    async fn pauses(&self) -> Result<Vec<autorepair_core::model::Pause>, AuditError> {
+        self.enter(AuditOp::Pauses)?;
+        Ok(self.pauses.lock().unwrap().values().cloned().collect())
+    }
+
+    async fn pause(&self, pause: &autorepair_core::model::Pause) -> Result<(), AuditError> {
+        self.pauses
+            .lock()
+            .unwrap()
+            .insert(pause.function.clone().unwrap_or_default(), pause.clone());
+        Ok(())
+    }
+
+    async fn resume(&self, function: Option<&str>) -> Result<bool, AuditError> {
+        Ok(self
+            .pauses
+            .lock()
+            .unwrap()
+            .remove(function.unwrap_or_default())
+            .is_some())
+    }
+
     async fn remember(
         &self,
         incident: &autorepair_core::model::PastIncident,
@@ -1024,10 +1049,12 @@ impl autorepair_core::ports::ChangeLog for MemoryChangeLog {
     }
 }
 
-/// A notifier that keeps every notice: (subject, text, record JSON).
+/// A notifier that keeps every notice: (subject, text, record JSON), and
+/// each one's attributes in `attributes`, in the same order.
 #[derive(Default)]
 pub struct MemoryNotifier {
     pub sent: Mutex<Vec<(String, String, String)>>,
+    pub attributes: Mutex<Vec<autorepair_core::model::NoticeAttributes>>,
     pub failing: std::sync::atomic::AtomicBool,
 }
 
@@ -1038,10 +1065,12 @@ impl Notifier for MemoryNotifier {
         subject: &str,
         text: &str,
         record_json: &str,
+        attributes: &autorepair_core::model::NoticeAttributes,
     ) -> Result<String, NotifyError> {
         if self.failing.load(Ordering::SeqCst) {
             return Err(NotifyError("notifier down (injected)".into()));
         }
+        self.attributes.lock().unwrap().push(attributes.clone());
         let mut sent = self.sent.lock().unwrap();
         sent.push((subject.to_owned(), text.to_owned(), record_json.to_owned()));
         Ok(format!("message-{}", sent.len()))

@@ -4,7 +4,7 @@ Throttled invocations -> throttling, escalate: more memory never helps.
 Same logic and the same findings as the Rust rule; only the name differs
 ("throttles-py"), since names must be unique among loaded rules.
 
-Built with componentize-py against wit/rules.wit (autorepair:rules@0.2.0,
+Built with componentize-py against wit/rules.wit (autorepair:rules@0.2.3,
 world `rule-plugin`): see ../build.sh. `wit_world` is generated at build time.
 """
 

@@ -26,6 +26,7 @@
 //! export_rule!(Throttles);
 //! ```
 
+pub mod changes;
 pub mod environments;
 pub mod leak;
 pub mod log;
@@ -34,7 +35,7 @@ pub mod sizing;
 pub mod stats;
 pub mod testing;
 
-/// The generated bindings for `autorepair:rules@0.2.2` (world `rule-plugin`).
+/// The generated bindings for `autorepair:rules@0.2.3` (world `rule-plugin`).
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
@@ -71,6 +72,7 @@ macro_rules! export_rule {
 
 /// Everything a rule usually needs, in one `use`.
 pub mod prelude {
+    pub use crate::changes::{self, FunctionChange};
     pub use crate::leak::{self, Leak};
     pub use crate::log;
     pub use crate::sizing::{bump_after_oom, round_up_mb, with_margin};

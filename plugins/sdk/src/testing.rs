@@ -34,7 +34,7 @@ impl EvidenceBuilder {
                 },
                 window: Window {
                     start_ms: T0_MS,
-                    end_ms: T0_MS + 30 * 60_000,
+                    end_ms: ALARM_MS,
                 },
                 metrics: Vec::new(),
                 reports: InvocationReports::empty(),
@@ -100,4 +100,25 @@ pub fn report(memory_mb: u32, used_mb: u32, status: InvocationStatus) -> Report<
         status,
         error_type: None,
     }
+}
+
+/// The end of [`EvidenceBuilder`]'s window: the alarm's time.
+pub const ALARM_MS: i64 = T0_MS + 30 * 60_000;
+
+/// An `UpdateFunctionCode` by "ci-deploy" `minutes` before [`ALARM_MS`].
+pub fn deployed(minutes: i64) -> crate::changes::FunctionChange {
+    crate::changes::FunctionChange {
+        action: "UpdateFunctionCode".into(),
+        at_ms: ALARM_MS - minutes * 60_000,
+        by: "ci-deploy".into(),
+        deployment: true,
+    }
+}
+
+/// Runs `f` as if the host had handed `changes` over (what
+/// [`crate::changes::recent`] answers), for a rule's native tests and its
+/// tests under a plain WASI runner.
+#[cfg(not(all(target_family = "wasm", not(feature = "local-statistics"))))]
+pub fn with_changes<T>(changes: Vec<crate::changes::FunctionChange>, f: impl FnOnce() -> T) -> T {
+    crate::changes::with_local(changes, f)
 }

@@ -25,22 +25,33 @@ fn run(moto: &Moto, dir: &std::path::Path, event: &serde_json::Value, extra: &[&
     .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn run_json_is_the_documented_contract() {
-    let moto = Moto::start();
-    let sdk = moto.sdk_config().await;
-    let w = Workload::new(&sdk, "orders-cli", Behaviour::NeedsMemory { need_mb: 350 });
+/// A function at 256 MB that needs 350 on moto, ten minutes of its
+/// out-of-memory invocations, and its alarm raised: (its workload, the event).
+async fn out_of_memory(
+    moto: &Moto,
+    sdk: &aws_config::SdkConfig,
+    name: &str,
+) -> (Workload, serde_json::Value) {
+    let w = Workload::new(sdk, name, Behaviour::NeedsMemory { need_mb: 350 });
     w.create_function(&moto.role("cli"), 256, true)
         .await
         .unwrap();
     let now = now_ms();
     w.invocations(60, now - 600_000, now - 1_000).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let event = raise(
-        &sdk,
-        &alarm_event("orders-cli-errors", "orders-cli", None, "ALARM", now),
+        sdk,
+        &alarm_event(&format!("{name}-errors"), name, None, "ALARM", now),
     )
     .await;
+    (w, event)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_json_is_the_documented_contract() {
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let (_w, event) = out_of_memory(&moto, &sdk, "orders-cli").await;
+    let dir = tempfile::tempdir().unwrap();
 
     let out = run(&moto, dir.path(), &event, &["--verify-after", "0s"]);
     assert!(
@@ -92,28 +103,8 @@ async fn run_json_is_the_documented_contract() {
 async fn a_dry_run_prints_the_decision_and_changes_nothing() {
     let moto = Moto::start();
     let sdk = moto.sdk_config().await;
-    let w = Workload::new(
-        &sdk,
-        "orders-dry-cli",
-        Behaviour::NeedsMemory { need_mb: 350 },
-    );
-    w.create_function(&moto.role("cli"), 256, true)
-        .await
-        .unwrap();
-    let now = now_ms();
-    w.invocations(60, now - 600_000, now - 1_000).await.unwrap();
+    let (w, event) = out_of_memory(&moto, &sdk, "orders-dry-cli").await;
     let dir = tempfile::tempdir().unwrap();
-    let event = raise(
-        &sdk,
-        &alarm_event(
-            "orders-dry-cli-errors",
-            "orders-dry-cli",
-            None,
-            "ALARM",
-            now,
-        ),
-    )
-    .await;
     let out = run(&moto, dir.path(), &event, &["--dry-run"]);
     assert!(
         out.status.success(),
@@ -237,4 +228,93 @@ async fn a_change_to_a_function_deployed_from_source_says_what_to_write_there() 
         doc["change"].is_object() && doc.get("source_change").is_none(),
         "{doc}"
     );
+}
+
+/// Ctrl-C during the verification wait never leaves a change unrecorded:
+/// with no terminal to ask on, the change stays and the run is recorded —
+/// in the audit table and on stdout — as unverified (inconclusive).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_the_wait_records_the_change_as_unverified() {
+    use std::io::{BufRead as _, Read as _};
+    use std::process::Stdio;
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let (w, event) = out_of_memory(&moto, &sdk, "orders-sigint").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("event.json");
+    std::fs::write(&file, event.to_string()).unwrap();
+    let mut child = autorepair_command([
+        "run",
+        "--event",
+        file.to_str().unwrap(),
+        "--format",
+        "json",
+        "--create-table",
+        "--verify-after",
+        "10m",
+    ])
+    .envs(moto.env())
+    .env("AUTOREPAIR_CACHE_DIR", dir.path().join("cache"))
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Interrupt once the wait has begun (it says so on stderr).
+    let stderr = child.stderr.take().unwrap();
+    let (said, heard) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr).lines() {
+            let line = line.unwrap_or_default();
+            if line.contains("verifying in") {
+                let _ = said.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    heard
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the wait began");
+    assert_eq!(w.memory_mb().await.unwrap(), 384, "the change was made");
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let status = child.wait().unwrap();
+    let stderr = reader.join().unwrap();
+    assert!(status.success(), "{status}\n{stderr}");
+    assert!(stderr.contains("recorded as unverified"), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    assert_eq!(doc["status"], "inconclusive", "{doc}");
+    assert_eq!(doc["change"]["new_memory_mb"], 384);
+    assert!(
+        doc["decision"]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().contains("stopped the wait")),
+        "{doc}"
+    );
+    assert_eq!(w.memory_mb().await.unwrap(), 384, "left in place");
+    // The audit table has it as the document says.
+    let mut config = autorepair::config::Config::default();
+    config.run.audit_table = "autorepair-audit".into();
+    let audit = autorepair::setup::audit_table(&autorepair::aws::Aws::new(&sdk), &config);
+    let id = doc["incident"]["id"].as_str().unwrap();
+    let stored = autorepair::ports::AuditStore::get(&audit, id)
+        .await
+        .unwrap()
+        .expect("recorded");
+    assert_eq!(stored.status.to_string(), "inconclusive");
 }

@@ -1225,6 +1225,18 @@ impl autorepair::ports::AuditStore for BranchRendezvous {
     async fn records(&self) -> Result<Vec<String>, autorepair::ports::AuditError> {
         self.inner.records().await
     }
+    async fn pauses(&self) -> Result<Vec<autorepair::model::Pause>, autorepair::ports::AuditError> {
+        self.inner.pauses().await
+    }
+    async fn pause(
+        &self,
+        pause: &autorepair::model::Pause,
+    ) -> Result<(), autorepair::ports::AuditError> {
+        self.inner.pause(pause).await
+    }
+    async fn resume(&self, function: Option<&str>) -> Result<bool, autorepair::ports::AuditError> {
+        self.inner.resume(function).await
+    }
     async fn remember(
         &self,
         incident: &autorepair::model::PastIncident,

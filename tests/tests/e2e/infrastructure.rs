@@ -692,9 +692,10 @@ fn the_keys_service_principals_are_bound_to_this_account() {
     }
 }
 
-/// The approver's managed policy gives exactly what `approvals`, `approve`
-/// and `reject` call (the table, its key, resuming this stack's workflow)
-/// and cannot change a function.
+/// The approver's managed policy gives exactly what `approvals`, `approve`,
+/// `reject`, `incidents`, `pause` and `resume` call with `--environment`
+/// (the host's configuration, the table — writes only to the pause items —,
+/// its key, resuming this stack's workflow) and cannot change a function.
 #[test]
 fn the_approver_policy_is_what_the_cli_needs() {
     let mut actions: Vec<String> = statements()
@@ -707,13 +708,27 @@ fn the_approver_policy_is_what_the_cli_needs() {
     assert_eq!(
         actions,
         [
+            "dynamodb:DeleteItem",
             "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
             "dynamodb:Scan",
             "dynamodb:UpdateItem",
             "kms:Decrypt",
             "kms:GenerateDataKey",
+            "lambda:GetFunctionConfiguration",
             "states:SendTaskSuccess",
         ]
+    );
+    let pausing = statements()
+        .into_iter()
+        .find(|(resource, st)| resource == "ApproverPolicy" && st["Sid"] == "PauseAndResume")
+        .expect("the pause statement")
+        .1;
+    assert_eq!(
+        pausing["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"],
+        serde_json::json!(["pause"]),
+        "writes reach the pause items only"
     );
     let template = template();
     let config = template["Globals"]["Function"]["Environment"]["Variables"]

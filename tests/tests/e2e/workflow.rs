@@ -731,9 +731,42 @@ impl Harness {
         }
     }
 
-    /// `autorepair approvals --format json`: what waits for an answer.
+    /// A host function named as the template names environment `env`'s
+    /// (`autorepair-<env>-host`), with the host's configuration in its
+    /// environment: what `--environment` reads.
+    async fn name_environment(&self, env: &str) {
+        let name = format!("autorepair-{env}-host");
+        Workload::new(&self.sdk, &name, Behaviour::Throttled)
+            .create_function(&self.role, 512, false)
+            .await
+            .unwrap();
+        aws_sdk_lambda::Client::new(&self.sdk)
+            .update_function_configuration()
+            .function_name(&name)
+            .environment(
+                aws_sdk_lambda::types::Environment::builder()
+                    .variables("AUTOREPAIR_CONFIG_TOML", host_config(WINDOW_S))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// `autorepair --environment ENV ARGS` against this emulator: no
+    /// configuration file, the deployed host's.
+    fn cli_at(&self, env: &str, args: &[&str]) -> std::process::Output {
+        let mut all = vec!["--environment", env];
+        all.extend_from_slice(args);
+        let mut command = autorepair_e2e::cli::autorepair_command(&all);
+        command.envs(self.moto.env());
+        autorepair_e2e::cli::output(&mut command)
+    }
+
+    /// `autorepair --environment e2e approvals --format json`: what waits
+    /// for an answer, read through the deployed host's configuration.
     fn approvals(&self) -> Vec<Value> {
-        let out = self.cli(&["approvals", "--format", "json"]);
+        let out = self.cli_at("e2e", &["approvals", "--format", "json"]);
         assert!(
             out.status.success(),
             "{}",
@@ -757,6 +790,7 @@ impl Harness {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_waits_for_approval_and_a_rejection_or_silence_changes_nothing() {
     let h = Harness::new().await;
+    h.name_environment("e2e").await;
     // Approved: the change is made once a person answers, and who is recorded.
     let w = h
         .function("wf-approved", 256, Behaviour::NeedsMemory { need_mb: 350 })
@@ -778,15 +812,43 @@ async fn a_change_waits_for_approval_and_a_rejection_or_silence_changes_nothing(
             && x["target_memory_mb"] == 384),
         "{waiting:?}"
     );
+    // For people: the commands name the deployment they were read from.
+    let text = tokio::task::block_in_place(|| h.cli_at("e2e", &["approvals"]));
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(
+        text.contains(&format!("autorepair --environment e2e approve {incident}")),
+        "{text}"
+    );
+    // `incidents` shows where it stands.
+    let listed = tokio::task::block_in_place(|| {
+        h.cli_at("e2e", &["incidents", "--since", "1h", "--format", "json"])
+    });
+    let listed: Vec<Value> = serde_json::from_slice(&listed.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", autorepair_e2e::cli::describe(&listed)));
+    let mine = listed
+        .iter()
+        .find(|l| l["incident"] == incident.as_str())
+        .unwrap_or_else(|| panic!("{listed:?}"));
+    assert_eq!(mine["running"], true, "{mine}");
+    assert!(
+        mine["stage"]
+            .as_str()
+            .unwrap()
+            .starts_with("waiting for approval"),
+        "{mine}"
+    );
     let out = tokio::task::block_in_place(|| {
-        h.cli(&[
-            "approve",
-            &incident,
-            "--by",
-            "alice",
-            "--reason",
-            "seen the OOMs",
-        ])
+        h.cli_at(
+            "e2e",
+            &[
+                "approve",
+                &incident,
+                "--by",
+                "alice",
+                "--reason",
+                "seen the OOMs",
+            ],
+        )
     });
     assert!(
         out.status.success(),
@@ -823,6 +885,77 @@ async fn a_change_waits_for_approval_and_a_rejection_or_silence_changes_nothing(
         Some(2),
         "{}",
         autorepair_e2e::cli::describe(&again)
+    );
+    // `undo` takes the ended incident's change back, as a person's action.
+    let out = tokio::task::block_in_place(|| {
+        h.cli_at(
+            "e2e",
+            &[
+                "undo",
+                &incident,
+                "--by",
+                "alice",
+                "--reason",
+                "load test over",
+                "--format",
+                "json",
+            ],
+        )
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        autorepair_e2e::cli::describe(&out)
+    );
+    assert_eq!(w.memory_mb().await.unwrap(), 256, "put back");
+    let (run, _) = h.record(&output).await;
+    assert_eq!(run.status, autorepair::run::Status::RolledBack);
+    let reasons = run.decision.unwrap().reasons.join("\n");
+    assert!(reasons.contains("undone by alice (arn:aws:"), "{reasons}");
+
+    // `pause` stops every change: the next incident is diagnosed and
+    // escalated, nothing changed; `resume` lifts it.
+    let paused =
+        tokio::task::block_in_place(|| h.cli_at("e2e", &["pause", "--reason", "freeze week"]));
+    assert!(
+        paused.status.success(),
+        "{}",
+        autorepair_e2e::cli::describe(&paused)
+    );
+    let w = h
+        .function("wf-paused", 256, Behaviour::NeedsMemory { need_mb: 350 })
+        .await;
+    let traffic = Traffic::start(&w);
+    let execution = h.start(&w.function).await;
+    let (status, output) = tokio::task::block_in_place(|| h.finish(&execution));
+    traffic.stop().await;
+    assert_eq!(
+        (status.as_str(), output["status"].as_str()),
+        ("SUCCEEDED", Some("escalated")),
+        "{output}"
+    );
+    assert_eq!(
+        w.memory_mb().await.unwrap(),
+        256,
+        "nothing changed while paused"
+    );
+    let (run, _) = h.record(&output).await;
+    let reasons = run.decision.unwrap().reasons.join("\n");
+    assert!(
+        reasons.contains("autorepair is paused for every function"),
+        "{reasons}"
+    );
+    let listed = tokio::task::block_in_place(|| h.cli_at("e2e", &["pause", "--list"]));
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("(freeze week)"),
+        "{}",
+        autorepair_e2e::cli::describe(&listed)
+    );
+    let resumed = tokio::task::block_in_place(|| h.cli_at("e2e", &["resume"]));
+    assert!(
+        String::from_utf8_lossy(&resumed.stdout).starts_with("resumed"),
+        "{}",
+        autorepair_e2e::cli::describe(&resumed)
     );
 
     // Rejected: the workflow ends, nothing changed, the rejection recorded.

@@ -81,6 +81,49 @@ fn oom_finding_sets_memory() {
 }
 
 #[test]
+fn a_pause_on_every_function_or_on_this_one_turns_a_change_into_an_escalation() {
+    use crate::model::Pause;
+    let oom = [finding(
+        rule("oom"),
+        FindingKind::MemoryExhaustion,
+        set(768),
+    )];
+    let pause = |function: Option<&str>| Pause {
+        function: function.map(str::to_owned),
+        by: "alice".into(),
+        reason: Some("deploy freeze".into()),
+        at_ms: 0,
+    };
+    let pauses = [pause(Some("payments")), pause(None)];
+    let all = Pause::on(&pauses, "orders");
+    assert_eq!(
+        all.unwrap().function,
+        None,
+        "the pause on every function holds"
+    );
+    let d = unless_paused(run(512, &oom, MergeMode::Rules), all);
+    assert_eq!((d.action, d.target_memory_mb), (Action::Escalate, None));
+    let why = d.reasons.last().unwrap();
+    assert!(
+        why.contains("paused for every function by alice")
+            && why.contains("(deploy freeze)")
+            && why.contains("512 MB → 768 MB was decided, not made"),
+        "{why}"
+    );
+    // Another function's pause does not hold this one.
+    let only_payments = [pause(Some("payments"))];
+    assert!(Pause::on(&only_payments, "orders").is_none());
+    let d = unless_paused(
+        run(512, &oom, MergeMode::Rules),
+        Pause::on(&only_payments, "orders"),
+    );
+    assert_eq!(d.action, Action::SetMemory);
+    // What changes nothing is left as it is.
+    let none = run(512, &[], MergeMode::Rules);
+    assert_eq!(unless_paused(none.clone(), all), none);
+}
+
+#[test]
 fn throttling_never_changes_memory() {
     let d = run(
         512,

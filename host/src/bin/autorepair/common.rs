@@ -12,7 +12,7 @@ use autorepair::setup;
 
 use crate::Failure;
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
     Json,
@@ -38,6 +38,51 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
     };
     Ok(std::time::Duration::from_secs(secs))
+}
+
+/// The configuration of environment `environment`'s deployed host: the
+/// text of its `AUTOREPAIR_CONFIG_TOML`, as the host itself and `doctor`
+/// read it.
+pub fn deployed_config(environment: &str) -> Result<Config, Failure> {
+    use autorepair::checkup::{Deployment, Names};
+    let name = Names::for_environment(environment).function;
+    let found = runtime()?.block_on(async {
+        let aws = aws::Aws::from_env().await;
+        aws::deployment::AwsDeployment::new(&aws.sdk)
+            .function(&name)
+            .await
+    });
+    let function = match found {
+        Ok(Some(function)) => function,
+        Ok(None) => {
+            return Err(crate::bad_input(anyhow::anyhow!(
+                "no function {name}: is environment {environment:?} deployed in this account and region? (--profile, --region)"
+            )));
+        }
+        Err(e) => return Err(anyhow::anyhow!("reading {name}'s configuration: {e}").into()),
+    };
+    let Some(text) = function.config_toml else {
+        return Err(crate::bad_input(anyhow::anyhow!(
+            "{name} has no AUTOREPAIR_CONFIG_TOML: not a host this version of autorepair deployed"
+        )));
+    };
+    let origin = format!("{name}'s AUTOREPAIR_CONFIG_TOML");
+    Config::from_toml(&text, origin.as_ref()).map_err(crate::bad_input)
+}
+
+/// Who is calling (sts:GetCallerIdentity): `what` a person does must be
+/// attributable, so without it nothing is done.
+pub async fn caller_identity(aws: &aws::Aws, what: &str) -> Result<String, Failure> {
+    match aws_sdk_sts::Client::new(&aws.sdk)
+        .get_caller_identity()
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.arn().unwrap_or("unknown identity").to_owned()),
+        Err(e) => Err(crate::bad_input(anyhow::anyhow!(
+            "who you are could not be read (sts:GetCallerIdentity: {e}); {what} must be attributable"
+        ))),
+    }
 }
 
 pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {

@@ -11,11 +11,6 @@ use crate::common::{Format, load_rules, runtime};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The deployment's environment: its pieces are named as the template
-    /// names them (autorepair-<env>-host, autorepair-<env>-act,
-    /// autorepair-<env>, autorepair-<env>-alarms).
-    #[arg(long, default_value = "dev")]
-    environment: String,
     /// The host function that reads, instead of autorepair-<env>-host.
     #[arg(long)]
     function: Option<String>,
@@ -33,8 +28,12 @@ pub struct Args {
     format: Format,
 }
 
-pub fn run(args: Args, no_cache: bool) -> Result<(), Failure> {
-    let mut names = Names::for_environment(&args.environment);
+/// Checks the deployment of `environment` (the global `--environment`;
+/// `dev` when none is given): its pieces are named as the template names
+/// them (autorepair-<env>-host, autorepair-<env>-act, autorepair-<env>,
+/// autorepair-<env>-alarms), unless named here.
+pub fn run(args: Args, environment: Option<&str>, no_cache: bool) -> Result<(), Failure> {
+    let mut names = Names::for_environment(environment.unwrap_or("dev"));
     if let Some(f) = args.function {
         names.function = f;
     }
@@ -51,6 +50,9 @@ pub fn run(args: Args, no_cache: bool) -> Result<(), Failure> {
     let aws = runtime.block_on(Aws::from_env());
     let deployment = AwsDeployment::new(&aws.sdk);
     let (mut checks, config) = runtime.block_on(checkup::inspect(&deployment, &names));
+    if let Some(config) = &config {
+        checks.push(runtime.block_on(paused(&aws, config)));
+    }
     drop(runtime);
     match &config {
         Some(config) => {
@@ -74,6 +76,27 @@ pub fn run(args: Args, no_cache: bool) -> Result<(), Failure> {
         });
     }
     Ok(())
+}
+
+/// Whether a person paused autorepair (`autorepair pause`): shown, never a
+/// failure — a pause is a decision, not a fault.
+async fn paused(aws: &Aws, config: &Config) -> Check {
+    use autorepair::ports::AuditStore;
+    match autorepair::setup::audit_table(aws, config).pauses().await {
+        Ok(pauses) if pauses.is_empty() => Check::ok("pause", "not paused"),
+        Ok(pauses) => Check::ok(
+            "pause",
+            format!(
+                "PAUSED: {}",
+                pauses
+                    .iter()
+                    .map(|p| autorepair::text::clean(&p.describe()))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        ),
+        Err(e) => Check::fail("pause", format!("the pauses cannot be read: {e}")),
+    }
 }
 
 /// The host's rules load as it would load them: bundled, pinned, signed.

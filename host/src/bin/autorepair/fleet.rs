@@ -239,7 +239,10 @@ pub fn approvals(args: ApprovalsArgs, config: &Config) -> Result<(), Failure> {
         eprintln!("warning: {skipped} audit records are not run documents and were left out");
     }
     match args.format {
-        Format::Text => print!("{}", approval::render_waiting(&list)),
+        Format::Text => print!(
+            "{}",
+            approval::render_waiting(&list, config.run.environment.as_deref())
+        ),
         Format::Json => println!("{}", serde_json::to_string_pretty(&list)?),
     }
     Ok(())
@@ -266,18 +269,7 @@ pub fn answer(args: AnswerArgs, approve: bool, config: &Config) -> Result<(), Fa
     }
     let reply = runtime()?.block_on(async {
         let aws = Aws::from_env().await.with_limits(&config.limits);
-        let identity = match aws_sdk_sts::Client::new(&aws.sdk)
-            .get_caller_identity()
-            .send()
-            .await
-        {
-            Ok(out) => out.arn().unwrap_or("unknown identity").to_owned(),
-            Err(e) => {
-                return Err(bad_input(anyhow::anyhow!(
-                    "who you are could not be read (sts:GetCallerIdentity: {e}); an answer must be attributable"
-                )));
-            }
-        };
+        let identity = crate::common::caller_identity(&aws, "an answer").await?;
         let answer = Answer {
             approve,
             identity,

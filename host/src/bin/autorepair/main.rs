@@ -6,13 +6,17 @@ mod common;
 mod config;
 mod diagnose;
 mod doctor;
+mod evidence;
 mod fleet;
+mod incidents;
+mod pause;
 mod reference;
 mod replay;
 mod report;
 mod rule;
 mod run;
 mod tune;
+mod undo;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,9 +38,50 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "autorepair", version, about, long_about = None)]
 struct Cli {
-    /// Configuration file (TOML); every key is optional. See `autorepair config show`.
-    #[arg(long, global = true, env = "AUTOREPAIR_CONFIG", value_name = "FILE")]
+    /// Configuration file (TOML); every key is optional. Default:
+    /// $XDG_CONFIG_HOME/autorepair/config.toml (~/.config/autorepair/…)
+    /// when it exists, else the defaults. See `autorepair config show`.
+    #[arg(
+        long,
+        global = true,
+        env = "AUTOREPAIR_CONFIG",
+        value_name = "FILE",
+        conflicts_with = "environment"
+    )]
     config: Option<PathBuf>,
+
+    /// A deployed stack, by the environment it was deployed as (the
+    /// template's Environment parameter): its host's configuration
+    /// (autorepair-<ENV>-host) is read and used — its audit table, topic,
+    /// rules, approvers and AI — as `doctor` reads it.
+    #[arg(
+        long,
+        visible_alias = "stack",
+        global = true,
+        env = "AUTOREPAIR_ENVIRONMENT",
+        value_name = "ENV"
+    )]
+    environment: Option<String>,
+
+    /// The AWS profile for every AWS call (~/.aws/config); default: the
+    /// SDK's chain (AWS_PROFILE, then `default`).
+    #[arg(long, global = true, value_name = "NAME")]
+    profile: Option<String>,
+
+    /// The AWS region for every AWS call; default: the SDK's chain
+    /// (AWS_REGION, then the profile's).
+    #[arg(long, global = true, value_name = "REGION")]
+    region: Option<String>,
+
+    /// More on stderr: -v information, -vv debugging, -vvv everything
+    /// (default: warnings and errors; AUTOREPAIR_LOG, a tracing filter,
+    /// overrides).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    verbose: u8,
+
+    /// Errors only on stderr.
+    #[arg(short, long, global = true)]
+    quiet: bool,
 
     /// Do not read or write precompiled rules on disk.
     #[arg(long, global = true)]
@@ -86,7 +131,8 @@ enum Command {
     /// configuration parses, its table and topic are reachable, its role can
     /// do what it needs and nothing more, its rules load, the model answers
     /// (AI on), and a synthetic alarm goes through the workflow without
-    /// touching anything. Exit code 1 when a check fails.
+    /// touching anything. Exit code 1 when a check fails. The deployment is
+    /// `--environment`'s (default `dev`).
     Doctor(doctor::Args),
     /// Create, update and delete the alarms of every function tagged
     /// `autorepair=enabled` (errors, duration near the timeout, throttles,
@@ -109,6 +155,11 @@ enum Command {
     /// The standing recommendations the sweeps wrote: up first, then the
     /// biggest savings (text, JSON, CSV or HTML).
     Recommendations(fleet::RecommendationsArgs),
+    /// Running and recent incidents from the audit table: function, alarm
+    /// time, where each stands (collecting, diagnosing, waiting for
+    /// approval, changed and waiting to verify) or how it ended, and the
+    /// memory change made. `--watch` refreshes until Ctrl-C.
+    Incidents(incidents::Args),
     /// The changes waiting for a person's answer (approval mode), soonest
     /// deadline first, each with the commands to approve or reject it.
     Approvals(fleet::ApprovalsArgs),
@@ -117,6 +168,26 @@ enum Command {
     Approve(fleet::AnswerArgs),
     /// Reject a change waiting for a person: recorded, nothing changes.
     Reject(fleet::AnswerArgs),
+    /// Stop every change at once — incidents' and sweeps' — for every
+    /// function or one (`--function`), recorded with your AWS identity:
+    /// incidents are still diagnosed and recorded (a change decided becomes
+    /// an escalation), every notice says autorepair is paused, `doctor`
+    /// shows it. Undoing a change is never paused. `--list` shows what is.
+    Pause(pause::PauseArgs),
+    /// Lift a pause (`--function` for one function's).
+    Resume(pause::ResumeArgs),
+    /// Take back what an ended incident changed: the function as it was
+    /// before the incident (before its first step), under the workflow's own
+    /// guards — the function's lock, nothing changed since, an alias only if
+    /// it still serves the incident's version — recorded as rolled back by
+    /// your AWS identity, and notified. Never paused.
+    Undo(undo::Args),
+    /// An incident's evidence as a file (`evidence save INCIDENT`), for
+    /// `diagnose`, `replay` and `rule test --bless`.
+    Evidence {
+        #[command(subcommand)]
+        command: evidence::EvidenceCommand,
+    },
     /// Configuration.
     Config {
         #[command(subcommand)]
@@ -155,11 +226,21 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The SDK's chain reads these for every client this process makes: the
+    // command line's choice is set before any client, and any thread, exists.
+    for (var, value) in [("AWS_PROFILE", &cli.profile), ("AWS_REGION", &cli.region)] {
+        if let Some(value) = value {
+            // SAFETY: single-threaded here — before the async runtime, the
+            // logger or any other thread starts — so nothing reads the
+            // environment concurrently.
+            unsafe { std::env::set_var(var, value) };
+        }
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("AUTOREPAIR_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_level(&cli))),
         )
         .init();
     match dispatch(cli) {
@@ -171,12 +252,59 @@ fn main() -> ExitCode {
     }
 }
 
+/// The default log filter for `-q`, nothing, and each `-v`.
+fn log_level(cli: &Cli) -> &'static str {
+    match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    }
+}
+
+impl Command {
+    /// Whether the command reads the configuration. Those that do not (the
+    /// rule author's toolkit, completions) never load it: a broken or
+    /// unreachable one must not block them.
+    fn needs_config(&self) -> bool {
+        match self {
+            Command::Completions { .. } | Command::Doctor(_) => false,
+            Command::Rule { command } => command.needs_config(),
+            Command::Config { command } => command.needs_config(),
+            _ => true,
+        }
+    }
+}
+
+/// The configuration: `--config FILE` (or $AUTOREPAIR_CONFIG); else the
+/// deployed host's of `--environment`; else the default file when it
+/// exists; else the defaults.
+fn load_config(cli: &Cli) -> Result<Config, Failure> {
+    if let Some(path) = &cli.config {
+        return Config::load(Some(path)).map_err(bad_input);
+    }
+    if let Some(environment) = &cli.environment {
+        let mut config = common::deployed_config(environment)?;
+        // A host deployed before it named its environment: what it prints
+        // for people to run must name the one they pointed at.
+        config
+            .run
+            .environment
+            .get_or_insert_with(|| environment.clone());
+        return Ok(config);
+    }
+    match config::default_path().filter(|p| p.is_file()) {
+        Some(path) => Config::load(Some(&path)).map_err(bad_input),
+        None => Ok(Config::default()),
+    }
+}
+
 fn dispatch(cli: Cli) -> Result<(), Failure> {
-    // Completions need no configuration: a broken one must not block them.
-    let config = if matches!(cli.command, Command::Completions { .. }) {
-        Config::default()
+    let config = if cli.command.needs_config() {
+        load_config(&cli)?
     } else {
-        Config::load(cli.config.as_deref()).map_err(bad_input)?
+        Config::default()
     };
     let no_cache = cli.no_cache;
     match cli.command {
@@ -187,14 +315,19 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Replay(args) => replay::run(args, &config, no_cache),
         Command::Eval(args) => replay::eval(args, &config, no_cache),
         Command::Report(args) => report::run(args, &config),
-        Command::Doctor(args) => doctor::run(args, no_cache),
+        Command::Doctor(args) => doctor::run(args, cli.environment.as_deref(), no_cache),
         Command::Onboard(args) => fleet::onboard(args, &config),
         Command::Sweep(args) => fleet::sweep(args, &config, no_cache),
         Command::Recommendations(args) => fleet::recommendations(args, &config),
         Command::Tune(args) => tune::run(args, &config, no_cache),
+        Command::Incidents(args) => incidents::run(args, &config),
         Command::Approvals(args) => fleet::approvals(args, &config),
         Command::Approve(args) => fleet::answer(args, true, &config),
         Command::Reject(args) => fleet::answer(args, false, &config),
+        Command::Pause(args) => pause::pause(args, &config),
+        Command::Resume(args) => pause::resume(args, &config),
+        Command::Undo(args) => undo::run(args, config, no_cache),
+        Command::Evidence { command } => evidence::run(command, config, no_cache),
         Command::Completions { shell } => {
             reference::completions(shell, &mut std::io::stdout());
             Ok(())

@@ -61,8 +61,15 @@ pub enum RuleCommand {
         /// Expectations: {"<evidence file name>": {"findings": 1, "kind": …}}.
         #[arg(long, value_name = "FILE")]
         expect: Option<PathBuf>,
-        /// What the rule may see (repeatable: metrics, reports, logs, config);
-        /// default: what a [[plugins]] entry gets by default (no logs), or
+        /// Write what the rule said on each evidence file into the --expect
+        /// file (made if missing; other files' expectations kept), so a real
+        /// incident's evidence becomes a test: `autorepair evidence save`,
+        /// then `rule test … --bless`.
+        #[arg(long, requires = "expect")]
+        bless: bool,
+        /// What the rule may see (repeatable: metrics, reports, logs, config,
+        /// changes); default: what a [[plugins]] entry gets by default (no
+        /// logs, no changes), or
         /// everything for a bundled rule.
         #[arg(long = "grant", value_name = "GRANT", value_parser = parse_grant)]
         grants: Vec<Grant>,
@@ -126,9 +133,21 @@ pub enum RuleCommand {
     },
 }
 
+impl RuleCommand {
+    /// Whether the command reads the configuration: making, building and
+    /// keying a rule never do (the sandbox's limits, the trust keys and the
+    /// loaded rules do).
+    pub fn needs_config(&self) -> bool {
+        !matches!(
+            self,
+            RuleCommand::New { .. } | RuleCommand::Build { .. } | RuleCommand::Keygen { .. }
+        )
+    }
+}
+
 fn parse_grant(s: &str) -> Result<Grant, String> {
     serde_json::from_value(serde_json::Value::String(s.to_owned()))
-        .map_err(|_| format!("{s:?} is not a grant (metrics, reports, logs, config)"))
+        .map_err(|_| format!("{s:?} is not a grant (metrics, reports, logs, config, changes)"))
 }
 
 pub fn run(command: RuleCommand, config: &Config, no_cache: bool) -> Result<(), Failure> {
@@ -181,6 +200,7 @@ pub fn run(command: RuleCommand, config: &Config, no_cache: bool) -> Result<(), 
             rule,
             evidence,
             expect,
+            bless,
             grants,
             cpu_budget_ms,
             memory_mib,
@@ -190,6 +210,7 @@ pub fn run(command: RuleCommand, config: &Config, no_cache: bool) -> Result<(), 
             &rule,
             &evidence,
             expect.as_deref(),
+            bless,
             grants,
             cpu_budget_ms,
             memory_mib,

@@ -14,6 +14,9 @@ use autorepair::setup;
 
 use crate::common::{Format, load_rules, parse_duration, parse_mode, runtime};
 use crate::{Failure, bad_input};
+use autorepair::pipeline::{Run, Waited, Waiter};
+use std::io::{IsTerminal as _, Write as _};
+use std::time::Duration;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -83,7 +86,7 @@ pub fn run(args: Args, mut config: Config, no_cache: bool) -> Result<(), Failure
             setup::audit_table(&aws, &config).ensure_table().await?;
         }
         let ctx = setup::context(&aws, rules, config);
-        pipeline::run(&ctx, &event, options)
+        pipeline::run_waiting(&ctx, &event, options, &Countdown)
             .await
             .map_err(|e| bad_input(anyhow::anyhow!(e)))
     })?;
@@ -104,4 +107,104 @@ pub fn run(args: Args, mut config: Config, no_cache: bool) -> Result<(), Failure
         .into());
     }
     Ok(())
+}
+
+/// The verification wait, counted down on stderr; Ctrl-C ends it and asks
+/// what to do with the change (on a terminal), or leaves it recorded as
+/// unverified (anywhere else) — never silently.
+struct Countdown;
+
+#[async_trait::async_trait]
+impl Waiter for Countdown {
+    async fn wait(&self, window: Duration, run: &Run) -> Waited {
+        if window.is_zero() {
+            return Waited::Elapsed;
+        }
+        let what = run.change.as_ref().map_or_else(String::new, |c| {
+            format!(
+                "{} MB -> {} MB on {}",
+                c.previous_memory_mb, c.new_memory_mb, c.function_name
+            )
+        });
+        let terminal = std::io::stderr().is_terminal();
+        let end = tokio::time::Instant::now() + window;
+        let mut interrupted = std::pin::pin!(tokio::signal::ctrl_c());
+        // Polled once now, so Ctrl-C is ours before the wait is announced
+        // (until then it would end the process).
+        let early =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(interrupted.as_mut().poll(cx))).await;
+        let listening = match early {
+            std::task::Poll::Pending => true,
+            std::task::Poll::Ready(Ok(())) => return ask(&what).await,
+            // No way to hear Ctrl-C here: the wait still counts down.
+            std::task::Poll::Ready(Err(_)) => false,
+        };
+        if !terminal {
+            eprintln!(
+                "changed {what}; verifying in {} (Ctrl-C to stop waiting)",
+                clock(window)
+            );
+        }
+        loop {
+            let left = end.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                if terminal {
+                    eprintln!();
+                }
+                return Waited::Elapsed;
+            }
+            if terminal {
+                eprint!(
+                    "\rchanged {what}; verifying in {} (Ctrl-C to stop waiting) ",
+                    clock(left)
+                );
+                let _ = std::io::stderr().flush();
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(left.min(Duration::from_secs(1))) => {}
+                _ = &mut interrupted, if listening => {
+                    eprintln!();
+                    return ask(&what).await;
+                }
+            }
+        }
+    }
+}
+
+/// What a person wants done with a change whose wait they stopped: asked
+/// on a terminal; elsewhere the change stays, recorded as unverified.
+async fn ask(what: &str) -> Waited {
+    if !std::io::stdin().is_terminal() {
+        eprintln!("stopped waiting: {what} stays, recorded as unverified (a person must judge it)");
+        return Waited::LeaveUnverified;
+    }
+    let answer = tokio::task::spawn_blocking(|| {
+        eprint!(
+            "stopped waiting. [r] roll the change back now, or [l] leave it, recorded as unverified? [r/l] "
+        );
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    })
+    .await;
+    match answer {
+        Ok(Ok(line)) if line.trim().eq_ignore_ascii_case("r") => {
+            eprintln!("rolling {what} back");
+            Waited::RollBack
+        }
+        _ => {
+            eprintln!("{what} stays, recorded as unverified");
+            Waited::LeaveUnverified
+        }
+    }
+}
+
+/// `9:41` (minutes and seconds) or `1:02:03`.
+fn clock(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
 }

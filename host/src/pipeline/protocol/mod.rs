@@ -13,7 +13,7 @@
 
 mod order;
 mod request;
-mod store;
+pub(in crate::pipeline) mod store;
 
 use serde_json::Value;
 
@@ -303,6 +303,20 @@ async fn parse_stage(
     if stored.version > 0 {
         let run = stored_run(&run.incident.id, &stored)?;
         return Ok(StageReply::of(&run, stored.version, true));
+    }
+    // Both diagnosing branches need the function's recent changes: asked
+    // here once, they read them from the record.
+    if let Some(log) = ctx.changes.as_deref() {
+        let bound = std::time::Duration::from_secs(ctx.config.run.collect_timeout_seconds);
+        run.recent_changes = Some(
+            crate::evidence::recent_changes(
+                log,
+                &run.incident.function_name,
+                run.incident.timestamp_ms,
+                bound,
+            )
+            .await,
+        );
     }
     commit(
         &*ctx.audit,

@@ -9,7 +9,7 @@ use crate::run::ApprovalState;
 use crate::stage::Stage;
 
 /// The incident's stored run; an incident never claimed is refused.
-pub(super) async fn load(
+pub(in crate::pipeline) async fn load(
     audit: &dyn AuditStore,
     incident: &str,
 ) -> Result<(Run, StoredRecord), ProtocolError> {
@@ -21,7 +21,10 @@ pub(super) async fn load(
 }
 
 /// The run a stored record holds.
-pub(super) fn stored_run(incident: &str, stored: &StoredRecord) -> Result<Run, ProtocolError> {
+pub(in crate::pipeline) fn stored_run(
+    incident: &str,
+    stored: &StoredRecord,
+) -> Result<Run, ProtocolError> {
     serde_json::from_str(&stored.document).map_err(|e| ProtocolError::Unreadable {
         incident: incident.to_owned(),
         reason: e.to_string(),

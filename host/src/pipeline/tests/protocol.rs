@@ -332,6 +332,61 @@ async fn both_branches_commit_in_either_order_and_decide_sees_both() {
     );
 }
 
+/// CloudTrail answers two lookups a second an account: the workflow asks
+/// once an incident, at parse, and both branches read the answer from the
+/// record — the rules, the AI's prompt and the notice see the same changes,
+/// and verification asks for none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parse_looks_up_the_recent_changes_once_for_both_branches() {
+    let model = Arc::new(RecordingModel::default());
+    let mut w = World::with(|c| c.ai.enabled = true);
+    w.ctx.ai = Some(Arc::new(crate::ai::Diagnoser::new(
+        model.clone(),
+        &w.ctx.config.ai,
+    )));
+    let trail = Arc::new(crate::testing::ports::MemoryChangeLog::default());
+    trail.record(
+        "traced",
+        "UpdateFunctionCode",
+        T0 - 12 * 60_000,
+        "deploy-bot",
+    );
+    w.ctx.changes = Some(trail.clone());
+    w.oom("traced");
+    let parsed = parsed(&w, "traced", "ALARM").await;
+    assert_eq!(trail.lookups(), 1);
+    let claimed = stored(&w, &parsed.incident);
+    assert_eq!(claimed.recent_changes.as_ref().unwrap().changes.len(), 1);
+    send(&w, "ai", &parsed).await.unwrap();
+    send(&w, "rules", &parsed).await.unwrap();
+    let decided = send(&w, "decide", &parsed).await.unwrap();
+    let executed = send(&w, "execute", &decided).await.unwrap();
+    w.clock.sleep(WINDOW).await;
+    send(&w, "verify", &executed).await.unwrap();
+    assert_eq!(trail.lookups(), 1, "one lookup for the whole incident");
+    let run = stored(&w, &parsed.incident);
+    assert_eq!(run.evidence.as_ref().unwrap().recent_changes.len(), 1);
+    assert_eq!(run.ai.as_ref().unwrap().grounding.recent_changes, 1);
+    let prompt = format!("{:?}", model.requests.lock().unwrap()[0].turns);
+    assert!(prompt.contains("UpdateFunctionCode"), "{prompt}");
+}
+
+/// A record claimed by a host that did not look changes up (an older
+/// version, or a trimmed record): each branch looks them up itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn branches_look_up_the_changes_themselves_when_parse_did_not() {
+    let mut w = World::new();
+    w.oom("older");
+    let parsed = parsed(&w, "older", "ALARM").await;
+    let trail = Arc::new(crate::testing::ports::MemoryChangeLog::default());
+    trail.record("older", "UpdateFunctionCode", T0 - 5 * 60_000, "deploy-bot");
+    w.ctx.changes = Some(trail.clone());
+    send(&w, "rules", &parsed).await.unwrap();
+    assert_eq!(trail.lookups(), 1);
+    let run = stored(&w, &parsed.incident);
+    assert_eq!(run.evidence.as_ref().unwrap().recent_changes.len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_parse_of_the_same_execution_is_its_own_claim() {
     let w = World::new();

@@ -7,7 +7,7 @@ impl Rule for CodeErrors {
     fn describe() -> RuleInfo {
         info(
             "code-errors",
-            "0.2.1",
+            "0.3.0",
             "Errors with no memory or timeout signature: a bug or bad input, for a person to fix",
             Wants::METRICS | Wants::CONFIG,
         )
@@ -25,20 +25,38 @@ impl Rule for CodeErrors {
         {
             return Ok(vec![]);
         }
+        // New code shortly before the errors is the first suspect of every
+        // on-call engineer: say so, and say it with more confidence (the
+        // host answers only with the operator's `changes` grant).
+        let recent = changes::recent();
+        let deployed = changes::last_deployment(&recent, evidence.window.end_ms);
+        let mut confidence = if s.errors > 0 { 0.75 } else { 0.5 };
+        let why = match deployed {
+            Some(d) => {
+                confidence += 0.1;
+                format!(
+                    "the function fails on its own code or input, and {}: roll it back or fix it; memory does not help",
+                    changes::describe(d, evidence.window.end_ms)
+                )
+            }
+            None => "the function fails on its own code or input; memory does not help".into(),
+        };
         let mut f = finding(
             FindingKind::CodeError,
-            if s.errors > 0 { 0.75 } else { 0.5 },
+            confidence,
             format!(
                 "{errors:.0} errors with memory peak at {:.0}% and no timeouts",
                 s.peak_ratio() * 100.0
             ),
-            Recommendation::Escalate(
-                "the function fails on its own code or input; memory does not help".into(),
-            ),
+            Recommendation::Escalate(why),
         );
         if !s.error_types.is_empty() {
             f.evidence
                 .push(format!("error types: {}", s.error_types.join(", ")));
+        }
+        if let Some(d) = deployed {
+            f.evidence
+                .push(changes::describe(d, evidence.window.end_ms));
         }
         Ok(vec![f])
     }
@@ -49,7 +67,7 @@ export_rule!(CodeErrors);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use autorepair_rule_sdk::testing::{EvidenceBuilder, report};
+    use autorepair_rule_sdk::testing::{EvidenceBuilder, deployed, report, with_changes};
 
     #[test]
     fn a_runtimes_unhandled_exception_lines_are_errors_without_metrics() {
@@ -77,6 +95,35 @@ mod tests {
             f.evidence,
             vec!["error types: Runtime.UnhandledPromiseRejection"]
         );
+    }
+
+    #[test]
+    fn a_deployment_before_the_errors_is_named_and_raises_confidence() {
+        let evidence = || {
+            EvidenceBuilder::new(512)
+                .reports(10, report(512, 100, InvocationStatus::Success))
+                .reports(3, report(512, 100, InvocationStatus::Error))
+                .build()
+        };
+        let without = &CodeErrors::evaluate(evidence()).unwrap()[0];
+        let with =
+            &with_changes(vec![deployed(12)], || CodeErrors::evaluate(evidence())).unwrap()[0];
+        assert!(with.confidence > without.confidence);
+        assert_eq!(
+            with.evidence,
+            vec!["code deployed 12 min before the alarm (UpdateFunctionCode by ci-deploy)"]
+        );
+        let Recommendation::Escalate(why) = &with.recommendation else {
+            panic!("{:?}", with.recommendation)
+        };
+        assert!(why.contains("roll it back"), "{why}");
+        // A setting changed is not new code.
+        let mut setting = deployed(5);
+        setting.action = "UpdateFunctionConfiguration".into();
+        setting.deployment = false;
+        let after = &with_changes(vec![setting], || CodeErrors::evaluate(evidence())).unwrap()[0];
+        assert_eq!(after.confidence, without.confidence);
+        assert!(after.evidence.is_empty());
     }
 
     #[test]

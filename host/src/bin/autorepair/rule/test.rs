@@ -21,6 +21,7 @@ pub fn run(
     rule: &str,
     evidence: &Path,
     expect: Option<&Path>,
+    bless: bool,
     grants: Vec<Grant>,
     cpu_budget_ms: Option<u64>,
     memory_mib: Option<u64>,
@@ -28,10 +29,14 @@ pub fn run(
 ) -> Result<(), Failure> {
     let (origin, bytes) = toolkit::rule_bytes(rule).map_err(|e| bad_input(anyhow!(e)))?;
     let files = rule_test::evidence_files(evidence).map_err(|e| bad_input(anyhow!(e)))?;
-    let expectations = expect
-        .map(rule_test::load_expectations)
-        .transpose()
-        .map_err(|e| bad_input(anyhow!(e)))?;
+    let expectations = match expect {
+        // Blessing starts from the file when there is one, and makes it when not.
+        Some(path) if bless && !path.exists() => Some(rule_test::Expectations::new()),
+        _ => expect
+            .map(rule_test::load_expectations)
+            .transpose()
+            .map_err(|e| bad_input(anyhow!(e)))?,
+    };
     let overrides = rule_test::Overrides {
         grants,
         cpu_budget_ms,
@@ -60,6 +65,20 @@ pub fn run(
             );
         }
         Format::Json => println!("{}", serde_json::to_string_pretty(&outcome)?),
+    }
+    if bless {
+        let path = expect
+            .ok_or_else(|| bad_input(anyhow!("--bless writes the --expect file: name it")))?;
+        let blessed = rule_test::bless(expectations.unwrap_or_default(), &outcome);
+        let text = serde_json::to_string_pretty(&blessed)? + "\n";
+        std::fs::write(path, text)
+            .map_err(|e| anyhow!("writing the expectations {}: {e}", path.display()))?;
+        eprintln!(
+            "blessed {} case(s) into {}: what the rule said is now what it must say",
+            outcome.cases.len(),
+            path.display()
+        );
+        return Ok(());
     }
     if outcome.passed() {
         Ok(())
