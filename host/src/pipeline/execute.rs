@@ -87,16 +87,20 @@ pub async fn execute(ctx: &Context, run: &mut Run) {
         && Some((function.memory_mb, decision.target_memory_mb.unwrap_or(0))) != approved
     {
         timed(run, Stage::Execute, started);
-        return escalate(
-            run,
+        // Decided otherwise now (a pause, the guard): the reasons above say why.
+        let why = if decision.action == Action::SetMemory {
             format!(
                 "the function changed since the change was approved (now {} MB, the decision {}): nothing was changed",
                 function.memory_mb,
                 decision
                     .target_memory_mb
                     .map_or("none".to_owned(), |t| format!("{t} MB"))
-            ),
-        );
+            )
+        } else {
+            "the approved change is no longer decided (the reasons above say why): nothing was changed"
+                .to_owned()
+        };
+        return escalate(run, why);
     }
     let Some(mut target) = target_or_settle(run, &decision) else {
         timed(run, Stage::Execute, started);

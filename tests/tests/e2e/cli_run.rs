@@ -7,22 +7,33 @@ use autorepair::clock::now_ms;
 use autorepair_e2e::scenario::raise;
 use autorepair_e2e::{Behaviour, Moto, Workload, alarm_event, autorepair_command};
 
-fn run(moto: &Moto, dir: &std::path::Path, event: &serde_json::Value, extra: &[&str]) -> Output {
+/// `autorepair run --format json --create-table EXTRA` on `event`, against
+/// moto, ready to run.
+fn run_command(
+    moto: &Moto,
+    dir: &std::path::Path,
+    event: &serde_json::Value,
+    extra: &[&str],
+) -> std::process::Command {
     let file = dir.join("event.json");
     std::fs::write(&file, event.to_string()).unwrap();
-    autorepair_command([
+    let mut command = autorepair_command([
         "run",
         "--event",
         file.to_str().unwrap(),
         "--format",
         "json",
         "--create-table",
-    ])
-    .args(extra)
-    .envs(moto.env())
-    .env("AUTOREPAIR_CACHE_DIR", dir.join("cache"))
-    .output()
-    .unwrap()
+    ]);
+    command
+        .args(extra)
+        .envs(moto.env())
+        .env("AUTOREPAIR_CACHE_DIR", dir.join("cache"));
+    command
+}
+
+fn run(moto: &Moto, dir: &std::path::Path, event: &serde_json::Value, extra: &[&str]) -> Output {
+    run_command(moto, dir, event, extra).output().unwrap()
 }
 
 /// A function at 256 MB that needs 350 on moto, ten minutes of its
@@ -115,6 +126,68 @@ async fn a_dry_run_prints_the_decision_and_changes_nothing() {
     assert_eq!(doc["status"], "dry_run");
     assert_eq!(doc["decision"]["target_memory_mb"], 384);
     assert_eq!(w.memory_mb().await.unwrap(), 256);
+
+    // A real incident becomes a rule's test in two commands: its evidence
+    // saved, then what the rule says on it blessed as what it must say.
+    let id = doc["incident"]["id"].as_str().unwrap();
+    let saved = dir.path().join("incident.json");
+    let cli = |args: &[&str]| {
+        autorepair_command(args)
+            .envs(moto.env())
+            .env("AUTOREPAIR_CACHE_DIR", dir.path().join("cache"))
+            .output()
+            .unwrap()
+    };
+    let out = cli(&["evidence", "save", id, "--output", saved.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", autorepair_e2e::describe(&out));
+    let evidence: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_eq!(evidence["function"]["name"], "orders-dry-cli");
+    assert!(
+        !evidence["reports"].as_array().unwrap().is_empty(),
+        "{evidence}"
+    );
+    let expect = dir.path().join("expect.json");
+    let test = |extra: &[&str]| {
+        let mut args = vec![
+            "rule",
+            "test",
+            "oom",
+            "--evidence",
+            saved.to_str().unwrap(),
+            "--expect",
+            expect.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        cli(&args)
+    };
+    let blessed = test(&["--bless"]);
+    assert!(
+        blessed.status.success(),
+        "{}",
+        autorepair_e2e::describe(&blessed)
+    );
+    let expectations: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&expect).unwrap()).unwrap();
+    assert_eq!(
+        expectations["incident.json"]["kind"], "memory-exhaustion",
+        "{expectations}"
+    );
+    assert_eq!(expectations["incident.json"]["memory_mb"], 384);
+    let checked = test(&[]);
+    assert!(
+        checked.status.success(),
+        "{}",
+        autorepair_e2e::describe(&checked)
+    );
+    // An incident the table does not hold is bad input.
+    let missing = cli(&["evidence", "save", "no-such-incident"]);
+    assert_eq!(
+        missing.status.code(),
+        Some(2),
+        "{}",
+        autorepair_e2e::describe(&missing)
+    );
 }
 
 #[test]
@@ -241,25 +314,12 @@ async fn ctrl_c_during_the_wait_records_the_change_as_unverified() {
     let sdk = moto.sdk_config().await;
     let (w, event) = out_of_memory(&moto, &sdk, "orders-sigint").await;
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("event.json");
-    std::fs::write(&file, event.to_string()).unwrap();
-    let mut child = autorepair_command([
-        "run",
-        "--event",
-        file.to_str().unwrap(),
-        "--format",
-        "json",
-        "--create-table",
-        "--verify-after",
-        "10m",
-    ])
-    .envs(moto.env())
-    .env("AUTOREPAIR_CACHE_DIR", dir.path().join("cache"))
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let mut child = run_command(&moto, dir.path(), &event, &["--verify-after", "10m"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     // Interrupt once the wait has begun (it says so on stderr).
     let stderr = child.stderr.take().unwrap();
     let (said, heard) = std::sync::mpsc::channel();

@@ -835,3 +835,119 @@ fn the_hosts_have_reserved_concurrency_the_sweep_cannot_exhaust() {
         "a full sweep ({sweep_max}) must leave the acting host ({host_min}) room for incidents"
     );
 }
+
+/// The alarm rule's pattern, as the template writes it for a `dev` stack,
+/// against alarm state-change events in the shapes CloudWatch's
+/// documentation gives (tests/fixtures/events): an ALARM on a Lambda metric
+/// — alone, in metric math, in an anomaly band — under this stack's prefix
+/// starts the workflow; another namespace, a return to OK, another stack's
+/// prefix or a composite alarm (no metric of its own) does not.
+///
+/// EventBridge (moto) judges the pattern — a rule with it, each event put on
+/// the bus, delivered or not to a log group — but for one clause: moto 5.2
+/// neither implements TestEventPattern nor matches into arrays of objects
+/// (its flattening stops at lists), and an alarm's metrics are one. That
+/// clause — any of the alarm's metrics on an allowed namespace,
+/// EventBridge's documented rule for arrays — is judged here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_alarm_rules_pattern_takes_lambda_alarms_and_refuses_the_rest() {
+    let mut pattern = template()["Resources"]["AlarmRule"]["Properties"]["EventPattern"].clone();
+    let prefix = &mut pattern["detail"]["alarmName"][0]["prefix"];
+    assert_eq!(prefix["Fn::Sub"], "${AlarmNamePrefix}${Environment}-");
+    *prefix = Value::String("autorepair-dev-".into());
+    let namespaces =
+        pattern["detail"]["configuration"]["metrics"]["metricStat"]["metric"]["namespace"]
+            .as_array()
+            .expect("the namespaces the rule takes")
+            .clone();
+    assert_eq!(
+        pattern["detail"]["configuration"]
+            .as_object()
+            .unwrap()
+            .len(),
+        1
+    );
+    let mut rest = pattern.clone();
+    rest["detail"]
+        .as_object_mut()
+        .unwrap()
+        .remove("configuration");
+    let moto = autorepair_e2e::Moto::start();
+    let sdk = moto.sdk_config().await;
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+    let group = "/autorepair/delivered";
+    logs.create_log_group()
+        .log_group_name(group)
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_rule()
+        .name("autorepair-dev-alarms")
+        .event_pattern(rest.to_string())
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule("autorepair-dev-alarms")
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("delivered")
+                .arn(format!(
+                    "arn:aws:logs:us-east-1:123456789012:log-group:{group}"
+                ))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // Read raw: moto's FilterLogEvents writes timestamps the SDK refuses
+    // (fractional milliseconds).
+    let delivered = || async {
+        let body = serde_json::json!({"logGroupName": group}).to_string();
+        let (status, text) = tokio::task::block_in_place(|| {
+            moto.aws_json("logs", "Logs_20140328.FilterLogEvents", &body)
+        });
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str::<Value>(&text).unwrap()["events"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/events");
+    // (file, the rest of the pattern matches, a metric on a Lambda namespace)
+    for (file, matches, on_lambda) in [
+        ("lambda-errors.json", true, true),
+        ("lambda-insights-memory.json", true, true),
+        ("lambda-metric-math.json", true, true),
+        ("lambda-anomaly-detection.json", true, true),
+        ("ec2-cpu.json", true, false),
+        ("lambda-errors-ok.json", false, true),
+        ("lambda-errors-other-stack.json", false, true),
+        ("composite.json", true, false),
+    ] {
+        let text = std::fs::read_to_string(fixtures.join(file)).unwrap();
+        let event: Value = serde_json::from_str(&text).unwrap();
+        let before = delivered().await;
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .source(event["source"].as_str().unwrap())
+            .detail_type(event["detail-type"].as_str().unwrap())
+            .detail(event["detail"].to_string())
+            .resources(event["resources"][0].as_str().unwrap())
+            .build();
+        let put = events.put_events().entries(entry).send().await.unwrap();
+        assert_eq!(put.failed_entry_count(), 0, "{file}");
+        let judged = delivered().await > before;
+        assert_eq!(judged, matches, "{file}: EventBridge (moto)");
+        let lambda = event["detail"]["configuration"]["metrics"]
+            .as_array()
+            .is_some_and(|metrics| {
+                metrics
+                    .iter()
+                    .any(|m| namespaces.contains(&m["metricStat"]["metric"]["namespace"]))
+            });
+        assert_eq!(lambda, on_lambda, "{file}: the namespace clause");
+    }
+}
