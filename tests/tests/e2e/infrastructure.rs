@@ -951,3 +951,68 @@ async fn the_alarm_rules_pattern_takes_lambda_alarms_and_refuses_the_rest() {
         assert_eq!(lambda, on_lambda, "{file}: the namespace clause");
     }
 }
+
+/// `sam deploy --config-env dev|prod` runs unattended on a fresh clone: each
+/// environment names its stack, grants the capabilities the template's IAM
+/// needs (named ones: the approver policy has a name), lets SAM make the
+/// artifacts' bucket, confirms nothing, and deploys parameters/<env>.json's
+/// parameters — every one a parameter the template declares.
+#[test]
+fn each_samconfig_environment_deploys_unattended_with_its_parameters() {
+    let text = std::fs::read_to_string(infrastructure().join("samconfig.toml")).unwrap();
+    let config: toml::Value = toml::from_str(&text).expect("samconfig.toml is TOML");
+    let template = template();
+    let named_iam = template["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .any(|r| {
+            ["ManagedPolicyName", "RoleName", "UserName", "GroupName"]
+                .iter()
+                .any(|k| !r["Properties"][*k].is_null())
+        });
+    assert!(named_iam, "the approver policy is a named IAM resource");
+    for env in ["dev", "prod"] {
+        let deploy = &config[env]["deploy"]["parameters"];
+        assert_eq!(
+            deploy["stack_name"].as_str(),
+            Some(format!("autorepair-{env}").as_str())
+        );
+        let capabilities = deploy["capabilities"].as_str().unwrap();
+        for needed in ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"] {
+            assert!(
+                capabilities.split(' ').any(|c| c == needed),
+                "{env}: {capabilities}"
+            );
+        }
+        assert_eq!(deploy["resolve_s3"].as_bool(), Some(true), "{env}");
+        assert_eq!(deploy["confirm_changeset"].as_bool(), Some(false), "{env}");
+        assert_eq!(
+            config[env]["build"]["parameters"]["beta_features"].as_bool(),
+            Some(true),
+            "{env}: sam build --config-env {env} must not stop at the beta prompt"
+        );
+        let overrides: Vec<&str> = deploy["parameter_overrides"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .collect();
+        let file: Vec<String> = serde_json::from_str(
+            &std::fs::read_to_string(infrastructure().join(format!("parameters/{env}.json")))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            overrides, file,
+            "{env}: samconfig.toml and parameters/{env}.json"
+        );
+        assert!(overrides.contains(&format!("Environment={env}").as_str()));
+        for pair in &overrides {
+            let name = pair.split('=').next().unwrap();
+            assert!(
+                !template["Parameters"][name].is_null(),
+                "{env}: {name} is not a parameter of the template"
+            );
+        }
+    }
+}
