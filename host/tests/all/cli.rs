@@ -426,3 +426,34 @@ fn warnings_show_by_default_and_quiet_hides_them() {
         stderr(&verbose)
     );
 }
+
+/// $AUTOREPAIR_CONFIG is the shell's default: an `--environment` on the
+/// command line wins over it, and its deployed host is asked (here a closed
+/// port on 127.0.0.1, so the error names the host, not the file).
+#[test]
+fn an_environment_on_the_command_line_wins_over_the_config_in_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(&broken, "this is = = not toml").unwrap();
+    let path = std::path::Path::new;
+    let env = [
+        ("AUTOREPAIR_CONFIG", broken.as_path()),
+        ("AWS_ENDPOINT_URL", path("http://127.0.0.1:9")),
+        ("AWS_REGION", path("us-east-1")),
+        ("AWS_ACCESS_KEY_ID", path("test")),
+        ("AWS_SECRET_ACCESS_KEY", path("test")),
+        ("AWS_EC2_METADATA_DISABLED", path("true")),
+    ];
+    let o = autorepair_with(&["--environment", "prod", "config", "show"], &env);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("autorepair-prod-host"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("broken.toml"), "{}", stderr(&o));
+    // Without --environment, the file in the environment is the one read.
+    let o = autorepair_with(&["config", "show"], &env);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("broken.toml"), "{}", stderr(&o));
+}

@@ -41,14 +41,13 @@ struct Cli {
     /// Configuration file (TOML); every key is optional. Default:
     /// $XDG_CONFIG_HOME/autorepair/config.toml (~/.config/autorepair/…)
     /// when it exists, else the defaults. See `autorepair config show`.
-    #[arg(
-        long,
-        global = true,
-        env = "AUTOREPAIR_CONFIG",
-        value_name = "FILE",
-        conflicts_with = "environment"
-    )]
+    #[arg(long, global = true, env = "AUTOREPAIR_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+
+    /// `config` came from $AUTOREPAIR_CONFIG, not the command line: an
+    /// `--environment` given on the command line then wins over it.
+    #[arg(skip)]
+    config_from_env: bool,
 
     /// A deployed stack, by the environment it was deployed as (the
     /// template's Environment parameter): its host's configuration
@@ -225,7 +224,11 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let mut cli =
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    cli.config_from_env =
+        matches.value_source("config") == Some(clap::parser::ValueSource::EnvVariable);
     // The SDK's chain reads these for every client this process makes: the
     // command line's choice is set before any client, and any thread, exists.
     for (var, value) in [("AWS_PROFILE", &cli.profile), ("AWS_REGION", &cli.region)] {
@@ -277,11 +280,22 @@ impl Command {
     }
 }
 
-/// The configuration: `--config FILE` (or $AUTOREPAIR_CONFIG); else the
-/// deployed host's of `--environment`; else the default file when it
-/// exists; else the defaults.
+/// The configuration: `--config FILE`; else the deployed host's of
+/// `--environment`; else $AUTOREPAIR_CONFIG's file; else the default file
+/// when it exists; else the defaults.
 fn load_config(cli: &Cli) -> Result<Config, Failure> {
-    if let Some(path) = &cli.config {
+    let file = match (&cli.config, &cli.environment) {
+        (Some(_), Some(_)) if !cli.config_from_env => {
+            return Err(bad_input(anyhow::anyhow!(
+                "--config and --environment name two configurations: give one"
+            )));
+        }
+        // $AUTOREPAIR_CONFIG is the shell's default; --environment was asked for.
+        (Some(_), Some(_)) => None,
+        (file, None) => file.as_ref(),
+        (None, Some(_)) => None,
+    };
+    if let Some(path) = file {
         return Config::load(Some(path)).map_err(bad_input);
     }
     if let Some(environment) = &cli.environment {
