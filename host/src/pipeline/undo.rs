@@ -8,7 +8,6 @@ use super::protocol::store::{load, stored_run};
 use super::{Context, ProtocolError, Rollback, Run, Status};
 use crate::model::Change;
 use crate::ports::Claim;
-use crate::repair::RepairError;
 
 /// Who undoes, and why.
 #[derive(Debug, Clone)]
@@ -60,12 +59,9 @@ pub async fn undo(ctx: &Context, incident: &str, undo: &Undo) -> Result<Run, Pro
     if let Err(e) = ctx.audit.unlock(&function, &holder).await {
         tracing::warn!(error = %e, "could not release the lock (it expires by itself)");
     }
-    match restored {
-        Ok(_) => {}
-        Err(e @ (RepairError::Moved(_) | RepairError::Precondition)) => {
-            return Err(refused(format!("not undone: {e}")));
-        }
-        Err(e) => return Err(refused(format!("not undone: {e}"))),
+    // Moved, a precondition, or a failed call: nothing was put back.
+    if let Err(e) = restored {
+        return Err(refused(format!("not undone: {e}")));
     }
     run.rollback = Some(Rollback {
         restored_memory_mb: change.previous_memory_mb,
@@ -87,17 +83,16 @@ pub async fn undo(ctx: &Context, incident: &str, undo: &Undo) -> Result<Run, Pro
     }
     run.finished_ms = Some(ctx.clock.now_ms());
     run.fit(super::MAX_DOCUMENT_BYTES);
-    let saved = ctx
-        .audit
-        .update_at(
-            incident,
-            stored.version,
-            run.status,
-            &super::approval::document(&run),
-            ctx.clock.now_ms(),
-        )
-        .await?;
-    if saved == Claim::Taken {
+    let write = |run: &Run, version: u64| {
+        let document = super::approval::document(run);
+        let status = run.status;
+        async move {
+            ctx.audit
+                .update_at(incident, version, status, &document, ctx.clock.now_ms())
+                .await
+        }
+    };
+    if write(&run, stored.version).await? == Claim::Taken {
         // Written meanwhile (a retried record stage): the function is back
         // as it was, and the record must say so — on the record as it is now.
         let (_, now_stored) = load(&*ctx.audit, incident).await?;
@@ -105,15 +100,7 @@ pub async fn undo(ctx: &Context, incident: &str, undo: &Undo) -> Result<Run, Pro
         theirs.rollback = run.rollback.clone();
         theirs.status = Status::RolledBack;
         theirs.decision = run.decision.clone();
-        ctx.audit
-            .update_at(
-                incident,
-                now_stored.version,
-                theirs.status,
-                &super::approval::document(&theirs),
-                ctx.clock.now_ms(),
-            )
-            .await?;
+        write(&theirs, now_stored.version).await?;
         run = theirs;
     }
     if let Some(notifier) = &ctx.notifier {
