@@ -26,6 +26,13 @@ if [ ! -x "$venv/bin/cfn-lint" ]; then
     echo "==> installing cfn-lint into $venv (validates the deployment templates)" >&2
     "$venv/bin/pip" install --quiet --disable-pip-version-check 'cfn-lint>=1,<2' >&2
 fi
+# aws-sam-translator (what `sam deploy` and CloudFormation's AWS::Serverless
+# transform run) turns the SAM template into the one the tests create in
+# moto's CloudFormation.
+if ! "$venv/bin/python" -c 'import samtranslator' 2>/dev/null; then
+    echo "==> installing aws-sam-translator into $venv (creates the stack in moto)" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'aws-sam-translator>=1.90,<2' >&2
+fi
 # componentize-py builds the Python rule (plugins/python) the tests check
 # against its Rust twin; plugins/python/build.sh pins the same version.
 if [ ! -x "$venv/bin/componentize-py" ]; then

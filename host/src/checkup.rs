@@ -185,6 +185,10 @@ pub const NEEDED: &[&str] = &[
 pub const OPTIONAL: &[&str] = &[
     "lambda:InvokeFunction",
     "bedrock:InvokeModel",
+    // The knowledge base that grounds the AI ([ai] knowledge_base_id).
+    "bedrock:Retrieve",
+    // The function's recent changes ([run] recent_changes).
+    "cloudtrail:LookupEvents",
     "s3:GetObject",
     "s3:ListBucket",
     "logs:CreateLogGroup",
@@ -232,6 +236,13 @@ const ACTING_NEEDED: &[&str] = &[
     "states:DescribeExecution",
     "kms:Decrypt",
     "kms:GenerateDataKey",
+    // The sweep's batches: the aliases a downsizing goes through, the
+    // figures from one Logs Insights query a function, the applied
+    // downsizings among the recommendations.
+    "lambda:ListAliases",
+    "logs:StartQuery",
+    "logs:GetQueryResults",
+    "dynamodb:Scan",
 ];
 
 /// Actions that change a function: granted only on opted-in (tagged) ones.
@@ -307,7 +318,8 @@ pub fn permissions(policies: &[Policy], role: Role) -> Check {
                     problems.push(format!("wildcard action {action}"));
                     continue;
                 }
-                if !NEEDED.contains(&action.as_str()) && !OPTIONAL.contains(&action.as_str()) {
+                let known = |list: &[&str]| list.contains(&action.as_str());
+                if !known(NEEDED) && !known(OPTIONAL) && !known(ACTING_NEEDED) {
                     problems.push(format!("{action} is beyond what the host needs"));
                 }
                 let on_every_function = strings(&st["Resource"])

@@ -17,6 +17,7 @@ pub mod moto;
 pub mod openai;
 pub mod scenario;
 pub mod scripted;
+pub mod stack;
 pub mod workload;
 
 pub use cli::{autorepair_bin, autorepair_command, describe};

@@ -85,6 +85,8 @@ pub struct LocalLambda {
     pub router_port: u16,
     shared: Arc<Shared>,
     process: Arc<Process>,
+    /// The function's own environment variables, as deployed (`redeploy`).
+    deployed: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl LocalLambda {
@@ -119,6 +121,8 @@ impl LocalLambda {
             arn.rsplit(':').next().unwrap_or(arn).to_owned(),
         );
         let env = env(router_port);
+        let deployed = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+        let deployed_env = deployed.clone();
         let spawn = move || {
             Command::new(&bootstrap)
                 .env_clear()
@@ -130,6 +134,7 @@ impl LocalLambda {
                 .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/autorepair-host")
                 .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
                 .envs(env.iter().cloned())
+                .envs(deployed_env.lock().unwrap().iter().cloned())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
@@ -157,7 +162,17 @@ impl LocalLambda {
             router_port,
             shared,
             process,
+            deployed,
         }
+    }
+
+    /// The function's configuration changed to `variables` (over the
+    /// environment given at start): as Lambda does after
+    /// UpdateFunctionConfiguration, the next invocations run in a new
+    /// environment that has them.
+    pub fn redeploy(&self, variables: Vec<(String, String)>) {
+        *self.deployed.lock().unwrap() = variables;
+        replace(&self.shared, &self.process, true);
     }
 
     /// The bootstrap is killed around the next `times` invocations of `stage`.
@@ -219,6 +234,13 @@ impl Drop for LocalLambda {
 /// environment: every invocation it held ends `Crashed`, and its waiting
 /// `/next` calls never take another.
 fn crash(shared: &Shared, process: &Process, when_idle: bool) {
+    replace(shared, process, when_idle);
+    *shared.injected.lock().unwrap() += 1;
+}
+
+/// A new bootstrap in place of the current one (what `crash` does, and a
+/// configuration change).
+fn replace(shared: &Shared, process: &Process, when_idle: bool) {
     // Killed when idle where it can be (its `/next` waiting, so no call of
     // its is half read), or after two seconds whatever it is doing.
     let started = std::time::Instant::now();
@@ -243,7 +265,6 @@ fn crash(shared: &Shared, process: &Process, when_idle: bool) {
     for (_, waiter) in shared.waiting.lock().unwrap().drain() {
         let _ = waiter.send(Outcome::Crashed);
     }
-    *shared.injected.lock().unwrap() += 1;
     *child = (process.spawn)();
 }
 

@@ -28,6 +28,12 @@ fn moto_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server")
 }
 
+/// The Python of the venv moto_server belongs to (moto, boto3 and
+/// aws-sam-translator are installed there).
+pub fn python() -> PathBuf {
+    moto_binary().with_file_name("python")
+}
+
 impl Moto {
     /// Starts a fresh emulator; panics with what to do when moto is missing.
     pub fn start() -> Moto {
@@ -44,10 +50,10 @@ impl Moto {
             binary.display()
         );
         // moto_server itself, with DynamoDB's writes serialized as DynamoDB
-        // serializes them (tests/moto/serialized_dynamodb.py says why): run
+        // serializes them (tests/moto/server.py says why): run
         // by the Python of the venv moto_server belongs to.
-        let python = binary.with_file_name("python");
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("moto/serialized_dynamodb.py");
+        let python = python();
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("moto/server.py");
         let log = tempfile::NamedTempFile::new().expect("temp file for moto's log");
         for _ in 0..5 {
             let port = free_port();

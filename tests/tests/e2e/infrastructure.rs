@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use autorepair::stage::Stage;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn infrastructure() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../infrastructure")
@@ -529,6 +529,26 @@ fn statements() -> Vec<(String, Value)> {
         }
     }
     out
+}
+
+/// doctor judges the roles the template grants as it would judge them
+/// deployed: each passes (its grants and doctor's lists kept in step).
+#[test]
+fn doctor_passes_the_roles_the_template_grants() {
+    use autorepair::checkup::{Outcome, Policy, Role, permissions};
+    for (function, role) in [
+        ("HostFunction", Role::Reading),
+        ("ActingFunction", Role::Acting),
+    ] {
+        let granted: Vec<Value> = statements()
+            .into_iter()
+            .filter(|(name, _)| name == function)
+            .map(|(_, st)| st)
+            .collect();
+        let document = json!({"Version": "2012-10-17", "Statement": granted});
+        let check = permissions(&[Policy::Inline(document.to_string())], role);
+        assert_eq!(check.outcome, Outcome::Ok, "{function}: {}", check.detail);
+    }
 }
 
 fn list(v: &Value) -> Vec<Value> {

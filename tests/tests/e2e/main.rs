@@ -12,5 +12,6 @@ mod infrastructure;
 mod real_functions;
 mod replay;
 mod rule_toolkit;
+mod stack;
 mod tune;
 mod workflow;

@@ -75,6 +75,58 @@ pub(crate) struct Harness {
     pub(crate) sdk: aws_config::SdkConfig,
     machine: String,
     pub(crate) role: String,
+    /// The audit table the host writes.
+    table: String,
+    /// What the alarms this harness raises are named with (a stack's host
+    /// acts only on its own: `autorepair-<env>-`).
+    alarm_prefix: String,
+}
+
+/// The local Lambda and moto in front of it, wired as Lambda and Step
+/// Functions are: moto's Invoke calls reach the bootstrap (served as
+/// `host_arn`, with `env`), the bootstrap's AWS calls reach moto.
+fn emulators(host_arn: &str, env: &dyn Fn(u16) -> Vec<(String, String)>) -> (LocalLambda, Moto) {
+    let moto_port = Arc::new(Mutex::new(0u16));
+    let bootstrap = autorepair_bin().with_file_name("bootstrap");
+    assert!(
+        bootstrap.exists(),
+        "{} not built: run `cargo build -p autorepair --bins` (tests/test.sh does)",
+        bootstrap.display()
+    );
+    let lambda = LocalLambda::start(&bootstrap, host_arn, env, moto_port.clone());
+    let router = lambda.router_port.to_string();
+    let moto = Moto::start_with(
+        &[("MOTO_PORT", router.as_str())],
+        r#"{"lambda":{"use_docker":false},"stepfunctions":{"execute_state_machine":true}}"#,
+    );
+    *moto_port.lock().unwrap() = moto.port;
+    (lambda, moto)
+}
+
+/// What every bootstrap gets beside its function's own configuration: the
+/// AWS endpoint (the router, on to moto) and a compile cache shared by
+/// every harness.
+fn lambda_env(router: u16) -> Vec<(String, String)> {
+    let cache = autorepair_bin().with_file_name("workflow-tmp");
+    std::fs::create_dir_all(&cache).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    vec![
+        (
+            "AWS_ENDPOINT_URL".into(),
+            format!("http://127.0.0.1:{router}"),
+        ),
+        ("AWS_REGION".into(), REGION.into()),
+        ("AWS_ACCESS_KEY_ID".into(), "test".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
+        ("AWS_MAX_ATTEMPTS".into(), "2".into()),
+        ("AUTOREPAIR_CACHE_DIR".into(), cache.display().to_string()),
+        ("TMPDIR".into(), cache.display().to_string()),
+        ("AUTOREPAIR_LOG".into(), "warn".into()),
+    ]
 }
 
 impl Harness {
@@ -84,46 +136,12 @@ impl Harness {
 
     /// A harness whose verification window is `window_s` seconds.
     pub(crate) async fn with_window(window_s: u64) -> Harness {
-        let moto_port = Arc::new(Mutex::new(0u16));
-        let bootstrap = autorepair_bin().with_file_name("bootstrap");
-        assert!(
-            bootstrap.exists(),
-            "{} not built: run `cargo build -p autorepair --bins` (tests/test.sh does)",
-            bootstrap.display()
-        );
-        // Compiled rules are shared by every harness's bootstrap.
-        let cache = bootstrap.with_file_name("workflow-tmp");
-        std::fs::create_dir_all(&cache).unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).unwrap();
-        }
-        // The router's port is known before moto starts: moto sends its
-        // Invoke calls there, and the bootstrap its AWS calls (on to moto).
-        let lambda_env = |router: u16| -> Vec<(String, String)> {
-            vec![
-                (
-                    "AWS_ENDPOINT_URL".into(),
-                    format!("http://127.0.0.1:{router}"),
-                ),
-                ("AWS_REGION".into(), REGION.into()),
-                ("AWS_ACCESS_KEY_ID".into(), "test".into()),
-                ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
-                ("AWS_MAX_ATTEMPTS".into(), "2".into()),
-                ("AUTOREPAIR_CONFIG_TOML".into(), host_config(window_s)),
-                ("AUTOREPAIR_CACHE_DIR".into(), cache.display().to_string()),
-                ("TMPDIR".into(), cache.display().to_string()),
-                ("AUTOREPAIR_LOG".into(), "warn".into()),
-            ]
+        let env = |router: u16| {
+            let mut env = lambda_env(router);
+            env.push(("AUTOREPAIR_CONFIG_TOML".into(), host_config(window_s)));
+            env
         };
-        let lambda = LocalLambda::start(&bootstrap, &host_arn(), &lambda_env, moto_port.clone());
-        let router = lambda.router_port.to_string();
-        let moto = Moto::start_with(
-            &[("MOTO_PORT", router.as_str())],
-            r#"{"lambda":{"use_docker":false},"stepfunctions":{"execute_state_machine":true}}"#,
-        );
-        *moto_port.lock().unwrap() = moto.port;
+        let (lambda, moto) = emulators(&host_arn(), &env);
         let sdk = moto.sdk_config().await;
         let mut config = Config::default();
         config.run.audit_table = TABLE.into();
@@ -151,7 +169,51 @@ impl Harness {
             sdk,
             machine,
             role,
+            table: TABLE.into(),
+            alarm_prefix: String::new(),
         }
+    }
+
+    /// The deployment `infrastructure/template.yaml` creates, as environment
+    /// `env` with `parameters`: transformed by aws-sam-translator and created
+    /// in moto's CloudFormation. The bootstrap runs with the environment the
+    /// stack gave the host function.
+    pub(crate) async fn from_stack(
+        env: &str,
+        parameters: &[(&str, &str)],
+    ) -> (Harness, autorepair_e2e::stack::Stack) {
+        let host = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:autorepair-{env}-host");
+        let (lambda, moto) = emulators(&host, &lambda_env);
+        let mut all = vec![("Environment", env)];
+        all.extend_from_slice(parameters);
+        let stack = tokio::task::block_in_place(|| {
+            autorepair_e2e::stack::create(&moto, &format!("autorepair-{env}"), &all)
+        });
+        assert_eq!(stack.status, "CREATE_COMPLETE", "{:?}", stack.reason);
+        let sdk = moto.sdk_config().await;
+        let deployed = aws_sdk_lambda::Client::new(&sdk)
+            .get_function_configuration()
+            .function_name(&host)
+            .send()
+            .await
+            .expect("the stack's host function");
+        let variables = deployed
+            .environment()
+            .and_then(|e| e.variables())
+            .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        lambda.redeploy(variables);
+        let role = moto.role("autorepair-functions");
+        let harness = Harness {
+            lambda,
+            moto,
+            sdk,
+            machine: stack.outputs["WorkflowArn"].clone(),
+            role,
+            table: stack.outputs["AuditTableName"].clone(),
+            alarm_prefix: format!("autorepair-{env}-"),
+        };
+        (harness, stack)
     }
 
     /// An opted-in function with `behaviour` and 10 minutes of its traffic.
@@ -171,7 +233,7 @@ impl Harness {
     /// execution.
     pub(crate) async fn start(&self, function: &str) -> String {
         let event = alarm_event(
-            &format!("{function}-errors"),
+            &format!("{}{function}-errors", self.alarm_prefix),
             function,
             None,
             "ALARM",
@@ -255,7 +317,7 @@ impl Harness {
             .as_str()
             .expect("the record stage's reply names the incident");
         let mut config = Config::default();
-        config.run.audit_table = TABLE.into();
+        config.run.audit_table = self.table.clone();
         let stored = setup::audit_table(&Aws::new(&self.sdk), &config)
             .get(id)
             .await
@@ -475,7 +537,8 @@ fn acting_policy() -> Value {
                 "lambda:GetFunctionConfiguration", "lambda:GetAlias", "lambda:ListTags",
                 "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
                 "states:DescribeExecution", "kms:Decrypt", "kms:GenerateDataKey",
-                "cloudwatch:GetMetricData", "logs:FilterLogEvents"], "Resource": "*"},
+                "cloudwatch:GetMetricData", "logs:FilterLogEvents", "lambda:ListAliases",
+                "dynamodb:Scan", "logs:StartQuery", "logs:GetQueryResults"], "Resource": "*"},
             {"Effect": "Allow", "Action": MUTATING,
              "Resource": format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:*"),
              "Condition": {"StringEquals": {"aws:ResourceTag/autorepair": "enabled"}}},
@@ -710,7 +773,7 @@ impl Harness {
     /// Waits until `function`'s incident waits for approval; its id.
     async fn waiting_for_approval(&self, function: &str) -> String {
         let mut config = Config::default();
-        config.run.audit_table = TABLE.into();
+        config.run.audit_table = self.table.clone();
         let audit = setup::audit_table(&Aws::new(&self.sdk), &config);
         let started = Instant::now();
         loop {
@@ -731,35 +794,25 @@ impl Harness {
         }
     }
 
-    /// A host function named as the template names environment `env`'s
-    /// (`autorepair-<env>-host`), with the host's configuration in its
-    /// environment: what `--environment` reads.
-    async fn name_environment(&self, env: &str) {
-        let name = format!("autorepair-{env}-host");
-        Workload::new(&self.sdk, &name, Behaviour::Throttled)
-            .create_function(&self.role, 512, false)
-            .await
-            .unwrap();
-        aws_sdk_lambda::Client::new(&self.sdk)
-            .update_function_configuration()
-            .function_name(&name)
-            .environment(
-                aws_sdk_lambda::types::Environment::builder()
-                    .variables("AUTOREPAIR_CONFIG_TOML", host_config(WINDOW_S))
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-    }
-
     /// `autorepair --environment ENV ARGS` against this emulator: no
     /// configuration file, the deployed host's.
-    fn cli_at(&self, env: &str, args: &[&str]) -> std::process::Output {
+    pub(crate) fn cli_at(&self, env: &str, args: &[&str]) -> std::process::Output {
         let mut all = vec!["--environment", env];
         all.extend_from_slice(args);
         let mut command = autorepair_e2e::cli::autorepair_command(&all);
         command.envs(self.moto.env());
+        autorepair_e2e::cli::output(&mut command)
+    }
+
+    /// `autorepair ARGS` against this emulator, with the host's
+    /// configuration in a file (`--config`).
+    fn cli(&self, args: &[&str]) -> std::process::Output {
+        let dir = std::env::temp_dir().join(format!("autorepair-wf-{}", self.moto.port));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("config.toml");
+        std::fs::write(&config, host_config(WINDOW_S)).unwrap();
+        let mut command = autorepair_e2e::cli::autorepair_command(args);
+        command.arg("--config").arg(&config).envs(self.moto.env());
         autorepair_e2e::cli::output(&mut command)
     }
 
@@ -774,23 +827,22 @@ impl Harness {
         );
         serde_json::from_slice(&out.stdout).expect("approvals --format json")
     }
-
-    /// `autorepair ARGS` against this emulator, with the host's table.
-    fn cli(&self, args: &[&str]) -> std::process::Output {
-        let dir = std::env::temp_dir().join(format!("autorepair-wf-{}", self.moto.port));
-        std::fs::create_dir_all(&dir).unwrap();
-        let config = dir.join("config.toml");
-        std::fs::write(&config, host_config(WINDOW_S)).unwrap();
-        let mut command = autorepair_e2e::cli::autorepair_command(args);
-        command.arg("--config").arg(&config).envs(self.moto.env());
-        autorepair_e2e::cli::output(&mut command)
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_waits_for_approval_and_a_rejection_or_silence_changes_nothing() {
-    let h = Harness::new().await;
-    h.name_environment("e2e").await;
+    // The stack the template creates, and the CLI pointed at it by name
+    // alone. Short waits: moto's CloudFormation does not hold parameters to
+    // their MinValue, CloudFormation would (60 s each).
+    let (h, _) = Harness::from_stack(
+        "e2e",
+        &[
+            ("DryRun", "false"),
+            ("VerificationWindowSeconds", &WINDOW_S.to_string()),
+            ("ApprovalTimeoutSeconds", &APPROVAL_TIMEOUT_S.to_string()),
+        ],
+    )
+    .await;
     // Approved: the change is made once a person answers, and who is recorded.
     let w = h
         .function("wf-approved", 256, Behaviour::NeedsMemory { need_mb: 350 })
@@ -879,7 +931,7 @@ async fn a_change_waits_for_approval_and_a_rejection_or_silence_changes_nothing(
         "an answered change no longer waits"
     );
     // Answering again is refused: the answer stands.
-    let again = tokio::task::block_in_place(|| h.cli(&["reject", &incident]));
+    let again = tokio::task::block_in_place(|| h.cli_at("e2e", &["reject", &incident]));
     assert_eq!(
         again.status.code(),
         Some(2),
@@ -965,8 +1017,9 @@ async fn a_change_waits_for_approval_and_a_rejection_or_silence_changes_nothing(
     h.tag(&w.function, "autorepair:approval", "required").await;
     let execution = h.start(&w.function).await;
     let incident = h.waiting_for_approval(&w.function).await;
-    let out =
-        tokio::task::block_in_place(|| h.cli(&["reject", &incident, "--reason", "freeze week"]));
+    let out = tokio::task::block_in_place(|| {
+        h.cli_at("e2e", &["reject", &incident, "--reason", "freeze week"])
+    });
     assert!(
         out.status.success(),
         "{}",
