@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::Config;
+use crate::progress::{Progress, Silent};
 
 /// What the probe execution sends: the parse stage answers it and the
 /// workflow ends, nothing claimed, nothing changed, nobody notified.
@@ -378,7 +379,18 @@ pub fn permissions(policies: &[Policy], role: Role) -> Check {
 /// host's configuration when it parses (for the caller's rule and model
 /// checks).
 pub async fn inspect(d: &dyn Deployment, names: &Names) -> (Vec<Check>, Option<Config>) {
+    inspect_with(d, names, &Silent).await
+}
+
+/// [`inspect`], reporting its steps to `progress` (the probe is the long
+/// one: an execution of the real workflow).
+pub async fn inspect_with(
+    d: &dyn Deployment,
+    names: &Names,
+    progress: &dyn Progress,
+) -> (Vec<Check>, Option<Config>) {
     let mut checks = Vec::new();
+    progress.step("reading the deployment", None);
     let function = d.function(&names.function).await;
     let acting = d.function(&names.acting).await;
     let machine = d.state_machine(&names.state_machine).await;
@@ -479,7 +491,13 @@ pub async fn inspect(d: &dyn Deployment, names: &Names) -> (Vec<Check>, Option<C
 
     checks.push(match machine.ok().flatten() {
         None => Check::skip("probe", "no state machine to run"),
-        Some(m) => probe(d, &m.arn).await,
+        Some(m) => {
+            progress.step(
+                &format!("probe: a synthetic alarm through {}", names.state_machine),
+                None,
+            );
+            probe(d, &m.arn).await
+        }
     });
     (checks, config)
 }

@@ -35,6 +35,7 @@ pub mod iac;
 pub mod notify;
 pub mod openai;
 pub mod pipeline;
+pub mod progress;
 pub mod render;
 pub mod repair;
 pub mod replay;

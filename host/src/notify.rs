@@ -85,9 +85,6 @@ const SNS_MESSAGE_BYTES: usize = 256 * 1024;
 /// The notice's text at most; a longer story is cut, and says so.
 pub const MAX_NOTICE_TEXT_BYTES: usize = 32 * 1024;
 
-/// The SNS message for a notice: the readable text for people (default,
-/// e-mail), the record for machines (SQS, Lambda, HTTPS). With a text from
-/// [`cut`] and a record from [`machine_record`] it always fits SNS's limit.
 /// A run's notice's attributes: its status and severity, the function, the
 /// incident as the de-duplication key, the deployment's `environment`.
 pub fn attributes(run: &Run, environment: Option<&str>) -> crate::model::NoticeAttributes {
@@ -101,13 +98,111 @@ pub fn attributes(run: &Run, environment: Option<&str>) -> crate::model::NoticeA
     }
 }
 
-pub fn sns_message(readable: &str, record_json: &str) -> String {
+/// The SNS message for a notice: the readable text for people (default,
+/// e-mail), the record for machines (SQS, Lambda). With a text from [`cut`]
+/// and a record from [`machine_record`] it always fits SNS's limit.
+///
+/// HTTPS subscribers get the record, or with [`HttpsNotices::Chatbot`] the
+/// card of [`chatbot_card`] (AWS Chatbot — Amazon Q Developer in chat
+/// applications — subscribes over HTTPS): `https` is what they get.
+pub fn sns_message(readable: &str, record_json: &str, https: &str) -> String {
     serde_json::json!({
         "default": readable,
         "email": readable,
         "sqs": record_json,
         "lambda": record_json,
-        "https": record_json,
+        "https": https,
+    })
+    .to_string()
+}
+
+/// What HTTPS subscribers of the notice topic get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpsNotices {
+    /// The run's JSON record, as SQS and Lambda subscribers get it.
+    #[default]
+    Record,
+    /// An AWS Chatbot custom notification: a card for a Slack, Teams or
+    /// Chime channel, with the commands to run next.
+    Chatbot,
+}
+
+/// The most of a notice's text a chat card shows (chat messages are short;
+/// the whole story is in the e-mail and the audit record).
+const CARD_TEXT_CHARS: usize = 3000;
+
+/// The commands a person runs next on a notice: answer a pending change,
+/// take a repair back, look at the function's incidents or the fleet's
+/// recommendations. Each names the deployment's environment.
+pub fn next_steps(attributes: &crate::model::NoticeAttributes) -> Vec<String> {
+    let stack = attributes.stack.as_deref();
+    let cli = match stack.map(str::trim) {
+        Some(env) if !env.is_empty() => {
+            format!("autorepair --environment {}", crate::text::clean(env))
+        }
+        _ => "autorepair".to_owned(),
+    };
+    let id = attributes.dedup_key.as_deref().map(crate::text::clean);
+    let mut steps = Vec::new();
+    match (attributes.kind, attributes.status.as_str(), &id) {
+        ("approval", "pending", Some(id)) => {
+            let (approve, reject) = crate::pipeline::approval::answer_commands(id, stack);
+            steps.push(approve);
+            steps.push(reject);
+        }
+        ("incident", "repaired", Some(id)) => steps.push(format!("{cli} undo {id}")),
+        ("sweep" | "downsizing", _, _) => steps.push(format!("{cli} recommendations")),
+        _ => {}
+    }
+    if let Some(function) = attributes.function.as_deref() {
+        steps.push(format!(
+            "{cli} incidents --since 24h --function {}",
+            crate::text::clean(function)
+        ));
+    }
+    steps
+}
+
+/// An AWS Chatbot custom notification (schema version 1.0, `source:
+/// custom`): the subject as title, the notice's text (cut for chat) as a
+/// code block, the commands to run next, one thread per incident.
+pub fn chatbot_card(
+    subject_text: &str,
+    readable: &str,
+    attributes: &crate::model::NoticeAttributes,
+) -> String {
+    let mut text: String = readable.chars().take(CARD_TEXT_CHARS).collect();
+    if text.len() < readable.len() {
+        text.push_str("\n… the rest is in the e-mail notice and the audit record");
+    }
+    // A code block keeps the story's columns; nothing inside may close it.
+    let description = format!("```\n{}\n```", text.trim_end().replace("```", "` ` `"));
+    let mut keywords = vec![attributes.status.clone(), attributes.severity.to_string()];
+    keywords.extend(attributes.function.clone());
+    let context: serde_json::Map<String, serde_json::Value> = attributes
+        .pairs()
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.into()))
+        .collect();
+    serde_json::json!({
+        "version": "1.0",
+        "source": "custom",
+        "id": attributes.dedup_key,
+        "content": {
+            "textType": "client-markdown",
+            "title": subject(subject_text),
+            "description": description,
+            "nextSteps": next_steps(attributes),
+            "keywords": keywords,
+        },
+        "metadata": {
+            "threadId": attributes.dedup_key,
+            "summary": subject(subject_text),
+            "eventType": attributes.kind,
+            "relatedResources": attributes.function.iter().collect::<Vec<_>>(),
+            "additionalContext": context,
+        },
     })
     .to_string()
 }
@@ -396,7 +491,7 @@ mod tests {
             let run = run(bytes, findings);
             let (_, text) = notice(&run);
             let machine = machine_record(&run);
-            let message = sns_message(&text, &machine);
+            let message = sns_message(&text, &machine, &machine);
             assert!(
                 message.len() <= SNS_MESSAGE_BYTES,
                 "{} bytes",
@@ -482,19 +577,87 @@ mod tests {
             let mut run = verbose(rules, reason_chars, failure_chars, &alarm);
             run.fit(crate::run::MAX_DOCUMENT_BYTES);
             let (subject, text) = notice(&run);
-            let message = sns_message(&text, &machine_record(&run));
+            let record = machine_record(&run);
+            let message = sns_message(&text, &record, &record);
+            proptest::prop_assert!(message.len() <= SNS_MESSAGE_BYTES, "{} bytes", message.len());
+            // With the chat card for HTTPS instead of the record, too.
+            let card = chatbot_card(&subject, &text, &attributes(&run, Some("production-eu")));
+            let message = sns_message(&text, &record, &card);
             proptest::prop_assert!(message.len() <= SNS_MESSAGE_BYTES, "{} bytes", message.len());
             proptest::prop_assert!(subject.chars().count() <= 100 && !subject.contains('\n'));
             proptest::prop_assert!(serde_json::to_string(&run).unwrap().len() <= 400_000);
             let (_, ask) = crate::pipeline::approval::request_notice(&run, 0, Some("production-eu"));
             proptest::prop_assert!(ask.len() <= MAX_NOTICE_TEXT_BYTES);
-            let asked = sns_message(&ask, &machine_record(&run));
+            let asked = sns_message(&ask, &record, &record);
             proptest::prop_assert!(asked.len() <= SNS_MESSAGE_BYTES);
             // What a stage hands Step Functions: a reference, whatever the
             // run holds — far inside a state's 256 KiB.
             let reply = crate::pipeline::StageReply::of(&run, u64::MAX, true);
             proptest::prop_assert!(serde_json::to_string(&reply).unwrap().len() <= 1_024);
         }
+    }
+
+    /// The chat card is AWS Chatbot's custom notification (version 1.0,
+    /// source custom, a title, a description) with the commands to run next,
+    /// one thread per incident, and the story in a block nothing closes.
+    #[test]
+    fn the_chatbot_card_carries_the_story_and_the_next_commands() {
+        let mut run = verbose(1, 10, 10, "orders-errors");
+        run.incident.function_name = "orders".into();
+        run.incident.id = "inc-1".into();
+        run.status = Status::Repaired;
+        let (subject, text) = notice(&run);
+        let text = format!("{text}```\nnot a fence\n{}", "x".repeat(10_000));
+        let card: serde_json::Value = serde_json::from_str(&chatbot_card(
+            &subject,
+            &text,
+            &attributes(&run, Some("prod")),
+        ))
+        .unwrap();
+        assert_eq!(card["version"], "1.0");
+        assert_eq!(card["source"], "custom");
+        assert_eq!(card["content"]["textType"], "client-markdown");
+        assert_eq!(card["content"]["title"], subject.as_str());
+        assert_eq!(card["metadata"]["threadId"], "inc-1");
+        assert_eq!(card["metadata"]["relatedResources"][0], "orders");
+        assert_eq!(card["metadata"]["additionalContext"]["status"], "repaired");
+        let description = card["content"]["description"].as_str().unwrap();
+        assert!(description.starts_with("```\n") && description.ends_with("\n```"));
+        assert_eq!(description.matches("```").count(), 2, "{description}");
+        assert!(description.contains("the rest is in the e-mail notice"));
+        assert!(description.chars().count() < CARD_TEXT_CHARS + 200);
+        assert_eq!(
+            card["content"]["nextSteps"],
+            serde_json::json!([
+                "autorepair --environment prod undo inc-1",
+                "autorepair --environment prod incidents --since 24h --function orders"
+            ])
+        );
+
+        // HTTPS subscribers (AWS Chatbot's) get the card, nobody else.
+        let card_text = chatbot_card(&subject, &text, &attributes(&run, Some("prod")));
+        let message: serde_json::Value =
+            serde_json::from_str(&sns_message("text", "{}", &card_text)).unwrap();
+        assert_eq!(message["https"], card_text.as_str());
+        assert_eq!(
+            (message["email"].as_str(), message["sqs"].as_str()),
+            (Some("text"), Some("{}"))
+        );
+
+        // A pending change: the two answers first.
+        let pending = crate::model::NoticeAttributes {
+            kind: "approval",
+            status: "pending".into(),
+            ..attributes(&run, Some("prod"))
+        };
+        let steps = next_steps(&pending);
+        assert_eq!(steps[0], "autorepair --environment prod approve inc-1");
+        assert!(steps[1].starts_with("autorepair --environment prod reject inc-1"));
+        // No environment known: the bare command.
+        assert_eq!(
+            next_steps(&attributes(&run, None))[0],
+            "autorepair undo inc-1"
+        );
     }
 
     #[test]

@@ -132,11 +132,9 @@ pub fn context(aws: &Aws, rules: RuleSet, config: Config) -> Context {
         functions: Arc::new(Lambda::new(aws.lambda.clone())),
         telemetry,
         audit,
-        notifier: config
-            .run
-            .topic_arn
-            .as_ref()
-            .map(|topic| Arc::new(Sns::new(aws.sns.clone(), topic)) as _),
+        notifier: config.run.topic_arn.as_ref().map(|topic| {
+            Arc::new(Sns::new(aws.sns.clone(), topic).with_https(config.run.https_notices)) as _
+        }),
         ai,
         clock: Arc::new(SystemClock),
         alarms: Arc::new(crate::aws::alarms::Alarms::new(aws.cloudwatch.clone())),

@@ -1,11 +1,12 @@
 //! [`Notifier`] on SNS. The message is SNS's JSON structure: readable text for
-//! email and SMS, the JSON record for machines (SQS, Lambda, HTTPS subscribers).
+//! email and SMS, the JSON record for machines (SQS, Lambda), and for HTTPS
+//! subscribers the record or an AWS Chatbot card.
 
 use async_trait::async_trait;
 
 use super::describe;
 use crate::model::NoticeAttributes;
-use crate::notify::{sns_message, subject};
+use crate::notify::{HttpsNotices, chatbot_card, sns_message, subject};
 use crate::ports::{Notifier, NotifyError};
 use aws_sdk_sns::types::MessageAttributeValue;
 
@@ -13,6 +14,7 @@ use aws_sdk_sns::types::MessageAttributeValue;
 pub struct Sns {
     client: aws_sdk_sns::Client,
     topic_arn: String,
+    https: HttpsNotices,
 }
 
 impl Sns {
@@ -20,7 +22,14 @@ impl Sns {
         Sns {
             client,
             topic_arn: topic_arn.into(),
+            https: HttpsNotices::Record,
         }
+    }
+
+    /// What HTTPS subscribers get (`[run] https_notices`).
+    pub fn with_https(mut self, https: HttpsNotices) -> Sns {
+        self.https = https;
+        self
     }
 }
 
@@ -33,7 +42,15 @@ impl Notifier for Sns {
         record_json: &str,
         attributes: &NoticeAttributes,
     ) -> Result<String, NotifyError> {
-        let message = sns_message(readable, record_json);
+        let card;
+        let https = match self.https {
+            HttpsNotices::Record => record_json,
+            HttpsNotices::Chatbot => {
+                card = chatbot_card(subject_text, readable, attributes);
+                card.as_str()
+            }
+        };
+        let message = sns_message(readable, record_json, https);
         let mut publish = self
             .client
             .publish()

@@ -555,6 +555,10 @@ pub struct RunConfig {
     /// approve …`) and in their message attributes, so both work as written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
+    /// What the notice topic's HTTPS subscribers get: the run's JSON
+    /// `record` (default), or a `chatbot` card (AWS Chatbot — Amazon Q
+    /// Developer in chat applications — subscribes over HTTPS).
+    pub https_notices: crate::notify::HttpsNotices,
 }
 
 /// What the lock must outlast besides the two verification windows: every
@@ -596,6 +600,7 @@ impl Default for RunConfig {
             own_alarms_only: false,
             state_machine_arn: None,
             environment: None,
+            https_notices: crate::notify::HttpsNotices::Record,
         }
     }
 }

@@ -9,6 +9,7 @@ use super::FleetPorts;
 use super::alarms::{self, AlarmChange, Plan};
 use crate::config::Config;
 use crate::ports::FleetError;
+use crate::progress::{Progress, Silent};
 
 /// Alarm writes in flight at once (PutMetricAlarm's quota is low; the SDK's
 /// retries absorb a throttle).
@@ -33,7 +34,20 @@ pub async fn reconcile(
     dry_run: bool,
     budget: Option<Duration>,
 ) -> Result<Reconciled, FleetError> {
+    reconcile_with(ports, config, dry_run, budget, &Silent).await
+}
+
+/// [`reconcile`], reporting its steps to `progress`: the listing, then each
+/// alarm written or batch of alarms deleted.
+pub async fn reconcile_with(
+    ports: &FleetPorts,
+    config: &Config,
+    dry_run: bool,
+    budget: Option<Duration>,
+    progress: &dyn Progress,
+) -> Result<Reconciled, FleetError> {
     let started = Instant::now();
+    progress.step("listing functions and their alarms", None);
     let functions = ports.inventory.functions().await?;
     let existing = ports.alarms.existing(&config.fleet.alarm_prefix).await?;
     let plan = alarms::plan(
@@ -69,6 +83,10 @@ pub async fn reconcile(
         return Ok(done);
     }
     let in_time = || budget.is_none_or(|b| started.elapsed() < b);
+    progress.step(
+        "writing alarm changes",
+        Some(done.plan.changes.len() as u64),
+    );
     let puts: Vec<_> = done
         .plan
         .changes
@@ -83,7 +101,9 @@ pub async fn reconcile(
             if !in_time() {
                 return None;
             }
-            Some(ports.alarms.put(a).await)
+            let put = ports.alarms.put(a).await;
+            progress.advance(1);
+            Some(put)
         })
         .buffered(WRITES)
         .collect()
@@ -105,6 +125,7 @@ pub async fn reconcile(
         if let Err(e) = ports.alarms.delete(chunk).await {
             done.failures.push(e.to_string());
         }
+        progress.advance(chunk.len() as u64);
     }
     Ok(done)
 }

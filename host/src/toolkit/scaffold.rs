@@ -13,7 +13,7 @@ pub enum ScaffoldError {
     #[error("{0} already exists and is not empty; choose another name or --dir")]
     Exists(PathBuf),
     #[error(
-        "no rule SDK at {0}: pass --sdk with the path of autorepair's plugins/sdk (or set AUTOREPAIR_RULE_SDK)"
+        "no rule SDK at {0}: --sdk (or $AUTOREPAIR_RULE_SDK) names a checkout's plugins/sdk; leave it out to use the published SDK"
     )]
     NoSdk(PathBuf),
     #[error("cannot write {path}: {source}")]
@@ -23,32 +23,44 @@ pub enum ScaffoldError {
     },
 }
 
-/// The SDK this binary was built with, if its sources are still where they were.
-pub fn default_sdk() -> PathBuf {
-    std::env::var_os("AUTOREPAIR_RULE_SDK")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/sdk"))
+/// The published rule SDK a new rule depends on: the version of
+/// plugins/sdk, whose minor version is the interface's (a test holds the
+/// two equal).
+pub const SDK_VERSION: &str = "0.2.3";
+
+/// Where a new rule's SDK comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sdk {
+    /// `autorepair-rule-sdk = "SDK_VERSION"` from crates.io: no clone of
+    /// autorepair needed.
+    Published,
+    /// A checkout's plugins/sdk, for developing the SDK itself.
+    Path(PathBuf),
 }
 
 /// Writes the crate `name` into `dir/name` and returns that directory.
-pub fn new_rule(name: &str, dir: &Path, sdk: &Path) -> Result<PathBuf, ScaffoldError> {
+pub fn new_rule(name: &str, dir: &Path, sdk: &Sdk) -> Result<PathBuf, ScaffoldError> {
     validate::rule_name(name).map_err(ScaffoldError::Name)?;
     if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
         return Err(ScaffoldError::Name(format!(
             "{name:?} must start with a letter: it is also the crate's name"
         )));
     }
-    let sdk = sdk
-        .canonicalize()
-        .ok()
-        .filter(|p| p.join("Cargo.toml").is_file())
-        .ok_or_else(|| ScaffoldError::NoSdk(sdk.to_owned()))?;
+    let sdk = match sdk {
+        Sdk::Published => None,
+        Sdk::Path(path) => Some(
+            path.canonicalize()
+                .ok()
+                .filter(|p| p.join("Cargo.toml").is_file())
+                .ok_or_else(|| ScaffoldError::NoSdk(path.to_owned()))?,
+        ),
+    };
     let root = dir.join(name);
     if root.exists() && std::fs::read_dir(&root).is_ok_and(|mut d| d.next().is_some()) {
         return Err(ScaffoldError::Exists(root));
     }
     let files = [
-        ("Cargo.toml", cargo_toml(name, &sdk)),
+        ("Cargo.toml", cargo_toml(name, sdk.as_deref())),
         ("src/lib.rs", lib_rs(name)),
         ("evidence/pressure.json", evidence(name, 512, 497)),
         ("evidence/healthy.json", evidence(name, 512, 180)),
@@ -70,7 +82,20 @@ pub fn new_rule(name: &str, dir: &Path, sdk: &Path) -> Result<PathBuf, ScaffoldE
     Ok(root)
 }
 
-fn cargo_toml(name: &str, sdk: &Path) -> String {
+fn cargo_toml(name: &str, sdk: Option<&Path>) -> String {
+    let dependency = match sdk {
+        None => format!(
+            "autorepair-rule-sdk = \"{SDK_VERSION}\"\n\
+             # To build against a checkout of the SDK instead, uncomment (or make\n\
+             # the crate with `autorepair rule new --sdk PATH`):\n\
+             # [patch.crates-io]\n\
+             # autorepair-rule-sdk = {{ path = \"/path/to/autorepair/plugins/sdk\" }}\n"
+        ),
+        Some(path) => format!(
+            "autorepair-rule-sdk = {{ path = {:?}, version = \"{SDK_VERSION}\" }}\n",
+            path.display().to_string()
+        ),
+    };
     format!(
         r#"[package]
 name = "{name}"
@@ -83,8 +108,7 @@ publish = false
 crate-type = ["cdylib", "rlib"]
 
 [dependencies]
-autorepair-rule-sdk = {{ path = {sdk:?} }}
-
+{dependency}
 [profile.release]
 # Small, fast components: a rule runs on every incident.
 opt-level = 3
@@ -95,8 +119,7 @@ panic = "abort"
 
 # A crate of its own, not part of any workspace it happens to sit in.
 [workspace]
-"#,
-        sdk = sdk.display().to_string()
+"#
     )
 }
 
@@ -264,10 +287,73 @@ mod tests {
         assert_eq!(expect.len(), 2);
     }
 
+    /// The published SDK a new rule names is the one in this repository.
+    #[test]
+    fn the_sdk_version_is_the_sdk_crates() {
+        let manifest = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/sdk/Cargo.toml"),
+        )
+        .unwrap();
+        let version = manifest
+            .lines()
+            .find_map(|l| l.strip_prefix("version = \""))
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap();
+        assert_eq!(version, SDK_VERSION);
+        // Its minor version is the interface's.
+        let wit =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/rules.wit"))
+                .unwrap();
+        assert!(
+            wit.contains(&format!("package autorepair:rules@{SDK_VERSION};")),
+            "wit/rules.wit is not autorepair:rules@{SDK_VERSION}"
+        );
+        // The SDK crate carries its own copy (a published crate carries its
+        // files): the same interface, byte for byte.
+        let copy = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/sdk/wit/rules.wit"),
+        )
+        .unwrap();
+        assert!(
+            copy == wit,
+            "plugins/sdk/wit/rules.wit differs from wit/rules.wit: copy it over"
+        );
+    }
+
+    #[test]
+    fn a_new_rule_names_the_published_sdk_or_a_checkouts() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = new_rule("published", dir.path(), &Sdk::Published).unwrap();
+        let cargo = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+        assert!(
+            cargo.contains(&format!("\nautorepair-rule-sdk = \"{SDK_VERSION}\"\n")),
+            "{cargo}"
+        );
+        assert!(
+            !cargo
+                .lines()
+                .any(|l| !l.starts_with('#') && l.contains("path =")),
+            "{cargo}"
+        );
+        let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/sdk");
+        let root = new_rule("local", dir.path(), &Sdk::Path(sdk.clone())).unwrap();
+        let cargo = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+        let path = sdk.canonicalize().unwrap().display().to_string();
+        assert!(cargo.contains(&format!("path = {path:?}")), "{cargo}");
+        // Both are valid manifests.
+        for name in ["published", "local"] {
+            let text = std::fs::read_to_string(dir.path().join(name).join("Cargo.toml")).unwrap();
+            let parsed: toml::Table = text.parse().unwrap();
+            assert!(
+                parsed["dependencies"]["autorepair-rule-sdk"].is_str() == (name == "published")
+            );
+        }
+    }
+
     #[test]
     fn refuses_bad_names_a_missing_sdk_and_a_full_directory() {
         let dir = tempfile::tempdir().unwrap();
-        let sdk = default_sdk();
+        let sdk = Sdk::Published;
         for bad in ["Bad_Name", "9lives"] {
             assert!(matches!(
                 new_rule(bad, dir.path(), &sdk),
@@ -275,7 +361,7 @@ mod tests {
             ));
         }
         assert!(matches!(
-            new_rule("ok", dir.path(), &dir.path().join("nope")),
+            new_rule("ok", dir.path(), &Sdk::Path(dir.path().join("nope"))),
             Err(ScaffoldError::NoSdk(_))
         ));
         let root = new_rule("ok", dir.path(), &sdk).unwrap();

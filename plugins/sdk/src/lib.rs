@@ -40,7 +40,9 @@ pub mod testing;
 pub mod bindings {
     wit_bindgen::generate!({
         world: "rule-plugin",
-        path: "../../wit",
+        // The crate's own copy of wit/rules.wit (a published crate carries
+        // its files; a test keeps the two identical).
+        path: "wit",
         pub_export_macro: true,
         export_macro_name: "__export_rule_plugin",
         default_bindings_module: "autorepair_rule_sdk::bindings",

@@ -356,9 +356,60 @@ async fn a_new_rule_goes_from_scaffold_to_a_signed_shadow_rule_in_run() {
             .output()
             .unwrap()
     };
-    let new = autorepair(d, &["rule", "new", "headroom"]);
+    // The SDK as crates.io would serve it: `cargo package` (metadata,
+    // licence, readme, no path-only dependency; each crate built from its
+    // package), unpacked where cargo leaves it.
+    let packaged = cargo(
+        &[
+            "package",
+            "--allow-dirty",
+            "--manifest-path",
+            repo().join("plugins/Cargo.toml").to_str().unwrap(),
+            "-p",
+            "autorepair-lambda",
+            "-p",
+            "autorepair-rule-sdk",
+        ],
+        d,
+    );
+    assert!(packaged.status.success(), "{}", describe(&packaged));
+    // plugins/DIR's crate, unpacked: target/package/NAME-VERSION.
+    let package = |dir: &str| {
+        let manifest = repo().join(format!("plugins/{dir}/Cargo.toml"));
+        let manifest: toml::Table = std::fs::read_to_string(manifest).unwrap().parse().unwrap();
+        let package = &manifest["package"];
+        target.join("package").join(format!(
+            "{}-{}",
+            package["name"].as_str().unwrap(),
+            package["version"].as_str().unwrap()
+        ))
+    };
+    // A rule made by the binary, with no clone to point at: the SDK by
+    // version, here served from the packages instead of crates.io.
+    let new = autorepair_command(["rule", "new", "headroom"])
+        .current_dir(d)
+        .env_remove("AUTOREPAIR_RULE_SDK")
+        .output()
+        .unwrap();
     assert!(new.status.success(), "{}", describe(&new));
     let krate = d.join("headroom");
+    let manifest = std::fs::read_to_string(krate.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains(&format!(
+            "\nautorepair-rule-sdk = \"{}\"\n",
+            autorepair::toolkit::scaffold::SDK_VERSION
+        )) && !manifest.contains(repo().to_str().unwrap()),
+        "{manifest}"
+    );
+    std::fs::write(
+        krate.join("Cargo.toml"),
+        format!(
+            "{manifest}\n[patch.crates-io]\nautorepair-rule-sdk = {{ path = {:?} }}\nautorepair-lambda = {{ path = {:?} }}\n",
+            package("sdk").display().to_string(),
+            package("lambda").display().to_string(),
+        ),
+    )
+    .unwrap();
     let tested = cargo(&["test", "--quiet"], &krate);
     assert!(tested.status.success(), "{}", describe(&tested));
 

@@ -49,7 +49,9 @@ pub fn run(args: Args, environment: Option<&str>, no_cache: bool) -> Result<(), 
     let runtime = runtime()?;
     let aws = runtime.block_on(Aws::from_env());
     let deployment = AwsDeployment::new(&aws.sdk);
-    let (mut checks, config) = runtime.block_on(checkup::inspect(&deployment, &names));
+    let shown = crate::progress::Shown::new();
+    let (mut checks, config) = runtime.block_on(checkup::inspect_with(&deployment, &names, &shown));
+    drop(shown);
     if let Some(config) = &config {
         checks.push(runtime.block_on(paused(&aws, config)));
     }

@@ -16,6 +16,7 @@ use autorepair::fleet::{alarms, onboard, render};
 use autorepair::pipeline::approval::{self, Answer};
 use autorepair::pipeline::{self, ProtocolError, answer_approval};
 use autorepair::ports::{AuditStore, RecommendationStore, Workflow};
+use autorepair::progress::Progress as _;
 use autorepair::setup;
 
 use crate::common::{Format, load_rules, runtime};
@@ -33,11 +34,12 @@ pub struct OnboardArgs {
 pub fn onboard(args: OnboardArgs, config: &Config) -> Result<(), Failure> {
     let done = runtime()?.block_on(async {
         let aws = Aws::from_env().await.with_limits(&config.limits);
-        onboard::reconcile(
+        onboard::reconcile_with(
             &setup::fleet_ports(&aws, config),
             config,
             args.dry_run,
             None,
+            &crate::progress::Shown::new(),
         )
         .await
     })?;
@@ -113,9 +115,11 @@ pub fn sweep(args: SweepArgs, config: &Config, no_cache: bool) -> Result<(), Fai
         } else {
             args.functions.clone()
         };
+        let shown = crate::progress::Shown::new();
         let began = autorepair::clock::Clock::now_ms(ctx.clock.as_ref());
         // Earlier sweeps' applied downsizings are judged first: one that
         // made things worse is rolled back before anything else is sized.
+        shown.step("judging earlier downsizings", None);
         let checked = autorepair::fleet::downsizings::check(
             &ctx,
             &ports,
@@ -123,12 +127,15 @@ pub fn sweep(args: SweepArgs, config: &Config, no_cache: bool) -> Result<(), Fai
         )
         .await?;
         for line in checked.rolled_back.iter() {
-            eprintln!("rolled back: {line}");
+            shown.note(&format!("rolled back: {line}"));
         }
         for line in checked.failures.iter() {
-            eprintln!("warning: a downsizing could not be judged: {line}");
+            shown.note(&format!(
+                "warning: a downsizing could not be judged: {line}"
+            ));
         }
         let mut batches: Vec<BatchSummary> = Vec::new();
+        shown.step("functions swept", Some(names.len() as u64));
         for chunk in names.chunks(config.fleet.batch_size.max(1)) {
             let item = Item {
                 sweep: args.name.clone(),
@@ -143,7 +150,9 @@ pub fn sweep(args: SweepArgs, config: &Config, no_cache: bool) -> Result<(), Fai
                 )
                 .await,
             );
+            shown.advance(chunk.len() as u64);
         }
+        drop(shown);
         let total = sweep::summary(&ctx, &args.name, &batches).await;
         // Named functions: their recommendations, with why.
         let mut swept = Vec::new();

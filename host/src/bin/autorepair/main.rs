@@ -10,6 +10,7 @@ mod evidence;
 mod fleet;
 mod incidents;
 mod pause;
+mod progress;
 mod reference;
 mod replay;
 mod report;
@@ -246,6 +247,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_level(&cli))),
         )
         .init();
+    if cli.quiet {
+        progress::hide();
+    }
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure { code, error }) => {

@@ -37,9 +37,9 @@ pub enum RuleCommand {
         /// The directory to create the crate in (as DIR/NAME).
         #[arg(long, default_value = ".")]
         dir: PathBuf,
-        /// The rule SDK (autorepair's plugins/sdk); default: the one this binary
-        /// was built from, or $AUTOREPAIR_RULE_SDK.
-        #[arg(long)]
+        /// Build against a checkout's rule SDK (its plugins/sdk) instead of
+        /// the published autorepair-rule-sdk: for developing the SDK itself.
+        #[arg(long, env = "AUTOREPAIR_RULE_SDK", value_name = "PATH")]
         sdk: Option<PathBuf>,
     },
     /// Build a rule crate into a component for wasm32-wasip2 (release profile).
@@ -164,7 +164,7 @@ pub fn run(command: RuleCommand, config: &Config, no_cache: bool) -> Result<(), 
             Ok(())
         }
         RuleCommand::New { name, dir, sdk } => {
-            let sdk = sdk.unwrap_or_else(scaffold::default_sdk);
+            let sdk = sdk.map_or(scaffold::Sdk::Published, scaffold::Sdk::Path);
             let root = scaffold::new_rule(&name, &dir, &sdk).map_err(|e| match e {
                 scaffold::ScaffoldError::Write { .. } => Failure::from(e),
                 _ => bad_input(e),

@@ -296,15 +296,31 @@ async fn onboarding_reconciles_over_the_ports() {
         f.alarms.alarms.lock().unwrap().is_empty(),
         "a dry run changes nothing"
     );
-    crate::fleet::onboard::reconcile(&f.ports, &w.ctx.config, false, None)
+    // Where it stands is reported as it goes: the listing, then each
+    // alarm written (or batch deleted) against the number of changes.
+    let progress = crate::progress::Recorded::default();
+    crate::fleet::onboard::reconcile_with(&f.ports, &w.ctx.config, false, None, &progress)
         .await
         .unwrap();
     assert_eq!(f.alarms.alarms.lock().unwrap().len(), 3);
+    assert_eq!(
+        progress.steps(),
+        [
+            ("listing functions and their alarms".to_owned(), None, 0),
+            ("writing alarm changes".to_owned(), Some(3), 3)
+        ]
+    );
     w.lambda.opt_out("on");
-    let done = crate::fleet::onboard::reconcile(&f.ports, &w.ctx.config, false, None)
-        .await
-        .unwrap();
+    let progress = crate::progress::Recorded::default();
+    let done =
+        crate::fleet::onboard::reconcile_with(&f.ports, &w.ctx.config, false, None, &progress)
+            .await
+            .unwrap();
     assert_eq!(done.plan.count(), (0, 0, 3));
+    assert_eq!(
+        progress.steps()[1],
+        ("writing alarm changes".to_owned(), Some(3), 3)
+    );
     assert!(f.alarms.alarms.lock().unwrap().is_empty());
 
     // A console copy of a managed alarm keeps its description, not its tag:
