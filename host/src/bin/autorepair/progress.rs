@@ -44,16 +44,18 @@ impl Progress for Shown {
                 Some(Duration::from_millis(120)),
             ),
         };
+        // Style and message first: a frame drawn between two of these calls
+        // never shows the last step's look or words.
+        self.0.disable_steady_tick();
+        self.0.set_style(
+            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
         self.0.set_message(what.to_owned());
         self.0.set_length(items.unwrap_or(0));
         self.0.set_position(0);
         self.0.reset_elapsed();
-        self.0.set_style(
-            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        match tick {
-            Some(every) => self.0.enable_steady_tick(every),
-            None => self.0.disable_steady_tick(),
+        if let Some(every) = tick {
+            self.0.enable_steady_tick(every);
         }
     }
 
