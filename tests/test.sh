@@ -7,7 +7,7 @@ cd "$root"
 source tests/setup.sh
 
 echo "==> cfn-lint on the deployment templates" >&2
-"$AUTOREPAIR_CFN_LINT" infrastructure/template.yaml infrastructure/examples/template.yaml
+"$AUTOREPAIR_CFN_LINT" infrastructure/template.yaml infrastructure/member.yaml infrastructure/examples/template.yaml
 
 echo "==> the Python rule plugin (componentize-py), for its twin test" >&2
 AUTOREPAIR_PY_VENV="$root/.venv" plugins/python/build.sh "$root/target/python-rules"

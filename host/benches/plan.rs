@@ -63,7 +63,8 @@ fn main() {
         executions: Arc::new(MemoryExecutions::default()),
         metrics: None,
         changes: None,
-        rules: RuleSet::load(&compiler, &[]),
+        members: None,
+        rules: Arc::new(RuleSet::load(&compiler, &[])),
         config: config.clone(),
     };
     let items = Arc::new(MemoryItems::default());

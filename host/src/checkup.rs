@@ -190,6 +190,8 @@ pub const OPTIONAL: &[&str] = &[
     "bedrock:Retrieve",
     // The function's recent changes ([run] recent_changes).
     "cloudtrail:LookupEvents",
+    // The member accounts' roles ([organization]).
+    "sts:AssumeRole",
     "s3:GetObject",
     "s3:ListBucket",
     "logs:CreateLogGroup",

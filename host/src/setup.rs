@@ -148,7 +148,14 @@ pub fn context(aws: &Aws, rules: RuleSet, config: Config) -> Context {
             )
         }),
         changes,
-        rules,
+        members: config.organization.enabled().then(|| {
+            Arc::new(crate::aws::members::AssumedRoles::new(
+                &aws.sdk,
+                &config.organization,
+                config.run.recent_changes,
+            )) as _
+        }),
+        rules: Arc::new(rules),
         config,
     }
 }

@@ -51,9 +51,51 @@ pub struct Incident {
     /// The AWS region the event came from, when it says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// The member account the function lives in, when it is not the host's
+    /// own (a central deployment for an organisation): every call about the
+    /// function goes through that account's member role, and the function's
+    /// lock, history and floors are keyed by account and region too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<MemberAccount>,
+}
+
+/// An enrolled member account, and the region of the alarm there.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MemberAccount {
+    /// The account id (12 digits).
+    pub account: String,
+    /// The region the alarm, and the function, are in.
+    pub region: String,
 }
 
 impl Incident {
+    /// The account the alarm (and so the function) belongs to: its ARN's.
+    pub fn account(&self) -> Option<&str> {
+        self.alarm_arn
+            .split(':')
+            .nth(4)
+            .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+    }
+
+    /// The alarm's region: its ARN's, else the event's.
+    pub fn alarm_region(&self) -> Option<&str> {
+        self.alarm_arn
+            .split(':')
+            .nth(3)
+            .filter(|r| !r.is_empty())
+            .or(self.region.as_deref())
+    }
+
+    /// The key the audit table keeps the function's lock, history and floors
+    /// under: its name in the host's own account, account, region and name
+    /// in a member account (the same name may live in many).
+    pub fn function_key(&self) -> String {
+        match &self.member {
+            None => self.function_name.clone(),
+            Some(m) => format!("{}/{}/{}", m.account, m.region, self.function_name),
+        }
+    }
+
     /// The alarm as the evidence records it.
     pub fn alarm_info(&self) -> AlarmInfo {
         AlarmInfo {
@@ -111,6 +153,17 @@ pub enum IncidentError {
         function_region: String,
         /// The alarm's region.
         alarm_region: String,
+    },
+    /// The alarm is another account's, and that account is not enrolled
+    /// (`[organization] accounts`): nothing there is touched.
+    #[error(
+        "alarm {alarm:?} is in account {account}, which is not enrolled: autorepair acts in its own account and in the member accounts of [organization] accounts only (docs/organizations.md)"
+    )]
+    NotEnrolled {
+        /// The alarm's name.
+        alarm: String,
+        /// The account it came from.
+        account: String,
     },
     /// The alarm combines metrics of several functions: which to repair is unclear.
     #[error(
@@ -313,6 +366,7 @@ pub fn parse_value(event: &Value) -> Result<Incident, IncidentError> {
         metric: line(&metric, MAX_NAME_CHARS),
         timestamp_ms,
         region,
+        member: None,
     })
 }
 

@@ -3,6 +3,8 @@
 //! unit tests drive (the `autorepair-twins` crate); the clock port lives in
 //! [`crate::clock`]. Stages import these and the domain model, never an SDK.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use serde_json::Value;
@@ -719,4 +721,39 @@ pub trait RuleFloors: Send + Sync {
     /// Records `version` as `rule`'s floor. The caller raises only: a lower
     /// version is never written over a higher one.
     async fn set_floor(&self, rule: &str, version: &str) -> Result<(), FleetError>;
+}
+
+/// Which of a member account's two roles a stage needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// Collect, diagnose, verify: the reading role.
+    Read,
+    /// Execute and roll back: the acting role, the one that may change a
+    /// function (an opted-in one).
+    Act,
+}
+
+/// The ports that reach one member account, through one of its roles.
+#[derive(Clone)]
+pub struct MemberPorts {
+    /// The account's Lambda.
+    pub functions: Arc<dyn FunctionStore>,
+    /// Its metrics and logs.
+    pub telemetry: Arc<dyn Telemetry>,
+    /// Its alarms (an event is checked against them at parse).
+    pub alarms: Arc<dyn AlarmReader>,
+    /// Its CloudTrail, when `[run] recent_changes` is on.
+    pub changes: Option<Arc<dyn ChangeLog>>,
+}
+
+/// The organisation's member accounts, reached through the roles they give
+/// the central host (STS AssumeRole in production).
+#[async_trait]
+pub trait Members: Send + Sync {
+    /// The ports of `member`'s account and region, as `access`'s role.
+    async fn reach(
+        &self,
+        member: &crate::incident::MemberAccount,
+        access: Access,
+    ) -> Result<MemberPorts, String>;
 }

@@ -14,6 +14,7 @@ pub mod inventory;
 pub mod knowledge;
 pub mod lambda;
 pub mod limits;
+pub mod members;
 pub mod notify;
 pub mod s3;
 pub mod secrets;

@@ -190,6 +190,37 @@ impl Config {
         if self.run.audit_table.is_empty() {
             problems.push("run.audit_table must not be empty".into());
         }
+        let org = &self.organization;
+        for account in &org.accounts {
+            if !super::is_account_id(account) {
+                problems.push(format!(
+                    "organization.accounts: {account:?} is not an account id (12 digits)"
+                ));
+            }
+        }
+        if org.enabled() {
+            match org.home(self.run.state_machine_arn.as_deref()) {
+                Some(home) if !super::is_account_id(&home) => problems.push(format!(
+                    "organization.home_account: {home:?} is not an account id (12 digits)"
+                )),
+                Some(home) if org.accounts.contains(&home) => problems.push(format!(
+                    "organization.accounts lists the host's own account {home}: it needs no member role"
+                )),
+                Some(_) => {}
+                None => problems.push(
+                    "organization.home_account must be set (or run.state_machine_arn, whose account it is) when organization.accounts is".into(),
+                ),
+            }
+            if org
+                .external_id
+                .as_deref()
+                .is_none_or(|e| e.trim().len() < 2)
+            {
+                problems.push(
+                    "organization.external_id must be set (the member roles ask for it: sts:ExternalId)".into(),
+                );
+            }
+        }
         if self.run.evidence_window_minutes == 0 {
             problems.push("run.evidence_window_minutes must be above 0".into());
         }

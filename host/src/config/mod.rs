@@ -48,6 +48,74 @@ pub struct Config {
     pub iac: IacConfig,
     /// Client-side call rates, per AWS API family.
     pub limits: LimitsConfig,
+    /// A central deployment acting in member accounts (off: every alarm is
+    /// the host's own account's).
+    pub organization: OrganizationConfig,
+}
+
+/// A central deployment for an organisation: alarms of enrolled member
+/// accounts are repaired there, through a role each member account gives
+/// the central host (infrastructure/member.yaml). Empty `accounts`: one
+/// account, as without this section.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrganizationConfig {
+    /// The account the host runs in (its alarms need no role). Default:
+    /// the account of `[run] state_machine_arn`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub home_account: Option<String>,
+    /// The enrolled member accounts (12 digits each); an alarm of any other
+    /// account is refused.
+    pub accounts: Vec<String>,
+    /// The role in each member account that reads (collect, verify), by
+    /// name; default `autorepair-member-read`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reading_role: Option<String>,
+    /// The role in each member account that changes a function (execute,
+    /// rollback), by name; default `autorepair-member-act`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acting_role: Option<String>,
+    /// The external id both member roles ask for (sts:ExternalId).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+}
+
+impl OrganizationConfig {
+    /// Whether the host acts beyond its own account.
+    pub fn enabled(&self) -> bool {
+        !self.accounts.is_empty()
+    }
+
+    /// The reading role's name.
+    pub fn reading_role(&self) -> &str {
+        self.reading_role
+            .as_deref()
+            .unwrap_or("autorepair-member-read")
+    }
+
+    /// The acting role's name.
+    pub fn acting_role(&self) -> &str {
+        self.acting_role
+            .as_deref()
+            .unwrap_or("autorepair-member-act")
+    }
+
+    /// The host's own account: configured, else `state_machine`'s.
+    pub fn home(&self, state_machine: Option<&str>) -> Option<String> {
+        self.home_account
+            .clone()
+            .or_else(|| {
+                state_machine
+                    .and_then(|arn| arn.split(':').nth(4))
+                    .map(str::to_owned)
+            })
+            .filter(|a| !a.is_empty())
+    }
+}
+
+/// Whether `s` is an AWS account id (12 digits).
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// How fast autorepair calls AWS, per API family: the account's quotas are

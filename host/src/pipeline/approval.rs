@@ -90,7 +90,7 @@ pub async fn request(ctx: &Context, run: &mut Run, token: String) -> Result<(), 
     );
     match ctx
         .audit
-        .lock(&run.incident.function_name, &id, now, ttl)
+        .lock(&run.incident.function_key(), &id, now, ttl)
         .await
     {
         Ok(crate::ports::Claim::Won) => {}
@@ -462,6 +462,7 @@ mod tests {
             metric: "Errors".into(),
             timestamp_ms: 0,
             region: None,
+            member: None,
         };
         let mut run = Run::new(incident, MergeMode::Rules, false, 0);
         run.decision = Some(Decision {

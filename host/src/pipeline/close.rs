@@ -58,7 +58,7 @@ async fn within_notice_bound(ctx: &Context, run: &mut Run) -> bool {
     let max = ctx.config.run.max_notices_per_function_hour;
     match ctx
         .audit
-        .notice_slot(&run.incident.function_name, hour, max)
+        .notice_slot(&run.incident.function_key(), hour, max)
         .await
     {
         Ok(true) => true,
@@ -82,7 +82,7 @@ pub(super) async fn release(ctx: &Context, run: &Run) {
     if run.status != Status::Skipped
         && let Err(e) = ctx
             .audit
-            .unlock(&run.incident.function_name, &run.incident.id)
+            .unlock(&run.incident.function_key(), &run.incident.id)
             .await
     {
         tracing::error!(error = %e, "could not release the lock (it expires by itself)");

@@ -66,7 +66,7 @@ pub(super) async fn decide_on(
     let now = ctx.clock.now_ms();
     let changes = ctx
         .audit
-        .list_changes(&function.name, Some(History::since(now)))
+        .list_changes(&run.incident.function_key(), Some(History::since(now)))
         .await
         .map_err(|e| format!("the change history could not be read ({e})"))?;
     let others: Vec<RecordedChange> = changes

@@ -227,7 +227,9 @@ async fn write_intent(
             from_mb: function.memory_mb,
             to_mb: target,
         };
-        ctx.audit.record_change(&function.name, &change).await?;
+        ctx.audit
+            .record_change(&run.incident.function_key(), &change)
+            .await?;
     }
     ctx.audit
         .update(&run.incident.id, Status::Executing, &json(run), now)

@@ -55,6 +55,7 @@ use crate::stage::Stage;
 use crate::verify::Verdict;
 
 /// What every stage needs: the ports, the rules and the settings.
+#[derive(Clone)]
 pub struct Context {
     pub functions: Arc<dyn FunctionStore>,
     pub telemetry: Arc<dyn Telemetry>,
@@ -74,7 +75,10 @@ pub struct Context {
     pub metrics: Option<(Arc<dyn crate::metrics::MetricSink>, String)>,
     /// CloudTrail's event history, when `[run] recent_changes` is on.
     pub changes: Option<Arc<dyn crate::ports::ChangeLog>>,
-    pub rules: RuleSet,
+    /// The organisation's member accounts, when `[organization] accounts`
+    /// enrols any.
+    pub members: Option<Arc<dyn crate::ports::Members>>,
+    pub rules: Arc<RuleSet>,
     pub config: Config,
 }
 
@@ -92,6 +96,35 @@ impl Context {
             functions: self.functions.as_ref(),
             clock: self.clock.as_ref(),
         }
+    }
+
+    /// This context for `incident`: itself for the host's own account, else
+    /// one whose function, telemetry, alarm and change ports reach the
+    /// incident's member account through `access`'s role (the audit table,
+    /// notices and the rules stay the central ones).
+    pub async fn for_incident(
+        &self,
+        incident: &crate::incident::Incident,
+        access: crate::ports::Access,
+    ) -> Result<std::borrow::Cow<'_, Context>, String> {
+        let Some(member) = &incident.member else {
+            return Ok(std::borrow::Cow::Borrowed(self));
+        };
+        let members = self.members.as_ref().ok_or_else(|| {
+            format!(
+                "incident {} is in member account {}, and this host reaches no member account ([organization])",
+                incident.id, member.account
+            )
+        })?;
+        let ports = members.reach(member, access).await?;
+        let mut ctx = self.clone();
+        ctx.functions = ports.functions;
+        ctx.telemetry = ports.telemetry;
+        ctx.alarms = ports.alarms;
+        if ctx.changes.is_some() {
+            ctx.changes = ports.changes;
+        }
+        Ok(std::borrow::Cow::Owned(ctx))
     }
 }
 
@@ -163,6 +196,26 @@ pub async fn run_waiting(
     if run.status == Status::Duplicate {
         return Ok(run);
     }
+    // A member account's function: read through its reading role, changed
+    // through its acting one.
+    let roles = async {
+        let read = ctx
+            .for_incident(&run.incident, crate::ports::Access::Read)
+            .await?;
+        let act = ctx
+            .for_incident(&run.incident, crate::ports::Access::Act)
+            .await?;
+        Ok::<_, String>((read, act))
+    };
+    let (read, act) = match roles.await {
+        Ok(both) => both,
+        Err(e) => {
+            fail(&mut run, Stage::Collect, e);
+            record(ctx, &mut run).await;
+            return Ok(run);
+        }
+    };
+    let (ctx, act): (&Context, &Context) = (&read, &act);
     if !run.status.is_terminal() {
         diagnose(ctx, &mut run, Diagnosers::BOTH).await;
         decide(ctx, &mut run).await;
@@ -174,7 +227,7 @@ pub async fn run_waiting(
                 "the change needs a person's approval (approval mode): the deployed workflow waits for `autorepair approve`; run alone, nothing was changed".into(),
             );
         }
-        execute(ctx, &mut run).await;
+        execute(act, &mut run).await;
         // Each step is verified; one that helped but left out-of-memory
         // failures is followed by another (rollback makes it), up to the
         // policy's steps per incident.
@@ -192,12 +245,12 @@ pub async fn run_waiting(
                 match waiter.wait(options.verify_after, &run).await {
                     Waited::Elapsed => verify(ctx, &mut run).await,
                     stopped => {
-                        stop_waiting(ctx, &mut run, stopped).await;
+                        stop_waiting(act, &mut run, stopped).await;
                         break 'steps;
                     }
                 }
             }
-            rollback(ctx, &mut run).await;
+            rollback(act, &mut run).await;
         }
     }
     record(ctx, &mut run).await;

@@ -76,7 +76,8 @@ impl World {
             executions: executions.clone(),
             metrics: Some((metrics.clone(), "autorepair-test-host".into())),
             changes: None,
-            rules: RuleSet::load(compiler(), &specs),
+            members: None,
+            rules: Arc::new(RuleSet::load(compiler(), &specs)),
             config,
         };
         World {
@@ -1210,7 +1211,7 @@ async fn a_veto_rule_that_fails_escalates_instead_of_a_memory_change() {
         trust: crate::trust::Trust::Pinned,
         veto_on_failure: true,
     });
-    w.ctx.rules = RuleSet::load(compiler(), &specs);
+    w.ctx.rules = Arc::new(RuleSet::load(compiler(), &specs));
     let run = w.run("vetoed").await;
     assert_eq!(run.status, Status::Escalated, "{:#?}", run.decision);
     assert!(run.plugin_failures.iter().any(|f| f.veto));

@@ -42,7 +42,13 @@ pub async fn undo(ctx: &Context, incident: &str, undo: &Undo) -> Result<Run, Pro
         return Err(refused("the change was rolled back already".into()));
     }
     let change = whole(&run, latest);
-    let function = change.function_name.clone();
+    let function = run.incident.function_key();
+    // A member account's function is put back through its acting role.
+    let scoped = ctx
+        .for_incident(&run.incident, crate::ports::Access::Act)
+        .await
+        .map_err(refused)?;
+    let ctx: &Context = &scoped;
     let holder = format!("undo:{incident}");
     let now = ctx.clock.now_ms();
     let ttl =

@@ -424,10 +424,20 @@ fn the_config_the_template_writes_is_valid() {
     let template = template();
     // Both functions run with the one configuration of the Globals.
     let host = &template["Globals"]["Function"];
-    let raw = host["Environment"]["Variables"]["AUTOREPAIR_CONFIG_TOML"]["Fn::Sub"]
+    let sub = &host["Environment"]["Variables"]["AUTOREPAIR_CONFIG_TOML"]["Fn::Sub"];
+    let raw = sub[0]
         .as_str()
-        .expect("the config is one Fn::Sub string")
+        .expect("the config is an Fn::Sub string with variables")
         .to_owned();
+    // No member account by default: the list's Fn::If gives "".
+    let list = &sub[1]["MemberAccountList"]["Fn::If"];
+    assert_eq!(
+        (list[0].as_str(), list[2].as_str()),
+        (Some("HasMembers"), Some(""))
+    );
+    let raw_with_members =
+        raw.replace("${MemberAccountList}", "\"111111111111\", \"222222222222\"");
+    let raw = raw.replace("${MemberAccountList}", "");
     let resolve = |mut text: String| {
         for (name, p) in template["Parameters"].as_object().unwrap() {
             let default = match &p["Default"] {
@@ -444,6 +454,18 @@ fn the_config_the_template_writes_is_valid() {
             .replace("${AWS::Region}", "us-east-1")
             .replace("${AWS::AccountId}", "123456789012")
     };
+    // With members enrolled (MemberAccounts, MemberExternalId): the host
+    // reaches them through this environment's member roles.
+    let enrolled = resolve(raw_with_members).replace("external_id = \"\"", "external_id = \"x-1\"");
+    let org = autorepair::config::Config::from_toml(&enrolled, "template.yaml".as_ref())
+        .unwrap_or_else(|e| panic!("{e}\n{enrolled}"))
+        .organization;
+    assert_eq!(org.accounts, ["111111111111", "222222222222"]);
+    let env = template["Parameters"]["Environment"]["Default"]
+        .as_str()
+        .unwrap();
+    assert_eq!(org.reading_role(), format!("autorepair-{env}-member-read"));
+    assert_eq!(org.acting_role(), format!("autorepair-{env}-member-act"));
     let text = resolve(raw.clone());
     assert!(!text.contains("${"), "an unresolved substitution: {text}");
     let config = autorepair::config::Config::from_toml(&text, "template.yaml".as_ref())
@@ -752,7 +774,7 @@ fn the_approver_policy_is_what_the_cli_needs() {
     );
     let template = template();
     let config = template["Globals"]["Function"]["Environment"]["Variables"]
-        ["AUTOREPAIR_CONFIG_TOML"]["Fn::Sub"]
+        ["AUTOREPAIR_CONFIG_TOML"]["Fn::Sub"][0]
         .as_str()
         .unwrap();
     assert!(
@@ -1034,5 +1056,140 @@ fn each_samconfig_environment_deploys_unattended_with_its_parameters() {
                 "{env}: {name} is not a parameter of the template"
             );
         }
+    }
+}
+
+fn member_template() -> Value {
+    let text = std::fs::read_to_string(infrastructure().join("member.yaml")).unwrap();
+    let yaml: serde_norway::Value =
+        serde_norway::from_str(&text).expect("the member template is plain YAML");
+    serde_json::to_value(yaml).unwrap()
+}
+
+/// Each member role: assumable only from the central account, only by the
+/// matching central host's role, only with the external id; the reading one
+/// changes nothing, the acting one changes only opted-in functions; every
+/// action one doctor allows the hosts.
+#[test]
+fn the_member_roles_are_least_privilege_behind_the_external_id() {
+    let member = member_template();
+    for (role, central, mutating) in [
+        ("ReadingRole", "HostFunctionRole", false),
+        ("ActingRole", "ActingFunctionRole", true),
+    ] {
+        let props = &member["Resources"][role]["Properties"];
+        let trust = &props["AssumeRolePolicyDocument"]["Statement"];
+        assert_eq!(trust.as_array().unwrap().len(), 1, "{role}: one way in");
+        let trust = &trust[0];
+        assert_eq!(
+            trust["Principal"]["AWS"]["Fn::Sub"],
+            "arn:${AWS::Partition}:iam::${CentralAccountId}:root"
+        );
+        assert_eq!(
+            trust["Condition"]["StringEquals"]["sts:ExternalId"]["Ref"], "ExternalId",
+            "{role}"
+        );
+        let principal = trust["Condition"]["ArnLike"]["aws:PrincipalArn"]["Fn::Sub"]
+            .as_str()
+            .unwrap();
+        assert!(
+            principal.ends_with(&format!("role/autorepair-${{Environment}}-{central}-*")),
+            "{role}: {principal}"
+        );
+        // The role's name is the one the central host's config assumes.
+        let name = props["RoleName"]["Fn::Sub"].as_str().unwrap();
+        let suffix = if mutating { "act" } else { "read" };
+        assert_eq!(name, format!("autorepair-${{Environment}}-member-{suffix}"));
+
+        let statements = props["Policies"][0]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap();
+        let document = json!({"Version": "2012-10-17", "Statement": statements});
+        let check = autorepair::checkup::permissions(
+            &[autorepair::checkup::Policy::Inline(document.to_string())],
+            if mutating {
+                autorepair::checkup::Role::Acting
+            } else {
+                autorepair::checkup::Role::Reading
+            },
+        );
+        // doctor's word on each role, bar what the member roles leave to
+        // the central account (its table, topic, key, workflow).
+        let beyond: Vec<&str> = check
+            .detail
+            .split("; ")
+            .filter(|p| p.contains("beyond") || p.contains("wildcard") || p.contains("change"))
+            .collect();
+        assert!(beyond.is_empty(), "{role}: {}", check.detail);
+        for st in statements {
+            for action in list(&st["Action"]) {
+                let action = action.as_str().unwrap();
+                let changes = MUTATING_LAMBDA.contains(&action) || action == INVOKE;
+                if changes {
+                    assert!(mutating, "{role} may {action}");
+                    assert_eq!(
+                        st["Condition"]["StringEquals"]["aws:ResourceTag/autorepair"]["Ref"],
+                        "OptInTagValue",
+                        "{role}: {action} without the opt-in tag"
+                    );
+                }
+                if st["Resource"] == "*" {
+                    assert!(
+                        STAR_RESOURCE_ALLOWED.contains(&action),
+                        "{role}: {action} on every resource"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The member forwards exactly the alarms the central rule acts on, to the
+/// central account's default bus; that bus admits the organisation's
+/// accounts only (or the listed ones), and each central host may assume
+/// only its own member role.
+#[test]
+fn members_forward_to_a_bus_that_admits_the_organisation_only() {
+    let member = member_template();
+    let central = template();
+    let forward = &member["Resources"]["ForwardAlarms"]["Properties"];
+    let mut pattern = central["Resources"]["AlarmRule"]["Properties"]["EventPattern"].clone();
+    // The same pattern; the comment-free YAML of both says the same thing.
+    assert_eq!(forward["EventPattern"], pattern);
+    pattern["detail"]["state"]["value"] = json!(["OK"]);
+    assert_ne!(forward["EventPattern"], pattern);
+    assert_eq!(
+        forward["Targets"][0]["Arn"]["Fn::Sub"],
+        "arn:${AWS::Partition}:events:${CentralRegion}:${CentralAccountId}:event-bus/default"
+    );
+
+    let org = &central["Resources"]["OrganizationAlarms"];
+    assert_eq!(org["Condition"], "HasOrganization");
+    let st = &org["Properties"]["Statement"];
+    assert_eq!(st["Action"], "events:PutEvents");
+    assert_eq!(
+        st["Condition"]["StringEquals"]["aws:PrincipalOrgID"]["Ref"], "OrganizationId",
+        "a bus open to everyone"
+    );
+    let listed = &central["Resources"]["MemberAlarms"]["Properties"]["Statement"];
+    assert_eq!(listed["Principal"]["AWS"]["Ref"], "MemberAccounts");
+    assert!(listed["Condition"].is_null() && listed["Principal"] != "*");
+
+    for (function, role) in [("HostFunction", "read"), ("ActingFunction", "act")] {
+        let assumed: Vec<String> = statements()
+            .into_iter()
+            .filter(|(name, st)| {
+                name == function && list(&st["Action"]).contains(&json!("sts:AssumeRole"))
+            })
+            .flat_map(|(_, st)| list(&st["Resource"]))
+            .map(|r| r["Fn::Sub"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            assumed,
+            [format!(
+                "arn:${{AWS::Partition}}:iam::*:role/autorepair-${{Environment}}-member-{role}"
+            )],
+            "{function}"
+        );
     }
 }

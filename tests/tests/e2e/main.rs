@@ -9,6 +9,7 @@ mod execution_environment;
 mod fleet;
 mod grounding;
 mod infrastructure;
+mod organization;
 mod real_functions;
 mod replay;
 mod rule_toolkit;

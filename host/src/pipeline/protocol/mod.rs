@@ -171,6 +171,17 @@ pub async fn stage(ctx: &Context, request: StageRequest) -> Result<StageReply, P
     };
     let (mut run, stored) = load(&*ctx.audit, &incident).await?;
     bound(ctx, Some(&incident), run.claimed_by.as_deref(), caller).await?;
+    // A member account's function is reached through its role: the acting
+    // one to change it, the reading one otherwise.
+    let access = match name {
+        Stage::Execute | Stage::Rollback => crate::ports::Access::Act,
+        _ => crate::ports::Access::Read,
+    };
+    let scoped = ctx
+        .for_incident(&run.incident, access)
+        .await
+        .map_err(|e| ProtocolError::refused(&incident, e))?;
+    let ctx: &Context = &scoped;
     // Undoing an unjudged change may follow execute directly.
     let unverified = name == Stage::Rollback && caught.is_some();
     if next(name, unverified, version, &stored.stages).map_err(ProtocolError::order(&incident))?
@@ -305,8 +316,12 @@ async fn parse_stage(
         return Ok(StageReply::of(&run, stored.version, true));
     }
     // Both diagnosing branches need the function's recent changes: asked
-    // here once, they read them from the record.
-    if let Some(log) = ctx.changes.as_deref() {
+    // here once, they read them from the record (a member account's, there).
+    let scoped = ctx
+        .for_incident(&run.incident, crate::ports::Access::Read)
+        .await
+        .map_err(|e| ProtocolError::refused(&run.incident.id, e))?;
+    if let Some(log) = scoped.changes.as_deref() {
         let bound = std::time::Duration::from_secs(ctx.config.run.collect_timeout_seconds);
         run.recent_changes = Some(
             crate::evidence::recent_changes(

@@ -1,0 +1,105 @@
+//! [`Members`] on AWS: each member account reached through the role it gives
+//! the central host (infrastructure/member.yaml), with STS AssumeRole and
+//! the external id. The SDK's credentials cache keeps each role's session
+//! for its lifetime and renews it before it expires; the clients are built
+//! once per account, region and role.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_config::sts::AssumeRoleProvider;
+use aws_credential_types::provider::SharedCredentialsProvider;
+
+use super::Aws;
+use crate::config::OrganizationConfig;
+use crate::incident::MemberAccount;
+use crate::ports::{Access, MemberPorts, Members};
+
+/// The member accounts of `[organization]`, through their roles.
+pub struct AssumedRoles {
+    sdk: SdkConfig,
+    organization: OrganizationConfig,
+    recent_changes: bool,
+    reached: Mutex<HashMap<(MemberAccount, Access), MemberPorts>>,
+}
+
+impl AssumedRoles {
+    /// `sdk` is the host's own (its credentials assume the member roles).
+    pub fn new(sdk: &SdkConfig, organization: &OrganizationConfig, recent_changes: bool) -> Self {
+        AssumedRoles {
+            sdk: sdk.clone(),
+            organization: organization.clone(),
+            recent_changes,
+            reached: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The role `access` needs in `member`'s account.
+    pub fn role_arn(&self, member: &MemberAccount, access: Access) -> String {
+        let name = match access {
+            Access::Read => self.organization.reading_role(),
+            Access::Act => self.organization.acting_role(),
+        };
+        let partition = self
+            .sdk
+            .region()
+            .map(|r| r.as_ref())
+            .filter(|r| r.starts_with("cn-"))
+            .map_or("aws", |_| "aws-cn");
+        format!("arn:{partition}:iam::{}:role/{name}", member.account)
+    }
+}
+
+#[async_trait]
+impl Members for AssumedRoles {
+    async fn reach(&self, member: &MemberAccount, access: Access) -> Result<MemberPorts, String> {
+        if !self.organization.accounts.contains(&member.account) {
+            return Err(format!("account {} is not enrolled", member.account));
+        }
+        let key = (member.clone(), access);
+        if let Some(ports) = self
+            .reached
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(ports.clone());
+        }
+        let region = aws_config::Region::new(member.region.clone());
+        let mut role = AssumeRoleProvider::builder(self.role_arn(member, access))
+            .session_name("autorepair")
+            .region(region.clone())
+            .configure(&self.sdk);
+        if let Some(id) = &self.organization.external_id {
+            role = role.external_id(id);
+        }
+        let credentials = role.build().await;
+        let sdk = self
+            .sdk
+            .to_builder()
+            .region(region)
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .build();
+        let aws = Aws::new(&sdk);
+        let ports = MemberPorts {
+            functions: Arc::new(super::lambda::Lambda::new(aws.lambda.clone())),
+            telemetry: Arc::new(super::telemetry::CloudWatch::new(
+                aws.cloudwatch.clone(),
+                aws.logs.clone(),
+            )),
+            alarms: Arc::new(super::alarms::Alarms::new(aws.cloudwatch.clone())),
+            changes: self.recent_changes.then(|| {
+                Arc::new(super::cloudtrail::CloudTrail::new(
+                    aws_sdk_cloudtrail::Client::new(&sdk),
+                )) as _
+            }),
+        };
+        self.reached
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, ports.clone());
+        Ok(ports)
+    }
+}

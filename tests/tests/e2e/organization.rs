@@ -1,0 +1,159 @@
+//! A central host repairing functions in member accounts: moto with three
+//! accounts besides the host's own, each reached through STS AssumeRole
+//! (moto gives an assumed role's session the role's account, as AWS does).
+//! The host is `autorepair run` with `[organization]`, no role of its own in
+//! the members but the ones it assumes.
+
+use std::process::Output;
+
+use autorepair::clock::now_ms;
+use autorepair_e2e::moto::ACCOUNT;
+use autorepair_e2e::scenario::raise;
+use autorepair_e2e::{Behaviour, Moto, Workload, alarm_event, autorepair_command};
+use aws_config::sts::AssumeRoleProvider;
+use aws_credential_types::provider::SharedCredentialsProvider;
+
+const MEMBER: &str = "111111111111";
+const OTHER_MEMBER: &str = "222222222222";
+const NOT_ENROLLED: &str = "333333333333";
+const EXTERNAL_ID: &str = "autorepair-e2e";
+
+/// An SDK config acting in `account` through its acting member role, as the
+/// central host reaches it.
+async fn in_account(moto: &Moto, account: &str) -> aws_config::SdkConfig {
+    let central = moto.sdk_config().await;
+    let role =
+        AssumeRoleProvider::builder(format!("arn:aws:iam::{account}:role/autorepair-member-act"))
+            .session_name("e2e")
+            .external_id(EXTERNAL_ID)
+            .configure(&central)
+            .build()
+            .await;
+    central
+        .to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(role))
+        .build()
+}
+
+/// `orders` at 256 MB in `account`, out of memory for ten minutes, and its
+/// alarm raised there: (the workload, the event EventBridge forwards).
+async fn out_of_memory(moto: &Moto, account: &str) -> (Workload, serde_json::Value) {
+    let sdk = in_account(moto, account).await;
+    let w = Workload::new(&sdk, "orders", Behaviour::NeedsMemory { need_mb: 350 });
+    // The function's own execution role, in its account (Lambda checks).
+    let role = aws_sdk_iam::Client::new(&sdk)
+        .create_role()
+        .role_name("orders")
+        .assume_role_policy_document("{}")
+        .send()
+        .await
+        .unwrap();
+    let role = role.role().unwrap().arn().to_owned();
+    assert!(role.contains(account), "{role}");
+    w.create_function(&role, 256, true).await.unwrap();
+    let now = now_ms();
+    w.invocations(60, now - 600_000, now - 1_000).await.unwrap();
+    let mut event = alarm_event("orders-errors", "orders", None, "ALARM", now);
+    event["account"] = account.into();
+    let event = raise(&sdk, &event).await;
+    (w, event)
+}
+
+fn run(moto: &Moto, dir: &std::path::Path, event: &serde_json::Value) -> Output {
+    let file = dir.join(format!("event-{}.json", event["account"].as_str().unwrap()));
+    std::fs::write(&file, event.to_string()).unwrap();
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[organization]\nhome_account = \"{ACCOUNT}\"\naccounts = [\"{MEMBER}\", \"{OTHER_MEMBER}\"]\nexternal_id = \"{EXTERNAL_ID}\"\n"
+        ),
+    )
+    .unwrap();
+    autorepair_command([
+        "--config",
+        config.to_str().unwrap(),
+        "run",
+        "--event",
+        file.to_str().unwrap(),
+        "--format",
+        "json",
+        "--create-table",
+        "--verify-after",
+        "0s",
+    ])
+    .envs(moto.env())
+    .env("AUTOREPAIR_CACHE_DIR", dir.join("cache"))
+    .output()
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_accounts_function_is_repaired_there_and_nowhere_else() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (member, event) = out_of_memory(&moto, MEMBER).await;
+    // The same name in another member account, and in the host's own.
+    let (other, _) = out_of_memory(&moto, OTHER_MEMBER).await;
+    let central = moto.sdk_config().await;
+    let home = Workload::new(&central, "orders", Behaviour::NeedsMemory { need_mb: 350 });
+    home.create_function(&moto.role("orders"), 256, true)
+        .await
+        .unwrap();
+
+    let out = run(&moto, dir.path(), &event);
+    assert!(
+        out.status.success(),
+        "{}",
+        autorepair_e2e::cli::describe(&out)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["incident"]["member"]["account"], MEMBER, "{doc}");
+    assert_eq!(doc["change"]["new_memory_mb"], 384, "{doc}");
+    assert_eq!(
+        member.memory_mb().await.unwrap(),
+        384,
+        "repaired where it ran out"
+    );
+    assert_eq!(
+        other.memory_mb().await.unwrap(),
+        256,
+        "another account's untouched"
+    );
+    assert_eq!(
+        home.memory_mb().await.unwrap(),
+        256,
+        "the host's own untouched"
+    );
+
+    // The function's history is the member account's: the same name in the
+    // other member starts clean (no cooldown from the first's change).
+    let event = {
+        let sdk = in_account(&moto, OTHER_MEMBER).await;
+        let now = now_ms();
+        let mut event = alarm_event("orders-errors", "orders", None, "ALARM", now);
+        event["account"] = OTHER_MEMBER.into();
+        raise(&sdk, &event).await
+    };
+    let out = run(&moto, dir.path(), &event);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", autorepair_e2e::cli::describe(&out)));
+    assert_eq!(doc["change"]["new_memory_mb"], 384, "{doc}");
+    assert_eq!(other.memory_mb().await.unwrap(), 384);
+
+    // An account that is not enrolled: refused, nothing claimed or changed.
+    let (stranger, event) = out_of_memory(&moto, NOT_ENROLLED).await;
+    let out = run(&moto, dir.path(), &event);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        autorepair_e2e::cli::describe(&out)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("account {NOT_ENROLLED}, which is not enrolled")),
+        "{stderr}"
+    );
+    assert_eq!(stranger.memory_mb().await.unwrap(), 256);
+}
