@@ -1217,6 +1217,13 @@ impl fmt::Display for SourceChange {
 pub struct StandingRecommendation {
     /// The function's name.
     pub function: String,
+    /// The member account the function lives in, when it is not the host's
+    /// own (`[organization]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// That account's region the function was swept in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     /// Which way it points.
     pub direction: Direction,
     /// The function's memory when the sweep read it (MB).
@@ -1269,6 +1276,17 @@ pub struct StandingRecommendation {
     /// for sizing (duration known to fall with memory: never smaller).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tuning: Option<crate::tuning::Tuning>,
+}
+
+impl StandingRecommendation {
+    /// The key it is stored under: the function's name, with account and
+    /// region for a member account's (as an incident's function key).
+    pub fn key(&self) -> String {
+        match (&self.account, &self.region) {
+            (Some(account), Some(region)) => format!("{account}/{region}/{}", self.function),
+            _ => self.function.clone(),
+        }
+    }
 }
 
 /// The function before a downsizing, as the sweep that made it saw it: the

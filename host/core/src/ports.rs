@@ -744,6 +744,8 @@ pub struct MemberPorts {
     pub alarms: Arc<dyn AlarmReader>,
     /// Its CloudTrail, when `[run] recent_changes` is on.
     pub changes: Option<Arc<dyn ChangeLog>>,
+    /// Its functions, listed (the sweep's plan).
+    pub inventory: Arc<dyn Inventory>,
 }
 
 /// The organisation's member accounts, reached through the roles they give

@@ -759,7 +759,7 @@ impl crate::ports::RecommendationStore for DynamoAudit {
         self.client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(keys::recommendation(&recommendation.function)))
+            .item("pk", s(keys::recommendation(&recommendation.key())))
             .item("sk", s(keys::CURRENT))
             .item("direction", s(recommendation.direction.to_string()))
             .item("document", s(document))

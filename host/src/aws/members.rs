@@ -90,6 +90,12 @@ impl Members for AssumedRoles {
                 aws.logs.clone(),
             )),
             alarms: Arc::new(super::alarms::Alarms::new(aws.cloudwatch.clone())),
+            // One ListTags a function: the tagging API's listing is the
+            // account's, and the opt-in filter is applied by the caller.
+            inventory: Arc::new(super::inventory::LambdaInventory::new(
+                aws.lambda.clone(),
+                super::inventory::Tags::ListTags,
+            )),
             changes: self.recent_changes.then(|| {
                 Arc::new(super::cloudtrail::CloudTrail::new(
                     aws_sdk_cloudtrail::Client::new(&sdk),

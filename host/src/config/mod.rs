@@ -78,6 +78,9 @@ pub struct OrganizationConfig {
     /// The external id both member roles ask for (sts:ExternalId).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
+    /// The regions the sweep covers in each member account; default: the
+    /// host's own (`[run] state_machine_arn`'s, else the SDK's).
+    pub regions: Vec<String>,
 }
 
 impl OrganizationConfig {
@@ -98,6 +101,24 @@ impl OrganizationConfig {
         self.acting_role
             .as_deref()
             .unwrap_or("autorepair-member-act")
+    }
+
+    /// The regions a sweep covers in the members: configured, else
+    /// `state_machine`'s, else `fallback` (the SDK's).
+    pub fn sweep_regions(
+        &self,
+        state_machine: Option<&str>,
+        fallback: Option<&str>,
+    ) -> Vec<String> {
+        if !self.regions.is_empty() {
+            return self.regions.clone();
+        }
+        state_machine
+            .and_then(|arn| arn.split(':').nth(3))
+            .or(fallback)
+            .filter(|r| !r.is_empty())
+            .map(|r| vec![r.to_owned()])
+            .unwrap_or_default()
     }
 
     /// The host's own account: configured, else `state_machine`'s.

@@ -22,7 +22,7 @@ pub fn sort(recommendations: &mut [StandingRecommendation]) {
                 a.monthly_cost_delta_usd
                     .total_cmp(&b.monthly_cost_delta_usd),
             )
-            .then(a.function.cmp(&b.function))
+            .then(a.key().cmp(&b.key()))
     });
 }
 
@@ -44,7 +44,8 @@ const HEADER: [&str; 12] = [
 fn row(r: &StandingRecommendation) -> [String; 12] {
     let opt = |v: Option<u32>| v.map_or_else(String::new, |v| v.to_string());
     [
-        r.function.clone(),
+        // A member account's function is named with its account and region.
+        r.key(),
         r.direction.to_string(),
         r.current_mb.to_string(),
         r.target_mb.to_string(),
@@ -208,6 +209,8 @@ mod tests {
     ) -> StandingRecommendation {
         StandingRecommendation {
             function: name.into(),
+            account: None,
+            region: None,
             direction,
             current_mb: current,
             target_mb: target,

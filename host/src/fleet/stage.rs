@@ -47,6 +47,10 @@ pub enum FleetRequest {
     SweepBatch {
         sweep: String,
         functions: Vec<String>,
+        /// The member account the functions are in (null or absent: the
+        /// host's own).
+        #[serde(default)]
+        member: Option<crate::incident::MemberAccount>,
     },
     /// `{"stage":"downsizings"}`, hourly on the acting function: the
     /// sweep's applied downsizings judged over the traffic since, a worse
@@ -128,7 +132,11 @@ pub async fn handle(
             let plan = sweep::plan(ctx, ports, &sweep).await?;
             Ok(serde_json::to_value(plan)?)
         }
-        FleetRequest::SweepBatch { sweep, functions } => {
+        FleetRequest::SweepBatch {
+            sweep,
+            functions,
+            member,
+        } => {
             let fleet = &ctx.config.fleet;
             // A function started at the budget's end may still read its
             // configuration, then its logs (each up to the collect timeout),
@@ -138,7 +146,12 @@ pub async fn handle(
                 remaining,
                 Duration::from_secs(ctx.config.run.collect_timeout_seconds.saturating_mul(3)),
             );
-            let summary = sweep::batch(ctx, ports, &Item { sweep, functions }, budget).await;
+            let item = Item {
+                sweep,
+                functions,
+                member,
+            };
+            let summary = sweep::batch(ctx, ports, &item, budget).await;
             Ok(serde_json::to_value(summary)?)
         }
         FleetRequest::Downsizings {} => {

@@ -42,6 +42,10 @@ pub struct SweepPlan {
 pub struct Item {
     pub sweep: String,
     pub functions: Vec<String>,
+    /// The member account (and region) the functions are in; null: the
+    /// host's own. Always written, so the map's `$.member` always resolves.
+    #[serde(default)]
+    pub member: Option<crate::incident::MemberAccount>,
 }
 
 /// What one batch found.
@@ -78,6 +82,19 @@ pub const FAILED_EXAMPLES_TOTAL: usize = 20;
 const FAILED_WHY_CHARS: usize = 240;
 
 impl BatchSummary {
+    /// An item none of whose `functions` could be swept, for `why`.
+    fn all_failed(functions: &[String], why: &str) -> BatchSummary {
+        BatchSummary {
+            failed_count: functions.len(),
+            failed: functions
+                .iter()
+                .take(FAILED_EXAMPLES)
+                .map(|f| (f.clone(), clip(why)))
+                .collect(),
+            ..BatchSummary::default()
+        }
+    }
+
     /// Counts one function's recommendation.
     fn count(&mut self, r: &StandingRecommendation) {
         self.swept += 1;
@@ -128,23 +145,16 @@ pub async fn plan(ctx: &Context, ports: &FleetPorts, sweep: &str) -> Result<Swee
                     .into(),
         });
     }
-    let policy = &ctx.config.policy;
-    let mut names: Vec<String> = ports
-        .inventory
-        .functions()
-        .await?
-        .into_iter()
-        .filter(|f| opted_in(f, &policy.opt_in_tag_key, &policy.opt_in_tag_value))
-        .map(|f| f.name)
-        .collect();
-    names.sort();
-    let items: Vec<Item> = names
-        .chunks(fleet.batch_size.max(1))
-        .map(|chunk| Item {
+    let mut items = Vec::new();
+    let mut functions = 0;
+    for (member, names) in targets(ctx, ports).await? {
+        functions += names.len();
+        items.extend(names.chunks(fleet.batch_size.max(1)).map(|chunk| Item {
             sweep: sweep.to_owned(),
             functions: chunk.to_vec(),
-        })
-        .collect();
+            member: member.clone(),
+        }));
+    }
     let key = format!("sweeps/{}/items.json", key_safe(sweep));
     let body = serde_json::to_vec(&items).map_err(|e| FleetError {
         what: "sweep items".into(),
@@ -155,9 +165,51 @@ pub async fn plan(ctx: &Context, ports: &FleetPorts, sweep: &str) -> Result<Swee
         sweep: sweep.to_owned(),
         bucket: fleet.sweep_bucket.clone(),
         key,
-        functions: names.len(),
+        functions,
         batches: items.len(),
     })
+}
+
+/// The opted-in functions a sweep covers, sorted: the host's own account's,
+/// then each enrolled member account's in each sweep region (listed through
+/// its reading role).
+pub async fn targets(
+    ctx: &Context,
+    ports: &FleetPorts,
+) -> Result<Vec<(Option<crate::incident::MemberAccount>, Vec<String>)>, FleetError> {
+    let policy = &ctx.config.policy;
+    let opted = |listed: Vec<crate::model::FleetFunction>| {
+        let mut names: Vec<String> = listed
+            .into_iter()
+            .filter(|f| opted_in(f, &policy.opt_in_tag_key, &policy.opt_in_tag_value))
+            .map(|f| f.name)
+            .collect();
+        names.sort();
+        names
+    };
+    let mut all = vec![(None, opted(ports.inventory.functions().await?))];
+    let org = &ctx.config.organization;
+    let (Some(members), true) = (ctx.members.as_ref(), org.enabled()) else {
+        return Ok(all);
+    };
+    let machine = ctx.config.run.state_machine_arn.as_deref();
+    for account in &org.accounts {
+        for region in org.sweep_regions(machine, None) {
+            let member = crate::incident::MemberAccount {
+                account: account.clone(),
+                region,
+            };
+            let reached = members
+                .reach(&member, crate::ports::Access::Read)
+                .await
+                .map_err(|message| FleetError {
+                    what: format!("member account {account}"),
+                    message,
+                })?;
+            all.push((Some(member), opted(reached.inventory.functions().await?)));
+        }
+    }
+    Ok(all)
 }
 
 /// An execution ARN's last part, usable in an S3 key.
@@ -188,6 +240,30 @@ pub async fn batch(
     budget: Duration,
 ) -> BatchSummary {
     use futures_util::StreamExt;
+    // A member account's item: its functions read and (an applied
+    // downsizing) changed through its acting role, where the batches run.
+    let scoped = match &item.member {
+        None => std::borrow::Cow::Borrowed(ctx),
+        Some(member) => {
+            let mut item_ctx = ctx.clone();
+            item_ctx.functions = match ctx.members.as_ref() {
+                Some(members) => match members.reach(member, crate::ports::Access::Act).await {
+                    Ok(ports) => {
+                        item_ctx.telemetry = ports.telemetry;
+                        ports.functions
+                    }
+                    Err(why) => return BatchSummary::all_failed(&item.functions, &why),
+                },
+                None => {
+                    let why = format!("member account {}: this host reaches none", member.account);
+                    return BatchSummary::all_failed(&item.functions, &why);
+                }
+            };
+            std::borrow::Cow::Owned(item_ctx)
+        }
+    };
+    let ctx: &Context = &scoped;
+    let member = item.member.as_ref();
     let started = std::time::Instant::now();
     let throttled_before = (ports.throttled)();
     // Each sweep starts the item at another function, so a tail left out
@@ -212,7 +288,7 @@ pub async fn batch(
                     );
                     return (name, Err(why));
                 }
-                let result = function(ctx, ports, &name, &item.sweep).await;
+                let result = function_in(ctx, ports, &name, &item.sweep, member).await;
                 (name, result)
             })
             .buffer_unordered(ctx.config.fleet.concurrency.max(1))
@@ -254,6 +330,19 @@ pub async fn function(
     name: &str,
     sweep: &str,
 ) -> Result<StandingRecommendation, String> {
+    function_in(ctx, ports, name, sweep, None).await
+}
+
+/// [`function`], for a function of `member`'s account when given (`ctx`
+/// reaching that account): its recommendation, floor and change history
+/// are keyed by account, region and name, as an incident's.
+pub async fn function_in(
+    ctx: &Context,
+    ports: &FleetPorts,
+    name: &str,
+    sweep: &str,
+    member: Option<&crate::incident::MemberAccount>,
+) -> Result<StandingRecommendation, String> {
     let config = &ctx.config;
     let fleet = &config.fleet;
     let now = ctx.clock.now_ms();
@@ -261,6 +350,10 @@ pub async fn function(
     // OOM floor) are keyed by the function's name: an ARN must land on the
     // same keys, or the floor and the rate limits would be missed.
     let name = crate::model::function_name(name);
+    let key = member.map_or_else(
+        || name.to_owned(),
+        |m| format!("{}/{}/{name}", m.account, m.region),
+    );
     let alarm = AlarmInfo {
         name: format!("sweep {sweep}"),
         metric: String::new(),
@@ -311,12 +404,12 @@ pub async fn function(
     );
     let previous = ports
         .recommendations
-        .recommendation(name)
+        .recommendation(&key)
         .await
         .map_err(|e| e.to_string())?;
     let raised_from = ctx
         .audit
-        .raised_from(name)
+        .raised_from(&key)
         .await
         .map_err(|e| e.to_string())?;
     let doubt = crate::logs::report_doubt(&evidence.reports, &evidence.metrics);
@@ -354,6 +447,8 @@ pub async fn function(
     reasons.extend(notes);
     let mut recommendation = StandingRecommendation {
         function: name.to_owned(),
+        account: member.map(|m| m.account.clone()),
+        region: member.map(|m| m.region.clone()),
         direction: outcome.direction,
         current_mb: function.memory_mb,
         target_mb: outcome.target_mb,
@@ -392,7 +487,10 @@ pub async fn function(
                 recommendation.sweep
             );
             match served_by_latest(ctx, function).await {
-                Ok(()) => apply_change(ctx, function, recommendation.target_mb, &holder, now).await,
+                Ok(()) => {
+                    let target = recommendation.target_mb;
+                    apply_change_keyed(ctx, function, target, &holder, now, &key).await
+                }
                 Err(why) => Err(why),
             }
         };
@@ -473,6 +571,19 @@ pub async fn apply_change(
     holder: &str,
     now: Millis,
 ) -> Result<(), String> {
+    apply_change_keyed(ctx, function, target_mb, holder, now, &function.name).await
+}
+
+/// [`apply_change`], the function's lock and history under `key` (its
+/// name, or account/region/name in a member account).
+async fn apply_change_keyed(
+    ctx: &Context,
+    function: &crate::model::FunctionInfo,
+    target_mb: u32,
+    holder: &str,
+    now: Millis,
+    key: &str,
+) -> Result<(), String> {
     let config = &ctx.config;
     if config.run.dry_run {
         return Err("run.dry_run is on".into());
@@ -496,7 +607,7 @@ pub async fn apply_change(
     }
     let ttl_ms =
         i64::try_from(config.run.lock_ttl_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
-    match ctx.audit.lock(&function.name, holder, now, ttl_ms).await {
+    match ctx.audit.lock(key, holder, now, ttl_ms).await {
         Ok(crate::ports::Claim::Won) => {}
         Ok(crate::ports::Claim::Taken) => {
             return Err("an incident is repairing the function right now".into());
@@ -506,7 +617,7 @@ pub async fn apply_change(
     let result = async {
         let history = ctx
             .audit
-            .history(&function.name, now)
+            .history(key, now)
             .await
             .map_err(|e| e.to_string())?;
         // The repair's own rate limits, the same check.
@@ -515,7 +626,7 @@ pub async fn apply_change(
         }
         ctx.audit
             .record_change(
-                &function.name,
+                key,
                 &RecordedChange {
                     incident_id: holder.to_owned(),
                     at_ms: now,
@@ -535,7 +646,7 @@ pub async fn apply_change(
         .map_err(|e| e.to_string())
     }
     .await;
-    if let Err(e) = ctx.audit.unlock(&function.name, holder).await {
+    if let Err(e) = ctx.audit.unlock(key, holder).await {
         tracing::warn!(error = %e, "could not release the lock (it expires by itself)");
     }
     result

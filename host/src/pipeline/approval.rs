@@ -385,7 +385,8 @@ pub fn waiting(documents: &[String], now_ms: Millis) -> (Vec<Waiting>, usize) {
                 && run.status == Status::Started;
             asks.then(|| Waiting {
                 incident: run.incident.id.clone(),
-                function: run.incident.function_name.clone(),
+                // With its account and region when a member account's.
+                function: run.incident.function_key(),
                 current_memory_mb: run.decision.as_ref().map(|d| d.current_memory_mb),
                 target_memory_mb: run.decision.as_ref().and_then(|d| d.target_memory_mb),
                 requested_ms: a.requested_ms,

@@ -35,7 +35,12 @@ pub fn list(documents: &[String], since_ms: Millis, function: Option<&str>) -> (
     let (runs, skipped) = Run::from_documents(documents);
     let mut lines: Vec<Line> = runs
         .into_iter()
-        .filter(|run| function.is_none_or(|f| run.incident.function_name == f))
+        // A member account's function answers to its name and to its
+        // account/region/name.
+        .filter(|run| {
+            function
+                .is_none_or(|f| run.incident.function_name == f || run.incident.function_key() == f)
+        })
         .filter(|run| !run.status.is_terminal() || run.incident.timestamp_ms >= since_ms)
         .map(|run| line(&run))
         .collect();
@@ -52,7 +57,8 @@ fn line(run: &Run) -> Line {
         .map(|c| format!("{} -> {} MB", c.previous_memory_mb, c.new_memory_mb));
     Line {
         incident: run.incident.id.clone(),
-        function: run.incident.function_name.clone(),
+        // With its account and region when a member account's.
+        function: run.incident.function_key(),
         alarm: run.incident.alarm_name.clone(),
         alarm_ms: run.incident.timestamp_ms,
         status: run.status,

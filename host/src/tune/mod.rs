@@ -113,6 +113,8 @@ pub async fn keep(
         Some(r) => r,
         None => crate::model::StandingRecommendation {
             function: function.name.clone(),
+            account: None,
+            region: None,
             direction: crate::model::Direction::Keep,
             current_mb: function.memory_mb,
             target_mb: function.memory_mb,

@@ -1148,7 +1148,7 @@ impl autorepair_core::ports::RecommendationStore for MemoryRecommendations {
         self.stored
             .lock()
             .unwrap()
-            .insert(recommendation.function.clone(), recommendation.clone());
+            .insert(recommendation.key(), recommendation.clone());
         Ok(())
     }
 

@@ -505,6 +505,7 @@ async fn a_sweep_paced_under_lambdas_quota_meets_no_throttle_and_above_it_still_
             &Item {
                 sweep: format!("paced-{pace}"),
                 functions: names.clone(),
+                member: None,
             },
             std::time::Duration::from_secs(120),
         )

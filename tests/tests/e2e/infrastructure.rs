@@ -97,6 +97,8 @@ fn the_sweep_fans_out_on_a_distributed_map_over_an_s3_item_file() {
                     k.to_owned(),
                     match k {
                         "functions" => serde_json::json!(["a", "b"]),
+                        // What the plan writes: an account and region, or null.
+                        "member" => serde_json::json!({"account": "111111111111", "region": "eu-west-1"}),
                         "batches" => serde_json::json!({"MapRunArn": "arn:…", "ResultWriterDetails": {"Bucket": "sweeps", "Key": "sweeps/results/run/manifest.json"}}),
                         _ => Value::from("weekly-1"),
                     },

@@ -7,7 +7,7 @@
 use std::process::Output;
 
 use autorepair::clock::now_ms;
-use autorepair_e2e::moto::ACCOUNT;
+use autorepair_e2e::moto::{ACCOUNT, REGION};
 use autorepair_e2e::scenario::raise;
 use autorepair_e2e::{Behaviour, Moto, Workload, alarm_event, autorepair_command};
 use aws_config::sts::AssumeRoleProvider;
@@ -59,17 +59,36 @@ async fn out_of_memory(moto: &Moto, account: &str) -> (Workload, serde_json::Val
     (w, event)
 }
 
-fn run(moto: &Moto, dir: &std::path::Path, event: &serde_json::Value) -> Output {
-    let file = dir.join(format!("event-{}.json", event["account"].as_str().unwrap()));
-    std::fs::write(&file, event.to_string()).unwrap();
+/// The central host's configuration: two members enrolled, the sweep
+/// covering the emulator's region; its path.
+fn config(dir: &std::path::Path) -> std::path::PathBuf {
     let config = dir.join("config.toml");
     std::fs::write(
         &config,
         format!(
-            "[organization]\nhome_account = \"{ACCOUNT}\"\naccounts = [\"{MEMBER}\", \"{OTHER_MEMBER}\"]\nexternal_id = \"{EXTERNAL_ID}\"\n"
+            "[organization]\nhome_account = \"{ACCOUNT}\"\naccounts = [\"{MEMBER}\", \"{OTHER_MEMBER}\"]\nexternal_id = \"{EXTERNAL_ID}\"\nregions = [\"{REGION}\"]\n[fleet]\ntags_from = \"list-tags\"\n"
         ),
     )
     .unwrap();
+    config
+}
+
+/// `autorepair --config <central> ARGS` against the emulator.
+fn cli(moto: &Moto, dir: &std::path::Path, args: &[&str]) -> Output {
+    let config = config(dir);
+    let mut all = vec!["--config", config.to_str().unwrap()];
+    all.extend_from_slice(args);
+    autorepair_command(all)
+        .envs(moto.env())
+        .env("AUTOREPAIR_CACHE_DIR", dir.join("cache"))
+        .output()
+        .unwrap()
+}
+
+fn run(moto: &Moto, dir: &std::path::Path, event: &serde_json::Value) -> Output {
+    let file = dir.join(format!("event-{}.json", event["account"].as_str().unwrap()));
+    std::fs::write(&file, event.to_string()).unwrap();
+    let config = config(dir);
     autorepair_command([
         "--config",
         config.to_str().unwrap(),
@@ -156,4 +175,66 @@ async fn a_member_accounts_function_is_repaired_there_and_nowhere_else() {
         "{stderr}"
     );
     assert_eq!(stranger.memory_mb().await.unwrap(), 256);
+
+    // The sweep covers the host's own account and both members, each
+    // function's recommendation with the account it is in.
+    let out = cli(&moto, dir.path(), &["sweep", "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        autorepair_e2e::cli::describe(&out)
+    );
+    let total: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(total["swept"], 3, "{total}");
+    let out = cli(&moto, dir.path(), &["recommendations", "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        autorepair_e2e::cli::describe(&out)
+    );
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut accounts: Vec<(String, Option<String>)> = listed
+        .iter()
+        .map(|r| {
+            (
+                r["function"].as_str().unwrap().to_owned(),
+                r["account"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    accounts.sort();
+    assert_eq!(
+        accounts,
+        [
+            ("orders".to_owned(), None),
+            ("orders".to_owned(), Some(MEMBER.to_owned())),
+            ("orders".to_owned(), Some(OTHER_MEMBER.to_owned())),
+        ],
+        "{listed:#?}"
+    );
+    // incidents names each member's function with its account and region,
+    // and filters by either name.
+    let out = cli(
+        &moto,
+        dir.path(),
+        &[
+            "incidents",
+            "--since",
+            "1h",
+            "--function",
+            &format!("{MEMBER}/{REGION}/orders"),
+            "--format",
+            "json",
+        ],
+    );
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", autorepair_e2e::cli::describe(&out)));
+    assert_eq!(listed.len(), 1, "{listed:#?}");
+    assert_eq!(listed[0]["function"], format!("{MEMBER}/{REGION}/orders"));
+    let text = cli(&moto, dir.path(), &["recommendations"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(&format!("{MEMBER}/{REGION}/orders")),
+        "{text}"
+    );
 }

@@ -100,21 +100,14 @@ pub fn sweep(args: SweepArgs, config: &Config, no_cache: bool) -> Result<(), Fai
         let aws = Aws::from_env().await.with_limits(&config.limits);
         let ports = setup::fleet_ports(&aws, config);
         let ctx = setup::context(&aws, rules, config.clone());
-        let names = if args.functions.is_empty() {
-            let policy = &config.policy;
-            let mut names: Vec<String> = ports
-                .inventory
-                .functions()
-                .await?
-                .into_iter()
-                .filter(|f| alarms::opted_in(f, &policy.opt_in_tag_key, &policy.opt_in_tag_value))
-                .map(|f| f.name)
-                .collect();
-            names.sort();
-            names
+        // Every enrolled member account's functions too, with an
+        // [organization]; named ones are the host's own account's.
+        let targets = if args.functions.is_empty() {
+            sweep::targets(&ctx, &ports).await?
         } else {
-            args.functions.clone()
+            vec![(None, args.functions.clone())]
         };
+        let count: usize = targets.iter().map(|(_, names)| names.len()).sum();
         let shown = crate::progress::Shown::new();
         let began = autorepair::clock::Clock::now_ms(ctx.clock.as_ref());
         // Earlier sweeps' applied downsizings are judged first: one that
@@ -135,11 +128,17 @@ pub fn sweep(args: SweepArgs, config: &Config, no_cache: bool) -> Result<(), Fai
             ));
         }
         let mut batches: Vec<BatchSummary> = Vec::new();
-        shown.step("functions swept", Some(names.len() as u64));
-        for chunk in names.chunks(config.fleet.batch_size.max(1)) {
+        shown.step("functions swept", Some(count as u64));
+        let chunks = targets.iter().flat_map(|(member, names)| {
+            names
+                .chunks(config.fleet.batch_size.max(1))
+                .map(move |chunk| (member, chunk))
+        });
+        for (member, chunk) in chunks {
             let item = Item {
                 sweep: args.name.clone(),
                 functions: chunk.to_vec(),
+                member: member.clone(),
             };
             batches.push(
                 sweep::batch(

@@ -264,6 +264,7 @@ async fn the_plan_batches_the_opted_in_functions_and_a_batch_survives_a_missing_
         &Item {
             sweep: "weekly-3".into(),
             functions: vec!["a".into(), "deleted-meanwhile".into()],
+            member: None,
         },
         Duration::from_secs(45),
     )
@@ -371,6 +372,7 @@ async fn a_batch_out_of_time_leaves_the_rest_for_the_next_sweep() {
         &Item {
             sweep: "weekly".into(),
             functions: vec!["late".into()],
+            member: None,
         },
         Duration::ZERO,
     )
