@@ -148,13 +148,10 @@ pub fn context(aws: &Aws, rules: RuleSet, config: Config) -> Context {
             )
         }),
         changes,
-        members: config.organization.enabled().then(|| {
-            Arc::new(crate::aws::members::AssumedRoles::new(
-                &aws.sdk,
-                &config.organization,
-                config.run.recent_changes,
-            )) as _
-        }),
+        members: config
+            .organization
+            .enabled()
+            .then(|| Arc::new(crate::aws::members::AssumedRoles::new(&aws.sdk, &config)) as _),
         rules: Arc::new(rules),
         config,
     }

@@ -742,6 +742,8 @@ pub struct MemberPorts {
     pub telemetry: Arc<dyn Telemetry>,
     /// Its alarms (an event is checked against them at parse).
     pub alarms: Arc<dyn AlarmReader>,
+    /// Its alarms again, as onboarding keeps them.
+    pub alarm_store: Arc<dyn AlarmStore>,
     /// Its CloudTrail, when `[run] recent_changes` is on.
     pub changes: Option<Arc<dyn ChangeLog>>,
     /// Its functions, listed (the sweep's plan).

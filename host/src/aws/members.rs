@@ -2,7 +2,7 @@
 //! the central host (infrastructure/member.yaml), with STS AssumeRole and
 //! the external id. The SDK's credentials cache keeps each role's session
 //! for its lifetime and renews it before it expires; the clients are built
-//! once per account, region and role.
+//! once per account, region and role, paced to `[limits]` per account.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,17 +21,21 @@ use crate::ports::{Access, MemberPorts, Members};
 pub struct AssumedRoles {
     sdk: SdkConfig,
     organization: OrganizationConfig,
+    limits: crate::config::LimitsConfig,
     recent_changes: bool,
     reached: Mutex<HashMap<(MemberAccount, Access), MemberPorts>>,
 }
 
 impl AssumedRoles {
-    /// `sdk` is the host's own (its credentials assume the member roles).
-    pub fn new(sdk: &SdkConfig, organization: &OrganizationConfig, recent_changes: bool) -> Self {
+    /// `sdk` is the host's own (its credentials assume the member roles);
+    /// each member account's clients keep to `limits` of their own (the
+    /// account's quotas are its own).
+    pub fn new(sdk: &SdkConfig, config: &crate::config::Config) -> Self {
         AssumedRoles {
             sdk: sdk.clone(),
-            organization: organization.clone(),
-            recent_changes,
+            organization: config.organization.clone(),
+            limits: config.limits.clone(),
+            recent_changes: config.run.recent_changes,
             reached: Mutex::new(HashMap::new()),
         }
     }
@@ -82,7 +86,7 @@ impl Members for AssumedRoles {
             .region(region)
             .credentials_provider(SharedCredentialsProvider::new(credentials))
             .build();
-        let aws = Aws::new(&sdk);
+        let aws = Aws::new(&sdk).with_limits(&self.limits);
         let ports = MemberPorts {
             functions: Arc::new(super::lambda::Lambda::new(aws.lambda.clone())),
             telemetry: Arc::new(super::telemetry::CloudWatch::new(
@@ -90,6 +94,7 @@ impl Members for AssumedRoles {
                 aws.logs.clone(),
             )),
             alarms: Arc::new(super::alarms::Alarms::new(aws.cloudwatch.clone())),
+            alarm_store: Arc::new(super::alarms::Alarms::new(aws.cloudwatch.clone())),
             // One ListTags a function: the tagging API's listing is the
             // account's, and the opt-in filter is applied by the caller.
             inventory: Arc::new(super::inventory::LambdaInventory::new(

@@ -130,6 +130,84 @@ pub async fn reconcile_with(
     Ok(done)
 }
 
+/// [`reconcile_with`] in the host's own account, then in each enrolled
+/// member account and sweep region (`[organization]`), through its reading
+/// role, within what is left of `budget`: each account's alarms are its own,
+/// named with the stack's prefix, so the account's forward rule sends them
+/// on. One plan for all; a line per member account says what it got.
+pub async fn everywhere(
+    ports: &FleetPorts,
+    config: &Config,
+    members: Option<&dyn crate::ports::Members>,
+    dry_run: bool,
+    budget: Option<Duration>,
+    progress: &dyn Progress,
+) -> Result<Reconciled, FleetError> {
+    let started = Instant::now();
+    let mut done = reconcile_with(ports, config, dry_run, budget, progress).await?;
+    let org = &config.organization;
+    let (Some(members), true) = (members, org.enabled()) else {
+        return Ok(done);
+    };
+    let machine = config.run.state_machine_arn.as_deref();
+    for account in &org.accounts {
+        for region in org.sweep_regions(machine, None) {
+            let left = budget.map(|b| b.saturating_sub(started.elapsed()));
+            if left.is_some_and(|l| l.is_zero()) {
+                done.plan.warnings.push(format!(
+                    "account {account} ({region}): left for the next run (out of time)"
+                ));
+                continue;
+            }
+            let member = crate::incident::MemberAccount {
+                account: account.clone(),
+                region: region.clone(),
+            };
+            let reached = match members.reach(&member, crate::ports::Access::Read).await {
+                Ok(reached) => reached,
+                Err(why) => {
+                    done.failures
+                        .push(format!("account {account} ({region}): {why}"));
+                    continue;
+                }
+            };
+            let theirs = FleetPorts {
+                inventory: reached.inventory,
+                alarms: reached.alarm_store,
+                ..ports.clone()
+            };
+            match reconcile_with(&theirs, config, dry_run, left, progress).await {
+                Ok(r) => {
+                    let (create, update, delete) = r.plan.count();
+                    done.plan.warnings.push(format!(
+                        "account {account} ({region}): {} functions, {create} to create, {update} to update, {delete} to delete",
+                        r.plan.functions
+                    ));
+                    done.plan.functions += r.plan.functions;
+                    done.plan.unchanged += r.plan.unchanged;
+                    done.plan.changes.extend(r.plan.changes);
+                    done.plan.warnings.extend(
+                        r.plan
+                            .warnings
+                            .into_iter()
+                            .map(|w| format!("account {account}: {w}")),
+                    );
+                    done.failures.extend(
+                        r.failures
+                            .into_iter()
+                            .map(|f| format!("account {account}: {f}")),
+                    );
+                    done.left += r.left;
+                }
+                Err(e) => done
+                    .failures
+                    .push(format!("account {account} ({region}): {e}")),
+            }
+        }
+    }
+    Ok(done)
+}
+
 /// The names of the alarms `plan` deletes.
 fn deletions(plan: &Plan) -> Vec<String> {
     plan.changes

@@ -107,7 +107,15 @@ pub async fn handle(
     match request {
         FleetRequest::Onboard { dry_run } => {
             let budget = within(ONBOARD_BUDGET, remaining, Duration::ZERO);
-            let done = super::onboard::reconcile(ports, &ctx.config, dry_run, Some(budget)).await?;
+            let done = super::onboard::everywhere(
+                ports,
+                &ctx.config,
+                ctx.members.as_deref(),
+                dry_run,
+                Some(budget),
+                &crate::progress::Silent,
+            )
+            .await?;
             let (create, update, delete) = done.plan.count();
             if !done.failures.is_empty() {
                 // The next scheduled reconcile retries what failed.

@@ -231,6 +231,45 @@ async fn a_member_accounts_function_is_repaired_there_and_nowhere_else() {
         .unwrap_or_else(|e| panic!("{e}: {}", autorepair_e2e::cli::describe(&out)));
     assert_eq!(listed.len(), 1, "{listed:#?}");
     assert_eq!(listed[0]["function"], format!("{MEMBER}/{REGION}/orders"));
+    // Onboarding keeps each member account's alarms in that account.
+    let out = cli(&moto, dir.path(), &["onboard", "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        autorepair_e2e::cli::describe(&out)
+    );
+    let onboarded: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(onboarded["functions"], 3, "{onboarded}");
+    for account in [MEMBER, OTHER_MEMBER] {
+        let alarms = aws_sdk_cloudwatch::Client::new(&in_account(&moto, account).await)
+            .describe_alarms()
+            .send()
+            .await
+            .unwrap();
+        let names: Vec<&str> = alarms
+            .metric_alarms()
+            .iter()
+            .filter_map(|a| a.alarm_name())
+            .collect();
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with("autorepair-") && n.contains("orders")),
+            "{account}: {names:?}"
+        );
+    }
+    let stranger_alarms = aws_sdk_cloudwatch::Client::new(&in_account(&moto, NOT_ENROLLED).await)
+        .describe_alarms()
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !stranger_alarms
+            .metric_alarms()
+            .iter()
+            .any(|a| a.alarm_name().is_some_and(|n| n.starts_with("autorepair-"))),
+        "nothing made in an account not enrolled"
+    );
     let text = cli(&moto, dir.path(), &["recommendations"]);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(

@@ -34,9 +34,17 @@ pub struct OnboardArgs {
 pub fn onboard(args: OnboardArgs, config: &Config) -> Result<(), Failure> {
     let done = runtime()?.block_on(async {
         let aws = Aws::from_env().await.with_limits(&config.limits);
-        onboard::reconcile_with(
+        // With an [organization], every enrolled member account's too.
+        let members = config
+            .organization
+            .enabled()
+            .then(|| autorepair::aws::members::AssumedRoles::new(&aws.sdk, config));
+        onboard::everywhere(
             &setup::fleet_ports(&aws, config),
             config,
+            members
+                .as_ref()
+                .map(|m| m as &dyn autorepair::ports::Members),
             args.dry_run,
             None,
             &crate::progress::Shown::new(),
