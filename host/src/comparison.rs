@@ -139,7 +139,8 @@ impl Record {
     pub fn from_run(run: &Run) -> Record {
         Record {
             id: run.incident.id.clone(),
-            function: run.incident.function_name.clone(),
+            // A member account's function with its account and region.
+            function: run.incident.function_key(),
             at_ms: run.incident.timestamp_ms,
             origin: "run".into(),
             mode: run.mode,

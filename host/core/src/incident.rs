@@ -86,6 +86,15 @@ impl Incident {
             .or(self.region.as_deref())
     }
 
+    /// Whether the incident is `account`'s: its member account's, or, for
+    /// the host's own account (no member), whether `account` is `home`.
+    pub fn in_account(&self, account: &str, home: Option<&str>) -> bool {
+        match &self.member {
+            Some(m) => m.account == account,
+            None => home == Some(account),
+        }
+    }
+
     /// The key the audit table keeps the function's lock, history and floors
     /// under: its name in the host's own account, account, region and name
     /// in a member account (the same name may live in many).

@@ -360,6 +360,11 @@ pub fn expire(run: &mut Run, now_ms: Millis, timeout_seconds: u32) {
 pub struct Waiting {
     pub incident: String,
     pub function: String,
+    /// The member account and region, when not the host's own account's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub current_memory_mb: Option<u32>,
     pub target_memory_mb: Option<u32>,
     pub requested_ms: Millis,
@@ -387,6 +392,8 @@ pub fn waiting(documents: &[String], now_ms: Millis) -> (Vec<Waiting>, usize) {
                 incident: run.incident.id.clone(),
                 // With its account and region when a member account's.
                 function: run.incident.function_key(),
+                account: run.incident.member.as_ref().map(|m| m.account.clone()),
+                region: run.incident.member.as_ref().map(|m| m.region.clone()),
                 current_memory_mb: run.decision.as_ref().map(|d| d.current_memory_mb),
                 target_memory_mb: run.decision.as_ref().and_then(|d| d.target_memory_mb),
                 requested_ms: a.requested_ms,

@@ -13,6 +13,12 @@ use crate::run::ApprovalState;
 pub struct Line {
     pub incident: String,
     pub function: String,
+    /// The member account and region, when the function is not the host's
+    /// own account's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub alarm: String,
     /// When the alarm fired.
     pub alarm_ms: Millis,
@@ -32,9 +38,21 @@ pub struct Line {
 /// when given: running ones first, then newest first. Also the count of
 /// documents that are not runs (another version's).
 pub fn list(documents: &[String], since_ms: Millis, function: Option<&str>) -> (Vec<Line>, usize) {
+    list_in(documents, since_ms, function, None)
+}
+
+/// [`list`], of one account's when `account` is given: `(account, the
+/// host's own)` — a member's, or the host's own incidents when it is `home`.
+pub fn list_in(
+    documents: &[String],
+    since_ms: Millis,
+    function: Option<&str>,
+    account: Option<(&str, Option<&str>)>,
+) -> (Vec<Line>, usize) {
     let (runs, skipped) = Run::from_documents(documents);
     let mut lines: Vec<Line> = runs
         .into_iter()
+        .filter(|run| account.is_none_or(|(a, home)| run.incident.in_account(a, home)))
         // A member account's function answers to its name and to its
         // account/region/name.
         .filter(|run| {
@@ -59,6 +77,8 @@ fn line(run: &Run) -> Line {
         incident: run.incident.id.clone(),
         // With its account and region when a member account's.
         function: run.incident.function_key(),
+        account: run.incident.member.as_ref().map(|m| m.account.clone()),
+        region: run.incident.member.as_ref().map(|m| m.region.clone()),
         alarm: run.incident.alarm_name.clone(),
         alarm_ms: run.incident.timestamp_ms,
         status: run.status,

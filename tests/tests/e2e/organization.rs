@@ -231,6 +231,38 @@ async fn a_member_accounts_function_is_repaired_there_and_nowhere_else() {
         .unwrap_or_else(|e| panic!("{e}: {}", autorepair_e2e::cli::describe(&out)));
     assert_eq!(listed.len(), 1, "{listed:#?}");
     assert_eq!(listed[0]["function"], format!("{MEMBER}/{REGION}/orders"));
+    // Each listing filters by account: a member's, or the host's own.
+    for (account, expected) in [(MEMBER, Some(MEMBER)), (ACCOUNT, None)] {
+        let out = cli(
+            &moto,
+            dir.path(),
+            &["recommendations", "--account", account, "--format", "json"],
+        );
+        let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", autorepair_e2e::cli::describe(&out)));
+        assert_eq!(listed.len(), 1, "{account}: {listed:#?}");
+        assert_eq!(listed[0]["account"].as_str(), expected);
+    }
+    let out = cli(
+        &moto,
+        dir.path(),
+        &[
+            "incidents",
+            "--since",
+            "1h",
+            "--account",
+            OTHER_MEMBER,
+            "--format",
+            "json",
+        ],
+    );
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.len(), 1, "{listed:#?}");
+    assert_eq!(
+        (listed[0]["account"].as_str(), listed[0]["region"].as_str()),
+        (Some(OTHER_MEMBER), Some(REGION))
+    );
+
     // Onboarding keeps each member account's alarms in that account.
     let out = cli(&moto, dir.path(), &["onboard", "--format", "json"]);
     assert!(

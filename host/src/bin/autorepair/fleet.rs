@@ -209,6 +209,10 @@ pub struct RecommendationsArgs {
     /// Only these directions (repeatable): up, down, keep.
     #[arg(long, value_name = "DIRECTION", value_parser = ["up", "down", "keep"])]
     only: Vec<String>,
+    /// Only this account's functions: an enrolled member's, or the host's
+    /// own ([organization]).
+    #[arg(long, value_name = "ACCOUNT_ID")]
+    account: Option<String>,
     /// Write the list here instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -221,6 +225,15 @@ pub fn recommendations(args: RecommendationsArgs, config: &Config) -> Result<(),
     })?;
     if !args.only.is_empty() {
         all.retain(|r| args.only.contains(&r.direction.to_string()));
+    }
+    if let Some(account) = &args.account {
+        let home = config
+            .organization
+            .home(config.run.state_machine_arn.as_deref());
+        all.retain(|r| match &r.account {
+            Some(a) => a == account,
+            None => home.as_ref() == Some(account),
+        });
     }
     render::sort(&mut all);
     let text = match args.format {
@@ -241,6 +254,10 @@ pub fn recommendations(args: RecommendationsArgs, config: &Config) -> Result<(),
 pub struct ApprovalsArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Only this account's: an enrolled member's, or the host's own
+    /// ([organization]).
+    #[arg(long, value_name = "ACCOUNT_ID")]
+    account: Option<String>,
 }
 
 /// `autorepair approvals`: the audit table's runs whose workflow waits for
@@ -250,7 +267,16 @@ pub fn approvals(args: ApprovalsArgs, config: &Config) -> Result<(), Failure> {
         let aws = Aws::from_env().await.with_limits(&config.limits);
         setup::audit_table(&aws, config).records().await
     })?;
-    let (list, skipped) = approval::waiting(&documents, now_ms());
+    let (mut list, skipped) = approval::waiting(&documents, now_ms());
+    if let Some(account) = &args.account {
+        let home = config
+            .organization
+            .home(config.run.state_machine_arn.as_deref());
+        list.retain(|w| match &w.account {
+            Some(a) => a == account,
+            None => home.as_ref() == Some(account),
+        });
+    }
     if skipped > 0 {
         eprintln!("warning: {skipped} audit records are not run documents and were left out");
     }

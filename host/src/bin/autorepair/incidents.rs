@@ -20,9 +20,14 @@ pub struct Args {
     /// 90m, 24h, 168h.
     #[arg(long, default_value = "24h", value_parser = parse_duration)]
     since: Duration,
-    /// Only this function's incidents.
+    /// Only this function's incidents (its name, or ACCOUNT/REGION/NAME in
+    /// a member account).
     #[arg(long, value_name = "NAME")]
     function: Option<String>,
+    /// Only this account's incidents: an enrolled member's, or the host's
+    /// own ([organization]).
+    #[arg(long, value_name = "ACCOUNT_ID")]
+    account: Option<String>,
     /// Refresh every this many seconds until Ctrl-C (10 when given without
     /// a value).
     #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "10")]
@@ -42,7 +47,12 @@ pub fn run(args: Args, config: &Config) -> Result<(), Failure> {
     loop {
         let documents = runtime.block_on(audit.records())?;
         let cutoff = now_ms() - i64::try_from(args.since.as_millis()).unwrap_or(i64::MAX);
-        let (lines, skipped) = incidents::list(&documents, cutoff, args.function.as_deref());
+        let home = config
+            .organization
+            .home(config.run.state_machine_arn.as_deref());
+        let account = args.account.as_deref().map(|a| (a, home.as_deref()));
+        let (lines, skipped) =
+            incidents::list_in(&documents, cutoff, args.function.as_deref(), account);
         if clear {
             // Home and clear: the list redrawn in place, like `watch`.
             print!("\x1b[H\x1b[2J");
