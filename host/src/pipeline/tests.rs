@@ -19,6 +19,7 @@ use crate::testing::ports::{
 };
 use crate::testing::workload::{Behaviour, traffic};
 
+mod members;
 mod protocol;
 mod sweep;
 mod tune;

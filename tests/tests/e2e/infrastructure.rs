@@ -411,11 +411,16 @@ fn every_transition_goes_to_a_state_that_exists() {
     }
 }
 
-fn template() -> Value {
-    let text = std::fs::read_to_string(infrastructure().join("template.yaml")).unwrap();
+/// infrastructure/`file`, a template in plain YAML, as JSON.
+fn yaml(file: &str) -> Value {
+    let text = std::fs::read_to_string(infrastructure().join(file)).unwrap();
     let yaml: serde_norway::Value =
-        serde_norway::from_str(&text).expect("the template is plain YAML");
+        serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{file} is not plain YAML: {e}"));
     serde_json::to_value(yaml).unwrap()
+}
+
+fn template() -> Value {
+    yaml("template.yaml")
 }
 
 /// The host's configuration as the template writes it, with every parameter
@@ -1062,10 +1067,7 @@ fn each_samconfig_environment_deploys_unattended_with_its_parameters() {
 }
 
 fn member_template() -> Value {
-    let text = std::fs::read_to_string(infrastructure().join("member.yaml")).unwrap();
-    let yaml: serde_norway::Value =
-        serde_norway::from_str(&text).expect("the member template is plain YAML");
-    serde_json::to_value(yaml).unwrap()
+    yaml("member.yaml")
 }
 
 /// Each member role: assumable only from the central account, only by the

@@ -85,6 +85,26 @@ fn cli(moto: &Moto, dir: &std::path::Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `cli`, which must succeed, its stdout as JSON.
+fn cli_json(moto: &Moto, dir: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let out = cli(moto, dir, args);
+    assert!(
+        out.status.success(),
+        "{}",
+        autorepair_e2e::cli::describe(&out)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", autorepair_e2e::cli::describe(&out)))
+}
+
+/// A JSON array's items.
+fn array(value: serde_json::Value) -> Vec<serde_json::Value> {
+    value
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("not a list: {value}"))
+}
+
 fn run(moto: &Moto, dir: &std::path::Path, event: &serde_json::Value) -> Output {
     let file = dir.join(format!("event-{}.json", event["account"].as_str().unwrap()));
     std::fs::write(&file, event.to_string()).unwrap();
@@ -178,21 +198,13 @@ async fn a_member_accounts_function_is_repaired_there_and_nowhere_else() {
 
     // The sweep covers the host's own account and both members, each
     // function's recommendation with the account it is in.
-    let out = cli(&moto, dir.path(), &["sweep", "--format", "json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        autorepair_e2e::cli::describe(&out)
-    );
-    let total: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let total: serde_json::Value = cli_json(&moto, dir.path(), &["sweep", "--format", "json"]);
     assert_eq!(total["swept"], 3, "{total}");
-    let out = cli(&moto, dir.path(), &["recommendations", "--format", "json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        autorepair_e2e::cli::describe(&out)
-    );
-    let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let listed = array(cli_json(
+        &moto,
+        dir.path(),
+        &["recommendations", "--format", "json"],
+    ));
     let mut accounts: Vec<(String, Option<String>)> = listed
         .iter()
         .map(|r| {
@@ -214,7 +226,7 @@ async fn a_member_accounts_function_is_repaired_there_and_nowhere_else() {
     );
     // incidents names each member's function with its account and region,
     // and filters by either name.
-    let out = cli(
+    let listed = array(cli_json(
         &moto,
         dir.path(),
         &[
@@ -226,24 +238,20 @@ async fn a_member_accounts_function_is_repaired_there_and_nowhere_else() {
             "--format",
             "json",
         ],
-    );
-    let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", autorepair_e2e::cli::describe(&out)));
+    ));
     assert_eq!(listed.len(), 1, "{listed:#?}");
     assert_eq!(listed[0]["function"], format!("{MEMBER}/{REGION}/orders"));
     // Each listing filters by account: a member's, or the host's own.
     for (account, expected) in [(MEMBER, Some(MEMBER)), (ACCOUNT, None)] {
-        let out = cli(
+        let listed = array(cli_json(
             &moto,
             dir.path(),
             &["recommendations", "--account", account, "--format", "json"],
-        );
-        let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", autorepair_e2e::cli::describe(&out)));
+        ));
         assert_eq!(listed.len(), 1, "{account}: {listed:#?}");
         assert_eq!(listed[0]["account"].as_str(), expected);
     }
-    let out = cli(
+    let listed = array(cli_json(
         &moto,
         dir.path(),
         &[
@@ -255,8 +263,7 @@ async fn a_member_accounts_function_is_repaired_there_and_nowhere_else() {
             "--format",
             "json",
         ],
-    );
-    let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    ));
     assert_eq!(listed.len(), 1, "{listed:#?}");
     assert_eq!(
         (listed[0]["account"].as_str(), listed[0]["region"].as_str()),
@@ -264,13 +271,8 @@ async fn a_member_accounts_function_is_repaired_there_and_nowhere_else() {
     );
 
     // Onboarding keeps each member account's alarms in that account.
-    let out = cli(&moto, dir.path(), &["onboard", "--format", "json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        autorepair_e2e::cli::describe(&out)
-    );
-    let onboarded: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let onboarded: serde_json::Value =
+        cli_json(&moto, dir.path(), &["onboard", "--format", "json"]);
     assert_eq!(onboarded["functions"], 3, "{onboarded}");
     for account in [MEMBER, OTHER_MEMBER] {
         let alarms = aws_sdk_cloudwatch::Client::new(&in_account(&moto, account).await)

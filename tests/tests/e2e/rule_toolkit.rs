@@ -357,11 +357,14 @@ async fn a_new_rule_goes_from_scaffold_to_a_signed_shadow_rule_in_run() {
             .unwrap()
     };
     // The SDK as crates.io would serve it: `cargo package` (metadata,
-    // licence, readme, no path-only dependency; each crate built from its
-    // package), unpacked where cargo leaves it.
+    // licence, readme, no path-only dependency), unpacked as cargo unpacks a
+    // download. Not cargo's own verify build: the new rule's build below
+    // compiles the packages anyway, and a second compile here would only
+    // load the machine the real-runtime tests time functions on.
     let packaged = cargo(
         &[
             "package",
+            "--no-verify",
             "--allow-dirty",
             "--manifest-path",
             repo().join("plugins/Cargo.toml").to_str().unwrap(),
@@ -373,16 +376,28 @@ async fn a_new_rule_goes_from_scaffold_to_a_signed_shadow_rule_in_run() {
         d,
     );
     assert!(packaged.status.success(), "{}", describe(&packaged));
-    // plugins/DIR's crate, unpacked: target/package/NAME-VERSION.
+    // plugins/DIR's crate, unpacked from its .crate: a fresh
+    // target/package/NAME-VERSION.
     let package = |dir: &str| {
         let manifest = repo().join(format!("plugins/{dir}/Cargo.toml"));
         let manifest: toml::Table = std::fs::read_to_string(manifest).unwrap().parse().unwrap();
         let package = &manifest["package"];
-        target.join("package").join(format!(
+        let name = format!(
             "{}-{}",
             package["name"].as_str().unwrap(),
             package["version"].as_str().unwrap()
-        ))
+        );
+        let packages = target.join("package");
+        let _ = std::fs::remove_dir_all(packages.join(&name));
+        let unpacked = Command::new("tar")
+            .arg("-xzf")
+            .arg(packages.join(format!("{name}.crate")))
+            .arg("-C")
+            .arg(&packages)
+            .output()
+            .unwrap();
+        assert!(unpacked.status.success(), "{}", describe(&unpacked));
+        packages.join(name)
     };
     // A rule made by the binary, with no clone to point at: the SDK by
     // version, here served from the packages instead of crates.io.

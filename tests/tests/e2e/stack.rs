@@ -4,7 +4,7 @@
 //! against what was created, the probe going through the created workflow
 //! to the real bootstrap.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use autorepair_e2e::moto::{ACCOUNT, REGION};
@@ -92,40 +92,10 @@ async fn the_template_creates_in_cloudformation_and_doctor_passes_against_it() {
 
     // doctor, pointed at the stack by name: every check passes (no model
     // access to check with the AI off), the probe through the workflow.
-    let mut doctor =
-        autorepair_e2e::cli::autorepair_command(["--stack", "e2e", "doctor", "--format", "json"]);
-    doctor.envs(h.moto.env());
-    let out = tokio::task::block_in_place(|| autorepair_e2e::cli::output(&mut doctor));
-    let checks: Vec<Value> = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", autorepair_e2e::cli::describe(&out)));
-    let lines: BTreeMap<&str, (&str, &str)> = checks
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap(),
-                (
-                    c["outcome"].as_str().unwrap(),
-                    c["detail"].as_str().unwrap(),
-                ),
-            )
-        })
-        .collect();
-    for (name, (outcome, detail)) in &lines {
-        let expected = if *name == "model" { "skip" } else { "ok" };
-        assert_eq!(*outcome, expected, "{name}: {detail}");
-    }
-    for name in [
-        "stack",
-        "config",
-        "table",
-        "topic",
-        "permissions",
-        "acting",
-        "probe",
-    ] {
-        assert!(lines.contains_key(name), "no {name} check: {lines:#?}");
-    }
-    assert_eq!(out.status.code(), Some(0), "{lines:#?}");
+    let (code, lines) = tokio::task::block_in_place(|| {
+        h.doctor_with(&["--stack", "e2e", "doctor", "--format", "json"])
+    });
+    crate::workflow::assert_healthy(code, &lines);
 
     // What docs/runbook.md shows doctor printing is what it prints for the
     // stack with the template's defaults (the environment's name aside; the

@@ -68,6 +68,9 @@ state_machine_arn = \"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:autorepair\
     )
 }
 
+/// doctor's checks: name → (outcome, detail).
+pub(crate) type Checks = std::collections::BTreeMap<String, (String, String)>;
+
 pub(crate) struct Harness {
     // Dropped in this order: the bootstrap and router first, then moto.
     pub(crate) lambda: LocalLambda,
@@ -627,14 +630,8 @@ impl Harness {
     }
 
     /// `autorepair doctor` against this deployment: (exit code, check → line).
-    fn doctor(
-        &self,
-    ) -> (
-        Option<i32>,
-        std::collections::BTreeMap<String, (String, String)>,
-    ) {
-        let cache = autorepair_bin().with_file_name("workflow-tmp");
-        let out = autorepair_e2e::autorepair_command([
+    fn doctor(&self) -> (Option<i32>, Checks) {
+        self.doctor_with(&[
             "doctor",
             "--function",
             HOST,
@@ -647,10 +644,17 @@ impl Harness {
             "--format",
             "json",
         ])
-        .envs(self.moto.env())
-        .env("AUTOREPAIR_CACHE_DIR", &cache)
-        .output()
-        .unwrap();
+    }
+
+    /// `autorepair ARGS` (a doctor with `--format json`) against this
+    /// emulator: (exit code, check → (outcome, detail)).
+    pub(crate) fn doctor_with(&self, args: &[&str]) -> (Option<i32>, Checks) {
+        let cache = autorepair_bin().with_file_name("workflow-tmp");
+        let out = autorepair_e2e::autorepair_command(args)
+            .envs(self.moto.env())
+            .env("AUTOREPAIR_CACHE_DIR", &cache)
+            .output()
+            .unwrap();
         let checks: Vec<Value> = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
         let lines = checks
@@ -669,16 +673,13 @@ impl Harness {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn doctor_passes_a_healthy_deployment_and_names_each_broken_piece() {
-    let h = Harness::new().await;
-    h.deploy().await;
-    let (code, checks) = tokio::task::block_in_place(|| h.doctor());
-    for (name, (outcome, detail)) in &checks {
+/// Every check of doctor's passed (the model's skipped: the AI is off),
+/// every one there, and it exited 0.
+pub(crate) fn assert_healthy(code: Option<i32>, checks: &Checks) {
+    for (name, (outcome, detail)) in checks {
         let expected = if name == "model" { "skip" } else { "ok" };
         assert_eq!(outcome, expected, "{name}: {detail}");
     }
-    assert_eq!(code, Some(0), "{checks:#?}");
     for name in [
         "stack",
         "config",
@@ -687,10 +688,20 @@ async fn doctor_passes_a_healthy_deployment_and_names_each_broken_piece() {
         "permissions",
         "acting",
         "probe",
+        "pause",
         "rules",
     ] {
         assert!(checks.contains_key(name), "no {name} check: {checks:#?}");
     }
+    assert_eq!(code, Some(0), "{checks:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_passes_a_healthy_deployment_and_names_each_broken_piece() {
+    let h = Harness::new().await;
+    h.deploy().await;
+    let (code, checks) = tokio::task::block_in_place(|| h.doctor());
+    assert_healthy(code, &checks);
 
     // The reading role grows the right to change functions: refused, even
     // under the opt-in tag.

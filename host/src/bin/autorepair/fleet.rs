@@ -226,13 +226,12 @@ pub fn recommendations(args: RecommendationsArgs, config: &Config) -> Result<(),
     if !args.only.is_empty() {
         all.retain(|r| args.only.contains(&r.direction.to_string()));
     }
-    if let Some(account) = &args.account {
-        let home = config
-            .organization
-            .home(config.run.state_machine_arn.as_deref());
-        all.retain(|r| match &r.account {
-            Some(a) => a == account,
-            None => home.as_ref() == Some(account),
+    if let Some(wanted) = &args.account {
+        let machine = config.run.state_machine_arn.as_deref();
+        all.retain(|r| {
+            config
+                .organization
+                .is_in(machine, r.account.as_deref(), wanted)
         });
     }
     render::sort(&mut all);
@@ -268,13 +267,12 @@ pub fn approvals(args: ApprovalsArgs, config: &Config) -> Result<(), Failure> {
         setup::audit_table(&aws, config).records().await
     })?;
     let (mut list, skipped) = approval::waiting(&documents, now_ms());
-    if let Some(account) = &args.account {
-        let home = config
-            .organization
-            .home(config.run.state_machine_arn.as_deref());
-        list.retain(|w| match &w.account {
-            Some(a) => a == account,
-            None => home.as_ref() == Some(account),
+    if let Some(wanted) = &args.account {
+        let machine = config.run.state_machine_arn.as_deref();
+        list.retain(|w| {
+            config
+                .organization
+                .is_in(machine, w.account.as_deref(), wanted)
         });
     }
     if skipped > 0 {
