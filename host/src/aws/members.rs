@@ -46,12 +46,13 @@ impl AssumedRoles {
             Access::Read => self.organization.reading_role(),
             Access::Act => self.organization.acting_role(),
         };
-        let partition = self
-            .sdk
-            .region()
-            .map(|r| r.as_ref())
-            .filter(|r| r.starts_with("cn-"))
-            .map_or("aws", |_| "aws-cn");
+        // The member's partition is its region's (an organisation does not
+        // span partitions).
+        let partition = match member.region.as_str() {
+            r if r.starts_with("cn-") => "aws-cn",
+            r if r.starts_with("us-gov-") => "aws-us-gov",
+            _ => "aws",
+        };
         format!("arn:{partition}:iam::{}:role/{name}", member.account)
     }
 }
@@ -112,5 +113,49 @@ impl Members for AssumedRoles {
             .unwrap_or_else(|e| e.into_inner())
             .insert(key, ports.clone());
         Ok(ports)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_access_assumes_its_own_role_in_the_members_partition() {
+        let mut config = crate::config::Config::default();
+        config.organization.accounts = vec!["111111111111".into()];
+        config.organization.reading_role = Some("autorepair-prod-member-read".into());
+        let sdk = SdkConfig::builder().build();
+        let roles = AssumedRoles::new(&sdk, &config);
+        let member = |region: &str| MemberAccount {
+            account: "111111111111".into(),
+            region: region.into(),
+        };
+        assert_eq!(
+            roles.role_arn(&member("eu-west-1"), Access::Read),
+            "arn:aws:iam::111111111111:role/autorepair-prod-member-read"
+        );
+        assert_eq!(
+            roles.role_arn(&member("cn-north-1"), Access::Act),
+            "arn:aws-cn:iam::111111111111:role/autorepair-member-act"
+        );
+        assert!(
+            roles
+                .role_arn(&member("us-gov-west-1"), Access::Act)
+                .starts_with("arn:aws-us-gov:")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_account_not_enrolled_is_never_assumed() {
+        let mut config = crate::config::Config::default();
+        config.organization.accounts = vec!["111111111111".into()];
+        let roles = AssumedRoles::new(&SdkConfig::builder().build(), &config);
+        let stranger = MemberAccount {
+            account: "222222222222".into(),
+            region: "eu-west-1".into(),
+        };
+        let e = roles.reach(&stranger, Access::Read).await.err().unwrap();
+        assert!(e.contains("222222222222 is not enrolled"), "{e}");
     }
 }
