@@ -212,6 +212,14 @@ impl Config {
                 ),
             }
             if org
+                .sweep_regions(self.run.state_machine_arn.as_deref())
+                .is_empty()
+            {
+                problems.push(
+                    "organization.regions must be set (or run.state_machine_arn, whose region is the default) when organization.accounts is".into(),
+                );
+            }
+            if org
                 .external_id
                 .as_deref()
                 .is_none_or(|e| e.trim().len() < 2)

@@ -78,8 +78,8 @@ pub struct OrganizationConfig {
     /// The external id both member roles ask for (sts:ExternalId).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
-    /// The regions the sweep covers in each member account; default: the
-    /// host's own (`[run] state_machine_arn`'s, else the SDK's).
+    /// The regions the sweep and onboarding cover in each member account;
+    /// default: the host's own (`[run] state_machine_arn`'s).
     pub regions: Vec<String>,
 }
 
@@ -103,19 +103,31 @@ impl OrganizationConfig {
             .unwrap_or("autorepair-member-act")
     }
 
+    /// Every enrolled account in every sweep region: what the sweep and
+    /// onboarding cover beyond the host's own account.
+    pub fn enrolled(&self, state_machine: Option<&str>) -> Vec<crate::incident::MemberAccount> {
+        let regions = self.sweep_regions(state_machine);
+        self.accounts
+            .iter()
+            .flat_map(|account| {
+                regions
+                    .iter()
+                    .map(move |region| crate::incident::MemberAccount {
+                        account: account.clone(),
+                        region: region.clone(),
+                    })
+            })
+            .collect()
+    }
+
     /// The regions a sweep covers in the members: configured, else
-    /// `state_machine`'s, else `fallback` (the SDK's).
-    pub fn sweep_regions(
-        &self,
-        state_machine: Option<&str>,
-        fallback: Option<&str>,
-    ) -> Vec<String> {
+    /// `state_machine`'s.
+    pub fn sweep_regions(&self, state_machine: Option<&str>) -> Vec<String> {
         if !self.regions.is_empty() {
             return self.regions.clone();
         }
         state_machine
             .and_then(|arn| arn.split(':').nth(3))
-            .or(fallback)
             .filter(|r| !r.is_empty())
             .map(|r| vec![r.to_owned()])
             .unwrap_or_default()

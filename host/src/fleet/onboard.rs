@@ -149,60 +149,54 @@ pub async fn everywhere(
     let (Some(members), true) = (members, org.enabled()) else {
         return Ok(done);
     };
-    let machine = config.run.state_machine_arn.as_deref();
-    for account in &org.accounts {
-        for region in org.sweep_regions(machine, None) {
-            let left = budget.map(|b| b.saturating_sub(started.elapsed()));
-            if left.is_some_and(|l| l.is_zero()) {
-                done.plan.warnings.push(format!(
-                    "account {account} ({region}): left for the next run (out of time)"
-                ));
+    for member in org.enrolled(config.run.state_machine_arn.as_deref()) {
+        let (account, region) = (&member.account, &member.region);
+        let left = budget.map(|b| b.saturating_sub(started.elapsed()));
+        if left.is_some_and(|l| l.is_zero()) {
+            done.plan.warnings.push(format!(
+                "account {account} ({region}): left for the next run (out of time)"
+            ));
+            continue;
+        }
+        let reached = match members.reach(&member, crate::ports::Access::Read).await {
+            Ok(reached) => reached,
+            Err(why) => {
+                done.failures
+                    .push(format!("account {account} ({region}): {why}"));
                 continue;
             }
-            let member = crate::incident::MemberAccount {
-                account: account.clone(),
-                region: region.clone(),
-            };
-            let reached = match members.reach(&member, crate::ports::Access::Read).await {
-                Ok(reached) => reached,
-                Err(why) => {
-                    done.failures
-                        .push(format!("account {account} ({region}): {why}"));
-                    continue;
-                }
-            };
-            let theirs = FleetPorts {
-                inventory: reached.inventory,
-                alarms: reached.alarm_store,
-                ..ports.clone()
-            };
-            match reconcile_with(&theirs, config, dry_run, left, progress).await {
-                Ok(r) => {
-                    let (create, update, delete) = r.plan.count();
-                    done.plan.warnings.push(format!(
-                        "account {account} ({region}): {} functions, {create} to create, {update} to update, {delete} to delete",
-                        r.plan.functions
-                    ));
-                    done.plan.functions += r.plan.functions;
-                    done.plan.unchanged += r.plan.unchanged;
-                    done.plan.changes.extend(r.plan.changes);
-                    done.plan.warnings.extend(
-                        r.plan
-                            .warnings
-                            .into_iter()
-                            .map(|w| format!("account {account}: {w}")),
-                    );
-                    done.failures.extend(
-                        r.failures
-                            .into_iter()
-                            .map(|f| format!("account {account}: {f}")),
-                    );
-                    done.left += r.left;
-                }
-                Err(e) => done
-                    .failures
-                    .push(format!("account {account} ({region}): {e}")),
+        };
+        let theirs = FleetPorts {
+            inventory: reached.inventory,
+            alarms: reached.alarm_store,
+            ..ports.clone()
+        };
+        match reconcile_with(&theirs, config, dry_run, left, progress).await {
+            Ok(r) => {
+                let (create, update, delete) = r.plan.count();
+                done.plan.warnings.push(format!(
+                    "account {account} ({region}): {} functions, {create} to create, {update} to update, {delete} to delete",
+                    r.plan.functions
+                ));
+                done.plan.functions += r.plan.functions;
+                done.plan.unchanged += r.plan.unchanged;
+                done.plan.changes.extend(r.plan.changes);
+                done.plan.warnings.extend(
+                    r.plan
+                        .warnings
+                        .into_iter()
+                        .map(|w| format!("account {account}: {w}")),
+                );
+                done.failures.extend(
+                    r.failures
+                        .into_iter()
+                        .map(|f| format!("account {account}: {f}")),
+                );
+                done.left += r.left;
             }
+            Err(e) => done
+                .failures
+                .push(format!("account {account} ({region}): {e}")),
         }
     }
     Ok(done)

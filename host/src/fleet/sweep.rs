@@ -192,22 +192,15 @@ pub async fn targets(
     let (Some(members), true) = (ctx.members.as_ref(), org.enabled()) else {
         return Ok(all);
     };
-    let machine = ctx.config.run.state_machine_arn.as_deref();
-    for account in &org.accounts {
-        for region in org.sweep_regions(machine, None) {
-            let member = crate::incident::MemberAccount {
-                account: account.clone(),
-                region,
-            };
-            let reached = members
-                .reach(&member, crate::ports::Access::Read)
-                .await
-                .map_err(|message| FleetError {
-                    what: format!("member account {account}"),
-                    message,
-                })?;
-            all.push((Some(member), opted(reached.inventory.functions().await?)));
-        }
+    for member in org.enrolled(ctx.config.run.state_machine_arn.as_deref()) {
+        let reached = members
+            .reach(&member, crate::ports::Access::Read)
+            .await
+            .map_err(|message| FleetError {
+                what: format!("member account {}", member.account),
+                message,
+            })?;
+        all.push((Some(member), opted(reached.inventory.functions().await?)));
     }
     Ok(all)
 }
@@ -244,23 +237,10 @@ pub async fn batch(
     // downsizing) changed through its acting role, where the batches run.
     let scoped = match &item.member {
         None => std::borrow::Cow::Borrowed(ctx),
-        Some(member) => {
-            let mut item_ctx = ctx.clone();
-            item_ctx.functions = match ctx.members.as_ref() {
-                Some(members) => match members.reach(member, crate::ports::Access::Act).await {
-                    Ok(ports) => {
-                        item_ctx.telemetry = ports.telemetry;
-                        ports.functions
-                    }
-                    Err(why) => return BatchSummary::all_failed(&item.functions, &why),
-                },
-                None => {
-                    let why = format!("member account {}: this host reaches none", member.account);
-                    return BatchSummary::all_failed(&item.functions, &why);
-                }
-            };
-            std::borrow::Cow::Owned(item_ctx)
-        }
+        Some(member) => match ctx.for_member(member, crate::ports::Access::Act).await {
+            Ok(reached) => std::borrow::Cow::Owned(reached),
+            Err(why) => return BatchSummary::all_failed(&item.functions, &why),
+        },
     };
     let ctx: &Context = &scoped;
     let member = item.member.as_ref();

@@ -239,6 +239,7 @@ mod tests {
         for wanted in [
             "\"12345\" is not an account id",
             "organization.home_account must be set",
+            "organization.regions must be set",
             "organization.external_id must be set",
         ] {
             assert!(problems.contains(wanted), "{wanted}: {problems}");

@@ -107,13 +107,26 @@ impl Context {
         incident: &crate::incident::Incident,
         access: crate::ports::Access,
     ) -> Result<std::borrow::Cow<'_, Context>, String> {
-        let Some(member) = &incident.member else {
-            return Ok(std::borrow::Cow::Borrowed(self));
-        };
+        match &incident.member {
+            None => Ok(std::borrow::Cow::Borrowed(self)),
+            Some(member) => self
+                .for_member(member, access)
+                .await
+                .map(std::borrow::Cow::Owned),
+        }
+    }
+
+    /// This context with its function, telemetry, alarm and change ports
+    /// reaching `member`'s account through `access`'s role.
+    pub async fn for_member(
+        &self,
+        member: &crate::incident::MemberAccount,
+        access: crate::ports::Access,
+    ) -> Result<Context, String> {
         let members = self.members.as_ref().ok_or_else(|| {
             format!(
-                "incident {} is in member account {}, and this host reaches no member account ([organization])",
-                incident.id, member.account
+                "member account {}: this host reaches no member account ([organization])",
+                member.account
             )
         })?;
         let ports = members.reach(member, access).await?;
@@ -124,7 +137,7 @@ impl Context {
         if ctx.changes.is_some() {
             ctx.changes = ports.changes;
         }
-        Ok(std::borrow::Cow::Owned(ctx))
+        Ok(ctx)
     }
 }
 

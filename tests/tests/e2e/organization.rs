@@ -108,23 +108,18 @@ fn array(value: serde_json::Value) -> Vec<serde_json::Value> {
 fn run(moto: &Moto, dir: &std::path::Path, event: &serde_json::Value) -> Output {
     let file = dir.join(format!("event-{}.json", event["account"].as_str().unwrap()));
     std::fs::write(&file, event.to_string()).unwrap();
-    let config = config(dir);
-    autorepair_command([
-        "--config",
-        config.to_str().unwrap(),
+    let file = file.to_str().unwrap();
+    let args = [
         "run",
         "--event",
-        file.to_str().unwrap(),
+        file,
         "--format",
         "json",
         "--create-table",
         "--verify-after",
         "0s",
-    ])
-    .envs(moto.env())
-    .env("AUTOREPAIR_CACHE_DIR", dir.join("cache"))
-    .output()
-    .unwrap()
+    ];
+    cli(moto, dir, &args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
