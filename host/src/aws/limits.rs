@@ -3,8 +3,11 @@
 //! inside the account's quotas — which deployments and every other tool
 //! share — instead of leaning on the service's throttling. Each client's
 //! HTTP connector waits for its family's next slot before every attempt
-//! (retries included), and counts the throttling answers that still come
-//! back (the SDK's standard retry backs off and tries again).
+//! (retries included). A throttling answer that still comes back is
+//! counted, retried by the SDK with its backoff, and halves the family's
+//! pace, which then climbs back to the configured rate a step per answered
+//! call: a budget set above what the account has left (deployments share
+//! the quota) settles under it instead of spending the SDK's retries.
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,40 +25,81 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 /// Paces calls to `per_second` on average, with at most a second's worth at
-/// once after a quiet spell.
+/// once after a quiet spell; slower for a while after a throttling answer.
 #[derive(Debug)]
 pub struct Pace {
-    interval: Duration,
+    /// The configured rate, calls a second: the most the pace climbs to.
+    rate: f64,
     burst: Duration,
-    next: Mutex<Option<Instant>>,
+    slots: Mutex<Slots>,
 }
+
+#[derive(Debug)]
+struct Slots {
+    next: Option<Instant>,
+    /// The rate now: `rate`, or less after throttling.
+    now: f64,
+}
+
+/// The slowest a throttled pace goes, calls a second.
+const SLOWEST: f64 = 0.5;
+/// Answered calls a halved pace takes to climb back to its configured rate:
+/// each adds this fraction of the configured rate (additive increase after a
+/// multiplicative decrease, as TCP does), so a pace above the quota
+/// oscillates just under it.
+const CLIMB_STEPS: f64 = 32.0;
 
 impl Pace {
     pub fn new(per_second: f64) -> Pace {
-        let per_second = if per_second.is_finite() && per_second > 0.0 {
+        let rate = if per_second.is_finite() && per_second > 0.0 {
             per_second
         } else {
             f64::MAX
         };
         Pace {
-            interval: Duration::from_secs_f64(1.0 / per_second),
+            rate,
             burst: Duration::from_secs(1),
-            next: Mutex::new(None),
+            slots: Mutex::new(Slots {
+                next: None,
+                now: rate,
+            }),
         }
     }
 
     /// Waits for the next slot.
     pub async fn slot(&self) {
         let at = {
-            let mut next = self.next.lock().await;
+            let mut slots = self.slots.lock().await;
             let now = Instant::now();
             // A quiet spell banks at most `burst` of slots.
             let earliest = now.checked_sub(self.burst).unwrap_or(now);
-            let at = next.map_or(now, |n| n.max(earliest));
-            *next = Some(at + self.interval);
+            let at = slots.next.map_or(now, |n| n.max(earliest));
+            slots.next = Some(at + Duration::from_secs_f64(1.0 / slots.now));
             at
         };
         tokio::time::sleep_until(at).await;
+    }
+
+    /// A throttling answer: halve the pace, and bank no burst until the
+    /// next slot at that pace.
+    pub async fn throttled(&self) {
+        let mut slots = self.slots.lock().await;
+        slots.now = (slots.now / 2.0).max(SLOWEST.min(self.rate));
+        let gap = Instant::now() + Duration::from_secs_f64(1.0 / slots.now);
+        slots.next = Some(slots.next.map_or(gap, |n| n.max(gap)));
+    }
+
+    /// An answered call: a step back towards the configured rate.
+    pub async fn answered(&self) {
+        let mut slots = self.slots.lock().await;
+        if slots.now < self.rate {
+            slots.now = (slots.now + self.rate / CLIMB_STEPS).min(self.rate);
+        }
+    }
+
+    /// The rate now, calls a second.
+    pub async fn rate(&self) -> f64 {
+        self.slots.lock().await.now
     }
 }
 
@@ -119,6 +163,9 @@ impl HttpConnector for PacedConnector {
                 .map(str::to_owned);
             if throttled(response.status().as_u16(), error_type.as_deref()) {
                 THROTTLES.0.fetch_add(1, Ordering::Relaxed);
+                pace.throttled().await;
+            } else {
+                pace.answered().await;
             }
             Ok(response)
         })
@@ -199,6 +246,43 @@ mod tests {
             "{:?}",
             start.elapsed()
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_throttling_answer_halves_the_pace_until_answers_bring_it_back() {
+        let pace = Pace::new(10.0);
+        pace.slot().await;
+        pace.throttled().await;
+        assert_eq!(pace.rate().await, 5.0);
+        // The next slot is a throttled interval away, with no burst banked.
+        let start = Instant::now();
+        for _ in 0..5 {
+            pace.slot().await;
+        }
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(990) && took <= Duration::from_millis(1_010),
+            "5 calls at 5 a second: {took:?}"
+        );
+        // Throttled again and again: never slower than the floor.
+        for _ in 0..10 {
+            pace.throttled().await;
+        }
+        assert_eq!(pace.rate().await, SLOWEST);
+        // Answers climb back, a step each, and never past the configured rate.
+        for _ in 0..CLIMB_STEPS as usize {
+            pace.answered().await;
+        }
+        assert_eq!(pace.rate().await, 10.0);
+        pace.answered().await;
+        assert_eq!(pace.rate().await, 10.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pace_below_the_floor_is_not_raised_by_throttling() {
+        let pace = Pace::new(0.2);
+        pace.throttled().await;
+        assert_eq!(pace.rate().await, 0.2);
     }
 
     #[test]
