@@ -158,6 +158,14 @@ pub fn run_rules(rules: &RuleSet, evidence: &Evidence, threads: Threads) -> Rule
 
 /// Summarises what was collected, for records and people.
 pub fn summarize(evidence: &Evidence) -> EvidenceSummary {
+    summarize_with(
+        evidence,
+        crate::logs::report_doubt(&evidence.reports, &evidence.metrics),
+    )
+}
+
+/// [`summarize`] with the reports' doubt already known.
+fn summarize_with(evidence: &Evidence, report_doubt: Option<String>) -> EvidenceSummary {
     EvidenceSummary {
         function_name: evidence.function.name.clone(),
         memory_mb: evidence.function.memory_mb,
@@ -176,7 +184,7 @@ pub fn summarize(evidence: &Evidence) -> EvidenceSummary {
                 / evidence.reports.len() as f64
         },
         notes: evidence.notes.clone(),
-        report_doubt: crate::logs::report_doubt(&evidence.reports, &evidence.metrics),
+        report_doubt,
         recent_changes: evidence
             .changes
             .iter()
@@ -224,7 +232,7 @@ pub fn conclude(
     let decide_us = started.elapsed().as_micros() as u64;
     let would_have = decide::would_have(&situation, policy);
     Diagnosis {
-        evidence: summarize(evidence),
+        evidence: summarize_with(evidence, doubt),
         findings: report.findings,
         plugin_failures: report.plugin_failures,
         rules: report.rules,

@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 
+use autorepair_lambda::request_id::is_uuid;
 use autorepair_lambda::signatures as sig;
 use serde_json::Value;
 
@@ -532,15 +533,6 @@ pub fn request_id_in(message: &str) -> Option<&str> {
     message
         .split(|c: char| c.is_whitespace() || c == '"' || c == ',' || c == ':')
         .find(|w| is_uuid(w))
-}
-
-fn is_uuid(word: &str) -> bool {
-    let bytes = word.as_bytes();
-    bytes.len() == 36
-        && bytes.iter().enumerate().all(|(i, b)| match i {
-            8 | 13 | 18 | 23 => *b == b'-',
-            _ => b.is_ascii_hexdigit(),
-        })
 }
 
 /// Lines worth keeping: the server filter where the service honours it

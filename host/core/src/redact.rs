@@ -13,7 +13,7 @@
 
 use std::sync::LazyLock;
 
-use regex::{Captures, Regex};
+use regex::{Captures, Regex, RegexSet};
 
 /// What a redacted secret becomes (with its kind: `[REDACTED-AWS-KEY]`).
 pub const MARK: &str = "[REDACTED]";
@@ -103,6 +103,19 @@ static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b").expect("a valid pattern")
 });
 
+/// Every shape above in one automaton. Each shape changes only what it
+/// matches, so text that none of them matches (most text) leaves
+/// [`redact_plain`] unchanged: one scan tells, instead of one per shape.
+static ANY: LazyLock<RegexSet> = LazyLock::new(|| {
+    RegexSet::new(PATTERNS.iter().map(|(pattern, _)| pattern.as_str()).chain([
+        URL_CREDENTIALS.as_str(),
+        KEYED.as_str(),
+        OPAQUE.as_str(),
+        EMAIL.as_str(),
+    ]))
+    .expect("valid patterns")
+});
+
 /// Terminal colour and cursor sequences (`ESC [ … letter`): coloured logs
 /// glue them to what follows (`\x1b[31mghp_…`), where they would hide a
 /// secret from the word boundaries below.
@@ -118,6 +131,16 @@ static ANSI: LazyLock<Regex> =
 /// outweighs the colours); otherwise the sequences stay, for
 /// [`crate::text::clean`] to show.
 pub fn redact(text: &str) -> (String, usize) {
+    // Without an escape character there is no terminal sequence to hide a
+    // secret from the shapes: one scan says whether there is anything to do.
+    if !text.contains('\u{1b}') && !ANY.is_match(text) {
+        return (text.to_owned(), 0);
+    }
+    redact_every_shape(text)
+}
+
+/// [`redact`] without its first scan: each shape in turn.
+fn redact_every_shape(text: &str) -> (String, usize) {
     let (out, found) = redact_plain(text);
     if ANSI.is_match(&out) {
         let (bare, more) = redact_plain(&ANSI.replace_all(&out, ""));
@@ -326,6 +349,34 @@ mod tests {
             "max_tokens reached after 12 tries",
         ] {
             assert_eq!(redact(line), (line.to_owned(), 0), "{line}");
+        }
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The one-scan shortcut never lets through what the shapes, each
+        /// in turn, would have taken: text made of secrets, their near
+        /// misses, separators and noise.
+        #[test]
+        fn the_first_scan_changes_nothing(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    proptest::sample::select(SECRETS.iter().map(|(l, _)| *l).collect::<Vec<_>>())
+                        .prop_map(str::to_owned),
+                    proptest::sample::select(SECRETS.iter().map(|(_, s)| *s).collect::<Vec<_>>())
+                        .prop_map(|s| s[..s.len() / 2].to_owned()),
+                    proptest::sample::select(vec![
+                        " ", "=", ":", "\"", "'", "@", "://", "\u{1b}[31m", "-----", "\n", "token", "AKIA", "eyJ",
+                    ])
+                    .prop_map(str::to_owned),
+                    "[ -~]{0,24}",
+                ],
+                0..8,
+            )
+        ) {
+            let text = parts.concat();
+            prop_assert_eq!(redact(&text), redact_every_shape(&text));
         }
     }
 

@@ -58,8 +58,9 @@ macro_rules! evidence_conversion {
 
             /// The evidence a rule sees: lists it was not granted are empty,
             /// and without `config` the function is reduced to its name and
-            /// memory size.
-            pub(crate) fn evidence(e: &Evidence, grants: Grants) -> wit::Evidence {
+            /// memory size. The statistics leave the log lines out (`lines` false): they
+            /// read them where they are; the reports keep their ids as granted.
+            pub(crate) fn evidence(e: &Evidence, grants: Grants, lines: bool) -> wit::Evidence {
                 let config = grants.contains(Grant::Config);
                 let f = &e.function;
                 let when = |s: &String| if config { s.clone() } else { String::new() };
@@ -108,7 +109,7 @@ macro_rules! evidence_conversion {
                     } else {
                         reports(&[], false)
                     },
-                    logs: if grants.contains(Grant::Logs) {
+                    logs: if lines && grants.contains(Grant::Logs) {
                         e.logs
                             .iter()
                             .map(|l| wit::LogLine {
@@ -265,8 +266,8 @@ pub(crate) enum View {
 impl View {
     pub(crate) fn of(line: Line, evidence: &Evidence, grants: Grants) -> View {
         match line {
-            Line::V0_2 => View::V0_2(conv_v0_2::evidence(evidence, grants)),
-            Line::V0_1 => View::V0_1(conv_v0_1::evidence(evidence, grants)),
+            Line::V0_2 => View::V0_2(conv_v0_2::evidence(evidence, grants, true)),
+            Line::V0_1 => View::V0_1(conv_v0_1::evidence(evidence, grants, true)),
         }
     }
 }

@@ -21,9 +21,9 @@ pub(crate) struct Statistics {
     /// The evidence as far as the grants reach, in the SDK's types.
     seen: sdk::Evidence,
     /// The log stream (execution environment) of each of `seen`'s reports.
-    streams: Vec<Option<String>>,
-    /// The log stream of each of `seen`'s lines.
-    line_streams: Vec<Option<String>>,
+    streams: Streams,
+    /// The log stream of each line the rules see.
+    line_streams: Streams,
     /// The function's recent changes, with the `changes` grant.
     changes: Vec<changes::FunctionChange>,
     pub(crate) incident: IncidentStatistics,
@@ -34,23 +34,26 @@ pub(crate) struct Statistics {
 impl Statistics {
     /// The statistics of `evidence` as far as `grants` let a rule see it.
     pub(crate) fn of(evidence: &Evidence, grants: Grants) -> Statistics {
-        let seen = conv_sdk::evidence(evidence, grants);
-        let incident = figures(sdk::stats::Stats::of(&seen));
-        let streams = if grants.contains(crate::model::Grant::Reports) {
-            evidence
-                .reports
-                .iter()
-                .map(|r| r.log_stream.clone())
-                .collect()
+        use crate::model::Grant;
+        // The lines are counted where they are, not copied first: after
+        // the count only the reports are read again (for `find-leak`).
+        let seen = conv_sdk::evidence(evidence, grants, false);
+        let lines = if grants.contains(Grant::Logs) {
+            evidence.logs.as_slice()
         } else {
-            Vec::new()
+            &[]
         };
-        let line_streams = if grants.contains(crate::model::Grant::Logs) {
-            evidence.logs.iter().map(|l| l.log_stream.clone()).collect()
+        let incident = figures(sdk::stats::Stats::of_lines(
+            &seen,
+            lines.iter().map(|l| l.message.as_str()),
+        ));
+        let streams = if grants.contains(Grant::Reports) {
+            Streams::of(evidence.reports.iter().map(|r| r.log_stream.as_deref()))
         } else {
-            Vec::new()
+            Streams::default()
         };
-        let changes = if grants.contains(crate::model::Grant::Changes) {
+        let line_streams = Streams::of(lines.iter().map(|l| l.log_stream.as_deref()));
+        let changes = if grants.contains(Grant::Changes) {
             evidence
                 .changes
                 .iter()
@@ -76,18 +79,12 @@ impl Statistics {
 
     /// `environments.report-streams`: one per report the rule received.
     pub(crate) fn report_streams(&self) -> Vec<String> {
-        self.streams
-            .iter()
-            .map(|s| s.clone().unwrap_or_default())
-            .collect()
+        self.streams.each()
     }
 
     /// `environments.line-streams`: one per line the rule received.
     pub(crate) fn line_streams(&self) -> Vec<String> {
-        self.line_streams
-            .iter()
-            .map(|s| s.clone().unwrap_or_default())
-            .collect()
+        self.line_streams.each()
     }
 
     /// `changes.recent`: the function's recent changes, newest first.
@@ -115,21 +112,67 @@ impl Statistics {
     }
 }
 
+/// Each report's or line's log stream, each distinct name kept once: an
+/// incident has a few execution environments and a hundred lines or more.
+#[derive(Debug, Default)]
+struct Streams {
+    names: Vec<String>,
+    /// Per report or line, its stream's place in `names`.
+    at: Vec<Option<u32>>,
+}
+
+impl Streams {
+    fn of<'a>(streams: impl Iterator<Item = Option<&'a str>>) -> Streams {
+        let mut names: Vec<String> = Vec::new();
+        let at = streams
+            .map(|stream| {
+                let stream = stream?;
+                // Few names: a look along them beats hashing every line's.
+                let i = match names.iter().rposition(|n| n == stream) {
+                    Some(i) => i,
+                    None => {
+                        names.push(stream.to_owned());
+                        names.len() - 1
+                    }
+                };
+                u32::try_from(i).ok()
+            })
+            .collect();
+        Streams { names, at }
+    }
+
+    fn len(&self) -> usize {
+        self.at.len()
+    }
+
+    fn get(&self, i: usize) -> Option<&str> {
+        let at = (*self.at.get(i)?)?;
+        self.names.get(at as usize).map(String::as_str)
+    }
+
+    /// One name per report or line, "" where it has none.
+    fn each(&self) -> Vec<String> {
+        (0..self.len())
+            .map(|i| self.get(i).unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
 /// `rows` grouped by log stream, when every REPORT line's has one (a
 /// timeout with no report of its own, or a failed init, counts nowhere).
 fn environments<'a>(
     rows: &[sdk::Report<'a>],
-    streams: &[Option<String>],
+    streams: &Streams,
 ) -> Option<Vec<Vec<sdk::Report<'a>>>> {
     if streams.len() != rows.len() {
         return None;
     }
     let mut groups: std::collections::BTreeMap<&str, Vec<sdk::Report<'a>>> = Default::default();
-    for (row, stream) in rows.iter().zip(streams) {
+    for (i, row) in rows.iter().enumerate() {
         if row.is_init_phase() || row.memory_size_mb == 0 {
             continue;
         }
-        groups.entry(stream.as_deref()?).or_default().push(*row);
+        groups.entry(streams.get(i)?).or_default().push(*row);
     }
     (!groups.is_empty()).then(|| groups.into_values().collect())
 }

@@ -46,7 +46,6 @@ pub struct Leak {
 struct Environment {
     cold: bool,
     used: Vec<u32>,
-    closed: bool,
 }
 
 /// The incident's leak, as the host found it for every rule (since 0.2.1;
@@ -79,10 +78,9 @@ pub fn detect<'a>(reports: impl IntoIterator<Item = Report<'a>>, memory_mb: u32)
     if memory_mb == 0 {
         return None;
     }
-    let mut rows: Vec<Report<'a>> = reports
-        .into_iter()
-        .filter(|r| !r.is_init_phase() && r.memory_size_mb > 0)
-        .collect();
+    let reports = reports.into_iter();
+    let mut rows: Vec<Report<'a>> = Vec::with_capacity(reports.size_hint().0);
+    rows.extend(reports.filter(|r| !r.is_init_phase() && r.memory_size_mb > 0));
     rows.sort_by_key(|r| r.timestamp_ms);
     // Orphans only add up: once they are over their share of every warm
     // invocation, no leak can be found, and the rest need not be matched
@@ -90,18 +88,27 @@ pub fn detect<'a>(reports: impl IntoIterator<Item = Report<'a>>, memory_mb: u32)
     let warm = rows.iter().filter(|r| r.init_duration_ms.is_none()).count();
     let too_many_orphans = |orphans: usize| orphans as f64 > MAX_ORPHAN_SHARE * warm as f64;
     let mut environments: Vec<Environment> = Vec::new();
+    // Each environment's last figure, or None once closed, side by side:
+    // every warm invocation looks along all of them.
+    let mut lasts: Vec<Option<u32>> = Vec::new();
     let mut orphans = 0usize;
     for r in &rows {
         let used = r.max_memory_used_mb;
         let open = if r.init_duration_ms.is_some() {
             None
         } else {
-            environments
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| !e.closed && e.used.last().is_some_and(|&last| last <= used))
-                .max_by_key(|(_, e)| e.used.last().copied())
-                .map(|(i, _)| i)
+            // The highest last figure at or below `used`; of equals, the
+            // newest environment.
+            let mut best: Option<(usize, u32)> = None;
+            for (i, last) in lasts.iter().enumerate() {
+                if let Some(last) = *last
+                    && last <= used
+                    && best.is_none_or(|(_, b)| last >= b)
+                {
+                    best = Some((i, last));
+                }
+            }
+            best.map(|(i, _)| i)
         };
         if r.init_duration_ms.is_none() && open.is_none() {
             orphans += 1;
@@ -115,15 +122,17 @@ pub fn detect<'a>(reports: impl IntoIterator<Item = Report<'a>>, memory_mb: u32)
                 environments.push(Environment {
                     cold: r.init_duration_ms.is_some(),
                     used: Vec::new(),
-                    closed: false,
                 });
+                lasts.push(None);
                 environments.len() - 1
             }
         };
         let env = &mut environments[i];
         env.used.push(used);
+        lasts[i] = Some(used);
+        // A failure at the limit closes the environment.
         if r.status != InvocationStatus::Success && used >= r.memory_size_mb {
-            env.closed = true;
+            lasts[i] = None;
         }
     }
     judge(&environments, memory_mb)
@@ -156,7 +165,6 @@ where
             Environment {
                 cold: true,
                 used: rows.iter().map(|r| r.max_memory_used_mb).collect(),
-                closed: false,
             }
         })
         .collect();

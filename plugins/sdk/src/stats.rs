@@ -1,6 +1,7 @@
 //! Figures rules compute again and again, computed once.
 
 use crate::{Evidence, InvocationStatus, Report};
+use autorepair_lambda::request_id::{is_uuid, uuids_in};
 use autorepair_lambda::signatures as sig;
 
 /// How many sample log lines a [`Stats`] keeps per signature family.
@@ -71,31 +72,19 @@ pub struct Stats {
     pub downstream_samples: Vec<String>,
 }
 
-/// Whether `s` has the shape of a UUID (8-4-4-4-12 hex digits).
-fn is_uuid(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
-}
-
-/// The UUID-shaped words in `line`, in order.
-fn uuids_in(line: &str) -> impl Iterator<Item = &str> {
-    let b = line.as_bytes();
-    (0..b.len().saturating_sub(35))
-        .filter(move |&i| b[i + 8] == b'-' && b[i + 13] == b'-' && b[i + 23] == b'-')
-        .filter_map(move |i| line.get(i..i + 36))
-        .filter(|w| is_uuid(w))
-}
-
 impl Stats {
     pub fn of(evidence: &Evidence) -> Stats {
+        Stats::of_lines(evidence, evidence.logs.iter().map(|l| l.message.as_str()))
+    }
+
+    /// [`Stats::of`] with the log lines given apart from `evidence` (whose
+    /// own are not read): the host counts lines it holds without copying
+    /// them into the SDK's types first.
+    #[doc(hidden)]
+    pub fn of_lines<'a>(evidence: &Evidence, lines: impl IntoIterator<Item = &'a str>) -> Stats {
         let reports = &evidence.reports;
         let mut stats = Stats {
             invocations: reports.len(),
-            log_lines: evidence.logs.len(),
             memory_mb: evidence.function.memory_mb,
             ..Stats::default()
         };
@@ -176,39 +165,49 @@ impl Stats {
         // Request ids are UUIDs (Lambda's): a line's are found by their
         // shape in one pass and looked up, not searched for one by one.
         let backing = |r: &Report<'_>| at_limit(r) || r.error_type == Some("Runtime.OutOfMemory");
-        let all_uuids = reports
-            .iter()
-            .all(|r| r.request_id.is_none_or(|id| id.is_empty() || is_uuid(id)));
-        // Sorted, not hashed: a few hundred ids are looked up faster by
-        // binary search than hashed (SipHash) into a map built per incident.
-        let mut by_id: Vec<(&str, bool)> = Vec::new();
-        if all_uuids {
-            by_id = reports
-                .iter()
-                .filter_map(|r| {
-                    r.request_id
-                        .filter(|id| !id.is_empty())
-                        .map(|id| (id, backing(&r)))
-                })
-                .collect();
-            by_id.sort_unstable();
-            // One entry per id, backed when any of its reports is.
-            by_id.dedup_by(|later, kept| {
-                let same = later.0 == kept.0;
-                kept.1 |= same && later.1;
-                same
-            });
-        }
-        let any_backing = reports.iter().any(|r| backing(&r));
+        // Only an out-of-memory or killed line asks what backs it: the ids are
+        // read and sorted on the first such line, not for every incident.
+        let lookup = std::cell::OnceCell::new();
+        let lookup = || {
+            lookup.get_or_init(|| {
+                let all_uuids = reports
+                    .iter()
+                    .all(|r| r.request_id.is_none_or(|id| id.is_empty() || is_uuid(id)));
+                // Sorted, not hashed: a few hundred ids are looked up faster
+                // by binary search than hashed (SipHash) into a map built per
+                // incident.
+                let mut by_id: Vec<(&str, bool)> = Vec::new();
+                if all_uuids {
+                    by_id = reports
+                        .iter()
+                        .filter_map(|r| {
+                            r.request_id
+                                .filter(|id| !id.is_empty())
+                                .map(|id| (id, backing(&r)))
+                        })
+                        .collect();
+                    by_id.sort_unstable();
+                    // One entry per id, backed when any of its reports is.
+                    by_id.dedup_by(|later, kept| {
+                        let same = later.0 == kept.0;
+                        kept.1 |= same && later.1;
+                        same
+                    });
+                }
+                let any_backing = reports.iter().any(|r| backing(&r));
+                (all_uuids, by_id, any_backing)
+            })
+        };
         let backed = |message: &str| -> bool {
-            if all_uuids {
+            let (all_uuids, by_id, any_backing) = lookup();
+            if *all_uuids {
                 let mut named = None::<bool>;
                 for id in uuids_in(message) {
                     if let Ok(at) = by_id.binary_search_by(|(known, _)| (*known).cmp(id)) {
                         named = Some(named.unwrap_or(false) | by_id[at].1);
                     }
                 }
-                return named.unwrap_or(any_backing);
+                return named.unwrap_or(*any_backing);
             }
             let mut named = reports
                 .iter()
@@ -218,15 +217,13 @@ impl Stats {
                 })
                 .peekable();
             if named.peek().is_some() {
-                named.any(|r| at_limit(&r) || r.error_type == Some("Runtime.OutOfMemory"))
+                named.any(|r| backing(&r))
             } else {
-                reports
-                    .iter()
-                    .any(|r| at_limit(&r) || r.error_type == Some("Runtime.OutOfMemory"))
+                *any_backing
             }
         };
-        for line in &evidence.logs {
-            let message = line.message.as_str();
+        for message in lines {
+            stats.log_lines += 1;
             // Report lines carry the error type, already counted from the reports.
             if is_report(message) {
                 continue;
@@ -400,18 +397,6 @@ fn from_host() -> Stats {
 mod tests {
     use super::*;
     use crate::testing::{EvidenceBuilder, report};
-
-    #[test]
-    fn request_ids_are_found_by_their_shape() {
-        let id = "8f5e9a3c-1b2d-4c5e-9f70-123456789abc";
-        let line = format!("2026-01-01T00:00:00Z\t{id}\tERROR\tMemoryError, then {id}.");
-        assert_eq!(uuids_in(&line).collect::<Vec<_>>(), [id, id]);
-        assert!(is_uuid(id));
-        assert!(!is_uuid("8f5e9a3c-1b2d-4c5e-9f70-123456789abg"));
-        assert!(!is_uuid("req-1"));
-        assert_eq!(uuids_in("no id here, é-ü").count(), 0);
-        assert_eq!(uuids_in(&id[..35]).count(), 0);
-    }
 
     #[test]
     fn selection_finds_what_sorting_finds() {
