@@ -89,10 +89,11 @@ impl Incident {
     /// Whether the incident is `account`'s: its member account's, or, for
     /// the host's own account (no member), whether `account` is `home`.
     pub fn in_account(&self, account: &str, home: Option<&str>) -> bool {
-        match &self.member {
-            Some(m) => m.account == account,
-            None => home == Some(account),
-        }
+        is_account(
+            self.member.as_ref().map(|m| m.account.as_str()),
+            account,
+            home,
+        )
     }
 
     /// The key the audit table keeps the function's lock, history and floors
@@ -391,6 +392,16 @@ pub fn incident_id(alarm_arn: &str, state_timestamp: &str) -> String {
 
 fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(value, |v, key| v.get(key))?.as_str()
+}
+
+/// Whether something of `account` (`None`: the host's own) is in account
+/// `wanted`, the host's own being `home` — the listings' `--account`
+/// filter and [`Incident::in_account`].
+pub fn is_account(account: Option<&str>, wanted: &str, home: Option<&str>) -> bool {
+    match account {
+        Some(a) => a == wanted,
+        None => home == Some(wanted),
+    }
 }
 
 #[cfg(test)]

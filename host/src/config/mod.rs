@@ -133,15 +133,6 @@ impl OrganizationConfig {
             .unwrap_or_default()
     }
 
-    /// Whether something of `account` (`None`: the host's own) is in
-    /// account `wanted` — the listings' `--account` filter.
-    pub fn is_in(&self, state_machine: Option<&str>, account: Option<&str>, wanted: &str) -> bool {
-        match account {
-            Some(a) => a == wanted,
-            None => self.home(state_machine).as_deref() == Some(wanted),
-        }
-    }
-
     /// The host's own account: configured, else `state_machine`'s.
     pub fn home(&self, state_machine: Option<&str>) -> Option<String> {
         self.home_account

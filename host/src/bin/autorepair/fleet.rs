@@ -13,6 +13,7 @@ use autorepair::clock::now_ms;
 use autorepair::config::Config;
 use autorepair::fleet::sweep::{self, BatchSummary, Item};
 use autorepair::fleet::{alarms, onboard, render};
+use autorepair::incident::is_account;
 use autorepair::pipeline::approval::{self, Answer};
 use autorepair::pipeline::{self, ProtocolError, answer_approval};
 use autorepair::ports::{AuditStore, RecommendationStore, Workflow};
@@ -227,12 +228,8 @@ pub fn recommendations(args: RecommendationsArgs, config: &Config) -> Result<(),
         all.retain(|r| args.only.contains(&r.direction.to_string()));
     }
     if let Some(wanted) = &args.account {
-        let machine = config.run.state_machine_arn.as_deref();
-        all.retain(|r| {
-            config
-                .organization
-                .is_in(machine, r.account.as_deref(), wanted)
-        });
+        let home = home_account(config);
+        all.retain(|r| is_account(r.account.as_deref(), wanted, home.as_deref()));
     }
     render::sort(&mut all);
     let text = match args.format {
@@ -268,12 +265,8 @@ pub fn approvals(args: ApprovalsArgs, config: &Config) -> Result<(), Failure> {
     })?;
     let (mut list, skipped) = approval::waiting(&documents, now_ms());
     if let Some(wanted) = &args.account {
-        let machine = config.run.state_machine_arn.as_deref();
-        list.retain(|w| {
-            config
-                .organization
-                .is_in(machine, w.account.as_deref(), wanted)
-        });
+        let home = home_account(config);
+        list.retain(|w| is_account(w.account.as_deref(), wanted, home.as_deref()));
     }
     if skipped > 0 {
         eprintln!("warning: {skipped} audit records are not run documents and were left out");
@@ -356,4 +349,12 @@ answer again to resume it before its wait times out (a timed-out wait escalates,
         }
     );
     Ok(())
+}
+
+/// The host's own account, for `--account`: configured, else the state
+/// machine's.
+pub fn home_account(config: &Config) -> Option<String> {
+    config
+        .organization
+        .home(config.run.state_machine_arn.as_deref())
 }

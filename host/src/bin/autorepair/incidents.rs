@@ -44,12 +44,10 @@ pub fn run(args: Args, config: &Config) -> Result<(), Failure> {
         setup::audit_table(&aws, config)
     });
     let clear = args.watch.is_some() && std::io::stdout().is_terminal();
+    let home = crate::fleet::home_account(config);
     loop {
         let documents = runtime.block_on(audit.records())?;
         let cutoff = now_ms() - i64::try_from(args.since.as_millis()).unwrap_or(i64::MAX);
-        let home = config
-            .organization
-            .home(config.run.state_machine_arn.as_deref());
         let account = args.account.as_deref().map(|a| (a, home.as_deref()));
         let (lines, skipped) =
             incidents::list_in(&documents, cutoff, args.function.as_deref(), account);
